@@ -1,0 +1,141 @@
+//
+// EventLoop.h
+//
+// Library: Foundation
+// A single-threaded reactor: timers, cross-thread tasks and socket readiness.
+//
+
+
+#ifndef CrossChat_Foundation_EventLoop_INCLUDED
+#define CrossChat_Foundation_EventLoop_INCLUDED
+
+
+#include "CrossChat/TimerHandle.h"
+#include "Poco/Net/Socket.h"
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+
+
+namespace CrossChat {
+
+
+class EventLoop
+	/// One event loop per thread (at most one EventLoop object may exist per thread at any time).
+	/// The loop belongs to the thread that constructs it; run() must be called from that thread.
+	///
+	/// Thread rules:
+	///   - post(), runInLoop(), runAfter(), runEvery(), stop(), TimerHandle::cancel() and
+	///     isInLoopThread() are safe to call from any thread.
+	///   - addSocket(), updateSocket(), removeSocket(), run() must be called from the loop
+	///     thread; they check it with assertInLoopThread(), which is active in release builds
+	///     and aborts the process on a violation.
+	///   - Every task, timer callback and socket handler runs on the loop thread.
+	///
+	/// An exception that escapes a task or handler is logged (logger "CrossChat.EventLoop"),
+	/// counted in handlerErrors(), and the loop keeps running.
+	///
+	/// Ownership: the loop does not own registered sockets beyond holding a Poco::Net::Socket
+	/// reference until removeSocket(); it owns the std::function objects given to it. Tasks
+	/// still queued when the loop is destroyed are destroyed without running.
+	///
+	/// The implementation uses Poco::Net::PollSet plus a private wake-up channel.
+{
+public:
+	using Clock = std::chrono::steady_clock;
+	using Duration = Clock::duration;
+	using Task = std::function<void()>;
+
+	enum SocketEvent
+	{
+		SOCKET_READABLE = 0x01,
+		SOCKET_WRITABLE = 0x02,
+		SOCKET_ERROR    = 0x04
+	};
+
+	using SocketHandler = std::function<void(int events)>;
+		/// Receives an OR of SocketEvent values that are ready.
+
+	EventLoop();
+		/// Creates a loop owned by the calling thread.
+		/// Throws Poco::IllegalStateException if the thread already has a loop.
+
+	~EventLoop();
+		/// Destroys the loop. Must be called from the loop thread, after run() has returned.
+
+	EventLoop(const EventLoop&) = delete;
+	EventLoop& operator=(const EventLoop&) = delete;
+
+	void run();
+		/// Runs the loop until stop() is called. Must be called from the loop thread.
+		/// Returns at once if stop() was called before.
+
+	void stop();
+		/// Asks the loop to return from run() after the current iteration; wakes it if asleep.
+		/// Safe to call from any thread.
+
+	bool stopped() const;
+		/// True once stop() has been called. Safe to call from any thread.
+
+	void post(Task task);
+		/// Queues the task to run on the loop thread, after the tasks queued before it,
+		/// and wakes the loop. Safe to call from any thread.
+
+	void runInLoop(Task task);
+		/// Runs the task at once if called on the loop thread, else post()s it.
+		/// Safe to call from any thread.
+
+	[[nodiscard]] TimerHandle runAfter(Duration delay, Task task);
+		/// Runs the task once on the loop thread after the delay.
+		/// The returned handle cancels the timer when destroyed, unless detach()ed.
+		/// Safe to call from any thread.
+
+	[[nodiscard]] TimerHandle runEvery(Duration interval, Task task);
+		/// Runs the task on the loop thread every interval (first run after one interval)
+		/// until cancelled. A slow task does not cause a burst of catch-up runs.
+		/// Safe to call from any thread.
+
+	void addSocket(const Poco::Net::Socket& socket, int events, SocketHandler handler);
+		/// Watches the socket for the given SocketEvent mask (SOCKET_ERROR is always reported)
+		/// and calls the handler on readiness. Replaces an existing registration of the socket.
+		/// Must be called from the loop thread (also from inside a handler).
+
+	void updateSocket(const Poco::Net::Socket& socket, int events);
+		/// Changes the event mask of a registered socket.
+		/// Must be called from the loop thread (also from inside a handler).
+
+	void removeSocket(const Poco::Net::Socket& socket);
+		/// Stops watching the socket; its handler is not called again, even if the socket was
+		/// already reported ready in the current iteration. Does nothing if not registered.
+		/// Must be called from the loop thread (also from inside a handler).
+
+	bool hasSocket(const Poco::Net::Socket& socket) const;
+		/// True if the socket is registered. Must be called from the loop thread.
+
+	bool isInLoopThread() const;
+		/// True if the calling thread owns this loop. Safe to call from any thread.
+
+	void assertInLoopThread() const;
+		/// Aborts the process with a clear message if not called from the loop thread.
+		/// Active in release builds.
+
+	std::uint64_t handlerErrors() const;
+		/// Number of exceptions caught at the loop boundary. Safe to call from any thread.
+
+	static EventLoop* current();
+		/// The loop owned by the calling thread, or nullptr.
+
+private:
+	class Impl;
+	std::unique_ptr<Impl> _pImpl;
+	const std::thread::id _threadId;
+};
+
+
+} // namespace CrossChat
+
+
+#endif // CrossChat_Foundation_EventLoop_INCLUDED

@@ -1,0 +1,23 @@
+//
+// FoundationException.cpp
+//
+// Library: Foundation
+//
+
+
+#include "CrossChat/FoundationException.h"
+#include <typeinfo>
+
+
+namespace CrossChat {
+
+
+POCO_IMPLEMENT_EXCEPTION(FrameException, Poco::DataFormatException, "Malformed frame")
+POCO_IMPLEMENT_EXCEPTION(FrameTooLargeException, FrameException, "Frame too large")
+POCO_IMPLEMENT_EXCEPTION(MessageException, Poco::DataFormatException, "Invalid message")
+POCO_IMPLEMENT_EXCEPTION(InvalidPeerIdException, Poco::SyntaxException, "Invalid peer ID")
+POCO_IMPLEMENT_EXCEPTION(IdentityException, Poco::RuntimeException, "Identity error")
+POCO_IMPLEMENT_EXCEPTION(CryptoException, Poco::RuntimeException, "Crypto error")
+
+
+} // namespace CrossChat

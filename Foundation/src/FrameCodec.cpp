@@ -1,0 +1,1 @@
+// FrameCodec.cpp

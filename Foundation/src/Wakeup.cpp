@@ -1,0 +1,1 @@
+// Wakeup.cpp

@@ -1,0 +1,26 @@
+//
+// FoundationTestSuite.cpp
+//
+// testsuite: all Foundation tests.
+//
+
+
+#include "FoundationTestSuite.h"
+#include "EventLoopTest.h"
+#include "IdentityTest.h"
+#include "PeerIdTest.h"
+#include "FrameCodecTest.h"
+#include "MessageSchemaTest.h"
+#include <cppunit/TestSuite.h>
+
+
+CppUnit::Test* FoundationTestSuite::suite()
+{
+	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("FoundationTestSuite");
+	pSuite->addTest(EventLoopTest::suite());
+	pSuite->addTest(IdentityTest::suite());
+	pSuite->addTest(PeerIdTest::suite());
+	pSuite->addTest(FrameCodecTest::suite());
+	pSuite->addTest(MessageSchemaTest::suite());
+	return pSuite;
+}
