@@ -1,0 +1,1 @@
+#include "IdentityTest.h"

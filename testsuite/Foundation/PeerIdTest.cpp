@@ -1,0 +1,1 @@
+#include "PeerIdTest.h"
