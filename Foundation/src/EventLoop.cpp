@@ -1,1 +1,469 @@
+//
 // EventLoop.cpp
+//
+// Library: Foundation
+//
+
+
+#include "CrossChat/EventLoop.h"
+#include "Wakeup.h"
+#include "Poco/Exception.h"
+#include "Poco/Logger.h"
+#include "Poco/Net/PollSet.h"
+#include "Poco/Net/SocketImpl.h"
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+
+namespace CrossChat {
+
+
+struct TimerHandle::State
+{
+	std::atomic<bool> cancelled{false};
+	std::atomic<bool> fired{false};         ///< A one-shot timer has run.
+	EventLoop::Task task;                    ///< Touched on the loop thread only.
+	EventLoop::Duration interval{0};         ///< Zero for one-shot timers.
+};
+
+
+namespace {
+
+
+thread_local EventLoop* t_pLoopInThisThread = nullptr;
+
+
+int toPollMode(int events)
+{
+	int mode = Poco::Net::PollSet::POLL_ERROR;
+	if (events & EventLoop::SOCKET_READABLE) mode |= Poco::Net::PollSet::POLL_READ;
+	if (events & EventLoop::SOCKET_WRITABLE) mode |= Poco::Net::PollSet::POLL_WRITE;
+	return mode;
+}
+
+
+int fromPollMode(int mode)
+{
+	int events = 0;
+	if (mode & Poco::Net::PollSet::POLL_READ) events |= EventLoop::SOCKET_READABLE;
+	if (mode & Poco::Net::PollSet::POLL_WRITE) events |= EventLoop::SOCKET_WRITABLE;
+	if (mode & Poco::Net::PollSet::POLL_ERROR) events |= EventLoop::SOCKET_ERROR;
+	return events;
+}
+
+
+} // namespace
+
+
+class EventLoop::Impl
+{
+public:
+	struct Registration
+	{
+		Poco::Net::Socket socket;
+		SocketHandler handler;
+	};
+
+	struct TimerEntry
+	{
+		Clock::time_point when;
+		std::uint64_t sequence;   ///< Keeps timers due at the same instant in scheduling order.
+		std::shared_ptr<TimerHandle::State> pState;
+	};
+
+	struct Later
+	{
+		bool operator()(const TimerEntry& a, const TimerEntry& b) const
+		{
+			return a.when != b.when ? a.when > b.when : a.sequence > b.sequence;
+		}
+	};
+
+	static constexpr std::chrono::milliseconds MAX_POLL_WAIT{10000};
+	static constexpr std::size_t MIN_COMPACT_SIZE = 1024;
+
+	Impl(): _logger(Poco::Logger::get("CrossChat.EventLoop"))
+	{
+		_pollSet.add(_wakeup.socket(), Poco::Net::PollSet::POLL_READ);
+	}
+
+	template <typename Fn>
+	void guarded(const char* what, Fn&& fn)
+		/// Runs fn; an exception is logged and counted, never propagated.
+	{
+		try
+		{
+			fn();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			reportError(what, exc.displayText());
+		}
+		catch (const std::exception& exc)
+		{
+			reportError(what, exc.what());
+		}
+		catch (...)
+		{
+			reportError(what, "unknown exception");
+		}
+	}
+
+	void reportError(const char* what, const std::string& text)
+	{
+		_handlerErrors.fetch_add(1, std::memory_order_relaxed);
+		_logger.error("exception escaped %s, loop continues: %s", std::string(what), text);
+	}
+
+	void wake()
+	{
+		if (!_wakePending.exchange(true, std::memory_order_acq_rel))
+			_wakeup.signal();
+	}
+
+	void enqueue(Task&& task)
+	{
+		{
+			std::lock_guard<std::mutex> lock(_tasksMutex);
+			_tasks.push_back(std::move(task));
+		}
+		wake();
+	}
+
+	void addTimer(const std::shared_ptr<TimerHandle::State>& pState, Clock::time_point when)
+		/// Loop thread only.
+	{
+		if (_timers.size() >= MIN_COMPACT_SIZE && _timers.size() >= 2 * _sizeAfterCompaction)
+			compactTimers();
+		_timers.push_back(TimerEntry{when, _nextSequence++, pState});
+		std::push_heap(_timers.begin(), _timers.end(), Later());
+	}
+
+	void compactTimers()
+		/// Drops cancelled timers, so that timers cancelled from other threads cannot pile up.
+		/// Amortised O(1) per timer: runs only when the heap has doubled since the last time.
+	{
+		_timers.erase(std::remove_if(_timers.begin(), _timers.end(),
+			[](const TimerEntry& e) { return e.pState->cancelled.load(std::memory_order_relaxed); }),
+			_timers.end());
+		std::make_heap(_timers.begin(), _timers.end(), Later());
+		_sizeAfterCompaction = _timers.size();
+	}
+
+	Poco::Timespan pollTimeout(Clock::time_point now) const
+	{
+		Clock::duration wait = MAX_POLL_WAIT;
+		if (_wakePending.load(std::memory_order_acquire))
+			wait = Clock::duration::zero();
+		else if (!_timers.empty())
+			wait = std::min(wait, std::max(Clock::duration::zero(), _timers.front().when - now));
+		// PollSet waits in whole milliseconds: round up so that a timer never busy-spins.
+		auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait);
+		return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+	}
+
+	void dispatchSockets(const Poco::Net::PollSet::SocketModeMap& ready)
+	{
+		for (const auto& [socket, mode]: ready)
+		{
+			if (socket == _wakeup.socket())
+			{
+				_wakeup.drain();
+				continue;
+			}
+			// Looked up now, not before the loop: an earlier handler may have removed it.
+			auto it = _sockets.find(socket.impl());
+			if (it == _sockets.end()) continue;
+			std::shared_ptr<Registration> pReg = it->second;  // survives removal inside the handler
+			const int events = fromPollMode(mode);
+			guarded("socket handler", [&] { pReg->handler(events); });
+		}
+	}
+
+	void runDueTimers()
+	{
+		const Clock::time_point now = Clock::now();
+		// Timers scheduled while these run are due one interval later at the earliest, so the
+		// loop ends even if a callback keeps re-arming itself with a zero delay.
+		std::vector<std::shared_ptr<TimerHandle::State>> due;
+		while (!_timers.empty() && _timers.front().when <= now)
+		{
+			std::pop_heap(_timers.begin(), _timers.end(), Later());
+			TimerEntry entry = std::move(_timers.back());
+			_timers.pop_back();
+			if (entry.pState->cancelled.load(std::memory_order_acquire)) continue;
+			if (entry.pState->interval > Clock::duration::zero())
+			{
+				// No catch-up bursts: a late periodic timer's next run is one interval from now.
+				Clock::time_point next = entry.when + entry.pState->interval;
+				if (next <= now) next = now + entry.pState->interval;
+				addTimer(entry.pState, next);
+			}
+			due.push_back(std::move(entry.pState));
+		}
+		for (auto& pState: due)
+		{
+			if (pState->cancelled.load(std::memory_order_acquire)) continue;
+			if (pState->interval == Clock::duration::zero())
+			{
+				pState->fired.store(true, std::memory_order_release);
+				Task task = std::move(pState->task);   // releases the captures after it runs
+				guarded("timer", task);
+			}
+			else
+			{
+				guarded("timer", pState->task);
+			}
+		}
+	}
+
+	void runTasks()
+	{
+		_wakePending.store(false, std::memory_order_release);
+		std::vector<Task> tasks;
+		{
+			std::lock_guard<std::mutex> lock(_tasksMutex);
+			tasks.swap(_tasks);
+		}
+		for (auto& task: tasks) guarded("posted task", task);
+	}
+
+	Poco::Logger& _logger;
+	Wakeup _wakeup;
+	Poco::Net::PollSet _pollSet;
+	std::atomic<bool> _stop{false};
+	std::atomic<bool> _wakePending{false};
+	std::atomic<std::uint64_t> _handlerErrors{0};
+
+	std::mutex _tasksMutex;
+	std::vector<Task> _tasks;
+
+	std::vector<TimerEntry> _timers;          ///< A min-heap ordered by Later; loop thread only.
+	std::uint64_t _nextSequence = 0;
+	std::size_t _sizeAfterCompaction = 0;
+
+	std::map<Poco::Net::SocketImpl*, std::shared_ptr<Registration>> _sockets;  ///< Loop thread only.
+};
+
+
+EventLoop::EventLoop():
+	_pImpl(std::make_unique<Impl>()),
+	_threadId(std::this_thread::get_id())
+{
+	if (t_pLoopInThisThread)
+		throw Poco::IllegalStateException("this thread already has an EventLoop: one loop per thread");
+	t_pLoopInThisThread = this;
+}
+
+
+EventLoop::~EventLoop()
+{
+	assertInLoopThread();
+	t_pLoopInThisThread = nullptr;
+	for (const auto& entry: _pImpl->_timers)
+		entry.pState->cancelled.store(true, std::memory_order_release);
+}
+
+
+void EventLoop::run()
+{
+	assertInLoopThread();
+	Impl& impl = *_pImpl;
+	while (!impl._stop.load(std::memory_order_acquire))
+	{
+		Poco::Net::PollSet::SocketModeMap ready;
+		impl.guarded("poll", [&] { ready = impl._pollSet.poll(impl.pollTimeout(Clock::now())); });
+		impl.dispatchSockets(ready);
+		impl.runDueTimers();
+		impl.runTasks();
+	}
+}
+
+
+void EventLoop::stop()
+{
+	_pImpl->_stop.store(true, std::memory_order_release);
+	_pImpl->_wakeup.signal();
+}
+
+
+bool EventLoop::stopped() const
+{
+	return _pImpl->_stop.load(std::memory_order_acquire);
+}
+
+
+void EventLoop::post(Task task)
+{
+	_pImpl->enqueue(std::move(task));
+}
+
+
+void EventLoop::runInLoop(Task task)
+{
+	if (isInLoopThread())
+		_pImpl->guarded("task", task);
+	else
+		_pImpl->enqueue(std::move(task));
+}
+
+
+TimerHandle EventLoop::runAfter(Duration delay, Task task)
+{
+	auto pState = std::make_shared<TimerHandle::State>();
+	pState->task = std::move(task);
+	const Clock::time_point when = Clock::now() + std::max(delay, Duration::zero());
+	if (isInLoopThread())
+		_pImpl->addTimer(pState, when);
+	else
+		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); });
+	return TimerHandle(pState);
+}
+
+
+TimerHandle EventLoop::runEvery(Duration interval, Task task)
+{
+	if (interval <= Duration::zero())
+		throw Poco::InvalidArgumentException("runEvery needs a positive interval");
+	auto pState = std::make_shared<TimerHandle::State>();
+	pState->task = std::move(task);
+	pState->interval = interval;
+	const Clock::time_point when = Clock::now() + interval;
+	if (isInLoopThread())
+		_pImpl->addTimer(pState, when);
+	else
+		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); });
+	return TimerHandle(pState);
+}
+
+
+void EventLoop::addSocket(const Poco::Net::Socket& socket, int events, SocketHandler handler)
+{
+	assertInLoopThread();
+	auto pReg = std::make_shared<Impl::Registration>(Impl::Registration{socket, std::move(handler)});
+	auto it = _pImpl->_sockets.find(socket.impl());
+	if (it == _pImpl->_sockets.end())
+	{
+		_pImpl->_pollSet.add(socket, toPollMode(events));
+		_pImpl->_sockets.emplace(socket.impl(), std::move(pReg));
+	}
+	else
+	{
+		_pImpl->_pollSet.update(socket, toPollMode(events));
+		it->second = std::move(pReg);
+	}
+}
+
+
+void EventLoop::updateSocket(const Poco::Net::Socket& socket, int events)
+{
+	assertInLoopThread();
+	if (_pImpl->_sockets.count(socket.impl()) == 0)
+		throw Poco::NotFoundException("updateSocket: socket is not registered with this loop");
+	_pImpl->_pollSet.update(socket, toPollMode(events));
+}
+
+
+void EventLoop::removeSocket(const Poco::Net::Socket& socket)
+{
+	assertInLoopThread();
+	auto it = _pImpl->_sockets.find(socket.impl());
+	if (it == _pImpl->_sockets.end()) return;
+	_pImpl->_pollSet.remove(socket);
+	_pImpl->_sockets.erase(it);
+}
+
+
+bool EventLoop::hasSocket(const Poco::Net::Socket& socket) const
+{
+	assertInLoopThread();
+	return _pImpl->_sockets.count(socket.impl()) != 0;
+}
+
+
+bool EventLoop::isInLoopThread() const
+{
+	return std::this_thread::get_id() == _threadId;
+}
+
+
+void EventLoop::assertInLoopThread() const
+{
+	if (!isInLoopThread())
+	{
+		std::ostringstream message;
+		message << "CrossChat::EventLoop: a loop-only method was called from thread "
+			<< std::this_thread::get_id() << ", but the loop belongs to thread " << _threadId;
+		std::fprintf(stderr, "%s\n", message.str().c_str());
+		std::abort();
+	}
+}
+
+
+std::uint64_t EventLoop::handlerErrors() const
+{
+	return _pImpl->_handlerErrors.load(std::memory_order_relaxed);
+}
+
+
+EventLoop* EventLoop::current()
+{
+	return t_pLoopInThisThread;
+}
+
+
+//
+// TimerHandle
+//
+
+
+TimerHandle::TimerHandle(std::shared_ptr<State> pState):
+	_pState(std::move(pState))
+{
+}
+
+
+TimerHandle& TimerHandle::operator=(TimerHandle&& other) noexcept
+{
+	if (this != &other)
+	{
+		cancel();
+		_pState = std::move(other._pState);
+	}
+	return *this;
+}
+
+
+TimerHandle::~TimerHandle()
+{
+	cancel();
+}
+
+
+void TimerHandle::cancel()
+{
+	if (_pState) _pState->cancelled.store(true, std::memory_order_release);
+	_pState.reset();
+}
+
+
+void TimerHandle::detach()
+{
+	_pState.reset();
+}
+
+
+bool TimerHandle::active() const
+{
+	return _pState
+		&& !_pState->cancelled.load(std::memory_order_acquire)
+		&& !_pState->fired.load(std::memory_order_acquire);
+}
+
+
+} // namespace CrossChat

@@ -1,7 +1,7 @@
 //
 // EventLoopTest.h
 //
-// testsuite: tests for EventLoop.
+// testsuite: tests for EventLoop, TimerHandle and EventLoopThread.
 //
 
 
@@ -15,7 +15,39 @@
 class EventLoopTest: public CppUnit::TestFixture
 {
 	CPPUNIT_TEST_SUITE(EventLoopTest);
+	CPPUNIT_TEST(testTimersFireInOrder);
+	CPPUNIT_TEST(testCancel);
+	CPPUNIT_TEST(testCancelFromOtherThread);
+	CPPUNIT_TEST(testHandleLifetime);
+	CPPUNIT_TEST(testRunEvery);
+	CPPUNIT_TEST(testPostFromManyThreads);
+	CPPUNIT_TEST(testRunInLoop);
+	CPPUNIT_TEST(testStopFromOtherThread);
+	CPPUNIT_TEST(testStopBeforeRun);
+	CPPUNIT_TEST(testThrowingHandlerKeepsLoopRunning);
+	CPPUNIT_TEST(testSocketReadiness);
+	CPPUNIT_TEST(testRemoveInsideHandler);
+	CPPUNIT_TEST(testOneLoopPerThread);
+	CPPUNIT_TEST(testLoopOnlyMethodAbortsFromOtherThread);
+	CPPUNIT_TEST(testManyCancelledTimersAreReleased);
 	CPPUNIT_TEST_SUITE_END();
+
+public:
+	void testTimersFireInOrder();
+	void testCancel();
+	void testCancelFromOtherThread();
+	void testHandleLifetime();
+	void testRunEvery();
+	void testPostFromManyThreads();
+	void testRunInLoop();
+	void testStopFromOtherThread();
+	void testStopBeforeRun();
+	void testThrowingHandlerKeepsLoopRunning();
+	void testSocketReadiness();
+	void testRemoveInsideHandler();
+	void testOneLoopPerThread();
+	void testLoopOnlyMethodAbortsFromOtherThread();
+	void testManyCancelledTimersAreReleased();
 };
 
 

@@ -11,8 +11,10 @@
 
 
 #include "CrossChat/EventLoop.h"
+#include "Poco/Thread.h"
+#include <condition_variable>
+#include <mutex>
 #include <string>
-#include <thread>
 
 
 namespace CrossChat {
@@ -29,7 +31,8 @@ class EventLoopThread
 {
 public:
 	explicit EventLoopThread(const std::string& name = "EventLoop");
-		/// Starts the thread and waits until its loop is created.
+		/// Starts the thread (named name, as seen in debuggers and logs) and waits until its
+		/// loop is created.
 
 	~EventLoopThread();
 		/// Calls stop().
@@ -44,8 +47,13 @@ public:
 		/// Stops the loop, waits for run() to return and joins the thread. Idempotent.
 
 private:
+	void threadMain();
+
+	Poco::Thread _thread;
+	std::mutex _mutex;
+	std::condition_variable _ready;
 	EventLoop* _pLoop = nullptr;
-	std::thread _thread;
+	bool _started = false;
 };
 
 
