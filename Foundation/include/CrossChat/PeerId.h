@@ -27,7 +27,7 @@ class PeerId
 	/// Human form: the 32 bytes in RFC 4648 base32 (52 characters, A-Z and 2-7, no padding),
 	/// cut into 4 blocks of 13 characters, each followed by one Luhn mod 32 check character
 	/// (56 characters), printed in 8 groups of 7 joined by '-', for example
-	/// "MFRGGZD-FMZTWQ2-LK5UVK6-DA4LEXH-OIFVVQX-6EJDTMB-XQEMWY6-RLN4G2Y". Any single mistyped
+	/// "AAAQEAY-EAUDAO5-CAJBIFQ-YDIOB4X-IBCEQTC-QKRMFYM-YDENBWH-A5DYPQS". Any single mistyped
 	/// character and most transpositions fail the check.
 	///
 	/// Parsing is done by the named factories parse() and tryParse(), never by a constructor.
