@@ -282,6 +282,7 @@ void EventLoop::run()
 		impl.runDueTimers();
 		impl.runTasks();
 	}
+	impl._stop.store(false, std::memory_order_release);
 }
 
 

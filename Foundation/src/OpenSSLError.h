@@ -19,8 +19,8 @@
 namespace CrossChat {
 
 
-inline std::string openSSLError()
-	/// Drains this thread's OpenSSL error queue into one message.
+inline std::string openSSLError(const char* ifEmpty = "unknown OpenSSL error")
+	/// Drains this thread's OpenSSL error queue into one message; ifEmpty if it holds none.
 {
 	std::string result;
 	unsigned long code;
@@ -31,7 +31,7 @@ inline std::string openSSLError()
 		if (!result.empty()) result += "; ";
 		result += buffer;
 	}
-	return result.empty() ? std::string("unknown OpenSSL error") : result;
+	return result.empty() ? std::string(ifEmpty) : result;
 }
 
 

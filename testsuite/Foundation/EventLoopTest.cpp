@@ -156,7 +156,7 @@ void EventLoopTest::testRunEvery()
 	loop.run();
 	CPPUNIT_ASSERT(!guard.fired());
 	CPPUNIT_ASSERT_EQUAL(5, count);
-	CPPUNIT_ASSERT_THROW(loop.runEvery(0ms, [] {}), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(TimerHandle bad = loop.runEvery(0ms, [] {}), Poco::InvalidArgumentException);
 }
 
 
@@ -241,7 +241,12 @@ void EventLoopTest::testStopFromOtherThread()
 	});
 	loop.run();
 	stopper.join();
-	CPPUNIT_ASSERT(loop.stopped());
+	CPPUNIT_ASSERT(!loop.stopped());   // run() consumed the request
+	// The loop can run again, and stops again.
+	bool secondRun = false;
+	loop.post([&] { secondRun = true; loop.stop(); });
+	loop.run();
+	CPPUNIT_ASSERT(secondRun);
 }
 
 
@@ -251,8 +256,9 @@ void EventLoopTest::testStopBeforeRun()
 	bool ran = false;
 	loop.post([&] { ran = true; });
 	loop.stop();
-	loop.run();
 	CPPUNIT_ASSERT(loop.stopped());
+	loop.run();
+	CPPUNIT_ASSERT(!loop.stopped());
 	CPPUNIT_ASSERT(!ran);
 }
 

@@ -11,6 +11,8 @@
 #include "PeerIdTest.h"
 #include "FrameCodecTest.h"
 #include "MessageSchemaTest.h"
+#include "TcpConnectionTest.h"
+#include "TlsChannelTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -22,5 +24,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());
 	pSuite->addTest(MessageSchemaTest::suite());
+	pSuite->addTest(TcpConnectionTest::suite());
+	pSuite->addTest(TlsChannelTest::suite());
 	return pSuite;
 }

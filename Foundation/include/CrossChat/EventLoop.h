@@ -71,14 +71,16 @@ public:
 
 	void run();
 		/// Runs the loop until stop() is called. Must be called from the loop thread.
-		/// Returns at once if stop() was called before.
+		/// Returns at once if stop() was called before. Returning consumes the stop request,
+		/// so run() may be called again later (tests run a loop in phases this way).
 
 	void stop();
 		/// Asks the loop to return from run() after the current iteration; wakes it if asleep.
 		/// Safe to call from any thread.
 
 	bool stopped() const;
-		/// True once stop() has been called. Safe to call from any thread.
+		/// True while a stop() request is pending, that is, until run() returns because of it.
+		/// Safe to call from any thread.
 
 	void post(Task task);
 		/// Queues the task to run on the loop thread, after the tasks queued before it,

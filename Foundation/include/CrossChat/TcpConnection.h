@@ -1,0 +1,184 @@
+//
+// TcpConnection.h
+//
+// Library: Foundation
+// A non-blocking TCP connection living on an EventLoop, with an output buffer.
+//
+
+
+#ifndef CrossChat_Foundation_TcpConnection_INCLUDED
+#define CrossChat_Foundation_TcpConnection_INCLUDED
+
+
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/TimerHandle.h"
+#include "Poco/Net/SocketAddress.h"
+#include "Poco/Net/StreamSocket.h"
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+
+namespace CrossChat {
+
+
+class TcpConnection: public std::enable_shared_from_this<TcpConnection>
+	/// One TCP connection on an EventLoop: asynchronous connect, reads delivered to a handler,
+	/// writes buffered and flushed when the socket is writable, graceful close or abort.
+	///
+	/// Reads are fair: at most MAX_READ_PER_EVENT bytes are delivered per readiness event before
+	/// the loop serves other sockets. Writes never raise SIGPIPE (MSG_NOSIGNAL).
+	///
+	/// close() is graceful: buffered output is flushed, the write side shut down (FIN), and the
+	/// connection lingers, discarding input, until the peer closes too (or CLOSE_TIMEOUT passes),
+	/// so that the kernel never answers late input with a reset that would destroy our last
+	/// bytes in flight. abort() resets the connection at once (SO_LINGER 0).
+	///
+	/// onClose is called exactly once, always from a task posted to the loop (never from inside
+	/// send(), close() or abort()), and no other handler runs after it.
+	///
+	/// Thread rules: every method must be called from the loop thread (asserted); handlers are
+	/// called on the loop thread.
+	/// Ownership: always held by std::shared_ptr (use connect()/connectFrom()/adopt()); while the
+	/// socket is open the loop's registration keeps the connection alive, so a caller may drop its
+	/// pointer and still get onClose. Handlers are released after onClose, which breaks
+	/// reference cycles through captured pointers.
+{
+public:
+	using Ptr = std::shared_ptr<TcpConnection>;
+	using ConnectHandler = std::function<void()>;
+	using DataHandler = std::function<void(const char* data, std::size_t size)>;
+	using CloseHandler = std::function<void(const std::string& reason)>;
+		/// reason is empty for an orderly close by either side.
+	using DrainHandler = std::function<void()>;
+
+	static constexpr std::size_t DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
+	static constexpr std::size_t MAX_READ_PER_EVENT = 256 * 1024;
+	static constexpr std::chrono::milliseconds CLOSE_TIMEOUT{10000};
+		/// How long close() may take to flush and to wait for the peer's FIN before the
+		/// connection is torn down.
+
+	static Ptr connect(EventLoop& loop, const Poco::Net::SocketAddress& address,
+		std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+		/// Starts a non-blocking connect. onConnect runs when it succeeds; onClose(reason) when it
+		/// fails or times out. Set the handlers right after this call (nothing runs before the
+		/// loop regains control). Must be called from the loop thread.
+
+	static Ptr connectFrom(EventLoop& loop, const Poco::Net::SocketAddress& local,
+		const Poco::Net::SocketAddress& address, std::chrono::milliseconds timeout);
+		/// As connect(), bound first to local with SO_REUSEADDR and SO_REUSEPORT (TCP hole punching).
+		/// A failing bind is reported through onClose like a failing connect.
+
+	static Ptr adopt(EventLoop& loop, const Poco::Net::StreamSocket& socket);
+		/// Takes a connected socket (for example from TcpListener); made non-blocking here.
+		/// Reading starts with the first turn of the loop, so set the handlers right after this
+		/// call. Must be called from the loop thread.
+
+	~TcpConnection();
+
+	TcpConnection(const TcpConnection&) = delete;
+	TcpConnection& operator=(const TcpConnection&) = delete;
+
+	void setConnectHandler(ConnectHandler handler);
+	void setDataHandler(DataHandler handler);
+		/// Data arriving while no data handler is set is discarded.
+	void setCloseHandler(CloseHandler handler);
+	void setDrainHandler(DrainHandler handler);
+		/// Called when the output buffer has been fully written after having exceeded the
+		/// high-water mark (backpressure).
+		///
+		/// Handlers may be replaced at any time, also from inside a handler. Setting a handler
+		/// after onClose has been delivered does nothing (it would never be called or released).
+
+	void send(const char* data, std::size_t size);
+	void send(const std::string& data);
+		/// Writes what the socket takes now and buffers the rest (also while connecting).
+		/// Ignored after close() or abort(), and once the connection has ended. A write error
+		/// ends the connection; onClose(reason) follows on a later turn.
+
+	void close();
+		/// Flushes buffered output, then shuts down the write side and closes; onClose("") follows
+		/// once the peer has closed too. Input arriving after close() is discarded. While the connect
+		/// is still pending, buffered output is sent once connected; with nothing buffered the
+		/// connection ends at once.
+
+	void abort(const std::string& reason);
+		/// Closes at once with a reset, dropping buffered output; onClose(reason) follows (on a
+		/// later turn). Does nothing if the connection has already ended.
+
+	bool connected() const;
+		/// True once the connect has succeeded (or the socket was adopted) and until the
+		/// connection ends.
+	bool closed() const;
+		/// True once close() or abort() was called or the connection has ended: send() is ignored.
+	std::size_t bufferedAmount() const;
+		/// Bytes accepted by send() but not yet written to the socket.
+	bool aboveHighWaterMark() const;
+	void setHighWaterMark(std::size_t bytes);
+
+	void pauseReading();
+	void resumeReading();
+		/// Flow control: stop/restart delivering data (the kernel buffer then fills and TCP
+		/// pushes back on the sender). A paused connection notices the peer's FIN only after
+		/// resumeReading(); resets and socket errors are still reported.
+
+	Poco::Net::SocketAddress localAddress() const;
+		/// The local address; a wildcard address if the socket is not bound (or already closed).
+	Poco::Net::SocketAddress peerAddress() const;
+		/// The address connected to (for an adopted socket: the peer's address at adoption, or a
+		/// wildcard address if the peer had already reset the connection).
+	EventLoop& loop() const;
+	std::uint64_t bytesReceived() const;
+	std::uint64_t bytesSent() const;
+
+private:
+	TcpConnection(EventLoop& loop, const Poco::Net::StreamSocket& socket, bool connected);
+	static Ptr startConnect(EventLoop& loop, Poco::Net::StreamSocket socket,
+		const Poco::Net::SocketAddress& address, std::chrono::milliseconds timeout);
+	void registerWithLoop();
+	void onSocketEvent(int events);
+	void handleRead();
+	void handleWrite();
+	void handleError();
+	void finishConnect();
+	std::size_t writeSome(const char* data, std::size_t size);
+	void maybeFinishClose();
+	void startCloseTimer();
+	void updateInterest();
+	void shutdown(const std::string& reason);
+	void deliverClose(const std::string& reason);
+
+	EventLoop& _loop;
+	Poco::Net::StreamSocket _socket;
+	Poco::Net::SocketAddress _peerAddress;
+	bool _connected;
+	bool _registered = false;
+	bool _closeRequested = false;   ///< close() called, or the peer's FIN came with output pending.
+	bool _sentFin = false;          ///< Write side shut down; lingering for the peer's FIN.
+	bool _peerFin = false;          ///< The peer's FIN has been read.
+	bool _closed = false;           ///< Socket closed; onClose posted.
+	bool _closeDelivered = false;
+	bool _readingPaused = false;
+	bool _wasAboveHighWater = false;
+	int _interest = 0;              ///< The event mask registered with the loop.
+	std::string _output;
+	std::size_t _outputPos = 0;
+	std::size_t _highWaterMark = DEFAULT_HIGH_WATER_MARK;
+	std::uint64_t _bytesReceived = 0;
+	std::uint64_t _bytesSent = 0;
+	TimerHandle _connectTimer;
+	TimerHandle _closeTimer;
+	ConnectHandler _onConnect;
+	DataHandler _onData;
+	CloseHandler _onClose;
+	DrainHandler _onDrain;
+};
+
+
+} // namespace CrossChat
+
+
+#endif // CrossChat_Foundation_TcpConnection_INCLUDED

@@ -1,0 +1,125 @@
+//
+// TlsChannel.h
+//
+// Library: Foundation
+// TLS 1.3 over a TcpConnection, with both sides pinned to peer IDs instead of a CA.
+//
+
+
+#ifndef CrossChat_Foundation_TlsChannel_INCLUDED
+#define CrossChat_Foundation_TlsChannel_INCLUDED
+
+
+#include "CrossChat/Identity.h"
+#include "CrossChat/PeerId.h"
+#include "CrossChat/PublicKey.h"
+#include "CrossChat/TcpConnection.h"
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+
+namespace CrossChat {
+
+
+class TlsChannel: public std::enable_shared_from_this<TlsChannel>
+	/// Runs OpenSSL over memory BIOs on top of a TcpConnection (Poco 1.11's non-blocking
+	/// SecureStreamSocket is unreliable, see NETWORK-NOTES.md), so it works on the event loop
+	/// and over any byte pipe that a TcpConnection carries: a direct connection or a relay tunnel.
+	///
+	/// TLS 1.3 only, without session tickets or resumption (a resumed session would skip the
+	/// certificate we pin). Both sides present the self-signed certificate of their Identity. The
+	/// client must name the PeerId it expects; the server learns the client's PeerId from its
+	/// certificate. In both directions the handshake only succeeds if the peer's certificate
+	/// holds an Ed25519 key (and, on the client, one whose SubjectPublicKeyInfo hashes to the
+	/// expected ID); the peer proves it holds the private key in the handshake itself. A mismatch
+	/// fails the handshake with a clear reason ("peer presented key of <id>, expected <id>"),
+	/// logged as a warning (logger "CrossChat.Tls"); the server then sees a TLS alert.
+	///
+	/// onClose is called exactly once, on a later turn of the loop (never from inside send(),
+	/// close() or abort()); no other handler runs after it. Its reason is empty only for an orderly
+	/// close: close() on this side, or the peer's close_notify. A connection that ends without
+	/// close_notify, or during the handshake, reports a reason.
+	///
+	/// SSL_CTX objects are shared by all channels of the same Identity and role while any of them
+	/// is alive.
+	///
+	/// Thread rules: every method must be called from the loop thread of the connection;
+	/// handlers run on it.
+	/// Ownership: held by std::shared_ptr; keeps its TcpConnection alive and installs itself
+	/// as that connection's handlers, so the connection's loop registration keeps both alive
+	/// while it is open: a caller may drop its pointer and still get onClose. Does not keep the
+	/// Identity (OpenSSL holds its own references to the key and certificate). Handlers are
+	/// released after onClose.
+{
+public:
+	using Ptr = std::shared_ptr<TlsChannel>;
+	using ReadyHandler = std::function<void(const PeerId& peer, const PublicKey& key)>;
+	using DataHandler = std::function<void(const char* data, std::size_t size)>;
+	using CloseHandler = std::function<void(const std::string& reason)>;
+
+	static constexpr std::size_t READ_BUFFER_SIZE = 16 * 1024;
+		/// Plaintext is delivered in pieces of at most this size (one TLS record).
+
+	static Ptr client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
+		/// Starts the handshake as the TLS client once the connection is connected (at once if it
+		/// already is). Throws CryptoException if OpenSSL cannot set up the session.
+
+	static Ptr server(const TcpConnection::Ptr& connection, const Identity& identity);
+		/// Waits for the client's handshake. Throws CryptoException if OpenSSL cannot set up the
+		/// session.
+
+	~TlsChannel();
+
+	TlsChannel(const TlsChannel&) = delete;
+	TlsChannel& operator=(const TlsChannel&) = delete;
+
+	void setReadyHandler(ReadyHandler handler);
+		/// Called once the handshake has succeeded and the peer is verified.
+	void setDataHandler(DataHandler handler);
+	void setCloseHandler(CloseHandler handler);
+		/// reason is empty for an orderly close.
+
+	void send(const std::string& plaintext);
+		/// Encrypts and sends; data sent before the handshake completes is queued and sent
+		/// right after it. Ignored after close() or abort().
+
+	void close();
+		/// Sends close_notify, flushes and closes the connection. Before the handshake has
+		/// completed, queued data is sent first if the handshake succeeds.
+	void abort(const std::string& reason);
+		/// Resets the connection at once, dropping unsent data; onClose(reason) follows.
+
+	bool ready() const;
+		/// True once the handshake has succeeded, until the channel closes.
+	const std::optional<PeerId>& peerId() const;
+		/// The verified peer ID; empty before the handshake has succeeded.
+	const TcpConnection::Ptr& connection() const;
+
+private:
+	class Impl;
+
+	TlsChannel(const TcpConnection::Ptr& connection, const Identity& identity, bool isServer, std::optional<PeerId> expected);
+	void start();
+	void beginHandshake();
+	void onCiphertext(const char* data, std::size_t size);
+	void onConnectionClosed(const std::string& reason);
+	void doHandshake();
+	void handshakeDone();
+	void readPlaintext();
+	void writePlaintext(const char* data, std::size_t size);
+	bool flushCiphertext();
+	void fail(const std::string& reason);
+	void deliverClose(const std::string& reason);
+
+	std::unique_ptr<Impl> _pImpl;
+	std::optional<PeerId> _peerId;
+};
+
+
+} // namespace CrossChat
+
+
+#endif // CrossChat_Foundation_TlsChannel_INCLUDED

@@ -1,0 +1,594 @@
+//
+// TlsChannel.cpp
+//
+// Library: Foundation
+//
+
+
+#include "CrossChat/TlsChannel.h"
+#include "OpenSSLError.h"
+#include "CrossChat/FoundationException.h"
+#include "Poco/Logger.h"
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+
+namespace CrossChat {
+
+
+namespace {
+
+
+constexpr std::size_t WRITE_CHUNK = 64 * 1024;   ///< Plaintext per SSL_write before flushing.
+constexpr std::size_t FLUSH_CHUNK = 64 * 1024;
+
+
+Poco::Logger& logger()
+{
+	static Poco::Logger& logger = Poco::Logger::get("CrossChat.Tls");
+	return logger;
+}
+
+
+struct PeerCheck
+	/// What the verify callback needs; reached through SSL_get_app_data().
+{
+	std::optional<PeerId> expected;   ///< Empty on the server.
+	std::string failure;              ///< Why the callback rejected the peer's certificate.
+};
+
+
+std::string keyDer(EVP_PKEY* pKey)
+	/// The DER SubjectPublicKeyInfo of a key, or an empty string.
+{
+	const int length = i2d_PUBKEY(pKey, nullptr);
+	if (length <= 0) return std::string();
+	std::string der(static_cast<std::size_t>(length), '\0');
+	auto* pOut = reinterpret_cast<unsigned char*>(&der[0]);
+	if (i2d_PUBKEY(pKey, &pOut) != length) return std::string();
+	return der;
+}
+
+
+std::string checkLeaf(X509* pCert, const std::optional<PeerId>& expected, std::string* pDer)
+	/// Returns why the certificate is not acceptable, or an empty string (then *pDer holds the
+	/// DER SubjectPublicKeyInfo of its key).
+{
+	EVP_PKEY* pKey = pCert ? X509_get0_pubkey(pCert) : nullptr;
+	if (!pKey) return "peer presented no usable certificate";
+	if (EVP_PKEY_get_id(pKey) != EVP_PKEY_ED25519) return "peer certificate key is not Ed25519";
+	std::string der = keyDer(pKey);
+	if (der.empty()) return "cannot encode the peer's public key";
+	const PeerId actual = PeerId::fromPublicKeyDer(der);
+	if (expected && actual != *expected)
+		return "peer presented key of " + actual.shortString() + ", expected " + expected->shortString();
+	*pDer = std::move(der);
+	return std::string();
+}
+
+
+int verifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
+	/// We pin keys, not CAs: the leaf is accepted whatever the chain verification thinks of it
+	/// (self-signed, validity period) if its key is acceptable.
+{
+	if (X509_STORE_CTX_get_error_depth(pStore) != 0) return preverifyOk;
+	auto* pSsl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(pStore, SSL_get_ex_data_X509_STORE_CTX_idx()));
+	auto* pCheck = pSsl ? static_cast<PeerCheck*>(SSL_get_app_data(pSsl)) : nullptr;
+	if (!pCheck) return 0;
+	std::string der;
+	const std::string failure = checkLeaf(X509_STORE_CTX_get_current_cert(pStore), pCheck->expected, &der);
+	if (failure.empty()) return 1;
+	pCheck->failure = failure;
+	X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+
+std::shared_ptr<SSL_CTX> makeContext(const Identity& identity, bool isServer)
+{
+	std::shared_ptr<SSL_CTX> pContext(SSL_CTX_new(TLS_method()), SSL_CTX_free);
+	if (!pContext) throw CryptoException("SSL_CTX_new failed", openSSLError(""));
+	SSL_CTX* pCtx = pContext.get();
+	if (SSL_CTX_set_min_proto_version(pCtx, TLS1_3_VERSION) != 1
+		|| SSL_CTX_set_max_proto_version(pCtx, TLS1_3_VERSION) != 1)
+		throw CryptoException("cannot restrict TLS to version 1.3", openSSLError(""));
+	// No tickets, no session cache: every connection runs a full handshake with certificates.
+	SSL_CTX_set_options(pCtx, SSL_OP_NO_TICKET);
+	if (SSL_CTX_set_num_tickets(pCtx, 0) != 1)
+		throw CryptoException("cannot disable TLS session tickets", openSSLError(""));
+	SSL_CTX_set_session_cache_mode(pCtx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate(pCtx, identity.certificateHandle()) != 1
+		|| SSL_CTX_use_PrivateKey(pCtx, identity.keyHandle()) != 1
+		|| SSL_CTX_check_private_key(pCtx) != 1)
+		throw CryptoException("cannot use the identity's certificate and key for TLS", openSSLError(""));
+	int mode = SSL_VERIFY_PEER;
+	if (isServer) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_CTX_set_verify(pCtx, mode, verifyCallback);
+	return pContext;
+}
+
+
+std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
+	/// One SSL_CTX per (key, certificate, role) while any channel uses it. A cached context holds
+	/// references to the key and certificate, so their addresses cannot be reused by another
+	/// Identity while the entry is alive.
+{
+	using Key = std::tuple<const void*, const void*, bool>;
+	static std::mutex mutex;
+	static std::map<Key, std::weak_ptr<SSL_CTX>> cache;
+
+	const Key key(identity.keyHandle(), identity.certificateHandle(), isServer);
+	std::lock_guard<std::mutex> lock(mutex);
+	auto it = cache.find(key);
+	if (it != cache.end())
+	{
+		if (auto pContext = it->second.lock()) return pContext;
+	}
+	for (auto entry = cache.begin(); entry != cache.end();)
+		entry = entry->second.expired() ? cache.erase(entry) : std::next(entry);
+	auto pContext = makeContext(identity, isServer);
+	cache[key] = pContext;
+	return pContext;
+}
+
+
+} // namespace
+
+
+class TlsChannel::Impl
+{
+public:
+	Impl(const TcpConnection::Ptr& pConnection, const Identity& identity, bool server, std::optional<PeerId> expected):
+		connection(pConnection),
+		isServer(server),
+		pContext(sharedContext(identity, server))
+	{
+		check.expected = std::move(expected);
+		pSsl = SSL_new(pContext.get());
+		if (!pSsl) throw CryptoException("SSL_new failed", openSSLError(""));
+		BIO* pIn = BIO_new(BIO_s_mem());
+		BIO* pOut = BIO_new(BIO_s_mem());
+		if (!pIn || !pOut)
+		{
+			BIO_free(pIn);
+			BIO_free(pOut);
+			SSL_free(pSsl);
+			throw CryptoException("BIO_new failed", openSSLError(""));
+		}
+		// An empty memory BIO reports "retry" (WANT_READ), not end of file.
+		BIO_set_mem_eof_return(pIn, -1);
+		BIO_set_mem_eof_return(pOut, -1);
+		SSL_set_bio(pSsl, pIn, pOut);   // the SSL owns both BIOs from here
+		pReadBio = pIn;
+		pWriteBio = pOut;
+		SSL_set_app_data(pSsl, &check);
+		if (isServer)
+			SSL_set_accept_state(pSsl);
+		else
+			SSL_set_connect_state(pSsl);
+	}
+
+	~Impl()
+	{
+		SSL_free(pSsl);
+	}
+
+	Impl(const Impl&) = delete;
+	Impl& operator=(const Impl&) = delete;
+
+	void setReason(const std::string& text)
+		/// Keeps the first reason.
+	{
+		if (!hasReason)
+		{
+			reason = text;
+			hasReason = true;
+		}
+	}
+
+	TcpConnection::Ptr connection;
+	const bool isServer;
+	std::shared_ptr<SSL_CTX> pContext;
+	SSL* pSsl = nullptr;
+	BIO* pReadBio = nullptr;    ///< Ciphertext from the peer; owned by pSsl.
+	BIO* pWriteBio = nullptr;   ///< Ciphertext for the peer; owned by pSsl.
+	PeerCheck check;
+	bool handshakeStarted = false;
+	bool ready = false;
+	bool closing = false;               ///< close(), abort() or a failure: no more input or output.
+	bool closeAfterHandshake = false;   ///< close() came before the handshake finished.
+	bool closeNotifyReceived = false;
+	bool closeDelivered = false;
+	bool hasReason = false;
+	std::string reason;                 ///< Reported instead of the connection's reason.
+	std::string pending;                ///< Plaintext queued before the handshake finished.
+	ReadyHandler onReady;
+	DataHandler onData;
+	CloseHandler onClose;
+};
+
+
+constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
+
+
+TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, const Identity& identity, bool isServer, std::optional<PeerId> expected):
+	_pImpl(std::make_unique<Impl>(connection, identity, isServer, std::move(expected)))
+{
+}
+
+
+TlsChannel::~TlsChannel() = default;
+
+
+TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
+{
+	connection->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(connection, identity, false, expectedPeer));
+	pChannel->start();
+	return pChannel;
+}
+
+
+TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const Identity& identity)
+{
+	connection->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(connection, identity, true, std::nullopt));
+	pChannel->start();
+	return pChannel;
+}
+
+
+void TlsChannel::start()
+{
+	Impl& impl = *_pImpl;
+	auto self = shared_from_this();
+	if (impl.connection->closed())
+	{
+		impl.closing = true;
+		impl.setReason("connection is already closed");
+		impl.connection->loop().post([self] { self->deliverClose(self->_pImpl->reason); });
+	}
+	// The connection's handlers own the channel: it lives as long as the connection is open.
+	impl.connection->setDataHandler([self](const char* data, std::size_t size) { self->onCiphertext(data, size); });
+	impl.connection->setCloseHandler([self](const std::string& reason) { self->onConnectionClosed(reason); });
+	if (impl.closing) return;
+	if (!impl.isServer)
+	{
+		if (impl.connection->connected())
+			beginHandshake();
+		else
+			impl.connection->setConnectHandler([self] { self->beginHandshake(); });
+	}
+}
+
+
+void TlsChannel::setReadyHandler(ReadyHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onReady = std::move(handler);
+}
+
+
+void TlsChannel::setDataHandler(DataHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onData = std::move(handler);
+}
+
+
+void TlsChannel::setCloseHandler(CloseHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onClose = std::move(handler);
+}
+
+
+void TlsChannel::send(const std::string& plaintext)
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	if (impl.closing || impl.closeAfterHandshake || plaintext.empty()) return;
+	if (!impl.ready)
+		impl.pending += plaintext;
+	else
+		writePlaintext(plaintext.data(), plaintext.size());
+}
+
+
+void TlsChannel::close()
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	if (impl.closing || impl.closeAfterHandshake) return;
+	if (!impl.ready && !impl.pending.empty())
+	{
+		impl.closeAfterHandshake = true;
+		return;
+	}
+	impl.closing = true;
+	if (impl.ready)
+	{
+		ERR_clear_error();
+		SSL_shutdown(impl.pSsl);   // queues close_notify; we do not wait for the peer's
+		ERR_clear_error();
+		flushCiphertext();
+	}
+	impl.connection->close();
+}
+
+
+void TlsChannel::abort(const std::string& reason)
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	if (impl.closeDelivered) return;
+	impl.closing = true;
+	impl.setReason(reason);
+	impl.connection->abort(reason);
+}
+
+
+bool TlsChannel::ready() const
+{
+	return _pImpl->ready && !_pImpl->closing;
+}
+
+
+const std::optional<PeerId>& TlsChannel::peerId() const
+{
+	return _peerId;
+}
+
+
+const TcpConnection::Ptr& TlsChannel::connection() const
+{
+	return _pImpl->connection;
+}
+
+
+void TlsChannel::beginHandshake()
+{
+	Impl& impl = *_pImpl;
+	if (impl.closing || impl.handshakeStarted) return;
+	impl.handshakeStarted = true;
+	doHandshake();
+}
+
+
+void TlsChannel::onCiphertext(const char* data, std::size_t size)
+{
+	Impl& impl = *_pImpl;
+	if (impl.closing) return;
+	while (size > 0)
+	{
+		const int chunk = static_cast<int>(std::min<std::size_t>(size, INT_MAX));
+		const int written = BIO_write(impl.pReadBio, data, chunk);
+		if (written <= 0)
+		{
+			fail("cannot buffer TLS input: " + openSSLError(""));
+			return;
+		}
+		data += written;
+		size -= static_cast<std::size_t>(written);
+	}
+	if (!impl.ready)
+	{
+		impl.handshakeStarted = true;
+		doHandshake();
+	}
+	else
+	{
+		readPlaintext();
+	}
+}
+
+
+void TlsChannel::doHandshake()
+{
+	Impl& impl = *_pImpl;
+	ERR_clear_error();
+	const int rc = SSL_do_handshake(impl.pSsl);
+	const int error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(impl.pSsl, rc);
+	const std::string errors = openSSLError("");
+	// Send what the handshake produced, also an alert after a failure.
+	if (!flushCiphertext()) return;
+	if (rc == 1)
+	{
+		handshakeDone();
+		return;
+	}
+	if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
+	if (!impl.check.failure.empty())
+	{
+		logger().warning("TLS handshake with %s refused: %s",
+			impl.connection->peerAddress().toString(), impl.check.failure);
+		fail(impl.check.failure);
+	}
+	else
+	{
+		fail("TLS handshake failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));
+	}
+}
+
+
+void TlsChannel::handshakeDone()
+{
+	Impl& impl = *_pImpl;
+	// The verify callback has checked the key already; check again on what the session holds.
+	std::string der;
+	const std::string failure = checkLeaf(SSL_get0_peer_certificate(impl.pSsl), impl.check.expected, &der);
+	if (!failure.empty())
+	{
+		logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), failure);
+		fail(failure);
+		return;
+	}
+	std::optional<PublicKey> key;
+	try
+	{
+		key = PublicKey::fromDer(der);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		fail("cannot use the peer's public key: " + exc.displayText());
+		return;
+	}
+	_peerId = key->peerId();
+	impl.ready = true;
+	if (!impl.pending.empty())
+	{
+		std::string pending;
+		pending.swap(impl.pending);
+		writePlaintext(pending.data(), pending.size());
+		if (impl.closing) return;
+	}
+	if (impl.closeAfterHandshake)
+	{
+		impl.closeAfterHandshake = false;
+		close();
+		return;
+	}
+	if (impl.onReady)
+	{
+		ReadyHandler handler = impl.onReady;   // the handler may replace itself
+		handler(*_peerId, *key);
+		if (impl.closing) return;
+	}
+	// Application data may have arrived together with the last handshake flight.
+	readPlaintext();
+}
+
+
+void TlsChannel::readPlaintext()
+{
+	Impl& impl = *_pImpl;
+	std::array<char, READ_BUFFER_SIZE> buffer;
+	while (!impl.closing)
+	{
+		const std::size_t before = BIO_ctrl_pending(impl.pReadBio);
+		ERR_clear_error();
+		const int n = SSL_read(impl.pSsl, buffer.data(), static_cast<int>(buffer.size()));
+		if (n > 0)
+		{
+			if (impl.onData)
+			{
+				DataHandler handler = impl.onData;
+				handler(buffer.data(), static_cast<std::size_t>(n));
+			}
+			continue;
+		}
+		const int error = SSL_get_error(impl.pSsl, n);
+		if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+		{
+			// A record that carried no application data (in TLS 1.3 for example a
+			// NewSessionTicket or KeyUpdate) may leave more records behind it: go on while
+			// input is being consumed.
+			if (!flushCiphertext()) return;
+			const std::size_t after = BIO_ctrl_pending(impl.pReadBio);
+			if (after > 0 && after < before) continue;
+			break;
+		}
+		if (error == SSL_ERROR_ZERO_RETURN)
+		{
+			impl.closeNotifyReceived = true;
+			close();   // answers with our close_notify
+			return;
+		}
+		const std::string errors = openSSLError("");
+		flushCiphertext();
+		fail("TLS error: " + (errors.empty() ? "error " + std::to_string(error) : errors));
+		return;
+	}
+	flushCiphertext();
+}
+
+
+void TlsChannel::writePlaintext(const char* data, std::size_t size)
+{
+	Impl& impl = *_pImpl;
+	while (size > 0 && !impl.closing)
+	{
+		const int chunk = static_cast<int>(std::min(size, WRITE_CHUNK));
+		ERR_clear_error();
+		const int n = SSL_write(impl.pSsl, data, chunk);
+		if (n <= 0)
+		{
+			const int error = SSL_get_error(impl.pSsl, n);
+			const std::string errors = openSSLError("");
+			fail("TLS write failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));
+			return;
+		}
+		data += n;
+		size -= static_cast<std::size_t>(n);
+		if (!flushCiphertext()) return;
+	}
+}
+
+
+bool TlsChannel::flushCiphertext()
+	/// Hands everything OpenSSL has written to the connection. False if the connection has
+	/// ended meanwhile.
+{
+	Impl& impl = *_pImpl;
+	std::array<char, FLUSH_CHUNK> buffer;
+	while (BIO_ctrl_pending(impl.pWriteBio) > 0)
+	{
+		const int n = BIO_read(impl.pWriteBio, buffer.data(), static_cast<int>(buffer.size()));
+		if (n <= 0) break;
+		impl.connection->send(buffer.data(), static_cast<std::size_t>(n));
+	}
+	return !impl.connection->closed();
+}
+
+
+void TlsChannel::fail(const std::string& reason)
+	/// Ends the channel with reason; the connection is closed gracefully so that an alert that
+	/// was just flushed reaches the peer.
+{
+	Impl& impl = *_pImpl;
+	if (impl.closing) return;
+	logger().debug("TLS channel to %s failed: %s", impl.connection->peerAddress().toString(), reason);
+	impl.closing = true;
+	impl.setReason(reason);
+	impl.connection->close();
+}
+
+
+void TlsChannel::onConnectionClosed(const std::string& reason)
+{
+	Impl& impl = *_pImpl;
+	if (impl.hasReason)
+		deliverClose(impl.reason);
+	else if (!reason.empty())
+		deliverClose(reason);
+	else if (impl.closing)
+		deliverClose("");
+	else if (!impl.ready)
+		deliverClose("connection closed during the TLS handshake");
+	else
+		deliverClose("connection closed without TLS close_notify");
+}
+
+
+void TlsChannel::deliverClose(const std::string& reason)
+{
+	Impl& impl = *_pImpl;
+	if (impl.closeDelivered) return;
+	impl.closeDelivered = true;
+	impl.closing = true;
+	impl.pending.clear();
+	CloseHandler handler = std::move(impl.onClose);
+	impl.onClose = nullptr;
+	impl.onReady = nullptr;
+	impl.onData = nullptr;
+	if (handler) handler(reason);
+}
+
+
+} // namespace CrossChat

@@ -1,0 +1,516 @@
+//
+// TlsChannelTest.cpp
+//
+// testsuite: tests for TlsChannel (TLS 1.3 pinned to peer IDs) over loopback (127.0.0.1,
+// port 0). No timed assertions: each test waits for events; a generous guard timer only turns
+// a hang into a failure.
+//
+
+
+#include "TlsChannelTest.h"
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/Identity.h"
+#include "CrossChat/PeerId.h"
+#include "CrossChat/PublicKey.h"
+#include "CrossChat/TcpConnection.h"
+#include "CrossChat/TcpListener.h"
+#include "CrossChat/TlsChannel.h"
+#include "Poco/AutoPtr.h"
+#include "Poco/Channel.h"
+#include "Poco/Logger.h"
+#include "Poco/Message.h"
+#include "Poco/Net/SocketAddress.h"
+#include "Poco/Net/SocketImpl.h"
+#include "Poco/Net/StreamSocket.h"
+#include "Poco/Timespan.h"
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+
+using CrossChat::EventLoop;
+using CrossChat::Identity;
+using CrossChat::PeerId;
+using CrossChat::PublicKey;
+using CrossChat::TcpConnection;
+using CrossChat::TcpListener;
+using CrossChat::TimerHandle;
+using CrossChat::TlsChannel;
+using Poco::Net::SocketAddress;
+using Poco::Net::StreamSocket;
+using namespace std::chrono_literals;
+
+
+namespace {
+
+
+class HangGuard
+	/// Stops a loop that has not finished after a generous time and records that it had to.
+{
+public:
+	explicit HangGuard(EventLoop& loop, std::chrono::seconds limit = std::chrono::seconds(20)):
+		_timer(loop.runAfter(limit, [this, &loop] { _fired = true; loop.stop(); }))
+	{
+	}
+
+	bool fired() const
+	{
+		return _fired;
+	}
+
+private:
+	bool _fired = false;
+	TimerHandle _timer;
+};
+
+
+class CloseCounter
+	/// Counts onClose calls and stops the loop two turns after the expected number, so that a
+	/// handler that would wrongly run again still gets its chance.
+{
+public:
+	CloseCounter(EventLoop& loop, int expected):
+		_loop(loop),
+		_open(expected)
+	{
+	}
+
+	void closed()
+	{
+		if (--_open == 0)
+			_loop.post([this] { _loop.post([this] { _loop.stop(); }); });
+	}
+
+private:
+	EventLoop& _loop;
+	int _open;
+};
+
+
+struct Side
+	/// One end of a TLS channel and what happened to it.
+{
+	TlsChannel::Ptr channel;
+	int readyCount = 0;
+	PeerId peer;
+	std::string keyRaw;
+	std::string received;
+	int closeCount = 0;
+	std::string closeReason;
+	std::function<void()> onReady;
+	std::function<void()> onData;   ///< Runs after received has grown.
+
+	void attach(const TlsChannel::Ptr& pChannel, CloseCounter& counter)
+	{
+		channel = pChannel;
+		channel->setReadyHandler([this](const PeerId& id, const PublicKey& key) {
+			++readyCount;
+			peer = id;
+			keyRaw = key.raw();
+			if (onReady) onReady();
+		});
+		channel->setDataHandler([this](const char* data, std::size_t size) {
+			received.append(data, size);
+			if (onData) onData();
+		});
+		channel->setCloseHandler([this, &counter](const std::string& reason) {
+			++closeCount;
+			closeReason = reason;
+			counter.closed();
+		});
+	}
+};
+
+
+class TlsTestServer
+	/// A TcpListener on 127.0.0.1:0 running a TLS server channel on every connection.
+{
+public:
+	using Setup = std::function<void(Side& side)>;
+
+	TlsTestServer(EventLoop& loop, const Identity& identity, CloseCounter& counter, Setup setup = {}):
+		_setup(std::move(setup)),
+		_listener(loop, SocketAddress("127.0.0.1", 0), [this, &loop, &identity, &counter](const StreamSocket& socket) {
+			sides.push_back(std::make_unique<Side>());
+			Side& side = *sides.back();
+			side.attach(TlsChannel::server(TcpConnection::adopt(loop, socket), identity), counter);
+			if (_setup) _setup(side);
+		})
+	{
+	}
+
+	SocketAddress address() const
+	{
+		return _listener.address();
+	}
+
+	std::vector<std::unique_ptr<Side>> sides;
+
+private:
+	Setup _setup;
+	TcpListener _listener;
+};
+
+
+class RecordingChannel: public Poco::Channel
+	/// Keeps the warnings logged to it.
+{
+public:
+	void log(const Poco::Message& message) override
+	{
+		if (message.getPriority() <= Poco::Message::PRIO_WARNING) warnings.push_back(message.getText());
+	}
+
+	std::vector<std::string> warnings;
+};
+
+
+class LogCapture
+	/// Routes a logger to a RecordingChannel for the lifetime of the object.
+{
+public:
+	explicit LogCapture(const std::string& name):
+		_logger(Poco::Logger::get(name)),
+		_pChannel(new RecordingChannel),
+		_pPrevious(_logger.getChannel()),
+		_previousLevel(_logger.getLevel())
+	{
+		_logger.setChannel(_pChannel);
+		_logger.setLevel(Poco::Message::PRIO_INFORMATION);
+	}
+
+	~LogCapture()
+	{
+		_logger.setChannel(_pPrevious);
+		_logger.setLevel(_previousLevel);
+	}
+
+	const std::vector<std::string>& warnings() const
+	{
+		return _pChannel->warnings;
+	}
+
+private:
+	Poco::Logger& _logger;
+	Poco::AutoPtr<RecordingChannel> _pChannel;
+	Poco::AutoPtr<Poco::Channel> _pPrevious;
+	int _previousLevel;
+};
+
+
+std::string pattern(std::size_t size)
+	/// Bytes that reveal reordering, loss and duplication (period 251, a prime).
+{
+	std::string data(size, '\0');
+	for (std::size_t i = 0; i < size; ++i)
+		data[i] = static_cast<char>((i * 7 + i / 251) % 251);
+	return data;
+}
+
+
+std::string connectWithTls12(const SocketAddress& address)
+	/// A plain blocking OpenSSL client limited to TLS 1.2; returns "connected" or
+	/// "refused: <errors>". Runs on a helper thread.
+{
+	StreamSocket socket;
+	socket.connect(address, Poco::Timespan(20, 0));
+	socket.setReceiveTimeout(Poco::Timespan(20, 0));
+	SSL_CTX* pContext = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_max_proto_version(pContext, TLS1_2_VERSION);
+	SSL_CTX_set_verify(pContext, SSL_VERIFY_NONE, nullptr);
+	SSL* pSsl = SSL_new(pContext);
+	SSL_set_fd(pSsl, static_cast<int>(socket.impl()->sockfd()));
+	const int rc = SSL_connect(pSsl);
+	std::string result = "connected";
+	if (rc != 1)
+	{
+		result = "refused:";
+		while (const unsigned long code = ERR_get_error())
+		{
+			char text[256];
+			ERR_error_string_n(code, text, sizeof(text));
+			result += std::string(" ") + text;
+		}
+	}
+	SSL_free(pSsl);
+	SSL_CTX_free(pContext);
+	socket.close();
+	return result;
+}
+
+
+} // namespace
+
+
+void TlsChannelTest::testHandshakePinsPeerIds()
+{
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	const std::string big = pattern(1024 * 1024);
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter, [](Side& side) {
+		side.onReady = [&side] { side.channel->send("welcome"); };
+		side.onData = [&side] {
+			side.channel->send(side.received);   // echo what came in this call
+			side.received.clear();
+		};
+	});
+
+	Side client;
+	const std::string expected = "welcome" + std::string("ping") + big;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	client.onReady = [&] {
+		client.channel->send("ping");
+		client.channel->send(big);
+	};
+	client.onData = [&] {
+		if (client.received.size() >= expected.size()) client.channel->close();
+	};
+	CPPUNIT_ASSERT(!client.channel->ready());
+	CPPUNIT_ASSERT(!client.channel->peerId());
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT(client.peer == serverIdentity.peerId());
+	CPPUNIT_ASSERT(serverSide.peer == clientIdentity.peerId());
+	CPPUNIT_ASSERT(*client.channel->peerId() == serverIdentity.peerId());
+	CPPUNIT_ASSERT(*serverSide.channel->peerId() == clientIdentity.peerId());
+	CPPUNIT_ASSERT(client.keyRaw == serverIdentity.publicKey().raw());
+	CPPUNIT_ASSERT(serverSide.keyRaw == clientIdentity.publicKey().raw());
+	CPPUNIT_ASSERT_EQUAL(expected.size(), client.received.size());
+	CPPUNIT_ASSERT(client.received == expected);
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+	CPPUNIT_ASSERT(!client.channel->ready());
+}
+
+
+void TlsChannelTest::testDataQueuedBeforeReady()
+{
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter, [](Side& side) {
+		side.channel->send("early server");   // before the client's hello has arrived
+		side.onData = [&side] {
+			if (side.received == "early client") side.channel->close();
+		};
+	});
+
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	client.channel->send("early ");   // before the TCP connect has finished
+	client.channel->send("client");
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT_EQUAL(std::string("early client"), serverSide.received);
+	CPPUNIT_ASSERT_EQUAL(std::string("early server"), client.received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+}
+
+
+void TlsChannelTest::testCloseBeforeReadySendsQueuedData()
+{
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter);
+
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	client.channel->send("queued");
+	client.channel->close();
+	client.channel->send("ignored after close");
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT_EQUAL(std::string("queued"), serverSide.received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+}
+
+
+void TlsChannelTest::testWrongExpectedPeerRefused()
+{
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	const Identity otherIdentity = Identity::generate();
+	LogCapture log("CrossChat.Tls");
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter);
+
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		otherIdentity.peerId()), counter);
+	client.channel->send("must never be sent");
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(0, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(0, serverSide.readyCount);
+	CPPUNIT_ASSERT(serverSide.received.empty());
+	CPPUNIT_ASSERT(!client.channel->peerId());
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	const std::string wanted = "peer presented key of " + serverIdentity.peerId().shortString()
+		+ ", expected " + otherIdentity.peerId().shortString();
+	CPPUNIT_ASSERT_EQUAL(wanted, client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), log.warnings().size());
+	CPPUNIT_ASSERT(log.warnings().front().find(wanted) != std::string::npos);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+	CPPUNIT_ASSERT(!serverSide.closeReason.empty());
+}
+
+
+void TlsChannelTest::testTls12ClientRefused()
+{
+	const Identity serverIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 1);
+	TlsTestServer server(loop, serverIdentity, counter);
+	std::future<std::string> outcome = std::async(std::launch::async, connectWithTls12, server.address());
+	loop.run();
+	const std::string result = outcome.get();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(0, serverSide.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+	CPPUNIT_ASSERT(serverSide.closeReason.find("TLS handshake failed") != std::string::npos);
+	CPPUNIT_ASSERT(result.rfind("refused:", 0) == 0);
+}
+
+
+void TlsChannelTest::testGarbageRejected()
+{
+	const Identity serverIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 4);
+	TlsTestServer server(loop, serverIdentity, counter);
+
+	// Plain text, and a TLS handshake record header followed by random bytes.
+	std::string record("\x16\x03\x01\x00\x40", 5);
+	std::mt19937 random(20240601);
+	for (int i = 0; i < 0x40; ++i) record += static_cast<char>(random() & 0xff);
+	const std::vector<std::string> garbage{"GET / HTTP/1.1\r\nHost: crosschat\r\n\r\n", record};
+	std::vector<std::string> clientReasons;
+	std::vector<TcpConnection::Ptr> clients;
+	for (const std::string& bytes: garbage)
+	{
+		auto client = TcpConnection::connect(loop, server.address());
+		client->setConnectHandler([client, bytes] { client->send(bytes); });   // cycle broken on close
+		client->setCloseHandler([&](const std::string& reason) {
+			clientReasons.push_back(reason);
+			counter.closed();
+		});
+		clients.push_back(client);
+	}
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), clientReasons.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), server.sides.size());
+	for (const auto& pSide: server.sides)
+	{
+		CPPUNIT_ASSERT_EQUAL(0, pSide->readyCount);
+		CPPUNIT_ASSERT_EQUAL(1, pSide->closeCount);
+		CPPUNIT_ASSERT(pSide->closeReason.find("TLS handshake failed") != std::string::npos);
+	}
+}
+
+
+void TlsChannelTest::testOrderlyCloseByServer()
+{
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter, [](Side& side) {
+		side.onReady = [&side] {
+			side.channel->send("bye");
+			side.channel->close();
+			side.channel->send("ignored after close");
+		};
+	});
+
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(std::string("bye"), client.received);
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+}
+
+
+void TlsChannelTest::testTruncationReported()
+{
+	// The server closes TCP under the channel, without close_notify.
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	TlsTestServer server(loop, serverIdentity, counter, [](Side& side) {
+		side.onReady = [&side] { side.channel->connection()->close(); };
+	});
+
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
+	CPPUNIT_ASSERT(client.closeReason.find("close_notify") != std::string::npos);
+}

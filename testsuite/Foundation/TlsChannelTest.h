@@ -1,0 +1,40 @@
+//
+// TlsChannelTest.h
+//
+// testsuite: tests for TlsChannel (TLS 1.3 pinned to peer IDs) over loopback.
+//
+
+
+#ifndef CrossChat_Test_TlsChannelTest_INCLUDED
+#define CrossChat_Test_TlsChannelTest_INCLUDED
+
+
+#include <cppunit/extensions/HelperMacros.h>
+
+
+class TlsChannelTest: public CppUnit::TestFixture
+{
+	CPPUNIT_TEST_SUITE(TlsChannelTest);
+	CPPUNIT_TEST(testHandshakePinsPeerIds);
+	CPPUNIT_TEST(testDataQueuedBeforeReady);
+	CPPUNIT_TEST(testCloseBeforeReadySendsQueuedData);
+	CPPUNIT_TEST(testWrongExpectedPeerRefused);
+	CPPUNIT_TEST(testTls12ClientRefused);
+	CPPUNIT_TEST(testGarbageRejected);
+	CPPUNIT_TEST(testOrderlyCloseByServer);
+	CPPUNIT_TEST(testTruncationReported);
+	CPPUNIT_TEST_SUITE_END();
+
+public:
+	void testHandshakePinsPeerIds();
+	void testDataQueuedBeforeReady();
+	void testCloseBeforeReadySendsQueuedData();
+	void testWrongExpectedPeerRefused();
+	void testTls12ClientRefused();
+	void testGarbageRejected();
+	void testOrderlyCloseByServer();
+	void testTruncationReported();
+};
+
+
+#endif // CrossChat_Test_TlsChannelTest_INCLUDED
