@@ -1,1 +1,244 @@
+//
 // ConsoleChat.cpp
+//
+// Sample: ConsoleChat
+// crosschat: the console chat program.
+//
+// Threads (as in asio's chat_client): the main thread reads stdin with std::getline and
+// hands each line to the loop thread, waiting until the line has been handled before it
+// reads the next one, so /quit stops the reading at once. Everything else (the session,
+// the console output, later the network) lives on the one loop thread.
+//
+
+
+#include "ConsoleSession.h"
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/EventLoopThread.h"
+#include "CrossChat/Identity.h"
+#include "Poco/AutoPtr.h"
+#include "Poco/ConsoleChannel.h"
+#include "Poco/Environment.h"
+#include "Poco/Exception.h"
+#include "Poco/FormattingChannel.h"
+#include "Poco/Logger.h"
+#include "Poco/Message.h"
+#include "Poco/PatternFormatter.h"
+#include "Poco/String.h"
+#include "Poco/Util/Application.h"
+#include "Poco/Util/HelpFormatter.h"
+#include "Poco/Util/Option.h"
+#include "Poco/Util/OptionCallback.h"
+#include "Poco/Util/OptionSet.h"
+#include <exception>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+
+using Poco::Util::Application;
+using Poco::Util::HelpFormatter;
+using Poco::Util::Option;
+using Poco::Util::OptionCallback;
+using Poco::Util::OptionSet;
+
+
+namespace {
+
+
+template <typename Function>
+auto callInLoop(CrossChat::EventLoop& loop, Function function) -> decltype(function())
+	/// Runs function on the loop thread and waits for its result (or exception), which the
+	/// packaged task's promise carries back. Must not be called from the loop thread.
+{
+	using Result = decltype(function());
+	std::packaged_task<Result()> task(std::move(function));
+	std::future<Result> result = task.get_future();
+	loop.post([&task] { task(); });
+	return result.get();
+}
+
+
+void configureLogging(bool verbose)
+	/// Sends every logger, present and future, to std::cerr: stdout carries only the
+	/// program's output (in --json mode nothing but JSON lines). Quiet: warnings and worse,
+	/// tersely. Verbose: everything, with time and source.
+{
+	Poco::AutoPtr<Poco::PatternFormatter> pFormatter =
+		new Poco::PatternFormatter(verbose ? "%H:%M:%S.%i %p %s: %t" : "crosschat: %p: %t");
+	Poco::AutoPtr<Poco::ConsoleChannel> pConsole = new Poco::ConsoleChannel(std::cerr);
+	Poco::AutoPtr<Poco::FormattingChannel> pChannel = new Poco::FormattingChannel(pFormatter, pConsole);
+	Poco::Logger::setChannel("", pChannel);
+	Poco::Logger::setLevel("", verbose ? Poco::Message::PRIO_DEBUG : Poco::Message::PRIO_WARNING);
+}
+
+
+} // namespace
+
+
+class ConsoleChat: public Application
+	/// The crosschat application: options, logging, the stdin loop.
+{
+public:
+	static constexpr std::size_t MAX_NAME_LENGTH = 64;
+
+	ConsoleChat()
+	{
+		configureLogging(false);
+	}
+
+protected:
+	void defineOptions(OptionSet& options) override
+	{
+		Application::defineOptions(options);
+
+		options.addOption(
+			Option("help", "h", "Print this help and exit.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleHelp)));
+		options.addOption(
+			Option("name", "n", "The name others see; default: $USER, else the host name.")
+				.required(false)
+				.repeatable(false)
+				.argument("NAME")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleName)));
+		options.addOption(
+			Option("data-dir", "d", "Where the identity key is kept; default: "
+				"$XDG_DATA_HOME/crosschat, else ~/.local/share/crosschat.")
+				.required(false)
+				.repeatable(false)
+				.argument("DIR")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleDataDir)));
+		options.addOption(
+			Option("json", "j", "Write one JSON object per line to stdout instead of text.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleJson)));
+		options.addOption(
+			Option("verbose", "v", "Write debug logging to stderr.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleVerbose)));
+	}
+
+	int main(const ArgVec& args) override
+	{
+		if (_helpRequested) return EXIT_OK;
+		if (!args.empty())
+		{
+			std::cerr << "crosschat: unexpected argument '" << args.front() << "'; see --help\n";
+			return EXIT_USAGE;
+		}
+
+		CrossChat::ConsoleSession::Settings settings;
+		settings.name = _name ? Poco::trim(*_name) : defaultName();
+		settings.dataDir = _dataDir ? *_dataDir : CrossChat::Identity::defaultDataDir();
+		settings.json = _json;
+		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
+		{
+			std::cerr << "crosschat: --name must have 1 to " << MAX_NAME_LENGTH << " bytes\n";
+			return EXIT_USAGE;
+		}
+		if (settings.dataDir.empty())
+		{
+			std::cerr << "crosschat: --data-dir must not be empty\n";
+			return EXIT_USAGE;
+		}
+
+		CrossChat::EventLoopThread loopThread("crosschat-loop");
+		CrossChat::EventLoop& loop = loopThread.loop();
+		std::unique_ptr<CrossChat::ConsoleSession> pSession; // lives on the loop thread
+
+		int rc = EXIT_SOFTWARE;
+		try
+		{
+			rc = callInLoop(loop, [&]
+			{
+				pSession = std::make_unique<CrossChat::ConsoleSession>(loop, settings, std::cout, std::cerr);
+				return pSession->start();
+			});
+			if (rc == EXIT_OK) readInput(loop, *pSession);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			logger().log(exc);
+			rc = EXIT_SOFTWARE;
+		}
+		catch (const std::exception& exc)
+		{
+			logger().error(std::string("crosschat: ") + exc.what());
+			rc = EXIT_SOFTWARE;
+		}
+
+		callInLoop(loop, [&] { pSession.reset(); });
+		loopThread.stop();
+		return rc;
+	}
+
+private:
+	static void readInput(CrossChat::EventLoop& loop, CrossChat::ConsoleSession& session)
+		/// Reads stdin on the calling (main) thread until /quit or the end of input.
+	{
+		using Action = CrossChat::CommandInterpreter::Action;
+
+		std::string line;
+		while (std::getline(std::cin, line))
+		{
+			const Action action = callInLoop(loop, [&] { return session.handleLine(line); });
+			if (action == Action::QUIT) return;
+		}
+		callInLoop(loop, [&] { session.quit(); });
+	}
+
+	static std::string defaultName()
+	{
+		std::string name = Poco::Environment::get("USER", "");
+		if (name.empty()) name = Poco::Environment::nodeName();
+		return name.substr(0, MAX_NAME_LENGTH);
+	}
+
+	void handleHelp(const std::string&, const std::string&)
+	{
+		_helpRequested = true;
+		HelpFormatter helpFormatter(options());
+		helpFormatter.setCommand(commandName());
+		helpFormatter.setUsage("[OPTIONS]");
+		helpFormatter.setHeader("CrossChat " CROSSCHAT_VERSION " \u2014 peer-to-peer chat on the console.");
+		helpFormatter.setFooter(
+			"Once started, type /help for the commands (/whoami, /quit, ...). "
+			"The end of input acts like /quit.");
+		helpFormatter.format(std::cout);
+		stopOptionsProcessing();
+	}
+
+	void handleName(const std::string&, const std::string& value)
+	{
+		_name = value;
+	}
+
+	void handleDataDir(const std::string&, const std::string& value)
+	{
+		_dataDir = value;
+	}
+
+	void handleJson(const std::string&, const std::string&)
+	{
+		_json = true;
+	}
+
+	void handleVerbose(const std::string&, const std::string&)
+	{
+		configureLogging(true);
+	}
+
+	bool _helpRequested = false;
+	bool _json = false;
+	std::optional<std::string> _name;
+	std::optional<std::string> _dataDir;
+};
+
+
+POCO_APP_MAIN(ConsoleChat)

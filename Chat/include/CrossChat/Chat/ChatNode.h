@@ -1,0 +1,171 @@
+//
+// ChatNode.h
+//
+// Library: Chat
+// The façade that programs embed: identity + LAN discovery + TLS chat sessions.
+//
+
+
+#ifndef CrossChat_Chat_ChatNode_INCLUDED
+#define CrossChat_Chat_ChatNode_INCLUDED
+
+
+#include "CrossChat/Discovery/LanDiscovery.h"
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/Identity.h"
+#include "CrossChat/PeerId.h"
+#include "Poco/Net/SocketAddress.h"
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace CrossChat {
+namespace Chat {
+
+
+struct ChatNodeConfig
+	/// Settings, with the defaults crosschat uses.
+{
+	std::string name;                                         ///< Our display name.
+	Poco::Net::SocketAddress listenAddress{"0.0.0.0", 0};     ///< Chat TCP listener (--port); port 0 picks a free port.
+	bool enableLan = true;                                    ///< Run LAN discovery.
+	Discovery::LanDiscoveryConfig lan;                        ///< Discovery settings (--lan-port).
+	std::chrono::milliseconds keepaliveInterval{15000};       ///< Ping period; 3 silent periods close a session.
+	std::chrono::milliseconds connectTimeout{5000};           ///< Per address tried.
+	std::chrono::milliseconds handshakeTimeout{10000};        ///< TLS + hello must finish within this.
+	std::chrono::milliseconds reconnectMin{500};              ///< First retry delay; doubles up to reconnectMax.
+	std::chrono::milliseconds reconnectMax{30000};
+	std::size_t maxPendingSessions = 64;                      ///< Unfinished handshakes accepted at once.
+};
+
+
+struct PeerInfo
+	/// A snapshot of one peer as the node sees it.
+{
+	PeerId id;
+	std::string name;
+	std::vector<Poco::Net::SocketAddress> addresses;   ///< Known chat endpoints.
+	std::string via;                                   ///< How found: "lan", "incoming" or "static".
+	bool online = false;                               ///< Currently announced on the LAN (or connected).
+	bool connected = false;                            ///< An established session exists.
+	std::string path;                                  ///< "direct" while connected, else empty.
+	std::size_t pending = 0;                           ///< Our messages not yet acknowledged.
+};
+
+
+struct ChatMessage
+	/// A received text message.
+{
+	std::string id;            ///< The sender's unique message ID.
+	PeerId from;
+	std::string name;          ///< The sender's display name.
+	std::string text;
+	std::int64_t timestampMs = 0;  ///< The sender's clock, ms since the Unix epoch.
+	std::string path;          ///< "direct" or (later) "relay".
+};
+
+
+struct ChatNodeStats
+{
+	std::uint64_t sessionsOpened = 0;
+	std::uint64_t sessionsRefused = 0;      ///< Over the pending limit.
+	std::uint64_t duplicateSessions = 0;    ///< Closed by the simultaneous-dial tie-break.
+	std::uint64_t messagesSent = 0;         ///< Text frames written (a retransmission counts again).
+	std::uint64_t messagesReceived = 0;     ///< Distinct messages delivered to the handler.
+	std::uint64_t duplicatesDropped = 0;    ///< Retransmitted messages already delivered.
+	std::uint64_t connectFailures = 0;
+};
+
+
+class ChatNode
+	/// Assembles identity, LAN discovery and TLS sessions:
+	///   - listens for chat sessions and announces itself on the LAN;
+	///   - send() queues a message in the peer's outbox and connects on demand, trying each
+	///     known address, then retrying with exponential backoff while messages are pending;
+	///   - a message leaves the outbox only when the peer's receipt arrives, so a message is
+	///     retransmitted after a reconnect; the receiver drops retransmissions by message ID,
+	///     so each message is delivered once and in order per session;
+	///   - one session per peer pair: when both dial at once, the session dialed by the peer
+	///     with the smaller PeerId survives on both sides.
+	///
+	/// Thread rules: every method must be called from the loop thread (asserted); handlers are
+	/// called on the loop thread.
+	/// Ownership: does not own the loop or the identity, which must outlive the node.
+{
+public:
+	enum class PeerChange
+	{
+		FOUND,          ///< Discovered on the LAN (or first contact).
+		UPDATED,        ///< Name or addresses changed.
+		LOST,           ///< Gone from the LAN.
+		CONNECTED,      ///< A session is established.
+		DISCONNECTED    ///< The session closed.
+	};
+
+	using PeerHandler = std::function<void(PeerChange change, const PeerInfo& peer)>;
+	using MessageHandler = std::function<void(const ChatMessage& message)>;
+	using DeliveredHandler = std::function<void(const std::string& messageId, const PeerId& to)>;
+	using ErrorHandler = std::function<void(const std::string& message)>;
+
+	ChatNode(EventLoop& loop, const Identity& identity, ChatNodeConfig config);
+	~ChatNode();
+		/// Calls stop().
+
+	ChatNode(const ChatNode&) = delete;
+	ChatNode& operator=(const ChatNode&) = delete;
+
+	void setPeerHandler(PeerHandler handler);
+	void setMessageHandler(MessageHandler handler);
+	void setDeliveredHandler(DeliveredHandler handler);
+	void setErrorHandler(ErrorHandler handler);
+
+	void start();
+		/// Starts listening and LAN discovery. Throws Poco::Net::NetException if the chat port
+		/// or the discovery port cannot be bound.
+
+	void stop();
+		/// Says goodbye on the LAN, closes every session. Idempotent.
+
+	std::string send(const PeerId& to, const std::string& text);
+		/// Queues a message and returns its ID; it is delivered as soon as a session exists.
+		/// Throws Poco::InvalidArgumentException if the text exceeds SessionProtocol::MAX_TEXT_SIZE.
+
+	void addPeerAddress(const PeerId& peer, const Poco::Net::SocketAddress& address, const std::string& via = "static");
+		/// Tells the node where a peer listens (static configuration, tests, the relay later).
+
+	std::vector<PeerInfo> peers() const;
+		/// Every peer known, in order of first contact.
+
+	std::optional<PeerInfo> peer(const PeerId& id) const;
+
+	std::vector<PeerId> resolve(const std::string& query) const;
+		/// Peers matching query: a full peer ID (known or not), else peers whose name equals
+		/// query (case-insensitive), else peers whose ID starts with query. The caller treats
+		/// more than one result as ambiguous.
+
+	const PeerId& id() const;
+	const std::string& name() const;
+	std::uint16_t port() const;
+		/// The bound chat port.
+	std::uint16_t lanPort() const;
+		/// The bound discovery port, 0 if LAN discovery is off.
+	const ChatNodeStats& stats() const;
+
+	std::size_t sessionCount() const;
+		/// Live sessions, including unfinished handshakes and duplicates being closed.
+
+private:
+	class Impl;
+	std::unique_ptr<Impl> _pImpl;
+};
+
+
+} } // namespace CrossChat::Chat
+
+
+#endif // CrossChat_Chat_ChatNode_INCLUDED

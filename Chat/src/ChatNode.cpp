@@ -1,0 +1,610 @@
+//
+// ChatNode.cpp
+//
+// Library: Chat
+//
+
+
+#include "CrossChat/Chat/ChatNode.h"
+#include "CrossChat/Chat/SessionProtocol.h"
+#include "ChatSession.h"
+#include "CrossChat/TcpConnection.h"
+#include "CrossChat/TcpListener.h"
+#include "CrossChat/TlsChannel.h"
+#include "Poco/Exception.h"
+#include "Poco/Logger.h"
+#include "Poco/String.h"
+#include "Poco/UUIDGenerator.h"
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <unordered_set>
+
+
+namespace CrossChat {
+namespace Chat {
+
+
+namespace {
+
+
+Poco::Logger& logger()
+{
+	return Poco::Logger::get("CrossChat.Chat");
+}
+
+
+std::int64_t wallClockMs()
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(
+		std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+
+std::string displayName(const PeerInfo& info)
+{
+	return info.name.empty() ? info.id.shortString() : info.name + " (" + info.id.shortString() + ")";
+}
+
+
+} // namespace
+
+
+class ChatNode::Impl: public ChatSession::Listener
+{
+public:
+	static constexpr std::size_t SEEN_IDS_PER_PEER = 4096;   ///< Remembered for duplicate detection.
+
+	struct Outgoing
+	{
+		std::string id;
+		std::int64_t timestampMs;
+		std::string text;
+		std::uint64_t sentOnSession = 0;   ///< Serial of the session it was last written to.
+	};
+
+	struct Peer
+	{
+		PeerInfo info;
+		std::uint64_t order = 0;
+		ChatSession::Ptr session;          ///< The established session in use.
+		ChatSession::Ptr dialSession;      ///< Our connection attempt in progress.
+		std::size_t nextAddress = 0;
+		std::chrono::milliseconds backoff{0};
+		TimerHandle retryTimer;
+		std::string lastDialError;
+		std::deque<Outgoing> outbox;
+		std::unordered_set<std::string> seen;
+		std::deque<std::string> seenOrder;
+	};
+
+	Impl(EventLoop& loop, const Identity& identity, ChatNodeConfig config):
+		_loop(loop),
+		_identity(identity),
+		_config(std::move(config))
+	{
+	}
+
+	~Impl() override
+	{
+		stop();
+	}
+
+	void start()
+	{
+		_loop.assertInLoopThread();
+		if (_listener) return;
+		_listener = std::make_unique<TcpListener>(_loop, _config.listenAddress,
+			[this](const Poco::Net::StreamSocket& socket) { onAccept(socket); });
+		logger().information("chat sessions on port %hu", _listener->address().port());
+		if (_config.enableLan)
+		{
+			_lan = std::make_unique<Discovery::LanDiscovery>(_loop, _identity, _config.lan);
+			_lan->setLocalInfo(_config.name, _listener->address().port());
+			_lan->setPeerHandler([this](Discovery::LanDiscovery::Change change, const Discovery::LanPeer& peer) {
+				onLanPeer(change, peer);
+			});
+			_lan->start();
+		}
+	}
+
+	void stop()
+	{
+		if (_lan) _lan->stop();
+		_lan.reset();
+		_listener.reset();
+		auto sessions = std::move(_sessions);
+		_sessions.clear();
+		for (auto& entry: sessions) entry.second->detach();
+		for (auto& entry: _peers)
+		{
+			entry.second.retryTimer.cancel();
+			entry.second.session.reset();
+			entry.second.dialSession.reset();
+		}
+	}
+
+	Peer& peerFor(const PeerId& id)
+	{
+		auto it = _peers.find(id);
+		if (it == _peers.end())
+		{
+			it = _peers.emplace(id, Peer()).first;
+			it->second.info.id = id;
+			it->second.order = _nextOrder++;
+		}
+		return it->second;
+	}
+
+	PeerInfo snapshot(const Peer& peer) const
+	{
+		PeerInfo info = peer.info;
+		info.connected = peer.session && peer.session->established();
+		info.path = info.connected ? peer.session->path() : std::string();
+		info.pending = peer.outbox.size();
+		return info;
+	}
+
+	void notifyPeer(PeerChange change, const Peer& peer)
+	{
+		if (_onPeer) _onPeer(change, snapshot(peer));
+	}
+
+	void reportError(const std::string& message)
+	{
+		logger().warning(message);
+		if (_onError) _onError(message);
+	}
+
+	// Sessions ----------------------------------------------------------------
+
+	ChatSession::Options sessionOptions() const
+	{
+		ChatSession::Options options;
+		options.localName = _config.name;
+		options.keepaliveInterval = _config.keepaliveInterval;
+		options.handshakeTimeout = _config.handshakeTimeout;
+		return options;
+	}
+
+	std::size_t pendingSessions() const
+	{
+		return static_cast<std::size_t>(std::count_if(_sessions.begin(), _sessions.end(),
+			[](const auto& entry) { return !entry.second->established(); }));
+	}
+
+	void onAccept(const Poco::Net::StreamSocket& socket)
+	{
+		if (pendingSessions() >= _config.maxPendingSessions)
+		{
+			++_stats.sessionsRefused;
+			logger().warning("refusing a chat connection from %s: %z handshakes already pending",
+				socket.peerAddress().toString(), pendingSessions());
+			Poco::Net::StreamSocket(socket).close();
+			return;
+		}
+		auto connection = TcpConnection::adopt(_loop, socket);
+		openSession(TlsChannel::server(connection, _identity), false);
+	}
+
+	ChatSession::Ptr openSession(const TlsChannel::Ptr& channel, bool outgoing)
+	{
+		const std::uint64_t serial = _nextSerial++;
+		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, *this, sessionOptions());
+		_sessions.emplace(serial, session);
+		session->start();
+		return session;
+	}
+
+	void dial(const PeerId& id)
+	{
+		Peer& peer = peerFor(id);
+		if (peer.dialSession || (peer.session && peer.session->established())) return;
+		peer.retryTimer.cancel();
+		if (peer.info.addresses.empty())
+		{
+			reportError("no known address for " + displayName(peer.info) + " yet; the message waits until the peer is found");
+			return;
+		}
+		if (peer.nextAddress >= peer.info.addresses.size()) peer.nextAddress = 0;
+		const Poco::Net::SocketAddress address = peer.info.addresses[peer.nextAddress];
+		logger().debug("connecting to %s at %s", displayName(peer.info), address.toString());
+		auto connection = TcpConnection::connect(_loop, address, _config.connectTimeout);
+		peer.dialSession = openSession(TlsChannel::client(connection, _identity, id), true);
+	}
+
+	void scheduleRetry(Peer& peer)
+	{
+		if (peer.outbox.empty())
+		{
+			peer.backoff = std::chrono::milliseconds(0);
+			return;
+		}
+		peer.backoff = peer.backoff.count() == 0 ? _config.reconnectMin : std::min(peer.backoff * 2, _config.reconnectMax);
+		const PeerId id = peer.info.id;
+		peer.retryTimer = _loop.runAfter(peer.backoff, [this, id] { dial(id); });
+	}
+
+	bool dialedBySmallerId(const ChatSession& session) const
+	{
+		const PeerId& dialer = session.outgoing() ? _identity.peerId() : session.peerId();
+		const PeerId& other = session.outgoing() ? session.peerId() : _identity.peerId();
+		return dialer < other;
+	}
+
+	void onSessionTlsReady(ChatSession& session) override
+	{
+		if (session.peerId() == _identity.peerId())
+			session.close("connected to ourselves");
+	}
+
+	void onSessionEstablished(ChatSession& session) override
+	{
+		Peer& peer = peerFor(session.peerId());
+		ChatSession::Ptr pSession = _sessions.at(session.serial());
+		if (peer.dialSession == pSession)
+		{
+			peer.dialSession.reset();
+			peer.backoff = std::chrono::milliseconds(0);
+			peer.lastDialError.clear();
+		}
+		if (!session.peerName().empty()) peer.info.name = session.peerName();
+		if (peer.info.via.empty()) peer.info.via = session.outgoing() ? "static" : "incoming";
+		++_stats.sessionsOpened;
+
+		if (peer.session && peer.session != pSession && peer.session->established())
+		{
+			// Both dialed at once (or a reconnect overtook a dying session). Both sides keep the
+			// session dialed by the smaller ID; between two sessions dialed by the same side,
+			// the newer one wins, since the older one is presumably dead.
+			const bool sameDialer = peer.session->outgoing() == session.outgoing();
+			const bool keepNew = sameDialer || dialedBySmallerId(session);
+			++_stats.duplicateSessions;
+			if (!keepNew)
+			{
+				session.close("duplicate session");
+				return;
+			}
+			ChatSession::Ptr old = peer.session;
+			peer.session = pSession;
+			old->close("duplicate session");
+		}
+		else
+		{
+			peer.session = pSession;
+			notifyPeer(PeerChange::CONNECTED, peer);
+		}
+		flushOutbox(peer);
+	}
+
+	void flushOutbox(Peer& peer)
+	{
+		if (!peer.session || !peer.session->established()) return;
+		for (Outgoing& message: peer.outbox)
+		{
+			if (message.sentOnSession == peer.session->serial()) continue;
+			peer.session->sendText(message.id, message.timestampMs, message.text);
+			message.sentOnSession = peer.session->serial();
+			++_stats.messagesSent;
+		}
+	}
+
+	void onSessionMessage(ChatSession& session, const Message& message) override
+	{
+		Peer& peer = peerFor(session.peerId());
+		const std::string id = message.body->getValue<std::string>("id");
+		if (message.name == "text")
+		{
+			session.sendReceipt(id);
+			if (!peer.seen.insert(id).second)
+			{
+				++_stats.duplicatesDropped;
+				return;
+			}
+			peer.seenOrder.push_back(id);
+			if (peer.seenOrder.size() > SEEN_IDS_PER_PEER)
+			{
+				peer.seen.erase(peer.seenOrder.front());
+				peer.seenOrder.pop_front();
+			}
+			++_stats.messagesReceived;
+			ChatMessage received;
+			received.id = id;
+			received.from = session.peerId();
+			received.name = peer.info.name.empty() ? session.peerName() : peer.info.name;
+			received.text = message.body->getValue<std::string>("text");
+			received.timestampMs = message.body->getValue<Poco::Int64>("ts");
+			received.path = session.path();
+			if (_onMessage) _onMessage(received);
+		}
+		else if (message.name == "receipt")
+		{
+			auto it = std::find_if(peer.outbox.begin(), peer.outbox.end(),
+				[&id](const Outgoing& o) { return o.id == id; });
+			if (it == peer.outbox.end()) return;   // a receipt for a retransmission
+			peer.outbox.erase(it);
+			if (_onDelivered) _onDelivered(id, session.peerId());
+		}
+	}
+
+	void onSessionClosed(ChatSession& session, const std::string& reason) override
+	{
+		auto it = _sessions.find(session.serial());
+		if (it == _sessions.end()) return;
+		ChatSession::Ptr pSession = it->second;
+		_sessions.erase(it);
+		if (!session.tlsReady() && !session.outgoing()) return;   // an incoming attempt that failed
+
+		Peer* pPeer = nullptr;
+		for (auto& entry: _peers)
+		{
+			if (entry.second.dialSession == pSession || entry.second.session == pSession)
+			{
+				pPeer = &entry.second;
+				break;
+			}
+		}
+		if (!pPeer) return;
+		Peer& peer = *pPeer;
+		if (peer.dialSession == pSession)
+		{
+			peer.dialSession.reset();
+			++_stats.connectFailures;
+			const std::string why = reason.empty() ? "closed during the handshake" : reason;
+			const Poco::Net::SocketAddress address = peer.info.addresses.empty()
+				? Poco::Net::SocketAddress() : peer.info.addresses[peer.nextAddress % peer.info.addresses.size()];
+			logger().debug("connection to %s at %s failed: %s", displayName(peer.info), address.toString(), why);
+			peer.lastDialError = why;
+			if (++peer.nextAddress < peer.info.addresses.size())
+			{
+				const PeerId id = peer.info.id;
+				_loop.post([this, id] { dial(id); });
+				return;
+			}
+			peer.nextAddress = 0;
+			scheduleRetry(peer);
+			if (!peer.outbox.empty())
+			{
+				reportError("cannot reach " + displayName(peer.info) + ": " + why + "; retrying in "
+					+ std::to_string(peer.backoff.count()) + " ms");
+			}
+		}
+		if (peer.session == pSession)
+		{
+			peer.session.reset();
+			logger().information("session with %s closed%s", displayName(peer.info), reason.empty() ? std::string() : ": " + reason);
+			notifyPeer(PeerChange::DISCONNECTED, peer);
+			if (!peer.outbox.empty()) dial(peer.info.id);
+		}
+	}
+
+	// Discovery ---------------------------------------------------------------
+
+	void onLanPeer(Discovery::LanDiscovery::Change change, const Discovery::LanPeer& lanPeer)
+	{
+		Peer& peer = peerFor(lanPeer.id);
+		if (change == Discovery::LanDiscovery::Change::LOST)
+		{
+			peer.info.online = false;
+			notifyPeer(PeerChange::LOST, peer);
+			return;
+		}
+		const bool wasOnline = peer.info.online;
+		peer.info.name = lanPeer.name;
+		peer.info.addresses = lanPeer.addresses;
+		peer.info.via = "lan";
+		peer.info.online = true;
+		peer.nextAddress = 0;
+		notifyPeer(wasOnline ? PeerChange::UPDATED : PeerChange::FOUND, peer);
+		if (!peer.outbox.empty() && !peer.dialSession && !(peer.session && peer.session->established()))
+		{
+			peer.backoff = std::chrono::milliseconds(0);
+			dial(peer.info.id);
+		}
+	}
+
+	// API ---------------------------------------------------------------------
+
+	std::string send(const PeerId& to, const std::string& text)
+	{
+		if (text.size() > SessionProtocol::MAX_TEXT_SIZE)
+		{
+			throw Poco::InvalidArgumentException("message of " + std::to_string(text.size())
+				+ " bytes exceeds the limit of " + std::to_string(SessionProtocol::MAX_TEXT_SIZE));
+		}
+		if (to == _identity.peerId()) throw Poco::InvalidArgumentException("cannot send a message to yourself");
+		Peer& peer = peerFor(to);
+		Outgoing message{Poco::UUIDGenerator::defaultGenerator().createRandom().toString(), wallClockMs(), text};
+		peer.outbox.push_back(message);
+		if (peer.session && peer.session->established())
+		{
+			flushOutbox(peer);
+		}
+		else if (!peer.dialSession)
+		{
+			peer.backoff = std::chrono::milliseconds(0);
+			dial(to);
+		}
+		return message.id;
+	}
+
+	void addPeerAddress(const PeerId& id, const Poco::Net::SocketAddress& address, const std::string& via)
+	{
+		Peer& peer = peerFor(id);
+		if (std::find(peer.info.addresses.begin(), peer.info.addresses.end(), address) == peer.info.addresses.end())
+			peer.info.addresses.push_back(address);
+		if (peer.info.via.empty() || peer.info.via == "incoming") peer.info.via = via;
+		if (!peer.outbox.empty() && !peer.dialSession && !(peer.session && peer.session->established()))
+			dial(id);
+	}
+
+	std::vector<PeerInfo> peers() const
+	{
+		std::vector<const Peer*> ordered;
+		for (const auto& entry: _peers) ordered.push_back(&entry.second);
+		std::sort(ordered.begin(), ordered.end(), [](const Peer* a, const Peer* b) { return a->order < b->order; });
+		std::vector<PeerInfo> result;
+		for (const Peer* pPeer: ordered) result.push_back(snapshot(*pPeer));
+		return result;
+	}
+
+	std::vector<PeerId> resolve(const std::string& query) const
+	{
+		if (auto id = PeerId::tryParse(query)) return {*id};
+		std::vector<PeerId> byName;
+		std::vector<PeerId> byPrefix;
+		for (const auto& entry: _peers)
+		{
+			if (!entry.second.info.name.empty() && Poco::icompare(entry.second.info.name, query) == 0)
+				byName.push_back(entry.first);
+			else if (PeerId::isPrefixOf(query, entry.first))
+				byPrefix.push_back(entry.first);
+		}
+		return byName.empty() ? byPrefix : byName;
+	}
+
+	EventLoop& _loop;
+	const Identity& _identity;
+	ChatNodeConfig _config;
+	std::unique_ptr<TcpListener> _listener;
+	std::unique_ptr<Discovery::LanDiscovery> _lan;
+	std::map<PeerId, Peer> _peers;
+	std::uint64_t _nextOrder = 0;
+	std::map<std::uint64_t, ChatSession::Ptr> _sessions;   ///< Every live session, by serial.
+	std::uint64_t _nextSerial = 1;
+	ChatNodeStats _stats;
+	PeerHandler _onPeer;
+	MessageHandler _onMessage;
+	DeliveredHandler _onDelivered;
+	ErrorHandler _onError;
+};
+
+
+ChatNode::ChatNode(EventLoop& loop, const Identity& identity, ChatNodeConfig config):
+	_pImpl(std::make_unique<Impl>(loop, identity, std::move(config)))
+{
+	loop.assertInLoopThread();
+}
+
+
+ChatNode::~ChatNode() = default;
+
+
+void ChatNode::setPeerHandler(PeerHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onPeer = std::move(handler);
+}
+
+
+void ChatNode::setMessageHandler(MessageHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onMessage = std::move(handler);
+}
+
+
+void ChatNode::setDeliveredHandler(DeliveredHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onDelivered = std::move(handler);
+}
+
+
+void ChatNode::setErrorHandler(ErrorHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onError = std::move(handler);
+}
+
+
+void ChatNode::start()
+{
+	_pImpl->start();
+}
+
+
+void ChatNode::stop()
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->stop();
+}
+
+
+std::string ChatNode::send(const PeerId& to, const std::string& text)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->send(to, text);
+}
+
+
+void ChatNode::addPeerAddress(const PeerId& peer, const Poco::Net::SocketAddress& address, const std::string& via)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->addPeerAddress(peer, address, via);
+}
+
+
+std::vector<PeerInfo> ChatNode::peers() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->peers();
+}
+
+
+std::optional<PeerInfo> ChatNode::peer(const PeerId& id) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	auto it = _pImpl->_peers.find(id);
+	if (it == _pImpl->_peers.end()) return std::nullopt;
+	return _pImpl->snapshot(it->second);
+}
+
+
+std::vector<PeerId> ChatNode::resolve(const std::string& query) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->resolve(query);
+}
+
+
+const PeerId& ChatNode::id() const
+{
+	return _pImpl->_identity.peerId();
+}
+
+
+const std::string& ChatNode::name() const
+{
+	return _pImpl->_config.name;
+}
+
+
+std::uint16_t ChatNode::port() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_listener ? _pImpl->_listener->address().port() : 0;
+}
+
+
+std::uint16_t ChatNode::lanPort() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_lan ? _pImpl->_lan->port() : 0;
+}
+
+
+const ChatNodeStats& ChatNode::stats() const
+{
+	return _pImpl->_stats;
+}
+
+
+std::size_t ChatNode::sessionCount() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_sessions.size();
+}
+
+
+} } // namespace CrossChat::Chat

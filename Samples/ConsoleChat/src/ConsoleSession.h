@@ -1,0 +1,80 @@
+//
+// ConsoleSession.h
+//
+// Sample: ConsoleChat
+// The loop-side state of one crosschat run: identity, console and command table.
+//
+// This is an internal header of the crosschat program.
+//
+
+
+#ifndef CrossChat_ConsoleChat_ConsoleSession_INCLUDED
+#define CrossChat_ConsoleChat_ConsoleSession_INCLUDED
+
+
+#include "CommandInterpreter.h"
+#include "Console.h"
+#include "CrossChat/Identity.h"
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+
+namespace CrossChat {
+
+
+class EventLoop;
+
+
+class ConsoleSession
+	/// Owns what crosschat keeps on its loop thread: the Console, the CommandInterpreter with
+	/// crosschat's commands, and the peer's Identity. Features that arrive later (LAN chat,
+	/// relay, peers) become members of this class and register their commands in its
+	/// constructor.
+	///
+	/// Thread rules: construct, call and destroy on the loop thread only.
+	/// Ownership: does not own the loop or the streams; they must outlive the session.
+{
+public:
+	struct Settings
+	{
+		std::string name;     ///< How this peer calls itself.
+		std::string dataDir;  ///< Where identity.pem lives.
+		bool json = false;    ///< One JSON object per output line instead of text.
+	};
+
+	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
+		/// Registers the commands. Must be called from the loop thread.
+
+	ConsoleSession(const ConsoleSession&) = delete;
+	ConsoleSession& operator=(const ConsoleSession&) = delete;
+
+	int start();
+		/// Loads or creates the identity and announces it ("ready"). Returns
+		/// Poco::Util::Application::EXIT_OK, or, after reporting the problem through
+		/// Console::fatal(), EXIT_CONFIG for an unusable identity or data directory and
+		/// EXIT_SOFTWARE for anything else. Must be called from the loop thread.
+
+	CommandInterpreter::Action handleLine(const std::string& line);
+		/// Runs one input line. Must be called from the loop thread, after a successful start().
+
+	void quit();
+		/// Says goodbye ("bye"); used for /quit and at the end of input.
+		/// Must be called from the loop thread.
+
+private:
+	CommandInterpreter::Action whoami();
+	CommandInterpreter::Action text(const std::string& line);
+
+	EventLoop& _loop;
+	const Settings _settings;
+	Console _console;
+	CommandInterpreter _interpreter;
+	std::optional<Identity> _identity;
+};
+
+
+} // namespace CrossChat
+
+
+#endif // CrossChat_ConsoleChat_ConsoleSession_INCLUDED

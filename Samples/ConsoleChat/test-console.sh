@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+#
+# test-console.sh — end-to-end test of crosschat's --json console (CTest: crosschat-console).
+#
+# Usage: test-console.sh <path to crosschat> [python3]
+#
+set -euo pipefail
+
+CROSSCHAT=${1:?usage: test-console.sh <crosschat> [python3]}
+PYTHON=${2:-python3}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/crosschat-console.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+DATA="$WORK/data"
+
+fail()
+{
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# check <stdout file> <expected events...>: every line is a JSON object; the events come in
+# this order; the first is "ready" with a 63-character peer ID, equal to whoami's.
+# Prints the peer ID.
+check()
+{
+	"$PYTHON" - "$@" <<'PY'
+import json, sys
+
+path, expected = sys.argv[1], sys.argv[2:]
+events = []
+with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            sys.exit(f"line {number} is not JSON ({exc}): {line!r}")
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+            sys.exit(f"line {number} is not an event object: {line!r}")
+        events.append(event)
+
+names = [e["event"] for e in events]
+if names != expected:
+    sys.exit(f"events {names}, expected {expected}")
+ready = events[0]
+peer_id = ready.get("id")
+if not isinstance(peer_id, str) or len(peer_id) != 63 or peer_id.count("-") != 7:
+    sys.exit(f"ready has no 63-character peer ID: {ready}")
+for key in ("name", "data_dir", "version"):
+    if not isinstance(ready.get(key), str) or not ready[key]:
+        sys.exit(f"ready lacks {key}: {ready}")
+for event in events:
+    if event["event"] == "whoami" and event.get("id") != peer_id:
+        sys.exit(f"whoami id {event.get('id')} differs from ready id {peer_id}")
+    if event["event"] == "help":
+        commands = [c.get("command") for c in event.get("commands", [])]
+        for command in ("/help", "/whoami", "/quit"):
+            if command not in commands:
+                sys.exit(f"help does not list {command}: {commands}")
+    if event["event"] == "error" and not event.get("message"):
+        sys.exit(f"error without message: {event}")
+print(peer_id)
+PY
+}
+
+echo "-- run 1: new identity, /whoami, /quit"
+printf '/whoami\n/quit\n/whoami\n' | "$CROSSCHAT" --json --data-dir "$DATA" --name tester >"$WORK/out1" \
+	|| fail "run 1 exited with $?"
+ID1=$(check "$WORK/out1" ready whoami bye) || fail "run 1 output: $(cat "$WORK/out1")"
+[[ -f "$DATA/identity.pem" ]] || fail "no identity.pem in the data directory"
+[[ $(stat -c %a "$DATA/identity.pem") == 600 ]] || fail "identity.pem is not mode 600"
+echo "peer ID $ID1"
+
+echo "-- run 2: same data directory keeps the peer ID; /help, errors, end of input"
+printf '/help\n\n/nosuchcommand\nhello\n/whoami\n' \
+	| "$CROSSCHAT" --json --data-dir "$DATA" --name tester >"$WORK/out2" \
+	|| fail "run 2 exited with $?"
+ID2=$(check "$WORK/out2" ready help error error whoami bye) || fail "run 2 output: $(cat "$WORK/out2")"
+[[ "$ID1" == "$ID2" ]] || fail "peer ID changed from $ID1 to $ID2"
+grep -q '"unknown command /nosuchcommand; type /help"' "$WORK/out2" || fail "no unknown-command error"
+
+echo "-- run 3: a world-readable key file is refused"
+chmod 644 "$DATA/identity.pem"
+set +e
+printf '/quit\n' | "$CROSSCHAT" --json --data-dir "$DATA" >"$WORK/out3" 2>"$WORK/err3"
+rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "crosschat accepted a world-readable key file"
+[[ -s "$WORK/err3" ]] || fail "no message on stderr for the refused key file"
+"$PYTHON" -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+if not events or events[-1].get("event") != "error":
+    sys.exit("expected an error event, got %r" % events)
+' "$WORK/out3" || fail "run 3 output: $(cat "$WORK/out3")"
+echo "exit code $rc, stderr: $(cat "$WORK/err3")"
+
+echo "-- --help"
+"$CROSSCHAT" --help >"$WORK/help" || fail "--help exited with $?"
+grep -q -- "--data-dir" "$WORK/help" || fail "--help does not mention --data-dir"
+
+echo "PASS"

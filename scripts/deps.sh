@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+#
+# deps.sh — install the Debian 12 packages CrossChat needs, but only those that are missing.
+#
+# Usage: bash scripts/deps.sh
+# Runs apt-get only when something is missing (then as root, or through sudo).
+#
+set -euo pipefail
+
+PACKAGES=(
+	build-essential
+	cmake
+	pkg-config
+	libpoco-dev
+	libssl-dev
+	libcppunit-dev
+	clang
+	# clang-14 only *recommends* its runtime libraries; -fsanitize=fuzzer needs
+	# libclang_rt.fuzzer and the sanitizer runtimes from this package.
+	libclang-rt-14-dev
+	libbenchmark-dev
+	# For the network lab (network namespaces, firewall rules, packet captures).
+	iproute2
+	nftables
+	tcpdump
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+	if [[ "$status" != "install ok installed" ]]; then
+		missing+=("$package")
+	fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+	echo "deps: all ${#PACKAGES[@]} packages are installed"
+	exit 0
+fi
+
+echo "deps: installing missing packages: ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+	SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO=(sudo)
+else
+	echo "deps: not root and no sudo; install these packages first: ${missing[*]}" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

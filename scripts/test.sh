@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+#
+# test.sh — install what is missing, build CrossChat and run every test.
+#
+# Steps (each reuses its build directory on later runs):
+#   build        RelWithDebInfo build in build/
+#   ctest        all CTest tests in build/
+#   sanitizers   clang Debug build with ASan+UBSan in build-asan/, and its CTest tests
+#   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 30)
+#   install      cmake --install build/ into a temporary prefix, then build and run
+#                testsuite/consumer against it with find_package(CrossChat)
+#   benchmarks   build/ with -DCROSSCHAT_BUILD_BENCHMARKS=ON (kept in its cache afterwards),
+#                each benchmark program run briefly; skipped until testsuite/benchmark exists
+#
+# Environment: FUZZ_SECONDS (default 30), JOBS (default 2).
+#
+# A failed step does not stop the later ones (except those that need build/); the script
+# prints one summary line per step and exits non-zero if any step failed.
+#
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO_ROOT=$(pwd)
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+STEP_NAMES=()
+STEP_RESULTS=()
+FAILED=0
+
+banner()
+{
+	echo
+	echo "========================================================================"
+	echo "== $*"
+	echo "========================================================================"
+}
+
+# run_step <name> <function>: runs the function in a subshell with errexit active and
+# records PASSED/FAILED with the elapsed time; sets LAST_RC. Never call it in a condition
+# (if, ||, &&): bash would then ignore errexit inside the step.
+run_step()
+{
+	local name=$1 function=$2 started rc
+	banner "$name"
+	started=$SECONDS
+	set +e
+	( set -euo pipefail; "$function" )
+	rc=$?
+	set -e
+	local elapsed=$((SECONDS - started))
+	STEP_NAMES+=("$name")
+	if [[ $rc -eq 0 ]]; then
+		STEP_RESULTS+=("PASSED   (${elapsed}s)")
+		echo "== $name: PASSED (${elapsed}s)"
+	else
+		STEP_RESULTS+=("FAILED   (exit $rc, ${elapsed}s)")
+		echo "== $name: FAILED (exit $rc, ${elapsed}s)" >&2
+		FAILED=1
+	fi
+	LAST_RC=$rc
+}
+
+skip_step()
+{
+	local name=$1 reason=$2
+	banner "$name"
+	echo "== $name: SKIPPED ($reason)"
+	STEP_NAMES+=("$name")
+	STEP_RESULTS+=("SKIPPED  ($reason)")
+}
+
+# configure <dir> [cmake args...]: configures the build directory, or re-applies the options
+# to its existing cache (cheap; nothing is rebuilt unless something changed).
+configure()
+{
+	local dir=$1
+	shift
+	cmake -S "$REPO_ROOT" -B "$dir" "$@"
+}
+
+step_build()
+{
+	configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build -j"$JOBS"
+}
+
+step_ctest()
+{
+	ctest --test-dir build --output-on-failure -j"$JOBS"
+}
+
+step_sanitizers()
+{
+	CC=clang CXX=clang++ configure build-asan \
+		-DCMAKE_BUILD_TYPE=Debug -DCROSSCHAT_ENABLE_SANITIZERS=ON
+	cmake --build build-asan -j"$JOBS"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+}
+
+step_fuzzing()
+{
+	CC=clang CXX=clang++ configure build-fuzz \
+		-DCROSSCHAT_ENABLE_FUZZING=ON -DCROSSCHAT_BUILD_TESTS=OFF -DCROSSCHAT_BUILD_SAMPLES=OFF
+	cmake --build build-fuzz -j"$JOBS"
+	testsuite/fuzz/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
+}
+
+step_install()
+{
+	# Not local: the EXIT trap of this step's subshell runs after the function has returned.
+	INSTALL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/crosschat-install.XXXXXX")
+	trap 'rm -rf "$INSTALL_TMP"' EXIT
+	local tmp=$INSTALL_TMP
+	cmake --install build --prefix "$tmp/prefix"
+	cmake -S testsuite/consumer -B "$tmp/consumer" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$tmp/prefix"
+	cmake --build "$tmp/consumer" -j"$JOBS"
+	"$tmp/consumer/crosschat-consumer"
+}
+
+step_benchmarks()
+{
+	configure build -DCROSSCHAT_BUILD_BENCHMARKS=ON
+	cmake --build build -j"$JOBS"
+	local count=0 benchmark
+	while IFS= read -r benchmark; do
+		echo "-- $benchmark"
+		"$benchmark" --benchmark_min_time=0.01
+		count=$((count + 1))
+	done < <(find build/testsuite/benchmark -type f -perm -u+x -not -path '*/CMakeFiles/*' | sort)
+	if [[ $count -eq 0 ]]; then
+		echo "no benchmark programs found under build/testsuite/benchmark" >&2
+		return 1
+	fi
+	echo "$count benchmark program(s) ran"
+}
+
+banner "dependencies"
+bash scripts/deps.sh
+
+LAST_RC=0
+run_step "build (build/)" step_build
+build_ok=$((LAST_RC == 0))
+if [[ $build_ok -eq 1 ]]; then
+	run_step "ctest (build/)" step_ctest
+else
+	skip_step "ctest (build/)" "build failed"
+fi
+run_step "sanitizers (build-asan/)" step_sanitizers
+run_step "fuzzing (build-fuzz/, ${FUZZ_SECONDS}s per target)" step_fuzzing
+if [[ $build_ok -eq 1 ]]; then
+	run_step "install + consumer" step_install
+else
+	skip_step "install + consumer" "build failed"
+fi
+if [[ ! -f testsuite/benchmark/CMakeLists.txt ]]; then
+	skip_step "benchmarks" "no testsuite/benchmark/CMakeLists.txt yet"
+elif [[ $build_ok -eq 1 ]]; then
+	run_step "benchmarks (build/)" step_benchmarks
+else
+	skip_step "benchmarks" "build failed"
+fi
+
+banner "summary"
+for i in "${!STEP_NAMES[@]}"; do
+	printf '  %-45s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"
+done
+if [[ $FAILED -ne 0 ]]; then
+	echo "test.sh: FAILED" >&2
+	exit 1
+fi
+echo "test.sh: all steps passed"

@@ -1,0 +1,20 @@
+//
+// ChatTestSuite.cpp
+//
+// testsuite: all Chat tests.
+//
+
+
+#include "ChatTestSuite.h"
+#include "ChatNodeTest.h"
+#include "SessionProtocolTest.h"
+#include <cppunit/TestSuite.h>
+
+
+CppUnit::Test* ChatTestSuite::suite()
+{
+	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("ChatTestSuite");
+	pSuite->addTest(SessionProtocolTest::suite());
+	pSuite->addTest(ChatNodeTest::suite());
+	return pSuite;
+}
