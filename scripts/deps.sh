@@ -19,6 +19,8 @@ PACKAGES=(
 	# libclang_rt.fuzzer and the sanitizer runtimes from this package.
 	libclang-rt-14-dev
 	libbenchmark-dev
+	# Test drivers (crosschat-console, the network lab) and the benchmark report.
+	python3
 	# For the network lab (network namespaces, firewall rules, packet captures).
 	iproute2
 	nftables

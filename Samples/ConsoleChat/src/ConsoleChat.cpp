@@ -22,13 +22,17 @@
 #include "Poco/FormattingChannel.h"
 #include "Poco/Logger.h"
 #include "Poco/Message.h"
+#include "Poco/NumberParser.h"
 #include "Poco/PatternFormatter.h"
 #include "Poco/String.h"
 #include "Poco/Util/Application.h"
+#include "Poco/Util/OptionException.h"
 #include "Poco/Util/HelpFormatter.h"
 #include "Poco/Util/Option.h"
 #include "Poco/Util/OptionCallback.h"
 #include "Poco/Util/OptionSet.h"
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <future>
 #include <iostream>
@@ -118,6 +122,30 @@ protected:
 				.repeatable(false)
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleJson)));
 		options.addOption(
+			Option("port", "p", "TCP port for chat sessions; default: any free port.")
+				.required(false)
+				.repeatable(false)
+				.argument("PORT")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handlePort)));
+		options.addOption(
+			Option("lan-port", "", "UDP port of LAN discovery; default: 54545. Peers must agree on it.")
+				.required(false)
+				.repeatable(false)
+				.argument("PORT")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanPort)));
+		options.addOption(
+			Option("lan-interval", "", "Seconds between LAN announcements; default: 30. "
+				"A peer silent for three intervals is reported lost.")
+				.required(false)
+				.repeatable(false)
+				.argument("SECONDS")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanInterval)));
+		options.addOption(
+			Option("no-lan", "", "Do not announce or look for peers on the LAN.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleNoLan)));
+		options.addOption(
 			Option("verbose", "v", "Write debug logging to stderr.")
 				.required(false)
 				.repeatable(false)
@@ -137,6 +165,10 @@ protected:
 		settings.name = _name ? Poco::trim(*_name) : defaultName();
 		settings.dataDir = _dataDir ? *_dataDir : CrossChat::Identity::defaultDataDir();
 		settings.json = _json;
+		settings.port = _port;
+		settings.lan = _lan;
+		settings.lanPort = _lanPort;
+		settings.lanInterval = _lanInterval;
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
 		{
 			std::cerr << "crosschat: --name must have 1 to " << MAX_NAME_LENGTH << " bytes\n";
@@ -208,7 +240,7 @@ private:
 		helpFormatter.setUsage("[OPTIONS]");
 		helpFormatter.setHeader("CrossChat " CROSSCHAT_VERSION " \u2014 peer-to-peer chat on the console.");
 		helpFormatter.setFooter(
-			"Once started, type /help for the commands (/whoami, /quit, ...). "
+			"Once started, type /help for the commands (/peers, /msg, /whoami, /quit, ...). "
 			"The end of input acts like /quit.");
 		helpFormatter.format(std::cout);
 		stopOptionsProcessing();
@@ -234,8 +266,44 @@ private:
 		configureLogging(true);
 	}
 
+	static unsigned parseNumber(const std::string& option, const std::string& value, unsigned min, unsigned max)
+		/// Throws Poco::Util::InvalidArgumentException (reported by Application, exit 64).
+	{
+		unsigned number = 0;
+		if (!Poco::NumberParser::tryParseUnsigned(value, number) || number < min || number > max)
+		{
+			throw Poco::Util::InvalidArgumentException("--" + option + " needs a number from "
+				+ std::to_string(min) + " to " + std::to_string(max) + ", not '" + value + "'");
+		}
+		return number;
+	}
+
+	void handlePort(const std::string& name, const std::string& value)
+	{
+		_port = static_cast<std::uint16_t>(parseNumber(name, value, 0, 65535));
+	}
+
+	void handleLanPort(const std::string& name, const std::string& value)
+	{
+		_lanPort = static_cast<std::uint16_t>(parseNumber(name, value, 1, 65535));
+	}
+
+	void handleLanInterval(const std::string& name, const std::string& value)
+	{
+		_lanInterval = std::chrono::seconds(parseNumber(name, value, 1, 3600));
+	}
+
+	void handleNoLan(const std::string&, const std::string&)
+	{
+		_lan = false;
+	}
+
 	bool _helpRequested = false;
 	bool _json = false;
+	bool _lan = true;
+	std::uint16_t _port = 0;
+	std::uint16_t _lanPort = 54545;
+	std::chrono::seconds _lanInterval{30};
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
 };

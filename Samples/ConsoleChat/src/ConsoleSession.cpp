@@ -6,12 +6,19 @@
 
 
 #include "ConsoleSession.h"
+#include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/FoundationException.h"
+#include "Poco/DateTimeFormatter.h"
 #include "Poco/Exception.h"
+#include "Poco/JSON/Array.h"
+#include "Poco/LocalDateTime.h"
 #include "Poco/Logger.h"
+#include "Poco/Net/NetException.h"
+#include "Poco/Timestamp.h"
 #include "Poco/Util/Application.h"
 #include <exception>
+#include <sstream>
 #include <utility>
 
 
@@ -41,6 +48,11 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
 	_interpreter.add("/whoami", "show your name and peer ID",
 		[this](const std::string&) { return whoami(); });
+	_interpreter.add("/peers", "list the peers found on the LAN or met before",
+		[this](const std::string&) { return peers(); });
+	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
+		"and make it the current conversation; without text, only switch to it",
+		[this](const std::string& arguments) { return msg(arguments); });
 	_interpreter.add("/quit", "leave crosschat (end of input does the same)",
 		[this](const std::string&)
 		{
@@ -85,16 +97,54 @@ int ConsoleSession::start()
 	const std::string id = _identity->peerId().toString();
 	sessionLogger().debug("identity loaded, peer ID " + id);
 
+	try
+	{
+		startNode();
+	}
+	catch (const Poco::Net::NetException& exc)
+	{
+		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		return Application::EXIT_UNAVAILABLE;
+	}
+	catch (const Poco::IOException& exc)
+	{
+		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		return Application::EXIT_UNAVAILABLE;
+	}
+
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("ready");
 	pEvent->set("id", id);
 	pEvent->set("name", _settings.name);
 	pEvent->set("data_dir", _settings.dataDir);
 	pEvent->set("version", std::string(CROSSCHAT_VERSION));
+	pEvent->set("port", _pNode->port());
+	pEvent->set("lan_port", _pNode->lanPort());
+	std::string lan = _settings.lan
+		? "Looking for peers on the LAN (UDP port " + std::to_string(_pNode->lanPort()) + ").\n"
+		: "LAN discovery is off.\n";
 	_console.print(*pEvent,
 		"CrossChat " CROSSCHAT_VERSION " \u2014 you are " + _settings.name + "\n"
 		"Your peer ID: " + id + "\n"
+		"Chat port: " + std::to_string(_pNode->port()) + ". " + lan +
 		"Type /help for commands.");
 	return Application::EXIT_OK;
+}
+
+
+void ConsoleSession::startNode()
+{
+	Chat::ChatNodeConfig config;
+	config.name = _settings.name;
+	config.listenAddress = Poco::Net::SocketAddress("0.0.0.0", _settings.port);
+	config.enableLan = _settings.lan;
+	config.lan.port = _settings.lanPort;
+	config.lan.announceInterval = _settings.lanInterval;
+	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
+	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
+	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
+	_pNode->setDeliveredHandler([this](const std::string& id, const PeerId& to) { onDelivered(id, to); });
+	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
+	_pNode->start();
 }
 
 
@@ -123,10 +173,185 @@ CommandInterpreter::Action ConsoleSession::whoami()
 }
 
 
-CommandInterpreter::Action ConsoleSession::text(const std::string&)
+CommandInterpreter::Action ConsoleSession::peers()
 {
-	_console.error("no conversation yet: peers arrive with LAN chat");
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("peers");
+	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
+	std::ostringstream text;
+	const auto all = _pNode->peers();
+	if (all.empty()) text << "No peers yet.";
+	for (const Chat::PeerInfo& peer: all)
+	{
+		const std::string address = peer.addresses.empty() ? std::string() : peer.addresses.front().toString();
+		Poco::JSON::Object::Ptr pPeer = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+		pPeer->set("id", peer.id.toString());
+		pPeer->set("name", peer.name);
+		pPeer->set("address", address);
+		pPeer->set("via", peer.via);
+		pPeer->set("online", peer.online);
+		pPeer->set("connected", peer.connected);
+		pPeer->set("path", peer.path);
+		pPeer->set("pending", static_cast<Poco::UInt64>(peer.pending));
+		pList->add(pPeer);
+		if (text.tellp() > 0) text << "\n";
+		text << (peer.name.empty() ? std::string("?") : peer.name) << "  " << peer.id.shortString()
+			<< "  " << (address.empty() ? std::string("-") : address)
+			<< "  via " << (peer.via.empty() ? std::string("-") : peer.via)
+			<< (peer.connected ? "  connected (" + peer.path + ")" : peer.online ? "  online" : "  offline");
+		if (peer.pending > 0) text << "  " << peer.pending << " waiting";
+	}
+	pEvent->set("peers", pList);
+	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::msg(const std::string& arguments)
+{
+	const std::string::size_type space = arguments.find(' ');
+	const std::string who = arguments.substr(0, space);
+	const std::string text = space == std::string::npos ? std::string() : arguments.substr(space + 1);
+	if (who.empty())
+	{
+		_console.error("usage: /msg <peer> [text]");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	const std::optional<PeerId> peer = resolvePeer(who);
+	if (!peer) return CommandInterpreter::Action::CONTINUE;
+	_conversation = peer;
+	if (text.empty())
+	{
+		Poco::JSON::Object::Ptr pEvent = Console::makeEvent("conversation");
+		pEvent->set("id", peer->toString());
+		pEvent->set("name", nameOf(*peer));
+		_console.print(*pEvent, "Now talking to " + nameOf(*peer) + ".");
+	}
+	else
+	{
+		sendTo(*peer, text);
+	}
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::text(const std::string& line)
+{
+	if (!_conversation)
+	{
+		_console.error("no current conversation: use /msg <peer> <text> first (/peers lists peers)");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	sendTo(*_conversation, line);
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+std::optional<PeerId> ConsoleSession::resolvePeer(const std::string& query)
+{
+	const std::vector<PeerId> matches = _pNode->resolve(query);
+	if (matches.size() == 1) return matches.front();
+	if (matches.empty())
+	{
+		_console.error("no peer matches '" + query + "'; /peers lists them, or give a full peer ID");
+	}
+	else
+	{
+		std::string names;
+		for (const PeerId& id: matches) names += (names.empty() ? "" : ", ") + nameOf(id) + " " + id.shortString();
+		_console.error("'" + query + "' matches several peers (" + names + "); type more of the ID");
+	}
+	return std::nullopt;
+}
+
+
+void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
+{
+	if (peer == _identity->peerId())
+	{
+		_console.error("that is you: pick another peer");
+		return;
+	}
+	if (text.size() > Chat::SessionProtocol::MAX_TEXT_SIZE)
+	{
+		_console.error("message too long: " + std::to_string(text.size()) + " bytes, the limit is "
+			+ std::to_string(Chat::SessionProtocol::MAX_TEXT_SIZE));
+		return;
+	}
+	const std::string id = _pNode->send(peer, text);
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("sent");
+	pEvent->set("id", id);
+	pEvent->set("to", peer.toString());
+	if (_console.isJson()) _console.print(*pEvent, std::string());
+}
+
+
+std::string ConsoleSession::nameOf(const PeerId& peer) const
+{
+	const auto info = _pNode->peer(peer);
+	return info && !info->name.empty() ? info->name : peer.shortString();
+}
+
+
+void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer)
+{
+	using Change = Chat::ChatNode::PeerChange;
+	static const char* const STATES[] = {"found", "updated", "lost", "connected", "disconnected"};
+	const char* state = STATES[static_cast<int>(change)];
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("peer");
+	pEvent->set("state", std::string(state));
+	pEvent->set("id", peer.id.toString());
+	pEvent->set("name", peer.name);
+	pEvent->set("via", peer.via);
+	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
+	for (const auto& address: peer.addresses) pAddresses->add(address.toString());
+	pEvent->set("addresses", pAddresses);
+	if (change == Change::CONNECTED) pEvent->set("path", peer.path);
+	const std::string who = (peer.name.empty() ? std::string("?") : peer.name) + " (" + peer.id.shortString() + ")";
+	std::string text;
+	switch (change)
+	{
+	case Change::FOUND:
+		text = "* " + who + " is here (" + peer.via + (peer.addresses.empty() ? std::string() : ", " + peer.addresses.front().toString()) + ")";
+		break;
+	case Change::LOST:
+		text = "* " + who + " left";
+		break;
+	case Change::CONNECTED:
+		text = "* connected to " + who + " (" + peer.path + ")";
+		break;
+	case Change::DISCONNECTED:
+		text = "* disconnected from " + who;
+		break;
+	case Change::UPDATED:
+		if (!_console.isJson()) return;   // not worth a line for people
+		break;
+	}
+	_console.print(*pEvent, text);
+}
+
+
+void ConsoleSession::onMessage(const Chat::ChatMessage& message)
+{
+	if (!_conversation) _conversation = message.from;   // answering needs no /msg
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("message");
+	pEvent->set("from", message.from.toString());
+	pEvent->set("name", message.name);
+	pEvent->set("id", message.id);
+	pEvent->set("text", message.text);
+	pEvent->set("path", message.path);
+	pEvent->set("ts", message.timestampMs);
+	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(message.timestampMs) * 1000));
+	_console.print(*pEvent, "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] "
+		+ (message.name.empty() ? message.from.shortString() : message.name) + ": " + message.text);
+}
+
+
+void ConsoleSession::onDelivered(const std::string& messageId, const PeerId& to)
+{
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("delivered");
+	pEvent->set("id", messageId);
+	pEvent->set("to", to.toString());
+	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to));
 }
 
 

@@ -14,8 +14,12 @@
 
 #include "CommandInterpreter.h"
 #include "Console.h"
+#include "CrossChat/Chat/ChatNode.h"
 #include "CrossChat/Identity.h"
+#include <chrono>
+#include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -41,6 +45,10 @@ public:
 		std::string name;     ///< How this peer calls itself.
 		std::string dataDir;  ///< Where identity.pem lives.
 		bool json = false;    ///< One JSON object per output line instead of text.
+		std::uint16_t port = 0;                      ///< Chat TCP port (--port); 0 = any free port.
+		bool lan = true;                             ///< LAN discovery on (--no-lan turns it off).
+		std::uint16_t lanPort = 54545;               ///< Discovery UDP port (--lan-port).
+		std::chrono::seconds lanInterval{30};        ///< Re-announce interval (--lan-interval).
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
@@ -50,10 +58,11 @@ public:
 	ConsoleSession& operator=(const ConsoleSession&) = delete;
 
 	int start();
-		/// Loads or creates the identity and announces it ("ready"). Returns
+		/// Loads or creates the identity, starts the chat node and announces it ("ready"). Returns
 		/// Poco::Util::Application::EXIT_OK, or, after reporting the problem through
 		/// Console::fatal(), EXIT_CONFIG for an unusable identity or data directory and
-		/// EXIT_SOFTWARE for anything else. Must be called from the loop thread.
+		/// EXIT_UNAVAILABLE if a port cannot be bound, EXIT_SOFTWARE for anything else.
+		/// Must be called from the loop thread.
 
 	CommandInterpreter::Action handleLine(const std::string& line);
 		/// Runs one input line. Must be called from the loop thread, after a successful start().
@@ -64,13 +73,24 @@ public:
 
 private:
 	CommandInterpreter::Action whoami();
+	CommandInterpreter::Action peers();
+	CommandInterpreter::Action msg(const std::string& arguments);
 	CommandInterpreter::Action text(const std::string& line);
+	void startNode();
+	std::optional<PeerId> resolvePeer(const std::string& query);
+	void sendTo(const PeerId& peer, const std::string& text);
+	std::string nameOf(const PeerId& peer) const;
+	void onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer);
+	void onMessage(const Chat::ChatMessage& message);
+	void onDelivered(const std::string& messageId, const PeerId& to);
 
 	EventLoop& _loop;
 	const Settings _settings;
 	Console _console;
 	CommandInterpreter _interpreter;
 	std::optional<Identity> _identity;
+	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
+	std::optional<PeerId> _conversation;        ///< Where plain text goes.
 };
 
 

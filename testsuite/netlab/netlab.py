@@ -1,0 +1,765 @@
+"""netlab — isolated network labs in Linux network namespaces (Python 3 standard library only).
+
+A Lab owns a set of network namespaces whose names share a unique prefix (ccnl<pid>-), the
+links between them and the processes started in them. Links are veth pairs created inside
+one lab namespace with their peer end placed directly in another, so no interface of the
+lab ever exists in the machine's own (root) namespace, and no lab namespace has a route out
+of the lab. Closing the lab kills its processes and deletes its namespaces; close() runs
+from try/finally, from atexit and from the SIGINT/SIGTERM/SIGHUP handlers installed by the
+first Lab.
+
+Building blocks (generic, so that NAT scenarios can reuse them):
+    lab = Lab()
+    switch = lab.add_switch("sw")                        # namespace with a Linux bridge
+    h1 = lab.add_host("h1", switch, "198.18.0.1/24")     # namespace + veth to the switch
+    r1 = lab.add_router("r1")                            # namespace with IP forwarding
+    lab.link(r1, h1, "wan0", "eth1", "198.18.1.1/24", "198.18.1.2/24")   # point-to-point veth
+    h1.route_add("default", via="198.18.1.1"); r1.nft("table inet nat { ... }")
+    proc = h1.spawn(["crosschat", "--json"], name="h1")  # Proc: timestamped JSON events
+    proc.wait_for(lambda p: p.first("ready"), timeout=10)
+    lab.close()
+
+Every loop here is bounded in iterations and in time. Needs root and iproute2 (nft for
+nftables rules, tcpdump for captures).
+"""
+
+import atexit
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+PREFIX_BASE = "ccnl"
+"""Every lab namespace is named PREFIX_BASE + <pid of the creating process> + "-" + short name."""
+
+COMMAND_TIMEOUT = 15.0
+"""Seconds any single ip/nft/sysctl command may take."""
+
+
+class LabError(Exception):
+    """A lab could not be built or a command inside it failed."""
+
+
+def _run(argv, timeout=COMMAND_TIMEOUT, check=True, input_text=None):
+    """Runs argv to completion (bounded by timeout); returns the CompletedProcess."""
+    try:
+        result = subprocess.run(argv, input=input_text, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"command timed out after {timeout} s: {' '.join(argv)}") from exc
+    except FileNotFoundError as exc:
+        raise LabError(f"command not found: {argv[0]}") from exc
+    if check and result.returncode != 0:
+        raise LabError(f"command failed ({result.returncode}): {' '.join(argv)}: {result.stderr.strip()}")
+    return result
+
+
+def namespaces_available():
+    """Returns (True, "") when this process can create network namespaces, else (False, reason)."""
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    probe = f"{PREFIX_BASE}{os.getpid()}-probe"
+    try:
+        _run(["ip", "netns", "add", probe])
+    except LabError as exc:
+        return False, str(exc)
+    try:
+        _run(["ip", "-n", probe, "link", "set", "lo", "up"])
+        _run(["ip", "-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1"])
+        _run(["ip", "-n", probe, "link", "add", "br0", "type", "bridge"])
+    except LabError as exc:
+        return False, str(exc)
+    finally:
+        _run(["ip", "netns", "del", probe], check=False)
+    return True, ""
+
+
+def root_interfaces():
+    """Returns the sorted interface names of the namespace this process runs in."""
+    out = _run(["ip", "-o", "link", "show"]).stdout
+    names = []
+    for line in out.splitlines():
+        match = re.match(r"\d+:\s+([^:@\s]+)", line)
+        if match:
+            names.append(match.group(1))
+    return sorted(names)
+
+
+def list_namespaces():
+    """Returns the names of all named network namespaces (ip netns list)."""
+    out = _run(["ip", "netns", "list"]).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def remove_stale_labs():
+    """Deletes lab namespaces (ccnl<pid>-*) whose creating process no longer exists.
+
+    Returns the names deleted. Namespaces of running labs are never touched.
+    """
+    removed = []
+    for name in list_namespaces()[:1000]:
+        match = re.match(PREFIX_BASE + r"(\d+)-", name)
+        if not match or os.path.exists(f"/proc/{match.group(1)}"):
+            continue
+        _kill_namespace_pids(name)
+        if _run(["ip", "netns", "del", name], check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+def _kill_namespace_pids(name, rounds=5):
+    """SIGKILLs every process living in namespace name (a few bounded rounds)."""
+    for _ in range(rounds):
+        result = _run(["ip", "netns", "pids", name], check=False)
+        pids = [int(p) for p in result.stdout.split() if p.isdigit() and int(p) != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+Event = collections.namedtuple("Event", "t data")
+"""One JSON line a process printed: t = time.monotonic() when it was read, data = the object."""
+
+Line = collections.namedtuple("Line", "t text")
+"""One non-JSON (or stderr) line with its time.monotonic() arrival time."""
+
+
+def matches(data, event=None, **fields):
+    """True if the JSON object data has data["event"] == event (when given) and every field."""
+    if not isinstance(data, dict):
+        return False
+    if event is not None and data.get("event") != event:
+        return False
+    return all(data.get(key) == value for key, value in fields.items())
+
+
+class Proc:
+    """A process started (optionally inside a namespace) with piped stdin and stdout.
+
+    A reader thread timestamps every stdout line with time.monotonic() as it arrives, parses
+    JSON lines into events and notifies waiters; another keeps stderr lines (and copies them
+    to log_path when given). At most max_lines lines per stream are kept.
+    """
+
+    def __init__(self, argv, name=None, netns=None, log_path=None, max_lines=100000, env=None):
+        self.name = name or os.path.basename(argv[0])
+        self.argv = list(argv)
+        self.netns = netns
+        full = (["ip", "netns", "exec", netns] if netns else []) + self.argv
+        self._cond = threading.Condition()
+        self.events = []
+        self.lines = []
+        self.stderr = []
+        self.dropped = 0
+        self.eof = False
+        self._max_lines = max_lines
+        self._log = open(log_path, "a", encoding="utf-8") if log_path else None
+        self.started = time.monotonic()
+        # A session of its own: the whole process group can be signalled at cleanup.
+        # `ip netns exec` execs the command, so self.pid is the command's own pid.
+        self.popen = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, start_new_session=True, env=env,
+                                      bufsize=0)
+        self.pid = self.popen.pid
+        self._threads = [threading.Thread(target=self._read_stdout, daemon=True, name=f"{self.name}-out"),
+                         threading.Thread(target=self._read_stderr, daemon=True, name=f"{self.name}-err")]
+        for thread in self._threads:
+            thread.start()
+
+    # -- readers -------------------------------------------------------------------------------
+
+    def _read_stdout(self):
+        stream = self.popen.stdout
+        for _ in range(10 * self._max_lines):  # bounded; ends at EOF when the process exits
+            raw = stream.readline()
+            if not raw:
+                break
+            now = time.monotonic()
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+            with self._cond:
+                if len(self.events) + len(self.lines) >= self._max_lines:
+                    self.dropped += 1
+                elif isinstance(data, dict):
+                    self.events.append(Event(now, data))
+                else:
+                    self.lines.append(Line(now, text))
+                self._cond.notify_all()
+        with self._cond:
+            self.eof = True
+            self._cond.notify_all()
+
+    def _read_stderr(self):
+        stream = self.popen.stderr
+        for _ in range(10 * self._max_lines):
+            raw = stream.readline()
+            if not raw:
+                break
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if self._log:
+                try:
+                    self._log.write(f"{time.monotonic():.3f} {text}\n")
+                    self._log.flush()
+                except ValueError:  # closed during cleanup
+                    pass
+            with self._cond:
+                if len(self.stderr) < self._max_lines:
+                    self.stderr.append(Line(time.monotonic(), text))
+                self._cond.notify_all()
+
+    # -- queries (safe from any thread) ---------------------------------------------------------
+
+    def find(self, event=None, **fields):
+        """Returns the events (oldest first) matching event name and fields."""
+        with self._cond:
+            return [e for e in self.events if matches(e.data, event, **fields)]
+
+    def first(self, event=None, **fields):
+        """Returns the first matching event or None."""
+        with self._cond:
+            for e in self.events:
+                if matches(e.data, event, **fields):
+                    return e
+        return None
+
+    def wait_for(self, predicate, timeout):
+        """Waits until predicate(self) returns a truthy value, at most timeout seconds.
+
+        The predicate is evaluated with the event lock held (use the list attributes directly
+        or find()/first(), which re-enter the lock). Returns its value, or None on timeout.
+        It also returns early (with the predicate's final value) once stdout reached EOF.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            for _ in range(1000000):
+                value = predicate(self)
+                if value or self.eof:
+                    return value or None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, 0.5))
+        return None
+
+    def wait_event(self, event, timeout, **fields):
+        """Waits for the first event matching event and fields; returns it or None."""
+        return self.wait_for(lambda p: p.first(event, **fields), timeout)
+
+    def stderr_tail(self, count=20):
+        with self._cond:
+            return [l.text for l in self.stderr[-count:]]
+
+    # -- control -------------------------------------------------------------------------------
+
+    def send(self, line):
+        """Writes one command line to the process's stdin; returns time.monotonic() of the write."""
+        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        self.popen.stdin.write(data)
+        self.popen.stdin.flush()
+        return time.monotonic()
+
+    @property
+    def alive(self):
+        return self.popen.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig to the process itself (not its group); returns time.monotonic() of the kill."""
+        now = time.monotonic()
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+        return now
+
+    def wait(self, timeout):
+        """Waits at most timeout seconds for the process to exit; returns its code or None."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace=2.0):
+        """Ends the process group: SIGTERM, then SIGKILL after grace seconds. Idempotent."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+            if self.popen.poll() is not None:
+                break
+            try:
+                os.killpg(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.wait(wait)
+        for stream in (self.popen.stdin,):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespaces
+
+
+class Namespace:
+    """One network namespace of a lab (a host, a router or a switch)."""
+
+    def __init__(self, lab, short, role):
+        self.lab = lab
+        self.short = short
+        self.role = role
+        self.name = lab.prefix + short
+        self.links = []  # interface names created in this namespace
+
+    def __repr__(self):
+        return f"Namespace({self.name}, {self.role})"
+
+    def ip(self, *args, check=True):
+        """Runs `ip -n NS args...`; returns stdout."""
+        return _run(["ip", "-n", self.name] + list(args), check=check).stdout
+
+    def run(self, argv, timeout=COMMAND_TIMEOUT, check=True, input_text=None):
+        """Runs a command to completion inside the namespace (bounded by timeout)."""
+        return _run(["ip", "netns", "exec", self.name] + list(argv), timeout=timeout, check=check,
+                    input_text=input_text)
+
+    def sysctl(self, key, value):
+        self.run(["sysctl", "-q", "-w", f"{key}={value}"])
+
+    def addr_add(self, ifname, cidr):
+        """Adds an address (with the subnet's broadcast address for IPv4)."""
+        if ":" in cidr:
+            self.ip("addr", "add", cidr, "dev", ifname)
+        else:
+            self.ip("addr", "add", cidr, "brd", "+", "dev", ifname)
+
+    def route_add(self, destination, via=None, dev=None):
+        args = ["route", "add", destination]
+        if via:
+            args += ["via", via]
+        if dev:
+            args += ["dev", dev]
+        self.ip(*args)
+
+    def nft(self, ruleset):
+        """Loads an nftables ruleset (nft -f -) into this namespace."""
+        self.run(["nft", "-f", "-"], input_text=ruleset)
+
+    def addresses(self, family=None):
+        """Returns [(ifname, address/prefix)] of global and link-local addresses."""
+        args = ["-o"] + (["-4"] if family == 4 else ["-6"] if family == 6 else []) + ["addr", "show"]
+        out = self.ip(*args)
+        result = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[2] in ("inet", "inet6"):
+                result.append((parts[1], parts[3]))
+        return result
+
+    def ping(self, address, timeout=1.0):
+        """Sends one ICMP echo request to an IPv4 address; True if the reply came in time.
+
+        Uses a raw socket from Python, so that the lab does not need iputils-ping.
+        """
+        result = self.run([sys.executable, "-c", _PING_SCRIPT, address, str(timeout)],
+                          check=False, timeout=timeout + 5)
+        return result.returncode == 0
+
+    def spawn(self, argv, name=None, log_path=None, **kwargs):
+        """Starts argv inside this namespace; the lab stops it at close()."""
+        return self.lab.spawn(self, argv, name=name, log_path=log_path, **kwargs)
+
+
+_PING_SCRIPT = r"""
+import os, select, socket, struct, sys, time
+address, timeout = sys.argv[1], float(sys.argv[2])
+def checksum(data):
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+ident = os.getpid() & 0xFFFF
+body = b"netlab-ping!"
+header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
+packet = struct.pack("!BBHHH", 8, 0, checksum(header + body), ident, 1) + body
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+try:
+    s.sendto(packet, (address, 0))
+except OSError:
+    sys.exit(2)
+deadline = time.monotonic() + timeout
+for _ in range(100):
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([s], [], [], remaining)[0]:
+        sys.exit(1)
+    data, _peer = s.recvfrom(2048)
+    icmp = data[(data[0] & 0x0F) * 4:]
+    if len(icmp) >= 8 and icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == ident:
+        sys.exit(0)
+sys.exit(1)
+"""
+
+
+class Switch(Namespace):
+    """A namespace holding one Linux bridge; hosts attach to it through veth pairs."""
+
+    def __init__(self, lab, short, bridge="br0", snooping=False):
+        super().__init__(lab, short, "switch")
+        self.bridge = bridge
+        self.ports = 0
+        # No STP, no multicast snooping: frames (IPv6 multicast included) are flooded at once.
+        lab._create_namespace(self)
+        self.ip("link", "add", bridge, "type", "bridge", "stp_state", "0",
+                "mcast_snooping", "1" if snooping else "0")
+        self.ip("link", "set", bridge, "up")
+
+
+class Link(collections.namedtuple("Link", "a a_ifname b b_ifname")):
+    """A veth pair: a_ifname in namespace a, b_ifname in namespace b."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Labs
+
+_LABS = []
+_LABS_LOCK = threading.RLock()
+_HANDLERS_INSTALLED = False
+
+
+def close_all_labs():
+    """Closes every lab still open in this process (atexit / signal handler)."""
+    with _LABS_LOCK:
+        labs = list(_LABS)
+    for lab in reversed(labs):
+        lab.close()
+
+
+def _on_signal(signum, _frame):
+    close_all_labs()
+    raise SystemExit(128 + signum)
+
+
+def _install_handlers():
+    global _HANDLERS_INSTALLED
+    if _HANDLERS_INSTALLED:
+        return
+    _HANDLERS_INSTALLED = True
+    atexit.register(close_all_labs)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _on_signal)
+
+
+class Lab:
+    """A set of namespaces, links and processes that is torn down as a whole."""
+
+    def __init__(self, prefix=None, workdir=None):
+        self.prefix = prefix or f"{PREFIX_BASE}{os.getpid()}-"
+        self.workdir = workdir
+        self.namespaces = []
+        self.procs = []
+        self._closed = False
+        self._closing = False
+        _install_handlers()
+        with _LABS_LOCK:
+            _LABS.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
+        return False
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _create_namespace(self, ns):
+        if self._closed:
+            raise LabError("lab is closed")
+        if any(n.short == ns.short for n in self.namespaces):
+            raise LabError(f"namespace {ns.short} exists already")
+        # Registered before creation so that close() deletes it even if a later step fails.
+        self.namespaces.append(ns)
+        _run(["ip", "netns", "add", ns.name])
+        ns.ip("link", "set", "lo", "up")
+        return ns
+
+    def add_namespace(self, short, role="host"):
+        """Creates an empty namespace (lo up, IPv6 on) named prefix+short."""
+        return self._create_namespace(Namespace(self, short, role))
+
+    def add_switch(self, short="sw", bridge="br0", snooping=False):
+        """Creates a namespace holding a Linux bridge."""
+        return Switch(self, short, bridge, snooping)
+
+    def add_host(self, short, switch=None, address=None, ifname="eth0"):
+        """Creates a host namespace; with a switch, attaches it (interface ifname, address CIDR)."""
+        host = self.add_namespace(short, "host")
+        if switch is not None:
+            self.attach(host, switch, address, ifname)
+        return host
+
+    def add_router(self, short):
+        """Creates a namespace that forwards IPv4 and IPv6 between its interfaces."""
+        router = self.add_namespace(short, "router")
+        router.sysctl("net.ipv4.ip_forward", 1)
+        router.sysctl("net.ipv6.conf.all.forwarding", 1)
+        return router
+
+    def link(self, a, b, a_ifname, b_ifname, a_address=None, b_address=None):
+        """Creates a veth pair between namespaces a and b (created in a, peer placed in b)."""
+        a.ip("link", "add", a_ifname, "type", "veth", "peer", "name", b_ifname, "netns", b.name)
+        a.links.append(a_ifname)
+        b.links.append(b_ifname)
+        if a_address:
+            a.addr_add(a_ifname, a_address)
+        if b_address:
+            b.addr_add(b_ifname, b_address)
+        a.ip("link", "set", a_ifname, "up")
+        b.ip("link", "set", b_ifname, "up")
+        return Link(a, a_ifname, b, b_ifname)
+
+    def attach(self, ns, switch, address=None, ifname="eth0"):
+        """Connects namespace ns to a switch's bridge through a veth pair.
+
+        The switch-side port is named after ns (its short name, cut to 15 characters).
+        """
+        switch.ports += 1
+        port = ns.short[:15]
+        link = self.link(ns, switch, ifname, port, a_address=address)
+        switch.ip("link", "set", port, "master", switch.bridge)
+        return link
+
+    def wait_addresses(self, timeout=10.0):
+        """Waits until no namespace has a tentative IPv6 address (DAD done); True on success."""
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / 0.05) + 1):
+            pending = [n.name for n in self.namespaces if n.ip("-6", "addr", "show", "tentative").strip()]
+            if not pending:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return False
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def spawn(self, ns, argv, name=None, log_path=None, **kwargs):
+        """Starts argv inside namespace ns (None: this namespace) and tracks it for close()."""
+        if self._closed:
+            raise LabError("lab is closed")
+        proc = Proc(argv, name=name, netns=ns.name if ns is not None else None, log_path=log_path, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    # -- isolation checks ----------------------------------------------------------------------
+
+    def routes_out(self):
+        """Returns [(namespace, route)] for default routes in the lab (should be empty unless
+        a scenario adds its own default routes towards lab routers)."""
+        found = []
+        for ns in self.namespaces:
+            for family in ("-4", "-6"):
+                for line in ns.ip(family, "route", "show", "default").splitlines():
+                    if line.strip():
+                        found.append((ns.name, line.strip()))
+        return found
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    def close(self):
+        """Stops every process, kills anything left in the namespaces and deletes them.
+
+        Idempotent and safe to re-enter (e.g. from a signal handler during close()).
+        """
+        if self._closed or self._closing:
+            return
+        self._closing = True
+        try:
+            for proc in reversed(self.procs):
+                try:
+                    proc.stop(grace=1.0)
+                except Exception:  # noqa: BLE001 - cleanup continues whatever happens
+                    pass
+            for ns in reversed(self.namespaces):
+                try:
+                    _kill_namespace_pids(ns.name)
+                    _run(["ip", "netns", "del", ns.name], check=False)
+                except Exception:  # noqa: BLE001
+                    pass
+        finally:
+            self._closed = True
+            self._closing = False
+            with _LABS_LOCK:
+                if self in _LABS:
+                    _LABS.remove(self)
+
+    def leftovers(self):
+        """Returns the lab's namespaces that still exist (empty after a clean close())."""
+        return [n for n in list_namespaces() if n.startswith(self.prefix)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Packet captures
+
+
+def read_pcap(path, max_records=1000000):
+    """Parses a classic pcap file; returns (linktype, [(ts_seconds, packet_bytes)])."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return None, []
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        endian = "<"
+    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+        endian = ">"
+    else:
+        raise LabError(f"{path}: not a pcap file (magic {magic:#x})")
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    records = []
+    offset = 24
+    for _ in range(max_records):
+        if offset + 16 > len(data):
+            break
+        sec, frac, incl, _orig = struct.unpack(endian + "IIII", data[offset:offset + 16])
+        offset += 16
+        if offset + incl > len(data):
+            break  # truncated last record (capture stopped mid-write)
+        records.append((sec + frac / (1e9 if nano else 1e6), data[offset:offset + incl]))
+        offset += incl
+    return linktype, records
+
+
+def tcp_segments(linktype, packet):
+    """Returns (src, sport, dst, dport, payload_length) for a TCP packet, else None.
+
+    Understands Ethernet (1), Linux cooked v1 (113) and v2 (276, tcpdump -i any) and raw IP
+    (101) captures, IPv4 and IPv6 (without IPv6 extension headers).
+    """
+    if linktype == 1:
+        if len(packet) < 14:
+            return None
+        ethertype = struct.unpack("!H", packet[12:14])[0]
+        offset = 14
+        if ethertype == 0x8100 and len(packet) >= 18:
+            ethertype = struct.unpack("!H", packet[16:18])[0]
+            offset = 18
+    elif linktype == 113:
+        if len(packet) < 16:
+            return None
+        ethertype = struct.unpack("!H", packet[14:16])[0]
+        offset = 16
+    elif linktype == 276:
+        if len(packet) < 20:
+            return None
+        ethertype = struct.unpack("!H", packet[0:2])[0]
+        offset = 20
+    elif linktype == 101:
+        ethertype = 0x0800 if packet and packet[0] >> 4 == 4 else 0x86DD
+        offset = 0
+    else:
+        return None
+    ip = packet[offset:]
+    if ethertype == 0x0800 and len(ip) >= 20:
+        ihl = (ip[0] & 0x0F) * 4
+        total = struct.unpack("!H", ip[2:4])[0]
+        if ip[9] != 6:
+            return None
+        src, dst = socket.inet_ntop(socket.AF_INET, ip[12:16]), socket.inet_ntop(socket.AF_INET, ip[16:20])
+        tcp, tcp_len = ip[ihl:total], total - ihl
+    elif ethertype == 0x86DD and len(ip) >= 40:
+        if ip[6] != 6:
+            return None
+        payload_len = struct.unpack("!H", ip[4:6])[0]
+        src, dst = socket.inet_ntop(socket.AF_INET6, ip[8:24]), socket.inet_ntop(socket.AF_INET6, ip[24:40])
+        tcp, tcp_len = ip[40:40 + payload_len], payload_len
+    else:
+        return None
+    if len(tcp) < 20:
+        return None
+    sport, dport = struct.unpack("!HH", tcp[:4])
+    data_offset = (tcp[12] >> 4) * 4
+    return src, sport, dst, dport, max(0, tcp_len - data_offset)
+
+
+class Capture:
+    """tcpdump running inside a namespace, writing a pcap file (stopped by stop()).
+
+    libpcap's memory-mapped ring holds buffer_kib / snaplen frames; with tcpdump's default
+    snaplen of 256 KiB and 2 MiB ring that is 8 frames, and a burst of packets is dropped. The
+    defaults here keep whole 64 KiB segments (veth passes TSO super-packets) in a 32 MiB ring.
+    """
+
+    def __init__(self, ns, interface, path, bpf_filter="tcp", log_path=None, snaplen=65600, buffer_kib=32768):
+        self.path = path
+        self.interface = interface
+        argv = ["tcpdump", "-i", interface, "-n", "-U", "--immediate-mode", "-Z", "root",
+                "-s", str(snaplen), "-B", str(buffer_kib), "-w", path] + bpf_filter.split()
+        self.proc = ns.spawn(argv, name=f"tcpdump-{ns.short}-{interface}", log_path=log_path)
+
+    def wait_listening(self, timeout=10.0):
+        """Waits until tcpdump reports that it captures; True on success."""
+        return bool(self.proc.wait_for(
+            lambda p: any("listening on" in l.text for l in p.stderr), timeout))
+
+    def stop(self, timeout=5.0):
+        """Stops tcpdump (SIGINT, it flushes the file); returns its exit code or None."""
+        self.proc.kill(signal.SIGINT)
+        code = self.proc.wait(timeout)
+        self.proc.stop(grace=1.0)
+        return code
+
+    def dropped(self):
+        """Packets tcpdump reported "dropped by kernel" (after stop()), or None if unknown."""
+        for line in self.proc.stderr_tail(10):
+            match = re.match(r"(\d+) packets? dropped by kernel", line)
+            if match:
+                return int(match.group(1))
+        return None
+
+    def segments(self):
+        """Returns [(src, sport, dst, dport, payload_length)] of the captured TCP packets."""
+        linktype, records = read_pcap(self.path)
+        return [s for s in (tcp_segments(linktype, pkt) for _t, pkt in records) if s]
+
+    def summary(self):
+        """Returns {"bytes", "packets", "tcp_packets", "tcp_payload_packets", "tcp_payload_bytes"}."""
+        linktype, records = read_pcap(self.path)
+        tcp = [s for s in (tcp_segments(linktype, pkt) for _t, pkt in records) if s]
+        with_payload = [s for s in tcp if s[4] > 0]
+        return {
+            "bytes": os.path.getsize(self.path),
+            "dropped_by_kernel": self.dropped(),
+            "linktype": linktype,
+            "packets": len(records),
+            "tcp_packets": len(tcp),
+            "tcp_payload_packets": len(with_payload),
+            "tcp_payload_bytes": sum(s[4] for s in with_payload),
+        }
+
+    def contains(self, needle):
+        """True if needle (bytes) occurs anywhere in the raw capture file."""
+        with open(self.path, "rb") as f:
+            return needle in f.read()
