@@ -619,19 +619,29 @@ void TcpConnection::shutdown(const std::string& reason)
 	_output.shrink_to_fit();
 	_outputPos = 0;
 	_wasAboveHighWater = false;
+	// The handlers move into the posted task: if the loop is destroyed before it runs, they are
+	// destroyed with it, which breaks reference cycles through pointers they captured.
+	CloseHandler onClose = std::move(_onClose);
+	releaseHandlers();
 	auto self = shared_from_this();
-	_loop.post([self, reason] { self->deliverClose(reason); });
+	_loop.post([self, reason, onClose = std::move(onClose)]() mutable { self->deliverClose(reason, std::move(onClose)); });
 }
 
 
-void TcpConnection::deliverClose(const std::string& reason)
+void TcpConnection::releaseHandlers()
 {
-	_closeDelivered = true;
-	CloseHandler handler = std::move(_onClose);
 	_onClose = nullptr;
 	_onConnect = nullptr;
 	_onData = nullptr;
 	_onDrain = nullptr;
+}
+
+
+void TcpConnection::deliverClose(const std::string& reason, CloseHandler handler)
+{
+	_closeDelivered = true;
+	if (!handler) handler = std::move(_onClose);   // set after the close began
+	releaseHandlers();
 	if (handler) handler(reason);
 }
 

@@ -149,7 +149,8 @@ private:
 	void startCloseTimer();
 	void updateInterest();
 	void shutdown(const std::string& reason);
-	void deliverClose(const std::string& reason);
+	void deliverClose(const std::string& reason, CloseHandler handler);
+	void releaseHandlers();
 
 	EventLoop& _loop;
 	Poco::Net::StreamSocket _socket;
