@@ -72,7 +72,7 @@ public:
 		std::size_t nextAddress = 0;
 		std::chrono::milliseconds backoff{0};
 		TimerHandle retryTimer;
-		std::string lastDialError;
+		bool unreachableReported = false;   ///< The user was told; quiet until a session works again.
 		std::deque<Outgoing> outbox;
 		std::unordered_set<std::string> seen;
 		std::deque<std::string> seenOrder;
@@ -94,8 +94,7 @@ public:
 	{
 		_loop.assertInLoopThread();
 		if (_listener) return;
-		_listener = std::make_unique<TcpListener>(_loop, _config.listenAddress,
-			[this](const Poco::Net::StreamSocket& socket) { onAccept(socket); });
+		_listener = listen(_config.listenAddress);
 		logger().information("chat sessions on port %hu", _listener->address().port());
 		if (_config.enableLan)
 		{
@@ -106,6 +105,26 @@ public:
 			});
 			_lan->start();
 		}
+	}
+
+	std::unique_ptr<TcpListener> listen(const Poco::Net::SocketAddress& address)
+		/// The IPv4 wildcard means "every address": discovery announces IPv6 link-local
+		/// addresses too, so listen dual-stack on [::] where the host has IPv6.
+	{
+		auto handler = [this](const Poco::Net::StreamSocket& socket) { onAccept(socket); };
+		if (address.family() == Poco::Net::SocketAddress::IPv4 && address.host().isWildcard())
+		{
+			try
+			{
+				const Poco::Net::SocketAddress any6(Poco::Net::IPAddress::wildcard(Poco::Net::IPAddress::IPv6), address.port());
+				return std::make_unique<TcpListener>(_loop, any6, handler);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				logger().debug("no dual-stack listener (%s); IPv4 only", exc.displayText());
+			}
+		}
+		return std::make_unique<TcpListener>(_loop, address, handler);
 	}
 
 	void stop()
@@ -246,10 +265,15 @@ public:
 		{
 			peer.dialSession.reset();
 			peer.backoff = std::chrono::milliseconds(0);
-			peer.lastDialError.clear();
 		}
+		peer.unreachableReported = false;
 		if (!session.peerName().empty()) peer.info.name = session.peerName();
-		if (peer.info.via.empty()) peer.info.via = session.outgoing() ? "static" : "incoming";
+		if (peer.info.via.empty())
+		{
+			// First contact through a session (the peer dialed us): it is news, as a LAN find is.
+			peer.info.via = session.outgoing() ? "static" : "incoming";
+			notifyPeer(PeerChange::FOUND, peer);
+		}
 		++_stats.sessionsOpened;
 
 		if (peer.session && peer.session != pSession && peer.session->established())
@@ -354,7 +378,6 @@ public:
 			const Poco::Net::SocketAddress address = peer.info.addresses.empty()
 				? Poco::Net::SocketAddress() : peer.info.addresses[peer.nextAddress % peer.info.addresses.size()];
 			logger().debug("connection to %s at %s failed: %s", displayName(peer.info), address.toString(), why);
-			peer.lastDialError = why;
 			if (++peer.nextAddress < peer.info.addresses.size())
 			{
 				const PeerId id = peer.info.id;
@@ -363,10 +386,17 @@ public:
 			}
 			peer.nextAddress = 0;
 			scheduleRetry(peer);
-			if (!peer.outbox.empty())
+			// Told once per outage: the node keeps retrying quietly while messages wait.
+			if (!peer.outbox.empty() && !peer.unreachableReported)
 			{
-				reportError("cannot reach " + displayName(peer.info) + ": " + why + "; retrying in "
-					+ std::to_string(peer.backoff.count()) + " ms");
+				peer.unreachableReported = true;
+				reportError("cannot reach " + displayName(peer.info) + ": " + why + "; "
+					+ std::to_string(peer.outbox.size()) + " message(s) wait, retrying in the background");
+			}
+			else
+			{
+				logger().information("cannot reach %s: %s; retrying in %Ld ms", displayName(peer.info), why,
+					static_cast<Poco::Int64>(peer.backoff.count()));
 			}
 		}
 		if (peer.session == pSession)

@@ -90,6 +90,12 @@ void ChatSession::onData(const char* data, std::size_t size)
 		{
 			std::optional<Frame> frame = _codec.next();
 			if (!frame) break;
+			if (!SessionProtocol::catalog().has(frame->type))
+			{
+				// A newer peer's message: skipped, so that the protocol can grow (see PROTOCOL.md).
+				logger().debug("session with %s: skipping unknown message type %d", _peerId.shortString(), static_cast<int>(frame->type));
+				continue;
+			}
 			handle(SessionProtocol::catalog().decode(*frame));
 		}
 	}

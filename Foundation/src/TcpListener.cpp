@@ -25,7 +25,11 @@ TcpListener::TcpListener(EventLoop& loop, const Poco::Net::SocketAddress& addres
 {
 	_loop.assertInLoopThread();
 	// Not ServerSocket(address): in Poco 1.11 that sets SO_REUSEPORT as well as SO_REUSEADDR.
-	_socket.bind(address, true, reusePort);
+	// An IPv6 address is bound dual-stack (IPV6_V6ONLY off), so [::] accepts IPv4 as well.
+	if (address.family() == Poco::Net::SocketAddress::IPv6)
+		_socket.bind6(address, true, reusePort, false);
+	else
+		_socket.bind(address, true, reusePort);
 	_socket.listen(DEFAULT_BACKLOG);
 	_socket.setBlocking(false);
 	// The registration is removed in the destructor, so the raw this never outlives the object.

@@ -208,6 +208,7 @@ class LanLab:
         for name, capture in captures.items():
             self.check(capture.wait_listening(10), f"tcpdump ({name}) is capturing")
         token = secrets.token_hex(6)
+        t_step = time.monotonic()
         sent = []  # dicts: sender, receiver, text, id, t_send
         for sender in self.instances:
             for receiver in self.instances:
@@ -217,13 +218,11 @@ class LanLab:
                 count_sent = len(sender.proc.find("sent"))
                 count_errors = len(sender.proc.find("error"))
                 t_send = sender.proc.send(f"/msg {receiver.id} {text}")
-                sender.proc.wait_for(lambda p: len(p.find("sent")) > count_sent
-                                     or len(p.find("error")) > count_errors, STEP_TIMEOUT)
-                errors = sender.proc.find("error")[count_errors:]
-                self.check(not errors, f"{sender.name} accepts /msg to {receiver.name}"
-                           + (f" (error: {errors[0].data.get('message')})" if errors else ""))
+                sender.proc.wait_for(lambda p: len(p.find("sent")) > count_sent, STEP_TIMEOUT)
                 events = sender.proc.find("sent")[count_sent:]
-                self.check(events, f"{sender.name} reports 'sent' for its message to {receiver.name}")
+                errors = [e.data.get("message") for e in sender.proc.find("error")[count_errors:]]
+                self.check(events, f"{sender.name} reports 'sent' for its message to {receiver.name}"
+                           + (f" (errors: {errors})" if errors else ""))
                 event = events[0]
                 self.check(event.data.get("to") == receiver.id and event.data.get("id"),
                            f"{sender.name}'s 'sent' names {receiver.name} and a message id ({event.data})")
@@ -250,7 +249,8 @@ class LanLab:
                 problems.append(f"{pair}: {len(got)} 'message' events with id {m['id']}")
             else:
                 data = got[0].data
-                if data.get("text") != m["text"] or data.get("from") != s.id or data.get("name") != s.name:
+                if (data.get("text") != m["text"] or data.get("from") != s.id or data.get("name") != s.name
+                        or data.get("path") != "direct"):
                     problems.append(f"{pair}: wrong message event {data}")
                 latency.append(ms(got[0].t - m["t_send"]))
             elsewhere = [i.name for i in self.instances if i is not r
@@ -266,7 +266,10 @@ class LanLab:
                 if len(done) > 1:
                     warnings.append(f"{pair}: {len(done)} 'delivered' events")
                 delivered_latency.append(ms(done[0].t - m["t_send"]))
+        errors = [f"{i.name}: {e.data.get('message')}" for i in self.instances
+                  for e in i.proc.find("error") if e.t >= t_step]
         self.results["messages"] = {"count": len(sent), "problems": problems, "warnings": warnings,
+                                    "error_events": errors,
                                     "latency_ms": stats(latency), "delivered_ms": stats(delivered_latency),
                                     "paths": sorted({str(e.data.get("path")) for i in self.instances
                                                      for e in i.proc.find("message")})}
@@ -274,6 +277,8 @@ class LanLab:
                    f"with 'delivered' at the sender" + (f": {problems}" if problems else ""))
         for w in warnings:
             self.note("warning: " + w)
+        for e in errors:
+            self.note("error event: " + e)
         self.note(f"send -> message event: {stats(latency)} ms; send -> delivered: {stats(delivered_latency)} ms")
 
         # The capture saw the chat, encrypted.
@@ -350,7 +355,21 @@ class LanLab:
         self.expiry()
         self.shutdown()
 
+    def event_counts(self):
+        """Returns {instance: {"event[/state]": count}} over everything each instance printed."""
+        counts = {}
+        for inst in self.instances:
+            if inst.proc is None:
+                continue
+            per = {}
+            for e in inst.proc.find():
+                key = e.data.get("event", "?") + (f"/{e.data['state']}" if "state" in e.data else "")
+                per[key] = per.get(key, 0) + 1
+            counts[inst.name] = dict(sorted(per.items()))
+        return counts
+
     def close(self):
+        self.results["event_counts"] = self.event_counts()
         self.lab.close()
         self.checks.append({"check": "no lab namespace left", "passed": not self.lab.leftovers()})
         self.checks.append({"check": "root namespace interfaces unchanged",
@@ -371,7 +390,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--crosschat", required=True, help="path to the crosschat program")
     parser.add_argument("--results", help="write the results as JSON to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, captures)")
+    parser.add_argument("--keep", action="store_true", default=os.environ.get("NETLAB_KEEP") == "1",
+                        help="keep the work directory with logs and captures (also: NETLAB_KEEP=1)")
     parser.add_argument("--verbose", action="store_true", help="run crosschat with --verbose (logs in the work dir)")
     parser.add_argument("--interval", type=int, default=1, help="crosschat --lan-interval (default 1)")
     args = parser.parse_args()
@@ -431,10 +451,10 @@ def main():
         print(f"  lost        median {l['median']} ms, max {l['max']} ms (limit {l['limit_ms']} ms)")
     print(f"  checks      {sum(c['passed'] for c in lan.checks)} passed, "
           f"{sum(not c['passed'] for c in lan.checks)} failed")
-    if passed and not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
+    if args.keep:
         print(f"  work dir    {work} (logs, captures)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print("netlab-lan:", "PASSED" if passed else f"FAILED — {error or 'cleanup incomplete'}")
     return 0 if passed else 1
 

@@ -43,7 +43,8 @@ public:
 
 	TcpListener(EventLoop& loop, const Poco::Net::SocketAddress& address, AcceptHandler handler, bool reusePort = false);
 		/// Binds (SO_REUSEADDR; SO_REUSEPORT too if reusePort) and listens. Port 0 picks a free
-		/// port. Throws Poco::Net::NetException if the address cannot be bound.
+		/// port. An IPv6 address is bound dual-stack: [::] accepts IPv4 connections too.
+		/// Throws Poco::Net::NetException if the address cannot be bound.
 		/// The accepted socket is still blocking; TcpConnection::adopt() makes it non-blocking.
 
 	~TcpListener();

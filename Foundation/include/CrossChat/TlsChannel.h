@@ -26,7 +26,7 @@ namespace CrossChat {
 
 class TlsChannel: public std::enable_shared_from_this<TlsChannel>
 	/// Runs OpenSSL over memory BIOs on top of a TcpConnection (Poco 1.11's non-blocking
-	/// SecureStreamSocket is unreliable, see NETWORK-NOTES.md), so it works on the event loop
+	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the event loop
 	/// and over any byte pipe that a TcpConnection carries: a direct connection or a relay tunnel.
 	///
 	/// TLS 1.3 only, without session tickets or resumption (a resumed session would skip the

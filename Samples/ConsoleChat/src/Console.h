@@ -51,6 +51,11 @@ public:
 		/// A new JSON object holding {"event": name} that keeps its members in insertion order.
 		/// Safe to call from any thread.
 
+	static std::string printable(const std::string& untrusted);
+		/// untrusted (a peer's name or message) made safe for a terminal: a tab becomes a space,
+		/// other control characters (C0, DEL and C1, which could start escape sequences)
+		/// become U+FFFD. Safe to call from any thread.
+
 	void print(const Poco::JSON::Object& event, const std::string& text);
 		/// JSON mode: writes event as one line. Human mode: writes text followed by a newline.
 		/// Must be called from the loop thread.

@@ -174,6 +174,14 @@ protected:
 			std::cerr << "crosschat: --name must have 1 to " << MAX_NAME_LENGTH << " bytes\n";
 			return EXIT_USAGE;
 		}
+		for (unsigned char c: settings.name)
+		{
+			if (c < 0x20 || c == 0x7f)
+			{
+				std::cerr << "crosschat: --name must not contain control characters\n";
+				return EXIT_USAGE;
+			}
+		}
 		if (settings.dataDir.empty())
 		{
 			std::cerr << "crosschat: --data-dir must not be empty\n";
@@ -267,7 +275,7 @@ private:
 	}
 
 	static unsigned parseNumber(const std::string& option, const std::string& value, unsigned min, unsigned max)
-		/// Throws Poco::Util::InvalidArgumentException (reported by Application, exit 64).
+		/// Throws Poco::Util::InvalidArgumentException (reported by Application, exit 78).
 	{
 		unsigned number = 0;
 		if (!Poco::NumberParser::tryParseUnsigned(value, number) || number < min || number > max)

@@ -111,6 +111,11 @@ int ConsoleSession::start()
 		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
 		return Application::EXIT_UNAVAILABLE;
 	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.fatal("cannot start chatting: " + exc.displayText());
+		return Application::EXIT_SOFTWARE;
+	}
 
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("ready");
 	pEvent->set("id", id);
@@ -194,7 +199,7 @@ CommandInterpreter::Action ConsoleSession::peers()
 		pPeer->set("pending", static_cast<Poco::UInt64>(peer.pending));
 		pList->add(pPeer);
 		if (text.tellp() > 0) text << "\n";
-		text << (peer.name.empty() ? std::string("?") : peer.name) << "  " << peer.id.shortString()
+		text << (peer.name.empty() ? std::string("?") : Console::printable(peer.name)) << "  " << peer.id.shortString()
 			<< "  " << (address.empty() ? std::string("-") : address)
 			<< "  via " << (peer.via.empty() ? std::string("-") : peer.via)
 			<< (peer.connected ? "  connected (" + peer.path + ")" : peer.online ? "  online" : "  offline");
@@ -288,7 +293,7 @@ void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
 std::string ConsoleSession::nameOf(const PeerId& peer) const
 {
 	const auto info = _pNode->peer(peer);
-	return info && !info->name.empty() ? info->name : peer.shortString();
+	return info && !info->name.empty() ? Console::printable(info->name) : peer.shortString();
 }
 
 
@@ -306,7 +311,7 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 	for (const auto& address: peer.addresses) pAddresses->add(address.toString());
 	pEvent->set("addresses", pAddresses);
 	if (change == Change::CONNECTED) pEvent->set("path", peer.path);
-	const std::string who = (peer.name.empty() ? std::string("?") : peer.name) + " (" + peer.id.shortString() + ")";
+	const std::string who = (peer.name.empty() ? std::string("?") : Console::printable(peer.name)) + " (" + peer.id.shortString() + ")";
 	std::string text;
 	switch (change)
 	{
@@ -342,7 +347,8 @@ void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 	pEvent->set("ts", message.timestampMs);
 	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(message.timestampMs) * 1000));
 	_console.print(*pEvent, "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] "
-		+ (message.name.empty() ? message.from.shortString() : message.name) + ": " + message.text);
+		+ (message.name.empty() ? message.from.shortString() : Console::printable(message.name)) + ": "
+		+ Console::printable(message.text));
 }
 
 
