@@ -289,6 +289,12 @@ void TlsChannel::setCloseHandler(CloseHandler handler)
 }
 
 
+void TlsChannel::receiveCiphertext(const std::string& bytes)
+{
+	if (!bytes.empty()) onCiphertext(bytes.data(), bytes.size());
+}
+
+
 void TlsChannel::send(const std::string& plaintext)
 {
 	Impl& impl = *_pImpl;

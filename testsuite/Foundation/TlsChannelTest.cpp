@@ -301,6 +301,39 @@ void TlsChannelTest::testHandshakePinsPeerIds()
 }
 
 
+void TlsChannelTest::testCiphertextReadBeforeAttach()
+{
+	// As after an HTTP upgrade: the first bytes of the TLS stream (the ClientHello) were read
+	// by someone else before the server channel took over the connection.
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	Side serverSide;
+	serverSide.onData = [&] { if (serverSide.received == "hello through") serverSide.channel->close(); };
+	TcpConnection::Ptr raw;
+	TcpListener listener(loop, SocketAddress("127.0.0.1", 0), [&](const StreamSocket& socket) {
+		raw = TcpConnection::adopt(loop, socket);
+		raw->setDataHandler([&](const char* data, std::size_t size) {
+			const std::string early(data, size);
+			serverSide.attach(TlsChannel::server(raw, serverIdentity), counter);   // takes over the handlers
+			serverSide.channel->receiveCiphertext(early);
+		});
+	});
+	Side client;
+	client.attach(TlsChannel::client(TcpConnection::connect(loop, listener.address()), clientIdentity,
+		serverIdentity.peerId()), counter);
+	client.onReady = [&] { client.channel->send("hello through"); };
+	loop.run();
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT(serverSide.peer == clientIdentity.peerId());
+	CPPUNIT_ASSERT_EQUAL(std::string("hello through"), serverSide.received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+}
+
+
 void TlsChannelTest::testDataQueuedBeforeReady()
 {
 	const Identity serverIdentity = Identity::generate();

@@ -16,6 +16,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 {
 	CPPUNIT_TEST_SUITE(TlsChannelTest);
 	CPPUNIT_TEST(testHandshakePinsPeerIds);
+	CPPUNIT_TEST(testCiphertextReadBeforeAttach);
 	CPPUNIT_TEST(testDataQueuedBeforeReady);
 	CPPUNIT_TEST(testCloseBeforeReadySendsQueuedData);
 	CPPUNIT_TEST(testWrongExpectedPeerRefused);
@@ -27,6 +28,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 
 public:
 	void testHandshakePinsPeerIds();
+	void testCiphertextReadBeforeAttach();
 	void testDataQueuedBeforeReady();
 	void testCloseBeforeReadySendsQueuedData();
 	void testWrongExpectedPeerRefused();

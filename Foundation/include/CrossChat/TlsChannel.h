@@ -82,6 +82,11 @@ public:
 	void setCloseHandler(CloseHandler handler);
 		/// reason is empty for an orderly close.
 
+	void receiveCiphertext(const std::string& bytes);
+		/// Processes bytes that were read from the connection before this channel took it over
+		/// (for example with an HTTP upgrade response), as if they had just arrived. Set the
+		/// handlers first, and call it before the loop reads more from the connection.
+
 	void send(const std::string& plaintext);
 		/// Encrypts and sends; data sent before the handshake completes is queued and sent
 		/// right after it. Ignored after close() or abort().
