@@ -136,7 +136,7 @@ step_benchmarks()
 			"$benchmark" --quick
 		fi
 		count=$((count + 1))
-	done < <(find build/testsuite/benchmark -type f -perm -u+x -not -path '*/CMakeFiles/*' | sort)
+	done < <(find build/testsuite/benchmark -type f -name '*-benchmark' -perm -u+x -not -path '*/CMakeFiles/*' | sort)
 	if [[ $count -eq 0 ]]; then
 		echo "no benchmark programs found under build/testsuite/benchmark" >&2
 		return 1

@@ -14,10 +14,12 @@
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
 #include "Poco/String.h"
+#include "Poco/URI.h"
 #include "Poco/UUIDGenerator.h"
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_set>
 
 
@@ -73,6 +75,9 @@ public:
 		std::chrono::milliseconds backoff{0};
 		TimerHandle retryTimer;
 		bool unreachableReported = false;   ///< The user was told; quiet until a session works again.
+		bool relayPending = false;          ///< A relay lookup or tunnel request is in flight.
+		bool lookedUp = false;              ///< This round of attempts has asked the relay already.
+		std::set<Poco::Net::SocketAddress> relayAddresses;   ///< Learned from the relay: shorter timeout.
 		std::deque<Outgoing> outbox;
 		std::unordered_set<std::string> seen;
 		std::deque<std::string> seenOrder;
@@ -105,6 +110,61 @@ public:
 			});
 			_lan->start();
 		}
+		if (!_config.relayUrl.empty()) startRelay();
+	}
+
+	void startRelay()
+	{
+		Relay::RelayClientConfig config;
+		config.url = Poco::URI(_config.relayUrl);
+		config.name = _config.name;
+		if (_config.relayAnnounceAddresses)
+		{
+			// The relay replaces the unspecified host by the address it sees us at.
+			config.chatPort = _listener->address().port();
+			config.addresses.emplace_back(Poco::Net::IPAddress(), config.chatPort);
+		}
+		config.directory = _config.relayDirectory;
+		config.retryMin = _config.relayRetryMin;
+		config.retryMax = _config.relayRetryMax;
+		_relay = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
+			onRelayState(state, detail);
+		});
+		_relay->setInviteHandler([this](Relay::RelayTunnel tunnel) {
+			++_stats.relayTunnels;
+			logger().debug("relay tunnel from %s", tunnel.peer.shortString());
+			openTunnelSession(tunnel, false, PeerId());
+		});
+		_relay->start();
+	}
+
+	void onRelayState(Relay::RelayClient::State state, const std::string& detail)
+	{
+		if (_onRelay) _onRelay(relayStateName(), detail);
+		if (state != Relay::RelayClient::State::ONLINE) return;
+		// Messages that waited for the relay go out now.
+		for (auto& entry: _peers)
+		{
+			Peer& peer = entry.second;
+			if (peer.outbox.empty() || peer.dialSession || peer.relayPending) continue;
+			if (peer.session && peer.session->established()) continue;
+			peer.backoff = std::chrono::milliseconds(0);
+			peer.nextAddress = 0;
+			peer.lookedUp = false;
+			dial(entry.first);
+		}
+	}
+
+	std::string relayStateName() const
+	{
+		if (!_relay) return "none";
+		switch (_relay->state())
+		{
+		case Relay::RelayClient::State::ONLINE: return "online";
+		case Relay::RelayClient::State::CONNECTING: return "connecting";
+		default: return "offline";
+		}
 	}
 
 	std::unique_ptr<TcpListener> listen(const Poco::Net::SocketAddress& address)
@@ -129,6 +189,8 @@ public:
 
 	void stop()
 	{
+		if (_relay) _relay->stop();
+		_relay.reset();
 		if (_lan) _lan->stop();
 		_lan.reset();
 		_listener.reset();
@@ -177,12 +239,13 @@ public:
 
 	// Sessions ----------------------------------------------------------------
 
-	ChatSession::Options sessionOptions() const
+	ChatSession::Options sessionOptions(const std::string& path) const
 	{
 		ChatSession::Options options;
 		options.localName = _config.name;
 		options.keepaliveInterval = _config.keepaliveInterval;
 		options.handshakeTimeout = _config.handshakeTimeout;
+		options.path = path;
 		return options;
 	}
 
@@ -203,33 +266,128 @@ public:
 			return;
 		}
 		auto connection = TcpConnection::adopt(_loop, socket);
-		openSession(TlsChannel::server(connection, _identity), false);
+		openSession(TlsChannel::server(connection, _identity), false, "direct");
 	}
 
-	ChatSession::Ptr openSession(const TlsChannel::Ptr& channel, bool outgoing)
+	ChatSession::Ptr openTunnelSession(const Relay::RelayTunnel& tunnel, bool outgoing, const PeerId& expected)
+		/// The same TLS session as over direct TCP, inside a relay tunnel.
+	{
+		TlsChannel::Ptr channel = outgoing
+			? TlsChannel::client(tunnel.connection, _identity, expected)
+			: TlsChannel::server(tunnel.connection, _identity);
+		ChatSession::Ptr session = openSession(channel, outgoing, "relay");
+		channel->receiveCiphertext(tunnel.leftover);
+		return session;
+	}
+
+	ChatSession::Ptr openSession(const TlsChannel::Ptr& channel, bool outgoing, const std::string& path)
 	{
 		const std::uint64_t serial = _nextSerial++;
-		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, *this, sessionOptions());
+		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, *this, sessionOptions(path));
 		_sessions.emplace(serial, session);
 		session->start();
 		return session;
 	}
 
 	void dial(const PeerId& id)
+		/// One step of a round of attempts: each known address directly, then (with a relay) a
+		/// lookup whose new addresses are tried directly too, then a relay tunnel. A failed round
+		/// is retried after a backoff while messages wait.
 	{
 		Peer& peer = peerFor(id);
-		if (peer.dialSession || (peer.session && peer.session->established())) return;
+		if (peer.dialSession || peer.relayPending || (peer.session && peer.session->established())) return;
 		peer.retryTimer.cancel();
-		if (peer.info.addresses.empty())
+		if (peer.nextAddress < peer.info.addresses.size())
 		{
-			reportError("no known address for " + displayName(peer.info) + " yet; the message waits until the peer is found");
-			return;
+			const Poco::Net::SocketAddress address = peer.info.addresses[peer.nextAddress];
+			const auto timeout = peer.relayAddresses.count(address) ? _config.relayAddressTimeout : _config.connectTimeout;
+			logger().debug("connecting to %s at %s", displayName(peer.info), address.toString());
+			auto connection = TcpConnection::connect(_loop, address, timeout);
+			peer.dialSession = openSession(TlsChannel::client(connection, _identity, id), true, "direct");
 		}
-		if (peer.nextAddress >= peer.info.addresses.size()) peer.nextAddress = 0;
-		const Poco::Net::SocketAddress address = peer.info.addresses[peer.nextAddress];
-		logger().debug("connecting to %s at %s", displayName(peer.info), address.toString());
-		auto connection = TcpConnection::connect(_loop, address, _config.connectTimeout);
-		peer.dialSession = openSession(TlsChannel::client(connection, _identity, id), true);
+		else if (_relay && !peer.lookedUp)
+		{
+			peer.lookedUp = true;
+			peer.relayPending = true;
+			++_stats.relayLookups;
+			_relay->lookup(id, [this, id](const std::optional<Relay::RelayPeerRecord>& record, const std::string& error) {
+				Peer& p = peerFor(id);
+				p.relayPending = false;
+				if (record) learnFromRelay(p, *record);
+				else if (!error.empty()) logger().debug("relay lookup of %s failed: %s", id.shortString(), error);
+				dial(id);
+			});
+		}
+		else if (_relay)
+		{
+			peer.relayPending = true;
+			_relay->openTunnel(id, [this, id](Relay::RelayTunnel tunnel, const std::string& error) {
+				Peer& p = peerFor(id);
+				p.relayPending = false;
+				if (!tunnel.connection)
+				{
+					roundFailed(p, error);
+					return;
+				}
+				if (p.session && p.session->established())
+				{
+					tunnel.connection->close();   // connected some other way meanwhile
+					return;
+				}
+				++_stats.relayTunnels;
+				p.dialSession = openTunnelSession(tunnel, true, id);
+			});
+		}
+		else if (peer.info.addresses.empty())
+		{
+			if (!peer.unreachableReported)
+			{
+				peer.unreachableReported = true;
+				reportError("no known address for " + displayName(peer.info) + " yet; the message waits until the peer is found");
+			}
+		}
+		else
+		{
+			roundFailed(peer, "no address worked");
+		}
+	}
+
+	void learnFromRelay(Peer& peer, const Relay::RelayPeerRecord& record)
+		/// Adds the addresses a lookup returned; they are tried next in this round.
+	{
+		const bool isNew = peer.info.via.empty() || peer.info.via == "static";
+		for (const auto& address: record.addresses)
+		{
+			if (address.host().isWildcard() || address.port() == 0) continue;
+			if (std::find(peer.info.addresses.begin(), peer.info.addresses.end(), address) != peer.info.addresses.end()) continue;
+			peer.info.addresses.push_back(address);
+			peer.relayAddresses.insert(address);
+		}
+		if (peer.info.name.empty()) peer.info.name = record.name;
+		if (isNew)
+		{
+			peer.info.via = "relay";
+			notifyPeer(PeerChange::FOUND, peer);
+		}
+	}
+
+	void roundFailed(Peer& peer, const std::string& why)
+	{
+		peer.nextAddress = 0;
+		peer.lookedUp = false;
+		scheduleRetry(peer);
+		// Told once per outage: the node keeps retrying quietly while messages wait.
+		if (!peer.outbox.empty() && !peer.unreachableReported)
+		{
+			peer.unreachableReported = true;
+			reportError("cannot reach " + displayName(peer.info) + ": " + why + "; "
+				+ std::to_string(peer.outbox.size()) + " message(s) wait, retrying in the background");
+		}
+		else
+		{
+			logger().information("cannot reach %s: %s; retrying in %Ld ms", displayName(peer.info), why,
+				static_cast<Poco::Int64>(peer.backoff.count()));
+		}
 	}
 
 	void scheduleRetry(Peer& peer)
@@ -267,11 +425,13 @@ public:
 			peer.backoff = std::chrono::milliseconds(0);
 		}
 		peer.unreachableReported = false;
+		peer.nextAddress = 0;
+		peer.lookedUp = false;
 		if (!session.peerName().empty()) peer.info.name = session.peerName();
 		if (peer.info.via.empty())
 		{
 			// First contact through a session (the peer dialed us): it is news, as a LAN find is.
-			peer.info.via = session.outgoing() ? "static" : "incoming";
+			peer.info.via = session.outgoing() ? "static" : session.path() == "relay" ? "relay" : "incoming";
 			notifyPeer(PeerChange::FOUND, peer);
 		}
 		++_stats.sessionsOpened;
@@ -375,29 +535,20 @@ public:
 			peer.dialSession.reset();
 			++_stats.connectFailures;
 			const std::string why = reason.empty() ? "closed during the handshake" : reason;
-			const Poco::Net::SocketAddress address = peer.info.addresses.empty()
-				? Poco::Net::SocketAddress() : peer.info.addresses[peer.nextAddress % peer.info.addresses.size()];
-			logger().debug("connection to %s at %s failed: %s", displayName(peer.info), address.toString(), why);
-			if (++peer.nextAddress < peer.info.addresses.size())
+			logger().debug("connection to %s (%s) failed: %s", displayName(peer.info), session.path(), why);
+			if (session.path() == "relay")
+			{
+				roundFailed(peer, "relay tunnel: " + why);
+				return;
+			}
+			++peer.nextAddress;
+			if (peer.nextAddress < peer.info.addresses.size() || _relay)
 			{
 				const PeerId id = peer.info.id;
 				_loop.post([this, id] { dial(id); });
 				return;
 			}
-			peer.nextAddress = 0;
-			scheduleRetry(peer);
-			// Told once per outage: the node keeps retrying quietly while messages wait.
-			if (!peer.outbox.empty() && !peer.unreachableReported)
-			{
-				peer.unreachableReported = true;
-				reportError("cannot reach " + displayName(peer.info) + ": " + why + "; "
-					+ std::to_string(peer.outbox.size()) + " message(s) wait, retrying in the background");
-			}
-			else
-			{
-				logger().information("cannot reach %s: %s; retrying in %Ld ms", displayName(peer.info), why,
-					static_cast<Poco::Int64>(peer.backoff.count()));
-			}
+			roundFailed(peer, why);
 		}
 		if (peer.session == pSession)
 		{
@@ -498,6 +649,7 @@ public:
 	ChatNodeConfig _config;
 	std::unique_ptr<TcpListener> _listener;
 	std::unique_ptr<Discovery::LanDiscovery> _lan;
+	std::unique_ptr<Relay::RelayClient> _relay;
 	std::map<PeerId, Peer> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, ChatSession::Ptr> _sessions;   ///< Every live session, by serial.
@@ -507,6 +659,7 @@ public:
 	MessageHandler _onMessage;
 	DeliveredHandler _onDelivered;
 	ErrorHandler _onError;
+	RelayHandler _onRelay;
 };
 
 
@@ -545,6 +698,28 @@ void ChatNode::setErrorHandler(ErrorHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
 	_pImpl->_onError = std::move(handler);
+}
+
+
+void ChatNode::setRelayHandler(RelayHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onRelay = std::move(handler);
+}
+
+
+std::string ChatNode::relayState() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->relayStateName();
+}
+
+
+std::optional<Poco::Net::SocketAddress> ChatNode::reflexiveAddress() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_relay) return std::nullopt;
+	return _pImpl->_relay->reflexiveAddress();
 }
 
 

@@ -7,6 +7,7 @@
 
 #include "ChatTestSuite.h"
 #include "ChatNodeTest.h"
+#include "ChatRelayTest.h"
 #include "SessionProtocolTest.h"
 #include <cppunit/TestSuite.h>
 
@@ -16,5 +17,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("ChatTestSuite");
 	pSuite->addTest(SessionProtocolTest::suite());
 	pSuite->addTest(ChatNodeTest::suite());
+	pSuite->addTest(ChatRelayTest::suite());
 	return pSuite;
 }

@@ -15,6 +15,10 @@ Building blocks (generic, so that NAT scenarios can reuse them):
     r1 = lab.add_router("r1")                            # namespace with IP forwarding
     lab.link(r1, h1, "wan0", "eth1", "198.18.1.1/24", "198.18.1.2/24")   # point-to-point veth
     h1.route_add("default", via="198.18.1.1"); r1.nft("table inet nat { ... }")
+    nat = lab.add_nat_router("ra", wan_switch, "203.0.113.1/24", lan_switch, "198.18.1.1/24")
+                                                         # masquerade + unsolicited inbound dropped
+    h1.tcp_connect("203.0.113.1", 5000)                  # "connected" / "refused" / "timeout"
+    status, headers, body = h1.http_get("http://203.0.113.10:5000/health")
     proc = h1.spawn(["crosschat", "--json"], name="h1")  # Proc: timestamped JSON events
     proc.wait_for(lambda p: p.first("ready"), timeout=10)
     lab.close()
@@ -390,6 +394,56 @@ class Namespace:
         """Starts argv inside this namespace; the lab stops it at close()."""
         return self.lab.spawn(self, argv, name=name, log_path=log_path, **kwargs)
 
+    def tcp_connect(self, host, port, timeout=2.0):
+        """Tries one TCP connection from this namespace to host:port.
+
+        Returns "connected", "refused", "timeout" or "error: <reason>" (bounded by timeout).
+        """
+        result = self.run([sys.executable, "-c", _TCP_CONNECT_SCRIPT, host, str(port), str(timeout)],
+                          check=False, timeout=timeout + 10)
+        return result.stdout.strip() or f"error: {result.stderr.strip()[-200:]}"
+
+    def http_get(self, url, timeout=5.0):
+        """GET url from inside this namespace; returns (status, headers dict, body text).
+
+        status is None (and body the error) when no HTTP answer came within timeout.
+        """
+        result = self.run([sys.executable, "-c", _HTTP_GET_SCRIPT, url, str(timeout)],
+                          check=False, timeout=timeout + 10)
+        try:
+            answer = json.loads(result.stdout)
+        except ValueError:
+            return None, {}, result.stderr.strip()[-300:]
+        return answer["status"], answer["headers"], answer["body"]
+
+
+_TCP_CONNECT_SCRIPT = r"""
+import socket, sys
+host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+try:
+    socket.create_connection((host, port), timeout=timeout).close()
+    print("connected")
+except socket.timeout:
+    print("timeout")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as exc:
+    print("error: " + (exc.strerror or str(exc)))
+"""
+
+_HTTP_GET_SCRIPT = r"""
+import json, sys, urllib.error, urllib.request
+url, timeout = sys.argv[1], float(sys.argv[2])
+try:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        status, headers, body = response.status, dict(response.headers), response.read()
+except urllib.error.HTTPError as exc:
+    status, headers, body = exc.code, dict(exc.headers), exc.read()
+except Exception as exc:  # noqa: BLE001 - reported to the caller
+    status, headers, body = None, {}, repr(exc).encode()
+print(json.dumps({"status": status, "headers": headers, "body": body.decode("utf-8", "replace")}))
+"""
+
 
 _PING_SCRIPT = r"""
 import os, select, socket, struct, sys, time
@@ -432,6 +486,34 @@ class Switch(Namespace):
         self.ip("link", "add", bridge, "type", "bridge", "stp_state", "0",
                 "mcast_snooping", "1" if snooping else "0")
         self.ip("link", "set", bridge, "up")
+
+
+def nat_ruleset(wan_ifname, random_ports=False):
+    """The nftables ruleset of Lab.add_nat_router(): masquerade on wan_ifname, unsolicited
+    inbound from it dropped (forwarded or local; ICMP to the router itself allowed)."""
+    masquerade = "masquerade random" if random_ports else "masquerade"
+    return f"""
+table inet netlab_filter {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        iifname "{wan_ifname}" ct state established,related accept
+        iifname "{wan_ifname}" meta l4proto {{ icmp, ipv6-icmp }} accept
+        iifname "{wan_ifname}" drop
+    }}
+    chain forward {{
+        type filter hook forward priority 0; policy accept;
+        iifname "{wan_ifname}" ct state established,related accept
+        iifname "{wan_ifname}" ct state new drop
+        iifname "{wan_ifname}" drop
+    }}
+}}
+table ip netlab_nat {{
+    chain postrouting {{
+        type nat hook postrouting priority 100; policy accept;
+        oifname "{wan_ifname}" {masquerade}
+    }}
+}}
+"""
 
 
 class Link(collections.namedtuple("Link", "a a_ifname b b_ifname")):
@@ -549,6 +631,23 @@ class Lab:
         link = self.link(ns, switch, ifname, port, a_address=address)
         switch.ip("link", "set", port, "master", switch.bridge)
         return link
+
+    def add_nat_router(self, short, wan_switch, wan_address, lan_switch, lan_address,
+                       wan_ifname="wan0", lan_ifname="lan0", random_ports=False):
+        """Creates a home-router-like NAT between a WAN switch and a LAN switch.
+
+        IP forwarding on; nftables masquerade on the WAN interface (endpoint-independent
+        mapping, or a new port per destination with random_ports=True: "symmetric" NAT);
+        conntrack-based filtering: from the WAN only established/related packets pass, both
+        forwarded and to the router itself (ICMP excepted, so that lab checks can ping the
+        router), so unsolicited inbound connections are dropped, not refused. The router has
+        no default route. LAN hosts need `route_add("default", via=<lan address>)`.
+        """
+        router = self.add_router(short)
+        self.attach(router, wan_switch, wan_address, ifname=wan_ifname)
+        self.attach(router, lan_switch, lan_address, ifname=lan_ifname)
+        router.nft(nat_ruleset(wan_ifname, random_ports))
+        return router
 
     def wait_addresses(self, timeout=10.0):
         """Waits until no namespace has a tentative IPv6 address (DAD done); True on success."""

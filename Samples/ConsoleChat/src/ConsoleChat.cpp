@@ -22,7 +22,10 @@
 #include "Poco/FormattingChannel.h"
 #include "Poco/Logger.h"
 #include "Poco/Message.h"
+#include "Poco/File.h"
 #include "Poco/NumberParser.h"
+#include "Poco/Path.h"
+#include "Poco/URI.h"
 #include "Poco/PatternFormatter.h"
 #include "Poco/String.h"
 #include "Poco/Util/Application.h"
@@ -141,6 +144,22 @@ protected:
 				.argument("SECONDS")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanInterval)));
 		options.addOption(
+			Option("relay", "r", "URL of a relay (http://host:port) through which peers on other networks "
+				"find and reach you by peer ID.")
+				.required(false)
+				.repeatable(false)
+				.argument("URL")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelay)));
+		options.addOption(
+			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
+				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
+				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory. Options win over the file.")
+				.required(false)
+				.repeatable(false)
+				.argument("FILE")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleConfigFile)));
+		options.addOption(
 			Option("no-lan", "", "Do not announce or look for peers on the LAN.")
 				.required(false)
 				.repeatable(false)
@@ -162,13 +181,42 @@ protected:
 		}
 
 		CrossChat::ConsoleSession::Settings settings;
-		settings.name = _name ? Poco::trim(*_name) : defaultName();
-		settings.dataDir = _dataDir ? *_dataDir : CrossChat::Identity::defaultDataDir();
-		settings.json = _json;
-		settings.port = _port;
-		settings.lan = _lan;
-		settings.lanPort = _lanPort;
-		settings.lanInterval = _lanInterval;
+		try
+		{
+			// Command-line options first, then the configuration file, then the defaults.
+			const auto& file = config();
+			settings.name = Poco::trim(_name ? *_name : file.getString("crosschat.name", defaultName()));
+			settings.dataDir = _dataDir ? *_dataDir : file.getString("crosschat.data-dir", CrossChat::Identity::defaultDataDir());
+			settings.json = _json;
+			settings.port = static_cast<std::uint16_t>(_port ? *_port
+				: parseNumber("crosschat.port", file.getString("crosschat.port", "0"), 0, 65535));
+			settings.lan = _noLan ? false : file.getBool("crosschat.lan", true);
+			settings.lanPort = static_cast<std::uint16_t>(_lanPort ? *_lanPort
+				: parseNumber("crosschat.lan-port", file.getString("crosschat.lan-port", "54545"), 1, 65535));
+			settings.lanInterval = std::chrono::seconds(_lanInterval ? *_lanInterval
+				: parseNumber("crosschat.lan-interval", file.getString("crosschat.lan-interval", "30"), 1, 3600));
+			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
+			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			std::cerr << "crosschat: bad setting: " << exc.message() << "\n";
+			return EXIT_CONFIG;
+		}
+		if (!settings.relay.empty())
+		{
+			try
+			{
+				const Poco::URI uri(settings.relay);
+				if (uri.getScheme() != "http" || uri.getHost().empty())
+					throw Poco::SyntaxException("expected http://host[:port]", settings.relay);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				std::cerr << "crosschat: --relay: " << exc.displayText() << "\n";
+				return EXIT_USAGE;
+			}
+		}
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
 		{
 			std::cerr << "crosschat: --name must have 1 to " << MAX_NAME_LENGTH << " bytes\n";
@@ -280,7 +328,7 @@ private:
 		unsigned number = 0;
 		if (!Poco::NumberParser::tryParseUnsigned(value, number) || number < min || number > max)
 		{
-			throw Poco::Util::InvalidArgumentException("--" + option + " needs a number from "
+			throw Poco::Util::InvalidArgumentException(option + " needs a number from "
 				+ std::to_string(min) + " to " + std::to_string(max) + ", not '" + value + "'");
 		}
 		return number;
@@ -288,30 +336,54 @@ private:
 
 	void handlePort(const std::string& name, const std::string& value)
 	{
-		_port = static_cast<std::uint16_t>(parseNumber(name, value, 0, 65535));
+		_port = parseNumber("--" + name, value, 0, 65535);
 	}
 
 	void handleLanPort(const std::string& name, const std::string& value)
 	{
-		_lanPort = static_cast<std::uint16_t>(parseNumber(name, value, 1, 65535));
+		_lanPort = parseNumber("--" + name, value, 1, 65535);
 	}
 
 	void handleLanInterval(const std::string& name, const std::string& value)
 	{
-		_lanInterval = std::chrono::seconds(parseNumber(name, value, 1, 3600));
+		_lanInterval = parseNumber("--" + name, value, 1, 3600);
 	}
 
 	void handleNoLan(const std::string&, const std::string&)
 	{
-		_lan = false;
+		_noLan = true;
+	}
+
+	void handleRelay(const std::string&, const std::string& value)
+	{
+		_relay = value;
+	}
+
+	void handleConfigFile(const std::string&, const std::string& value)
+	{
+		loadConfiguration(value);   // throws (exit 78) if the file is missing or malformed
+		_configFileGiven = true;
+	}
+
+	void initialize(Application& self) override
+	{
+		Application::initialize(self);
+		if (_configFileGiven) return;
+		const std::string home = Poco::Environment::get("XDG_CONFIG_HOME", "");
+		const std::string dir = !home.empty() && home[0] == '/' ? home
+			: Poco::Environment::get("HOME", Poco::Path::home()) + "/.config";
+		const std::string file = dir + "/crosschat/crosschat.properties";
+		if (Poco::File(file).exists()) loadConfiguration(file);
 	}
 
 	bool _helpRequested = false;
 	bool _json = false;
-	bool _lan = true;
-	std::uint16_t _port = 0;
-	std::uint16_t _lanPort = 54545;
-	std::chrono::seconds _lanInterval{30};
+	bool _noLan = false;
+	bool _configFileGiven = false;
+	std::optional<unsigned> _port;
+	std::optional<unsigned> _lanPort;
+	std::optional<unsigned> _lanInterval;
+	std::optional<std::string> _relay;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
 };

@@ -124,6 +124,7 @@ int ConsoleSession::start()
 	pEvent->set("version", std::string(CROSSCHAT_VERSION));
 	pEvent->set("port", _pNode->port());
 	pEvent->set("lan_port", _pNode->lanPort());
+	pEvent->set("relay", _settings.relay);
 	std::string lan = _settings.lan
 		? "Looking for peers on the LAN (UDP port " + std::to_string(_pNode->lanPort()) + ").\n"
 		: "LAN discovery is off.\n";
@@ -132,6 +133,13 @@ int ConsoleSession::start()
 		"Your peer ID: " + id + "\n"
 		"Chat port: " + std::to_string(_pNode->port()) + ". " + lan +
 		"Type /help for commands.");
+	_ready = true;
+	if (!_settings.relay.empty())
+	{
+		const std::string state = _relayState;
+		_relayState.clear();
+		onRelay(state, _relayDetail);   // what happened before "ready"
+	}
 	return Application::EXIT_OK;
 }
 
@@ -144,11 +152,14 @@ void ConsoleSession::startNode()
 	config.enableLan = _settings.lan;
 	config.lan.port = _settings.lanPort;
 	config.lan.announceInterval = _settings.lanInterval;
+	config.relayUrl = _settings.relay;
+	config.relayDirectory = _settings.relayDirectory;
 	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
 	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
 	_pNode->setDeliveredHandler([this](const std::string& id, const PeerId& to) { onDelivered(id, to); });
 	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
+	_pNode->setRelayHandler([this](const std::string& state, const std::string& detail) { onRelay(state, detail); });
 	_pNode->start();
 }
 
@@ -349,6 +360,22 @@ void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 	_console.print(*pEvent, "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] "
 		+ (message.name.empty() ? message.from.shortString() : Console::printable(message.name)) + ": "
 		+ Console::printable(message.text));
+}
+
+
+void ConsoleSession::onRelay(const std::string& state, const std::string& detail)
+{
+	// JSON readers get every update (the detail says when the next attempt is); people get
+	// a line when the state changes.
+	const bool changed = state != _relayState;
+	_relayState = state;
+	_relayDetail = detail;
+	if (!_ready || (!changed && !_console.isJson())) return;
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("relay");
+	pEvent->set("state", state);
+	pEvent->set("url", _settings.relay);
+	pEvent->set("detail", detail);
+	_console.print(*pEvent, "* relay " + _settings.relay + ": " + state + (detail.empty() ? std::string() : " (" + detail + ")"));
 }
 
 

@@ -49,6 +49,8 @@ public:
 		bool lan = true;                             ///< LAN discovery on (--no-lan turns it off).
 		std::uint16_t lanPort = 54545;               ///< Discovery UDP port (--lan-port).
 		std::chrono::seconds lanInterval{30};        ///< Re-announce interval (--lan-interval).
+		std::string relay;                           ///< Relay URL (--relay); empty: none.
+		bool relayDirectory = false;                 ///< List us in the relay's directory.
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
@@ -83,6 +85,7 @@ private:
 	void onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer);
 	void onMessage(const Chat::ChatMessage& message);
 	void onDelivered(const std::string& messageId, const PeerId& to);
+	void onRelay(const std::string& state, const std::string& detail);
 
 	EventLoop& _loop;
 	const Settings _settings;
@@ -91,6 +94,9 @@ private:
 	std::optional<Identity> _identity;
 	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
 	std::optional<PeerId> _conversation;        ///< Where plain text goes.
+	std::string _relayState;                     ///< Last relay state shown, to print changes only.
+	std::string _relayDetail;
+	bool _ready = false;                         ///< "ready" printed: it is always the first event.
 };
 
 

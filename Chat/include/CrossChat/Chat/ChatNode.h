@@ -11,6 +11,7 @@
 
 
 #include "CrossChat/Discovery/LanDiscovery.h"
+#include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
@@ -41,6 +42,14 @@ struct ChatNodeConfig
 	std::chrono::milliseconds reconnectMin{500};              ///< First retry delay; doubles up to reconnectMax.
 	std::chrono::milliseconds reconnectMax{30000};
 	std::size_t maxPendingSessions = 64;                      ///< Unfinished handshakes accepted at once.
+	std::string relayUrl;                                     ///< http://host:port of a relay (--relay); empty: none.
+	bool relayDirectory = false;                              ///< Be listed in the relay's directory.
+	bool relayAnnounceAddresses = true;                       ///< false: announce no chat address, so peers reach us
+	                                                          ///< only through relay tunnels (hides our IP from them).
+	std::chrono::milliseconds relayAddressTimeout{1500};      ///< Connect timeout for addresses learned from the relay
+	                                                          ///< (a NAT drops unsolicited SYNs: the tunnel is next).
+	std::chrono::milliseconds relayRetryMin{1000};            ///< Relay reconnect backoff, doubled up to relayRetryMax.
+	std::chrono::milliseconds relayRetryMax{60000};
 };
 
 
@@ -50,10 +59,10 @@ struct PeerInfo
 	PeerId id;
 	std::string name;
 	std::vector<Poco::Net::SocketAddress> addresses;   ///< Known chat endpoints.
-	std::string via;                                   ///< How found: "lan", "incoming" or "static".
+	std::string via;                                   ///< How found: "lan", "relay", "incoming" or "static".
 	bool online = false;                               ///< Currently announced on the LAN (or connected).
 	bool connected = false;                            ///< An established session exists.
-	std::string path;                                  ///< "direct" while connected, else empty.
+	std::string path;                                  ///< "direct" or "relay" while connected, else empty.
 	std::size_t pending = 0;                           ///< Our messages not yet acknowledged.
 };
 
@@ -66,7 +75,7 @@ struct ChatMessage
 	std::string name;          ///< The sender's display name.
 	std::string text;
 	std::int64_t timestampMs = 0;  ///< The sender's clock, ms since the Unix epoch.
-	std::string path;          ///< "direct" or (later) "relay".
+	std::string path;          ///< "direct" or "relay" (through a relay tunnel).
 };
 
 
@@ -79,6 +88,8 @@ struct ChatNodeStats
 	std::uint64_t messagesReceived = 0;     ///< Distinct messages delivered to the handler.
 	std::uint64_t duplicatesDropped = 0;    ///< Retransmitted messages already delivered.
 	std::uint64_t connectFailures = 0;
+	std::uint64_t relayLookups = 0;
+	std::uint64_t relayTunnels = 0;         ///< Tunnel sessions opened, by us or to us.
 };
 
 
@@ -91,7 +102,12 @@ class ChatNode
 	///     retransmitted after a reconnect; the receiver drops retransmissions by message ID,
 	///     so each message is delivered once and in order per session;
 	///   - one session per peer pair: when both dial at once, the session dialed by the peer
-	///     with the smaller PeerId survives on both sides.
+	///     with the smaller PeerId survives on both sides;
+	///   - with a relay (config.relayUrl), the node stays announced there; a peer with no
+	///     working known address is looked up on the relay, its announced and observed
+	///     addresses are tried directly, and then a relay tunnel carries the same TLS session
+	///     (path "relay"); the relay only ever sees ciphertext. Messages wait while the relay
+	///     is down and go out once it is back.
 	///
 	/// Thread rules: every method must be called from the loop thread (asserted); handlers are
 	/// called on the loop thread.
@@ -111,6 +127,9 @@ public:
 	using MessageHandler = std::function<void(const ChatMessage& message)>;
 	using DeliveredHandler = std::function<void(const std::string& messageId, const PeerId& to)>;
 	using ErrorHandler = std::function<void(const std::string& message)>;
+	using RelayHandler = std::function<void(const std::string& state, const std::string& detail)>;
+		/// state is "connecting", "online" or "offline"; detail says why (e.g. the relay is
+		/// unreachable and when the next attempt is).
 
 	ChatNode(EventLoop& loop, const Identity& identity, ChatNodeConfig config);
 	~ChatNode();
@@ -123,6 +142,7 @@ public:
 	void setMessageHandler(MessageHandler handler);
 	void setDeliveredHandler(DeliveredHandler handler);
 	void setErrorHandler(ErrorHandler handler);
+	void setRelayHandler(RelayHandler handler);
 
 	void start();
 		/// Starts listening and LAN discovery. Throws Poco::Net::NetException if the chat port
@@ -155,6 +175,12 @@ public:
 	std::uint16_t lanPort() const;
 		/// The bound discovery port, 0 if LAN discovery is off.
 	const ChatNodeStats& stats() const;
+
+	std::string relayState() const;
+		/// "none" without a relay, else "connecting", "online" or "offline".
+
+	std::optional<Poco::Net::SocketAddress> reflexiveAddress() const;
+		/// Our address as the relay sees it, once known.
 
 	std::size_t sessionCount() const;
 		/// Live sessions, including unfinished handshakes and duplicates being closed.

@@ -1,0 +1,167 @@
+//
+// RelayClient.h
+//
+// Library: Relay
+// A peer's side of the relay: announce, lookup, control channel and tunnels, on an EventLoop.
+//
+
+
+#ifndef CrossChat_Relay_RelayClient_INCLUDED
+#define CrossChat_Relay_RelayClient_INCLUDED
+
+
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/Identity.h"
+#include "CrossChat/PeerId.h"
+#include "CrossChat/TcpConnection.h"
+#include "Poco/Net/SocketAddress.h"
+#include "Poco/URI.h"
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+struct RelayClientConfig
+{
+	Poco::URI url;                                   ///< http://host[:port] (https is not supported yet); the path is not used.
+	std::string name;
+	std::uint16_t chatPort = 0;                      ///< Announced; the relay fills an unspecified host.
+	std::vector<Poco::Net::SocketAddress> addresses; ///< Extra announced addresses (LAN, mapped).
+	bool directory = false;                          ///< List us in the relay's directory.
+	std::chrono::milliseconds requestTimeout{10000}; ///< Per HTTP request, connect included; also the control handshake.
+	std::chrono::milliseconds retryMin{1000};        ///< Reconnect/re-announce backoff, doubled up to retryMax, jittered.
+	std::chrono::milliseconds retryMax{60000};
+};
+
+
+struct RelayPeerRecord
+	/// A lookup answer.
+{
+	PeerId id;
+	std::string name;
+	std::vector<Poco::Net::SocketAddress> addresses;   ///< Announced, with unspecified hosts filled by the relay.
+	std::optional<Poco::Net::SocketAddress> observed;  ///< The peer's address as the relay saw it.
+	bool online = false;                               ///< Its control channel is connected.
+	std::int64_t lastSeenMs = 0;
+};
+
+
+struct RelayTunnel
+	/// A joined relay tunnel: a byte pipe to the peer through the relay, which copies bytes both
+	/// ways without reading them (run TLS over it, e.g. a TlsChannel on connection).
+	///
+	/// Leftover bytes: the peer may send right after joining, so bytes of the tunnel can arrive in
+	/// the same read as the relay's 101 response. Those bytes are in leftover; they come BEFORE
+	/// anything the connection delivers later and must be processed first (for TLS: fed to the
+	/// TLS engine as the first ciphertext). When a TunnelHandler or InviteHandler is called, the
+	/// connection has no handlers set (data arriving without a data handler is discarded), and the
+	/// loop reads nothing more from it until the handler returns: install your handlers (or call
+	/// connection->pauseReading()) before returning.
+{
+	TcpConnection::Ptr connection;   ///< Connected; owned by whoever keeps it (its loop registration keeps it open).
+	std::string leftover;            ///< Tunnel bytes that arrived with the 101 response; often empty.
+	PeerId peer;                     ///< The other end as the relay names it; unverified (verify it with TLS).
+	std::string peerName;            ///< The name from the invitation (empty for openTunnel()).
+};
+
+
+class RelayClient
+	/// Keeps this peer announced and its control channel open, with automatic reconnect
+	/// (jittered exponential backoff) and periodic re-announce; performs lookups; opens tunnels
+	/// and joins the tunnels the relay invites it to. All network I/O is non-blocking on the loop:
+	/// HTTP requests are written with Poco::Net::HTTPRequest and read with Poco::Net::HTTPResponse
+	/// over a TcpConnection, one connection per request. Only the relay's host name resolution is
+	/// blocking (the system resolver, at start() and after failures; numeric hosts need none).
+	///
+	/// Connection cycle: announce (signed POST /api/v1/announce), then the control channel (HTTP
+	/// upgrade, hello/challenge/auth/welcome) -> ONLINE. Re-announces at the relay's reannounce_s
+	/// hint and whenever setChatPort()/setAddresses() change what is announced. Any failure of the
+	/// cycle, a lost or silent control channel (3 keepalive periods without a byte) -> OFFLINE with
+	/// a detail naming the relay and the cause, then the whole cycle again after the backoff.
+	///
+	/// Thread rules: every method must be called from the loop thread (asserted); callbacks
+	/// run on it. No callback runs after stop() or after destruction.
+	/// Ownership: does not own the loop (it must outlive the client); keeps a copy of the
+	/// identity (which shares the key).
+{
+public:
+	enum class State
+	{
+		OFFLINE,      ///< Not started, stopped, or the relay is unreachable (retrying; the detail says when).
+		CONNECTING,   ///< The first attempt after start(); retries after a failure stay OFFLINE.
+		ONLINE        ///< Announced and the control channel is authenticated.
+	};
+
+	using StateHandler = std::function<void(State state, const std::string& detail)>;
+		/// Called on every change of state or detail, e.g. (OFFLINE, "relay http://x:5000
+		/// unreachable: connection refused; retrying in 4 s").
+	using LookupHandler = std::function<void(const std::optional<RelayPeerRecord>& record, const std::string& error)>;
+		/// record is empty with an empty error for "not found"; error describes a failure.
+	using TunnelHandler = std::function<void(RelayTunnel tunnel, const std::string& error)>;
+		/// tunnel.connection is a joined tunnel (bytes now flow to the peer; mind tunnel.leftover),
+		/// or null with error. See RelayTunnel.
+	using InviteHandler = std::function<void(RelayTunnel tunnel)>;
+		/// A tunnel the relay invited us to, already joined; tunnel.peer is the caller (we are
+		/// the TLS server side). See RelayTunnel.
+
+	RelayClient(EventLoop& loop, const Identity& identity, RelayClientConfig config);
+		/// Must be called from the loop thread. Nothing happens before start().
+
+	~RelayClient();
+		/// Calls stop(). Must be called from the loop thread.
+
+	RelayClient(const RelayClient&) = delete;
+	RelayClient& operator=(const RelayClient&) = delete;
+
+	void setStateHandler(StateHandler handler);
+	void setInviteHandler(InviteHandler handler);
+		/// Invitations are joined automatically; the handler gets the joined tunnel. Without an
+		/// invite handler, invitations are ignored.
+
+	void start();
+		/// Starts the connection cycle. An https:// or otherwise unusable URL is reported as
+		/// OFFLINE with the reason, without retries. Does nothing if already started or stopped.
+	void stop();
+		/// Unregisters (signed DELETE /api/v1/announce, fire and forget), closes everything and
+		/// cancels pending lookups and tunnels without calling their handlers. Idempotent; the
+		/// client cannot be started again.
+
+	void setChatPort(std::uint16_t port);
+	void setAddresses(const std::vector<Poco::Net::SocketAddress>& addresses);
+		/// Changes what is announced; re-announces at once if announced (or after the announce in
+		/// flight).
+
+	void lookup(const PeerId& peer, LookupHandler handler);
+		/// GET /api/v1/peers/<id>. Works before start() too. The handler is always called later
+		/// (never from inside lookup()), unless the client is stopped first.
+	void openTunnel(const PeerId& peer, TunnelHandler handler);
+		/// Asks the relay for a tunnel to peer (signed POST /api/v1/tunnels) and joins it; errors
+		/// name the cause ("peer ... is not connected to the relay", "relay refused the tunnel:
+		/// <reason>", network errors). Works before start() too. The handler is always called
+		/// later, unless the client is stopped first.
+
+	State state() const;
+	std::string stateDetail() const;
+		/// The detail of the last state change.
+	std::optional<Poco::Net::SocketAddress> reflexiveAddress() const;
+		/// Our address as the relay observed it (from announce or the control challenge).
+	const Poco::URI& url() const;
+
+private:
+	class Impl;
+	std::shared_ptr<Impl> _pImpl;
+};
+
+
+} } // namespace CrossChat::Relay
+
+
+#endif // CrossChat_Relay_RelayClient_INCLUDED

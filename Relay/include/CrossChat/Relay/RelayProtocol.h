@@ -1,0 +1,89 @@
+//
+// RelayProtocol.h
+//
+// Library: Relay
+// What the relay server and its client agree on: paths, headers, request signing and the
+// control channel's messages (see docs/PROTOCOL.md, "Relay").
+//
+
+
+#ifndef CrossChat_Relay_RelayProtocol_INCLUDED
+#define CrossChat_Relay_RelayProtocol_INCLUDED
+
+
+#include "CrossChat/MessageCatalog.h"
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+class RelayProtocol
+	/// HTTP API under /api/v1 (JSON bodies, at most MAX_BODY_SIZE bytes):
+	///
+	///   POST   /api/v1/announce        signed  {name, addresses: ["ip:port"|"ip"...], port, directory}
+	///                                          -> 200 {id, observed, ttl_s, reannounce_s}
+	///   DELETE /api/v1/announce        signed  -> 204
+	///   GET    /api/v1/peers/<id>              -> 200 {id, name, public_key, addresses, observed,
+	///                                             last_seen_ms, online} | 404 + Retry-After
+	///   GET    /api/v1/directory?q=&offset=&limit=  -> 200 {peers: [...], total, offset, limit}
+	///   POST   /api/v1/tunnels         signed  {to: <id>} -> 201 {token, expires_s, limits}
+	///                                          | 404 (peer offline) | 503 {error, reason}
+	///   GET    /api/v1/control         Upgrade: crosschat-control/1   -> 101, then control frames
+	///   GET    /api/v1/tunnels/<token> Upgrade: crosschat-tunnel/1    -> 101, then raw bytes
+	///   GET /  (HTML status)   GET /health (JSON)   GET /metrics (Prometheus text)
+	///
+	/// Errors are JSON {"error": "<code>", "message": "<text>"} with a fitting status.
+	///
+	/// Signed requests carry HEADER_KEY (base64 of the raw 32-byte Ed25519 key), HEADER_TIMESTAMP
+	/// (ms since the Unix epoch, within MAX_CLOCK_SKEW of the server's clock), HEADER_NONCE
+	/// (16 to 64 characters, never reused within the skew window) and HEADER_SIGNATURE (base64 of
+	/// the Ed25519 signature of signingString()). The peer ID is derived from the key.
+	///
+	/// Upgrades: after sending an upgrade request the client sends nothing until it has read the
+	/// whole 101 response; the server may send data right after the 101.
+	///
+	/// Control channel (FrameCodec frames, JSON bodies, catalog control()):
+	///   client -> hello {key, version}        relay -> challenge {nonce, observed}
+	///   client -> auth {signature}            relay -> welcome {id, keepalive_s, limits}
+	///   relay -> invite {token, from, name}   either -> ping {n} / pong {n}
+	///   relay -> error {code, message} (then closes)
+	/// auth.signature signs controlSigningString(nonce).
+	///
+	/// Tunnel: the dialer (TLS client) asks POST /tunnels and joins with its token; the relay
+	/// sends an invite with the other token to the callee over its control channel, which joins
+	/// too; the relay then copies bytes both ways, unread and uninterpreted.
+	///
+	/// Thread rules: stateless functions; safe from any thread.
+{
+public:
+	static constexpr const char* API_PREFIX = "/api/v1";
+	static constexpr const char* HEADER_KEY = "X-CrossChat-Key";
+	static constexpr const char* HEADER_TIMESTAMP = "X-CrossChat-Timestamp";
+	static constexpr const char* HEADER_NONCE = "X-CrossChat-Nonce";
+	static constexpr const char* HEADER_SIGNATURE = "X-CrossChat-Signature";
+	static constexpr const char* UPGRADE_CONTROL = "crosschat-control/1";
+	static constexpr const char* UPGRADE_TUNNEL = "crosschat-tunnel/1";
+	static constexpr std::chrono::seconds MAX_CLOCK_SKEW{60};
+	static constexpr std::size_t MAX_BODY_SIZE = 16 * 1024;
+	static constexpr std::int64_t VERSION = 1;
+
+	static std::string signingString(const std::string& method, const std::string& pathAndQuery,
+		const std::string& body, std::int64_t timestampMs, const std::string& nonce);
+		/// "CXR1\n" METHOD "\n" PATH "\n" hex(SHA-256(body)) "\n" timestamp "\n" nonce
+
+	static std::string controlSigningString(const std::string& nonce);
+		/// "CXR1-control\n" nonce
+
+	static const MessageCatalog& control();
+		/// The control channel's messages.
+};
+
+
+} } // namespace CrossChat::Relay
+
+
+#endif // CrossChat_Relay_RelayProtocol_INCLUDED

@@ -1,0 +1,93 @@
+//
+// ControlHub.cpp
+//
+// Library: Relay
+//
+
+
+#include "ControlHub.h"
+#include "ControlSession.h"
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+std::uint64_t ControlHub::nextSerial()
+{
+	return ++_serial;
+}
+
+
+void ControlHub::add(const PeerId& id, Entry entry)
+{
+	std::optional<Entry> previous;
+	{
+		std::lock_guard<std::mutex> lock(_mutex);
+		auto it = _entries.find(id);
+		if (it != _entries.end())
+		{
+			previous = it->second;
+			it->second = std::move(entry);
+		}
+		else
+		{
+			_entries.emplace(id, std::move(entry));
+		}
+	}
+	if (previous && previous->pLoop)
+	{
+		std::weak_ptr<ControlSession> pWeak = previous->session;
+		previous->pLoop->post([pWeak]
+		{
+			if (auto pSession = pWeak.lock()) pSession->replace();
+		});
+	}
+}
+
+
+void ControlHub::remove(const PeerId& id, std::uint64_t serial)
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	const auto it = _entries.find(id);
+	if (it != _entries.end() && it->second.serial == serial) _entries.erase(it);
+}
+
+
+std::optional<ControlHub::Entry> ControlHub::find(const PeerId& id) const
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	const auto it = _entries.find(id);
+	if (it == _entries.end()) return std::nullopt;
+	return it->second;
+}
+
+
+bool ControlHub::online(const PeerId& id) const
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	return _entries.count(id) != 0;
+}
+
+
+std::size_t ControlHub::size() const
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	return _entries.size();
+}
+
+
+bool ControlHub::invite(const PeerId& id, const std::string& token, const PeerId& from, const std::string& name)
+{
+	const std::optional<Entry> entry = find(id);
+	if (!entry || !entry->pLoop) return false;
+	std::weak_ptr<ControlSession> pWeak = entry->session;
+	entry->pLoop->post([pWeak, token, from, name]
+	{
+		if (auto pSession = pWeak.lock()) pSession->sendInvite(token, from, name);
+	});
+	return true;
+}
+
+
+} } // namespace CrossChat::Relay

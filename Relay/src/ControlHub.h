@@ -1,0 +1,78 @@
+//
+// ControlHub.h
+//
+// Library: Relay
+// Internal header: which peers are online (have an authenticated control channel), and
+// cross-thread delivery of messages to their channels.
+// This is an internal header file, you should not include this.
+//
+
+
+#ifndef CrossChat_Relay_ControlHub_INCLUDED
+#define CrossChat_Relay_ControlHub_INCLUDED
+
+
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/PeerId.h"
+#include "Poco/Net/SocketAddress.h"
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+class ControlSession;
+
+
+class ControlHub
+	/// Maps a peer ID to its one authenticated control channel.
+	///
+	/// Thread rules: safe to call from any thread. Messages for a channel are post()ed to its
+	/// loop and dropped if the channel has gone meanwhile.
+	/// Ownership: holds weak references only; the loops own the sessions.
+{
+public:
+	struct Entry
+	{
+		EventLoop* pLoop = nullptr;
+		std::weak_ptr<ControlSession> session;
+		std::string publicKeyRaw;
+		Poco::Net::SocketAddress observed;
+		std::uint64_t serial = 0;
+	};
+
+	std::uint64_t nextSerial();
+
+	void add(const PeerId& id, Entry entry);
+		/// Registers the channel; a channel registered before for the ID is told it was replaced
+		/// (error "replaced", then closed).
+
+	void remove(const PeerId& id, std::uint64_t serial);
+		/// Unregisters the channel if it is still the one registered for the ID.
+
+	std::optional<Entry> find(const PeerId& id) const;
+	bool online(const PeerId& id) const;
+	std::size_t size() const;
+
+	bool invite(const PeerId& id, const std::string& token, const PeerId& from, const std::string& name);
+		/// Queues an invite on the peer's channel; false if the peer is not online.
+
+private:
+	mutable std::mutex _mutex;
+	std::unordered_map<PeerId, Entry> _entries;
+	std::atomic<std::uint64_t> _serial{0};
+};
+
+
+} } // namespace CrossChat::Relay
+
+
+#endif // CrossChat_Relay_ControlHub_INCLUDED

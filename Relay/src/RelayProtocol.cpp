@@ -1,0 +1,64 @@
+//
+// RelayProtocol.cpp
+//
+// Library: Relay
+//
+
+
+#include "CrossChat/Relay/RelayProtocol.h"
+#include "Poco/DigestEngine.h"
+#include "Poco/SHA2Engine.h"
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+std::string RelayProtocol::signingString(const std::string& method, const std::string& pathAndQuery,
+	const std::string& body, std::int64_t timestampMs, const std::string& nonce)
+{
+	Poco::SHA2Engine sha256(Poco::SHA2Engine::SHA_256);
+	sha256.update(body);
+	return "CXR1\n" + method + "\n" + pathAndQuery + "\n" + Poco::DigestEngine::digestToHex(sha256.digest())
+		+ "\n" + std::to_string(timestampMs) + "\n" + nonce;
+}
+
+
+std::string RelayProtocol::controlSigningString(const std::string& nonce)
+{
+	return "CXR1-control\n" + nonce;
+}
+
+
+const MessageCatalog& RelayProtocol::control()
+{
+	static const MessageCatalog catalog = [] {
+		MessageCatalog c("control");
+		c.declare(1, "hello", MessageSchema()
+			.requireString("key", 1, 128)
+			.requireInteger("version", 1, 255));
+		c.declare(2, "challenge", MessageSchema()
+			.requireString("nonce", 16, 128)
+			.optionalString("observed", 0, 64));
+		c.declare(3, "auth", MessageSchema()
+			.requireString("signature", 1, 256));
+		c.declare(4, "welcome", MessageSchema()
+			.requireString("id", 1, 80)
+			.requireInteger("keepalive_s", 1, 3600)
+			.optionalObject("limits"));
+		c.declare(5, "invite", MessageSchema()
+			.requireString("token", 16, 128)
+			.requireString("from", 1, 80)
+			.optionalString("name", 0, 64));
+		c.declare(6, "ping", MessageSchema().requireInteger("n", 0));
+		c.declare(7, "pong", MessageSchema().requireInteger("n", 0));
+		c.declare(8, "error", MessageSchema()
+			.requireString("code", 1, 64)
+			.optionalString("message", 0, 512));
+		return c;
+	}();
+	return catalog;
+}
+
+
+} } // namespace CrossChat::Relay

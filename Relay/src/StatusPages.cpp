@@ -1,0 +1,185 @@
+//
+// StatusPages.cpp
+//
+// Library: Relay
+//
+
+
+#include "StatusPages.h"
+#include "Poco/JSON/Object.h"
+#include <sstream>
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+namespace {
+
+
+std::string formatDuration(std::int64_t seconds)
+{
+	std::ostringstream out;
+	const std::int64_t days = seconds / 86400;
+	if (days > 0) out << days << "d ";
+	out << (seconds % 86400) / 3600 << "h " << (seconds % 3600) / 60 << "m " << seconds % 60 << "s";
+	return out.str();
+}
+
+
+std::string formatBytes(std::uint64_t bytes)
+{
+	std::ostringstream out;
+	if (bytes >= 1024ull * 1024 * 1024) out << bytes / (1024ull * 1024 * 1024) << " GiB";
+	else if (bytes >= 1024ull * 1024) out << bytes / (1024ull * 1024) << " MiB";
+	else if (bytes >= 1024) out << bytes / 1024 << " KiB";
+	else out << bytes << " B";
+	return out.str();
+}
+
+
+void windowRow(std::ostringstream& out, const char* label, const StatusSnapshot::Window& window, std::uint64_t total, bool bytes)
+{
+	out << "<tr><th>" << label << "</th>";
+	for (std::uint64_t value: window) out << "<td>" << (bytes ? formatBytes(value) : std::to_string(value)) << "</td>";
+	out << "<td>" << (bytes ? formatBytes(total) : std::to_string(total)) << "</td></tr>\n";
+}
+
+
+void metric(std::ostringstream& out, const char* name, const char* type, const char* help, std::uint64_t value)
+{
+	out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
+}
+
+
+} // namespace
+
+
+std::string htmlEscape(const std::string& text)
+{
+	std::string result;
+	result.reserve(text.size());
+	for (char c: text)
+	{
+		switch (c)
+		{
+		case '&': result += "&amp;"; break;
+		case '<': result += "&lt;"; break;
+		case '>': result += "&gt;"; break;
+		case '"': result += "&quot;"; break;
+		case '\'': result += "&#39;"; break;
+		default: result += c;
+		}
+	}
+	return result;
+}
+
+
+std::string renderStatusHtml(const StatusSnapshot& s)
+{
+	const RelayServerConfig& config = *s.pConfig;
+	std::ostringstream out;
+	out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		"<meta http-equiv=\"refresh\" content=\"30\"><title>CrossChat relay</title>"
+		"<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+		"td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}code{font-size:90%}</style></head><body>\n"
+		<< "<h1>CrossChat relay</h1>\n"
+		<< "<table><tr><th>Version</th><td>" << htmlEscape(s.version) << "</td></tr>"
+		<< "<tr><th>Uptime</th><td>" << formatDuration(s.uptimeSeconds) << "</td></tr></table>\n"
+		<< "<h2>Peers</h2>\n<table>"
+		<< "<tr><th>Online (control channel)</th><td>" << s.online << "</td></tr>"
+		<< "<tr><th>Announced records</th><td>" << s.records << "</td></tr>"
+		<< "<tr><th>Control connections</th><td>" << s.controlConnections << "</td></tr>"
+		<< "<tr><th>Tunnels</th><td>" << s.tunnels << "</td></tr></table>\n"
+		<< "<h2>Recent activity</h2>\n<table><tr><th></th><th>1 min</th><th>5 min</th><th>15 min</th><th>total</th></tr>\n";
+	windowRow(out, "Announces", s.announces, s.announcesTotal, false);
+	windowRow(out, "Lookups", s.lookups, s.lookupsTotal, false);
+	windowRow(out, "Tunnels opened", s.tunnelsOpened, s.tunnelsOpenedTotal, false);
+	windowRow(out, "Bytes relayed", s.bytesRelayed, s.bytesRelayedTotal, true);
+	out << "</table>\n<h2>Limits</h2>\n<table>"
+		<< "<tr><th>Tunnel rate (each direction)</th><td>" << formatBytes(config.tunnelRateBytesPerSecond) << "/s</td></tr>"
+		<< "<tr><th>Global rate</th><td>" << formatBytes(config.globalRateBytesPerSecond) << "/s</td></tr>"
+		<< "<tr><th>Max tunnels</th><td>" << config.maxTunnels << "</td></tr>"
+		<< "<tr><th>Tunnel idle timeout</th><td>" << config.tunnelIdleTimeout.count() << " s</td></tr>"
+		<< "<tr><th>Max control connections</th><td>" << config.maxControlConnections << "</td></tr>"
+		<< "<tr><th>Record TTL</th><td>" << config.recordTtl.count() << " s</td></tr>"
+		<< "<tr><th>Requests per second per IP</th><td>" << config.requestsPerSecondPerIp << "</td></tr>"
+		<< "<tr><th>Max body size</th><td>" << config.maxBodySize << " B</td></tr></table>\n"
+		<< "<h2>Recently seen peers</h2>\n";
+	if (s.recent.empty())
+	{
+		out << "<p>None.</p>\n";
+	}
+	else
+	{
+		out << "<table><tr><th>Name</th><th>ID</th><th>Online</th></tr>\n";
+		for (const auto& entry: s.recent)
+		{
+			out << "<tr><td>" << htmlEscape(entry.first.name) << "</td><td><code>" << htmlEscape(entry.first.id.toString())
+				<< "</code></td><td>" << (entry.second ? "yes" : "no") << "</td></tr>\n";
+		}
+		out << "</table>\n";
+		if (s.records > s.recent.size()) out << "<p>(" << s.recent.size() << " of " << s.records << " shown)</p>\n";
+	}
+	out << "<p><a href=\"/health\">/health</a> &middot; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n";
+	return out.str();
+}
+
+
+std::string renderHealthJson(const StatusSnapshot& s)
+{
+	Poco::JSON::Object health(Poco::JSON_PRESERVE_KEY_ORDER);
+	health.set("status", "ok");
+	health.set("version", s.version);
+	health.set("uptime_s", s.uptimeSeconds);
+	health.set("peers", static_cast<Poco::UInt64>(s.records));
+	health.set("online", static_cast<Poco::UInt64>(s.online));
+	health.set("control_connections", s.controlConnections);
+	health.set("tunnels", static_cast<Poco::UInt64>(s.tunnels));
+	health.set("bytes_relayed", static_cast<Poco::UInt64>(s.bytesRelayedTotal));
+	health.set("announces", static_cast<Poco::UInt64>(s.announcesTotal));
+	health.set("lookups", static_cast<Poco::UInt64>(s.lookupsTotal));
+	health.set("tunnels_opened", static_cast<Poco::UInt64>(s.tunnelsOpenedTotal));
+	health.set("requests", static_cast<Poco::UInt64>(s.requests));
+	health.set("rejected", static_cast<Poco::UInt64>(s.rejectedTotal));
+	Poco::JSON::Object::Ptr pMinute = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+	pMinute->set("announces", static_cast<Poco::UInt64>(s.announces[0]));
+	pMinute->set("lookups", static_cast<Poco::UInt64>(s.lookups[0]));
+	pMinute->set("tunnels_opened", static_cast<Poco::UInt64>(s.tunnelsOpened[0]));
+	pMinute->set("bytes_relayed", static_cast<Poco::UInt64>(s.bytesRelayed[0]));
+	health.set("last_minute", pMinute);
+	std::ostringstream out;
+	health.stringify(out);
+	return out.str();
+}
+
+
+std::string renderMetrics(const StatusSnapshot& s)
+{
+	std::ostringstream out;
+	metric(out, "crosschat_relay_requests_total", "counter", "HTTP requests received.", s.requests);
+	metric(out, "crosschat_relay_announces_total", "counter", "Accepted announces.", s.announcesTotal);
+	metric(out, "crosschat_relay_lookups_total", "counter", "Peer lookups.", s.lookupsTotal);
+	metric(out, "crosschat_relay_tunnels_opened_total", "counter", "Tunnels created.", s.tunnelsOpenedTotal);
+	metric(out, "crosschat_relay_tunnels_joined_total", "counter", "Tunnels both ends joined.", s.tunnelsJoinedTotal);
+	metric(out, "crosschat_relay_tunnels_expired_total", "counter", "Tunnels not joined in time.", s.tunnelsExpiredTotal);
+	metric(out, "crosschat_relay_bytes_relayed_total", "counter", "Bytes copied through tunnels (both directions).", s.bytesRelayedTotal);
+	metric(out, "crosschat_relay_control_authenticated_total", "counter", "Control channels authenticated.", s.controlAuthenticatedTotal);
+	metric(out, "crosschat_relay_control_replaced_total", "counter", "Control channels replaced by a newer one.", s.controlReplacedTotal);
+	metric(out, "crosschat_relay_invites_sent_total", "counter", "Tunnel invitations sent.", s.invitesSentTotal);
+	metric(out, "crosschat_relay_records_expired_total", "counter", "Peer records expired.", s.recordsExpiredTotal);
+	out << "# HELP crosschat_relay_rejected_total Refused requests and connections by reason.\n"
+		<< "# TYPE crosschat_relay_rejected_total counter\n";
+	for (const auto& entry: s.rejections)
+		out << "crosschat_relay_rejected_total{reason=\"" << entry.first << "\"} " << entry.second << '\n';
+	metric(out, "crosschat_relay_peers", "gauge", "Announced peer records.", s.records);
+	metric(out, "crosschat_relay_online_peers", "gauge", "Peers with an authenticated control channel.", s.online);
+	metric(out, "crosschat_relay_control_connections", "gauge", "Open control connections (authenticated or not).", s.controlConnections);
+	metric(out, "crosschat_relay_tunnels", "gauge", "Tunnels pending or running.", s.tunnels);
+	metric(out, "crosschat_relay_tunnel_connections", "gauge", "Joined tunnel ends.", s.tunnelConnections);
+	metric(out, "crosschat_relay_uptime_seconds", "gauge", "Seconds since start.", static_cast<std::uint64_t>(s.uptimeSeconds));
+	return out.str();
+}
+
+
+} } // namespace CrossChat::Relay

@@ -1,0 +1,74 @@
+//
+// StatusPages.h
+//
+// Library: Relay
+// Internal header: GET / (HTML), /health (JSON) and /metrics (Prometheus text).
+// This is an internal header file, you should not include this.
+//
+
+
+#ifndef CrossChat_Relay_StatusPages_INCLUDED
+#define CrossChat_Relay_StatusPages_INCLUDED
+
+
+#include "PeerRegistry.h"
+#include "CrossChat/Relay/RelayServer.h"
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+struct StatusSnapshot
+	/// The numbers all three pages show, gathered once per request.
+{
+	using Window = std::array<std::uint64_t, 3>;   ///< Last 1, 5 and 15 minutes.
+
+	std::string version;
+	std::int64_t uptimeSeconds = 0;
+	std::size_t records = 0;
+	std::size_t online = 0;
+	unsigned controlConnections = 0;
+	std::size_t tunnels = 0;
+	unsigned tunnelConnections = 0;
+	std::uint64_t requests = 0;
+	std::uint64_t announcesTotal = 0;
+	std::uint64_t lookupsTotal = 0;
+	std::uint64_t tunnelsOpenedTotal = 0;
+	std::uint64_t tunnelsJoinedTotal = 0;
+	std::uint64_t tunnelsExpiredTotal = 0;
+	std::uint64_t bytesRelayedTotal = 0;
+	std::uint64_t controlAuthenticatedTotal = 0;
+	std::uint64_t controlReplacedTotal = 0;
+	std::uint64_t invitesSentTotal = 0;
+	std::uint64_t recordsExpiredTotal = 0;
+	std::uint64_t rejectedTotal = 0;
+	Window announces{};
+	Window lookups{};
+	Window tunnelsOpened{};
+	Window bytesRelayed{};
+	std::vector<std::pair<std::string, std::uint64_t>> rejections;
+	std::vector<std::pair<PeerRecord, bool>> recent;   ///< Records with their online flag.
+	std::size_t recentLimit = 0;
+	const RelayServerConfig* pConfig = nullptr;
+};
+
+
+std::string htmlEscape(const std::string& text);
+	/// Escapes & < > " and ' for HTML text and attribute values.
+
+std::string renderStatusHtml(const StatusSnapshot& snapshot);
+std::string renderHealthJson(const StatusSnapshot& snapshot);
+std::string renderMetrics(const StatusSnapshot& snapshot);
+
+
+} } // namespace CrossChat::Relay
+
+
+#endif // CrossChat_Relay_StatusPages_INCLUDED

@@ -1,0 +1,204 @@
+//
+// RelayServer.cpp
+//
+// crosschat-relay: runs a CrossChat relay (discovery API, control channels, tunnels) as a
+// Poco::Util::ServerApplication. Settings come from crosschat-relay.properties (next to the
+// binary, or --config-file), --define name=value and the command line options; every relay.*
+// key and its default is documented in that file.
+//
+
+
+#include "CrossChat/Relay/RelayServer.h"
+#include "Poco/Exception.h"
+#include "Poco/Net/IPAddress.h"
+#include "Poco/Util/HelpFormatter.h"
+#include "Poco/Util/IntValidator.h"
+#include "Poco/Util/Option.h"
+#include "Poco/Util/OptionCallback.h"
+#include "Poco/Util/OptionSet.h"
+#include "Poco/Util/ServerApplication.h"
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <string>
+#include <vector>
+
+
+using Poco::Util::Application;
+using Poco::Util::Option;
+using Poco::Util::OptionCallback;
+using Poco::Util::OptionSet;
+
+
+namespace {
+
+
+const char* const VERSION_TEXT = CROSSCHAT_VERSION;
+
+
+} // namespace
+
+
+class RelayServerApp: public Poco::Util::ServerApplication
+	/// The crosschat-relay program.
+{
+protected:
+	void initialize(Application& self) override
+	{
+		if (!_configFileGiven) loadConfiguration();   // crosschat-relay.properties next to the binary
+		ServerApplication::initialize(self);         // configures logging from the loaded settings
+	}
+
+	void defineOptions(OptionSet& options) override
+	{
+		ServerApplication::defineOptions(options);   // --daemon, --umask, --pidfile on Unix
+
+		options.addOption(Option("help", "h", "Show this help and exit.")
+			.required(false).repeatable(false)
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleHelp)));
+		options.addOption(Option("port", "p", "TCP port to listen on (default 5000; 0 picks a free port). Sets relay.port.")
+			.required(false).repeatable(false).argument("PORT")
+			.validator(new Poco::Util::IntValidator(0, 65535))
+			.binding("relay.port"));
+		options.addOption(Option("bind", "b", "Address to listen on (default 0.0.0.0; :: for IPv6). Sets relay.bind.")
+			.required(false).repeatable(false).argument("ADDRESS")
+			.binding("relay.bind"));
+		options.addOption(Option("config-file", "c", "Load settings from FILE instead of crosschat-relay.properties next to the binary.")
+			.required(false).repeatable(true).argument("FILE")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleConfigFile)));
+		options.addOption(Option("define", "D", "Set a setting, e.g. --define relay.maxTunnels=100 (overrides the files).")
+			.required(false).repeatable(true).argument("NAME=VALUE")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleDefine)));
+		options.addOption(Option("tls-cert", "", "PEM certificate (chain) file: serve HTTPS. Needs --tls-key. Sets relay.tlsCertificateFile.")
+			.required(false).repeatable(false).argument("FILE")
+			.binding("relay.tlsCertificateFile"));
+		options.addOption(Option("tls-key", "", "PEM private key file for --tls-cert. Sets relay.tlsKeyFile.")
+			.required(false).repeatable(false).argument("FILE")
+			.binding("relay.tlsKeyFile"));
+	}
+
+	int main(const std::vector<std::string>&) override
+	{
+		if (_helpRequested) return Application::EXIT_OK;
+
+		CrossChat::Relay::RelayServerConfig settings;
+		try
+		{
+			settings = readSettings();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			logger().fatal("bad setting: " + exc.displayText());
+			return Application::EXIT_CONFIG;
+		}
+
+		CrossChat::Relay::RelayServer server(settings);
+		try
+		{
+			server.start();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			logger().fatal("cannot start the relay on " + settings.bind.toString() + ": " + exc.displayText());
+			return Application::EXIT_UNAVAILABLE;
+		}
+		const bool https = !settings.tlsCertificateFile.empty();
+		const Poco::Net::SocketAddress address(settings.bind.host(), server.port());
+		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
+			+ (https ? "https://" : "http://") + address.toString() + "/");
+
+		waitForTerminationRequest();   // SIGINT, SIGTERM (or SIGQUIT)
+
+		logger().information("stopping");
+		server.stop();
+		logger().information("stopped");
+		return Application::EXIT_OK;
+	}
+
+private:
+	void handleHelp(const std::string&, const std::string&)
+	{
+		Poco::Util::HelpFormatter help(options());
+		help.setCommand(commandName());
+		help.setUsage("[OPTIONS]");
+		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
+			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
+		help.setFooter("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
+			"in crosschat-relay.properties. SIGTERM or SIGINT stops the relay gracefully.");
+		help.format(std::cout);
+		_helpRequested = true;
+		stopOptionsProcessing();
+	}
+
+	void handleConfigFile(const std::string&, const std::string& value)
+	{
+		loadConfiguration(value);
+		_configFileGiven = true;
+	}
+
+	void handleDefine(const std::string&, const std::string& value)
+	{
+		const std::string::size_type equals = value.find('=');
+		if (equals == std::string::npos || equals == 0)
+			throw Poco::InvalidArgumentException("--define expects NAME=VALUE, got '" + value + "'");
+		config().setString(value.substr(0, equals), value.substr(equals + 1));
+	}
+
+	std::chrono::seconds seconds(const std::string& key, std::chrono::seconds fallback) const
+	{
+		const int value = config().getInt(key, static_cast<int>(fallback.count()));
+		if (value < 0) throw Poco::InvalidArgumentException(key + " must not be negative");
+		return std::chrono::seconds(value);
+	}
+
+	unsigned count(const std::string& key, unsigned fallback) const
+	{
+		return config().getUInt(key, fallback);
+	}
+
+	CrossChat::Relay::RelayServerConfig readSettings() const
+		/// Every RelayServerConfig field from relay.*, with the struct's defaults.
+	{
+		const CrossChat::Relay::RelayServerConfig defaults;
+		CrossChat::Relay::RelayServerConfig settings;
+
+		const int port = config().getInt("relay.port", defaults.bind.port());
+		if (port < 0 || port > 65535) throw Poco::InvalidArgumentException("relay.port must be 0 to 65535");
+		const std::string bind = config().getString("relay.bind", defaults.bind.host().toString());
+		Poco::Net::IPAddress host;
+		if (!Poco::Net::IPAddress::tryParse(bind, host))
+			throw Poco::InvalidArgumentException("relay.bind must be an IP address, got '" + bind + "'");
+		settings.bind = Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port));
+
+		settings.tlsCertificateFile = config().getString("relay.tlsCertificateFile", defaults.tlsCertificateFile);
+		settings.tlsKeyFile = config().getString("relay.tlsKeyFile", defaults.tlsKeyFile);
+		if (settings.tlsCertificateFile.empty() != settings.tlsKeyFile.empty())
+			throw Poco::InvalidArgumentException("HTTPS needs both relay.tlsCertificateFile (--tls-cert) and relay.tlsKeyFile (--tls-key)");
+
+		settings.httpThreads = count("relay.httpThreads", defaults.httpThreads);
+		settings.maxQueuedRequests = count("relay.maxQueuedRequests", defaults.maxQueuedRequests);
+		settings.maxHttpConnections = count("relay.maxHttpConnections", defaults.maxHttpConnections);
+		settings.requestTimeout = seconds("relay.requestTimeoutSeconds", defaults.requestTimeout);
+		settings.eventLoops = count("relay.eventLoops", defaults.eventLoops);
+		settings.recordTtl = seconds("relay.recordTtlSeconds", defaults.recordTtl);
+		settings.reannounceAfter = seconds("relay.reannounceAfterSeconds", defaults.reannounceAfter);
+		settings.lookupRetryAfter = seconds("relay.lookupRetryAfterSeconds", defaults.lookupRetryAfter);
+		settings.controlKeepalive = seconds("relay.controlKeepaliveSeconds", defaults.controlKeepalive);
+		settings.maxControlConnections = count("relay.maxControlConnections", defaults.maxControlConnections);
+		settings.maxTunnels = count("relay.maxTunnels", defaults.maxTunnels);
+		settings.tunnelRateBytesPerSecond = config().getUInt64("relay.tunnelRateBytesPerSecond", defaults.tunnelRateBytesPerSecond);
+		settings.globalRateBytesPerSecond = config().getUInt64("relay.globalRateBytesPerSecond", defaults.globalRateBytesPerSecond);
+		settings.tunnelIdleTimeout = seconds("relay.tunnelIdleTimeoutSeconds", defaults.tunnelIdleTimeout);
+		settings.tunnelJoinTimeout = seconds("relay.tunnelJoinTimeoutSeconds", defaults.tunnelJoinTimeout);
+		settings.requestsPerSecondPerIp = config().getDouble("relay.requestsPerSecondPerIp", defaults.requestsPerSecondPerIp);
+		if (settings.requestsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.requestsPerSecondPerIp must be positive");
+		settings.maxBodySize = config().getUInt64("relay.maxBodySize", defaults.maxBodySize);
+		return settings;
+	}
+
+	bool _helpRequested = false;
+	bool _configFileGiven = false;
+};
+
+
+POCO_SERVER_MAIN(RelayServerApp)

@@ -1,0 +1,32 @@
+//
+// ChatRelayTest.h
+//
+// testsuite: ChatNode through an in-process relay on loopback.
+//
+
+
+#ifndef CrossChat_Test_ChatRelayTest_INCLUDED
+#define CrossChat_Test_ChatRelayTest_INCLUDED
+
+
+#include <cppunit/extensions/HelperMacros.h>
+
+
+class ChatRelayTest: public CppUnit::TestFixture
+{
+	CPPUNIT_TEST_SUITE(ChatRelayTest);
+	CPPUNIT_TEST(testTunnelWhenDirectImpossible);
+	CPPUNIT_TEST(testDirectAfterLookup);
+	CPPUNIT_TEST(testRelayRestartDeliversQueuedOnce);
+	CPPUNIT_TEST(testUnreachableRelayKeepsLanChat);
+	CPPUNIT_TEST_SUITE_END();
+
+public:
+	void testTunnelWhenDirectImpossible();
+	void testDirectAfterLookup();
+	void testRelayRestartDeliversQueuedOnce();
+	void testUnreachableRelayKeepsLanChat();
+};
+
+
+#endif // CrossChat_Test_ChatRelayTest_INCLUDED

@@ -1,0 +1,24 @@
+//
+// RelayTestSuite.cpp
+//
+// testsuite: all Relay tests.
+//
+
+
+#include "RelayTestSuite.h"
+#include "RelayRequestsTest.h"
+#include "RelayServerTest.h"
+#include "RelayTunnelTest.h"
+#include "RelayClientTest.h"
+#include <cppunit/TestSuite.h>
+
+
+CppUnit::Test* RelayTestSuite::suite()
+{
+	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("RelayTestSuite");
+	pSuite->addTest(RelayRequestsTest::suite());
+	pSuite->addTest(RelayServerTest::suite());
+	pSuite->addTest(RelayTunnelTest::suite());
+	pSuite->addTest(RelayClientTest::suite());
+	return pSuite;
+}
