@@ -19,12 +19,19 @@ PACKAGES=(
 	# libclang_rt.fuzzer and the sanitizer runtimes from this package.
 	libclang-rt-14-dev
 	libbenchmark-dev
+	# Port mapping (Chat's PortMapper): UPnP IGD and NAT-PMP client libraries.
+	libminiupnpc-dev
+	libnatpmp-dev
 	# Test drivers (crosschat-console, the network lab) and the benchmark report.
 	python3
 	# For the network lab (network namespaces, firewall rules, packet captures).
 	iproute2
 	nftables
 	tcpdump
+	# The port mapping lab's gateway (netlab-portmap). This package holds only the daemon
+	# binary and its nftables helper scripts: no service, no debconf questions. The service
+	# (systemd unit, init script) is in the separate package "miniupnpd", not installed here.
+	miniupnpd-nftables
 )
 
 missing=()
@@ -51,5 +58,8 @@ else
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Belt and braces: should the "miniupnpd" service package ever be pulled in, it must not start
+# a UPnP daemon on this machine's real network (its postinst starts it only if this is true).
+echo "miniupnpd miniupnpd/start_daemon boolean false" | "${SUDO[@]}" debconf-set-selections
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -5,6 +5,7 @@
 //   runner                 run all tests
 //   runner NAME...         run the named tests or fixtures (e.g. "EventLoopTest::testStop")
 //   runner -l              list the test names
+// CROSSCHAT_TEST_LOG=<level> (debug, information, ...) shows the library's log on stderr.
 // Exits 0 only if every test ran and passed; an unknown name is an error.
 //
 
@@ -19,6 +20,9 @@
 #include <cppunit/BriefTestProgressListener.h>
 #include <cppunit/CompilerOutputter.h>
 #include <cppunit/TestRunner.h>
+#include "Poco/ConsoleChannel.h"
+#include "Poco/Logger.h"
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <memory>
@@ -43,6 +47,11 @@ inline void listTests(CppUnit::Test* pTest)
 inline int runTests(CppUnit::Test* pSuite, int argc, char** argv)
 {
 	std::unique_ptr<CppUnit::Test> pOwned(pSuite);
+	if (const char* level = std::getenv("CROSSCHAT_TEST_LOG"))
+	{
+		Poco::Logger::root().setChannel(new Poco::ConsoleChannel(std::cerr));
+		Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
+	}
 	if (argc > 1 && std::string(argv[1]) == "-l")
 	{
 		listTests(pSuite);

@@ -56,6 +56,9 @@ class ChatNode::Impl: public ChatSession::Listener
 {
 public:
 	static constexpr std::size_t SEEN_IDS_PER_PEER = 4096;   ///< Remembered for duplicate detection.
+	static constexpr int MAX_PUNCH_ATTEMPTS = 3;              ///< Per upgrade round (as DCUtR).
+	static constexpr std::chrono::milliseconds PUNCH_CONNECT_TIMEOUT{3000};  ///< SYNs are retried meanwhile.
+	static constexpr std::chrono::milliseconds PUNCH_WINDOW{3000};          ///< Refused punch dials are repeated this long.
 
 	struct Outgoing
 	{
@@ -63,6 +66,7 @@ public:
 		std::int64_t timestampMs;
 		std::string text;
 		std::uint64_t sentOnSession = 0;   ///< Serial of the session it was last written to.
+		std::chrono::steady_clock::time_point sentAt;   ///< When it was last written.
 	};
 
 	struct Peer
@@ -78,6 +82,16 @@ public:
 		bool relayPending = false;          ///< A relay lookup or tunnel request is in flight.
 		bool lookedUp = false;              ///< This round of attempts has asked the relay already.
 		std::set<Poco::Net::SocketAddress> relayAddresses;   ///< Learned from the relay: shorter timeout.
+		// Upgrading a relayed session to a direct one:
+		ChatSession::Ptr upgradeSession;    ///< A direct attempt (known address or hole punch) in progress.
+		std::size_t upgradeAddress = 0;     ///< Next known address to try in this upgrade round.
+		int punchAttempt = 0;               ///< Hole punches tried in this upgrade round.
+		bool punchPending = false;          ///< Waiting for the relay's punch coordination.
+		std::optional<Relay::PunchPlan> punchPlan;   ///< The punch being dialed, until punchDeadline.
+		std::chrono::steady_clock::time_point punchDeadline;
+		TimerHandle punchRetry;
+		std::chrono::milliseconds upgradeBackoff{0};
+		TimerHandle upgradeTimer;
 		std::deque<Outgoing> outbox;
 		std::unordered_set<std::string> seen;
 		std::deque<std::string> seenOrder;
@@ -111,6 +125,31 @@ public:
 			_lan->start();
 		}
 		if (!_config.relayUrl.empty()) startRelay();
+		if (_config.portMapping) startPortMapping();
+		_watchdog = _loop.runEvery(std::chrono::seconds(1), [this] { checkReceipts(); });
+	}
+
+	void checkReceipts()
+		/// Failover: a session whose oldest message has waited receiptTimeout for its receipt
+		/// has lost its path (a NAT mapping or a route went away); drop it and dial again.
+	{
+		const auto now = std::chrono::steady_clock::now();
+		std::vector<ChatSession::Ptr> broken;
+		for (auto& entry: _peers)
+		{
+			Peer& peer = entry.second;
+			if (!peer.session || !peer.session->established() || peer.outbox.empty()) continue;
+			const Outgoing& oldest = peer.outbox.front();
+			if (oldest.sentOnSession == peer.session->serial() && now - oldest.sentAt > _config.receiptTimeout)
+				broken.push_back(peer.session);
+		}
+		for (auto& session: broken)
+		{
+			++_stats.receiptTimeouts;
+			logger().warning("no receipt on the %s session with %s for %Ld ms: dropping it", session->path(),
+				session->peerId().shortString(), static_cast<Poco::Int64>(_config.receiptTimeout.count()));
+			session->abort("no receipt for " + std::to_string(_config.receiptTimeout.count()) + " ms");
+		}
 	}
 
 	void startRelay()
@@ -131,12 +170,38 @@ public:
 		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
 			onRelayState(state, detail);
 		});
+		_relay->setPunchHandler([this](const Relay::PunchPlan& plan) { punchDial(plan); });
 		_relay->setInviteHandler([this](Relay::RelayTunnel tunnel) {
 			++_stats.relayTunnels;
 			logger().debug("relay tunnel from %s", tunnel.peer.shortString());
 			openTunnelSession(tunnel, false, PeerId());
 		});
 		_relay->start();
+	}
+
+	void startPortMapping()
+	{
+		PortMapperConfig config;
+		config.internalPort = _listener->address().port();
+		_portMapper = std::make_unique<PortMapper>(_loop, config);
+		_portMapper->setHandler([this](const PortMapping& mapping) {
+			if (mapping.active)
+				logger().information("chat port mapped on the gateway as %s (%s)", mapping.external.toString(), mapping.protocol);
+			else
+				logger().debug("no port mapping: %s", mapping.error);
+			announceAddresses();
+		});
+		_portMapper->start();
+	}
+
+	void announceAddresses()
+		/// What the relay tells peers about us: our chat port at the address it sees us at,
+		/// and the gateway's mapped address when there is one.
+	{
+		if (!_relay || !_config.relayAnnounceAddresses) return;
+		std::vector<Poco::Net::SocketAddress> addresses{Poco::Net::SocketAddress(Poco::Net::IPAddress(), _listener->address().port())};
+		if (_portMapper && _portMapper->current().active) addresses.push_back(_portMapper->current().external);
+		_relay->setAddresses(addresses);
 	}
 
 	void onRelayState(Relay::RelayClient::State state, const std::string& detail)
@@ -189,17 +254,22 @@ public:
 
 	void stop()
 	{
+		_portMapper.reset();   // removes the mapping (bounded)
 		if (_relay) _relay->stop();
 		_relay.reset();
 		if (_lan) _lan->stop();
 		_lan.reset();
 		_listener.reset();
+		_watchdog.cancel();
 		auto sessions = std::move(_sessions);
 		_sessions.clear();
 		for (auto& entry: sessions) entry.second->detach();
 		for (auto& entry: _peers)
 		{
 			entry.second.retryTimer.cancel();
+			entry.second.upgradeTimer.cancel();
+			entry.second.punchRetry.cancel();
+			entry.second.upgradeSession.reset();
 			entry.second.session.reset();
 			entry.second.dialSession.reset();
 		}
@@ -436,29 +506,142 @@ public:
 		}
 		++_stats.sessionsOpened;
 
+		if (peer.upgradeSession == pSession)
+		{
+			peer.upgradeSession.reset();
+			if (peer.punchPlan) ++_stats.punchSuccesses;
+			peer.punchPlan.reset();
+		}
 		if (peer.session && peer.session != pSession && peer.session->established())
 		{
-			// Both dialed at once (or a reconnect overtook a dying session). Both sides keep the
-			// session dialed by the smaller ID; between two sessions dialed by the same side,
-			// the newer one wins, since the older one is presumably dead.
+			// Two sessions with one peer. A direct one beats a relayed one (both sides agree).
+			// Otherwise both dialed at once (or a reconnect overtook a dying session): both
+			// sides keep the session dialed by the smaller ID; between two sessions dialed by
+			// the same side, the newer one wins, since the older one is presumably dead.
+			const bool newDirect = session.path() == "direct";
+			const bool oldDirect = peer.session->path() == "direct";
 			const bool sameDialer = peer.session->outgoing() == session.outgoing();
-			const bool keepNew = sameDialer || dialedBySmallerId(session);
-			++_stats.duplicateSessions;
+			const bool keepNew = newDirect != oldDirect ? newDirect : sameDialer || dialedBySmallerId(session);
 			if (!keepNew)
 			{
-				session.close("duplicate session");
+				++_stats.duplicateSessions;
+				session.close(newDirect == oldDirect ? "duplicate session" : "a direct session exists");
 				return;
 			}
 			ChatSession::Ptr old = peer.session;
 			peer.session = pSession;
-			old->close("duplicate session");
+			if (newDirect != oldDirect)
+			{
+				++_stats.upgrades;
+				logger().information("session with %s upgraded from %s to %s", displayName(peer.info), old->path(), session.path());
+				old->close("upgraded to a direct path");
+				notifyPeer(PeerChange::PATH, peer);
+			}
+			else
+			{
+				++_stats.duplicateSessions;
+				old->close("duplicate session");
+			}
 		}
 		else
 		{
 			peer.session = pSession;
 			notifyPeer(PeerChange::CONNECTED, peer);
 		}
+		// Unacknowledged messages go again on the new session, in order, before any new one.
 		flushOutbox(peer);
+		if (session.path() == "relay")
+		{
+			peer.upgradeBackoff = std::chrono::milliseconds(0);
+			scheduleUpgrade(peer);
+		}
+		else
+		{
+			peer.upgradeTimer.cancel();
+			peer.punchAttempt = 0;
+		}
+	}
+
+	// Upgrade: relay -> direct --------------------------------------------------
+
+	bool relayed(const Peer& peer) const
+	{
+		return peer.session && peer.session->established() && peer.session->path() == "relay";
+	}
+
+	void scheduleUpgrade(Peer& peer)
+	{
+		if (!relayed(peer)) return;
+		peer.upgradeBackoff = peer.upgradeBackoff.count() == 0 ? _config.upgradeMin
+			: std::min(peer.upgradeBackoff * 2, _config.upgradeMax);
+		peer.upgradeAddress = 0;
+		peer.punchAttempt = 0;
+		const PeerId id = peer.info.id;
+		peer.upgradeTimer = _loop.runAfter(peer.upgradeBackoff, [this, id] { tryUpgrade(id); });
+	}
+
+	void tryUpgrade(const PeerId& id)
+		/// One step of an upgrade round: the next known address, then hole punches, then a pause.
+	{
+		Peer& peer = peerFor(id);
+		if (!relayed(peer) || peer.upgradeSession || peer.punchPending || peer.punchPlan) return;
+		if (peer.upgradeAddress < peer.info.addresses.size())
+		{
+			const Poco::Net::SocketAddress address = peer.info.addresses[peer.upgradeAddress++];
+			logger().debug("upgrade: trying %s at %s directly", displayName(peer.info), address.toString());
+			auto connection = TcpConnection::connect(_loop, address, _config.relayAddressTimeout);
+			peer.upgradeSession = openSession(TlsChannel::client(connection, _identity, id), true, "direct");
+			return;
+		}
+		// The smaller ID initiates hole punches; the other side answers them (punchDial).
+		const bool canPunch = _config.holePunching && _relay && _relay->state() == Relay::RelayClient::State::ONLINE
+			&& _relay->punchPort() != 0 && _identity.peerId() < id
+			&& _relay->natInfo().mapping != Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;
+		if (canPunch && peer.punchAttempt < MAX_PUNCH_ATTEMPTS)
+		{
+			++peer.punchAttempt;
+			++_stats.punchAttempts;
+			peer.punchPending = true;
+			_relay->startPunch(id, {}, [this, id](const std::optional<Relay::PunchPlan>& plan, const std::string& error) {
+				Peer& p = peerFor(id);
+				p.punchPending = false;
+				if (plan && plan->remoteNat != "edm")
+				{
+					punchDial(*plan);
+					return;
+				}
+				logger().debug("hole punch with %s not possible: %s", id.shortString(), plan ? "its NAT maps per destination" : error);
+				if (plan) p.punchAttempt = MAX_PUNCH_ATTEMPTS;   // endpoint-dependent: punching cannot work
+				tryUpgrade(id);
+			});
+			return;
+		}
+		scheduleUpgrade(peer);
+	}
+
+	void punchDial(const Relay::PunchPlan& plan)
+		/// TCP simultaneous open: both sides dial each other's reflexive address from the port
+		/// their NAT already maps (the relay control channel's). The initiator is the TLS client.
+	{
+		if (!_relay || plan.remote.empty() || _relay->punchPort() == 0) return;
+		Peer& peer = peerFor(plan.peer);
+		if (peer.session && peer.session->established() && peer.session->path() == "direct") return;
+		if (peer.upgradeSession) return;   // a direct attempt is under way already
+		if (!peer.punchPlan || peer.punchPlan->attempt != plan.attempt || peer.punchPlan->initiator != plan.initiator)
+		{
+			// A new punch: SYNs that the other NAT refuses or drops before its own SYN opened
+			// the way are retried until the window closes.
+			peer.punchPlan = plan;
+			peer.punchDeadline = std::chrono::steady_clock::now() + PUNCH_WINDOW;
+		}
+		const Poco::Net::SocketAddress local(Poco::Net::IPAddress(), _relay->punchPort());
+		logger().debug("hole punch %d with %s: dialing %s from port %hu", plan.attempt, plan.peer.shortString(),
+			plan.remote.front().toString(), local.port());
+		auto connection = TcpConnection::connectFrom(_loop, local, plan.remote.front(), PUNCH_CONNECT_TIMEOUT);
+		TlsChannel::Ptr channel = plan.initiator
+			? TlsChannel::client(connection, _identity, plan.peer)
+			: TlsChannel::server(connection, _identity);
+		peer.upgradeSession = openSession(channel, plan.initiator, "direct");
 	}
 
 	void flushOutbox(Peer& peer)
@@ -469,6 +652,7 @@ public:
 			if (message.sentOnSession == peer.session->serial()) continue;
 			peer.session->sendText(message.id, message.timestampMs, message.text);
 			message.sentOnSession = peer.session->serial();
+			message.sentAt = std::chrono::steady_clock::now();
 			++_stats.messagesSent;
 		}
 	}
@@ -517,19 +701,34 @@ public:
 		if (it == _sessions.end()) return;
 		ChatSession::Ptr pSession = it->second;
 		_sessions.erase(it);
-		if (!session.tlsReady() && !session.outgoing()) return;   // an incoming attempt that failed
 
 		Peer* pPeer = nullptr;
 		for (auto& entry: _peers)
 		{
-			if (entry.second.dialSession == pSession || entry.second.session == pSession)
+			Peer& candidate = entry.second;
+			if (candidate.dialSession == pSession || candidate.session == pSession || candidate.upgradeSession == pSession)
 			{
-				pPeer = &entry.second;
+				pPeer = &candidate;
 				break;
 			}
 		}
 		if (!pPeer) return;
 		Peer& peer = *pPeer;
+		if (peer.upgradeSession == pSession)
+		{
+			peer.upgradeSession.reset();
+			const PeerId id = peer.info.id;
+			if (peer.punchPlan && !session.tlsReady() && std::chrono::steady_clock::now() < peer.punchDeadline)
+			{
+				const Relay::PunchPlan plan = *peer.punchPlan;
+				peer.punchRetry = _loop.runAfter(std::chrono::milliseconds(1), [this, plan] { punchDial(plan); });
+				return;
+			}
+			peer.punchPlan.reset();
+			logger().debug("upgrade attempt with %s failed: %s", displayName(peer.info), reason);
+			_loop.post([this, id] { tryUpgrade(id); });
+			return;
+		}
 		if (peer.dialSession == pSession)
 		{
 			peer.dialSession.reset();
@@ -595,7 +794,7 @@ public:
 		}
 		if (to == _identity.peerId()) throw Poco::InvalidArgumentException("cannot send a message to yourself");
 		Peer& peer = peerFor(to);
-		Outgoing message{Poco::UUIDGenerator::defaultGenerator().createRandom().toString(), wallClockMs(), text};
+		Outgoing message{Poco::UUIDGenerator::defaultGenerator().createRandom().toString(), wallClockMs(), text, 0, {}};
 		peer.outbox.push_back(message);
 		if (peer.session && peer.session->established())
 		{
@@ -650,10 +849,12 @@ public:
 	std::unique_ptr<TcpListener> _listener;
 	std::unique_ptr<Discovery::LanDiscovery> _lan;
 	std::unique_ptr<Relay::RelayClient> _relay;
+	std::unique_ptr<PortMapper> _portMapper;
 	std::map<PeerId, Peer> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, ChatSession::Ptr> _sessions;   ///< Every live session, by serial.
 	std::uint64_t _nextSerial = 1;
+	TimerHandle _watchdog;
 	ChatNodeStats _stats;
 	PeerHandler _onPeer;
 	MessageHandler _onMessage;
@@ -712,6 +913,26 @@ std::string ChatNode::relayState() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->relayStateName();
+}
+
+
+PortMapping ChatNode::portMapping() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_portMapper)
+	{
+		PortMapping none;
+		none.error = _pImpl->_config.portMapping ? "not started" : "port mapping is off";
+		return none;
+	}
+	return _pImpl->_portMapper->current();
+}
+
+
+Relay::NatInfo ChatNode::natInfo() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_relay ? _pImpl->_relay->natInfo() : Relay::NatInfo();
 }
 
 

@@ -200,6 +200,12 @@ void ChatSession::close(const std::string& reason)
 }
 
 
+void ChatSession::abort(const std::string& reason)
+{
+	if (!_closed) _channel->abort(reason);
+}
+
+
 void ChatSession::detach()
 {
 	_pListener = nullptr;

@@ -71,6 +71,9 @@ public:
 	void close(const std::string& reason);
 		/// Sends a close message, then closes TLS and TCP. The Listener still gets onSessionClosed.
 
+	void abort(const std::string& reason);
+		/// Drops the connection at once (no close message); the Listener gets onSessionClosed.
+
 	void detach();
 		/// Forgets the Listener and aborts the session quietly (owner shutting down).
 

@@ -7,6 +7,7 @@
 
 #include "ControlHub.h"
 #include "ControlSession.h"
+#include "RelayRequests.h"
 
 
 namespace CrossChat {
@@ -85,6 +86,19 @@ bool ControlHub::invite(const PeerId& id, const std::string& token, const PeerId
 	entry->pLoop->post([pWeak, token, from, name]
 	{
 		if (auto pSession = pWeak.lock()) pSession->sendInvite(token, from, name);
+	});
+	return true;
+}
+
+
+bool ControlHub::punch(const PeerId& id, const PeerId& from, const PunchMessage& punch)
+{
+	const std::optional<Entry> entry = find(id);
+	if (!entry || !entry->pLoop) return false;
+	std::weak_ptr<ControlSession> pWeak = entry->session;
+	entry->pLoop->post([pWeak, from, punch]
+	{
+		if (auto pSession = pWeak.lock()) pSession->sendPunch(from, punch);
 	});
 	return true;
 }

@@ -30,6 +30,7 @@ namespace Relay {
 
 
 class ControlSession;
+struct PunchMessage;
 
 
 class ControlHub
@@ -64,6 +65,10 @@ public:
 
 	bool invite(const PeerId& id, const std::string& token, const PeerId& from, const std::string& name);
 		/// Queues an invite on the peer's channel; false if the peer is not online.
+
+	bool punch(const PeerId& id, const PeerId& from, const PunchMessage& punch);
+		/// Queues a punch message from the authenticated peer from on the peer's channel; false if
+		/// the peer is not online.
 
 private:
 	mutable std::mutex _mutex;

@@ -30,7 +30,8 @@ ControlSession::ControlSession(ServerContext& context, RelayLoop& relayLoop, Con
 	_relayLoop(relayLoop),
 	_slot(std::move(slot)),
 	_codec(MAX_FRAME_BODY),
-	_lastHeard(context.now())
+	_lastHeard(context.now()),
+	_punchRate(PUNCH_RATE, PUNCH_BURST, context.now())
 {
 }
 
@@ -103,6 +104,11 @@ void ControlSession::handle(const Frame& frame)
 		break;
 	case State::ONLINE:
 	{
+		if (frame.type == catalog.typeOf("punch"))
+		{
+			handlePunch(frame);
+			break;
+		}
 		const Message message = catalog.decode(frame);
 		if (message.name == "ping")
 		{
@@ -171,6 +177,7 @@ void ControlSession::handleAuth(const Frame& frame)
 	welcome.set("id", _key->peerId().toString());
 	welcome.set("keepalive_s", static_cast<std::int64_t>(config.controlKeepalive.count()));
 	welcome.set("limits", pLimits);
+	if (_context.probePort != 0) welcome.set("probe_port", static_cast<int>(_context.probePort));
 	send("welcome", welcome);
 
 	std::weak_ptr<ControlSession> pWeak = shared_from_this();
@@ -208,6 +215,49 @@ void ControlSession::sendInvite(const std::string& token, const PeerId& from, co
 	if (!name.empty()) invite.set("name", name);
 	send("invite", invite);
 	_context.metrics.invitesSent++;
+}
+
+
+void ControlSession::handlePunch(const Frame& frame)
+{
+	const PunchMessage punch = PunchMessage::parse(frame.body);   // malformed: a protocol violation
+	const PeerId self = _key->peerId();
+	if (!_punchRate.tryTake(1, _context.now()))
+	{
+		_context.metrics.reject(Rejection::RATE_LIMITED);
+		sendPunchError("rate_limited", "too many punch messages", punch.to);
+		return;
+	}
+	if (punch.to == self)
+	{
+		_context.metrics.reject(Rejection::BAD_REQUEST);
+		sendPunchError("bad_request", "cannot punch to yourself", punch.to);
+		return;
+	}
+	if (!_context.hub.punch(punch.to, self, punch))
+	{
+		_context.metrics.reject(Rejection::NOT_FOUND);
+		sendPunchError("offline", "the peer is not online", punch.to);
+		return;
+	}
+	_context.metrics.punchesForwarded++;
+}
+
+
+void ControlSession::sendPunchError(const std::string& code, const std::string& message, const PeerId& peer)
+{
+	Poco::JSON::Object error;
+	error.set("code", code);
+	error.set("message", message);
+	error.set("peer", peer.toString());
+	send("error", error);
+}
+
+
+void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch)
+{
+	if (_state != State::ONLINE) return;
+	send("punch", punch.forwardBody(from));
 }
 
 

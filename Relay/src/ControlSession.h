@@ -13,6 +13,7 @@
 
 #include "ServerContext.h"
 #include "RelayMetrics.h"
+#include "TokenBucket.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
@@ -30,8 +31,12 @@ namespace CrossChat {
 namespace Relay {
 
 
+struct PunchMessage;
+
+
 class ControlSession: public LoopSession, public std::enable_shared_from_this<ControlSession>
-	/// hello -> challenge -> auth -> welcome, then keepalives and invites (RelayProtocol).
+	/// hello -> challenge -> auth -> welcome, then keepalives, invites and punch messages
+	/// (RelayProtocol); punch messages are rate-limited per channel and forwarded through the hub.
 	/// Any protocol violation gets an error frame and closes the channel.
 	///
 	/// Thread rules: every method must be called from the session's loop thread.
@@ -39,6 +44,8 @@ class ControlSession: public LoopSession, public std::enable_shared_from_this<Co
 {
 public:
 	static constexpr std::size_t MAX_FRAME_BODY = 4096;
+	static constexpr double PUNCH_RATE = 10;     ///< Punch messages per second a peer may send...
+	static constexpr double PUNCH_BURST = 20;    ///< ...with this burst.
 
 	static std::shared_ptr<ControlSession> start(ServerContext& context, RelayLoop& relayLoop,
 		const Poco::Net::StreamSocket& socket, ConnectionSlot slot);
@@ -47,6 +54,8 @@ public:
 	~ControlSession() override;
 
 	void sendInvite(const std::string& token, const PeerId& from, const std::string& name);
+	void sendPunch(const PeerId& from, const PunchMessage& punch);
+		/// Forwards a punch message of peer from.
 	void replace();
 		/// Another channel authenticated for the same ID.
 	void shutdown() override;
@@ -65,6 +74,8 @@ private:
 	void handle(const Frame& frame);
 	void handleHello(const Frame& frame);
 	void handleAuth(const Frame& frame);
+	void handlePunch(const Frame& frame);
+	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
 	void keepalive();
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void fail(Rejection reason, const std::string& code, const std::string& message);
@@ -83,6 +94,7 @@ private:
 	ServerContext::Clock::time_point _lastHeard;
 	TimerHandle _helloTimer;
 	TimerHandle _keepaliveTimer;
+	TokenBucket _punchRate;
 };
 
 

@@ -39,7 +39,7 @@ std::string shortReason(const std::string& reason)
 
 HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAddress& address,
 	const Poco::Net::HTTPRequest& request, const std::string& body,
-	std::chrono::milliseconds timeout, Handler handler)
+	std::chrono::milliseconds timeout, Handler handler, const std::optional<Poco::Net::SocketAddress>& local)
 {
 	loop.assertInLoopThread();
 	Ptr pExchange(new HttpExchange(loop, std::move(handler)));
@@ -51,7 +51,9 @@ HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAd
 	copy.write(out);
 	out << body;
 
-	const TcpConnection::Ptr pConnection = TcpConnection::connect(loop, address, timeout);
+	const TcpConnection::Ptr pConnection = local
+		? TcpConnection::connectFrom(loop, *local, address, timeout)
+		: TcpConnection::connect(loop, address, timeout);
 	pExchange->_connection = pConnection;
 	Ptr self = pExchange;
 	pConnection->setDataHandler([self](const char* data, std::size_t size) {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 
@@ -67,8 +68,10 @@ public:
 
 	static Ptr start(EventLoop& loop, const Poco::Net::SocketAddress& address,
 		const Poco::Net::HTTPRequest& request, const std::string& body,
-		std::chrono::milliseconds timeout, Handler handler);
-		/// Sends request (its Content-Length is set from body here, except for a GET without body) followed by body. The handler
+		std::chrono::milliseconds timeout, Handler handler,
+		const std::optional<Poco::Net::SocketAddress>& local = std::nullopt);
+		/// With local, the connection is bound to it first, with SO_REUSEADDR and SO_REUSEPORT
+		/// (TcpConnection::connectFrom()). Sends request (its Content-Length is set from body here, except for a GET without body) followed by body. The handler
 		/// is called exactly once, on a later turn of the loop, unless cancel() is called first;
 		/// it may be empty (fire and forget). Must be called from the loop thread.
 

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <random>
 #include <sstream>
+#include <unordered_map>
 #include <utility>
 
 
@@ -161,6 +162,33 @@ std::optional<Poco::Net::SocketAddress> parseAddress(const std::string& text, st
 }
 
 
+Poco::Net::IPAddress unmapped(const Poco::Net::IPAddress& address)
+	/// ::ffff:a.b.c.d as a.b.c.d; anything else unchanged.
+{
+	if (address.family() == Poco::Net::IPAddress::IPv6 && address.isIPv4Mapped())
+	{
+		const std::string text = address.toString();
+		Poco::Net::IPAddress v4;
+		const std::string::size_type colon = text.rfind(':');
+		if (colon != std::string::npos && Poco::Net::IPAddress::tryParse(text.substr(colon + 1), v4)) return v4;
+	}
+	return address;
+}
+
+
+bool sameEndpoint(const Poco::Net::SocketAddress& a, const Poco::Net::SocketAddress& b)
+{
+	return a.port() == b.port() && unmapped(a.host()) == unmapped(b.host());
+}
+
+
+Poco::Net::SocketAddress wildcard(const Poco::Net::SocketAddress& like, std::uint16_t port)
+	/// The unspecified address of like's family, with port.
+{
+	return Poco::Net::SocketAddress(Poco::Net::IPAddress(like.family()), port);
+}
+
+
 std::string formatDelay(Milliseconds delay)
 {
 	if (delay < Milliseconds(1000)) return std::to_string(delay.count()) + " ms";
@@ -272,10 +300,16 @@ public:
 				logger().warning("cannot unregister from relay " + _origin + ": " + exc.displayText());
 			}
 		}
+		for (auto& entry: _outgoing) entry.second->timer.cancel();
+		_outgoing.clear();
+		_incoming.clear();
 		_state = State::OFFLINE;
 		_detail = "stopped";
 		_onState = nullptr;
 		_onInvite = nullptr;
+		_onNat = nullptr;
+		_onPunch = nullptr;
+		_punchCandidates = nullptr;
 	}
 
 	void setChatPort(std::uint16_t port)
@@ -348,6 +382,11 @@ public:
 	State _state = State::OFFLINE;
 	std::string _detail = "not started";
 	std::optional<Poco::Net::SocketAddress> _reflexive;
+	NatHandler _onNat;
+	PunchHandler _onPunch;
+	PunchCandidatesProvider _punchCandidates;
+	std::uint16_t _punchPort = 0;
+	NatInfo _nat;
 
 private:
 	enum class ControlPhase
@@ -445,7 +484,8 @@ private:
 	}
 
 	HttpExchange::Ptr send(const std::string& method, const std::string& path, const std::string& body, bool sign,
-		HttpExchange::Handler handler, const char* upgrade = nullptr)
+		HttpExchange::Handler handler, const char* upgrade = nullptr,
+		const std::optional<Poco::Net::SocketAddress>& local = std::nullopt)
 		/// Requires a resolved relay address (usable() or resolve()). A 101 reaches the handler
 		/// only if it switched to the protocol asked for in upgrade.
 	{
@@ -459,7 +499,7 @@ private:
 					result.error = "unexpected switch to protocol '" + result.response.get("Upgrade", "") + "'";
 				}
 				handler(result);
-			});
+			}, local);
 	}
 
 	void track(const HttpExchange::Ptr& pExchange)
@@ -530,6 +570,10 @@ private:
 			if (auto self = weak.lock()) self->beginCycle();
 		});
 		setState(State::OFFLINE, detail + "; retrying in " + formatDelay(delay));
+		if (_stopped) return;
+		failPunches("relay " + _origin + " is offline (" + detail + ")");
+		if (_stopped) return;
+		publishNat(NatInfo());
 	}
 
 	void teardown(bool graceful)
@@ -546,6 +590,11 @@ private:
 		_announceAgain = false;
 		_phase = ControlPhase::NONE;
 		_codec.reset();
+		stopProbe();
+		_punchPort = 0;
+		_controlObserved.reset();
+		_relayProbePort = 0;
+		_incoming.clear();
 		if (_pControl)
 		{
 			_pControl->setDataHandler(nullptr);
@@ -680,7 +729,7 @@ private:
 					return;
 				}
 				self->onControlUpgraded(result);
-			}, RelayProtocol::UPGRADE_CONTROL);
+			}, RelayProtocol::UPGRADE_CONTROL, wildcard(*_relayAddress, 0));
 	}
 
 	void onControlUpgraded(Result& result)
@@ -698,6 +747,8 @@ private:
 		}
 		_pControl = result.upgraded;
 		_codec.reset();
+		_controlLocal = _pControl->localAddress();
+		_punchPort = _controlLocal.port();
 		std::weak_ptr<Impl> weak = shared_from_this();
 		_pControl->setDataHandler([weak](const char* data, std::size_t size) {
 			if (auto self = weak.lock()) self->onControlData(data, size);
@@ -761,7 +812,11 @@ private:
 		}
 		else if (message.name == "challenge" && _phase == ControlPhase::HELLO_SENT)
 		{
-			if (body.has("observed")) learnObserved(body.getValue<std::string>("observed"));
+			if (body.has("observed"))
+			{
+				learnObserved(body.getValue<std::string>("observed"));
+				_controlObserved = parseAddress(body.getValue<std::string>("observed"));
+			}
 			Poco::JSON::Object auth;
 			auth.set("signature", base64(_identity.sign(RelayProtocol::controlSigningString(body.getValue<std::string>("nonce")))));
 			sendControl("auth", auth);
@@ -772,12 +827,21 @@ private:
 			const std::optional<PeerId> id = PeerId::tryParse(body.getValue<std::string>("id"));
 			if (!id || *id != _identity.peerId())
 				throw MessageException("welcome names us " + body.getValue<std::string>("id"));
+			_relayProbePort = body.has("probe_port") ? static_cast<std::uint16_t>(body.getValue<std::int64_t>("probe_port")) : 0;
 			onWelcome(std::chrono::seconds(body.getValue<std::int64_t>("keepalive_s")));
 		}
 		else if (message.name == "invite" && _phase == ControlPhase::ONLINE)
 		{
 			onInvite(body.getValue<std::string>("token"), body.getValue<std::string>("from"),
 				body.has("name") ? body.getValue<std::string>("name") : std::string());
+		}
+		else if (message.name == "punch" && _phase == ControlPhase::ONLINE)
+		{
+			onPunch(body);
+		}
+		else if (message.name == "error" && body.has("peer"))
+		{
+			onPunchError(body);
 		}
 		else if (message.name == "error")
 		{
@@ -803,6 +867,8 @@ private:
 			if (auto self = weak.lock()) self->onKeepaliveTimer();
 		});
 		setState(State::ONLINE, "connected to relay " + _origin + " as " + _identity.peerId().shortString());
+		if (_stopped || _phase != ControlPhase::ONLINE) return;
+		startProbe();
 	}
 
 	void onKeepaliveTimer()
@@ -828,6 +894,382 @@ private:
 		if (_phase != ControlPhase::ONLINE) detail += " closed during the handshake";
 		detail += ": " + (reason.empty() ? std::string("closed by the relay") : reason);
 		cycleFailed(detail);
+	}
+
+	// NAT probe -----------------------------------------------------------------------------
+
+	void startProbe()
+		/// From punchPort() to the relay's probe port: one line {"observed":"ip:port"}.
+	{
+		if (_relayProbePort == 0 || !_relayAddress || _punchPort == 0)
+		{
+			finishProbe(std::nullopt, _relayProbePort == 0 ? "the relay has no probe port" : "no control channel");
+			return;
+		}
+		const std::uint64_t generation = ++_probeGeneration;
+		const Poco::Net::SocketAddress target(_relayAddress->host(), _relayProbePort);
+		_probeBuffer.clear();
+		_pProbe = TcpConnection::connectFrom(_loop, wildcard(*_relayAddress, _punchPort), target, _config.requestTimeout);
+		std::weak_ptr<Impl> weak = shared_from_this();
+		_pProbe->setDataHandler([weak, generation](const char* data, std::size_t size) {
+			auto self = weak.lock();
+			if (self && generation == self->_probeGeneration) self->onProbeData(data, size);
+		});
+		_pProbe->setCloseHandler([weak, generation](const std::string& reason) {
+			auto self = weak.lock();
+			if (self && generation == self->_probeGeneration)
+				self->finishProbe(std::nullopt, reason.empty() ? "probe connection closed without an answer" : reason);
+		});
+		_probeTimer = _loop.runAfter(_config.requestTimeout, [weak, generation] {
+			auto self = weak.lock();
+			if (self && generation == self->_probeGeneration) self->finishProbe(std::nullopt, "no probe answer in time");
+		});
+	}
+
+	void onProbeData(const char* data, std::size_t size)
+	{
+		_probeBuffer.append(data, std::min(size, RelayProtocol::PROBE_MAX_LINE + 1 - std::min(_probeBuffer.size(), RelayProtocol::PROBE_MAX_LINE + 1)));
+		const std::string::size_type newline = _probeBuffer.find('\n');
+		if (newline == std::string::npos)
+		{
+			if (_probeBuffer.size() > RelayProtocol::PROBE_MAX_LINE) finishProbe(std::nullopt, "probe answer too long");
+			return;
+		}
+		try
+		{
+			static const MessageSchema schema = MessageSchema().requireString("observed", 1, 64);
+			const Poco::JSON::Object::Ptr pAnswer = schema.parse(_probeBuffer.substr(0, newline));
+			const auto observed = parseAddress(pAnswer->getValue<std::string>("observed"));
+			if (!observed || observed->port() == 0) throw MessageException("observed is not ip:port");
+			finishProbe(observed, std::string());
+		}
+		catch (const Poco::Exception& exc)
+		{
+			finishProbe(std::nullopt, "bad probe answer: " + exc.displayText());
+		}
+	}
+
+	void stopProbe()
+	{
+		++_probeGeneration;
+		_probeTimer.cancel();
+		if (_pProbe)
+		{
+			_pProbe->setDataHandler(nullptr);
+			_pProbe->setCloseHandler(nullptr);
+			_pProbe->abort("probe finished");
+			_pProbe.reset();
+		}
+	}
+
+	void finishProbe(const std::optional<Poco::Net::SocketAddress>& observed, const std::string& error)
+	{
+		if (_pProbe)
+		{
+			_pProbe->setDataHandler(nullptr);
+			_pProbe->setCloseHandler(nullptr);
+			if (observed) _pProbe->close(); else _pProbe->abort("probe failed");
+			_pProbe.reset();
+		}
+		++_probeGeneration;
+		_probeTimer.cancel();
+		if (!error.empty()) logger().information("NAT probe via relay " + _origin + " failed: " + error);
+		NatInfo info;
+		info.reflexive = _controlObserved;
+		info.probeReflexive = observed;
+		info.localPort = _punchPort;
+		info.mapping = NatInfo::classify(_controlLocal, info.reflexive, info.probeReflexive);
+		logger().information(std::string("NAT mapping via relay ") + _origin + ": " + NatInfo::mappingName(info.mapping)
+			+ (info.reflexive ? ", reflexive " + info.reflexive->toString() : std::string())
+			+ (observed ? ", probe " + observed->toString() : std::string()));
+		publishNat(info);
+	}
+
+	void publishNat(const NatInfo& info)
+	{
+		if (info == _nat) return;
+		_nat = info;
+		NatHandler handler = _onNat;
+		if (handler) handler(info);
+	}
+
+	// Hole-punch coordination -----------------------------------------------------------------
+
+public:
+	void startPunch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& localCandidates,
+		PunchReadyHandler ready, int attempt)
+	{
+		std::string error;
+		if (_stopped)
+			error = "relay client stopped";
+		else if (_phase != ControlPhase::ONLINE || !_pControl)
+			error = "relay " + _origin + " is offline";
+		else if (peer == _identity.peerId())
+			error = "cannot punch to ourselves";
+		if (!error.empty())
+		{
+			postReady(std::move(ready), std::nullopt, error);
+			return;
+		}
+		const auto previous = _outgoing.find(peer);
+		if (previous != _outgoing.end())
+		{
+			previous->second->timer.cancel();
+			postReady(std::move(previous->second->ready), std::nullopt, "superseded by a newer punch to " + peer.shortString());
+			_outgoing.erase(previous);
+		}
+		auto pPunch = std::make_shared<OutgoingPunch>();
+		pPunch->ready = std::move(ready);
+		pPunch->candidates = candidates(localCandidates);
+		pPunch->attempt = std::clamp<int>(attempt, 1, static_cast<int>(RelayProtocol::PUNCH_MAX_ATTEMPT));
+		pPunch->sent = EventLoop::Clock::now();
+		_outgoing[peer] = pPunch;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		std::weak_ptr<OutgoingPunch> weakPunch = pPunch;
+		pPunch->timer = _loop.runAfter(PUNCH_TIMEOUT, [weak, weakPunch, peer] {
+			auto self = weak.lock();
+			auto pCurrent = weakPunch.lock();
+			if (self && pCurrent) self->failPunch(peer, pCurrent, "peer " + peer.shortString() + " did not answer the punch within "
+				+ formatDelay(PUNCH_TIMEOUT));
+		});
+		sendPunch(peer, "connect", pPunch->candidates, pPunch->attempt, false);
+	}
+
+private:
+	struct OutgoingPunch
+	{
+		PunchReadyHandler ready;
+		std::vector<Poco::Net::SocketAddress> candidates;
+		int attempt = 1;
+		EventLoop::Clock::time_point sent;
+		bool synced = false;       ///< sync sent; ready follows after half the round trip.
+		TimerHandle timer;
+	};
+
+	struct IncomingPunch
+	{
+		PunchPlan plan;
+		PunchReadyHandler ready;   ///< Set if we yielded our own startPunch() (both started at once).
+		TimerHandle timer;
+	};
+
+	void postReady(PunchReadyHandler ready, const std::optional<PunchPlan>& plan, const std::string& error)
+	{
+		if (!ready) return;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		_loop.post([weak, ready, plan, error] {
+			auto self = weak.lock();
+			if (self && !self->_stopped) ready(plan, error);
+		});
+	}
+
+	std::vector<Poco::Net::SocketAddress> candidates(const std::vector<Poco::Net::SocketAddress>& local) const
+		/// Our reflexive address first, then local (port 0 -> punchPort()), no duplicates, at most 16.
+	{
+		std::vector<Poco::Net::SocketAddress> result;
+		auto add = [&result](const Poco::Net::SocketAddress& address) {
+			if (address.port() == 0 || address.host().isWildcard() || result.size() >= RelayProtocol::PUNCH_MAX_ADDRESSES) return;
+			for (const auto& known: result)
+				if (sameEndpoint(known, address)) return;
+			result.push_back(address);
+		};
+		if (_controlObserved) add(*_controlObserved);
+		for (const auto& address: local)
+			add(address.port() == 0 ? Poco::Net::SocketAddress(address.host(), _punchPort) : address);
+		return result;
+	}
+
+	void sendPunch(const PeerId& to, const std::string& phase, const std::vector<Poco::Net::SocketAddress>& addresses,
+		int attempt, bool reply)
+	{
+		Poco::JSON::Object body;
+		body.set("to", to.toString());
+		body.set("phase", phase);
+		Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
+		for (const auto& address: addresses) pAddresses->add(address.toString());
+		body.set("addrs", pAddresses);
+		body.set("nat", NatInfo::mappingName(_nat.mapping));
+		body.set("attempt", attempt);
+		if (reply) body.set("reply", true);
+		sendControl("punch", body);
+	}
+
+	void failPunch(const PeerId& peer, const std::shared_ptr<OutgoingPunch>& pPunch, const std::string& error)
+		/// Ends pPunch (if it is still the current punch to peer) and calls its ready with error.
+	{
+		const auto it = _outgoing.find(peer);
+		if (it == _outgoing.end() || it->second != pPunch) return;
+		_outgoing.erase(it);
+		pPunch->timer.cancel();
+		logger().information("punch to " + peer.shortString() + " failed: " + error);
+		PunchReadyHandler ready = std::move(pPunch->ready);
+		if (ready) ready(std::nullopt, error);
+	}
+
+	void failPunches(const std::string& error)
+	{
+		auto outgoing = std::move(_outgoing);
+		_outgoing.clear();
+		for (auto& entry: outgoing)
+		{
+			entry.second->timer.cancel();
+			PunchReadyHandler ready = std::move(entry.second->ready);
+			if (ready) ready(std::nullopt, error);
+			if (_stopped) return;
+		}
+	}
+
+	void onPunch(const Poco::JSON::Object& body)
+		/// A peer's punch message, forwarded by the relay (which vouches for from).
+	{
+		const std::optional<PeerId> from = body.has("from") ? PeerId::tryParse(body.getValue<std::string>("from")) : std::nullopt;
+		if (!from) throw MessageException("punch without a valid from");
+		const std::string phase = body.getValue<std::string>("phase");
+		const int attempt = body.has("attempt") ? static_cast<int>(body.getValue<std::int64_t>("attempt")) : 1;
+		if (phase == "sync")
+		{
+			onPunchSync(*from, attempt);
+			return;
+		}
+		if (phase != "connect") return;   // a later protocol's phase
+		PunchPlan plan;
+		plan.peer = *from;
+		plan.attempt = attempt;
+		plan.remoteNat = body.has("nat") ? body.getValue<std::string>("nat") : std::string("unknown");
+		if (body.has("addrs"))
+		{
+			const Poco::JSON::Array::Ptr pAddresses = body.getArray("addrs");
+			for (std::size_t i = 0; i < pAddresses->size() && plan.remote.size() < RelayProtocol::PUNCH_MAX_ADDRESSES; ++i)
+			{
+				const Poco::Dynamic::Var& item = pAddresses->get(static_cast<unsigned>(i));
+				if (!item.isString()) continue;
+				const auto address = parseAddress(item.extract<std::string>());
+				if (address && address->port() != 0 && !address->host().isWildcard()) plan.remote.push_back(*address);
+			}
+		}
+		const bool reply = body.has("reply") && body.getValue<bool>("reply");
+		const auto outgoing = _outgoing.find(*from);
+		if (outgoing != _outgoing.end() && !outgoing->second->synced)
+		{
+			if (reply)
+			{
+				onPunchReply(outgoing->second, std::move(plan));
+			}
+			else if (*from < _identity.peerId())
+			{
+				// Both started at once and the peer's ID is smaller: it stays initiator, we answer.
+				std::shared_ptr<OutgoingPunch> pPunch = outgoing->second;
+				_outgoing.erase(outgoing);
+				pPunch->timer.cancel();
+				answerPunch(std::move(plan), pPunch->candidates, std::move(pPunch->ready));
+			}
+			// else: both started at once and ours is the smaller ID; the peer answers ours.
+			return;
+		}
+		if (reply) return;   // a late answer to a punch we gave up on
+		if (!_onPunch)
+		{
+			logger().information("ignoring a punch from " + from->shortString() + ": no punch handler");
+			return;
+		}
+		PunchCandidatesProvider provider = _punchCandidates;
+		const std::vector<Poco::Net::SocketAddress> local = provider ? provider() : std::vector<Poco::Net::SocketAddress>();
+		if (_stopped || _phase != ControlPhase::ONLINE) return;
+		answerPunch(std::move(plan), candidates(local), nullptr);
+	}
+
+	void answerPunch(PunchPlan plan, const std::vector<Poco::Net::SocketAddress>& ours, PunchReadyHandler ready)
+		/// Responder: connect reply with our candidates, then wait for the sync.
+	{
+		plan.initiator = false;
+		const PeerId peer = plan.peer;
+		sendPunch(peer, "connect", ours, plan.attempt, true);
+		IncomingPunch& incoming = _incoming[peer];
+		incoming.timer.cancel();
+		if (incoming.ready) postReady(std::move(incoming.ready), std::nullopt, "superseded by a newer punch from " + peer.shortString());
+		incoming.plan = std::move(plan);
+		incoming.ready = std::move(ready);
+		std::weak_ptr<Impl> weak = shared_from_this();
+		const int attempt = incoming.plan.attempt;
+		incoming.timer = _loop.runAfter(PUNCH_TIMEOUT, [weak, peer, attempt] {
+			auto self = weak.lock();
+			if (!self) return;
+			const auto it = self->_incoming.find(peer);
+			if (it == self->_incoming.end() || it->second.plan.attempt != attempt) return;
+			PunchReadyHandler yielded = std::move(it->second.ready);
+			self->_incoming.erase(it);
+			logger().information("punch from " + peer.shortString() + ": no sync within " + formatDelay(PUNCH_TIMEOUT));
+			if (yielded) yielded(std::nullopt, "peer " + peer.shortString() + " did not send the punch sync within "
+				+ formatDelay(PUNCH_TIMEOUT));
+		});
+	}
+
+	void onPunchReply(const std::shared_ptr<OutgoingPunch>& pPunch, PunchPlan plan)
+		/// Initiator: the peer's connect arrived; sync now, dial after half the round trip.
+	{
+		const auto rtt = EventLoop::Clock::now() - pPunch->sent;
+		pPunch->synced = true;
+		pPunch->timer.cancel();
+		plan.initiator = true;
+		plan.attempt = pPunch->attempt;
+		sendPunch(plan.peer, "sync", {}, pPunch->attempt, false);
+		const Milliseconds wait = std::chrono::duration_cast<Milliseconds>(rtt / 2);
+		std::weak_ptr<Impl> weak = shared_from_this();
+		std::weak_ptr<OutgoingPunch> weakPunch = pPunch;
+		pPunch->timer = _loop.runAfter(wait, [weak, weakPunch, plan] {
+			auto self = weak.lock();
+			auto pCurrent = weakPunch.lock();
+			if (!self || !pCurrent) return;
+			const auto it = self->_outgoing.find(plan.peer);
+			if (it == self->_outgoing.end() || it->second != pCurrent) return;
+			self->_outgoing.erase(it);
+			PunchReadyHandler ready = std::move(pCurrent->ready);
+			if (ready) ready(plan, std::string());
+		});
+	}
+
+	void onPunchSync(const PeerId& from, int attempt)
+		/// Responder: dial now.
+	{
+		const auto it = _incoming.find(from);
+		if (it == _incoming.end() || it->second.plan.attempt != attempt) return;
+		IncomingPunch incoming = std::move(it->second);
+		_incoming.erase(it);
+		incoming.timer.cancel();
+		if (incoming.ready)
+		{
+			incoming.ready(incoming.plan, std::string());
+			return;
+		}
+		PunchHandler handler = _onPunch;
+		if (handler) handler(incoming.plan);
+	}
+
+	void onPunchError(const Poco::JSON::Object& body)
+		/// The relay could not forward our punch to body.peer; the channel stays open.
+	{
+		const std::optional<PeerId> peer = PeerId::tryParse(body.getValue<std::string>("peer"));
+		if (!peer) return;
+		const std::string code = body.getValue<std::string>("code");
+		std::string error = code == "offline"
+			? "peer " + peer->shortString() + " is not connected to relay " + _origin
+			: "relay " + _origin + " refused the punch: " + code;
+		if (code != "offline" && body.has("message")) error += " (" + body.getValue<std::string>("message") + ")";
+		const auto incoming = _incoming.find(*peer);
+		if (incoming != _incoming.end())
+		{
+			IncomingPunch entry = std::move(incoming->second);
+			_incoming.erase(incoming);
+			entry.timer.cancel();
+			if (entry.ready) entry.ready(std::nullopt, error);
+			if (_stopped) return;
+		}
+		const auto outgoing = _outgoing.find(*peer);
+		if (outgoing != _outgoing.end())
+		{
+			std::shared_ptr<OutgoingPunch> pPunch = outgoing->second;
+			failPunch(*peer, pPunch, error);
+		}
 	}
 
 	// Tunnels -------------------------------------------------------------------------------
@@ -1012,9 +1454,57 @@ private:
 	std::chrono::seconds _keepalive{20};
 	EventLoop::Clock::time_point _lastReceived;
 	std::int64_t _pings = 0;
+	Poco::Net::SocketAddress _controlLocal;                      ///< The control channel's local address.
+	std::optional<Poco::Net::SocketAddress> _controlObserved;   ///< ... as the relay saw it (challenge).
+
+	std::uint16_t _relayProbePort = 0;   ///< From welcome; 0: none.
+	TcpConnection::Ptr _pProbe;
+	TimerHandle _probeTimer;
+	std::string _probeBuffer;
+	std::uint64_t _probeGeneration = 0;   ///< Callbacks of an older probe are ignored.
+
+	std::unordered_map<PeerId, std::shared_ptr<OutgoingPunch>> _outgoing;   ///< Our startPunch()es.
+	std::unordered_map<PeerId, IncomingPunch> _incoming;                     ///< Answered, awaiting sync.
 
 	std::mt19937_64 _random;
 };
+
+
+NatInfo::Mapping NatInfo::classify(const Poco::Net::SocketAddress& local,
+	const std::optional<Poco::Net::SocketAddress>& reflexive,
+	const std::optional<Poco::Net::SocketAddress>& probeReflexive)
+{
+	if (!reflexive) return Mapping::UNKNOWN;
+	if (!local.host().isWildcard() && unmapped(local.host()) == unmapped(reflexive->host())) return Mapping::NONE;
+	if (!probeReflexive) return Mapping::UNKNOWN;
+	return sameEndpoint(*reflexive, *probeReflexive) ? Mapping::ENDPOINT_INDEPENDENT : Mapping::ENDPOINT_DEPENDENT;
+}
+
+
+const char* NatInfo::mappingName(Mapping mapping)
+{
+	switch (mapping)
+	{
+	case Mapping::NONE: return "none";
+	case Mapping::ENDPOINT_INDEPENDENT: return "eim";
+	case Mapping::ENDPOINT_DEPENDENT: return "edm";
+	case Mapping::UNKNOWN: break;
+	}
+	return "unknown";
+}
+
+
+bool NatInfo::operator==(const NatInfo& other) const
+{
+	return mapping == other.mapping && reflexive == other.reflexive && probeReflexive == other.probeReflexive
+		&& localPort == other.localPort;
+}
+
+
+bool NatInfo::operator!=(const NatInfo& other) const
+{
+	return !(*this == other);
+}
 
 
 RelayClient::RelayClient(EventLoop& loop, const Identity& identity, RelayClientConfig config):
@@ -1042,6 +1532,49 @@ void RelayClient::setInviteHandler(InviteHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
 	_pImpl->_onInvite = std::move(handler);
+}
+
+
+void RelayClient::setNatHandler(NatHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onNat = std::move(handler);
+}
+
+
+void RelayClient::setPunchHandler(PunchHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onPunch = std::move(handler);
+}
+
+
+void RelayClient::setPunchCandidatesProvider(PunchCandidatesProvider provider)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_punchCandidates = std::move(provider);
+}
+
+
+void RelayClient::startPunch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& localCandidates,
+	PunchReadyHandler ready, int attempt)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->startPunch(peer, localCandidates, std::move(ready), attempt);
+}
+
+
+std::uint16_t RelayClient::punchPort() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_punchPort;
+}
+
+
+NatInfo RelayClient::natInfo() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_nat;
 }
 
 

@@ -88,6 +88,8 @@ public:
 	std::atomic<std::uint64_t> controlAuthenticated{0};
 	std::atomic<std::uint64_t> controlReplaced{0};
 	std::atomic<std::uint64_t> invitesSent{0};
+	std::atomic<std::uint64_t> punchesForwarded{0};
+	std::atomic<std::uint64_t> probesAnswered{0};
 	std::atomic<std::uint64_t> recordsExpired{0};
 	std::atomic<std::uint64_t> tunnelsExpired{0};
 	std::atomic<std::uint64_t> tunnelsJoined{0};

@@ -45,7 +45,8 @@ const MessageCatalog& RelayProtocol::control()
 		c.declare(4, "welcome", MessageSchema()
 			.requireString("id", 1, 80)
 			.requireInteger("keepalive_s", 1, 3600)
-			.optionalObject("limits"));
+			.optionalObject("limits")
+			.optionalInteger("probe_port", 1, 65535));
 		c.declare(5, "invite", MessageSchema()
 			.requireString("token", 16, 128)
 			.requireString("from", 1, 80)
@@ -54,7 +55,16 @@ const MessageCatalog& RelayProtocol::control()
 		c.declare(7, "pong", MessageSchema().requireInteger("n", 0));
 		c.declare(8, "error", MessageSchema()
 			.requireString("code", 1, 64)
-			.optionalString("message", 0, 512));
+			.optionalString("message", 0, 512)
+			.optionalString("peer", 1, 80));
+		c.declare(9, "punch", MessageSchema()
+			.optionalString("to", 1, 80)
+			.optionalString("from", 1, 80)
+			.requireString("phase", 1, 16)
+			.optionalArray("addrs", PUNCH_MAX_ADDRESSES)
+			.optionalString("nat", 1, 16)
+			.optionalInteger("attempt", 1, PUNCH_MAX_ATTEMPT)
+			.optionalBoolean("reply"));
 		return c;
 	}();
 	return catalog;

@@ -298,6 +298,66 @@ ControlAuth ControlAuth::parse(const std::string& frameBody)
 }
 
 
+PunchMessage PunchMessage::parse(const std::string& frameBody)
+{
+	const Frame frame{RelayProtocol::control().typeOf("punch"), frameBody};
+	Message message;
+	try
+	{
+		message = RelayProtocol::control().decode(frame);
+	}
+	catch (const MessageException& exc)
+	{
+		throw BadRequestException(exc.message());
+	}
+	const Poco::JSON::Object& body = *message.body;
+	PunchMessage punch;
+	if (body.has("from")) throw BadRequestException("punch: from is set by the relay");
+	if (!body.has("to")) throw BadRequestException("punch: missing to");
+	const std::optional<PeerId> to = PeerId::tryParse(body.getValue<std::string>("to"));
+	if (!to || to->isNull()) throw BadRequestException("punch: to is not a peer ID");
+	punch.to = *to;
+	punch.phase = body.getValue<std::string>("phase");
+	if (punch.phase != "connect" && punch.phase != "sync") throw BadRequestException("punch: unknown phase");
+	if (body.has("nat"))
+	{
+		punch.nat = body.getValue<std::string>("nat");
+		if (punch.nat != "none" && punch.nat != "eim" && punch.nat != "edm" && punch.nat != "unknown")
+			throw BadRequestException("punch: unknown nat");
+	}
+	if (body.has("attempt")) punch.attempt = body.getValue<std::int64_t>("attempt");
+	if (body.has("reply")) punch.reply = body.getValue<bool>("reply");
+	if (body.has("addrs"))
+	{
+		const Poco::JSON::Array::Ptr pAddresses = body.getArray("addrs");
+		for (std::size_t i = 0; i < pAddresses->size(); ++i)
+		{
+			const Poco::Dynamic::Var& item = pAddresses->get(static_cast<unsigned>(i));
+			if (!item.isString()) throw BadRequestException("punch: addrs must be strings");
+			const AnnouncedAddress address = parseAnnouncedAddress(item.extract<std::string>());
+			if (address.port == 0) throw BadRequestException("punch: an address needs a port");
+			punch.addresses.emplace_back(address.host, address.port);
+		}
+	}
+	return punch;
+}
+
+
+Poco::JSON::Object PunchMessage::forwardBody(const PeerId& from) const
+{
+	Poco::JSON::Object body;
+	body.set("from", from.toString());
+	body.set("phase", phase);
+	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
+	for (const auto& address: addresses) pAddresses->add(address.toString());
+	body.set("addrs", pAddresses);
+	body.set("nat", nat);
+	body.set("attempt", attempt);
+	if (reply) body.set("reply", true);
+	return body;
+}
+
+
 std::string base64Encode(const std::string& bytes)
 {
 	std::ostringstream out;

@@ -25,6 +25,8 @@
 #include "TunnelManager.h"
 #include "TunnelSession.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/TcpConnection.h"
+#include "CrossChat/TcpListener.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/JSON/Object.h"
@@ -44,6 +46,7 @@
 #include "Poco/ThreadPool.h"
 #include "Poco/URI.h"
 #include <algorithm>
+#include <limits>
 #include <future>
 #include <random>
 #include <sstream>
@@ -189,9 +192,12 @@ public:
 	void start();
 	void stop();
 	std::uint16_t port() const;
+	std::uint16_t probePort() const;
 	std::string healthJson() const;
 
 private:
+	void startProbe();
+	void answerProbe(const Poco::Net::StreamSocket& socket);
 	void handle(HTTPServerRequest& request, HTTPServerResponse& response);
 	void route(HTTPServerRequest& request, HTTPServerResponse& response);
 	bool acceptConnection(const Poco::Net::StreamSocket& socket);
@@ -232,6 +238,7 @@ private:
 	SharedTokenBucket _globalRate;
 	std::atomic<unsigned> _controlConnections{0};
 	std::atomic<unsigned> _tunnelConnections{0};
+	std::atomic<unsigned> _probeConnections{0};
 	ServerContext _context;
 	RequestAuth _auth;
 	IpRateLimiter _rateLimiter;
@@ -240,6 +247,7 @@ private:
 	std::vector<std::unique_ptr<RelayLoop>> _loops;
 	std::atomic<std::size_t> _nextLoop{0};
 	TimerHandle _sweepTimer;
+	std::unique_ptr<TcpListener> _pProbeListener;   ///< Lives on _loops.front(), created and destroyed there.
 	std::unique_ptr<Poco::ThreadPool> _pThreadPool;
 	std::unique_ptr<Poco::Net::HTTPServer> _pServer;
 	std::uint16_t _port = 0;
@@ -312,6 +320,17 @@ void RelayServer::Impl::start()
 		std::chrono::duration_cast<std::chrono::milliseconds>(_config.recordTtl) / 2,
 		std::chrono::milliseconds(1000), std::chrono::milliseconds(60000));
 	_sweepTimer = _loops.front()->loop().runEvery(sweepPeriod, [this] { sweep(); });
+	try
+	{
+		startProbe();
+	}
+	catch (...)
+	{
+		_sweepTimer.cancel();
+		for (const auto& pLoop: _loops) pLoop->stop();
+		_loops.clear();
+		throw;
+	}
 
 	Poco::Net::HTTPServerParams::Ptr pParams = new Poco::Net::HTTPServerParams;
 	pParams->setMaxThreads(static_cast<int>(std::max(1u, _config.httpThreads)));
@@ -327,6 +346,7 @@ void RelayServer::Impl::start()
 	_pServer->start();
 	_running = true;
 	_logger.information("relay listening on port %hu (%s), %u event loops", _port, std::string(_tls ? "https" : "http"), loops);
+	if (_context.probePort != 0) _logger.information("NAT probe port %hu", _context.probePort);
 }
 
 
@@ -342,8 +362,9 @@ void RelayServer::Impl::stop()
 	{
 		std::promise<void> done;
 		RelayLoop* pRelayLoop = pLoop.get();
-		pLoop->loop().post([pRelayLoop, &done]
+		pLoop->loop().post([this, pRelayLoop, &done]
 		{
+			if (pRelayLoop == _loops.front().get()) _pProbeListener.reset();
 			pRelayLoop->shutdownAll();
 			done.set_value();
 		});
@@ -359,6 +380,85 @@ void RelayServer::Impl::stop()
 std::uint16_t RelayServer::Impl::port() const
 {
 	return _port;
+}
+
+
+std::uint16_t RelayServer::Impl::probePort() const
+{
+	return _context.probePort;
+}
+
+
+void RelayServer::Impl::startProbe()
+	/// Binds the probe listener on the first loop (TcpListener lives on its loop thread).
+{
+	std::uint16_t port = 0;
+	if (_config.probePort)
+	{
+		if (*_config.probePort == 0) return;
+		port = *_config.probePort;
+	}
+	else if (_config.bind.port() != 0)
+	{
+		if (_config.bind.port() == 65535) return;
+		port = static_cast<std::uint16_t>(_config.bind.port() + 1);
+	}
+	const Poco::Net::SocketAddress address(_config.bind.host(), port);
+	std::promise<void> bound;
+	RelayLoop& relayLoop = *_loops.front();
+	relayLoop.loop().post([this, &relayLoop, &bound, address]
+	{
+		try
+		{
+			_pProbeListener = std::make_unique<TcpListener>(relayLoop.loop(), address,
+				[this](const Poco::Net::StreamSocket& socket) { answerProbe(socket); });
+			_context.probePort = _pProbeListener->address().port();
+			bound.set_value();
+		}
+		catch (...)
+		{
+			bound.set_exception(std::current_exception());
+		}
+	});
+	bound.get_future().get();
+}
+
+
+void RelayServer::Impl::answerProbe(const Poco::Net::StreamSocket& socket)
+	/// On the first loop: one line with the observed address, then a graceful close.
+{
+	Poco::Net::SocketAddress observed;
+	try
+	{
+		observed = socket.peerAddress();
+	}
+	catch (const Poco::Exception&)
+	{
+		return;   // the peer is already gone
+	}
+	Clock::duration retryAfter{};
+	if (!_rateLimiter.admit(observed.host(), _context.now(), retryAfter))
+	{
+		_metrics.reject(Rejection::RATE_LIMITED);
+		_logger.debug("probe from %s refused: rate limited", observed.toString());
+		return;   // the accepted socket closes when it goes out of scope
+	}
+	// Not counting HTTP connections here: _pServer belongs to the controlling thread.
+	const std::size_t total = _controlConnections.load() + _tunnelConnections.load() + _probeConnections.load();
+	ConnectionSlot slot = total < _descriptorBudget
+		? ConnectionSlot::tryReserve(_probeConnections, _config.maxProbeConnections) : ConnectionSlot();
+	if (!slot.valid())
+	{
+		_metrics.reject(Rejection::CONNECTION_LIMIT);
+		_logger.debug("probe from %s refused: %z probe connections", observed.toString(), static_cast<std::size_t>(_probeConnections.load()));
+		return;
+	}
+	const TcpConnection::Ptr pConnection = TcpConnection::adopt(_loops.front()->loop(), socket);
+	auto pSlot = std::make_shared<ConnectionSlot>(std::move(slot));
+	pConnection->setCloseHandler([pSlot](const std::string&) {});   // holds the slot until the connection ends
+	pConnection->send("{\"observed\":\"" + observed.toString() + "\"}\n");
+	pConnection->close();
+	_metrics.probesAnswered++;
 }
 
 
@@ -683,7 +783,15 @@ void RelayServer::Impl::lookup(HTTPServerRequest& request, HTTPServerResponse& r
 void RelayServer::Impl::directory(HTTPServerRequest&, HTTPServerResponse& response, const Poco::URI& uri)
 {
 	const DirectoryQuery query = DirectoryQuery::parse(uri.getRawQuery());
-	const DirectoryPage page = _pRegistry->directory(query.text, query.offset, query.limit, _context.now());
+	// The directory lists online peers only: the registry knows who opted in, the hub who
+	// is connected; filtered here so that the registry never calls into the hub.
+	const DirectoryPage all = _pRegistry->directory(query.text, 0, std::numeric_limits<std::size_t>::max(), _context.now());
+	DirectoryPage page;
+	for (const PeerRecord& record: all.records)
+	{
+		if (!_hub.online(record.id)) continue;
+		if (page.total++ >= query.offset && page.records.size() < query.limit) page.records.push_back(record);
+	}
 	Poco::JSON::Array::Ptr pPeers = new Poco::JSON::Array;
 	for (const PeerRecord& record: page.records)
 	{
@@ -897,6 +1005,8 @@ StatusSnapshot RelayServer::Impl::snapshot(bool withPeers) const
 	s.controlAuthenticatedTotal = _metrics.controlAuthenticated.load();
 	s.controlReplacedTotal = _metrics.controlReplaced.load();
 	s.invitesSentTotal = _metrics.invitesSent.load();
+	s.punchesForwardedTotal = _metrics.punchesForwarded.load();
+	s.probesAnsweredTotal = _metrics.probesAnswered.load();
 	s.recordsExpiredTotal = _metrics.recordsExpired.load();
 	s.rejectedTotal = _metrics.rejectedTotal();
 	const std::size_t minutes[3] = {1, 5, 15};
@@ -916,6 +1026,7 @@ StatusSnapshot RelayServer::Impl::snapshot(bool withPeers) const
 	{
 		for (PeerRecord& record: _pRegistry->recent(STATUS_PAGE_PEERS, now))
 		{
+			if (!record.directory) continue;   // the page is public: only peers that opted in are named
 			const bool online = _hub.online(record.id);
 			s.recent.emplace_back(std::move(record), online);
 		}
@@ -955,6 +1066,12 @@ void RelayServer::stop()
 std::uint16_t RelayServer::port() const
 {
 	return _pImpl->port();
+}
+
+
+std::uint16_t RelayServer::probePort() const
+{
+	return _pImpl->probePort();
 }
 
 

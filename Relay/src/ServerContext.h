@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -106,6 +107,7 @@ struct ServerContext
 	std::atomic<unsigned>& controlConnections;
 	std::atomic<unsigned>& tunnelConnections;
 	Poco::Logger& logger;
+	std::uint16_t probePort = 0;   ///< The NAT probe port (0: none); set before any session starts.
 
 	Clock::time_point now() const;
 		/// config.clock if set, else the steady clock.

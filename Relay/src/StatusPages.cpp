@@ -167,6 +167,8 @@ std::string renderMetrics(const StatusSnapshot& s)
 	metric(out, "crosschat_relay_control_authenticated_total", "counter", "Control channels authenticated.", s.controlAuthenticatedTotal);
 	metric(out, "crosschat_relay_control_replaced_total", "counter", "Control channels replaced by a newer one.", s.controlReplacedTotal);
 	metric(out, "crosschat_relay_invites_sent_total", "counter", "Tunnel invitations sent.", s.invitesSentTotal);
+	metric(out, "crosschat_relay_punches_forwarded_total", "counter", "Hole-punch messages forwarded between peers.", s.punchesForwardedTotal);
+	metric(out, "crosschat_relay_probes_answered_total", "counter", "NAT probe connections answered.", s.probesAnsweredTotal);
 	metric(out, "crosschat_relay_records_expired_total", "counter", "Peer records expired.", s.recordsExpiredTotal);
 	out << "# HELP crosschat_relay_rejected_total Refused requests and connections by reason.\n"
 		<< "# TYPE crosschat_relay_rejected_total counter\n";

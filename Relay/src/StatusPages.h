@@ -47,6 +47,8 @@ struct StatusSnapshot
 	std::uint64_t controlAuthenticatedTotal = 0;
 	std::uint64_t controlReplacedTotal = 0;
 	std::uint64_t invitesSentTotal = 0;
+	std::uint64_t punchesForwardedTotal = 0;
+	std::uint64_t probesAnsweredTotal = 0;
 	std::uint64_t recordsExpiredTotal = 0;
 	std::uint64_t rejectedTotal = 0;
 	Window announces{};

@@ -64,7 +64,7 @@ PY
 }
 
 echo "-- run 1: new identity, /whoami, /quit"
-printf '/whoami\n/quit\n/whoami\n' | "$CROSSCHAT" --json --data-dir "$DATA" --name tester >"$WORK/out1" \
+printf '/whoami\n/quit\n/whoami\n' | "$CROSSCHAT" --no-lan --no-port-mapping --json --data-dir "$DATA" --name tester >"$WORK/out1" \
 	|| fail "run 1 exited with $?"
 ID1=$(check "$WORK/out1" ready whoami bye) || fail "run 1 output: $(cat "$WORK/out1")"
 [[ -f "$DATA/identity.pem" ]] || fail "no identity.pem in the data directory"
@@ -73,7 +73,7 @@ echo "peer ID $ID1"
 
 echo "-- run 2: same data directory keeps the peer ID; /help, errors, end of input"
 printf '/help\n\n/nosuchcommand\nhello\n/whoami\n' \
-	| "$CROSSCHAT" --json --data-dir "$DATA" --name tester >"$WORK/out2" \
+	| "$CROSSCHAT" --no-lan --no-port-mapping --json --data-dir "$DATA" --name tester >"$WORK/out2" \
 	|| fail "run 2 exited with $?"
 ID2=$(check "$WORK/out2" ready help error error whoami bye) || fail "run 2 output: $(cat "$WORK/out2")"
 [[ "$ID1" == "$ID2" ]] || fail "peer ID changed from $ID1 to $ID2"
@@ -82,7 +82,7 @@ grep -q '"unknown command /nosuchcommand; type /help"' "$WORK/out2" || fail "no 
 echo "-- run 3: a world-readable key file is refused"
 chmod 644 "$DATA/identity.pem"
 set +e
-printf '/quit\n' | "$CROSSCHAT" --json --data-dir "$DATA" >"$WORK/out3" 2>"$WORK/err3"
+printf '/quit\n' | "$CROSSCHAT" --no-lan --no-port-mapping --json --data-dir "$DATA" >"$WORK/out3" 2>"$WORK/err3"
 rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "crosschat accepted a world-readable key file"

@@ -44,6 +44,7 @@ ChatNodeConfig testConfig(const std::string& name)
 	config.name = name;
 	config.listenAddress = Poco::Net::SocketAddress("127.0.0.1", 0);
 	config.enableLan = false;
+	config.portMapping = false;   // unit tests talk to loopback only
 	config.reconnectMin = 20ms;
 	config.reconnectMax = 200ms;
 	config.connectTimeout = 2000ms;

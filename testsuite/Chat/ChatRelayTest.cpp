@@ -10,10 +10,12 @@
 #include "ChatRelayTest.h"
 #include "CrossChat/Chat/ChatNode.h"
 #include "CrossChat/EventLoop.h"
+#include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/Relay/RelayServer.h"
 #include <algorithm>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,11 +58,14 @@ ChatNodeConfig relayConfig(const std::string& name, std::uint16_t relayPort)
 	config.name = name;
 	config.listenAddress = Poco::Net::SocketAddress("127.0.0.1", 0);
 	config.enableLan = false;
+	config.portMapping = false;   // unit tests talk to loopback only
 	config.reconnectMin = 20ms;
 	config.reconnectMax = 200ms;
 	config.relayUrl = "http://127.0.0.1:" + std::to_string(relayPort);
 	config.relayRetryMin = 50ms;
 	config.relayRetryMax = 300ms;
+	config.upgradeMin = 50ms;
+	config.upgradeMax = 200ms;
 	return config;
 }
 
@@ -224,4 +229,110 @@ void ChatRelayTest::testUnreachableRelayKeepsLanChat()
 	a.send(idB.peerId(), "no relay needed");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.delivered.size() == 1; }));
 	CPPUNIT_ASSERT_EQUAL(std::string("direct"), rb.messages.at(0).path);
+}
+
+
+void ChatRelayTest::testUpgradeToDirectKeepsOrder()
+{
+	auto relay = startRelay();
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	configA.holePunching = false;   // only the known-address upgrade here
+	ChatNodeConfig configB = relayConfig("bob", relay->port());
+	configB.relayAnnounceAddresses = false;
+	configB.holePunching = false;
+	ChatNode a(loop, idA, configA);
+	ChatNode b(loop, idB, configB);
+	Recorder ra, rb;
+	ra.attach(a);
+	rb.attach(b);
+	a.start();
+	b.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online" && b.relayState() == "online"; }));
+	a.send(idB.peerId(), "m0");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.delivered.size() == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("relay"), a.peer(idB.peerId())->path);
+
+	// Bob becomes reachable directly; messages keep flowing while the path changes.
+	a.addPeerAddress(idB.peerId(), Poco::Net::SocketAddress("127.0.0.1", b.port()));
+	for (int i = 1; i <= 30; ++i) a.send(idB.peerId(), "m" + std::to_string(i));
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		auto info = a.peer(idB.peerId());
+		return info->path == "direct" && ra.delivered.size() == 31;
+	}));
+	bool sawPath = false;
+	for (const auto& event: ra.peerEvents)
+		sawPath = sawPath || (event.first == ChatNode::PeerChange::PATH && event.second.path == "direct");
+	CPPUNIT_ASSERT(sawPath);
+	CPPUNIT_ASSERT(a.stats().upgrades >= 1);
+	// Every message once, in the order sent.
+	CPPUNIT_ASSERT_EQUAL(std::size_t(31), rb.messages.size());
+	for (int i = 0; i <= 30; ++i) CPPUNIT_ASSERT_EQUAL("m" + std::to_string(i), rb.messages[static_cast<std::size_t>(i)].text);
+	// The relayed session is gone; the direct one carries on.
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.sessionCount() == 1 && b.sessionCount() == 1; }));
+	a.send(idB.peerId(), "after");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return rb.messages.size() == 32; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("direct"), rb.messages.back().path);
+}
+
+
+void ChatRelayTest::testHolePunchUpgrade()
+{
+	// Neither side announces an address: only the relay tunnel, then a hole punch through the
+	// ports both already use toward the relay (TCP simultaneous open on loopback). Bob runs on
+	// his own loop thread: on one shared loop, a loopback SYN is refused before the other
+	// side's connect() runs, so the two dials never cross.
+	auto relay = startRelay();
+	EventLoop loop;
+	EventLoopThread bobThread("bob");
+	EventLoop& bobLoop = bobThread.loop();
+	auto onBob = [&bobLoop](auto fn) {
+		std::packaged_task<decltype(fn())()> task(fn);
+		auto result = task.get_future();
+		bobLoop.post([&task] { task(); });
+		return result.get();
+	};
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	ChatNodeConfig configB = relayConfig("bob", relay->port());
+	configA.relayAnnounceAddresses = false;
+	configB.relayAnnounceAddresses = false;
+	ChatNode a(loop, idA, configA);
+	Recorder ra;
+	ra.attach(a);
+	a.start();
+	std::unique_ptr<ChatNode> b;
+	std::vector<std::string> bobReceived;   // touched on Bob's loop only
+	struct OnBobsLoop
+		/// Bob's node is destroyed on his loop thread, also when an assertion fails.
+	{
+		std::function<void()> cleanup;
+		~OnBobsLoop() { cleanup(); }
+	} bobCleanup{[&] { onBob([&] { b.reset(); return 0; }); }};
+	onBob([&] {
+		b = std::make_unique<ChatNode>(bobLoop, idB, configB);
+		b->setMessageHandler([&bobReceived](const ChatMessage& m) { bobReceived.push_back(m.path + ":" + m.text); });
+		b->start();
+		return 0;
+	});
+	auto bobState = [&] { return onBob([&] { return b->relayState(); }); };
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online" && bobState() == "online"; }));
+	a.send(idB.peerId(), "first");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return onBob([&] { return bobReceived.size(); }) == 1; }));
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		auto info = a.peer(idB.peerId());
+		return info && info->path == "direct";
+	}));
+	const std::uint64_t punches = a.stats().punchAttempts + onBob([&] { return b->stats().punchAttempts; });
+	const std::uint64_t successes = a.stats().punchSuccesses + onBob([&] { return b->stats().punchSuccesses; });
+	CPPUNIT_ASSERT(punches >= 1);
+	CPPUNIT_ASSERT(successes >= 1);
+	a.send(idB.peerId(), "second");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return onBob([&] { return bobReceived.size(); }) == 2; }));
+	const auto received = onBob([&] { return bobReceived; });
+	CPPUNIT_ASSERT_EQUAL(std::string("first"), received[0].substr(received[0].find(':') + 1));
+	CPPUNIT_ASSERT_EQUAL(std::string("direct:second"), received[1]);
 }

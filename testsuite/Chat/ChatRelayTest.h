@@ -19,6 +19,8 @@ class ChatRelayTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testDirectAfterLookup);
 	CPPUNIT_TEST(testRelayRestartDeliversQueuedOnce);
 	CPPUNIT_TEST(testUnreachableRelayKeepsLanChat);
+	CPPUNIT_TEST(testUpgradeToDirectKeepsOrder);
+	CPPUNIT_TEST(testHolePunchUpgrade);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -26,6 +28,8 @@ public:
 	void testDirectAfterLookup();
 	void testRelayRestartDeliversQueuedOnce();
 	void testUnreachableRelayKeepsLanChat();
+	void testUpgradeToDirectKeepsOrder();
+	void testHolePunchUpgrade();
 };
 
 

@@ -9,6 +9,7 @@
 #include "ChatNodeTest.h"
 #include "ChatRelayTest.h"
 #include "SessionProtocolTest.h"
+#include "PortMapperTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -18,5 +19,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(SessionProtocolTest::suite());
 	pSuite->addTest(ChatNodeTest::suite());
 	pSuite->addTest(ChatRelayTest::suite());
+	pSuite->addTest(PortMapperTest::suite());
 	return pSuite;
 }

@@ -359,13 +359,18 @@ void RelayServerTest::testStatusPageEscapesNames()
 	server.start();
 	HttpClient client(server.port());
 	const Identity identity = Identity::generate();
-	CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, R"({"name":"<b>\"Eve\" & 'Mallory'</b>","port":1})").status);
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, R"({"name":"<b>\"Eve\" & 'Mallory'</b>","port":1,"directory":true})").status);
+	const Identity hidden = Identity::generate();
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(hidden, R"({"name":"not listed","port":1})").status);
 	const HttpResult page = client.request("GET", "/");
 	CPPUNIT_ASSERT_EQUAL(200, page.status);
 	CPPUNIT_ASSERT(page.headers.get("Content-Type").find("text/html") == 0);
 	CPPUNIT_ASSERT(page.body.find("&lt;b&gt;&quot;Eve&quot; &amp; &#39;Mallory&#39;&lt;/b&gt;") != std::string::npos);
 	CPPUNIT_ASSERT(page.body.find("<b>\"Eve\"") == std::string::npos);
 	CPPUNIT_ASSERT(page.body.find(identity.peerId().toString()) != std::string::npos);
+	// The page is public: a peer that did not opt into the directory is not named there.
+	CPPUNIT_ASSERT(page.body.find("not listed") == std::string::npos);
+	CPPUNIT_ASSERT(page.body.find(hidden.peerId().toString()) == std::string::npos);
 	for (const char* text: {"Uptime", "Version", "Announces", "Bytes relayed", "15 min", "Max tunnels"})
 	{
 		CPPUNIT_ASSERT_MESSAGE(text, Poco::toLower(page.body).find(Poco::toLower(std::string(text))) != std::string::npos);
@@ -417,7 +422,12 @@ void RelayServerTest::testRecordExpiry()
 	server.start();
 	HttpClient client(server.port());
 	const Identity identity = Identity::generate();
-	CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, R"({"name":"ephemeral","port":1,"directory":true})").status);
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, R"({"name":"ephemeral","port":1})").status);
+	// A listed peer with its control channel: the directory lists online peers only.
+	const Identity listed = Identity::generate();
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(listed, R"({"name":"listed","port":1,"directory":true})").status);
+	RelayTest::ControlClient control(server.port());
+	control.authenticate(listed);
 	clock.advance(std::chrono::seconds(59));
 	CPPUNIT_ASSERT_EQUAL(200, client.request("GET", peerPath(identity)).status);
 	CPPUNIT_ASSERT_EQUAL(1, client.request("GET", API + "/directory").json()->getValue<int>("total"));
@@ -435,12 +445,16 @@ void RelayServerTest::testDirectory()
 	RelayServer server(RelayTest::testConfig());
 	server.start();
 	HttpClient client(server.port());
-	for (const char* name: {"carol", "alice", "Bob", "ALINA", "dave"})
+	std::vector<std::unique_ptr<RelayTest::ControlClient>> online;
+	for (const char* name: {"carol", "alice", "Bob", "ALINA", "dave", "offline-al"})
 	{
 		const Identity identity = Identity::generate();
 		const bool listed = std::string(name) != "dave";
 		CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, std::string("{\"name\":\"") + name
 			+ "\",\"port\":1,\"directory\":" + (listed ? "true" : "false") + "}").status);
+		if (std::string(name) == "offline-al") continue;   // opted in, but not connected: not listed
+		online.push_back(std::make_unique<RelayTest::ControlClient>(server.port()));
+		online.back()->authenticate(identity);
 	}
 	HttpResult result = client.request("GET", API + "/directory");
 	CPPUNIT_ASSERT_EQUAL(200, result.status);

@@ -10,6 +10,7 @@
 #include "RelayServerTest.h"
 #include "RelayTunnelTest.h"
 #include "RelayClientTest.h"
+#include "RelayNatTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -20,5 +21,6 @@ CppUnit::Test* RelayTestSuite::suite()
 	pSuite->addTest(RelayServerTest::suite());
 	pSuite->addTest(RelayTunnelTest::suite());
 	pSuite->addTest(RelayClientTest::suite());
+	pSuite->addTest(RelayNatTest::suite());
 	return pSuite;
 }

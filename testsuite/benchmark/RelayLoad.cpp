@@ -41,7 +41,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -49,7 +48,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 

@@ -3,15 +3,18 @@
 //
 // testsuite: libFuzzer target for every parser of what clients send the relay server:
 // the announce and tunnel-open bodies, the directory query string, the signed-request headers,
-// announced addresses, and the control channel's hello and auth messages.
-// The first input byte picks the parser, the rest is its input. A parser may reject its input
+// announced addresses, and the control channel's hello, auth and punch messages.
+// The first input byte picks the parser (modulo 8; 6 and the default: addresses, 7: punch),
+// the rest is its input. A parser may reject its input
 // only with BadRequestException; any other exception escapes and crashes the fuzzer, as does
 // any memory error or a violated invariant of an accepted input.
 //
 
 
 #include "RelayRequests.h"
+#include "CrossChat/FrameCodec.h"
 #include "CrossChat/PublicKey.h"
+#include "CrossChat/Relay/RelayProtocol.h"
 #include "Poco/Net/NameValueCollection.h"
 #include <cstdint>
 #include <cstdio>
@@ -63,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
 	try
 	{
-		switch (data[0] % 7)
+		switch (data[0] % 8)
 		{
 		case 0:
 		{
@@ -102,6 +105,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 			check(headers.signature.size() == CrossChat::PublicKey::SIGNATURE_SIZE, "signature size");
 			check(headers.nonce.size() >= SignedHeaders::MIN_NONCE_SIZE && headers.nonce.size() <= SignedHeaders::MAX_NONCE_SIZE, "nonce size");
 			check(headers.timestampMs >= 0, "timestamp not negative");
+			break;
+		}
+		case 7:
+		{
+			const PunchMessage punch = PunchMessage::parse(input);
+			check(!punch.to.isNull(), "punch target is a real ID");
+			check(punch.phase == "connect" || punch.phase == "sync", "known phase");
+			check(punch.addresses.size() <= CrossChat::Relay::RelayProtocol::PUNCH_MAX_ADDRESSES, "address count within limit");
+			for (const auto& address: punch.addresses) check(address.port() != 0, "punch addresses have a port");
+			check(punch.attempt >= 1 && punch.attempt <= CrossChat::Relay::RelayProtocol::PUNCH_MAX_ATTEMPT, "attempt within bounds");
+			// What the relay forwards must pass the catalog again (the target decodes it).
+			const CrossChat::PeerId from = punch.to;
+			const std::string encoded = CrossChat::Relay::RelayProtocol::control().encode(
+				CrossChat::FrameCodec(4096), "punch", punch.forwardBody(from));
+			check(!encoded.empty(), "forwarded punch encodes");
 			break;
 		}
 		default:

@@ -29,6 +29,7 @@ nftables rules, tcpdump for captures).
 
 import atexit
 import collections
+import ipaddress
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 PREFIX_BASE = "ccnl"
 """Every lab namespace is named PREFIX_BASE + <pid of the creating process> + "-" + short name."""
@@ -370,6 +372,10 @@ class Namespace:
         """Loads an nftables ruleset (nft -f -) into this namespace."""
         self.run(["nft", "-f", "-"], input_text=ruleset)
 
+    def nft_delete_table(self, family, table, check=True):
+        """Deletes one nftables table (e.g. one loaded from drop_ruleset())."""
+        self.run(["nft", "delete", "table", family, table], check=check)
+
     def addresses(self, family=None):
         """Returns [(ifname, address/prefix)] of global and link-local addresses."""
         args = ["-o"] + (["-4"] if family == 4 else ["-6"] if family == 6 else []) + ["addr", "show"]
@@ -488,10 +494,17 @@ class Switch(Namespace):
         self.ip("link", "set", bridge, "up")
 
 
-def nat_ruleset(wan_ifname, random_ports=False):
+def nat_ruleset(wan_ifname, random_ports=False, fully_random=False):
     """The nftables ruleset of Lab.add_nat_router(): masquerade on wan_ifname, unsolicited
-    inbound from it dropped (forwarded or local; ICMP to the router itself allowed)."""
-    masquerade = "masquerade random" if random_ports else "masquerade"
+    inbound from it dropped (forwarded or local; ICMP to the router itself allowed).
+
+    random_ports=True gives `masquerade random`, fully_random=True `masquerade fully-random`
+    (both: a new external port per destination, i.e. endpoint-dependent mapping)."""
+    masquerade = "masquerade"
+    if random_ports:
+        masquerade += " random"
+    if fully_random:
+        masquerade += (",fully-random" if random_ports else " fully-random")
     return f"""
 table inet netlab_filter {{
     chain input {{
@@ -514,6 +527,125 @@ table ip netlab_nat {{
     }}
 }}
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# miniupnpd gateways (UPnP IGD + NAT-PMP)
+
+
+def miniupnpd_ruleset(wan_ifname="wan0", lan_ifname="lan0"):
+    """The nftables ruleset of a miniupnpd gateway (Lab.add_upnp_router()).
+
+    Endpoint-independent masquerade on wan_ifname; from the WAN only established/related
+    traffic and what miniupnpd's DNAT rules forward (`ct status dnat`) passes; the tables and
+    chains miniupnpd 2.3.1 expects with its defaults (upnp_table_name = upnp_nat_table_name =
+    "filter": chains miniupnpd, prerouting_miniupnpd, postrouting_miniupnpd) exist and are
+    jumped to from the base chains.
+    """
+    return f"""
+table inet filter {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        iifname "{wan_ifname}" ct state established,related accept
+        iifname "{wan_ifname}" meta l4proto icmp accept
+        iifname "{wan_ifname}" drop
+    }}
+    chain forward {{
+        type filter hook forward priority 0; policy drop;
+        iifname "{lan_ifname}" oifname "{wan_ifname}" accept
+        ct state established,related accept
+        ct status dnat accept
+        jump miniupnpd
+    }}
+    chain miniupnpd {{
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority -100; policy accept;
+        jump prerouting_miniupnpd
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority 100; policy accept;
+        jump postrouting_miniupnpd
+        oifname "{wan_ifname}" masquerade
+    }}
+    chain prerouting_miniupnpd {{
+    }}
+    chain postrouting_miniupnpd {{
+    }}
+}}
+"""
+
+
+def miniupnpd_config(lan_cidr, wan_ifname="wan0", lan_ifname="lan0", uuid_text=None, notify_interval=30):
+    """A miniupnpd.conf: UPnP IGD (HTTP on a free port) and NAT-PMP on lan_ifname, secure
+    mode, mappings of ports 1024-65535 allowed for hosts of lan_cidr only."""
+    return f"""\
+ext_ifname={wan_ifname}
+listening_ip={lan_ifname}
+http_port=0
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+system_uptime=yes
+notify_interval={notify_interval}
+clean_ruleset_interval=0
+uuid={uuid_text or uuid.uuid4()}
+allow 1024-65535 {lan_cidr} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"""
+
+
+def _network_of(cidr):
+    """"192.168.77.1/24" -> "192.168.77.0/24" (IPv4)."""
+    return str(ipaddress.ip_interface(cidr).network)
+
+
+def start_miniupnpd(router, workdir, lan_cidr=None, wan_ifname="wan0", lan_ifname="lan0", timeout=10.0):
+    """Starts miniupnpd (foreground, -d) in a router built by Lab.add_upnp_router().
+
+    Writes <workdir>/miniupnpd-<router>.conf (allowing lan_cidr, default: the network of the
+    router's lan_ifname address), logs to <workdir>/miniupnpd-<router>.log, and waits until it
+    listens for UPnP (HTTP) and NAT-PMP. Returns the Proc; raises LabError if it is not ready.
+    """
+    if lan_cidr is None:
+        lan = [a for ifname, a in router.addresses("inet") if ifname == lan_ifname]
+        if not lan:
+            raise LabError(f"{router.name}: no IPv4 address on {lan_ifname}")
+        lan_cidr = _network_of(lan[0])
+    conf = os.path.join(workdir, f"miniupnpd-{router.short}.conf")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(miniupnpd_config(lan_cidr, wan_ifname, lan_ifname))
+    pidfile = os.path.join(workdir, f"miniupnpd-{router.short}.pid")
+    proc = router.spawn(["miniupnpd", "-d", "-f", conf, "-P", pidfile], name=f"miniupnpd-{router.short}",
+                        log_path=os.path.join(workdir, f"miniupnpd-{router.short}.log"))
+    # It logs "HTTP listening on port N" and NAT-PMP's socket once it is ready.
+    ready = proc.wait_for(
+        lambda p: any("HTTP listening" in l.text for l in p.stderr) and
+        any("NAT-PMP" in l.text or "natpmp" in l.text.lower() for l in p.stderr), timeout)
+    if not ready or not proc.alive:
+        raise LabError(f"miniupnpd in {router.name} not ready within {timeout} s: {proc.stderr_tail(5)}")
+    return proc
+
+
+def miniupnpd_mappings(router):
+    """The DNAT rules miniupnpd currently has in the router (one string per rule)."""
+    out = router.run(["nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd"], check=False).stdout
+    return [line.strip() for line in out.splitlines() if "dnat" in line]
+
+
+def drop_ruleset(table, address, l4proto="tcp"):
+    """An nftables table that drops forwarded, incoming and outgoing l4proto packets from or
+    to one IPv4 address (a "cut cable" towards it), ahead of every other filter (priority -50).
+    Delete it with Namespace.nft_delete_table("inet", table)."""
+    match = f"meta l4proto {l4proto} " if l4proto else ""
+    chains = []
+    for hook in ("forward", "input", "output"):
+        chains.append(f"""    chain {hook} {{
+        type filter hook {hook} priority -50; policy accept;
+        {match}ip saddr {address} drop
+        {match}ip daddr {address} drop
+    }}""")
+    return f"table inet {table} {{\n" + "\n".join(chains) + "\n}\n"
 
 
 class Link(collections.namedtuple("Link", "a a_ifname b b_ifname")):
@@ -633,11 +765,12 @@ class Lab:
         return link
 
     def add_nat_router(self, short, wan_switch, wan_address, lan_switch, lan_address,
-                       wan_ifname="wan0", lan_ifname="lan0", random_ports=False):
+                       wan_ifname="wan0", lan_ifname="lan0", random_ports=False, fully_random=False):
         """Creates a home-router-like NAT between a WAN switch and a LAN switch.
 
         IP forwarding on; nftables masquerade on the WAN interface (endpoint-independent
-        mapping, or a new port per destination with random_ports=True: "symmetric" NAT);
+        mapping, or a new port per destination with random_ports=True or fully_random=True:
+        "symmetric" NAT);
         conntrack-based filtering: from the WAN only established/related packets pass, both
         forwarded and to the router itself (ICMP excepted, so that lab checks can ping the
         router), so unsolicited inbound connections are dropped, not refused. The router has
@@ -646,7 +779,30 @@ class Lab:
         router = self.add_router(short)
         self.attach(router, wan_switch, wan_address, ifname=wan_ifname)
         self.attach(router, lan_switch, lan_address, ifname=lan_ifname)
-        router.nft(nat_ruleset(wan_ifname, random_ports))
+        router.nft(nat_ruleset(wan_ifname, random_ports, fully_random))
+        return router
+
+    def add_upnp_router(self, short, wan_switch, wan_address, lan_switch, lan_address,
+                        wan_ifname="wan0", lan_ifname="lan0", start=False):
+        """Creates a home gateway for miniupnpd between a WAN switch and a LAN switch.
+
+        Like add_nat_router() (endpoint-independent masquerade, unsolicited WAN traffic dropped)
+        plus the chains miniupnpd needs (miniupnpd_ruleset()); ports mapped by miniupnpd are
+        forwarded. miniupnpd 2.3.1 insists on a WAN address outside the private and reserved
+        ranges (documentation and benchmark ranges included) and a private LAN. With start=True
+        miniupnpd is started at once (start_miniupnpd(), logs in the lab's workdir); the Proc is
+        then router.miniupnpd.
+        """
+        router = self.add_router(short)
+        self.attach(router, wan_switch, wan_address, ifname=wan_ifname)
+        self.attach(router, lan_switch, lan_address, ifname=lan_ifname)
+        router.nft(miniupnpd_ruleset(wan_ifname, lan_ifname))
+        router.miniupnpd = None
+        if start:
+            if not self.workdir:
+                raise LabError("add_upnp_router(start=True) needs a Lab(workdir=...)")
+            router.miniupnpd = start_miniupnpd(router, self.workdir, _network_of(lan_address),
+                                               wan_ifname, lan_ifname)
         return router
 
     def wait_addresses(self, timeout=10.0):

@@ -154,11 +154,23 @@ protected:
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory. Options win over the file.")
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching. "
+				"Options win over the file.")
 				.required(false)
 				.repeatable(false)
 				.argument("FILE")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleConfigFile)));
+		options.addOption(
+			Option("no-hole-punching", "", "Keep relayed conversations on the relay: no TCP hole punching "
+				"(peers then never learn your address from a punch).")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleNoHolePunching)));
+		options.addOption(
+			Option("no-port-mapping", "", "Do not ask the gateway (NAT-PMP, UPnP IGD) to forward the chat port.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleNoPortMapping)));
 		options.addOption(
 			Option("no-lan", "", "Do not announce or look for peers on the LAN.")
 				.required(false)
@@ -197,6 +209,8 @@ protected:
 				: parseNumber("crosschat.lan-interval", file.getString("crosschat.lan-interval", "30"), 1, 3600));
 			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
+			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
+			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -213,7 +227,7 @@ protected:
 			}
 			catch (const Poco::Exception& exc)
 			{
-				std::cerr << "crosschat: --relay: " << exc.displayText() << "\n";
+				std::cerr << "crosschat: relay URL (--relay or crosschat.relay): " << exc.displayText() << "\n";
 				return EXIT_USAGE;
 			}
 		}
@@ -354,6 +368,16 @@ private:
 		_noLan = true;
 	}
 
+	void handleNoHolePunching(const std::string&, const std::string&)
+	{
+		_noHolePunching = true;
+	}
+
+	void handleNoPortMapping(const std::string&, const std::string&)
+	{
+		_noPortMapping = true;
+	}
+
 	void handleRelay(const std::string&, const std::string& value)
 	{
 		_relay = value;
@@ -379,6 +403,8 @@ private:
 	bool _helpRequested = false;
 	bool _json = false;
 	bool _noLan = false;
+	bool _noPortMapping = false;
+	bool _noHolePunching = false;
 	bool _configFileGiven = false;
 	std::optional<unsigned> _port;
 	std::optional<unsigned> _lanPort;

@@ -15,6 +15,7 @@
 #include "Poco/LocalDateTime.h"
 #include "Poco/Logger.h"
 #include "Poco/Net/NetException.h"
+#include "Poco/Net/NetworkInterface.h"
 #include "Poco/Timestamp.h"
 #include "Poco/Util/Application.h"
 #include <exception>
@@ -53,6 +54,9 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
 		"and make it the current conversation; without text, only switch to it",
 		[this](const std::string& arguments) { return msg(arguments); });
+	_interpreter.add("/netinfo", "show what crosschat knows about the network: local addresses, "
+		"chat port, address seen by the relay, NAT mapping type, relay state",
+		[this](const std::string&) { return netinfo(); });
 	_interpreter.add("/quit", "leave crosschat (end of input does the same)",
 		[this](const std::string&)
 		{
@@ -154,6 +158,8 @@ void ConsoleSession::startNode()
 	config.lan.announceInterval = _settings.lanInterval;
 	config.relayUrl = _settings.relay;
 	config.relayDirectory = _settings.relayDirectory;
+	config.portMapping = _settings.portMapping;
+	config.holePunching = _settings.holePunching;
 	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
 	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
@@ -174,6 +180,7 @@ CommandInterpreter::Action ConsoleSession::handleLine(const std::string& line)
 void ConsoleSession::quit()
 {
 	_loop.assertInLoopThread();
+	if (_pNode) _pNode->stop();   // no event after "bye"
 	_console.print(*Console::makeEvent("bye"), "Bye.");
 }
 
@@ -217,6 +224,55 @@ CommandInterpreter::Action ConsoleSession::peers()
 		if (peer.pending > 0) text << "  " << peer.pending << " waiting";
 	}
 	pEvent->set("peers", pList);
+	_console.print(*pEvent, text.str());
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::netinfo()
+{
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("netinfo");
+	std::ostringstream text;
+	Poco::JSON::Array::Ptr pLocal = new Poco::JSON::Array;
+	try
+	{
+		for (const auto& interface: Poco::Net::NetworkInterface::list(true, true))
+		{
+			if (interface.isLoopback()) continue;
+			pLocal->add(interface.address().toString());
+		}
+	}
+	catch (const Poco::Exception& exc)
+	{
+		sessionLogger().debug("cannot list interfaces: " + exc.displayText());
+	}
+	pEvent->set("local", pLocal);
+	pEvent->set("port", _pNode->port());
+	pEvent->set("lan_port", _pNode->lanPort());
+	const Relay::NatInfo nat = _pNode->natInfo();
+	const auto reflexive = _pNode->reflexiveAddress();
+	pEvent->set("reflexive", reflexive ? reflexive->toString() : std::string());
+	pEvent->set("nat", std::string(Relay::NatInfo::mappingName(nat.mapping)));
+	Poco::JSON::Object::Ptr pRelay = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+	pRelay->set("url", _settings.relay);
+	pRelay->set("state", _pNode->relayState());
+	pEvent->set("relay", pRelay);
+	const Chat::PortMapping mapping = _pNode->portMapping();
+	Poco::JSON::Object::Ptr pMapping = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+	pMapping->set("active", mapping.active);
+	pMapping->set("protocol", mapping.protocol);
+	pMapping->set("external", mapping.active ? mapping.external.toString() : std::string());
+	pMapping->set("lease_s", static_cast<Poco::Int64>(mapping.lease.count()));
+	pMapping->set("error", mapping.error);
+	pEvent->set("port_mapping", pMapping);
+	text << "Local addresses: ";
+	for (std::size_t i = 0; i < pLocal->size(); ++i) text << (i ? ", " : "") << pLocal->getElement<std::string>(static_cast<unsigned>(i));
+	if (pLocal->size() == 0) text << "-";
+	text << "\nChat port: " << _pNode->port() << ", LAN discovery port: " << _pNode->lanPort()
+		<< "\nRelay: " << (_settings.relay.empty() ? std::string("none") : _settings.relay + " (" + _pNode->relayState() + ")")
+		<< "\nSeen by the relay as: " << (reflexive ? reflexive->toString() : std::string("-"))
+		<< "\nNAT mapping: " << Relay::NatInfo::mappingName(nat.mapping)
+		<< "\nPort mapping: " << (mapping.active ? mapping.external.toString() + " (" + mapping.protocol + ")" : "none (" + mapping.error + ")");
 	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;
 }
@@ -311,6 +367,15 @@ std::string ConsoleSession::nameOf(const PeerId& peer) const
 void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer)
 {
 	using Change = Chat::ChatNode::PeerChange;
+	if (change == Change::PATH)
+	{
+		Poco::JSON::Object::Ptr pEvent = Console::makeEvent("path");
+		pEvent->set("id", peer.id.toString());
+		pEvent->set("name", peer.name);
+		pEvent->set("path", peer.path);
+		_console.print(*pEvent, "* now talking to " + Console::printable(peer.name) + " over a " + peer.path + " path");
+		return;
+	}
 	static const char* const STATES[] = {"found", "updated", "lost", "connected", "disconnected"};
 	const char* state = STATES[static_cast<int>(change)];
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("peer");
@@ -341,6 +406,8 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 	case Change::UPDATED:
 		if (!_console.isJson()) return;   // not worth a line for people
 		break;
+	case Change::PATH:
+		break;   // handled above
 	}
 	_console.print(*pEvent, text);
 }

@@ -51,6 +51,8 @@ public:
 		std::chrono::seconds lanInterval{30};        ///< Re-announce interval (--lan-interval).
 		std::string relay;                           ///< Relay URL (--relay); empty: none.
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
+		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
+		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
@@ -76,6 +78,7 @@ public:
 private:
 	CommandInterpreter::Action whoami();
 	CommandInterpreter::Action peers();
+	CommandInterpreter::Action netinfo();
 	CommandInterpreter::Action msg(const std::string& arguments);
 	CommandInterpreter::Action text(const std::string& line);
 	void startNode();

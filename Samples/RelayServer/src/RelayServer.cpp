@@ -60,6 +60,10 @@ protected:
 			.required(false).repeatable(false).argument("PORT")
 			.validator(new Poco::Util::IntValidator(0, 65535))
 			.binding("relay.port"));
+		options.addOption(Option("probe-port", "", "NAT probe port (default: the port + 1; 0 disables). Sets relay.probePort.")
+			.required(false).repeatable(false).argument("PORT")
+			.validator(new Poco::Util::IntValidator(0, 65535))
+			.binding("relay.probePort"));
 		options.addOption(Option("bind", "b", "Address to listen on (default 0.0.0.0; :: for IPv6). Sets relay.bind.")
 			.required(false).repeatable(false).argument("ADDRESS")
 			.binding("relay.bind"));
@@ -106,6 +110,8 @@ protected:
 		const Poco::Net::SocketAddress address(settings.bind.host(), server.port());
 		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
 			+ (https ? "https://" : "http://") + address.toString() + "/");
+		if (server.probePort() != 0)
+			logger().information("NAT probe port " + std::to_string(server.probePort()));
 
 		waitForTerminationRequest();   // SIGINT, SIGTERM (or SIGQUIT)
 
@@ -166,9 +172,18 @@ private:
 		if (port < 0 || port > 65535) throw Poco::InvalidArgumentException("relay.port must be 0 to 65535");
 		const std::string bind = config().getString("relay.bind", defaults.bind.host().toString());
 		Poco::Net::IPAddress host;
-		if (!Poco::Net::IPAddress::tryParse(bind, host))
+		if (bind == "::" || bind == "[::]")   // Poco 1.11's parser refuses the IPv6 wildcard
+			host = Poco::Net::IPAddress::wildcard(Poco::Net::IPAddress::IPv6);
+		else if (!Poco::Net::IPAddress::tryParse(bind, host))
 			throw Poco::InvalidArgumentException("relay.bind must be an IP address, got '" + bind + "'");
 		settings.bind = Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port));
+		if (config().hasProperty("relay.probePort"))
+		{
+			const int probePort = config().getInt("relay.probePort");
+			if (probePort < 0 || probePort > 65535) throw Poco::InvalidArgumentException("relay.probePort must be 0 to 65535");
+			settings.probePort = static_cast<std::uint16_t>(probePort);
+		}
+		settings.maxProbeConnections = count("relay.maxProbeConnections", defaults.maxProbeConnections);
 
 		settings.tlsCertificateFile = config().getString("relay.tlsCertificateFile", defaults.tlsCertificateFile);
 		settings.tlsKeyFile = config().getString("relay.tlsKeyFile", defaults.tlsKeyFile);
@@ -193,6 +208,11 @@ private:
 		settings.requestsPerSecondPerIp = config().getDouble("relay.requestsPerSecondPerIp", defaults.requestsPerSecondPerIp);
 		if (settings.requestsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.requestsPerSecondPerIp must be positive");
 		settings.maxBodySize = config().getUInt64("relay.maxBodySize", defaults.maxBodySize);
+		settings.maxKeepAliveRequests = count("relay.maxKeepAliveRequests", defaults.maxKeepAliveRequests);
+		settings.controlHelloTimeout = seconds("relay.controlHelloTimeoutSeconds", defaults.controlHelloTimeout);
+		settings.maxPeers = count("relay.maxPeers", static_cast<unsigned>(defaults.maxPeers));
+		settings.replayCacheSize = count("relay.replayCacheSize", static_cast<unsigned>(defaults.replayCacheSize));
+		settings.maxRateLimitedClients = count("relay.maxRateLimitedClients", static_cast<unsigned>(defaults.maxRateLimitedClients));
 		return settings;
 	}
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # common.sh — shared helpers of the relay benchmark scripts (sourced, not run).
 #
 # Every server a script starts is recorded in BENCH_PIDS and stopped by bench_cleanup (an EXIT

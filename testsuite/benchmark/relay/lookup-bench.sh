@@ -23,6 +23,7 @@
 # Every server is stopped at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=testsuite/benchmark/relay/common.sh
 . "$here/common.sh"
 build=${1:-build-bench}
 seconds=${2:-10}

@@ -15,6 +15,7 @@
 # 120 s; every server is stopped at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=testsuite/benchmark/relay/common.sh
 . "$here/common.sh"
 build=${1:-build-bench}
 peers=${2:-10000}

@@ -23,6 +23,7 @@
 # -per-session-rate 0 -global-rate 0 (its defaults: unlimited). Both servers are stopped at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=testsuite/benchmark/relay/common.sh
 . "$here/common.sh"
 build=${1:-build-bench}
 mib=${2:-256}

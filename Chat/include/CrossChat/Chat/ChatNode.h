@@ -11,6 +11,7 @@
 
 
 #include "CrossChat/Discovery/LanDiscovery.h"
+#include "CrossChat/Chat/PortMapper.h"
 #include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
@@ -50,6 +51,13 @@ struct ChatNodeConfig
 	                                                          ///< (a NAT drops unsolicited SYNs: the tunnel is next).
 	std::chrono::milliseconds relayRetryMin{1000};            ///< Relay reconnect backoff, doubled up to relayRetryMax.
 	std::chrono::milliseconds relayRetryMax{60000};
+	std::chrono::milliseconds upgradeMin{1000};               ///< First try to replace a relayed session by a direct
+	std::chrono::milliseconds upgradeMax{60000};              ///< one; the pause doubles up to upgradeMax.
+	std::chrono::milliseconds receiptTimeout{10000};          ///< A session whose oldest message waits this long for its
+	                                                          ///< receipt is presumed broken and replaced (failover).
+	bool holePunching = true;                                 ///< Upgrade relayed sessions by TCP simultaneous open.
+	bool portMapping = true;                                  ///< Map the chat port on the gateway (NAT-PMP, UPnP IGD)
+	                                                          ///< and announce the mapped address to the relay.
 };
 
 
@@ -90,6 +98,10 @@ struct ChatNodeStats
 	std::uint64_t connectFailures = 0;
 	std::uint64_t relayLookups = 0;
 	std::uint64_t relayTunnels = 0;         ///< Tunnel sessions opened, by us or to us.
+	std::uint64_t upgrades = 0;             ///< Relayed sessions replaced by direct ones.
+	std::uint64_t punchAttempts = 0;
+	std::uint64_t punchSuccesses = 0;
+	std::uint64_t receiptTimeouts = 0;      ///< Sessions dropped because receipts stopped coming.
 };
 
 
@@ -107,7 +119,14 @@ class ChatNode
 	///     working known address is looked up on the relay, its announced and observed
 	///     addresses are tried directly, and then a relay tunnel carries the same TLS session
 	///     (path "relay"); the relay only ever sees ciphertext. Messages wait while the relay
-	///     is down and go out once it is back.
+	///     is down and go out once it is back;
+	///   - a relayed session is upgraded in the background: known addresses are tried directly
+	///     and, with holePunching, a TCP simultaneous open is coordinated through the relay (the
+	///     peer with the smaller ID initiates, at most 3 attempts per round, rounds repeat with
+	///     a growing pause); a direct session replaces the relayed one (PATH event) and the
+	///     unacknowledged messages are sent again on it in order, so nothing is lost, duplicated
+	///     (receivers drop repeats by ID) or reordered. A session whose receipts stop coming
+	///     (receiptTimeout) is dropped and the next round starts — over the relay if need be.
 	///
 	/// Thread rules: every method must be called from the loop thread (asserted); handlers are
 	/// called on the loop thread.
@@ -120,7 +139,8 @@ public:
 		UPDATED,        ///< Name or addresses changed.
 		LOST,           ///< Gone from the LAN.
 		CONNECTED,      ///< A session is established.
-		DISCONNECTED    ///< The session closed.
+		DISCONNECTED,   ///< The session closed.
+		PATH            ///< The session in use changed path ("relay" to "direct" or back).
 	};
 
 	using PeerHandler = std::function<void(PeerChange change, const PeerInfo& peer)>;
@@ -181,6 +201,12 @@ public:
 
 	std::optional<Poco::Net::SocketAddress> reflexiveAddress() const;
 		/// Our address as the relay sees it, once known.
+
+	Relay::NatInfo natInfo() const;
+		/// What the relay's probe taught us about our NAT (UNKNOWN without a relay).
+
+	PortMapping portMapping() const;
+		/// The gateway port mapping of the chat port (inactive, with the reason, if none).
 
 	std::size_t sessionCount() const;
 		/// Live sessions, including unfinished handshakes and duplicates being closed.

@@ -51,7 +51,12 @@ class RelayProtocol
 	///   client -> auth {signature}            relay -> welcome {id, keepalive_s, limits}
 	///   relay -> invite {token, from, name}   either -> ping {n} / pong {n}
 	///   relay -> error {code, message} (then closes)
-	/// auth.signature signs controlSigningString(nonce).
+	///   client -> punch {to, phase, addrs, nat, attempt, reply}
+	///                                         relay -> punch {from, phase, addrs, nat, attempt, reply}
+	///   relay -> error {code, message, peer}  (about a punch to peer; the channel stays open)
+	/// auth.signature signs controlSigningString(nonce). welcome.probe_port (optional) names the
+	/// relay's NAT probe port: a TCP connection to it gets one line {"observed":"ip:port"} and
+	/// is closed. punch: hole-punch coordination (DCUtR-like), see docs/PROTOCOL-nat.md.
 	///
 	/// Tunnel: the dialer (TLS client) asks POST /tunnels and joins with its token; the relay
 	/// sends an invite with the other token to the callee over its control channel, which joins
@@ -70,6 +75,9 @@ public:
 	static constexpr std::chrono::seconds MAX_CLOCK_SKEW{60};
 	static constexpr std::size_t MAX_BODY_SIZE = 16 * 1024;
 	static constexpr std::int64_t VERSION = 1;
+	static constexpr std::size_t PUNCH_MAX_ADDRESSES = 16;   ///< Candidates in one punch message.
+	static constexpr std::int64_t PUNCH_MAX_ATTEMPT = 1000;
+	static constexpr std::size_t PROBE_MAX_LINE = 128;       ///< The probe port's answer, newline included.
 
 	static std::string signingString(const std::string& method, const std::string& pathAndQuery,
 		const std::string& body, std::int64_t timestampMs, const std::string& nonce);

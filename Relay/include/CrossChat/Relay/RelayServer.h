@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 
@@ -28,9 +29,13 @@ struct RelayServerConfig
 	/// Every setting of crosschat-relay (relay.* in crosschat-relay.properties), with defaults.
 {
 	Poco::Net::SocketAddress bind{"0.0.0.0", 5000};
+	std::optional<std::uint16_t> probePort;              ///< NAT probe port (same host as bind): unset = bind port + 1
+	                                                     ///< (a free port if the bind port is 0), 0 = no probe port.
+	unsigned maxProbeConnections = 256;                  ///< Concurrent probe connections (answer being written or lingering).
 	std::string tlsCertificateFile;                      ///< PEM; with tlsKeyFile, serve HTTPS.
 	std::string tlsKeyFile;
-	unsigned httpThreads = 8;                            ///< Poco HTTPServer worker threads (short requests only).
+	unsigned httpThreads = 32;                           ///< Poco HTTPServer worker threads (short requests only; a
+	                                                     ///< keep-alive connection holds one while it is open).
 	unsigned maxQueuedRequests = 256;
 	unsigned maxKeepAliveRequests = 100;                 ///< Requests per keep-alive HTTP connection.
 	unsigned maxHttpConnections = 1024;                  ///< Concurrent plain HTTP connections.
@@ -66,6 +71,10 @@ class RelayServer
 	/// channels on loopback, VmRSS of the relay process before and after; kernel socket
 	/// buffers not included).
 	///
+	/// NAT probe port (probePort): a TcpListener on the first event loop; every connection gets
+	/// one line {"observed":"ip:port"} (its source address as seen here) and is closed. Probes
+	/// share the per-IP request rate limit; refused ones are closed without an answer.
+	///
 	/// Limits: per-IP request rate (429), body size (413), header size (Poco 1.11 fixes 100
 	/// fields, 256-byte names, 8 KiB values, 16 KiB URIs), requestTimeout for slow or idle
 	/// clients, maxHttpConnections plus maxQueuedRequests, and new connections are refused
@@ -96,6 +105,9 @@ public:
 
 	std::uint16_t port() const;
 		/// The bound port (useful when config.bind has port 0).
+
+	std::uint16_t probePort() const;
+		/// The bound NAT probe port; 0 if there is none.
 
 	std::string healthJson() const;
 		/// The document served at /health.

@@ -1,0 +1,592 @@
+//
+// RelayNatTest.cpp
+//
+// testsuite: NAT probing and hole-punch coordination. The relay runs in-process on 127.0.0.1
+// port 0; RelayClients share one EventLoop in the test thread; raw ControlClients script the
+// relay-side checks. Tests wait for events (runUntil); the limits only turn a hang into a
+// failure, except in testPunchUnanswered, whose subject is the punch timeout.
+//
+
+
+#include "RelayNatTest.h"
+#include "RelayTestSupport.h"
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/EventLoopThread.h"
+#include "CrossChat/Identity.h"
+#include "CrossChat/TcpConnection.h"
+#include "CrossChat/Relay/RelayClient.h"
+#include "CrossChat/Relay/RelayProtocol.h"
+#include "CrossChat/Relay/RelayServer.h"
+#include "Poco/JSON/Array.h"
+#include "Poco/JSON/Parser.h"
+#include "Poco/Net/NetException.h"
+#include "Poco/Net/ServerSocket.h"
+#include "Poco/Net/StreamSocket.h"
+#include "Poco/URI.h"
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+using namespace CrossChat;
+using namespace CrossChat::Relay;
+using namespace std::chrono_literals;
+
+
+namespace {
+
+
+bool runUntil(EventLoop& loop, const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(20))
+	/// Runs the loop until done() holds; false if the limit passed first.
+{
+	bool timedOut = false;
+	TimerHandle check = loop.runEvery(2ms, [&] { if (done()) loop.stop(); });
+	TimerHandle guard = loop.runAfter(limit, [&] { timedOut = true; loop.stop(); });
+	if (!done()) loop.run();
+	return !timedOut && done();
+}
+
+
+std::string readAll(std::uint16_t port, Poco::Net::SocketAddress* pLocal = nullptr)
+	/// Connects to 127.0.0.1:port and reads until the peer closes.
+{
+	Poco::Net::StreamSocket socket;
+	socket.connect(Poco::Net::SocketAddress("127.0.0.1", port), Poco::Timespan(5, 0));
+	if (pLocal) *pLocal = socket.address();
+	socket.setReceiveTimeout(Poco::Timespan(5, 0));
+	std::string data;
+	char buffer[512];
+	try
+	{
+		while (true)
+		{
+			const int n = socket.receiveBytes(buffer, sizeof(buffer));
+			if (n <= 0) break;
+			data.append(buffer, static_cast<std::size_t>(n));
+		}
+	}
+	catch (const Poco::Net::ConnectionResetException&)
+	{
+	}
+	return data;
+}
+
+
+std::unique_ptr<RelayServer> startRelay(std::optional<std::uint16_t> probePort = std::nullopt)
+{
+	RelayServerConfig config = RelayTest::testConfig();
+	config.eventLoops = 1;
+	config.probePort = probePort;
+	auto pServer = std::make_unique<RelayServer>(config);
+	pServer->start();
+	return pServer;
+}
+
+
+Poco::JSON::Object punchBody(const PeerId& to, const std::string& phase, const std::vector<std::string>& addrs = {})
+{
+	Poco::JSON::Object body;
+	body.set("to", to.toString());
+	body.set("phase", phase);
+	Poco::JSON::Array::Ptr pAddrs = new Poco::JSON::Array;
+	for (const auto& address: addrs) pAddrs->add(address);
+	body.set("addrs", pAddrs);
+	return body;
+}
+
+
+struct Peer
+	/// A RelayClient with a fresh identity, recording NAT updates and punch plans.
+{
+	Identity identity;
+	RelayClient client;
+	std::vector<NatInfo> natUpdates;
+	std::vector<PunchPlan> handled;                 ///< From the punch handler (responder).
+	std::vector<std::optional<PunchPlan>> ready;    ///< From startPunch()'s ready.
+	std::vector<std::string> readyErrors;
+
+	Peer(EventLoop& loop, std::uint16_t port, const std::string& name):
+		identity(Identity::generate()),
+		client(loop, identity, config(port, name))
+	{
+		client.setNatHandler([this](const NatInfo& info) { natUpdates.push_back(info); });
+	}
+
+	static RelayClientConfig config(std::uint16_t port, const std::string& name)
+	{
+		RelayClientConfig config;
+		config.url = Poco::URI("http://127.0.0.1:" + std::to_string(port));
+		config.name = name;
+		config.requestTimeout = 3000ms;
+		config.retryMin = 50ms;
+		config.retryMax = 400ms;
+		return config;
+	}
+
+	void respond(const std::vector<Poco::Net::SocketAddress>& candidates)
+	{
+		client.setPunchCandidatesProvider([candidates] { return candidates; });
+		client.setPunchHandler([this](const PunchPlan& plan) { handled.push_back(plan); });
+	}
+
+	void punch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& candidates, int attempt = 1)
+	{
+		client.startPunch(peer, candidates, [this](const std::optional<PunchPlan>& plan, const std::string& error) {
+			ready.push_back(plan);
+			readyErrors.push_back(error);
+		}, attempt);
+	}
+
+	bool probed() const
+	{
+		return client.state() == RelayClient::State::ONLINE && client.natInfo().localPort != 0;
+	}
+
+	PeerId id() const
+	{
+		return identity.peerId();
+	}
+};
+
+
+bool contains(const std::vector<Poco::Net::SocketAddress>& list, const Poco::Net::SocketAddress& address)
+{
+	return std::find(list.begin(), list.end(), address) != list.end();
+}
+
+
+} // namespace
+
+
+void RelayNatTest::testProbePortAnswersObservedAddress()
+{
+	auto pServer = startRelay();
+	CPPUNIT_ASSERT(pServer->probePort() != 0);
+	CPPUNIT_ASSERT(pServer->probePort() != pServer->port());
+	Poco::Net::SocketAddress local;
+	const std::string answer = readAll(pServer->probePort(), &local);
+	CPPUNIT_ASSERT(!answer.empty() && answer.back() == '\n');
+	CPPUNIT_ASSERT(answer.size() <= RelayProtocol::PROBE_MAX_LINE);
+	const Poco::JSON::Object::Ptr pAnswer = Poco::JSON::Parser().parse(answer).extract<Poco::JSON::Object::Ptr>();
+	CPPUNIT_ASSERT_EQUAL(local.toString(), pAnswer->getValue<std::string>("observed"));
+
+	// The welcome tells clients where the probe port is, and /metrics counts probes.
+	const Identity identity = Identity::generate();
+	RelayTest::ControlClient control(pServer->port());
+	const Message welcome = control.authenticate(identity);
+	CPPUNIT_ASSERT_EQUAL(static_cast<int>(pServer->probePort()), welcome.body->getValue<int>("probe_port"));
+	const std::string metrics = RelayTest::HttpClient(pServer->port()).request("GET", "/metrics").body;
+	CPPUNIT_ASSERT(metrics.find("crosschat_relay_probes_answered_total 1\n") != std::string::npos);
+}
+
+
+void RelayNatTest::testProbePortDisabled()
+{
+	auto pServer = startRelay(std::uint16_t(0));
+	CPPUNIT_ASSERT_EQUAL(std::uint16_t(0), pServer->probePort());
+	const Identity identity = Identity::generate();
+	RelayTest::ControlClient control(pServer->port());
+	CPPUNIT_ASSERT(!control.authenticate(identity).body->has("probe_port"));
+
+	// An explicit probe port is bound as given.
+	Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+	const std::uint16_t freePort = probe.address().port();
+	probe.close();
+	auto pExplicit = startRelay(freePort);
+	CPPUNIT_ASSERT_EQUAL(freePort, pExplicit->probePort());
+}
+
+
+void RelayNatTest::testProbeRateLimited()
+{
+	RelayTest::ManualClock clock;   // no refill while the test runs
+	RelayServerConfig config = RelayTest::testConfig();
+	config.clock = clock.function();
+	config.requestsPerSecondPerIp = 1;   // burst 2
+	RelayServer server(config);
+	server.start();
+	CPPUNIT_ASSERT(!readAll(server.probePort()).empty());
+	CPPUNIT_ASSERT(!readAll(server.probePort()).empty());
+	CPPUNIT_ASSERT(readAll(server.probePort()).empty());   // closed without an answer
+	const std::string metrics = RelayTest::HttpClient(server.port()).request("GET", "/metrics").body;
+	CPPUNIT_ASSERT(metrics.find("crosschat_relay_probes_answered_total 2\n") != std::string::npos);
+}
+
+
+void RelayNatTest::testRelayForwardsPunch()
+{
+	auto pServer = startRelay();
+	const Identity alice = Identity::generate();
+	const Identity bob = Identity::generate();
+	RelayTest::ControlClient aliceControl(pServer->port());
+	RelayTest::ControlClient bobControl(pServer->port());
+	aliceControl.authenticate(alice);
+	bobControl.authenticate(bob);
+
+	Poco::JSON::Object punch = punchBody(bob.peerId(), "connect", {"192.0.2.1:4000", "[2001:db8::1]:4001"});
+	punch.set("nat", "eim");
+	punch.set("attempt", 2);
+	aliceControl.send("punch", punch);
+	const Message forwarded = bobControl.expect("punch");
+	CPPUNIT_ASSERT_EQUAL(alice.peerId().toString(), forwarded.body->getValue<std::string>("from"));
+	CPPUNIT_ASSERT(!forwarded.body->has("to"));
+	CPPUNIT_ASSERT_EQUAL(std::string("connect"), forwarded.body->getValue<std::string>("phase"));
+	CPPUNIT_ASSERT_EQUAL(std::string("eim"), forwarded.body->getValue<std::string>("nat"));
+	CPPUNIT_ASSERT_EQUAL(2, forwarded.body->getValue<int>("attempt"));
+	const Poco::JSON::Array::Ptr pAddrs = forwarded.body->getArray("addrs");
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), pAddrs->size());
+	CPPUNIT_ASSERT_EQUAL(std::string("192.0.2.1:4000"), pAddrs->getElement<std::string>(0));
+	CPPUNIT_ASSERT_EQUAL(std::string("[2001:db8::1]:4001"), pAddrs->getElement<std::string>(1));
+
+	// The answer goes back the same way, with the reply flag.
+	Poco::JSON::Object answer = punchBody(alice.peerId(), "connect", {"198.51.100.2:5000"});
+	answer.set("reply", true);
+	bobControl.send("punch", answer);
+	const Message back = aliceControl.expect("punch");
+	CPPUNIT_ASSERT_EQUAL(bob.peerId().toString(), back.body->getValue<std::string>("from"));
+	CPPUNIT_ASSERT(back.body->getValue<bool>("reply"));
+	CPPUNIT_ASSERT_EQUAL(std::string("unknown"), back.body->getValue<std::string>("nat"));
+	CPPUNIT_ASSERT_EQUAL(1, back.body->getValue<int>("attempt"));
+	const std::string metrics = RelayTest::HttpClient(pServer->port()).request("GET", "/metrics").body;
+	CPPUNIT_ASSERT(metrics.find("crosschat_relay_punches_forwarded_total 2\n") != std::string::npos);
+}
+
+
+void RelayNatTest::testRelayPunchErrors()
+{
+	auto pServer = startRelay();
+	const Identity alice = Identity::generate();
+	RelayTest::ControlClient aliceControl(pServer->port());
+	aliceControl.authenticate(alice);
+
+	// Offline target: an error naming the peer, and the channel stays open.
+	const PeerId nobody = Identity::generate().peerId();
+	aliceControl.send("punch", punchBody(nobody, "connect"));
+	const Message offline = aliceControl.expect("error");
+	CPPUNIT_ASSERT_EQUAL(std::string("offline"), offline.body->getValue<std::string>("code"));
+	CPPUNIT_ASSERT_EQUAL(nobody.toString(), offline.body->getValue<std::string>("peer"));
+	Poco::JSON::Object ping;
+	ping.set("n", 7);
+	aliceControl.send("ping", ping);
+	CPPUNIT_ASSERT_EQUAL(7, aliceControl.expect("pong").body->getValue<int>("n"));
+
+	// Rate limit: 10 per second with a burst of 20.
+	int limited = 0;
+	for (int i = 0; i < 30; ++i) aliceControl.send("punch", punchBody(nobody, "sync"));
+	for (int i = 0; i < 30; ++i)
+	{
+		const Message error = aliceControl.expect("error");
+		if (error.body->getValue<std::string>("code") == "rate_limited") ++limited;
+	}
+	CPPUNIT_ASSERT(limited >= 5);
+
+	// A malformed punch is a protocol violation: error, then the channel closes.
+	RelayTest::ControlClient other(pServer->port());
+	other.authenticate(Identity::generate());
+	other.send("punch", punchBody(alice.peerId(), "connect", {"example.com:80"}));
+	CPPUNIT_ASSERT_EQUAL(std::string("protocol"), other.expect("error").body->getValue<std::string>("code"));
+	CPPUNIT_ASSERT(other.waitForClose());
+}
+
+
+void RelayNatTest::testNatClassification()
+{
+	using Mapping = NatInfo::Mapping;
+	using Address = Poco::Net::SocketAddress;
+	const Address local("192.168.1.10", 40000);
+	CPPUNIT_ASSERT(NatInfo::classify(local, std::nullopt, std::nullopt) == Mapping::UNKNOWN);
+	CPPUNIT_ASSERT(NatInfo::classify(Address("203.0.113.5", 40000), Address("203.0.113.5", 40000), std::nullopt) == Mapping::NONE);
+	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), std::nullopt) == Mapping::UNKNOWN);
+	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), Address("203.0.113.5", 40000)) == Mapping::ENDPOINT_INDEPENDENT);
+	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), Address("203.0.113.5", 40001)) == Mapping::ENDPOINT_DEPENDENT);
+	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), Address("203.0.113.6", 40000)) == Mapping::ENDPOINT_DEPENDENT);
+	CPPUNIT_ASSERT(NatInfo::classify(Address("203.0.113.5", 1), Address("[::ffff:203.0.113.5]:2"), std::nullopt) == Mapping::NONE);
+	CPPUNIT_ASSERT_EQUAL(std::string("eim"), std::string(NatInfo::mappingName(Mapping::ENDPOINT_INDEPENDENT)));
+	CPPUNIT_ASSERT_EQUAL(std::string("edm"), std::string(NatInfo::mappingName(Mapping::ENDPOINT_DEPENDENT)));
+	CPPUNIT_ASSERT_EQUAL(std::string("none"), std::string(NatInfo::mappingName(Mapping::NONE)));
+	CPPUNIT_ASSERT_EQUAL(std::string("unknown"), std::string(NatInfo::mappingName(Mapping::UNKNOWN)));
+}
+
+
+void RelayNatTest::testNatInfoOnLoopback()
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	CPPUNIT_ASSERT_EQUAL(std::uint16_t(0), alice.client.punchPort());
+	alice.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.natUpdates.empty(); }));
+	const NatInfo info = alice.client.natInfo();
+	CPPUNIT_ASSERT(info == alice.natUpdates.back());
+	CPPUNIT_ASSERT(info.mapping == NatInfo::Mapping::NONE);   // 127.0.0.1 is our own address
+	CPPUNIT_ASSERT(info.reflexive && info.probeReflexive);
+	CPPUNIT_ASSERT(alice.client.punchPort() != 0);
+	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), info.localPort);
+	CPPUNIT_ASSERT_EQUAL(info.localPort, info.reflexive->port());        // control channel from the punch port
+	CPPUNIT_ASSERT_EQUAL(info.localPort, info.probeReflexive->port());   // and the probe from the same port
+	CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), info.reflexive->host().toString());
+
+	// Losing the relay empties the information; reconnecting probes again.
+	const std::uint16_t relayPort = pServer->port();
+	const std::uint16_t probePort = pServer->probePort();
+	pServer->stop();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.client.natInfo().localPort == 0; }));
+	CPPUNIT_ASSERT(alice.natUpdates.back().mapping == NatInfo::Mapping::UNKNOWN);
+	CPPUNIT_ASSERT_EQUAL(std::uint16_t(0), alice.client.punchPort());
+	RelayServerConfig config = RelayTest::testConfig();
+	config.bind = Poco::Net::SocketAddress("127.0.0.1", relayPort);
+	config.probePort = probePort;
+	RelayServer restarted(config);
+	restarted.start();
+	const std::size_t updates = alice.natUpdates.size();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.natUpdates.size() > updates && alice.probed(); }));
+	CPPUNIT_ASSERT(alice.client.natInfo().mapping == NatInfo::Mapping::NONE);
+	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), alice.client.natInfo().probeReflexive->port());
+}
+
+
+void RelayNatTest::testNatInfoWithoutProbePort()
+{
+	auto pServer = startRelay(std::uint16_t(0));
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	alice.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.natUpdates.empty(); }));
+	const NatInfo info = alice.client.natInfo();
+	CPPUNIT_ASSERT(!info.probeReflexive);
+	CPPUNIT_ASSERT(info.reflexive);
+	CPPUNIT_ASSERT(info.mapping == NatInfo::Mapping::NONE);   // decided by the control channel alone
+}
+
+
+void RelayNatTest::testPunchCoordination()
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	Peer bob(loop, pServer->port(), "bob");
+	alice.client.start();
+	bob.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
+	bob.respond({Poco::Net::SocketAddress("192.0.2.7", 0), Poco::Net::SocketAddress("192.0.2.8", 4444)});
+
+	alice.punch(bob.id(), {Poco::Net::SocketAddress("198.51.100.5", 0)}, 2);
+	CPPUNIT_ASSERT(alice.ready.empty());   // never called from inside startPunch()
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty() && !bob.handled.empty(); }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), alice.readyErrors.front());
+	CPPUNIT_ASSERT(alice.ready.front());
+	const PunchPlan initiator = *alice.ready.front();
+	const PunchPlan responder = bob.handled.front();
+
+	CPPUNIT_ASSERT(initiator.initiator);
+	CPPUNIT_ASSERT(initiator.peer == bob.id());
+	CPPUNIT_ASSERT_EQUAL(2, initiator.attempt);
+	CPPUNIT_ASSERT_EQUAL(std::string("none"), initiator.remoteNat);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), initiator.remote.size());
+	CPPUNIT_ASSERT(initiator.remote.front() == *bob.client.natInfo().reflexive);   // reflexive first
+	CPPUNIT_ASSERT(contains(initiator.remote, Poco::Net::SocketAddress("192.0.2.7", bob.client.punchPort())));
+	CPPUNIT_ASSERT(contains(initiator.remote, Poco::Net::SocketAddress("192.0.2.8", 4444)));
+
+	CPPUNIT_ASSERT(!responder.initiator);
+	CPPUNIT_ASSERT(responder.peer == alice.id());
+	CPPUNIT_ASSERT_EQUAL(2, responder.attempt);
+	CPPUNIT_ASSERT_EQUAL(std::string("none"), responder.remoteNat);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), responder.remote.size());
+	CPPUNIT_ASSERT(responder.remote.front() == *alice.client.natInfo().reflexive);
+	CPPUNIT_ASSERT(responder.remote.back() == Poco::Net::SocketAddress("198.51.100.5", alice.client.punchPort()));
+	CPPUNIT_ASSERT(bob.ready.empty() && alice.handled.empty());
+}
+
+
+void RelayNatTest::testPunchBothStartAtOnce()
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	Peer bob(loop, pServer->port(), "bob");
+	alice.respond({});
+	bob.respond({});
+	alice.client.start();
+	bob.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
+	alice.punch(bob.id(), {});
+	bob.punch(alice.id(), {});
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty() && !bob.ready.empty(); }));
+	CPPUNIT_ASSERT(alice.ready.front() && bob.ready.front());
+	// Exactly one initiator: the smaller peer ID.
+	const bool aliceSmaller = alice.id() < bob.id();
+	CPPUNIT_ASSERT_EQUAL(aliceSmaller, alice.ready.front()->initiator);
+	CPPUNIT_ASSERT_EQUAL(!aliceSmaller, bob.ready.front()->initiator);
+	CPPUNIT_ASSERT(alice.ready.front()->remote.front() == *bob.client.natInfo().reflexive);
+	CPPUNIT_ASSERT(bob.ready.front()->remote.front() == *alice.client.natInfo().reflexive);
+	CPPUNIT_ASSERT(alice.handled.empty() && bob.handled.empty());
+}
+
+
+void RelayNatTest::testPunchToOfflinePeer()
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	alice.punch(Identity::generate().peerId(), {});   // not started: the relay is offline for us
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty(); }));
+	CPPUNIT_ASSERT(!alice.ready.back());
+	CPPUNIT_ASSERT(alice.readyErrors.back().find("offline") != std::string::npos);
+
+	alice.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed(); }));
+	const PeerId nobody = Identity::generate().peerId();
+	alice.punch(nobody, {});
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.ready.size() == 2; }));
+	CPPUNIT_ASSERT(!alice.ready.back());
+	CPPUNIT_ASSERT(alice.readyErrors.back().find("is not connected to relay") != std::string::npos);
+	CPPUNIT_ASSERT(alice.client.state() == RelayClient::State::ONLINE);   // the channel stayed up
+
+	// Losing the relay in the middle of a punch ends it with an error.
+	Peer bob(loop, pServer->port(), "bob");   // online, but answers no punches
+	bob.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.probed(); }));
+	alice.punch(bob.id(), {});
+	pServer->stop();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.ready.size() == 3; }));
+	CPPUNIT_ASSERT(!alice.ready.back());
+	CPPUNIT_ASSERT(alice.readyErrors.back().find("offline") != std::string::npos);
+}
+
+
+void RelayNatTest::testPunchUnanswered()
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	Peer bob(loop, pServer->port(), "bob");   // no punch handler: ignores punches
+	alice.client.start();
+	bob.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
+	const auto started = std::chrono::steady_clock::now();
+	alice.punch(bob.id(), {});
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty(); }));
+	CPPUNIT_ASSERT(std::chrono::steady_clock::now() - started >= RelayClient::PUNCH_TIMEOUT);
+	CPPUNIT_ASSERT(!alice.ready.front());
+	CPPUNIT_ASSERT(alice.readyErrors.front().find("did not answer") != std::string::npos);
+}
+
+
+void RelayNatTest::testSimultaneousOpenOnLoopback()
+	/// Each side dials the other's reflexive address from its punch port on its own thread,
+	/// again after every refusal, as a ChatNode would: with no listener anywhere, only a TCP
+	/// simultaneous open can connect them. On loopback a SYN that finds no SYN_SENT socket is
+	/// refused within microseconds, so the two dialers need their own threads to overlap.
+{
+	auto pServer = startRelay();
+	EventLoop loop;
+	Peer alice(loop, pServer->port(), "alice");
+	Peer bob(loop, pServer->port(), "bob");
+	alice.client.start();
+	bob.client.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
+
+	class Dialer
+		/// Dials remote from 0.0.0.0:localPort on its own loop until connected or the deadline.
+	{
+	public:
+		explicit Dialer(std::uint16_t port):
+			_localPort(port),
+			_thread("Dialer")
+		{
+		}
+
+		~Dialer()
+		{
+			std::promise<void> done;
+			_thread.loop().post([this, &done] {
+				if (_pConnection)
+				{
+					_pConnection->setConnectHandler(nullptr);
+					_pConnection->setDataHandler(nullptr);
+					_pConnection->setCloseHandler(nullptr);
+					_pConnection->abort("test over");
+				}
+				done.set_value();
+			});
+			done.get_future().wait();
+			_thread.stop();
+		}
+
+		void start(const Poco::Net::SocketAddress& remote, std::chrono::steady_clock::time_point deadline)
+		{
+			_thread.loop().post([this, remote, deadline] { dial(remote, deadline); });
+		}
+
+		std::atomic<bool> connected{false};
+		std::atomic<int> attempts{0};
+		std::atomic<std::uint16_t> localPort{0};
+		std::atomic<std::uint16_t> remotePort{0};
+		std::mutex mutex;
+		std::string received;
+
+	private:
+		void dial(const Poco::Net::SocketAddress& remote, std::chrono::steady_clock::time_point deadline)
+		{
+			if (connected || std::chrono::steady_clock::now() > deadline) return;
+			++attempts;
+			_pConnection = TcpConnection::connectFrom(_thread.loop(), Poco::Net::SocketAddress("0.0.0.0", _localPort), remote, 1000ms);
+			_pConnection->setConnectHandler([this] {
+				localPort = _pConnection->localAddress().port();
+				remotePort = _pConnection->peerAddress().port();
+				connected = true;
+				_pConnection->send("hello from " + std::to_string(_localPort));
+			});
+			_pConnection->setDataHandler([this](const char* data, std::size_t size) {
+				std::lock_guard<std::mutex> lock(mutex);
+				received.append(data, size);
+			});
+			_pConnection->setCloseHandler([this, remote, deadline](const std::string&) {
+				if (!connected) dial(remote, deadline);
+			});
+		}
+
+		const std::uint16_t _localPort;
+		EventLoopThread _thread;
+		TcpConnection::Ptr _pConnection;
+	};
+
+	Dialer aliceDialer(alice.client.punchPort());
+	Dialer bobDialer(bob.client.punchPort());
+	bool bobDialing = false;
+	bool aliceDialing = false;
+	const auto deadline = std::chrono::steady_clock::now() + 5s;
+	bob.client.setPunchHandler([&](const PunchPlan& plan) {
+		bobDialing = true;
+		bobDialer.start(plan.remote.front(), deadline);
+	});
+	alice.client.startPunch(bob.id(), {}, [&](const std::optional<PunchPlan>& plan, const std::string&) {
+		aliceDialing = plan.has_value();
+		if (plan) aliceDialer.start(plan->remote.front(), deadline);
+	});
+	const std::string toAlice = "hello from " + std::to_string(bob.client.punchPort());
+	const std::string toBob = "hello from " + std::to_string(alice.client.punchPort());
+	auto received = [](Dialer& dialer) {
+		std::lock_guard<std::mutex> lock(dialer.mutex);
+		return dialer.received;
+	};
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		return received(aliceDialer).size() >= toAlice.size() && received(bobDialer).size() >= toBob.size();
+	}, 10s));
+	CPPUNIT_ASSERT(aliceDialing && bobDialing);
+	CPPUNIT_ASSERT_EQUAL(toAlice, received(aliceDialer));
+	CPPUNIT_ASSERT_EQUAL(toBob, received(bobDialer));
+	// One TCP connection between the two punch ports.
+	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), aliceDialer.localPort.load());
+	CPPUNIT_ASSERT_EQUAL(bob.client.punchPort(), aliceDialer.remotePort.load());
+	CPPUNIT_ASSERT_EQUAL(bob.client.punchPort(), bobDialer.localPort.load());
+	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), bobDialer.remotePort.load());
+	std::printf(" [simultaneous open after %d + %d connect attempts] ", aliceDialer.attempts.load(), bobDialer.attempts.load());
+}
