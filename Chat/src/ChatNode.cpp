@@ -13,6 +13,7 @@
 #include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
+#include "Poco/Random.h"
 #include "Poco/String.h"
 #include "Poco/URI.h"
 #include "Poco/UUIDGenerator.h"
@@ -59,6 +60,8 @@ public:
 	static constexpr int MAX_PUNCH_ATTEMPTS = 3;              ///< Per upgrade round (as DCUtR).
 	static constexpr std::chrono::milliseconds PUNCH_CONNECT_TIMEOUT{3000};  ///< SYNs are retried meanwhile.
 	static constexpr std::chrono::milliseconds PUNCH_WINDOW{3000};          ///< Refused punch dials are repeated this long.
+	static constexpr std::size_t PREDICTION_SOCKETS = 64;    ///< Fresh mappings opened by the endpoint-dependent side.
+	static constexpr std::size_t PREDICTION_PROBES = 256;    ///< Ports guessed by the other side.
 
 	struct Outgoing
 	{
@@ -90,6 +93,7 @@ public:
 		std::optional<Relay::PunchPlan> punchPlan;   ///< The punch being dialed, until punchDeadline.
 		std::chrono::steady_clock::time_point punchDeadline;
 		TimerHandle punchRetry;
+		std::vector<ChatSession::Ptr> predictions;   ///< Port-prediction dials in flight (see predictDial()).
 		std::chrono::milliseconds upgradeBackoff{0};
 		TimerHandle upgradeTimer;
 		std::deque<Outgoing> outbox;
@@ -127,6 +131,7 @@ public:
 		if (!_config.relayUrl.empty()) startRelay();
 		if (_config.portMapping) startPortMapping();
 		_watchdog = _loop.runEvery(std::chrono::seconds(1), [this] { checkReceipts(); });
+		_random.seed();   // from the system's random source: guessed ports must not be predictable
 	}
 
 	void checkReceipts()
@@ -270,6 +275,7 @@ public:
 			entry.second.upgradeTimer.cancel();
 			entry.second.punchRetry.cancel();
 			entry.second.upgradeSession.reset();
+			entry.second.predictions.clear();
 			entry.second.session.reset();
 			entry.second.dialSession.reset();
 		}
@@ -512,6 +518,14 @@ public:
 			if (peer.punchPlan) ++_stats.punchSuccesses;
 			peer.punchPlan.reset();
 		}
+		if (std::find(peer.predictions.begin(), peer.predictions.end(), pSession) != peer.predictions.end())
+		{
+			++_stats.predictionSuccesses;
+			auto others = std::move(peer.predictions);
+			peer.predictions.clear();
+			for (auto& other: others)
+				if (other != pSession) other->abort("another predicted port got through");
+		}
 		if (peer.session && peer.session != pSession && peer.session->established())
 		{
 			// Two sessions with one peer. A direct one beats a relayed one (both sides agree).
@@ -584,7 +598,7 @@ public:
 		/// One step of an upgrade round: the next known address, then hole punches, then a pause.
 	{
 		Peer& peer = peerFor(id);
-		if (!relayed(peer) || peer.upgradeSession || peer.punchPending || peer.punchPlan) return;
+		if (!relayed(peer) || peer.upgradeSession || peer.punchPending || peer.punchPlan || !peer.predictions.empty()) return;
 		if (peer.upgradeAddress < peer.info.addresses.size())
 		{
 			const Poco::Net::SocketAddress address = peer.info.addresses[peer.upgradeAddress++];
@@ -595,8 +609,7 @@ public:
 		}
 		// The smaller ID initiates hole punches; the other side answers them (punchDial).
 		const bool canPunch = _config.holePunching && _relay && _relay->state() == Relay::RelayClient::State::ONLINE
-			&& _relay->punchPort() != 0 && _identity.peerId() < id
-			&& _relay->natInfo().mapping != Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;
+			&& _relay->punchPort() != 0 && _identity.peerId() < id;
 		if (canPunch && peer.punchAttempt < MAX_PUNCH_ATTEMPTS)
 		{
 			++peer.punchAttempt;
@@ -605,13 +618,9 @@ public:
 			_relay->startPunch(id, {}, [this, id](const std::optional<Relay::PunchPlan>& plan, const std::string& error) {
 				Peer& p = peerFor(id);
 				p.punchPending = false;
-				if (plan && plan->remoteNat != "edm")
-				{
-					punchDial(*plan);
-					return;
-				}
-				logger().debug("hole punch with %s not possible: %s", id.shortString(), plan ? "its NAT maps per destination" : error);
-				if (plan) p.punchAttempt = MAX_PUNCH_ATTEMPTS;   // endpoint-dependent: punching cannot work
+				if (plan && punchDial(*plan)) return;
+				logger().debug("hole punch with %s not possible: %s", id.shortString(), plan ? "both NATs map per destination" : error);
+				if (plan) p.punchAttempt = MAX_PUNCH_ATTEMPTS;   // nothing to gain from another attempt this round
 				tryUpgrade(id);
 			});
 			return;
@@ -619,14 +628,24 @@ public:
 		scheduleUpgrade(peer);
 	}
 
-	void punchDial(const Relay::PunchPlan& plan)
+	bool punchDial(const Relay::PunchPlan& plan)
 		/// TCP simultaneous open: both sides dial each other's reflexive address from the port
 		/// their NAT already maps (the relay control channel's). The initiator is the TLS client.
+		/// Against an endpoint-dependent NAT, bounded port prediction instead (predictDial()).
+		/// Returns false if nothing was dialed.
 	{
-		if (!_relay || plan.remote.empty() || _relay->punchPort() == 0) return;
+		if (!_relay || plan.remote.empty() || _relay->punchPort() == 0) return false;
 		Peer& peer = peerFor(plan.peer);
-		if (peer.session && peer.session->established() && peer.session->path() == "direct") return;
-		if (peer.upgradeSession) return;   // a direct attempt is under way already
+		if (peer.session && peer.session->established() && peer.session->path() == "direct") return false;
+		if (peer.upgradeSession || !peer.predictions.empty()) return false;   // a direct attempt is under way already
+		const bool weMapPerDestination = _relay->natInfo().mapping == Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;
+		const bool theyMapPerDestination = plan.remoteNat == "edm";
+		if (weMapPerDestination && theyMapPerDestination) return false;   // nothing to predict from
+		if (weMapPerDestination || theyMapPerDestination)
+		{
+			predictDial(peer, plan, weMapPerDestination);
+			return true;
+		}
 		if (!peer.punchPlan || peer.punchPlan->attempt != plan.attempt || peer.punchPlan->initiator != plan.initiator)
 		{
 			// A new punch: SYNs that the other NAT refuses or drops before its own SYN opened
@@ -642,6 +661,52 @@ public:
 			? TlsChannel::client(connection, _identity, plan.peer)
 			: TlsChannel::server(connection, _identity);
 		peer.upgradeSession = openSession(channel, plan.initiator, "direct");
+		return true;
+	}
+
+	void predictDial(Peer& peer, const Relay::PunchPlan& plan, bool weMapPerDestination)
+		/// Bounded port prediction ("birthday" approach) when exactly one NAT maps per
+		/// destination. That side opens PREDICTION_SOCKETS connections from fresh local ports
+		/// to the other's reflexive address, each getting a new random external port; the other
+		/// side dials PREDICTION_PROBES guessed ports of its public address from its punch port,
+		/// each opening its own NAT for that port. A guessed port that matches one of the new
+		/// mappings gives a simultaneous open. All dials time out within PUNCH_CONNECT_TIMEOUT;
+		/// the first session to get through wins and the rest are dropped.
+	{
+		++_stats.predictionAttempts;
+		const Poco::Net::SocketAddress target = plan.remote.front();
+		std::vector<Poco::Net::SocketAddress> dials;
+		if (weMapPerDestination)
+		{
+			dials.assign(PREDICTION_SOCKETS, target);
+		}
+		else
+		{
+			// Ports near the observed one first (sequential allocators), then random ones.
+			std::set<std::uint16_t> ports;
+			for (int delta = 1; delta <= 8; ++delta)
+			{
+				if (target.port() + delta <= 65535) ports.insert(static_cast<std::uint16_t>(target.port() + delta));
+				if (target.port() - delta >= 1024) ports.insert(static_cast<std::uint16_t>(target.port() - delta));
+			}
+			while (ports.size() < PREDICTION_PROBES)
+				ports.insert(static_cast<std::uint16_t>(1024 + _random.next(65536 - 1024)));
+			for (std::uint16_t port: ports) dials.emplace_back(target.host(), port);
+		}
+		_stats.predictionDials += dials.size();
+		logger().information("port prediction with %s: %z dials %s %s", plan.peer.shortString(), dials.size(),
+			weMapPerDestination ? "from fresh ports to" : "to guessed ports of", target.host().toString());
+		const Poco::Net::SocketAddress punchLocal(Poco::Net::IPAddress(), _relay->punchPort());
+		for (const auto& address: dials)
+		{
+			auto connection = weMapPerDestination
+				? TcpConnection::connect(_loop, address, PUNCH_CONNECT_TIMEOUT)
+				: TcpConnection::connectFrom(_loop, punchLocal, address, PUNCH_CONNECT_TIMEOUT);
+			TlsChannel::Ptr channel = plan.initiator
+				? TlsChannel::client(connection, _identity, plan.peer)
+				: TlsChannel::server(connection, _identity);
+			peer.predictions.push_back(openSession(channel, plan.initiator, "direct"));
+		}
 	}
 
 	void flushOutbox(Peer& peer)
@@ -706,7 +771,8 @@ public:
 		for (auto& entry: _peers)
 		{
 			Peer& candidate = entry.second;
-			if (candidate.dialSession == pSession || candidate.session == pSession || candidate.upgradeSession == pSession)
+			if (candidate.dialSession == pSession || candidate.session == pSession || candidate.upgradeSession == pSession
+				|| std::find(candidate.predictions.begin(), candidate.predictions.end(), pSession) != candidate.predictions.end())
 			{
 				pPeer = &candidate;
 				break;
@@ -714,6 +780,17 @@ public:
 		}
 		if (!pPeer) return;
 		Peer& peer = *pPeer;
+		auto prediction = std::find(peer.predictions.begin(), peer.predictions.end(), pSession);
+		if (prediction != peer.predictions.end())
+		{
+			peer.predictions.erase(prediction);
+			if (peer.predictions.empty() && !(peer.session && peer.session->path() == "direct"))
+			{
+				const PeerId id = peer.info.id;
+				_loop.post([this, id] { tryUpgrade(id); });
+			}
+			return;
+		}
 		if (peer.upgradeSession == pSession)
 		{
 			peer.upgradeSession.reset();
@@ -855,6 +932,7 @@ public:
 	std::map<std::uint64_t, ChatSession::Ptr> _sessions;   ///< Every live session, by serial.
 	std::uint64_t _nextSerial = 1;
 	TimerHandle _watchdog;
+	Poco::Random _random;
 	ChatNodeStats _stats;
 	PeerHandler _onPeer;
 	MessageHandler _onMessage;

@@ -102,6 +102,9 @@ struct ChatNodeStats
 	std::uint64_t punchAttempts = 0;
 	std::uint64_t punchSuccesses = 0;
 	std::uint64_t receiptTimeouts = 0;      ///< Sessions dropped because receipts stopped coming.
+	std::uint64_t predictionAttempts = 0;   ///< Port predictions tried (one NAT maps per destination).
+	std::uint64_t predictionDials = 0;      ///< Connections opened by them (bounded per attempt).
+	std::uint64_t predictionSuccesses = 0;
 };
 
 
@@ -123,7 +126,8 @@ class ChatNode
 	///   - a relayed session is upgraded in the background: known addresses are tried directly
 	///     and, with holePunching, a TCP simultaneous open is coordinated through the relay (the
 	///     peer with the smaller ID initiates, at most 3 attempts per round, rounds repeat with
-	///     a growing pause); a direct session replaces the relayed one (PATH event) and the
+	///     a growing pause; when exactly one NAT maps per destination, a bounded port
+	///     prediction: 64 fresh mappings on that side against 256 guessed ports from the other); a direct session replaces the relayed one (PATH event) and the
 	///     unacknowledged messages are sent again on it in order, so nothing is lost, duplicated
 	///     (receivers drop repeats by ID) or reordered. A session whose receipts stop coming
 	///     (receiptTimeout) is dropped and the next round starts — over the relay if need be.
