@@ -94,6 +94,7 @@ public:
 		std::chrono::steady_clock::time_point punchDeadline;
 		TimerHandle punchRetry;
 		std::vector<ChatSession::Ptr> predictions;   ///< Port-prediction dials in flight (see predictDial()).
+		std::string lastPath;               ///< Path of the last session in use, to report every change.
 		std::chrono::milliseconds upgradeBackoff{0};
 		TimerHandle upgradeTimer;
 		std::deque<Outgoing> outbox;
@@ -175,7 +176,8 @@ public:
 		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
 			onRelayState(state, detail);
 		});
-		_relay->setPunchHandler([this](const Relay::PunchPlan& plan) { punchDial(plan); });
+		// Without hole punching we neither start nor answer punches: peers never get us to dial them.
+		if (_config.holePunching) _relay->setPunchHandler([this](const Relay::PunchPlan& plan) { punchDial(plan); });
 		_relay->setInviteHandler([this](Relay::RelayTunnel tunnel) {
 			++_stats.relayTunnels;
 			logger().debug("relay tunnel from %s", tunnel.peer.shortString());
@@ -561,7 +563,9 @@ public:
 		{
 			peer.session = pSession;
 			notifyPeer(PeerChange::CONNECTED, peer);
+			if (!peer.lastPath.empty() && peer.lastPath != session.path()) notifyPeer(PeerChange::PATH, peer);   // e.g. fell back to the relay
 		}
+		peer.lastPath = session.path();
 		// Unacknowledged messages go again on the new session, in order, before any new one.
 		flushOutbox(peer);
 		if (session.path() == "relay")
@@ -609,7 +613,8 @@ public:
 		}
 		// The smaller ID initiates hole punches; the other side answers them (punchDial).
 		const bool canPunch = _config.holePunching && _relay && _relay->state() == Relay::RelayClient::State::ONLINE
-			&& _relay->punchPort() != 0 && _identity.peerId() < id;
+			&& _relay->punchPort() != 0 && _identity.peerId() < id
+			&& _relay->natInfo().mapping != Relay::NatInfo::Mapping::UNKNOWN;   // a relay without probing has no punch either
 		if (canPunch && peer.punchAttempt < MAX_PUNCH_ATTEMPTS)
 		{
 			++peer.punchAttempt;
@@ -622,7 +627,7 @@ public:
 				logger().debug("hole punch with %s not possible: %s", id.shortString(), plan ? "both NATs map per destination" : error);
 				if (plan) p.punchAttempt = MAX_PUNCH_ATTEMPTS;   // nothing to gain from another attempt this round
 				tryUpgrade(id);
-			});
+			}, peer.punchAttempt);
 			return;
 		}
 		scheduleUpgrade(peer);
@@ -635,7 +640,11 @@ public:
 		/// Returns false if nothing was dialed.
 	{
 		if (!_relay || plan.remote.empty() || _relay->punchPort() == 0) return false;
-		Peer& peer = peerFor(plan.peer);
+		// Only for a peer we already talk to through the relay: a stranger cannot make us dial
+		// an address of its choosing.
+		const auto known = _peers.find(plan.peer);
+		if (known == _peers.end() || !relayed(known->second)) return false;
+		Peer& peer = known->second;
 		if (peer.session && peer.session->established() && peer.session->path() == "direct") return false;
 		if (peer.upgradeSession || !peer.predictions.empty()) return false;   // a direct attempt is under way already
 		const bool weMapPerDestination = _relay->natInfo().mapping == Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;

@@ -661,6 +661,8 @@ def main():
     parser.add_argument("--no-cut", action="store_true", help="skip the cut-path scenario")
     parser.add_argument("--window", type=float, default=UPGRADE_WINDOW,
                         help=f"seconds after the first message to wait for a direct path (default {UPGRADE_WINDOW:.0f})")
+    parser.add_argument("--deadline", type=int, default=DEADLINE,
+                        help=f"seconds the whole run may take (default {DEADLINE}; CTest's TIMEOUT is 600)")
     args = parser.parse_args()
 
     ok, reason = netlab.namespaces_available()
@@ -681,10 +683,10 @@ def main():
         print(f"lab: removed namespaces left by an earlier, killed lab: {stale}")
 
     def on_alarm(_signum, _frame):
-        raise Deadline(f"the lab ran longer than {DEADLINE} s")
+        raise Deadline(f"the lab ran longer than {args.deadline} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(DEADLINE)
+    signal.alarm(args.deadline)
     work = tempfile.mkdtemp(prefix="crosschat-natmatrix.")
     lab = NatMatrix(args, work)
     started = time.monotonic()

@@ -250,7 +250,8 @@ CommandInterpreter::Action ConsoleSession::netinfo()
 	pEvent->set("port", _pNode->port());
 	pEvent->set("lan_port", _pNode->lanPort());
 	const Relay::NatInfo nat = _pNode->natInfo();
-	const auto reflexive = _pNode->reflexiveAddress();
+	// The control channel's address (its port is the punch port), else the last one seen.
+	const auto reflexive = nat.reflexive ? nat.reflexive : _pNode->reflexiveAddress();
 	pEvent->set("reflexive", reflexive ? reflexive->toString() : std::string());
 	pEvent->set("nat", std::string(Relay::NatInfo::mappingName(nat.mapping)));
 	Poco::JSON::Object::Ptr pRelay = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);

@@ -119,8 +119,9 @@ class ChatNode
 	///   - one session per peer pair: when both dial at once, the session dialed by the peer
 	///     with the smaller PeerId survives on both sides;
 	///   - with a relay (config.relayUrl), the node stays announced there; a peer with no
-	///     working known address is looked up on the relay, its announced and observed
-	///     addresses are tried directly, and then a relay tunnel carries the same TLS session
+	///     working known address is looked up on the relay, its announced addresses (with the
+	///     host the relay sees it at, and its gateway-mapped address) are tried directly, and
+	///     then a relay tunnel carries the same TLS session
 	///     (path "relay"); the relay only ever sees ciphertext. Messages wait while the relay
 	///     is down and go out once it is back;
 	///   - a relayed session is upgraded in the background: known addresses are tried directly

@@ -77,7 +77,7 @@ struct NatInfo
 	/// What the relay taught us about our NAT: the control channel's and the probe connection's
 	/// source addresses as the relay saw them. Both connections leave from the same local port
 	/// (RelayClient::punchPort()), so equal observed ports mean the NAT keeps one mapping for
-	/// every destination. See docs/PROTOCOL-nat.md.
+	/// every destination. See docs/PROTOCOL.md, "NAT probing".
 {
 	enum class Mapping
 	{

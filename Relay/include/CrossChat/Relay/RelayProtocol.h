@@ -56,7 +56,7 @@ class RelayProtocol
 	///   relay -> error {code, message, peer}  (about a punch to peer; the channel stays open)
 	/// auth.signature signs controlSigningString(nonce). welcome.probe_port (optional) names the
 	/// relay's NAT probe port: a TCP connection to it gets one line {"observed":"ip:port"} and
-	/// is closed. punch: hole-punch coordination (DCUtR-like), see docs/PROTOCOL-nat.md.
+	/// is closed. punch: hole-punch coordination (DCUtR-like), see docs/PROTOCOL.md, "Hole punching".
 	///
 	/// Tunnel: the dialer (TLS client) asks POST /tunnels and joins with its token; the relay
 	/// sends an invite with the other token to the callee over its control channel, which joins
