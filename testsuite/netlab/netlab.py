@@ -491,7 +491,7 @@ class Switch(Namespace):
         lab._create_namespace(self)
         self.ip("link", "add", bridge, "type", "bridge", "stp_state", "0",
                 "mcast_snooping", "1" if snooping else "0")
-        self.ip("link", "set", bridge, "up")
+        self.ip("link", "set", "dev", bridge, "up")
 
 
 def nat_ruleset(wan_ifname, random_ports=False, fully_random=False):
@@ -749,8 +749,8 @@ class Lab:
             a.addr_add(a_ifname, a_address)
         if b_address:
             b.addr_add(b_ifname, b_address)
-        a.ip("link", "set", a_ifname, "up")
-        b.ip("link", "set", b_ifname, "up")
+        a.ip("link", "set", "dev", a_ifname, "up")
+        b.ip("link", "set", "dev", b_ifname, "up")
         return Link(a, a_ifname, b, b_ifname)
 
     def attach(self, ns, switch, address=None, ifname="eth0"):
@@ -761,7 +761,7 @@ class Lab:
         switch.ports += 1
         port = ns.short[:15]
         link = self.link(ns, switch, ifname, port, a_address=address)
-        switch.ip("link", "set", port, "master", switch.bridge)
+        switch.ip("link", "set", "dev", port, "master", switch.bridge)
         return link
 
     def add_nat_router(self, short, wan_switch, wan_address, lan_switch, lan_address,
