@@ -59,7 +59,8 @@ public:
 	static constexpr std::size_t SEEN_IDS_PER_PEER = 4096;   ///< Remembered for duplicate detection.
 	static constexpr int MAX_PUNCH_ATTEMPTS = 3;              ///< Per upgrade round (as DCUtR).
 	static constexpr std::chrono::milliseconds PUNCH_CONNECT_TIMEOUT{3000};  ///< SYNs are retried meanwhile.
-	static constexpr std::chrono::milliseconds PUNCH_WINDOW{3000};          ///< Refused punch dials are repeated this long.
+	static constexpr std::chrono::milliseconds PUNCH_WINDOW{3000};          ///< Refused punch dials are repeated this long,
+	static constexpr std::chrono::milliseconds PUNCH_RETRY_DELAY{5};        ///< this far apart (at most 600 dials).
 	static constexpr std::size_t PREDICTION_SOCKETS = 64;    ///< Fresh mappings opened by the endpoint-dependent side.
 	static constexpr std::size_t PREDICTION_PROBES = 256;    ///< Ports guessed by the other side.
 
@@ -90,6 +91,7 @@ public:
 		std::size_t upgradeAddress = 0;     ///< Next known address to try in this upgrade round.
 		int punchAttempt = 0;               ///< Hole punches tried in this upgrade round.
 		bool punchPending = false;          ///< Waiting for the relay's punch coordination.
+		bool upgradeLookedUp = false;       ///< This upgrade round has asked the relay for the peer's addresses.
 		std::optional<Relay::PunchPlan> punchPlan;   ///< The punch being dialed, until punchDeadline.
 		std::chrono::steady_clock::time_point punchDeadline;
 		TimerHandle punchRetry;
@@ -537,7 +539,10 @@ public:
 			const bool newDirect = session.path() == "direct";
 			const bool oldDirect = peer.session->path() == "direct";
 			const bool sameDialer = peer.session->outgoing() == session.outgoing();
-			const bool keepNew = newDirect != oldDirect ? newDirect : sameDialer || dialedBySmallerId(session);
+			// A relayed session that the peer dialed while we still hold a direct one means the
+			// peer lost the direct path (nobody dials while holding a session): ours is dead too.
+			const bool keepNew = newDirect != oldDirect ? newDirect || !session.outgoing()
+				: sameDialer || dialedBySmallerId(session);
 			if (!keepNew)
 			{
 				++_stats.duplicateSessions;
@@ -548,9 +553,9 @@ public:
 			peer.session = pSession;
 			if (newDirect != oldDirect)
 			{
-				++_stats.upgrades;
-				logger().information("session with %s upgraded from %s to %s", displayName(peer.info), old->path(), session.path());
-				old->close("upgraded to a direct path");
+				if (newDirect) ++_stats.upgrades;
+				logger().information("session with %s moves from %s to %s", displayName(peer.info), old->path(), session.path());
+				old->close(newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
 				notifyPeer(PeerChange::PATH, peer);
 			}
 			else
@@ -594,6 +599,7 @@ public:
 			: std::min(peer.upgradeBackoff * 2, _config.upgradeMax);
 		peer.upgradeAddress = 0;
 		peer.punchAttempt = 0;
+		peer.upgradeLookedUp = false;
 		const PeerId id = peer.info.id;
 		peer.upgradeTimer = _loop.runAfter(peer.upgradeBackoff, [this, id] { tryUpgrade(id); });
 	}
@@ -603,6 +609,20 @@ public:
 	{
 		Peer& peer = peerFor(id);
 		if (!relayed(peer) || peer.upgradeSession || peer.punchPending || peer.punchPlan || !peer.predictions.empty()) return;
+		if (_relay && !peer.upgradeLookedUp && peer.upgradeAddress >= peer.info.addresses.size())
+		{
+			// A peer that reached us through a tunnel may have addresses we never learned.
+			peer.upgradeLookedUp = true;
+			peer.punchPending = true;
+			++_stats.relayLookups;
+			_relay->lookup(id, [this, id](const std::optional<Relay::RelayPeerRecord>& record, const std::string&) {
+				Peer& p = peerFor(id);
+				p.punchPending = false;
+				if (record) learnFromRelay(p, *record);
+				tryUpgrade(id);
+			});
+			return;
+		}
 		if (peer.upgradeAddress < peer.info.addresses.size())
 		{
 			const Poco::Net::SocketAddress address = peer.info.addresses[peer.upgradeAddress++];
@@ -704,7 +724,7 @@ public:
 		}
 		_stats.predictionDials += dials.size();
 		logger().information("port prediction with %s: %z dials %s %s", plan.peer.shortString(), dials.size(),
-			weMapPerDestination ? "from fresh ports to" : "to guessed ports of", target.host().toString());
+			std::string(weMapPerDestination ? "from fresh ports to" : "to guessed ports of"), target.host().toString());
 		const Poco::Net::SocketAddress punchLocal(Poco::Net::IPAddress(), _relay->punchPort());
 		for (const auto& address: dials)
 		{
@@ -807,7 +827,7 @@ public:
 			if (peer.punchPlan && !session.tlsReady() && std::chrono::steady_clock::now() < peer.punchDeadline)
 			{
 				const Relay::PunchPlan plan = *peer.punchPlan;
-				peer.punchRetry = _loop.runAfter(std::chrono::milliseconds(1), [this, plan] { punchDial(plan); });
+				peer.punchRetry = _loop.runAfter(PUNCH_RETRY_DELAY, [this, plan] { punchDial(plan); });
 				return;
 			}
 			peer.punchPlan.reset();

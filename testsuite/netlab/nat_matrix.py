@@ -30,13 +30,15 @@ non-reserved 11.0.0.0/24 (as portmap_check.py does). Those addresses exist only 
 isolated lab: no namespace is linked to the machine's network and no lab route leads out.
 
 For each unordered pair of kinds (10 pairs; same-kind pairs use the two sites of that kind),
-fresh crosschat processes (new identities) run on the two hosts with
+fresh crosschat processes (new identities, so either side may have the smaller ID and start
+the hole punches) run on the two hosts with
 `--json --no-lan --relay http://11.0.0.10:5000 --verbose` (port mapping on, where crosschat
 has it). Once both report the relay online and (via /netinfo) their NAT mapping type, the
 first site sends /msg <peer-id> to the second; measured: time to the first message and its
-path, then (up to --window s after it) the first "path" event to "direct": the time to the
-upgrade. A reply from the second site checks the final path. The hole punches each side dials
-are counted from its debug log ("hole punch N with ...").
+path, then (up to --window s after it, 30 s for EIM x EDM) the first "path" event to
+"direct": the time to the upgrade. A reply from the second site checks the final path. The hole punches each side dials
+and port predictions are counted from its debug log ("hole punch N with ...", "port
+prediction with ...: N dials").
 
 Asserted: every pair connects (the message arrives exactly once, "delivered" at the sender);
 the final path is direct for every pair with a NONE or UPNP side and for EIM x EIM, relay for
@@ -52,7 +54,6 @@ removed; the pair must upgrade to direct again within RECOVERY_TIMEOUT.
 Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, no nft or miniupnpd).
 """
 import argparse
-import itertools
 import json
 import os
 import re
@@ -97,6 +98,7 @@ START_TIMEOUT = 15.0       # ready + relay online
 NETINFO_TIMEOUT = 10.0     # NAT type (and port mapping) known
 FIRST_MSG_TIMEOUT = 30.0   # lookup, direct tries (1.5 s each), relay tunnel
 UPGRADE_WINDOW = 15.0      # seconds after the first message to wait for a direct path
+EIM_EDM_WINDOW = 30.0      # the same for EIM x EDM (port prediction: up to 3 attempts of 3 s a round)
 REPLY_TIMEOUT = 15.0
 SETTLE = 1.0               # seconds to wait for duplicates
 CUT_MESSAGES = 10
@@ -108,6 +110,10 @@ DEADLINE = 570                # seconds for the whole run (CTest's TIMEOUT is 60
 
 PUNCH_GROUP_S = 3.5          # crosschat repeats refused punch dials for 3 s (PUNCH_WINDOW)
 PUNCH_RE = re.compile(r"hole punch (\d+) with (\S+): dialing (\S+) from port (\d+)")
+# (crosschat's format string prints "[ERRFMT]" for the direction and address at the moment)
+PREDICT_RE = re.compile(r"port prediction with (\S+): (\d+) dials(?: (?:from fresh ports to|to guessed ports of) (\S+))?")
+PUNCH_DIAL_S = 3.0            # crosschat's PUNCH_CONNECT_TIMEOUT: every dial of an attempt ends within it
+MAX_PREDICTION_DIALS = 256    # crosschat's PREDICTION_PROBES (the other side opens PREDICTION_SOCKETS = 64)
 
 
 class Failed(Exception):
@@ -289,45 +295,76 @@ class NatMatrix:
     # -- log analysis --------------------------------------------------------------------------
 
     @staticmethod
+    def compact_punches(punch_list, t0, limit=40):
+        """[(ms after t0, attempt, remote, dials)] with repeated identical dials merged."""
+        out = []
+        for t, attempt, _peer, remote, dials in punch_list:
+            if out and attempt is not None and out[-1][1] == attempt and out[-1][2] == remote:
+                out[-1][3] += dials
+            else:
+                out.append([ms(t - t0), attempt, remote, dials])
+        return out[:limit]
+
+    @staticmethod
     def punches(chat, since=None):
-        """[(t, attempt, peer, remote, port)] of the hole punches chat dialed (debug log)."""
+        """[(t, attempt, peer, remote, dials)] of the hole punches and port predictions chat
+        dialed (from its debug log). A punch line is one dial (attempt = its number); a
+        prediction line is one attempt with many dials (attempt = None)."""
         found = []
         for line in chat.proc.stderr:
             if since is not None and line.t < since:
                 continue
             m = PUNCH_RE.search(line.text)
             if m:
-                found.append((line.t, int(m.group(1)), m.group(2), m.group(3), int(m.group(4))))
+                found.append((line.t, int(m.group(1)), m.group(2), m.group(3), 1))
+                continue
+            m = PREDICT_RE.search(line.text)
+            if m:
+                found.append((line.t, None, m.group(1), m.group(3) or "?", int(m.group(2))))
         return found
 
     @staticmethod
     def punch_budget(punch_list):
-        """Groups the logged punch dials into attempts and rounds.
+        """Groups the logged dials into attempts and upgrade rounds.
 
-        crosschat logs one line per dial, and repeats a refused dial within its punch window
-        (PUNCH_WINDOW, 3 s) with the same attempt number: consecutive lines with the same
-        attempt number and remote address within PUNCH_GROUP_S of the attempt's first line
-        are one attempt. An attempt numbered 1 (or not higher than the previous one) starts a
-        new upgrade round. Returns {"attempts", "dials", "rounds", "max_per_round",
-        "max_attempt", "max_dials_per_attempt"}.
+        crosschat logs one line per punch dial and repeats a refused dial within its punch
+        window (3 s) under the same attempt number: consecutive lines with the same number and
+        remote address within PUNCH_GROUP_S are one attempt. A numbered attempt not higher than
+        the previous one starts a new round. A port prediction (one line, many dials) is one
+        attempt; it starts a new round if it begins more than 0.5 s after the previous
+        attempt's dials ended (attempts of one round follow each other at once, rounds are
+        separated by a pause of at least 1 s). Returns counts and maxima.
         """
-        attempts = []   # [first_t, attempt, remote, dials]
-        for t, attempt, _peer, remote, _port in punch_list:
+        attempts = []   # [first_t, attempt, remote, dials, is_prediction]
+        for t, attempt, _peer, remote, dials in punch_list:
             last = attempts[-1] if attempts else None
-            if last and last[1] == attempt and last[2] == remote and t - last[0] <= PUNCH_GROUP_S:
-                last[3] += 1
+            if attempt is not None and last and last[1] == attempt and last[2] == remote \
+                    and t - last[0] <= PUNCH_GROUP_S:
+                last[3] += dials
             else:
-                attempts.append([t, attempt, remote, 1])
+                attempts.append([t, attempt, remote, dials, attempt is None])
         rounds, previous = [], None
-        for _t, attempt, _remote, _dials in attempts:
-            if previous is None or attempt <= previous:
+        for entry in attempts:
+            t, attempt = entry[0], entry[1]
+            if previous is None:
+                new_round = True
+            elif attempt is None:
+                new_round = t - (previous[0] + PUNCH_DIAL_S) > 0.5
+            else:
+                new_round = previous[1] is None or attempt <= previous[1]
+                if previous[1] is None:
+                    new_round = t - (previous[0] + PUNCH_DIAL_S) > 0.5
+            if new_round:
                 rounds.append(0)
             rounds[-1] += 1
-            previous = attempt
+            previous = entry
+        predictions = [a for a in attempts if a[4]]
         return {"attempts": len(attempts), "dials": sum(a[3] for a in attempts), "rounds": len(rounds),
                 "max_per_round": max(rounds) if rounds else 0,
-                "max_attempt": max((a[1] for a in attempts), default=0),
-                "max_dials_per_attempt": max((a[3] for a in attempts), default=0)}
+                "max_attempt": max((a[1] for a in attempts if a[1] is not None), default=0),
+                "max_dials_per_attempt": max((a[3] for a in attempts if not a[4]), default=0),
+                "predictions": len(predictions), "prediction_dials": sum(a[3] for a in predictions),
+                "max_prediction_dials": max((a[3] for a in predictions), default=0)}
 
     # -- one pair ------------------------------------------------------------------------------
 
@@ -403,8 +440,7 @@ class NatMatrix:
         out["path_events"] = {c.site: [(ms(e.t - t_send), e.data.get("path")) for e in c.proc.find("path")]
                               for c in (a, b)}
         out["punch"] = {c.site: self.punch_budget(self.punches(c)) for c in (a, b)}
-        out["punch_lines"] = {c.site: [(ms(t - t_send), n, r, port) for t, n, _p, r, port in self.punches(c)]
-                              for c in (a, b)}
+        out["punch_lines"] = {c.site: self.compact_punches(self.punches(c), t_send) for c in (a, b)}
         return out
 
     # -- scenarios -----------------------------------------------------------------------------
@@ -426,7 +462,9 @@ class NatMatrix:
         for label, site_a, site_b in pairs:
             kind_a, kind_b = SITES[site_a][0], SITES[site_b][0]
             expected = EXPECTED[pair_key(kind_a, kind_b)]
-            result = self.run_pair(site_a, site_b, label, expected, self.args.window)
+            window = max(self.args.window, EIM_EDM_WINDOW) if pair_key(kind_a, kind_b) == pair_key("EIM", "EDM") \
+                else self.args.window
+            result = self.run_pair(site_a, site_b, label, expected, window)
             self.judge(result)
             self.results["pairs"].append(result)
             if label in ("EIM-EDM", "EDM-EIM"):
@@ -435,6 +473,7 @@ class NatMatrix:
     def judge(self, r):
         label = r["pair"]
         punch = {s: f"{p['attempts']} attempts/{p['dials']} dials/{p['rounds']} rounds"
+                 + (f" ({p['predictions']} predictions)" if p["predictions"] else "")
                  for s, p in (r.get("punch") or {}).items()}
         self.note(f"{label}: first message {r.get('first_ms')} ms via {r.get('first_path')}, "
                   f"upgrade {r.get('upgrade_ms')} ms, final {r.get('final_path')}, punches {punch}")
@@ -448,6 +487,12 @@ class NatMatrix:
         budget = {site: p for site, p in (r.get("punch") or {}).items()}
         worst = max((p["max_per_round"] for p in budget.values()), default=0)
         attempts = max((p["max_attempt"] for p in budget.values()), default=0)
+        predicted = max((p["max_prediction_dials"] for p in budget.values()), default=0)
+        if any(p["predictions"] for p in budget.values()):
+            self.check(predicted <= MAX_PREDICTION_DIALS,
+                       f"{label}: port prediction within its probe budget (at most {MAX_PREDICTION_DIALS} dials "
+                       f"per attempt: { {s: (p['predictions'], p['prediction_dials']) for s, p in budget.items()} } "
+                       "as (predictions, dials))")
         self.check(worst <= MAX_PUNCHES_PER_ROUND and attempts <= MAX_PUNCHES_PER_ROUND,
                    f"{label}: hole punches within the budget (at most {MAX_PUNCHES_PER_ROUND} per round: "
                    f"{ {s: (p['attempts'], p['rounds'], p['max_per_round']) for s, p in budget.items()} } "
@@ -465,7 +510,7 @@ class NatMatrix:
             number = len(self.results["eim_edm_runs"]) + 1
             sender, receiver = ("e1", "d1") if number % 2 else ("d1", "e1")   # alternate the direction
             label = f"{SITES[sender][0]}-{SITES[receiver][0]}#{number}"
-            result = self.run_pair(sender, receiver, label, None, self.args.window)
+            result = self.run_pair(sender, receiver, label, None, max(self.args.window, EIM_EDM_WINDOW))
             self.judge(result)
             self.results["eim_edm_runs"].append(_run_summary(result))
             self.results.setdefault("eim_edm_details", []).append(result)
@@ -596,9 +641,6 @@ class NatMatrix:
                 text += (_cell(r) if r else ("" if j >= i else "·")).ljust(width)
             lines.append(text)
         return lines
-
-    def event_counts(self):
-        return {}
 
     def close(self):
         self.lab.close()
