@@ -666,7 +666,19 @@ public:
 		if (known == _peers.end() || !relayed(known->second)) return false;
 		Peer& peer = known->second;
 		if (peer.session && peer.session->established() && peer.session->path() == "direct") return false;
-		if (peer.upgradeSession || !peer.predictions.empty()) return false;   // a direct attempt is under way already
+		if (!peer.predictions.empty()) return false;   // a prediction is under way already
+		if (peer.upgradeSession && !peer.punchPlan)
+		{
+			// Our own direct try (a known address) must not make us miss the peer's punch, which
+			// only works while both sides dial: drop the try, the punch goes first.
+			ChatSession::Ptr attempt = std::move(peer.upgradeSession);
+			peer.upgradeSession.reset();
+			attempt->abort("a hole punch goes first");
+		}
+		else if (peer.upgradeSession && (peer.punchPlan->attempt != plan.attempt || peer.punchPlan->initiator != plan.initiator))
+		{
+			return false;   // another punch is being dialed
+		}
 		const bool weMapPerDestination = _relay->natInfo().mapping == Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;
 		const bool theyMapPerDestination = plan.remoteNat == "edm";
 		if (weMapPerDestination && theyMapPerDestination) return false;   // nothing to predict from
