@@ -13,7 +13,9 @@ Topology (every node is a network namespace of the lab; nothing touches the root
 The routers masquerade on their WAN interface and drop unsolicited inbound packets (nftables,
 conntrack); LAN hosts route by default through their router; the relay host has no route to
 the LANs and only ever sees the routers' addresses. crosschat-relay runs on the relay host,
-crosschat --json --relay http://203.0.113.10:5000 --lan-interval 1 on a1, a2 and b1.
+crosschat --json --relay http://203.0.113.10:5000 --lan-interval 1 --no-hole-punching
+--no-port-mapping on a1, a2 and b1 (this lab checks the relay path itself; nat_matrix.py
+covers the upgrade to direct).
 
 Checks (each wait bounded):
   1. the lab isolates: LAN hosts reach the relay, the relay reaches no LAN host, LAN A does
