@@ -8,6 +8,7 @@
 
 
 #include "ChatNodeTest.h"
+#include "../TestSupport.h"
 #include "CrossChat/Chat/ChatNode.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
@@ -24,18 +25,10 @@ using namespace CrossChat::Chat;
 using namespace std::chrono_literals;
 
 
+using CrossChat::Test::runUntil;
+
+
 namespace {
-
-
-bool runUntil(EventLoop& loop, const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(30))
-	/// Runs the loop until done() holds; false if the limit passed first.
-{
-	bool timedOut = false;
-	TimerHandle check = loop.runEvery(2ms, [&] { if (done()) loop.stop(); });
-	TimerHandle guard = loop.runAfter(limit, [&] { timedOut = true; loop.stop(); });
-	if (!done()) loop.run();
-	return !timedOut && done();
-}
 
 
 ChatNodeConfig testConfig(const std::string& name)

@@ -8,6 +8,7 @@
 
 
 #include "ChatRelayTest.h"
+#include "../TestSupport.h"
 #include "CrossChat/Chat/ChatNode.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
@@ -26,17 +27,10 @@ using namespace CrossChat::Chat;
 using namespace std::chrono_literals;
 
 
+using CrossChat::Test::runUntil;
+
+
 namespace {
-
-
-bool runUntil(EventLoop& loop, const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(30))
-{
-	bool timedOut = false;
-	TimerHandle check = loop.runEvery(2ms, [&] { if (done()) loop.stop(); });
-	TimerHandle guard = loop.runAfter(limit, [&] { timedOut = true; loop.stop(); });
-	if (!done()) loop.run();
-	return !timedOut && done();
-}
 
 
 std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0)

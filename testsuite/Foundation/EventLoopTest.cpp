@@ -8,6 +8,7 @@
 
 
 #include "EventLoopTest.h"
+#include "../TestSupport.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "Poco/Exception.h"
@@ -31,27 +32,10 @@ using CrossChat::TimerHandle;
 using namespace std::chrono_literals;
 
 
+using CrossChat::Test::HangGuard;
+
+
 namespace {
-
-
-class HangGuard
-	/// Stops a loop that has not finished after a generous time and records that it had to.
-{
-public:
-	explicit HangGuard(EventLoop& loop, std::chrono::seconds limit = std::chrono::seconds(20)):
-		_timer(loop.runAfter(limit, [this, &loop] { _fired = true; loop.stop(); }))
-	{
-	}
-
-	bool fired() const
-	{
-		return _fired;
-	}
-
-private:
-	bool _fired = false;
-	TimerHandle _timer;
-};
 
 
 } // namespace

@@ -1,0 +1,60 @@
+//
+// TestSupport.h
+//
+// testsuite: waiting helpers shared by the runners. Tests wait for events, never for time;
+// the limits below only turn a hang into a failure and are never what a test asserts.
+//
+
+
+#ifndef CrossChat_Test_TestSupport_INCLUDED
+#define CrossChat_Test_TestSupport_INCLUDED
+
+
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/TimerHandle.h"
+#include <chrono>
+#include <functional>
+
+
+namespace CrossChat {
+namespace Test {
+
+
+class HangGuard
+	/// Stops a loop that has not finished after a generous time and records that it had to.
+	/// Must be used on the loop's thread.
+{
+public:
+	explicit HangGuard(EventLoop& loop, std::chrono::seconds limit = std::chrono::seconds(20)):
+		_timer(loop.runAfter(limit, [this, &loop] { _fired = true; loop.stop(); }))
+	{
+	}
+
+	bool fired() const
+	{
+		return _fired;
+	}
+
+private:
+	bool _fired = false;
+	TimerHandle _timer;
+};
+
+
+inline bool runUntil(EventLoop& loop, const std::function<bool()>& done,
+	std::chrono::seconds limit = std::chrono::seconds(30))
+	/// Runs the loop until done() holds (checked every 2 ms); false if the limit passed first.
+	/// Must be called on the loop's thread.
+{
+	bool timedOut = false;
+	TimerHandle check = loop.runEvery(std::chrono::milliseconds(2), [&] { if (done()) loop.stop(); });
+	TimerHandle guard = loop.runAfter(limit, [&] { timedOut = true; loop.stop(); });
+	if (!done()) loop.run();
+	return !timedOut && done();
+}
+
+
+} } // namespace CrossChat::Test
+
+
+#endif // CrossChat_Test_TestSupport_INCLUDED
