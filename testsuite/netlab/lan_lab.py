@@ -22,13 +22,13 @@ import os
 import secrets
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
+from netlab import ms, stats  # noqa: E402
 
 STEP_TIMEOUT = 15.0      # seconds any one step may wait for events
 LOST_LIMIT = 8.0         # seconds: 3 x 1 s interval + slack
@@ -58,17 +58,6 @@ class Instance:
 
     def __repr__(self):
         return self.name
-
-
-def ms(seconds):
-    return round(seconds * 1000.0, 1)
-
-
-def stats(samples):
-    if not samples:
-        return {"count": 0}
-    return {"count": len(samples), "median": round(statistics.median(samples), 1),
-            "min": round(min(samples), 1), "max": round(max(samples), 1)}
 
 
 class LanLab:

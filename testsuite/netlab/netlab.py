@@ -35,6 +35,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -528,6 +529,23 @@ table ip netlab_nat {{
 }}
 """
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting helpers shared by the labs
+
+
+def ms(seconds):
+    """Seconds as milliseconds, one decimal."""
+    return round(seconds * 1000.0, 1)
+
+
+def stats(samples):
+    """count, median, min and max of a list of numbers (one decimal); {"count": 0} if empty."""
+    if not samples:
+        return {"count": 0}
+    return {"count": len(samples), "median": round(statistics.median(samples), 1),
+            "min": round(min(samples), 1), "max": round(max(samples), 1)}
 
 # ---------------------------------------------------------------------------------------------
 # miniupnpd gateways (UPnP IGD + NAT-PMP)
