@@ -6,6 +6,7 @@
 
 
 #include "CrossChat/EventLoop.h"
+#include "TimerState.h"
 #include "Wakeup.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
@@ -21,15 +22,6 @@
 
 
 namespace CrossChat {
-
-
-struct TimerHandle::State
-{
-	std::atomic<bool> cancelled{false};
-	std::atomic<bool> fired{false};         ///< A one-shot timer has run.
-	EventLoop::Task task;                    ///< Touched on the loop thread only.
-	EventLoop::Duration interval{0};         ///< Zero for one-shot timers.
-};
 
 
 namespace {
@@ -290,6 +282,12 @@ void EventLoop::stop()
 {
 	_pImpl->_stop.store(true, std::memory_order_release);
 	_pImpl->_wakeup.signal();
+}
+
+
+EventLoop::TimePoint EventLoop::now() const
+{
+	return Clock::now();
 }
 
 

@@ -7,6 +7,7 @@
 
 #include "FoundationTestSuite.h"
 #include "EventLoopTest.h"
+#include "ManualSchedulerTest.h"
 #include "IdentityTest.h"
 #include "PeerIdTest.h"
 #include "FrameCodecTest.h"
@@ -20,6 +21,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 {
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("FoundationTestSuite");
 	pSuite->addTest(EventLoopTest::suite());
+	pSuite->addTest(ManualSchedulerTest::suite());
 	pSuite->addTest(IdentityTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());

@@ -10,6 +10,7 @@
 #define CrossChat_Foundation_EventLoop_INCLUDED
 
 
+#include "CrossChat/Scheduler.h"
 #include "CrossChat/TimerHandle.h"
 #include "Poco/Net/Socket.h"
 #include <atomic>
@@ -23,7 +24,7 @@
 namespace CrossChat {
 
 
-class EventLoop
+class EventLoop: public Scheduler
 	/// One event loop per thread (at most one EventLoop object may exist per thread at any time).
 	/// The loop belongs to the thread that constructs it; run() must be called from that thread.
 	///
@@ -45,9 +46,10 @@ class EventLoop
 	/// The implementation uses Poco::Net::PollSet plus a private wake-up channel.
 {
 public:
-	using Clock = std::chrono::steady_clock;
-	using Duration = Clock::duration;
-	using Task = std::function<void()>;
+	using Scheduler::Clock;
+	using Scheduler::Duration;
+	using Scheduler::TimePoint;
+	using Scheduler::Task;
 
 	enum SocketEvent
 	{
@@ -63,7 +65,7 @@ public:
 		/// Creates a loop owned by the calling thread.
 		/// Throws Poco::IllegalStateException if the thread already has a loop.
 
-	~EventLoop();
+	~EventLoop() override;
 		/// Destroys the loop. Must be called from the loop thread, after run() has returned.
 
 	EventLoop(const EventLoop&) = delete;
@@ -78,11 +80,14 @@ public:
 		/// Asks the loop to return from run() after the current iteration; wakes it if asleep.
 		/// Safe to call from any thread.
 
+	TimePoint now() const override;
+		/// Clock::now(). Safe to call from any thread.
+
 	bool stopped() const;
 		/// True while a stop() request is pending, that is, until run() returns because of it.
 		/// Safe to call from any thread.
 
-	void post(Task task);
+	void post(Task task) override;
 		/// Queues the task to run on the loop thread, after the tasks queued before it,
 		/// and wakes the loop. Safe to call from any thread.
 
@@ -90,12 +95,12 @@ public:
 		/// Runs the task at once if called on the loop thread, else post()s it.
 		/// Safe to call from any thread.
 
-	[[nodiscard]] TimerHandle runAfter(Duration delay, Task task);
+	[[nodiscard]] TimerHandle runAfter(Duration delay, Task task) override;
 		/// Runs the task once on the loop thread after the delay.
 		/// The returned handle cancels the timer when destroyed, unless detach()ed.
 		/// Safe to call from any thread.
 
-	[[nodiscard]] TimerHandle runEvery(Duration interval, Task task);
+	[[nodiscard]] TimerHandle runEvery(Duration interval, Task task) override;
 		/// Runs the task on the loop thread every interval (first run after one interval)
 		/// until cancelled. A slow task does not cause a burst of catch-up runs.
 		/// Safe to call from any thread.
@@ -120,7 +125,7 @@ public:
 	bool isInLoopThread() const;
 		/// True if the calling thread owns this loop. Safe to call from any thread.
 
-	void assertInLoopThread() const;
+	void assertInLoopThread() const override;
 		/// Aborts the process with a clear message if not called from the loop thread.
 		/// Active in release builds.
 
