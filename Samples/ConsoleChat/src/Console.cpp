@@ -8,6 +8,7 @@
 #include "Console.h"
 #include "CrossChat/EventLoop.h"
 #include <ostream>
+#include <sstream>
 
 
 namespace CrossChat {
@@ -25,6 +26,13 @@ Console::Console(EventLoop& loop, Mode mode, std::ostream& out, std::ostream& er
 bool Console::isJson() const
 {
 	return _mode == Mode::JSON;
+}
+
+
+void Console::setSink(Sink sink)
+{
+	_loop.assertInLoopThread();
+	_sink = std::move(sink);
 }
 
 
@@ -69,7 +77,11 @@ void Console::print(const Poco::JSON::Object& event, const std::string& text)
 	{
 		writeJson(event);
 	}
-	else
+	else if (_sink)
+	{
+		_sink(toJson(event), text);
+	}
+	else if (!text.empty())
 	{
 		_out << text << '\n';
 		_out.flush();
@@ -86,6 +98,12 @@ void Console::error(const std::string& message)
 		pEvent->set("message", message);
 		writeJson(*pEvent);
 	}
+	else if (_sink)
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		_sink(toJson(*pEvent), "error: " + message);
+	}
 	else
 	{
 		_err << "error: " << message << '\n';
@@ -97,6 +115,14 @@ void Console::error(const std::string& message)
 void Console::fatal(const std::string& message)
 {
 	_loop.assertInLoopThread();
+	if (_sink && !isJson())
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		pEvent->set("fatal", true);
+		_sink(toJson(*pEvent), "crosschat: " + message);
+		return;
+	}
 	_err << "crosschat: " << message << '\n';
 	_err.flush();
 	if (isJson())
@@ -106,6 +132,14 @@ void Console::fatal(const std::string& message)
 		pEvent->set("fatal", true);
 		writeJson(*pEvent);
 	}
+}
+
+
+std::string Console::toJson(const Poco::JSON::Object& event)
+{
+	std::ostringstream line;
+	event.stringify(line, 0);
+	return line.str();
 }
 
 

@@ -64,6 +64,7 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 			return CommandInterpreter::Action::QUIT;
 		});
 	_interpreter.setTextHandler([this](const std::string& line) { return text(line); });
+	addChatCommands();
 }
 
 
@@ -182,6 +183,20 @@ void ConsoleSession::quit()
 	_loop.assertInLoopThread();
 	if (_pNode) _pNode->stop();   // no event after "bye"
 	_console.print(*Console::makeEvent("bye"), "Bye.");
+}
+
+
+Console& ConsoleSession::console()
+{
+	_loop.assertInLoopThread();
+	return _console;
+}
+
+
+const CommandInterpreter& ConsoleSession::interpreter() const
+{
+	_loop.assertInLoopThread();
+	return _interpreter;
 }
 
 
@@ -325,7 +340,17 @@ std::optional<PeerId> ConsoleSession::resolvePeer(const std::string& query)
 	if (matches.size() == 1) return matches.front();
 	if (matches.empty())
 	{
-		_console.error("no peer matches '" + query + "'; /peers lists them, or give a full peer ID");
+		std::string compact;
+		for (char c: query) if (c != '-') compact += c;
+		try
+		{
+			if (compact.size() >= 50) PeerId::parse(query);   // as long as an ID: say what is wrong with it
+			_console.error("no peer matches '" + Console::printable(query) + "'; /peers lists them, or give a full peer ID");
+		}
+		catch (const InvalidPeerIdException& exc)
+		{
+			_console.error("'" + Console::printable(query) + "' is not a valid peer ID (" + exc.message() + "); copy it again from the peer's \"Your peer ID\" line");
+		}
 	}
 	else
 	{
@@ -354,7 +379,8 @@ void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("sent");
 	pEvent->set("id", id);
 	pEvent->set("to", peer.toString());
-	if (_console.isJson()) _console.print(*pEvent, std::string());
+	pEvent->set("text", text);
+	_console.print(*pEvent, std::string());   // no line in human mode: the typed line says it
 }
 
 

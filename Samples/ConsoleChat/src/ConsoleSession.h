@@ -75,7 +75,16 @@ public:
 		/// Says goodbye ("bye"); used for /quit and at the end of input.
 		/// Must be called from the loop thread.
 
+	Console& console();
+		/// The output, e.g. to give it the full-screen mode's sink. Must be called from the loop thread.
+
+	const CommandInterpreter& interpreter() const;
+		/// The command table. Must be called from the loop thread.
+
 private:
+	void addChatCommands();
+		/// Registers /me and /say (ConsoleSessionCommands.cpp).
+
 	CommandInterpreter::Action whoami();
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
