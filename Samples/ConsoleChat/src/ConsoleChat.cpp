@@ -93,9 +93,11 @@ void configureLogging(bool verbose, Poco::Channel* pTarget = nullptr)
 	Poco::Logger::setLevel("", verbose ? Poco::Message::PRIO_DEBUG : Poco::Message::PRIO_WARNING);
 	if (!verbose)
 	{
-		Poco::Logger::setLevel("CrossChat.Relay.Client", Poco::Message::PRIO_ERROR);
-		Poco::Logger::setLevel("CrossChat.Chat", Poco::Message::PRIO_ERROR);
-		Poco::Logger::setLevel("CrossChat.Chat.PortMapper", Poco::Message::PRIO_WARNING);
+		// get() creates them now, so that they exist with these levels (a logger created
+		// later takes its level from its nearest existing ancestor).
+		Poco::Logger::get("CrossChat.Relay.Client").setLevel(Poco::Message::PRIO_ERROR);
+		Poco::Logger::get("CrossChat.Chat").setLevel(Poco::Message::PRIO_ERROR);
+		Poco::Logger::get("CrossChat.Chat.PortMapper").setLevel(Poco::Message::PRIO_WARNING);
 	}
 }
 

@@ -80,7 +80,7 @@ int ConsoleSession::start()
 	}
 	catch (const IdentityException& exc)
 	{
-		_console.fatal("cannot load the identity: " + exc.message());
+		_console.fatal("cannot load the identity: " + exc.message() + identityAdvice(exc.message()));
 		return Application::EXIT_CONFIG;
 	}
 	catch (const Poco::FileException& exc)
@@ -108,12 +108,12 @@ int ConsoleSession::start()
 	}
 	catch (const Poco::Net::NetException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::IOException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::Exception& exc)
@@ -381,6 +381,9 @@ void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
 	pEvent->set("to", peer.toString());
 	pEvent->set("text", text);
 	_console.print(*pEvent, std::string());   // no line in human mode: the typed line says it
+	// Remembered until the receipt, which then says which message it confirms (bounded).
+	_sentTexts.emplace_back(id, text);
+	if (_sentTexts.size() > MAX_SENT_TEXTS) _sentTexts.pop_front();
 }
 
 
@@ -464,12 +467,21 @@ void ConsoleSession::onRelay(const std::string& state, const std::string& detail
 	const bool changed = state != _relayState;
 	_relayState = state;
 	_relayDetail = detail;
+	// People get one line per change of state; the retries in between are counted and
+	// summarised when the relay is back (each one is logged under --verbose).
+	if (state == "offline") ++_relayFailures;
 	if (!_ready || (!changed && !_console.isJson())) return;
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("relay");
 	pEvent->set("state", state);
 	pEvent->set("url", _settings.relay);
 	pEvent->set("detail", detail);
-	_console.print(*pEvent, "* relay " + _settings.relay + ": " + state + (detail.empty() ? std::string() : " (" + detail + ")"));
+	std::string text = "* " + (detail.empty() ? "relay " + _settings.relay + ": " + state : detail);
+	if (state == "online")
+	{
+		if (_relayFailures > 1) text += " (after " + std::to_string(_relayFailures) + " failed attempts)";
+		_relayFailures = 0;
+	}
+	_console.print(*pEvent, text);
 }
 
 
@@ -478,7 +490,23 @@ void ConsoleSession::onDelivered(const std::string& messageId, const PeerId& to)
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("delivered");
 	pEvent->set("id", messageId);
 	pEvent->set("to", to.toString());
-	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to));
+	std::string quote;
+	for (auto it = _sentTexts.begin(); it != _sentTexts.end(); ++it)
+	{
+		if (it->first != messageId) continue;
+		const std::string text = Console::printable(it->second);
+		std::size_t cut = text.size();
+		if (cut > 40)
+		{
+			cut = text.rfind(' ', 40);
+			if (cut == std::string::npos || cut < 20) cut = 40;
+			while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;   // not inside a character
+		}
+		quote = ": \"" + text.substr(0, cut) + (cut < text.size() ? "\u2026" : "") + "\"";
+		_sentTexts.erase(it);
+		break;
+	}
+	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to) + quote);
 }
 
 

@@ -2,11 +2,14 @@
 // ConsoleSessionCommands.cpp
 //
 // Sample: ConsoleChat
-// Chat commands of ConsoleSession that shape what is sent: /me and /say.
+// Chat commands of ConsoleSession that shape what is sent (/me, /say), and the words of its
+// start-up errors.
 //
 
 
 #include "ConsoleSession.h"
+#include "Poco/Exception.h"
+#include "Poco/String.h"
 
 
 namespace CrossChat {
@@ -37,6 +40,43 @@ void ConsoleSession::addChatCommands()
 			}
 			return text(arguments);
 		});
+}
+
+
+std::string ConsoleSession::portProblem(const Poco::Exception& exc) const
+{
+	const std::string text = exc.displayText();
+	const bool inUse = text.find("already in use") != std::string::npos;
+	auto endsWithPort = [&text](std::uint16_t port)
+	{
+		const std::string suffix = ":" + std::to_string(port);
+		return port != 0 && text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+	};
+	if (endsWithPort(_settings.port) && _settings.port != _settings.lanPort)
+	{
+		return "cannot open the chat port " + std::to_string(_settings.port) + " (TCP): "
+			+ (inUse ? "it is already in use (by another crosschat?); choose another with --port, or leave --port out for any free port"
+				: text);
+	}
+	if (_settings.lan && endsWithPort(_settings.lanPort))
+	{
+		return "cannot open the LAN discovery port " + std::to_string(_settings.lanPort) + " (UDP): "
+			+ (inUse ? "another program holds it without sharing it; stop that program, or use --lan-port "
+				"(every peer of a LAN must use the same) or --no-lan" : text);
+	}
+	return "cannot open the chat or discovery port: " + text;
+}
+
+
+std::string ConsoleSession::identityAdvice(const std::string& problem)
+{
+	if (problem.find("no readable private key") != std::string::npos || problem.find("not an Ed25519 key") != std::string::npos
+		|| problem.find("no private part") != std::string::npos)
+	{
+		return ". The file is damaged or is not a crosschat key: restore it from a backup, or move it away "
+			"and start again to get a new identity (a new peer ID, which your peers must learn again)";
+	}
+	return std::string();
 }
 
 
