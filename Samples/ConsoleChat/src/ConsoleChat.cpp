@@ -213,7 +213,7 @@ protected:
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching. "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching, crosschat.bell. "
 				"Options win over the file.")
 				.required(false)
 				.repeatable(false)
@@ -459,7 +459,8 @@ private:
 		helpFormatter.setUsage("[OPTIONS]");
 		helpFormatter.setHeader("CrossChat " CROSSCHAT_VERSION " \u2014 peer-to-peer chat on the console.");
 		helpFormatter.setFooter(
-			"Once started, type /help for the commands (/peers, /msg, /whoami, /quit, ...). "
+			"On a terminal crosschat runs full screen (windows: Alt+1..9, Ctrl+N/P; Tab completes); with --plain, "
+			"--json or on a pipe it reads lines. Once started, type /help for the commands (/peers, /msg, /whoami, /quit, ...). "
 			"The end of input acts like /quit.");
 		helpFormatter.format(std::cout);
 		stopOptionsProcessing();

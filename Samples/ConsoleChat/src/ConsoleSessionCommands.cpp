@@ -18,8 +18,8 @@ namespace CrossChat {
 void ConsoleSession::addChatCommands()
 {
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
-	_interpreter.add("/me <action>", "send an action to the current conversation (\"/me waves\" "
-		"shows as \"* alice waves\"; sent as the text \"/me waves\", which other programs show as it is)",
+	_interpreter.add("/me <action>", "send an action to the current conversation (\"/me waves\" is shown "
+		"as \"* alice waves\" in full-screen mode; sent as the text \"/me waves\", which other programs show as it is)",
 		[this](const std::string& arguments)
 		{
 			if (arguments.empty())
