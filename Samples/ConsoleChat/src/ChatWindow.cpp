@@ -56,10 +56,12 @@ void ChatWindow::add(Line line, Activity activity, bool current)
 		wrap(line, _lastWidth, added);
 		_scroll += added.size();
 	}
+	_characters += characters(line);
 	_lines.push_back(std::move(line));
-	while (_lines.size() > MAX_LINES)
+	while (_lines.size() > MAX_LINES || (_characters > MAX_CHARACTERS && _lines.size() > 1))
 	{
 		if (!_lines.front().messageId.empty()) _byId.erase(_lines.front().messageId);
+		_characters -= characters(_lines.front());
 		_lines.pop_front();
 		++_firstSeq;
 	}
@@ -75,8 +77,10 @@ bool ChatWindow::setState(const std::string& messageId, State state, const std::
 	if (it == _byId.end() || it->second < _firstSeq) return false;
 	Line& line = _lines[static_cast<std::size_t>(it->second - _firstSeq)];
 	if (line.state == State::DELIVERED || line.state == State::FAILED) return true;
+	const std::wstring kept = failure.substr(0, 1024);
+	_characters = _characters - line.failure.size() + kept.size();
 	line.state = state;
-	line.failure = failure;
+	line.failure = kept;
 	return true;
 }
 
@@ -94,8 +98,17 @@ std::vector<std::string> ChatWindow::retreat(State from, State to)
 }
 
 
+std::size_t ChatWindow::characters(const Line& line)
+{
+	std::size_t total = line.failure.size();
+	for (const Span& span: line.spans) total += span.text.size();
+	return total;
+}
+
+
 void ChatWindow::clear()
 {
+	_characters = 0;
 	_firstSeq += _lines.size();
 	_lines.clear();
 	_byId.clear();

@@ -36,6 +36,7 @@ class ChatWindow
 {
 public:
 	static constexpr std::size_t MAX_LINES = 2000;
+	static constexpr std::size_t MAX_CHARACTERS = 256 * 1024;   ///< Text kept, all lines together (1 MiB).
 
 	enum class Kind
 	{
@@ -106,8 +107,8 @@ public:
 
 	void add(Line line, Activity activity, bool current);
 		/// Appends a line; if the window is not current, counts it as unread (activity
-		/// MESSAGES or HIGHLIGHT) and raises the activity level. The oldest line goes beyond
-		/// MAX_LINES. A window scrolled up stays where it is.
+		/// MESSAGES or HIGHLIGHT) and raises the activity level. The oldest lines go beyond
+		/// MAX_LINES or MAX_CHARACTERS. A window scrolled up stays where it is.
 
 	bool setState(const std::string& messageId, State state, const std::wstring& failure = std::wstring());
 		/// Updates the line of one of our messages; false if no line has that ID (it scrolled
@@ -145,6 +146,7 @@ public:
 
 private:
 	static void wrap(const Line& line, std::size_t width, std::vector<Row>& out);
+	static std::size_t characters(const Line& line);
 
 	const Kind _kind;
 	const std::string _key;
@@ -152,6 +154,7 @@ private:
 	std::deque<Line> _lines;
 	std::uint64_t _firstSeq = 0;                 ///< Sequence number of _lines.front().
 	std::map<std::string, std::uint64_t> _byId;  ///< Our message IDs → sequence numbers.
+	std::size_t _characters = 0;                 ///< In all spans of _lines.
 	std::size_t _unread = 0;
 	Activity _activity = Activity::NONE;
 	std::size_t _scroll = 0;

@@ -610,7 +610,7 @@ void ScreenUi::onKey(int key, bool isKeyCode)
 		}
 		case 1:   _input.home(); return;                  // Ctrl+A
 		case 2:   _input.left(); return;                  // Ctrl+B
-		case 3:   _handler("/quit"); return;              // Ctrl+C
+		case 3:   requestQuit(); return;                  // Ctrl+C
 		case 4:   _input.deleteForward(); return;         // Ctrl+D
 		case 5:   _input.end(); return;                   // Ctrl+E
 		case 6:   _input.right(); return;                 // Ctrl+F
@@ -734,7 +734,21 @@ void ScreenUi::submit()
 		_handler("/msg " + window.key() + " " + text);
 		return;
 	}
+	if (Poco::toLower(line.substr(0, line.find(' '))) == "/quit")
+	{
+		requestQuit();
+		return;
+	}
 	_handler(line);
+}
+
+
+void ScreenUi::requestQuit()
+{
+	// Once: Ctrl+C pressed twice, or a signal after /quit, must not say goodbye twice.
+	if (_quitRequested) return;
+	_quitRequested = true;
+	_handler("/quit");
 }
 
 
@@ -1017,13 +1031,7 @@ int ScreenUi::run(LineHandler handler)
 	nodelay(stdscr, TRUE);
 
 	int exitCode = 0;
-	bool quitting = false;
-	auto quit = [&]
-	{
-		if (quitting) return;
-		quitting = true;
-		_handler("/quit");
-	};
+	auto quit = [this] { requestQuit(); };
 	try
 	{
 		for (const Item& item: take()) dispatch(item);

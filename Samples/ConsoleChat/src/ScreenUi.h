@@ -176,6 +176,7 @@ private:
 	// Input
 	void onKey(int key, bool isKeyCode);
 	void submit();
+	void requestQuit();
 	bool localCommand(const std::string& line);
 	Completer::Sources completionSources() const;
 	void pageUp();
@@ -212,6 +213,7 @@ private:
 	std::wstring _away;                ///< Non-empty while away.
 	std::size_t _awayMessages = 0;
 	bool _finished = false;
+	bool _quitRequested = false;
 	bool _dirty = true;
 	std::vector<std::string> _lastWords;   ///< Shown on the normal terminal after the screen is gone.
 	std::vector<std::string> _lastErrors;

@@ -129,6 +129,11 @@ void ChatWindowTest::testBoundedAndClear()
 	CPPUNIT_ASSERT(!window.setState("m11", ChatWindow::State::DELIVERED));
 	window.add(line(L"after"), ChatWindow::Activity::NONE, true);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), window.rows(80).size());
+	// Bounded in characters too: 16 KiB messages keep at most MAX_CHARACTERS of text.
+	ChatWindow big(ChatWindow::Kind::CONVERSATION, "ID", L"bob");
+	for (int i = 0; i < 100; ++i) big.add(line(std::wstring(16 * 1024, L'x')), ChatWindow::Activity::NONE, true);
+	CPPUNIT_ASSERT(big.lineCount() * 16 * 1024 <= ChatWindow::MAX_CHARACTERS);
+	CPPUNIT_ASSERT(big.lineCount() >= ChatWindow::MAX_CHARACTERS / (16 * 1024 + 6) - 1);
 }
 
 
