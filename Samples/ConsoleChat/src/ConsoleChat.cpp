@@ -413,6 +413,7 @@ private:
 	static std::string relayUrlProblem(const std::string& url)
 		/// Empty if url is a usable relay URL, else what is wrong with it.
 	{
+		if (url.find("://") == std::string::npos) return "no scheme; write http://" + url;
 		try
 		{
 			const Poco::URI uri(url);
