@@ -245,6 +245,11 @@ protected:
 	int main(const ArgVec& args) override
 	{
 		if (_helpRequested) return EXIT_OK;
+		if (!_startupError.empty())
+		{
+			reportStartupError(_json, _startupError);
+			return EXIT_CONFIG;
+		}
 		if (!args.empty())
 		{
 			reportStartupError(_json, "unexpected argument '" + args.front() + "'; see --help");
@@ -554,7 +559,14 @@ private:
 		const std::string dir = !home.empty() && home[0] == '/' ? home
 			: Poco::Environment::get("HOME", Poco::Path::home()) + "/.config";
 		const std::string file = dir + "/crosschat/crosschat.properties";
-		if (Poco::File(file).exists()) loadConfiguration(file);
+		try
+		{
+			if (Poco::File(file).exists()) loadConfiguration(file);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			_startupError = "configuration file " + file + ": " + exc.displayText();   // reported by main()
+		}
 	}
 
 	bool _helpRequested = false;
@@ -565,6 +577,7 @@ private:
 	bool _noPortMapping = false;
 	bool _noHolePunching = false;
 	bool _configFileGiven = false;
+	std::string _startupError;
 	std::optional<unsigned> _port;
 	std::optional<unsigned> _lanPort;
 	std::optional<unsigned> _lanInterval;
