@@ -628,9 +628,12 @@ void ScreenUi::onKey(int key, bool isKeyCode)
 		}
 		const auto c = static_cast<wchar_t>(key);
 		if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) return;   // other controls: nothing
-		if (::wcwidth(c) < 0) return;
-		if (::wcwidth(c) == 0 && (_input.cursor() == 0)) return;      // a mark with no base
-		_input.insert(std::wstring(1, c));
+		// Only what the line can show as typed: no controls, bidi or zero-width format
+		// characters (they would shift the cursor), marks only after a base.
+		const std::wstring typed(1, c);
+		if (TerminalText::sanitize(L"a" + typed) != L"a" + typed) return;
+		if (::wcwidth(c) == 0 && _input.cursor() == 0) return;
+		_input.insert(typed);
 		return;
 	}
 	switch (key)
