@@ -346,6 +346,7 @@ def screen_story():
         wait("* bob (")
         tmux("send-keys", "-t", "alice", "-l", "/msg bob hello bob")
         tmux("send-keys", "-t", "alice", "Enter")
+        wait("-> bob: hello bob")   # window 2 exists from here on
         tmux("send-keys", "-t", "alice", "M-2")
         wait("<alice> hello bob \u2713")
         bob.wait("alice: hello bob")

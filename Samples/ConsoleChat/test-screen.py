@@ -178,6 +178,15 @@ def main():
     keys("bob", "C-n")
     wait_text("bob", "<alice> hello bob")
     wait_input("bob", "[alice]")
+    wait_text("bob", "is not a contact: reply or /accept " + alice_id[:7])   # a stranger's first message
+
+    step("/alias renames the window (an alias wins over the peer's own name)")
+    type_text("bob", "/alias alice Ally")
+    keys("bob", "Enter")
+    wait_for("bob", lambda s: "2:Ally" in s and "[2] Ally (" in s.split("\n")[0], "the alias in the status bar and title")
+    type_text("bob", "/alias alice")
+    keys("bob", "Enter")
+    wait_for("bob", lambda s: "2:alice" in s, "the name back after removing the alias")
 
     step("a message arriving while bob types leaves his input intact")
     type_text("bob", "partial answer")

@@ -130,6 +130,7 @@ ScreenUi::ScreenUi(Settings settings):
 	_renderers["conversation"] = &ScreenUi::renderConversation;
 	_renderers["help"] = &ScreenUi::renderHelp;
 	_renderers["bye"] = &ScreenUi::renderBye;
+	_renderers["contact"] = &ScreenUi::renderContact;
 	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::STATUS, "status", L"status"));
 }
 
@@ -306,10 +307,10 @@ void ScreenUi::renderMessage(const Poco::JSON::Object& event, const std::string&
 	}
 	const bool onScreen = &window == &current();
 	add(window, line, Activity::HIGHLIGHT);
-	if (flag(event, "request"))
+	if (flag(event, "request") && _requestHinted.insert(from).second)
 	{
-		add(window, notice(TerminalText::encode(who) + " is not a contact yet: /accept " + shortId(from)
-			+ " to answer, /block " + shortId(from) + " to refuse"), Activity::EVENTS);
+		add(window, notice(TerminalText::encode(who) + " (" + shortId(from) + ") is not a contact: reply or /accept "
+			+ shortId(from) + " to accept, /block " + shortId(from) + " to refuse its messages"), Activity::EVENTS);
 	}
 	if (!_away.empty()) ++_awayMessages;
 	if (!onScreen && _settings.bell) beep();
@@ -462,6 +463,20 @@ void ScreenUi::renderHelp(const Poco::JSON::Object& event, const std::string& te
 }
 
 
+void ScreenUi::renderContact(const Poco::JSON::Object& event, const std::string& text)
+{
+	// An alias wins over the name the peer gives itself, in the window list too.
+	const std::string id = member(event, "id");
+	const std::string alias = member(event, "alias");
+	PeerState& peer = _peers[id];
+	peer.id = id;
+	peer.alias = alias;
+	if (!member(event, "name").empty()) peer.name = member(event, "name");
+	if (ChatWindow* pWindow = find(id)) pWindow->rename(displayName(id, peer.name));
+	renderText(event, text);
+}
+
+
 void ScreenUi::renderBye(const Poco::JSON::Object& event, const std::string& text)
 {
 	_lastWords.push_back(text);
@@ -552,6 +567,7 @@ std::wstring ScreenUi::displayName(const std::string& peerId, const std::string&
 {
 	std::string name = fallback;
 	const auto it = _peers.find(peerId);
+	if (it != _peers.end() && !it->second.alias.empty()) name = it->second.alias;   // ours wins
 	if (name.empty() && it != _peers.end()) name = it->second.name;
 	if (name.empty()) name = shortId(peerId);
 	return TerminalText::truncate(TerminalText::sanitize(name), 32);
@@ -843,7 +859,10 @@ Completer::Sources ScreenUi::completionSources() const
 	std::sort(sources.commands.begin(), sources.commands.end());
 	sources.commands.erase(std::unique(sources.commands.begin(), sources.commands.end()), sources.commands.end());
 	for (const auto& entry: _peers)
+	{
+		if (!entry.second.alias.empty()) sources.peers.push_back({entry.second.alias, entry.second.id});
 		sources.peers.push_back({entry.second.name, entry.second.id});
+	}
 	for (std::size_t i = 0; i < _windows.size(); ++i)
 		sources.windows.push_back({static_cast<unsigned>(i + 1), TerminalText::encode(_windows[i]->name())});
 	return sources;

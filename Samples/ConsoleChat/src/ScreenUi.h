@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -132,7 +133,8 @@ private:
 	struct PeerState
 	{
 		std::string id;
-		std::string name;
+		std::string name;          ///< As the peer calls itself.
+		std::string alias;         ///< As we call it (/alias), if we do.
 		std::string path;          ///< While connected.
 		bool connected = false;
 		bool online = false;
@@ -156,6 +158,7 @@ private:
 	void renderRelay(const Poco::JSON::Object& event, const std::string& text);
 	void renderConversation(const Poco::JSON::Object& event, const std::string& text);
 	void renderHelp(const Poco::JSON::Object& event, const std::string& text);
+	void renderContact(const Poco::JSON::Object& event, const std::string& text);
 	void renderBye(const Poco::JSON::Object& event, const std::string& text);
 	void renderText(const Poco::JSON::Object& event, const std::string& text);
 
@@ -204,6 +207,7 @@ private:
 	std::vector<std::unique_ptr<ChatWindow>> _windows;
 	std::size_t _current = 0;
 	std::map<std::string, PeerState> _peers;
+	std::set<std::string> _requestHinted;  ///< Strangers whose first message got the accept/block hint.
 	std::vector<Command> _commands;
 	InputLine _input;
 	Completer _completer;
