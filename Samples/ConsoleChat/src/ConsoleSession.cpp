@@ -574,15 +574,7 @@ void ConsoleSession::onDelivered(const std::string& messageId, const PeerId& to)
 	for (auto it = _sentTexts.begin(); it != _sentTexts.end(); ++it)
 	{
 		if (it->first != messageId) continue;
-		const std::string text = Console::printable(it->second);
-		std::size_t cut = text.size();
-		if (cut > 40)
-		{
-			cut = text.rfind(' ', 40);
-			if (cut == std::string::npos || cut < 20) cut = 40;
-			while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;   // not inside a character
-		}
-		quote = ": \"" + text.substr(0, cut) + (cut < text.size() ? "\u2026" : "") + "\"";
+		quote = ": " + Text::quoted(it->second, 40);
 		_sentTexts.erase(it);
 		break;
 	}

@@ -6,6 +6,7 @@
 
 
 #include "TerminalText.h"
+#include "CrossChat/Text.h"
 #include <cwchar>
 
 
@@ -123,7 +124,9 @@ std::string TerminalText::encode(const std::wstring& text)
 
 std::wstring TerminalText::sanitize(const std::string& untrusted)
 {
-	return sanitize(decode(untrusted));
+	// Controls, bidirectional controls and invalid UTF-8 as on every other output path
+	// (Text::terminalSafe), then what a cell grid needs on top: widths, marks, format characters.
+	return sanitize(decode(Text::terminalSafe(untrusted)));
 }
 
 
