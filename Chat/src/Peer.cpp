@@ -284,18 +284,13 @@ void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
 
 std::vector<PeerAddress> Peer::dialableAddresses() const
 {
+	// What was observed first (whatever the source), then the peer's word.
 	std::vector<PeerAddress> result;
 	for (const auto& address: _addresses)
-	{
-		if (observed(address.source))
-		{
-			result.push_back(address);
-		}
-		else if (_relation == Relation::CONTACT && _host.mayDial(address.address))
-		{
-			result.push_back(address);
-		}
-	}
+		if (observed(address.source)) result.push_back(address);
+	if (_relation != Relation::CONTACT) return result;
+	for (const auto& address: _addresses)
+		if (!observed(address.source) && _host.mayDial(address.address)) result.push_back(address);
 	return result;
 }
 
