@@ -451,7 +451,8 @@ void Ladder::scheduleUpgrade(bool now)
 		self._upgradeTried.clear();
 		self._upgradeLookedUp = false;
 		self._punchAttempts = 0;
-		self._guessed.clear();
+		// Guesses still being dialed (in a round of the peer's that we answer) stay guessed.
+		if (self._predictions.empty()) self._guessed.clear();
 		self.upgradeStep();
 	});
 }
