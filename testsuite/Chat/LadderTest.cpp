@@ -835,6 +835,45 @@ void LadderTest::testPredictionMappingSide()
 }
 
 
+void LadderTest::testPredictionGuessingResponder()
+{
+	// The peer maps per destination and initiates; we answer and guess its ports. Our own
+	// upgrade round comes due between its attempts: the guesses of its round are still
+	// being dialed and must not be repeated (same local port, same destination).
+	Side b(LARGE, SMALL);
+	b.punchNode(NatType::ENDPOINT_INDEPENDENT, B_PUNCH_PORT, B_REFLEXIVE);
+	b.readyForUpgrade();
+	const auto t0 = b.clock().now();
+	const SocketAddress target("198.51.100.60", 30000);
+	std::set<std::uint16_t> guessed;
+	for (std::int64_t attempt = 1; attempt <= Ladder::MAX_PUNCH_ATTEMPTS; ++attempt)
+	{
+		const std::string label = "attempt " + std::to_string(attempt);
+		b.clock().advance(10ms);
+		b.peer->punchReceived(punch(Phase::CONNECT, SMALL, attempt, false, NatType::ENDPOINT_DEPENDENT, {target}));
+		b.clock().advance(10ms);
+		const std::size_t before = b.host.dials.size();
+		b.peer->punchReceived(punch(Phase::SYNC, SMALL, attempt, false, NatType::ENDPOINT_DEPENDENT));
+		CPPUNIT_ASSERT_EQUAL_MESSAGE(label, before + Ladder::PREDICTION_PROBES, b.host.dials.size());
+		for (std::size_t i = before; i < b.host.dials.size(); ++i)
+		{
+			const FakeHost::DialRecord& dial = b.host.dials[i];
+			CPPUNIT_ASSERT_MESSAGE(label, dial.dial.address.host() == target.host());
+			CPPUNIT_ASSERT_MESSAGE(label, dial.dial.localPort == B_PUNCH_PORT);
+			CPPUNIT_ASSERT_MESSAGE(label, !dial.dial.tlsClient);
+			const std::uint16_t port = dial.dial.address.port();
+			CPPUNIT_ASSERT_MESSAGE(label + ": port " + std::to_string(port) + " guessed twice", guessed.insert(port).second);
+		}
+		b.clock().advance(Ladder::PREDICTION_INTERVAL);
+	}
+	// Our own first upgrade round was due meanwhile, and all the dials were still alive.
+	CPPUNIT_ASSERT(b.clock().now() > t0 + b.host.config().upgradeMin);
+	CPPUNIT_ASSERT(b.clock().now() < b.host.dials.front().at + Ladder::PREDICTION_LIFETIME);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), b.host.aborted());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), connectsSent(b.host));
+}
+
+
 void LadderTest::testBothEndpointDependentNoPunch()
 {
 	PunchPair pair(NatType::ENDPOINT_DEPENDENT, NatType::ENDPOINT_DEPENDENT, 40ms, A_REFLEXIVE, B_REFLEXIVE);

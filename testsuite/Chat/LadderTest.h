@@ -32,6 +32,7 @@ class LadderTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testPunchDialPastTlsNotRepeated);
 	CPPUNIT_TEST(testPredictionGuessingSide);
 	CPPUNIT_TEST(testPredictionMappingSide);
+	CPPUNIT_TEST(testPredictionGuessingResponder);
 	CPPUNIT_TEST(testBothEndpointDependentNoPunch);
 	CPPUNIT_TEST(testDirectAttemptDropsOthers);
 	CPPUNIT_TEST_SUITE_END();
@@ -53,6 +54,7 @@ public:
 	void testPunchDialPastTlsNotRepeated();
 	void testPredictionGuessingSide();
 	void testPredictionMappingSide();
+	void testPredictionGuessingResponder();
 	void testBothEndpointDependentNoPunch();
 	void testDirectAttemptDropsOthers();
 };
