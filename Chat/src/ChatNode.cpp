@@ -449,6 +449,13 @@ public:
 			session.abort("the relay named another peer");
 			return;
 		}
+		const Peer* pKnown = findPeer(id);
+		if (pKnown && pKnown->relation() == Relation::BLOCKED)
+		{
+			++_stats.sessionsRefused;
+			session.close("blocked");
+			return;
+		}
 		Peer::Ptr peer = peerFor(id);
 		if (!peer)
 		{
@@ -568,9 +575,7 @@ public:
 
 	bool mayDial(const Poco::Net::SocketAddress& address) const override
 	{
-		const bool allowed = _policy.mayDial(address, _loop.now());
-		if (!allowed) ++_stats.dialsDenied;
-		return allowed;
+		return _policy.mayDial(address, _loop.now());
 	}
 
 	void peerChanged(ChatNode::PeerChange change, const Peer& peer) override

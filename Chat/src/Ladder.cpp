@@ -615,6 +615,8 @@ void Ladder::punchReceived(const Relay::PunchMessage& message)
 		if (!(message.peer < _peer.host().selfId())) return;
 		_outgoing.reset();
 	}
+	const RelayView relay = _peer.host().relay();
+	if (!relay.online || relay.punchPort == 0) return;   // nothing we could dial from: let it time out
 	answerPunch(message);
 }
 

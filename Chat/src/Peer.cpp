@@ -64,6 +64,7 @@ void Peer::shutdown()
 	auto sessions = std::move(_sessions);
 	_sessions.clear();
 	_current.reset();
+	_spares.clear();
 	for (auto& entry: sessions) entry.second->detach();
 }
 
@@ -95,6 +96,7 @@ void Peer::setRelation(Relation relation)
 		_ladder.stop();
 		_outbox.clear();
 		_receiptTimer.cancel();
+		for (const auto& entry: std::map<std::uint64_t, Session::Ptr>(_sessions)) entry.second->close("blocked");
 	}
 	changed(ChatNode::PeerChange::UPDATED);
 	_ladder.consentChanged();
@@ -256,6 +258,8 @@ void Peer::addAddress(const Poco::Net::SocketAddress& address, AddressSource sou
 		_addresses.erase(weakest);
 	}
 	_addresses.push_back(PeerAddress{address, source});
+	if ((source == AddressSource::LAN_ANNOUNCED || source == AddressSource::RELAY_ANNOUNCED) && !_host.mayDial(address))
+		_host.countStat(&ChatNodeStats::addressesRefused);
 	std::stable_sort(_addresses.begin(), _addresses.end(), [](const PeerAddress& a, const PeerAddress& b) {
 		return static_cast<int>(a.source) < static_cast<int>(b.source);
 	});
@@ -638,7 +642,10 @@ void Peer::takeSession(const Session::Ptr& pSession)
 	/// (1) a direct one beats a relayed one — except that a relayed session the peer dialed
 	/// while we hold a direct one replaces it (the peer dials only when it has no working
 	/// session: its direct path is gone, so ours is dead too); (2) on the same path, between two
-	/// sessions dialed by the same side the newer wins, else the one dialed by the smaller ID.
+	/// sessions dialed by different sides the one dialed by the smaller ID wins; (3) between two
+	/// dialed by the same side, the newer wins — as the dialer sees it: the dialer closes the
+	/// older one; the other side keeps both (the newer in use) until the dialer's close arrives,
+	/// so the two sides never keep different sessions when they saw two arrive in another order.
 {
 	Session& session = *pSession;
 	if (_current && _current != pSession && _current->established())
@@ -646,28 +653,37 @@ void Peer::takeSession(const Session::Ptr& pSession)
 		const bool newDirect = session.path() == Path::DIRECT;
 		const bool oldDirect = _current->path() == Path::DIRECT;
 		const bool sameDialer = _current->outgoing() == session.outgoing();
-		const bool keepNew = newDirect != oldDirect ? newDirect || !session.outgoing()
-			: sameDialer || dialedBySmallerId(session);
-		if (!keepNew)
-		{
-			_host.countStat(&ChatNodeStats::duplicateSessions);
-			session.close(newDirect == oldDirect ? "duplicate session" : "a direct session exists");
-			return;
-		}
-		Session::Ptr old = _current;
-		_current = pSession;
 		if (newDirect != oldDirect)
 		{
+			if (!newDirect && session.outgoing())
+			{
+				_host.countStat(&ChatNodeStats::duplicateSessions);
+				session.close("a direct session exists");
+				return;
+			}
 			if (newDirect) _host.countStat(&ChatNodeStats::upgrades);
-			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(old->path())),
+			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(_current->path())),
 				std::string(pathName(session.path())));
-			old->close(newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
+			replaceCurrent(pSession, newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
 			changed(ChatNode::PeerChange::PATH);
+		}
+		else if (sameDialer && !session.outgoing())
+		{
+			// The peer dialed both: it closes the one it does not keep; meanwhile the newer is in use.
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			_spares.push_back(_current);
+			_current = pSession;
+		}
+		else if (sameDialer || dialedBySmallerId(session))
+		{
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			replaceCurrent(pSession, "duplicate session");
 		}
 		else
 		{
 			_host.countStat(&ChatNodeStats::duplicateSessions);
-			old->close("duplicate session");
+			session.close("duplicate session");
+			return;
 		}
 	}
 	else
@@ -682,6 +698,19 @@ void Peer::takeSession(const Session::Ptr& pSession)
 	// Unacknowledged messages go again on the new session, in order, before any new one.
 	flushOutbox();
 	_ladder.established();
+}
+
+
+void Peer::replaceCurrent(const Session::Ptr& session, const char* reason)
+	/// session becomes the one in use; the old one and every spare are closed.
+{
+	Session::Ptr old = _current;
+	auto spares = std::move(_spares);
+	_spares.clear();
+	_current = session;
+	if (old) old->close(reason);
+	for (auto& spare: spares)
+		if (spare != session) spare->close(reason);
 }
 
 
@@ -724,10 +753,24 @@ void Peer::onSessionClosed(Session& session, const std::string& reason)
 		_ladder.attemptEnded(session, reason);
 		return;
 	}
+	_spares.erase(std::remove(_spares.begin(), _spares.end(), pSession), _spares.end());
 	if (_current == pSession)
 	{
 		_current.reset();
 		_receiptTimer.cancel();
+		while (!_spares.empty())
+		{
+			// The peer dialed another session we kept: it is the one the peer kept.
+			Session::Ptr spare = _spares.back();
+			_spares.pop_back();
+			if (!spare->established()) continue;
+			_current = spare;
+			_lastPath = spare->path();
+			logger().debug("session with %s: going on with the other session the peer dialed", displayName());
+			flushOutbox();
+			_ladder.established();
+			return;
+		}
 		logger().information("session with %s closed%s", displayName(), reason.empty() ? std::string() : ": " + Text::terminalSafe(reason, 200));
 		changed(ChatNode::PeerChange::DISCONNECTED);
 		_ladder.lost();

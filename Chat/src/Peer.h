@@ -35,12 +35,13 @@ namespace Chat {
 
 enum class AddressSource
 	/// Where an address of a peer came from; it decides whether and how it may be dialed.
+	/// In order of the strength of the evidence: what was observed before the peer's word.
 {
 	USER,            ///< Given by our own user or program (addPeerAddress): dialed as given.
 	LAN_OBSERVED,    ///< The source address of the peer's LAN announcement (with its chat port).
-	LAN_ANNOUNCED,   ///< Another address the LAN announcement lists (the peer's word).
 	RELAY_OBSERVED,  ///< The host the relay saw the peer at (with its announced chat port).
-	RELAY_ANNOUNCED  ///< An address the peer announced to the relay (the peer's word).
+	LAN_ANNOUNCED,   ///< Another address the LAN announcement lists (the peer's word).
+	RELAY_ANNOUNCED  ///< An address the peer announced to the relay or in a punch (the peer's word).
 };
 
 
@@ -172,6 +173,7 @@ private:
 	void keep(const Session::Ptr& session);
 	void changed(ChatNode::PeerChange change);
 	void takeSession(const Session::Ptr& session);
+	void replaceCurrent(const Session::Ptr& session, const char* reason);
 	void flushOutbox();
 	void armReceiptWatchdog();
 	void checkReceipts();
@@ -197,6 +199,8 @@ private:
 	bool _unreachableReported = false;
 	std::map<std::uint64_t, Session::Ptr> _sessions;   ///< Every session with this peer, by serial.
 	Session::Ptr _current;
+	std::vector<Session::Ptr> _spares;   ///< Established sessions the peer dialed besides _current, kept until
+	                                     ///< the peer (their dialer) closes the one it does not keep.
 	Outbox _outbox;
 	TimerHandle _receiptTimer;
 	std::unordered_set<std::string> _seen;

@@ -118,17 +118,30 @@ void PeerTest::testPeerDialedRelayReplacesDirect()
 
 void PeerTest::testSameDialerNewerWins()
 {
-	// Both dialed by the peer (the larger ID), direct: the newer one survives.
+	// Both dialed by the peer (the larger ID), direct: the newer one is used, and the older
+	// one is kept until the peer, their dialer, closes the one it does not keep.
 	Side me(SMALL, LARGE);
 	FakeSession::Ptr first = me.incoming(Path::DIRECT);
 	FakeSession::Ptr second = me.incoming(Path::DIRECT);
 	CPPUNIT_ASSERT(me.peer->current() == second);
-	CPPUNIT_ASSERT_EQUAL(std::string("duplicate session"), reason(first->closedWith()));
+	CPPUNIT_ASSERT(!first->endedByUs());
 	CPPUNIT_ASSERT(!second->endedByUs());
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), me.host.stats.duplicateSessions);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), me.host.countChanges(PeerChange::PATH));
+	first->closeByPeer("duplicate session");
 	me.clock().runPending();
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), me.peer->sessionCount());
+	CPPUNIT_ASSERT(me.peer->current() == second);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), me.host.countChanges(PeerChange::DISCONNECTED));
+
+	// If the peer saw the two arrive the other way round, it closes the newer one: we go on
+	// with the older, without a disconnection.
+	FakeSession::Ptr third = me.incoming(Path::DIRECT);
+	CPPUNIT_ASSERT(me.peer->current() == third);
+	third->closeByPeer("duplicate session");
+	me.clock().runPending();
+	CPPUNIT_ASSERT(me.peer->current() == second);
+	CPPUNIT_ASSERT(!second->closed());
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), me.host.countChanges(PeerChange::DISCONNECTED));
 
 	// Both dialed by us (the larger ID here), through the relay: the newer one survives too.
@@ -228,8 +241,11 @@ void PeerTest::testOutboxFlushedInOrder()
 	me.peer->send(testMessage("m5"));
 	CPPUNIT_ASSERT((s3->textIds() == Ids{"m2", "m3", "m4", "m5"}));
 	CPPUNIT_ASSERT((s2->textIds() == Ids{"m2", "m3", "m4"}));
+	CPPUNIT_ASSERT(!s2->endedByUs());   // the peer dialed both: it closes the one it does not keep
+	s2->closeByPeer("duplicate session");
 	me.clock().runPending();
 	CPPUNIT_ASSERT(s2->closed());
+	CPPUNIT_ASSERT(me.peer->current() == s3);
 	CPPUNIT_ASSERT((s3->textIds() == Ids{"m2", "m3", "m4", "m5"}));
 
 	for (const auto& s: {s1, s2, s3}) CPPUNIT_ASSERT(noRepeats(*s));
@@ -454,6 +470,11 @@ void PeerTest::testBlockedRefused()
 	me.peer->setRelation(Relation::BLOCKED);
 	CPPUNIT_ASSERT(me.peer->outbox().empty());
 	CPPUNIT_ASSERT((s->contacts() == std::vector<bool>{true, false}));
+	// Its sessions are closed (the node refuses new ones at TLS)...
+	CPPUNIT_ASSERT_EQUAL(std::string("blocked"), reason(s->closedWith()));
+	me.clock().runPending();
+	// ...and a session that still reaches the peer gets every message refused.
+	s = me.incoming(Path::DIRECT);
 	s->deliverText("b1", "hi");
 	CPPUNIT_ASSERT(me.host.messages.empty());
 	CPPUNIT_ASSERT(s->receipts().empty());

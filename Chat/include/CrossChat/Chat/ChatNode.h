@@ -137,7 +137,9 @@ struct ChatNodeStats
 	std::uint64_t inputRefused = 0;         ///< Malformed or unwanted messages from peers, skipped or refused.
 	std::uint64_t strangersEvicted = 0;     ///< Idle strangers forgotten to stay within maxStrangers.
 	std::uint64_t sessionsRefusedPerAddress = 0;  ///< Over maxSessionsPerAddress or maxPendingPerAddress.
-	std::uint64_t dialsDenied = 0;          ///< Dials skipped by the per-peer budget or the address policy.
+	std::uint64_t dialsDenied = 0;          ///< Dials skipped by the per-peer budget.
+	std::uint64_t addressesRefused = 0;     ///< Addresses peers gave that the address policy does not let us dial
+	                                        ///< (counted once per address learned).
 	std::uint64_t punchesIgnored = 0;       ///< Punch messages from peers that are not contacts.
 };
 
@@ -230,7 +232,8 @@ public:
 	void accept(const PeerId& peer);
 		/// Makes peer a contact without writing to it (unblocks it).
 	void block(const PeerId& peer);
-		/// Refuses peer's messages from now on; drops what waits for it.
+		/// Refuses peer's sessions (and so its messages) from now on, closes the open ones and
+		/// ends what waits for it.
 	void setAlias(const PeerId& peer, const std::string& alias);
 		/// A local name for peer (empty: none); it wins over the name the peer gives itself.
 		/// Throws Poco::InvalidArgumentException for more than 64 bytes, invalid UTF-8 or
