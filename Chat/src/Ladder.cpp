@@ -215,7 +215,7 @@ void Ladder::wanted()
 	}
 	_roundStarts.push_back(now);
 	_round = true;
-	_next = 0;
+	_tried.clear();
 	_lookedUp = false;
 	dialStep();
 }
@@ -233,9 +233,11 @@ void Ladder::dialStep()
 	}
 	PeerHost& host = _peer.host();
 	const std::vector<PeerAddress> addresses = _peer.dialableAddresses();
-	while (_next < addresses.size())
+	for (const PeerAddress& candidate: addresses)
 	{
-		const PeerAddress candidate = addresses[_next++];
+		// Tracked by address: the list grows and is re-sorted as addresses are learned.
+		if (std::find(_tried.begin(), _tried.end(), candidate.address) != _tried.end()) continue;
+		_tried.push_back(candidate.address);
 		if (!spendDial()) break;
 		Dial dial;
 		dial.address = candidate.address;
@@ -296,7 +298,7 @@ void Ladder::roundFailed(const std::string& why)
 	if (!_lastFailure.empty() && why.find(_lastFailure) == std::string::npos) text += " (last attempt: " + _lastFailure + ")";
 	_lastFailure.clear();
 	_round = false;
-	_next = 0;
+	_tried.clear();
 	_lookedUp = false;
 	_peer.reportUnreachable(text);
 	scheduleRetry();
@@ -484,10 +486,11 @@ void Ladder::scheduleUpgrade(bool now)
 		if (!pPeer) return;
 		Ladder& self = pPeer->ladder();
 		self._upgradeRound = true;
-		self._upgradeNext = 0;
+		self._upgradeTried.clear();
 		self._upgradeLookedUp = false;
 		self._punchAttempts = 0;
-		self._guessed.clear();
+		// Guesses still being dialed (in a round of the peer's that we answer) stay guessed.
+		if (self._predictions.empty()) self._guessed.clear();
 		self.upgradeStep();
 	});
 }
@@ -512,9 +515,10 @@ void Ladder::upgradeStep()
 	if (upgradeBusy()) return;
 	PeerHost& host = _peer.host();
 	const std::vector<PeerAddress> addresses = _peer.dialableAddresses();
-	while (_upgradeNext < addresses.size())
+	for (const PeerAddress& candidate: addresses)
 	{
-		const PeerAddress candidate = addresses[_upgradeNext++];
+		if (std::find(_upgradeTried.begin(), _upgradeTried.end(), candidate.address) != _upgradeTried.end()) continue;
+		_upgradeTried.push_back(candidate.address);
 		if (!spendDial()) break;
 		Dial dial;
 		dial.address = candidate.address;

@@ -170,7 +170,7 @@ private:
 
 	// Dial round
 	bool _round = false;
-	std::size_t _next = 0;
+	std::vector<Poco::Net::SocketAddress> _tried;      ///< Addresses dialed in this round.
 	bool _lookedUp = false;
 	bool _relayPending = false;
 	Session::Ptr _dial;
@@ -185,7 +185,7 @@ private:
 	TimerHandle _upgradeTimer;
 	std::chrono::milliseconds _upgradeBackoff{0};
 	bool _upgradeRound = false;
-	std::size_t _upgradeNext = 0;
+	std::vector<Poco::Net::SocketAddress> _upgradeTried;   ///< Addresses dialed in this upgrade round.
 	bool _upgradeLookedUp = false;
 	bool _upgradeLookup = false;
 	Session::Ptr _upgrade;

@@ -285,18 +285,13 @@ void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
 
 std::vector<PeerAddress> Peer::dialableAddresses() const
 {
+	// What was observed first (whatever the source), then the peer's word.
 	std::vector<PeerAddress> result;
 	for (const auto& address: _addresses)
-	{
-		if (observed(address.source))
-		{
-			result.push_back(address);
-		}
-		else if (_relation == Relation::CONTACT && _host.mayDial(address.address))
-		{
-			result.push_back(address);
-		}
-	}
+		if (observed(address.source)) result.push_back(address);
+	if (_relation != Relation::CONTACT) return result;
+	for (const auto& address: _addresses)
+		if (!observed(address.source) && _host.mayDial(address.address)) result.push_back(address);
 	return result;
 }
 
@@ -451,7 +446,7 @@ void Peer::onText(Session& session, const Message& message)
 		session.sendRefusal(id, SessionProtocol::REFUSE_BLOCKED, "the receiver does not take messages from you");
 		return;
 	}
-	if (seen(id) || _host.isDuplicate(*this, id))
+	if (_seen.count(id) || _host.isDuplicate(*this, id))
 	{
 		session.sendReceipt(id);
 		_host.countStat(&ChatNodeStats::duplicatesDropped);
@@ -459,14 +454,15 @@ void Peer::onText(Session& session, const Message& message)
 	}
 	if (_relation == Relation::STRANGER && !strangerAllowance())
 	{
-		// Forget it, so that it can be sent again later and taken then.
-		_seen.erase(id);
+		// Not remembered, so that it can be sent again later and taken then (and so that
+		// refused ids do not push taken ones out of the duplicate filter).
 		_host.countStat(&ChatNodeStats::inputRefused);
 		session.sendRefusal(id, SessionProtocol::REFUSE_BUSY, "too many messages; try again later");
 		if (_logThrottle.allow(_host.scheduler().now()))
 			logger().information("refusing a message from %s: stranger over its message rate", displayName());
 		return;
 	}
+	seen(id);
 	ChatMessage received;
 	received.id = id;
 	received.from = _id;

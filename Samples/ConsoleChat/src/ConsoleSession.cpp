@@ -78,6 +78,7 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 			return CommandInterpreter::Action::QUIT;
 		});
 	_interpreter.setTextHandler([this](const std::string& line) { return text(line); });
+	addChatCommands();
 }
 
 
@@ -93,7 +94,7 @@ int ConsoleSession::start()
 	}
 	catch (const IdentityException& exc)
 	{
-		_console.fatal("cannot load the identity: " + exc.message());
+		_console.fatal("cannot load the identity: " + exc.message() + identityAdvice(exc.message()));
 		return Application::EXIT_CONFIG;
 	}
 	catch (const Poco::FileException& exc)
@@ -121,12 +122,12 @@ int ConsoleSession::start()
 	}
 	catch (const Poco::Net::NetException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::IOException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::Exception& exc)
@@ -231,6 +232,20 @@ void ConsoleSession::quit()
 	_loop.assertInLoopThread();
 	if (_pNode) _pNode->stop();   // no event after "bye"
 	_console.print(*Console::makeEvent("bye"), "Bye.");
+}
+
+
+Console& ConsoleSession::console()
+{
+	_loop.assertInLoopThread();
+	return _console;
+}
+
+
+const CommandInterpreter& ConsoleSession::interpreter() const
+{
+	_loop.assertInLoopThread();
+	return _interpreter;
 }
 
 
@@ -376,7 +391,17 @@ std::optional<PeerId> ConsoleSession::resolvePeer(const std::string& query)
 	if (matches.size() == 1) return matches.front();
 	if (matches.empty())
 	{
-		_console.error("no peer matches '" + Console::printable(query) + "'; /peers lists them, or give a full peer ID");
+		std::string compact;
+		for (char c: query) if (c != '-') compact += c;
+		try
+		{
+			if (compact.size() >= 50) PeerId::parse(query);   // as long as an ID: say what is wrong with it
+			_console.error("no peer matches '" + Console::printable(query) + "'; /peers lists them, or give a full peer ID");
+		}
+		catch (const InvalidPeerIdException& exc)
+		{
+			_console.error("'" + Console::printable(query) + "' is not a valid peer ID (" + exc.message() + "); copy it again from the peer's \"Your peer ID\" line");
+		}
 	}
 	else
 	{
@@ -414,7 +439,11 @@ void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("sent");
 	pEvent->set("id", id);
 	pEvent->set("to", peer.toString());
-	if (_console.isJson()) _console.print(*pEvent, std::string());
+	pEvent->set("text", text);
+	_console.print(*pEvent, std::string());   // no line in human mode: the typed line says it
+	// Remembered until the receipt, which then says which message it confirms (bounded).
+	_sentTexts.emplace_back(id, text);
+	if (_sentTexts.size() > MAX_SENT_TEXTS) _sentTexts.pop_front();
 }
 
 
@@ -507,12 +536,21 @@ void ConsoleSession::onRelay(const std::string& state, const std::string& detail
 	const bool changed = state != _relayState;
 	_relayState = state;
 	_relayDetail = detail;
+	// People get one line per change of state; the retries in between are counted and
+	// summarised when the relay is back (each one is logged under --verbose).
+	if (state == "offline") ++_relayFailures;
 	if (!_ready || (!changed && !_console.isJson())) return;
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("relay");
 	pEvent->set("state", state);
 	pEvent->set("url", _settings.relay);
 	pEvent->set("detail", detail);
-	_console.print(*pEvent, "* relay " + _settings.relay + ": " + state + (detail.empty() ? std::string() : " (" + detail + ")"));
+	std::string text = "* " + (detail.empty() ? "relay " + _settings.relay + ": " + state : detail);
+	if (state == "online")
+	{
+		if (_relayFailures > 1) text += " (after " + std::to_string(_relayFailures) + " failed attempts)";
+		_relayFailures = 0;
+	}
+	_console.print(*pEvent, text);
 }
 
 
@@ -532,7 +570,15 @@ void ConsoleSession::onDelivered(const std::string& messageId, const PeerId& to)
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("delivered");
 	pEvent->set("id", messageId);
 	pEvent->set("to", to.toString());
-	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to));
+	std::string quote;
+	for (auto it = _sentTexts.begin(); it != _sentTexts.end(); ++it)
+	{
+		if (it->first != messageId) continue;
+		quote = ": " + Text::quoted(it->second, 40);
+		_sentTexts.erase(it);
+		break;
+	}
+	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to) + quote);
 }
 
 

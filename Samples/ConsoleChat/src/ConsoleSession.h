@@ -18,6 +18,7 @@
 #include "CrossChat/Identity.h"
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -76,7 +77,20 @@ public:
 		/// Says goodbye ("bye"); used for /quit and at the end of input.
 		/// Must be called from the loop thread.
 
+	Console& console();
+		/// The output, e.g. to give it the full-screen mode's sink. Must be called from the loop thread.
+
+	const CommandInterpreter& interpreter() const;
+		/// The command table. Must be called from the loop thread.
+
 private:
+	void addChatCommands();
+		/// Registers /me and /say (ConsoleSessionCommands.cpp).
+	std::string portProblem(const Poco::Exception& exc) const;
+		/// Which port could not be opened and what to do (ConsoleSessionCommands.cpp).
+	static std::string identityAdvice(const std::string& problem);
+		/// What to do about an unusable key file, or nothing (ConsoleSessionCommands.cpp).
+
 	CommandInterpreter::Action whoami();
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
@@ -109,6 +123,9 @@ private:
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.
+	unsigned _relayFailures = 0;                 ///< Failed relay attempts since it was last online.
+	static constexpr std::size_t MAX_SENT_TEXTS = 1000;
+	std::deque<std::pair<std::string, std::string>> _sentTexts;   ///< Message ID and text, until the receipt.
 	std::string _inputCharset;                   ///< The terminal's character set, if it is not UTF-8.
 	std::set<PeerId> _requestHinted;             ///< Strangers whose first message got the accept/block hint.
 };
