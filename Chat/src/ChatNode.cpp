@@ -413,6 +413,10 @@ public:
 			++_stats.sessionsRefused;
 			return false;
 		}
+		// A contact's tunnel is not held to the global caps: strangers' tunnels (keys are free,
+		// and every tunnel comes from the relay's address) could fill them and lock the user's
+		// contacts out. The relay names the caller; TLS checks it (onSessionTlsReady()).
+		if (pPeer && pPeer->relation() == Relation::CONTACT) return true;
 		return admit("", "a relay tunnel from " + from.shortString());
 	}
 

@@ -6,6 +6,7 @@
 
 
 #include "Ladder.h"
+#include "AddressPolicy.h"
 #include "Peer.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "Poco/Logger.h"
@@ -154,6 +155,43 @@ bool Ladder::spendDial()
 	}
 	_dials.push_back(now);
 	return true;
+}
+
+
+bool Ladder::spendPlan()
+	/// The per-peer budget of punch and prediction attempts, ours and those the peer's punch
+	/// messages ask for (a contact turned hostile must not make us dial at will).
+{
+	const auto now = scheduler().now();
+	forgetOld(_plans, now);
+	if (_plans.size() >= static_cast<std::size_t>(MAX_PUNCH_ATTEMPTS) * _peer.host().config().maxRoundsPerMinute)
+	{
+		_peer.host().countStat(&ChatNodeStats::dialsDenied);
+		return false;
+	}
+	_plans.push_back(now);
+	return true;
+}
+
+
+std::vector<Poco::Net::SocketAddress> Ladder::dialableCandidates(const std::vector<Poco::Net::SocketAddress>& candidates) const
+	/// A punch message's candidates are the peer's word. Dialed are those on a host where we have
+	/// seen the peer (Peer::observedAt(): the relay saw it there, or its LAN announcement came
+	/// from there), and others only if the address policy allows them (never loopback, or a
+	/// private network that is not ours, ...) and they are public: a hole punch or a port
+	/// prediction aims at a NAT's outside, so a contact's punch cannot turn into a port scan of
+	/// our own host or LAN.
+{
+	std::vector<Poco::Net::SocketAddress> result;
+	for (const auto& address: candidates)
+	{
+		if (_peer.observedAt(address.host())
+			|| (_peer.host().mayDial(address) && !AddressPolicy::isRestricted(address.host())))
+			result.push_back(address);
+		else
+			logger().debug("punch from %s: not dialing its candidate %s (address policy)", _peer.id().shortString(), address.toString());
+	}
+	return result;
 }
 
 
@@ -694,13 +732,22 @@ void Ladder::punchAttemptFailed(const std::string& why)
 }
 
 
-void Ladder::dialPlan(const PunchPlan& plan)
+void Ladder::dialPlan(const PunchPlan& candidatePlan)
 	/// Both sides dial now. Against an endpoint-dependent NAT, bounded port prediction.
 {
 	const RelayView relay = _peer.host().relay();
+	PunchPlan plan = candidatePlan;
+	plan.remote = dialableCandidates(candidatePlan.remote);
 	if (relay.punchPort == 0 || plan.remote.empty())
 	{
 		punchAttemptFailed("nothing to dial");
+		return;
+	}
+	if (!spendPlan())
+	{
+		_punchAttempts = MAX_PUNCH_ATTEMPTS;   // this round is over too
+		punchAttemptFailed("punch budget spent (" + std::to_string(MAX_PUNCH_ATTEMPTS * _peer.host().config().maxRoundsPerMinute)
+			+ " attempts per minute)");
 		return;
 	}
 	const bool weMapPerDestination = relay.nat == Relay::NatType::ENDPOINT_DEPENDENT;

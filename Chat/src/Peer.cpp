@@ -269,6 +269,7 @@ void Peer::addAddress(const Poco::Net::SocketAddress& address, AddressSource sou
 void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
 {
 	const bool isNew = _via.empty() || _via == "static";
+	if (record.observed) _relayObservedHost = record.observed->host();
 	if (_name.empty() && Text::isValidUtf8(record.name)) _name = record.name;
 	std::uint16_t chatPort = 0;
 	for (const auto& address: record.addresses)
@@ -303,6 +304,15 @@ bool Peer::fromRelay(const Poco::Net::SocketAddress& address) const
 {
 	return std::any_of(_addresses.begin(), _addresses.end(), [&address](const PeerAddress& a) {
 		return a.address == address && (a.source == AddressSource::RELAY_OBSERVED || a.source == AddressSource::RELAY_ANNOUNCED);
+	});
+}
+
+
+bool Peer::observedAt(const Poco::Net::IPAddress& host) const
+{
+	if (_relayObservedHost && *_relayObservedHost == host) return true;
+	return std::any_of(_addresses.begin(), _addresses.end(), [&host](const PeerAddress& a) {
+		return observed(a.source) && a.address.host() == host;
 	});
 }
 

@@ -127,6 +127,9 @@ public:
 		/// the relay observed, then (contacts only) addresses the peer announced that pass the
 		/// address policy.
 	bool fromRelay(const Poco::Net::SocketAddress& address) const;
+	bool observedAt(const Poco::Net::IPAddress& host) const;
+		/// Evidence that the peer is at host: our user gave an address there, its LAN
+		/// announcement came from there, or the relay saw it there (a lookup's observed address).
 	const std::string& via() const;
 
 	// Messages -----------------------------------------------------------------------------
@@ -193,6 +196,7 @@ private:
 	std::string _via;
 	bool _online = false;
 	std::vector<PeerAddress> _addresses;
+	std::optional<Poco::Net::IPAddress> _relayObservedHost;   ///< From the last lookup, with or without a chat port.
 	std::int64_t _lastSeenMs = 0;
 	Scheduler::TimePoint _lastActivity;
 	std::optional<Path> _lastPath;
