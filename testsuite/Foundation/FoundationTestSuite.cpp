@@ -9,6 +9,7 @@
 #include "EventLoopTest.h"
 #include "ManualSchedulerTest.h"
 #include "IdentityTest.h"
+#include "DataDirectoryTest.h"
 #include "PeerIdTest.h"
 #include "FrameCodecTest.h"
 #include "MessageSchemaTest.h"
@@ -23,6 +24,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(EventLoopTest::suite());
 	pSuite->addTest(ManualSchedulerTest::suite());
 	pSuite->addTest(IdentityTest::suite());
+	pSuite->addTest(DataDirectoryTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());
 	pSuite->addTest(MessageSchemaTest::suite());
