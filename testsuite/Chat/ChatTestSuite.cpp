@@ -10,6 +10,7 @@
 #include "ChatRelayTest.h"
 #include "SessionProtocolTest.h"
 #include "PortMapperTest.h"
+#include "ChatStoreTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -20,5 +21,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatNodeTest::suite());
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
+	pSuite->addTest(ChatStoreTest::suite());
 	return pSuite;
 }
