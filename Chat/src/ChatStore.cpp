@@ -56,13 +56,6 @@ constexpr std::size_t SNIPPET_TOKENS = 12;
 constexpr std::size_t MAX_MARKER_SIZE = 16;
 constexpr Poco::Int64 NO_SEQUENCE_LIMIT = std::numeric_limits<Poco::Int64>::max();
 
-// Texts that came from a peer (or the user) are read back as BLOBs: Poco extracts a TEXT
-// column up to its first NUL, and a message may hold one (JSON's "\u0000").
-const char* const MESSAGE_COLUMNS =
-	"SELECT m.seq, p.peer_id, CAST(m.msg_id AS BLOB), m.direction, m.state, CAST(m.text AS BLOB),"
-	" m.sender_ms, m.local_ms, m.state_ms, m.path, CAST(m.reason AS BLOB)"
-	" FROM messages m JOIN peers p ON p.id = m.peer ";
-
 using MessageRow = Poco::Tuple<Poco::Int64, BLOB, BLOB, Poco::Int32, Poco::Int32, BLOB,
 	Poco::Int64, Poco::Int64, Poco::Int64, std::string, BLOB>;
 
@@ -322,27 +315,30 @@ public:
 		_version = ChatStoreSchema::migrate(_session, ChatStoreSchema::migrations(), _path);
 
 		_selectPeer = std::make_unique<CachedStatement>(_session, [this](Session& s) {
-			return Statement((s << "SELECT id, relation FROM peers WHERE peer_id = ?",
+			return Statement((s << ChatStoreSchema::Sql::SELECT_PEER,
 				use(_peerKey), into(_peerRowIds), into(_peerRelations)));
 		});
 		_insertPeer = std::make_unique<CachedStatement>(_session, [this](Session& s) {
-			return Statement((s << "INSERT INTO peers (peer_id, relation, added_ms) VALUES (?, ?, ?) RETURNING id",
+			return Statement((s << ChatStoreSchema::Sql::INSERT_PEER,
 				use(_peerKey), use(_newRelation), use(_newAddedMs), into(_peerRowIds)));
 		});
 		_insertMessage = std::make_unique<CachedStatement>(_session, [this](Session& s) {
-			return Statement((s << "INSERT INTO messages"
-				" (peer, direction, msg_id, state, text, sender_ms, local_ms, state_ms, path)"
-				" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-				" ON CONFLICT (peer, direction, msg_id) DO NOTHING RETURNING seq",
+			return Statement((s << ChatStoreSchema::Sql::INSERT_MESSAGE,
 				use(_row.peer), use(_row.direction), use(_row.id), use(_row.state), use(_row.text),
 				use(_row.senderMs), use(_row.localMs), use(_row.localMs), use(_row.path),
 				into(_sequences)));
 		});
+		// Transaction control runs around every store call: prepared once too.
+		auto control = [this](const char* sql) {
+			return std::make_unique<CachedStatement>(_session, [sql](Session& s) { return Statement((s << sql)); });
+		};
+		_begin = control("BEGIN IMMEDIATE");
+		_commit = control("COMMIT");
+		_savepoint = control("SAVEPOINT nested");
+		_release = control("RELEASE nested");
+		_rollbackToSavepoint = control("ROLLBACK TO nested");
 		_updateState = std::make_unique<CachedStatement>(_session, [this](Session& s) {
-			return Statement((s << "UPDATE messages SET state = ?, state_ms = ?,"
-				" path = coalesce(nullif(?, ''), path), reason = ?"
-				" WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = 0 AND msg_id = ?"
-				" AND state IN (?, ?)",
+			return Statement((s << ChatStoreSchema::Sql::UPDATE_STATE,
 				use(_change.state), use(_change.timeMs), use(_change.path), use(_change.reason),
 				use(_peerKey), use(_change.id), use(_change.from1), use(_change.from2)));
 		});
@@ -351,6 +347,11 @@ public:
 	~Impl()
 	{
 		// Statements first: they hold the connection's prepared statements.
+		_rollbackToSavepoint.reset();
+		_release.reset();
+		_savepoint.reset();
+		_commit.reset();
+		_begin.reset();
 		_updateState.reset();
 		_insertMessage.reset();
 		_insertPeer.reset();
@@ -437,16 +438,16 @@ public:
 
 	void begin()
 	{
-		if (_depth == 0) _session << "BEGIN IMMEDIATE", now;
-		else _session << "SAVEPOINT nested", now;
+		if (_depth == 0) _begin->execute();
+		else _savepoint->execute();
 		++_depth;
 	}
 
 	bool commit()
 		/// True if this ended the outermost transaction.
 	{
-		if (_depth == 1) _session << "COMMIT", now;
-		else _session << "RELEASE nested", now;
+		if (_depth == 1) _commit->execute();
+		else _release->execute();
 		--_depth;
 		return _depth == 0;
 	}
@@ -463,8 +464,8 @@ public:
 			}
 			else
 			{
-				_session << "ROLLBACK TO nested", now;
-				_session << "RELEASE nested", now;
+				_rollbackToSavepoint->execute();
+				_release->execute();
 			}
 		}
 		catch (...)
@@ -516,6 +517,11 @@ private:
 	std::unique_ptr<CachedStatement> _insertPeer;
 	std::unique_ptr<CachedStatement> _insertMessage;
 	std::unique_ptr<CachedStatement> _updateState;
+	std::unique_ptr<CachedStatement> _begin;
+	std::unique_ptr<CachedStatement> _commit;
+	std::unique_ptr<CachedStatement> _savepoint;
+	std::unique_ptr<CachedStatement> _release;
+	std::unique_ptr<CachedStatement> _rollbackToSavepoint;
 };
 
 
@@ -976,7 +982,7 @@ std::optional<StoredMessage> ChatStore::storeIncoming(const PeerId& from, const 
 			store._session << "UPDATE peers SET last_seen_ms = ?, last_path = ? WHERE id = ?",
 				use(seen), use(message.path), use(rowId), now;
 			Poco::Int64 count = 0;
-			store._session << "SELECT count(*) FROM messages WHERE peer = ?", use(rowId), into(count), now;
+			store._session << ChatStoreSchema::Sql::STRANGER_MESSAGE_COUNT, use(rowId), into(count), now;
 			Poco::Int64 excess = count - static_cast<Poco::Int64>(_limits.maxMessagesPerStranger);
 			if (excess > 0)
 			{
@@ -987,7 +993,7 @@ std::optional<StoredMessage> ChatStore::storeIncoming(const PeerId& from, const 
 			if (row.created)
 			{
 				Poco::Int64 strangers = 0;
-				store._session << "SELECT count(*) FROM peers WHERE relation = 0", into(strangers), now;
+				store._session << ChatStoreSchema::Sql::STRANGER_COUNT, into(strangers), now;
 				Poco::Int64 extra = strangers - static_cast<Poco::Int64>(_limits.maxStrangers);
 				if (extra > 0)
 				{
@@ -1010,8 +1016,7 @@ std::vector<StoredMessage> ChatStore::pending() const
 	Impl& store = impl();
 	return translated(store._path, "read the outbox", [&] {
 		std::vector<MessageRow> rows;
-		Statement statement = (store._session << std::string(MESSAGE_COLUMNS) +
-			"WHERE m.state IN (0, 1) ORDER BY m.seq", into(rows));
+		Statement statement = (store._session << ChatStoreSchema::Sql::PENDING, into(rows));
 		return store.messages(statement, rows);
 	});
 }
@@ -1023,9 +1028,7 @@ std::vector<StoredMessage> ChatStore::pending(const PeerId& peer) const
 	return translated(store._path, "read the outbox", [&] {
 		std::vector<MessageRow> rows;
 		BLOB key = blobOf(peer);
-		Statement statement = (store._session << std::string(MESSAGE_COLUMNS) +
-			"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.state IN (0, 1) ORDER BY m.seq",
-			use(key), into(rows));
+		Statement statement = (store._session << ChatStoreSchema::Sql::PENDING_OF_PEER, use(key), into(rows));
 		return store.messages(statement, rows);
 	});
 }
@@ -1036,7 +1039,7 @@ std::size_t ChatStore::pendingCount() const
 	Impl& store = impl();
 	return translated(store._path, "count the outbox", [&] {
 		Poco::Int64 count = 0;
-		store._session << "SELECT count(*) FROM messages WHERE state IN (0, 1)", into(count), now;
+		store._session << ChatStoreSchema::Sql::PENDING_COUNT, into(count), now;
 		return static_cast<std::size_t>(count);
 	});
 }
@@ -1048,8 +1051,7 @@ std::size_t ChatStore::pendingCount(const PeerId& peer) const
 	return translated(store._path, "count the outbox", [&] {
 		BLOB key = blobOf(peer);
 		Poco::Int64 count = 0;
-		store._session << "SELECT count(*) FROM messages WHERE peer = (SELECT id FROM peers WHERE peer_id = ?)"
-			" AND state IN (0, 1)", use(key), into(count), now;
+		store._session << ChatStoreSchema::Sql::PENDING_COUNT_OF_PEER, use(key), into(count), now;
 		return static_cast<std::size_t>(count);
 	});
 }
@@ -1063,8 +1065,7 @@ std::optional<StoredMessage> ChatStore::message(const PeerId& peer, MessageDirec
 		BLOB key = blobOf(peer);
 		Poco::Int32 directionValue = static_cast<Poco::Int32>(direction);
 		std::string messageId = id;
-		Statement statement = (store._session << std::string(MESSAGE_COLUMNS) +
-			"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.direction = ? AND m.msg_id = ?",
+		Statement statement = (store._session << ChatStoreSchema::Sql::MESSAGE,
 			use(key), use(directionValue), use(messageId), into(rows));
 		std::vector<StoredMessage> found = store.messages(statement, rows);
 		if (found.empty()) return std::nullopt;
@@ -1081,8 +1082,7 @@ std::vector<StoredMessage> ChatStore::history(const PeerId& peer, std::size_t co
 		BLOB key = blobOf(peer);
 		Poco::Int64 before = beforeSequence > 0 ? beforeSequence : NO_SEQUENCE_LIMIT;
 		Poco::Int64 limit = static_cast<Poco::Int64>(std::min(count, MAX_PAGE));
-		Statement statement = (store._session << std::string(MESSAGE_COLUMNS) +
-			"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
+		Statement statement = (store._session << ChatStoreSchema::Sql::HISTORY,
 			use(key), use(before), use(limit), into(rows));
 		std::vector<StoredMessage> result = store.messages(statement, rows);
 		std::reverse(result.begin(), result.end());
@@ -1106,12 +1106,7 @@ std::vector<SearchResult> ChatStore::search(const std::string& words, std::size_
 		std::string ellipsis = "\u2026";
 		Poco::Int32 tokens = static_cast<Poco::Int32>(SNIPPET_TOKENS);
 		Poco::Int64 maxRows = static_cast<Poco::Int64>(std::min(limit, MAX_PAGE));
-		// Newest first: FTS5 walks its index in descending rowid (= seq) order and stops at
-		// the limit, so a frequent word costs no more than a rare one.
-		store._session << "SELECT m.seq, p.peer_id, CAST(m.msg_id AS BLOB), m.direction, m.state, m.sender_ms, m.local_ms,"
-			" CAST(snippet(messages_fts, 0, ?, ?, ?, ?) AS BLOB)"
-			" FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid JOIN peers p ON p.id = m.peer"
-			" WHERE messages_fts MATCH ? ORDER BY messages_fts.rowid DESC LIMIT ?",
+		store._session << ChatStoreSchema::Sql::SEARCH,
 			use(begin), use(end), use(ellipsis), use(tokens), use(expression), use(maxRows), into(rows), now;
 		std::vector<SearchResult> results;
 		results.reserve(rows.size());

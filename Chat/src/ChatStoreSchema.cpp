@@ -79,8 +79,9 @@ void version1(Poco::Data::Session& session)
 		"CREATE UNIQUE INDEX messages_by_id ON messages (peer, direction, msg_id)",
 		// A conversation in order (history, paging, pruning).
 		"CREATE INDEX messages_by_peer ON messages (peer, seq)",
-		// The outbox: only queued and sent messages are in this index.
+		// The outbox: only queued and sent messages are in these two, per peer and in all.
 		"CREATE INDEX messages_pending ON messages (peer, seq) WHERE state IN (0, 1)",
+		"CREATE INDEX messages_outbox ON messages (seq) WHERE state IN (0, 1)",
 
 		// Full-text index over the texts, kept by triggers; the texts live only in messages.
 		"CREATE VIRTUAL TABLE messages_fts USING fts5 ("

@@ -70,6 +70,47 @@ int migrate(Poco::Data::Session& session, const std::vector<Migration>& steps, c
 	/// transaction.
 
 
+namespace Sql
+	/// The statements of the store's frequent calls, kept here so that a test can check that
+	/// each runs on an index (no work proportional to the whole history).
+{
+	inline const std::string MESSAGE_COLUMNS =
+		// Texts that came from a peer (or the user) are read back as BLOBs: Poco extracts a
+		// TEXT column up to its first NUL, and a message may hold one (JSON's "\u0000").
+		"SELECT m.seq, p.peer_id, CAST(m.msg_id AS BLOB), m.direction, m.state, CAST(m.text AS BLOB),"
+		" m.sender_ms, m.local_ms, m.state_ms, m.path, CAST(m.reason AS BLOB)"
+		" FROM messages m JOIN peers p ON p.id = m.peer ";
+	inline const std::string SELECT_PEER = "SELECT id, relation FROM peers WHERE peer_id = ?";
+	inline const std::string INSERT_PEER = "INSERT INTO peers (peer_id, relation, added_ms) VALUES (?, ?, ?) RETURNING id";
+	inline const std::string INSERT_MESSAGE =
+		"INSERT INTO messages (peer, direction, msg_id, state, text, sender_ms, local_ms, state_ms, path)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		" ON CONFLICT (peer, direction, msg_id) DO NOTHING RETURNING seq";
+	inline const std::string UPDATE_STATE =
+		"UPDATE messages SET state = ?, state_ms = ?, path = coalesce(nullif(?, ''), path), reason = ?"
+		" WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = 0 AND msg_id = ? AND state IN (?, ?)";
+	inline const std::string PENDING = MESSAGE_COLUMNS + "WHERE m.state IN (0, 1) ORDER BY m.seq";
+	inline const std::string PENDING_OF_PEER = MESSAGE_COLUMNS +
+		"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.state IN (0, 1) ORDER BY m.seq";
+	inline const std::string PENDING_COUNT = "SELECT count(*) FROM messages WHERE state IN (0, 1)";
+	inline const std::string PENDING_COUNT_OF_PEER =
+		"SELECT count(*) FROM messages WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND state IN (0, 1)";
+	inline const std::string MESSAGE = MESSAGE_COLUMNS +
+		"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.direction = ? AND m.msg_id = ?";
+	inline const std::string HISTORY = MESSAGE_COLUMNS +
+		"WHERE m.peer = (SELECT id FROM peers WHERE peer_id = ?) AND m.seq < ? ORDER BY m.seq DESC LIMIT ?";
+	inline const std::string SEARCH =
+		// Newest first: FTS5 walks its index in descending rowid (= seq) order and stops at
+		// the limit, without sorting the matches.
+		"SELECT m.seq, p.peer_id, CAST(m.msg_id AS BLOB), m.direction, m.state, m.sender_ms, m.local_ms,"
+		" CAST(snippet(messages_fts, 0, ?, ?, ?, ?) AS BLOB)"
+		" FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid JOIN peers p ON p.id = m.peer"
+		" WHERE messages_fts MATCH ? ORDER BY messages_fts.rowid DESC LIMIT ?";
+	inline const std::string STRANGER_MESSAGE_COUNT = "SELECT count(*) FROM messages WHERE peer = ?";
+	inline const std::string STRANGER_COUNT = "SELECT count(*) FROM peers WHERE relation = 0";
+}
+
+
 } } } // namespace CrossChat::Chat::ChatStoreSchema
 
 

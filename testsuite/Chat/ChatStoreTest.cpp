@@ -16,6 +16,7 @@
 #include "CrossChat/ManualScheduler.h"
 #include "CrossChat/PeerId.h"
 #include "Poco/Data/SQLite/SessionImpl.h"
+#include "Poco/Data/SQLite/Utility.h"
 #include "Poco/Data/Session.h"
 #include "Poco/Exception.h"
 #include "Poco/File.h"
@@ -32,6 +33,7 @@
 #include <iostream>
 #include <poll.h>
 #include <random>
+#include <sqlite3.h>
 #include <set>
 #include <spawn.h>
 #include <sstream>
@@ -1336,6 +1338,51 @@ void ChatStoreTest::testNestedTransaction()
 	});
 	CPPUNIT_ASSERT_EQUAL(std::string("a,c"), joined(idsOf(store.pending())));
 	CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
+}
+
+
+void ChatStoreTest::testQueriesUseIndexes()
+{
+	// No store call may read the whole history: each frequent statement runs on an index.
+	const std::string db = path("plans.db");
+	{
+		ChatStore store(*_pLoop);
+		store.open(db);
+		store.transaction([&] {
+			for (int i = 0; i < 200; ++i)
+			{
+				store.queueOutgoing(peer(i % 5), "m" + std::to_string(i), "hello number " + std::to_string(i), i);
+				store.storeIncoming(peer(i % 5), "r" + std::to_string(i), "reply number " + std::to_string(i), i, "direct");
+			}
+		});
+	}
+	namespace Sql = ChatStoreSchema::Sql;
+	auto session = rawSession(db);
+	sqlite3* pDb = Poco::Data::SQLite::Utility::dbHandle(session);
+	for (const std::string* pSql: {&Sql::SELECT_PEER, &Sql::INSERT_PEER, &Sql::INSERT_MESSAGE, &Sql::UPDATE_STATE,
+		&Sql::PENDING, &Sql::PENDING_OF_PEER, &Sql::PENDING_COUNT, &Sql::PENDING_COUNT_OF_PEER, &Sql::MESSAGE,
+		&Sql::HISTORY, &Sql::SEARCH, &Sql::STRANGER_MESSAGE_COUNT, &Sql::STRANGER_COUNT})
+	{
+		sqlite3_stmt* pStatement = nullptr;
+		const std::string explain = "EXPLAIN QUERY PLAN " + *pSql;
+		CPPUNIT_ASSERT_EQUAL_MESSAGE(*pSql, SQLITE_OK, sqlite3_prepare_v2(pDb, explain.c_str(), -1, &pStatement, nullptr));
+		std::string plan;
+		while (sqlite3_step(pStatement) == SQLITE_ROW)
+		{
+			const char* detail = reinterpret_cast<const char*>(sqlite3_column_text(pStatement, 3));
+			plan += std::string(detail ? detail : "") + "; ";
+		}
+		sqlite3_finalize(pStatement);
+		std::istringstream steps(plan);
+		std::string step;
+		while (std::getline(steps, step, ';'))
+		{
+			const bool fullScan = (contains(step, "SCAN m") || contains(step, "SCAN messages") || contains(step, "SCAN peers"))
+				&& !contains(step, "USING INDEX") && !contains(step, "USING COVERING INDEX") && !contains(step, "VIRTUAL TABLE");
+			CPPUNIT_ASSERT_MESSAGE(*pSql + "\n  plan: " + plan, !fullScan);
+			CPPUNIT_ASSERT_MESSAGE(*pSql + "\n  plan: " + plan, !contains(step, "TEMP B-TREE"));
+		}
+	}
 }
 
 

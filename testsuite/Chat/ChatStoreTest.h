@@ -49,6 +49,7 @@ class ChatStoreTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testStrangerLimits);
 	CPPUNIT_TEST(testTransaction);
 	CPPUNIT_TEST(testNestedTransaction);
+	CPPUNIT_TEST(testQueriesUseIndexes);
 	CPPUNIT_TEST(testKilledWriterLosesNothing);
 	CPPUNIT_TEST_SUITE_END();
 
@@ -86,6 +87,7 @@ public:
 	void testStrangerLimits();
 	void testTransaction();
 	void testNestedTransaction();
+	void testQueriesUseIndexes();
 	void testKilledWriterLosesNothing();
 
 private:
