@@ -111,11 +111,14 @@ std::string systemError(const std::string& what, const std::string& path, int er
 
 
 std::string utf8Prefix(const std::string& text, std::size_t maxBytes)
-	/// At most maxBytes of text, cut before a UTF-8 continuation byte, never inside a character.
+	/// At most maxBytes of text, cut before a UTF-8 continuation byte, so never inside a
+	/// character of valid UTF-8 (a character has at most 3 continuation bytes; invalid text
+	/// is cut at maxBytes after that).
 {
 	if (text.size() <= maxBytes) return text;
 	std::size_t end = maxBytes;
-	while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+	while (end > 0 && maxBytes - end < 3 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+	if ((static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) end = maxBytes;
 	return text.substr(0, end);
 }
 

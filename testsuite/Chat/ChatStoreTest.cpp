@@ -1123,6 +1123,8 @@ void ChatStoreTest::testSearchExpression()
 	const std::string expression = ChatStore::searchExpression(huge, 16);
 	CPPUNIT_ASSERT(expression.size() <= 258);
 	CPPUNIT_ASSERT_EQUAL(0, expression.compare(1, expression.size() - 2, huge, 0, expression.size() - 2));
+	// Invalid UTF-8 (nothing but continuation bytes) is still a word, cut at the limit.
+	CPPUNIT_ASSERT_EQUAL(std::size_t(258), ChatStore::searchExpression(std::string(300, '\x80'), 16).size());
 }
 
 
