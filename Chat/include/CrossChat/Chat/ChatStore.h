@@ -354,8 +354,9 @@ public:
 		/// The peer itself stays. Must be called from the loop thread.
 
 	std::size_t pruneConversation(const PeerId& peer, std::size_t keepNewest);
-		/// Deletes all but the newest keepNewest messages of the conversation that are not in
-		/// the outbox, and returns how many were deleted. Must be called from the loop thread.
+		/// Deletes the messages of the conversation that are older than its newest keepNewest,
+		/// except those still in the outbox, and returns how many. Must be called from the loop
+		/// thread.
 
 	bool forgetPeer(const PeerId& peer);
 		/// Deletes the peer and its whole conversation. False if it was unknown.
