@@ -52,6 +52,7 @@ constexpr std::size_t MAX_PATH_SIZE = 32;          ///< "direct", "relay", "mail
 constexpr std::size_t MAX_ADDRESS_SIZE = 64;       ///< "[v6 address]:port" is at most 47 bytes.
 constexpr std::size_t MAX_REASON_SIZE = 256;       ///< Longer refusal reasons are cut.
 constexpr std::size_t MAX_SEARCH_WORD_SIZE = 256;
+constexpr std::size_t MIN_PREFIX_CHARACTERS = 3;   ///< "ab*" would merge the index of half the words
 constexpr std::size_t SNIPPET_TOKENS = 12;
 constexpr std::size_t MAX_MARKER_SIZE = 16;
 constexpr Poco::Int64 NO_SEQUENCE_LIMIT = std::numeric_limits<Poco::Int64>::max();
@@ -1241,6 +1242,11 @@ std::string ChatStore::searchExpression(const std::string& words, std::size_t ma
 		}
 		word = utf8Prefix(word, MAX_SEARCH_WORD_SIZE);
 		if (word.empty()) continue;
+		// A prefix query costs as much as all the matches of the prefix (FTS5 merges the
+		// lists of every word that starts with it): a short prefix is searched as a word.
+		std::size_t characters = 0;
+		for (char c: word) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+		if (characters < MIN_PREFIX_CHARACTERS) prefix = false;
 		if (!expression.empty()) expression += ' ';
 		expression += '"';
 		for (char c: word)

@@ -1112,6 +1112,8 @@ void ChatStoreTest::testSearchExpression()
 	CPPUNIT_ASSERT_EQUAL(std::string("\"a\"\"b\""), ChatStore::searchExpression("a\"b", 16));
 	CPPUNIT_ASSERT_EQUAL(std::string("\"\"\"\""), ChatStore::searchExpression("\"", 16));
 	CPPUNIT_ASSERT_EQUAL(std::string("\"pre\"*"), ChatStore::searchExpression("pre**", 16));
+	CPPUNIT_ASSERT_EQUAL(std::string("\"ab\""), ChatStore::searchExpression("ab*", 16));   // too short a prefix
+	CPPUNIT_ASSERT_EQUAL(std::string("\"\u00e9t\u00e9\"*"), ChatStore::searchExpression("\u00e9t\u00e9*", 16));
 	CPPUNIT_ASSERT_EQUAL(std::string("\"a*b\""), ChatStore::searchExpression("a*b", 16));
 	CPPUNIT_ASSERT_EQUAL(std::string(), ChatStore::searchExpression("* ** ***", 16));
 	CPPUNIT_ASSERT_EQUAL(std::string("\"NEAR(a\" \"b)\""), ChatStore::searchExpression("NEAR(a b)", 16));

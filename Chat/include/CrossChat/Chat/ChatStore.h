@@ -344,7 +344,8 @@ public:
 	std::vector<SearchResult> search(const std::string& words, std::size_t limit,
 		const std::string& matchBegin = "[", const std::string& matchEnd = "]") const;
 		/// Messages of all conversations that contain every word of words (case- and
-		/// accent-insensitive, whole words; a word ending in '*' matches as a prefix), newest
+		/// accent-insensitive, whole words; a word of 3 or more characters ending in '*'
+		/// matches as a prefix, which costs as much as all its matches), newest
 		/// first, at most limit (at most MAX_PAGE). words is the user's input as typed: any
 		/// text is valid and means only words, never FTS5 syntax. Empty (or nothing but
 		/// punctuation) finds nothing. Must be called from the loop thread.
@@ -372,9 +373,11 @@ public:
 
 	static std::string searchExpression(const std::string& words, std::size_t maxTerms);
 		/// The FTS5 query search() runs for words: each whitespace-separated word as an FTS5
-		/// string (in double quotes, inner quotes doubled), all of them required; a word ending
-		/// in '*' becomes a prefix query of the word without its stars. At most maxTerms words,
-		/// each of at most 256 bytes; empty if there is no word. Safe to call from any thread.
+		/// string (in double quotes, inner quotes doubled, NUL bytes dropped), all of them
+		/// required; a word ending in '*' becomes a prefix query of the word without its stars
+		/// if that has at least 3 characters (else it is searched as a whole word). At most
+		/// maxTerms words, each of at most 256 bytes; empty if there is no word.
+		/// Safe to call from any thread.
 
 private:
 	class Impl;
