@@ -1086,6 +1086,7 @@ std::vector<StoredMessage> ChatStore::history(const PeerId& peer, std::size_t co
 		BLOB key = blobOf(peer);
 		Poco::Int64 before = beforeSequence > 0 ? beforeSequence : NO_SEQUENCE_LIMIT;
 		Poco::Int64 limit = static_cast<Poco::Int64>(std::min(count, MAX_PAGE));
+		rows.reserve(static_cast<std::size_t>(limit));   // no copies of rows as the vector grows
 		Statement statement = (store._session << ChatStoreSchema::Sql::HISTORY,
 			use(key), use(before), use(limit), into(rows));
 		std::vector<StoredMessage> result = store.messages(statement, rows);
@@ -1110,6 +1111,7 @@ std::vector<SearchResult> ChatStore::search(const std::string& words, std::size_
 		std::string ellipsis = "\u2026";
 		Poco::Int32 tokens = static_cast<Poco::Int32>(SNIPPET_TOKENS);
 		Poco::Int64 maxRows = static_cast<Poco::Int64>(std::min(limit, MAX_PAGE));
+		rows.reserve(static_cast<std::size_t>(maxRows));
 		store._session << ChatStoreSchema::Sql::SEARCH,
 			use(begin), use(end), use(ellipsis), use(tokens), use(expression), use(maxRows), into(rows), now;
 		std::vector<SearchResult> results;

@@ -104,15 +104,17 @@ echo "exit code $rc, stderr: $(cat "$WORK/err3")"
 chmod 600 "$DATA/identity.pem"
 
 # start_first <name>: runs crosschat --json on $DATA as a coprocess and waits for its "ready"
-# line (the event itself, not a time). Sets HOLDER_PID (the crosschat process: exec; bash
-# unsets its own FIRST_PID once the coprocess has ended); FIRST[0] reads its stdout, FIRST[1]
-# writes its stdin.
+# line (the event itself, not a time). Sets HOLDER_PID (the crosschat process: exec), and
+# HOLDER_OUT / HOLDER_IN, copies of the descriptors of its stdout and stdin (bash unsets
+# FIRST_PID and closes FIRST[0] and FIRST[1] as soon as it notices the coprocess has ended,
+# which may be before its last line is read).
 start_first()
 {
 	coproc FIRST { exec "$CROSSCHAT" --no-lan --no-port-mapping --json --data-dir "$DATA" --name "$1" 2>>"$WORK/err-first"; }
 	HOLDER_PID=$FIRST_PID
+	exec {HOLDER_OUT}<&"${FIRST[0]}" {HOLDER_IN}>&"${FIRST[1]}"
 	local line
-	read -r -t 30 -u "${FIRST[0]}" line || fail "the first instance did not start: $(cat "$WORK/err-first")"
+	read -r -t 30 -u "$HOLDER_OUT" line || fail "the first instance did not start: $(cat "$WORK/err-first")"
 	[[ $line == *'"event":"ready"'* && $line == *"$ID1"* ]] || fail "first instance: expected ready with $ID1, got: $line"
 }
 
@@ -149,19 +151,21 @@ PY
 echo "json: $(cat "$WORK/out5")"
 
 # The first instance did not notice and still answers.
-echo "/whoami" >&"${FIRST[1]}"
-read -r -t 30 -u "${FIRST[0]}" line || fail "the first instance stopped answering"
+echo "/whoami" >&"$HOLDER_IN"
+read -r -t 30 -u "$HOLDER_OUT" line || fail "the first instance stopped answering"
 [[ $line == *'"event":"whoami"'* && $line == *"$ID1"* ]] || fail "first instance: expected whoami, got: $line"
-echo "/quit" >&"${FIRST[1]}"
-read -r -t 30 -u "${FIRST[0]}" line || fail "no bye from the first instance"
+echo "/quit" >&"$HOLDER_IN"
+read -r -t 30 -u "$HOLDER_OUT" line || fail "no bye from the first instance"
 [[ $line == *'"event":"bye"'* ]] || fail "first instance: expected bye, got: $line"
 wait "$HOLDER_PID" || fail "the first instance exited with $?"
+exec {HOLDER_OUT}<&- {HOLDER_IN}>&-
 HOLDER_PID=""
 
 echo "-- run 5: after kill -9 of the holder, the directory is free again (no stale lock)"
 start_first victim
 kill -9 "$HOLDER_PID"
 wait "$HOLDER_PID" 2>/dev/null || true
+exec {HOLDER_OUT}<&- {HOLDER_IN}>&-
 HOLDER_PID=""
 printf '/whoami\n/quit\n' | timeout 30 "$CROSSCHAT" --no-lan --no-port-mapping --json --data-dir "$DATA" >"$WORK/out6" \
 	|| fail "restart after kill -9 exited with $?"
