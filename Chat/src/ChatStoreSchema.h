@@ -49,7 +49,8 @@ const std::vector<Migration>& migrations();
 
 void configure(Poco::Data::Session& session, const std::string& path);
 	/// Sets the connection to the database at path up as ChatStore uses it: no busy wait,
-	/// exclusive locking, WAL, synchronous=FULL, foreign keys, secure_delete. Checks first
+	/// exclusive locking, WAL, synchronous=FULL, foreign keys, secure_delete, temporary data
+	/// in memory. Checks first
 	/// that the file is empty or a CrossChat database (see version()), so that another
 	/// program's database is refused unchanged. Throws the Poco::Data exception of the first
 	/// statement that fails (a damaged file fails here), or StoreCorruptException.
