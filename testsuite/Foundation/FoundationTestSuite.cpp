@@ -8,6 +8,7 @@
 #include "FoundationTestSuite.h"
 #include "EventLoopTest.h"
 #include "ManualSchedulerTest.h"
+#include "TextTest.h"
 #include "IdentityTest.h"
 #include "DataDirectoryTest.h"
 #include "PeerIdTest.h"
@@ -23,6 +24,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("FoundationTestSuite");
 	pSuite->addTest(EventLoopTest::suite());
 	pSuite->addTest(ManualSchedulerTest::suite());
+	pSuite->addTest(TextTest::suite());
 	pSuite->addTest(IdentityTest::suite());
 	pSuite->addTest(DataDirectoryTest::suite());
 	pSuite->addTest(PeerIdTest::suite());

@@ -8,6 +8,7 @@
 // doubled, each optionally followed by '*', separated by single spaces, at most maxTerms, and
 // empty only when there is no word); search() on a real database never throws, whatever the
 // words (no input is FTS5 syntax), and returns at most the limit.
+// max_len: 4096
 //
 
 
