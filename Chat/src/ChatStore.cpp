@@ -534,7 +534,7 @@ private:
 // Names ----------------------------------------------------------------------------------
 
 
-const char* toString(MessageDirection direction)
+const char* messageDirectionName(MessageDirection direction)
 {
 	switch (direction)
 	{
@@ -545,7 +545,7 @@ const char* toString(MessageDirection direction)
 }
 
 
-const char* toString(MessageState state)
+const char* messageStateName(MessageState state)
 {
 	switch (state)
 	{
@@ -559,23 +559,11 @@ const char* toString(MessageState state)
 }
 
 
-const char* toString(Relation relation)
-{
-	switch (relation)
-	{
-	case Relation::STRANGER: return "stranger";
-	case Relation::CONTACT:  return "contact";
-	case Relation::BLOCKED:  return "blocked";
-	}
-	return "unknown";
-}
-
-
 std::optional<MessageDirection> parseMessageDirection(const std::string& name)
 {
 	for (MessageDirection direction: {MessageDirection::OUTGOING, MessageDirection::INCOMING})
 	{
-		if (name == toString(direction)) return direction;
+		if (name == messageDirectionName(direction)) return direction;
 	}
 	return std::nullopt;
 }
@@ -586,7 +574,7 @@ std::optional<MessageState> parseMessageState(const std::string& name)
 	for (MessageState state: {MessageState::QUEUED, MessageState::SENT, MessageState::DELIVERED,
 		MessageState::REFUSED, MessageState::RECEIVED})
 	{
-		if (name == toString(state)) return state;
+		if (name == messageStateName(state)) return state;
 	}
 	return std::nullopt;
 }
@@ -596,7 +584,7 @@ std::optional<Relation> parseRelation(const std::string& name)
 {
 	for (Relation relation: {Relation::STRANGER, Relation::CONTACT, Relation::BLOCKED})
 	{
-		if (name == toString(relation)) return relation;
+		if (name == relationName(relation)) return relation;
 	}
 	return std::nullopt;
 }

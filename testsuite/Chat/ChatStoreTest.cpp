@@ -11,6 +11,7 @@
 #include "ChatStoreTest.h"
 #include "ChatStoreSchema.h"
 #include "CrossChat/Chat/ChatException.h"
+#include "CrossChat/Chat/ChatNode.h"      // with ChatStore.h in one file: one Relation for both
 #include "CrossChat/Chat/ChatStore.h"
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/ManualScheduler.h"
@@ -261,17 +262,17 @@ void ChatStoreTest::testNames()
 	for (MessageState state: {MessageState::QUEUED, MessageState::SENT, MessageState::DELIVERED,
 		MessageState::REFUSED, MessageState::RECEIVED})
 	{
-		CPPUNIT_ASSERT(parseMessageState(toString(state)) == state);
+		CPPUNIT_ASSERT(parseMessageState(messageStateName(state)) == state);
 	}
-	CPPUNIT_ASSERT_EQUAL(std::string("queued"), std::string(toString(MessageState::QUEUED)));
-	CPPUNIT_ASSERT_EQUAL(std::string("sent"), std::string(toString(MessageState::SENT)));
-	CPPUNIT_ASSERT_EQUAL(std::string("delivered"), std::string(toString(MessageState::DELIVERED)));
-	CPPUNIT_ASSERT_EQUAL(std::string("refused"), std::string(toString(MessageState::REFUSED)));
-	CPPUNIT_ASSERT_EQUAL(std::string("received"), std::string(toString(MessageState::RECEIVED)));
+	CPPUNIT_ASSERT_EQUAL(std::string("queued"), std::string(messageStateName(MessageState::QUEUED)));
+	CPPUNIT_ASSERT_EQUAL(std::string("sent"), std::string(messageStateName(MessageState::SENT)));
+	CPPUNIT_ASSERT_EQUAL(std::string("delivered"), std::string(messageStateName(MessageState::DELIVERED)));
+	CPPUNIT_ASSERT_EQUAL(std::string("refused"), std::string(messageStateName(MessageState::REFUSED)));
+	CPPUNIT_ASSERT_EQUAL(std::string("received"), std::string(messageStateName(MessageState::RECEIVED)));
 	for (MessageDirection direction: {MessageDirection::OUTGOING, MessageDirection::INCOMING})
-		CPPUNIT_ASSERT(parseMessageDirection(toString(direction)) == direction);
+		CPPUNIT_ASSERT(parseMessageDirection(messageDirectionName(direction)) == direction);
 	for (Relation relation: {Relation::STRANGER, Relation::CONTACT, Relation::BLOCKED})
-		CPPUNIT_ASSERT(parseRelation(toString(relation)) == relation);
+		CPPUNIT_ASSERT(parseRelation(relationName(relation)) == relation);
 	CPPUNIT_ASSERT(!parseMessageState("Queued"));
 	CPPUNIT_ASSERT(!parseMessageState(""));
 	CPPUNIT_ASSERT(!parseMessageDirection("out"));

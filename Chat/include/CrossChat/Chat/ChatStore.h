@@ -10,6 +10,7 @@
 #define CrossChat_Chat_ChatStore_INCLUDED
 
 
+#include "CrossChat/Chat/Relation.h"
 #include "CrossChat/PeerId.h"
 #include <cstddef>
 #include <cstdint>
@@ -48,32 +49,21 @@ enum class MessageState
 };
 
 
-enum class Relation
-	/// What a peer is to the user. The numbers are stored in the database: never renumber.
-{
-	STRANGER = 0,   ///< Wrote to us, but the user has not accepted it (nor written to it).
-	CONTACT = 1,    ///< The user wrote to it or accepted it.
-	BLOCKED = 2     ///< The user blocked it.
-};
+const char* messageDirectionName(MessageDirection direction);
+	/// "outgoing" or "incoming". Safe to call from any thread.
 
-
-const char* toString(MessageDirection direction);
-	/// "outgoing" or "incoming".
-
-const char* toString(MessageState state);
+const char* messageStateName(MessageState state);
 	/// "queued", "sent", "delivered", "refused" or "received" (the names of JSON output).
-
-const char* toString(Relation relation);
-	/// "stranger", "contact" or "blocked".
+	/// Safe to call from any thread.
 
 std::optional<MessageDirection> parseMessageDirection(const std::string& name);
-	/// The direction named by toString(), or nothing.
+	/// The direction named by messageDirectionName(), or nothing. Safe to call from any thread.
 
 std::optional<MessageState> parseMessageState(const std::string& name);
-	/// The state named by toString(), or nothing.
+	/// The state named by messageStateName(), or nothing. Safe to call from any thread.
 
 std::optional<Relation> parseRelation(const std::string& name);
-	/// The relation named by toString(), or nothing.
+	/// The relation named by relationName() (Relation.h), or nothing. Safe to call from any thread.
 
 
 struct StoredMessage
