@@ -14,6 +14,7 @@
 #include "PeerTest.h"
 #include "LadderTest.h"
 #include "AddressPolicyTest.h"
+#include "ChatStoreTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -28,5 +29,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatNodeTest::suite());
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
+	pSuite->addTest(ChatStoreTest::suite());
 	return pSuite;
 }

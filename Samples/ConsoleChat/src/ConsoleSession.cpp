@@ -90,7 +90,22 @@ int ConsoleSession::start()
 	try
 	{
 		sessionLogger().debug("data directory " + _settings.dataDir);
-		_identity.emplace(Identity::loadOrCreate(_settings.dataDir));
+		// First: a second crosschat on the same identity must stop here, before it touches
+		// the key or announces anything (two nodes with one ID would fight over the relay).
+		_dataDirectory.emplace(DataDirectory::open(_settings.dataDir));
+		_identity.emplace(Identity::loadOrCreate(_dataDirectory->path()));
+	}
+	catch (const DataDirectoryInUseException& exc)
+	{
+		_console.fatal(exc.message() + ", probably another crosschat with the same identity. "
+			"Each running crosschat needs its own data directory: start this one with --data-dir DIR "
+			"(a new directory gets a new identity)");
+		return Application::EXIT_TEMPFAIL;
+	}
+	catch (const DataDirectoryException& exc)
+	{
+		_console.fatal("cannot use the data directory: " + exc.message());
+		return Application::EXIT_CONFIG;
 	}
 	catch (const IdentityException& exc)
 	{

@@ -12,6 +12,7 @@
 
 #include "CrossChat/Discovery/LanDiscovery.h"
 #include "CrossChat/Chat/PortMapper.h"
+#include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
@@ -69,19 +70,6 @@ struct ChatNodeConfig
 	bool portMapping = true;                                  ///< Map the chat port on the gateway (NAT-PMP, UPnP IGD)
 	                                                          ///< and announce the mapped address to the relay.
 };
-
-
-enum class Relation
-	/// What a peer is to the user (see ChatNode, "Consent").
-{
-	STRANGER,   ///< Met, never chosen: the node receives from it but acts on nothing it says.
-	CONTACT,    ///< Written to or accepted: the node dials, punches and upgrades for it.
-	BLOCKED     ///< Its messages are refused; nothing is dialed.
-};
-
-
-const char* relationName(Relation relation);
-	/// "stranger", "contact" or "blocked".
 
 
 struct PeerInfo
