@@ -143,6 +143,25 @@ void Peer::setName(const std::string& name)
 }
 
 
+void Peer::restoreContact(Relation relation, const std::string& alias, const std::string& name, std::int64_t lastSeenMs)
+{
+	_relation = relation;
+	_alias = alias;
+	_name = name;
+	_lastSeenMs = lastSeenMs;
+	if (_via.empty()) _via = "contact";
+}
+
+
+std::vector<std::string> Peer::addressTexts() const
+{
+	std::vector<std::string> texts;
+	for (const auto& address: _addresses)
+		if (address.source != AddressSource::USER) texts.push_back(address.address.toString());
+	return texts;
+}
+
+
 std::string Peer::displayName() const
 {
 	const std::string& name = _alias.empty() ? _name : _alias;
@@ -212,10 +231,9 @@ void Peer::changed(ChatNode::PeerChange change)
 void Peer::lanFound(const std::string& name, const Poco::Net::SocketAddress& source, const std::vector<Poco::Net::SocketAddress>& announced)
 {
 	const bool wasOnline = _online;
-	const bool isNew = _via.empty();
 	_online = true;
 	_name = name;
-	if (_via.empty() || _via == "incoming" || _via == "relay") _via = "lan";
+	if (_via.empty() || _via == "incoming" || _via == "relay" || _via == "contact") _via = "lan";
 	touch();
 	// The LAN source is evidence; the rest of the announcement is the peer's word.
 	_addresses.erase(std::remove_if(_addresses.begin(), _addresses.end(), [](const PeerAddress& a) {
@@ -224,7 +242,7 @@ void Peer::lanFound(const std::string& name, const Poco::Net::SocketAddress& sou
 	addAddress(source, AddressSource::LAN_OBSERVED);
 	for (const auto& address: announced)
 		if (!(address == source)) addAddress(address, AddressSource::LAN_ANNOUNCED);
-	changed(wasOnline ? ChatNode::PeerChange::UPDATED : isNew ? ChatNode::PeerChange::FOUND : ChatNode::PeerChange::UPDATED);
+	changed(wasOnline ? ChatNode::PeerChange::UPDATED : ChatNode::PeerChange::FOUND);   // here (again) on the LAN
 	_ladder.addressesChanged();
 }
 

@@ -103,6 +103,10 @@ public:
 	const std::string& name() const;
 		/// The name the peer gives itself (terminal-safe only when printed).
 	void setName(const std::string& name);
+	void restoreContact(Relation relation, const std::string& alias, const std::string& name, std::int64_t lastSeenMs);
+		/// What the store remembered of a contact (or blocked peer), without events.
+	std::vector<std::string> addressTexts() const;
+		/// The known addresses (not the ones our user gave), as text, for the store.
 	std::string displayName() const;
 		/// Terminal-safe: the alias, else the peer's name, with the short ID.
 	PeerInfo info() const;

@@ -101,6 +101,8 @@ private:
 	CommandInterpreter::Action block(const std::string& arguments);
 	CommandInterpreter::Action alias(const std::string& arguments);
 	CommandInterpreter::Action contacts();
+	CommandInterpreter::Action history(const std::string& arguments);
+	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);

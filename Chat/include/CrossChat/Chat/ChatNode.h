@@ -11,6 +11,7 @@
 
 
 #include "CrossChat/Discovery/LanDiscovery.h"
+#include "CrossChat/Chat/ChatStore.h"
 #include "CrossChat/Chat/PortMapper.h"
 #include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Relay/RelayClient.h"
@@ -43,8 +44,8 @@ struct ChatNodeConfig
 	std::chrono::milliseconds handshakeTimeout{10000};        ///< TLS + hello must finish within this.
 	std::chrono::milliseconds reconnectMin{500};              ///< First retry delay; doubles up to reconnectMax.
 	std::chrono::milliseconds reconnectMax{30000};
-	std::string databasePath;                                 ///< The SQLite store (contacts, history, outbox); empty:
-	                                                          ///< an in-memory store that ends with the node.
+	std::string databasePath;                                 ///< The SQLite store (ChatStore: contacts, history, the
+	                                                          ///< outbox); empty: none (outbox and contacts in memory only).
 	std::size_t maxSessions = 256;                            ///< Sessions at once, established and pending.
 	std::size_t maxSessionsPerAddress = 16;                   ///< ... from one remote IP (IPv6: one /64); tunnels
 	                                                          ///< count per peer instead (they all come from the relay).
@@ -82,7 +83,7 @@ struct PeerInfo
 	bool consented = false;                            ///< It has written to us (we are its contact).
 	std::int64_t lastSeenMs = 0;                       ///< Last session activity or LAN announcement (0: never).
 	std::vector<Poco::Net::SocketAddress> addresses;   ///< Known chat endpoints.
-	std::string via;                                   ///< How found: "lan", "relay", "incoming" or "static".
+	std::string via;                                   ///< How found: "lan", "relay", "incoming", "static" or "contact" (remembered).
 	bool online = false;                               ///< Currently announced on the LAN (or connected).
 	bool connected = false;                            ///< An established session exists.
 	std::string path;                                  ///< "direct" or "relay" while connected, else empty.
@@ -248,6 +249,21 @@ public:
 
 	std::size_t pendingMessages() const;
 		/// Messages accepted by send() and not yet delivered or refused, over all peers.
+
+	bool durable() const;
+		/// True if the node keeps a database (config.databasePath): history, and an outbox that
+		/// survives a restart.
+
+	std::vector<StoredMessage> history(const PeerId& peer, std::size_t count, std::int64_t beforeSequence = 0) const;
+		/// The last count messages (at most ChatStore::MAX_PAGE) of the conversation with peer,
+		/// both directions, oldest first; with beforeSequence, those before it (page back with the
+		/// first one's sequence). Throws Poco::IllegalStateException without a database.
+
+	std::vector<SearchResult> search(const std::string& words, std::size_t limit) const;
+		/// Messages of every conversation containing all the words (whole words, case- and
+		/// accent-insensitive, "word*" as a prefix), newest first, with a snippet in which the
+		/// matches are marked [like this]. Any input is words, never query syntax. Throws
+		/// Poco::IllegalStateException without a database.
 
 	const PeerId& id() const;
 	const std::string& name() const;
