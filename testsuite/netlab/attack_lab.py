@@ -849,9 +849,9 @@ class RestartScenario(Scenario):
         """True if crosschat answers /history (the durable store is wired in)."""
         count = len(chat.proc.find())
         chat.proc.send(f"/history {chat.id}")
-        chat.proc.wait_for(lambda p: len(p.find()) > count, 5.0)
-        new = chat.proc.find()[count:]
-        return any(e.data.get("event") == "history" for e in new)
+        answer = chat.proc.wait_for(lambda p: next((e for e in p.find()[count:]
+                                                    if e.data.get("event") in ("history", "error")), None), 5.0)
+        return answer is not None and answer.data.get("event") == "history"
 
     def run(self):
         self.build()
