@@ -9,6 +9,7 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "AddressPolicy.h"
 #include "ChatSession.h"
+#include "GroupService.h"
 #include "Peer.h"
 #include "PeerHost.h"
 #include "PeerService.h"
@@ -23,6 +24,7 @@
 #include "Poco/UUIDGenerator.h"
 #include <algorithm>
 #include <map>
+#include <set>
 
 
 namespace CrossChat {
@@ -65,7 +67,7 @@ const char* relationName(Relation relation)
 }
 
 
-class ChatNode::Impl: public PeerHost, public Session::Listener
+class ChatNode::Impl: public PeerHost, public Session::Listener, public GroupHost
 {
 public:
 	struct SessionEntry
@@ -85,8 +87,10 @@ public:
 	Impl(EventLoop& loop, const Identity& identity, ChatNodeConfig config):
 		_loop(loop),
 		_identity(identity),
-		_config(std::move(config))
+		_config(std::move(config)),
+		_groups(*this)
 	{
+		addService(_groups);
 	}
 
 	~Impl() override
@@ -105,6 +109,7 @@ public:
 			auto store = std::make_unique<ChatStore>(_loop);
 			store->open(_config.databasePath);
 			_store = std::move(store);
+			_groupStore = std::make_unique<GroupStore>(*_store);
 			restore();
 		}
 		_listener = listen(_config.listenAddress);
@@ -142,6 +147,7 @@ public:
 		_pending.clear();
 		for (auto& entry: _peers) entry.second.peer->shutdown();
 		_sessions.clear();
+		_groupStore.reset();
 		if (_store) _store->close();
 		_store.reset();
 	}
@@ -310,7 +316,7 @@ public:
 	std::size_t strangerCount() const
 	{
 		return static_cast<std::size_t>(std::count_if(_peers.begin(), _peers.end(), [](const auto& entry) {
-			return entry.second.peer->relation() == Relation::STRANGER;
+			return entry.second.peer->relation() == Relation::STRANGER && !entry.second.peer->groupPeer();
 		}));
 	}
 
@@ -320,7 +326,7 @@ public:
 		for (auto it = _peers.begin(); it != _peers.end(); ++it)
 		{
 			const Peer& peer = *it->second.peer;
-			if (peer.relation() != Relation::STRANGER || !peer.idle()) continue;
+			if (peer.relation() != Relation::STRANGER || peer.groupPeer() || !peer.idle()) continue;
 			if (victim == _peers.end() || peer.lastActivity() < victim->second.peer->lastActivity()) victim = it;
 		}
 		if (victim == _peers.end())
@@ -708,6 +714,96 @@ public:
 		if (_onError) _onError(message);
 	}
 
+	// GroupHost -----------------------------------------------------------------------------
+
+	Scheduler& groupScheduler() override
+	{
+		return _loop;
+	}
+
+	const Identity& groupIdentity() const override
+	{
+		return _identity;
+	}
+
+	GroupStore* groupStore() override
+	{
+		return _groupStore.get();
+	}
+
+	bool sendTo(const PeerId& id, const std::string& name, const Poco::JSON::Object& body) override
+	{
+		Peer* pPeer = findPeer(id);
+		if (!pPeer || !pPeer->supports(GroupService::CAPABILITY)) return false;
+		return pPeer->sendMessage(name, body);
+	}
+
+	bool groupConnected(const PeerId& id) const override
+	{
+		const Peer* pPeer = findPeer(id);
+		return pPeer && pPeer->supports(GroupService::CAPABILITY);
+	}
+
+	Relation groupRelation(const PeerId& id) const override
+	{
+		const Peer* pPeer = findPeer(id);
+		if (pPeer) return pPeer->relation();
+		if (_store)
+			if (auto contact = _store->contact(id)) return contact->relation;
+		return Relation::STRANGER;
+	}
+
+	std::string groupPeerName(const PeerId& id) const override
+	{
+		if (id == _identity.peerId()) return Text::terminalSafe(_config.name.empty() ? id.shortString() : _config.name, 64);
+		const Peer* pPeer = findPeer(id);
+		return pPeer ? pPeer->displayName() : id.shortString();
+	}
+
+	void setGroupPeers(const std::set<PeerId>& peers) override
+	{
+		for (const PeerId& id: _groupPeers)
+		{
+			if (peers.count(id)) continue;
+			if (Peer* pPeer = findPeer(id)) pPeer->setGroupPeer(false);
+		}
+		_groupPeers = peers;
+		for (const PeerId& id: peers)
+		{
+			Peer::Ptr peer = _peers.count(id) ? _peers.at(id).peer : nullptr;
+			if (!peer)
+			{
+				// A group peer is not a stranger: it does not count against maxStrangers.
+				peer = std::make_shared<Peer>(*this, id);
+				_peers.emplace(id, PeerEntry{peer, _nextOrder++});
+			}
+			peer->setGroupPeer(true);
+		}
+	}
+
+	void makeContact(const PeerId& id) override
+	{
+		contactFor(id);
+	}
+
+	void groupMessage(const GroupMessage& message) override
+	{
+		if (_onGroupMessage) _onGroupMessage(message);
+	}
+
+	void groupChanged(const GroupChange& change) override
+	{
+		if (_onGroup) _onGroup(change);
+	}
+
+	std::string groupKey(const std::string& text) const
+		/// The raw ID of a group's text form.
+	{
+		auto raw = GroupIds::fromText(text);
+		if (!raw) throw Poco::InvalidArgumentException("not a group ID (64 hex digits): " + Text::terminalSafe(text, 80));
+		return *raw;
+	}
+
 	// Discovery -----------------------------------------------------------------------------
 
 	void onLanPeer(Discovery::LanDiscovery::Change change, const Discovery::LanPeer& lanPeer)
@@ -885,6 +981,7 @@ public:
 	std::unique_ptr<Relay::RelayClient> _relay;
 	std::unique_ptr<PortMapper> _portMapper;
 	std::unique_ptr<ChatStore> _store;
+	std::unique_ptr<GroupStore> _groupStore;             ///< The group tables of _store.
 	std::map<PeerId, PeerEntry> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
@@ -902,6 +999,10 @@ public:
 	RefusedHandler _onRefused;
 	ErrorHandler _onError;
 	RelayHandler _onRelay;
+	GroupMessageHandler _onGroupMessage;
+	GroupHandler _onGroup;
+	std::set<PeerId> _groupPeers;                        ///< Peers we share a group with (GroupService).
+	GroupService _groups;                                ///< Last: destroyed first, after stop().
 };
 
 
@@ -1144,6 +1245,116 @@ std::size_t ChatNode::peerCount() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->_peers.size();
+}
+
+
+// Groups ----------------------------------------------------------------------------------
+
+
+void ChatNode::setGroupMessageHandler(GroupMessageHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onGroupMessage = std::move(handler);
+}
+
+
+void ChatNode::setGroupHandler(GroupHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onGroup = std::move(handler);
+}
+
+
+std::string ChatNode::createGroup(const std::string& name, bool shareHistory)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.create(name, shareHistory);
+}
+
+
+void ChatNode::inviteToGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.invite(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::acceptGroupInvitation(const std::string& group)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.acceptInvitation(_pImpl->groupKey(group));
+}
+
+
+void ChatNode::leaveGroup(const std::string& group)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.leave(_pImpl->groupKey(group));
+}
+
+
+void ChatNode::kickFromGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.kick(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::promoteInGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.promote(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::renameGroup(const std::string& group, const std::string& name)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.rename(_pImpl->groupKey(group), name);
+}
+
+
+GroupMessage ChatNode::sendToGroup(const std::string& group, const std::string& text)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.send(_pImpl->groupKey(group), text);
+}
+
+
+std::vector<GroupInfo> ChatNode::groups() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.groups();
+}
+
+
+GroupInfo ChatNode::groupMembers(const std::string& group) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.info(_pImpl->groupKey(group));
+}
+
+
+std::vector<GroupMessage> ChatNode::groupHistory(const std::string& group, std::size_t count, std::int64_t beforeSequence) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.history(_pImpl->groupKey(group), count, beforeSequence);
+}
+
+
+std::vector<std::string> ChatNode::resolveGroup(const std::string& query) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	std::vector<std::string> result;
+	for (const std::string& raw: _pImpl->_groups.resolve(query)) result.push_back(GroupIds::toText(raw));
+	return result;
+}
+
+
+GroupStats ChatNode::groupStats() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.stats();
 }
 
 

@@ -103,6 +103,50 @@ void version1(Poco::Data::Session& session)
 }
 
 
+void groupsSchema(Poco::Data::Session& session)
+	/// Group conversations (issue 11): groups, their membership logs, their messages.
+{
+	execute(session, {
+		// One row per group we know: founded, joined, invited to, left or removed from.
+		// state: 0 invited, 1 joining, 2 member, 3 left, 4 removed (GroupService).
+		"CREATE TABLE group_chats ("
+		"  id         INTEGER PRIMARY KEY,"
+		"  group_id   TEXT    NOT NULL UNIQUE CHECK (length(group_id) = 64),"
+		"  state      INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),"
+		"  inviter    TEXT    NOT NULL DEFAULT '',"
+		"  name       TEXT    NOT NULL DEFAULT '',"
+		"  share      INTEGER NOT NULL DEFAULT 0,"
+		"  updated_ms INTEGER NOT NULL)",
+
+		// The winning chain of the membership log, one signed entry (its JSON) per version.
+		"CREATE TABLE group_log ("
+		"  grp     INTEGER NOT NULL REFERENCES group_chats (id) ON DELETE CASCADE,"
+		"  version INTEGER NOT NULL,"
+		"  entry   TEXT    NOT NULL,"
+		"  PRIMARY KEY (grp, version)) WITHOUT ROWID",
+
+		// Delivered group messages in the order they were delivered (each author's in its
+		// order), with what is needed to hand them on signed (gap answers).
+		"CREATE TABLE group_messages ("
+		"  seq          INTEGER PRIMARY KEY AUTOINCREMENT,"
+		"  grp          INTEGER NOT NULL REFERENCES group_chats (id) ON DELETE CASCADE,"
+		"  author       TEXT    NOT NULL,"
+		"  author_seq   INTEGER NOT NULL,"
+		"  msg_id       TEXT    NOT NULL,"
+		"  version      INTEGER NOT NULL,"
+		"  prev_version INTEGER NOT NULL,"
+		"  sender_ms    INTEGER NOT NULL,"
+		"  local_ms     INTEGER NOT NULL,"
+		"  text         TEXT    NOT NULL,"
+		"  akey         TEXT    NOT NULL,"
+		"  sig          TEXT    NOT NULL)",
+		// One message per (group, author, sequence): the duplicate filter; and gap answers.
+		"CREATE UNIQUE INDEX group_messages_by_author ON group_messages (grp, author, author_seq)",
+		"CREATE INDEX group_messages_by_group ON group_messages (grp, seq)"
+	});
+}
+
+
 std::int64_t nowMs()
 {
 	return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -117,6 +161,7 @@ const std::vector<Migration>& migrations()
 {
 	static const std::vector<Migration> steps = {
 		{1, "contacts, conversations, outbox, full-text index", version1},
+		{2, "groups: membership logs and group messages", groupsSchema},
 	};
 	return steps;
 }

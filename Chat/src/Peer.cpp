@@ -117,6 +117,32 @@ void Peer::setConsented(bool consented)
 }
 
 
+bool Peer::groupPeer() const
+{
+	return _groupPeer;
+}
+
+
+void Peer::setGroupPeer(bool groupPeer)
+{
+	if (groupPeer == _groupPeer) return;
+	_groupPeer = groupPeer;
+	_ladder.consentChanged();
+}
+
+
+bool Peer::trusted() const
+{
+	return _relation == Relation::CONTACT || (_groupPeer && _relation != Relation::BLOCKED);
+}
+
+
+bool Peer::wantsSession() const
+{
+	return !_outbox.empty() || (_groupPeer && _relation != Relation::BLOCKED);
+}
+
+
 const std::string& Peer::alias() const
 {
 	return _alias;
@@ -311,7 +337,7 @@ std::vector<PeerAddress> Peer::dialableAddresses() const
 	std::vector<PeerAddress> result;
 	for (const auto& address: _addresses)
 		if (observed(address.source)) result.push_back(address);
-	if (_relation != Relation::CONTACT) return result;
+	if (!trusted()) return result;
 	for (const auto& address: _addresses)
 		if (!observed(address.source) && _host.mayDial(address.address)) result.push_back(address);
 	return result;

@@ -98,6 +98,15 @@ public:
 	bool consented() const;
 		/// The peer has written to us (so we are its contact): upgrades may start.
 	void setConsented(bool consented);
+	bool groupPeer() const;
+	void setGroupPeer(bool groupPeer);
+		/// We share a group with the peer (or invited it, or wait for it as our inviter): the
+		/// ladder acts for it as for a contact (unless it is blocked), upgrades go ahead as if it
+		/// had written to us (both sides chose the group), and a session to it is kept.
+	bool trusted() const;
+		/// A contact, or a group peer that is not blocked: the ladder may dial and upgrade it.
+	bool wantsSession() const;
+		/// Messages wait for it, or it is a group peer.
 	const std::string& alias() const;
 	void setAlias(const std::string& alias);
 	const std::string& name() const;
@@ -199,6 +208,7 @@ private:
 	const PeerId _id;
 	Relation _relation = Relation::STRANGER;
 	bool _consented = false;
+	bool _groupPeer = false;
 	std::string _alias;
 	std::string _name;
 	std::string _via;

@@ -12,6 +12,7 @@
 
 #include "CrossChat/Discovery/LanDiscovery.h"
 #include "CrossChat/Chat/ChatStore.h"
+#include "CrossChat/Chat/Group.h"
 #include "CrossChat/Chat/PortMapper.h"
 #include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Relay/RelayClient.h"
@@ -292,6 +293,65 @@ public:
 
 	std::size_t peerCount() const;
 		/// Peers kept in memory (contacts, and strangers up to maxStrangers).
+
+	// Groups (Group.h; docs/PROTOCOL.md, "Groups") ------------------------------------------
+	//
+	// A group is named by its ID's text form (64 hex digits, GroupInfo::id). Its membership is
+	// a log signed by its founder and the admins the founder names; messages are signed by
+	// their authors and fanned out over the members' pairwise sessions; a member that was away
+	// catches up from any member when a session comes up. Consent: an invitation is a request
+	// (GroupChange "invited") the user accepts or ignores; the members of the groups we are in
+	// become peers the node connects to for the group (not contacts); leaving or being removed
+	// ends that. With a database, groups and their history survive restarts.
+	// Every call below must be called from the loop thread; handlers run on it. Calls taking a
+	// group throw Poco::InvalidArgumentException for a malformed ID and
+	// Poco::NotFoundException for an unknown group.
+
+	using GroupMessageHandler = std::function<void(const GroupMessage& message)>;
+		/// A member's message, delivered once, in its author's order.
+	using GroupHandler = std::function<void(const GroupChange& change)>;
+		/// Membership, name or invitation changes.
+
+	void setGroupMessageHandler(GroupMessageHandler handler);
+	void setGroupHandler(GroupHandler handler);
+
+	std::string createGroup(const std::string& name, bool shareHistory = false);
+		/// Founds a group (we are its founder and only member) and returns its ID. With
+		/// shareHistory, new members receive the messages written before they joined.
+		/// Throws Poco::InvalidArgumentException for a name that is not 1..64 bytes of UTF-8
+		/// without control characters.
+	void inviteToGroup(const std::string& group, const PeerId& peer);
+		/// Invites peer (it becomes our contact); the invitation goes out when a session is up.
+		/// When the peer accepts, we add it to the log. Throws Poco::IllegalStateException unless
+		/// we are an admin of the group, Poco::InvalidArgumentException for a member or us.
+	void acceptGroupInvitation(const std::string& group);
+		/// Accepts an invitation: our signed join goes to the inviter, who adds us ("joined").
+	void leaveGroup(const std::string& group);
+		/// Leaves the group (a signed entry in its log), or declines an invitation.
+	void kickFromGroup(const std::string& group, const PeerId& peer);
+		/// Removes a member (admins; only the founder removes admins). Its messages after the
+		/// last one we had are refused by every member that has seen the removal.
+	void promoteInGroup(const std::string& group, const PeerId& peer);
+		/// Makes a member an admin (the founder only).
+	void renameGroup(const std::string& group, const std::string& name);
+		/// Renames the group (admins).
+	GroupMessage sendToGroup(const std::string& group, const std::string& text);
+		/// Writes a message to every member (stored first with a database) and returns it.
+		/// Throws Poco::IllegalStateException unless we are a member,
+		/// Poco::InvalidArgumentException for text over SessionProtocol::MAX_TEXT_SIZE or not UTF-8.
+	std::vector<GroupInfo> groups() const;
+		/// Every group we know (member, invited, joining, left, removed), by name.
+	GroupInfo groupMembers(const std::string& group) const;
+		/// The group with its memberList.
+	std::vector<GroupMessage> groupHistory(const std::string& group, std::size_t count, std::int64_t beforeSequence = 0) const;
+		/// The last count messages (at most ChatStore::MAX_PAGE) in the order they were delivered
+		/// (each author's in its order), oldest first; before beforeSequence if positive. Without
+		/// a database, the recent ones kept in memory.
+	std::vector<std::string> resolveGroup(const std::string& query) const;
+		/// IDs of the groups whose ID starts with query (4 or more hex digits), else whose name
+		/// equals query (case-insensitive). More than one is ambiguous.
+	GroupStats groupStats() const;
+		/// Counters of the group service.
 
 private:
 	class Impl;
