@@ -94,6 +94,16 @@ void GroupService::onMessage(Peer& peer, const Message& message)
 void GroupService::onPeerChanged(Peer& peer, ChatNode::PeerChange change)
 {
 	if (change == ChatNode::PeerChange::CONNECTED) connected(peer.id());
+	if (change == ChatNode::PeerChange::DISCONNECTED)
+	{
+		// What we asked of it will not come: ask someone else at the next chance.
+		for (auto& entry: _groups)
+		{
+			auto& asked = entry.second->asked;
+			for (auto it = asked.begin(); it != asked.end();)
+				it = it->second.peer == peer.id() ? asked.erase(it) : std::next(it);
+		}
+	}
 }
 
 
@@ -322,6 +332,7 @@ void GroupService::onLog(const PeerId& from, const Message& message)
 	const std::vector<GroupEntry> entries = GroupWire::parseLog(*message.body);
 	if (entries.empty()) return;
 	const GroupState before = pGroup->log.state();
+	const std::vector<GroupEntry> previous = pGroup->log.entries();
 	std::uint64_t firstChanged = 0;
 	switch (pGroup->log.offer(entries, &firstChanged))
 	{
@@ -329,6 +340,7 @@ void GroupService::onLog(const PeerId& from, const Message& message)
 		++_stats.logAdopted;
 		pGroup->logRequests.erase(from);
 		logChanged(*pGroup, before, firstChanged, from);
+		reissue(*pGroup, previous, firstChanged);
 		break;
 	case GroupLog::Offer::NEED_EARLIER:
 	{
@@ -438,8 +450,8 @@ void GroupService::onPost(const PeerId& from, const Message& message)
 	const std::uint64_t gapEnd = author.held.empty() ? post.seq - 1 : author.held.begin()->first - 1;
 	if (gapEnd > author.last)
 	{
-		GroupWire::Want want{post.author, author.last + 1, gapEnd};
-		if (_host.sendTo(from, "group_want", GroupWire::want(post.group, {want}))) ++_stats.gapRequests;
+		const GroupWire::Want want{post.author, author.last + 1, std::min(gapEnd, author.last + MAX_ANSWER_MESSAGES)};
+		if (ask(*pGroup, from, want) && _host.sendTo(from, "group_want", GroupWire::want(post.group, {want}))) ++_stats.gapRequests;
 	}
 }
 
@@ -488,7 +500,10 @@ void GroupService::onSync(const PeerId& from, const Message& message)
 		auto departed = state.departed.find(author);
 		if (departed != state.departed.end()) last = std::min(last, departed->second);
 		if (last > ours && wants.size() < GroupWire::MAX_WANTS)
-			wants.push_back(GroupWire::Want{author, ours + 1, std::min(last, ours + MAX_ANSWER_MESSAGES)});
+		{
+			const GroupWire::Want want{author, ours + 1, std::min(last, ours + MAX_ANSWER_MESSAGES)};
+			if (ask(*pGroup, from, want)) wants.push_back(want);
+		}
 	}
 	for (const auto& entry: pGroup->authors)
 	{
@@ -613,6 +628,40 @@ void GroupService::appendEntry(Group& group, GroupEntry entry)
 	const GroupState before = group.log.state();
 	if (!group.log.append(_host.groupIdentity(), entry)) throw Poco::InvalidArgumentException(group.log.error());
 	logChanged(group, before, group.log.state().version, PeerId());
+}
+
+
+void GroupService::reissue(Group& group, const std::vector<GroupEntry>& previous, std::uint64_t firstChanged)
+	/// Entries of ours that lost a tie to the adopted chain are signed again on top of it,
+	/// if they still apply (a removal, a rename, ...): losing a race does not undo a decision.
+{
+	const PeerId& self = _host.groupIdentity().peerId();
+	for (std::size_t i = firstChanged == 0 ? 0 : firstChanged - 1; i < previous.size(); ++i)
+	{
+		const GroupEntry& lost = previous[i];
+		if (lost.author != self || lost.op == GroupOp::CREATE) continue;
+		const auto& entries = group.log.entries();
+		const bool kept = std::any_of(entries.begin(), entries.end(), [&lost](const GroupEntry& entry) {
+			return entry.signature == lost.signature;
+		});
+		if (kept || group.state != State::MEMBER) continue;
+		GroupEntry again;
+		again.op = lost.op;
+		again.target = lost.target;
+		again.targetKey = lost.targetKey;
+		again.join = lost.join;
+		again.name = lost.name;
+		again.seq = lost.op == GroupOp::REMOVE || lost.op == GroupOp::LEAVE
+			? std::max(lost.seq, group.authors.count(lost.target) ? group.authors[lost.target].last : 0) : lost.seq;
+		again.timestampMs = wallClockMs();
+		const GroupState before = group.log.state();
+		if (group.log.append(_host.groupIdentity(), again))
+		{
+			logger().information("group %s: our %s lost a tie; signed again as version %Lu", GroupIds::shortText(group.log.group()),
+				std::string(groupOpName(again.op)), static_cast<Poco::UInt64>(group.log.state().version));
+			logChanged(group, before, group.log.state().version, PeerId());
+		}
+	}
 }
 
 
@@ -775,6 +824,17 @@ void GroupService::fanOut(const Group& group, const GroupPost& post, const PeerI
 		if (!visibleTo(group, post, peer)) continue;
 		if (_host.sendTo(peer, "group_msg", body)) ++_stats.forwarded;
 	}
+}
+
+
+bool GroupService::ask(Group& group, const PeerId& peer, const GroupWire::Want& want)
+{
+	const auto now = _host.groupScheduler().now();
+	auto it = group.asked.find(want.author);
+	const std::uint64_t last = group.authors.count(want.author) ? group.authors[want.author].last : 0;
+	if (it != group.asked.end() && last < it->second.to && now - it->second.when < WANT_TIMEOUT) return false;
+	group.asked[want.author] = Asked{peer, want.to, now};
+	return true;
 }
 
 

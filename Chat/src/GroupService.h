@@ -106,6 +106,7 @@ public:
 	static constexpr std::chrono::seconds HOLD_TIME{30};          ///< Held longer: dropped (fetched again by the gap exchange).
 	static constexpr std::size_t MAX_ANSWER_MESSAGES = 64;        ///< Messages per gap answer (a round).
 	static constexpr std::size_t MAX_ANSWER_BYTES = 256 * 1024;   ///< ... and bytes.
+	static constexpr std::chrono::seconds WANT_TIMEOUT{10};       ///< A gap asked for is not asked for again before.
 	static constexpr std::size_t MAX_CACHED = 4096;               ///< Messages kept in memory per group without a database.
 	static constexpr int NON_MEMBER_BURST = 20;                   ///< Group messages taken from a non-member at once...
 	static constexpr std::chrono::seconds NON_MEMBER_PERIOD{2};   ///< ... then one per period (each checked and dropped).
@@ -170,6 +171,13 @@ private:
 		std::map<std::uint64_t, Held> held;
 	};
 
+	struct Asked
+	{
+		PeerId peer;                      ///< Asked of.
+		std::uint64_t to = 0;             ///< Up to this sequence.
+		Scheduler::TimePoint when;
+	};
+
 	struct Group
 	{
 		explicit Group(const std::string& id): log(id) {}
@@ -182,6 +190,7 @@ private:
 		std::map<PeerId, Scheduler::TimePoint> invited;   ///< Our invitations not answered yet.
 		std::deque<GroupPost> cache;                      ///< Without a database: recent messages for gap answers.
 		std::map<PeerId, std::uint64_t> logRequests;      ///< The "from" of our last log request per peer.
+		std::map<PeerId, Asked> asked;                    ///< Per author: the gap we asked for and have not got.
 	};
 
 	struct Allowance
@@ -209,10 +218,13 @@ private:
 	void sendInvite(const Group& group, const PeerId& peer);
 	void appendEntry(Group& group, GroupEntry entry);
 	void logChanged(Group& group, const GroupState& before, std::uint64_t firstChanged, const PeerId& from);
+	void reissue(Group& group, const std::vector<GroupEntry>& previous, std::uint64_t firstChanged);
 	void deliver(Group& group, const GroupPost& post, const PeerId& from);
 	void drain(Group& group, const PeerId& author, const PeerId& from);
 	bool deliverable(const Group& group, const Author& author, const GroupPost& post) const;
 	bool visibleTo(const Group& group, const GroupPost& post, const PeerId& member) const;
+	bool ask(Group& group, const PeerId& peer, const GroupWire::Want& want);
+		/// Records want as asked of peer unless the same gap is being asked for already.
 	void fanOut(const Group& group, const GroupPost& post, const PeerId& except);
 	std::vector<GroupPost> postsFor(const Group& group, const PeerId& author, std::uint64_t from, std::uint64_t to, std::size_t limit) const;
 	void expireHeld();

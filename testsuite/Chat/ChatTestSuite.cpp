@@ -15,6 +15,8 @@
 #include "LadderTest.h"
 #include "AddressPolicyTest.h"
 #include "ChatStoreTest.h"
+#include "GroupLogTest.h"
+#include "GroupServiceTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -30,5 +32,7 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
 	pSuite->addTest(ChatStoreTest::suite());
+	pSuite->addTest(GroupLogTest::suite());
+	pSuite->addTest(GroupServiceTest::suite());
 	return pSuite;
 }

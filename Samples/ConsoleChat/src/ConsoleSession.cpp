@@ -67,10 +67,11 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 		[this](const std::string&) { return whoami(); });
 	_interpreter.add("/peers", "list the peers found on the LAN or met before",
 		[this](const std::string&) { return peers(); });
-	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
-		"and make it the current conversation; without text, only switch to it",
+	_interpreter.add("/msg <peer|#group> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
+		"or a group (#name or #ID prefix) and make it the current conversation; without text, only switch to it",
 		[this](const std::string& arguments) { return msg(arguments); });
 	registerContactCommands();
+	registerGroupCommands();
 	_interpreter.add("/netinfo", "show what crosschat knows about the network: local addresses, "
 		"chat port, address seen by the relay, NAT mapping type, relay state",
 		[this](const std::string&) { return netinfo(); });
@@ -222,6 +223,7 @@ void ConsoleSession::startNode()
 	});
 	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
 	_pNode->setRelayHandler([this](const std::string& state, const std::string& detail) { onRelay(state, detail); });
+	startGroups();
 	_pNode->start();
 }
 
@@ -401,12 +403,14 @@ CommandInterpreter::Action ConsoleSession::msg(const std::string& arguments)
 	const std::string text = space == std::string::npos ? std::string() : arguments.substr(space + 1);
 	if (who.empty())
 	{
-		_console.error("usage: /msg <peer> [text]");
+		_console.error("usage: /msg <peer|#group> [text]");
 		return CommandInterpreter::Action::CONTINUE;
 	}
+	if (who[0] == '#') return groupConversation(who, text);
 	const std::optional<PeerId> peer = resolvePeer(who);
 	if (!peer) return CommandInterpreter::Action::CONTINUE;
 	_conversation = peer;
+	_groupConversation.reset();
 	if (text.empty())
 	{
 		Poco::JSON::Object::Ptr pEvent = Console::makeEvent("conversation");
@@ -424,6 +428,11 @@ CommandInterpreter::Action ConsoleSession::msg(const std::string& arguments)
 
 CommandInterpreter::Action ConsoleSession::text(const std::string& line)
 {
+	if (_groupConversation)
+	{
+		sendToGroup(*_groupConversation, line);
+		return CommandInterpreter::Action::CONTINUE;
+	}
 	if (!_conversation)
 	{
 		_console.error("no current conversation: use /msg <peer> <text> first (/peers lists peers)");
@@ -556,7 +565,7 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 
 void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 {
-	if (!_conversation) _conversation = message.from;   // answering needs no /msg
+	if (!_conversation && !_groupConversation) _conversation = message.from;   // answering needs no /msg
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("message");
 	pEvent->set("from", message.from.toString());
 	pEvent->set("name", message.name);

@@ -106,6 +106,21 @@ private:
 	CommandInterpreter::Action history(const std::string& arguments);
 	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
+	// Groups (ConsoleSessionGroups.cpp)
+	void registerGroupCommands();
+	void startGroups();
+	CommandInterpreter::Action group(const std::string& arguments);
+	CommandInterpreter::Action groupList();
+	CommandInterpreter::Action groupMembers(const std::string& id);
+	CommandInterpreter::Action groupHistory(const std::string& id, unsigned count);
+	CommandInterpreter::Action groupConversation(const std::string& query, const std::string& text);
+	std::optional<std::string> resolveGroup(const std::string& query);
+	std::optional<std::string> groupArgument(std::string& arguments, std::size_t wordsAfter);
+	std::optional<PeerId> memberByName(const std::string& group, const std::string& query);
+	std::string groupLabel(const std::string& id) const;
+	void sendToGroup(const std::string& id, const std::string& text);
+	void onGroupMessage(const Chat::GroupMessage& message);
+	void onGroupChange(const Chat::GroupChange& change);
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);
@@ -126,7 +141,8 @@ private:
 	std::optional<DataDirectory> _dataDirectory; ///< Locked for the session's lifetime.
 	std::optional<Identity> _identity;
 	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
-	std::optional<PeerId> _conversation;        ///< Where plain text goes.
+	std::optional<PeerId> _conversation;        ///< Where plain text goes (unless _groupConversation is set).
+	std::optional<std::string> _groupConversation;   ///< A group (ID text) as the current conversation.
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.
