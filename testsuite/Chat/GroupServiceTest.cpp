@@ -13,6 +13,13 @@
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/ManualScheduler.h"
+#include "ChatStoreSchema.h"
+#include "Poco/Data/Session.h"
+#include "Poco/Data/SQLite/SessionImpl.h"
+#include "Poco/File.h"
+#include "Poco/TemporaryFile.h"
+#include <optional>
+#include <sys/stat.h>
 #include <cppunit/TestAssert.h>
 #include <map>
 #include <memory>
@@ -31,11 +38,17 @@ class Net;
 
 struct Node: public GroupHost
 {
-	Node(Net& net, std::string name);
+	Node(Net& net, std::string name, std::optional<Identity> given = std::nullopt, const std::string& database = std::string());
+	~Node() override
+	{
+		service.stop();
+		store.reset();
+		chatStore.reset();
+	}
 
 	Scheduler& groupScheduler() override;
 	const Identity& groupIdentity() const override { return identity; }
-	GroupStore* groupStore() override { return nullptr; }
+	GroupStore* groupStore() override { return store.get(); }
 	bool sendTo(const PeerId& peer, const std::string& name, const Poco::JSON::Object& body) override;
 	bool groupConnected(const PeerId& peer) const override;
 	Relation groupRelation(const PeerId& peer) const override { return blocked.count(peer) ? Relation::BLOCKED : Relation::STRANGER; }
@@ -61,6 +74,8 @@ struct Node: public GroupHost
 	Net& net;
 	std::string name;
 	Identity identity;
+	std::unique_ptr<ChatStore> chatStore;
+	std::unique_ptr<GroupStore> store;
 	GroupService service;
 	std::set<PeerId> groupPeers;
 	std::set<PeerId> contacts;
@@ -74,9 +89,9 @@ class Net
 	/// Nodes and the links (sessions) between them; messages cross a link as posted tasks.
 {
 public:
-	Node& add(const std::string& name)
+	Node& add(const std::string& name, std::optional<Identity> identity = std::nullopt, const std::string& database = std::string())
 	{
-		auto node = std::make_unique<Node>(*this, name);
+		auto node = std::make_unique<Node>(*this, name, identity, database);
 		Node& result = *node;
 		nodes.push_back(std::move(node));
 		result.service.start();
@@ -152,12 +167,18 @@ public:
 };
 
 
-Node::Node(Net& net_, std::string name_):
+Node::Node(Net& net_, std::string name_, std::optional<Identity> given, const std::string& database):
 	net(net_),
 	name(std::move(name_)),
-	identity(Identity::generate()),
+	identity(given ? *given : Identity::generate()),
 	service(*this)
 {
+	if (!database.empty())
+	{
+		chatStore = std::make_unique<ChatStore>(net.scheduler);
+		chatStore->open(database);
+		store = std::make_unique<GroupStore>(*chatStore);
+	}
 }
 
 
@@ -582,4 +603,66 @@ void GroupServiceTest::testConcurrentAdminsConverge()
 	CPPUNIT_ASSERT_EQUAL(std::string("by alice"), a.name);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(2), a.memberList.size());
 	CPPUNIT_ASSERT_EQUAL(std::string("removed"), stateOf(carol, group));
+}
+
+
+void GroupServiceTest::testRestartKeepsGroups()
+{
+	const std::string dir = Poco::TemporaryFile::tempName();
+	Poco::File(dir).createDirectories();
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
+	const std::string db = dir + "/alice.db";
+	const Identity aliceId = Identity::generate();
+	std::string group;
+	{
+		Net net;
+		Node& alice = net.add("alice", aliceId, db);
+		Node& bob = net.add("bob");
+		group = alice.service.create("durable", false);
+		net.join(alice, bob, group);
+		alice.service.send(raw(group), "a1");
+		bob.service.send(raw(group), "b1");
+		net.settle();
+		alice.service.send(raw(group), "a2");
+		net.settle();
+		CPPUNIT_ASSERT_EQUAL(std::size_t(3), alice.service.history(raw(group), 10, 0).size());
+	}
+	{
+		// alice comes back: the group, its log, its history and her sequence are there.
+		Net net;
+		Node& alice = net.add("alice", aliceId, db);
+		const GroupInfo info = alice.service.info(raw(group));
+		CPPUNIT_ASSERT_EQUAL(std::string("member"), info.state);
+		CPPUNIT_ASSERT_EQUAL(std::string("founder"), info.role);
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), info.memberList.size());
+		const std::vector<GroupMessage> history = alice.service.history(raw(group), 10, 0);
+		CPPUNIT_ASSERT_EQUAL(std::size_t(3), history.size());
+		CPPUNIT_ASSERT_EQUAL(std::string("a1"), history[0].text);
+		CPPUNIT_ASSERT(history[0].own);
+		CPPUNIT_ASSERT_EQUAL(std::string("b1"), history[1].text);
+		CPPUNIT_ASSERT_EQUAL(std::string("a2"), history[2].text);
+		CPPUNIT_ASSERT(history[1].sequence < history[2].sequence);
+		CPPUNIT_ASSERT_EQUAL(std::size_t(1), alice.service.history(raw(group), 10, history[1].sequence).size());
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(3), alice.service.send(raw(group), "a3").seq);
+		CPPUNIT_ASSERT(alice.groupPeers.size() == 1);
+	}
+	// A database of schema version 1 (before groups) is migrated, its contents kept.
+	const std::string old = dir + "/old.db";
+	{
+		Poco::Data::Session session(new Poco::Data::SQLite::SessionImpl(old));
+		ChatStoreSchema::configure(session, old);
+		std::vector<ChatStoreSchema::Migration> first(ChatStoreSchema::migrations().begin(), ChatStoreSchema::migrations().begin() + 1);
+		CPPUNIT_ASSERT_EQUAL(1, ChatStoreSchema::migrate(session, first, old));
+	}
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(old.c_str(), 0600));
+	{
+		ManualScheduler loop;
+		ChatStore store(loop);
+		store.open(old);
+		CPPUNIT_ASSERT(store.schemaVersion() >= 2);
+		GroupStore groups(store);
+		CPPUNIT_ASSERT(groups.groups().empty());
+		CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
+	}
+	Poco::File(dir).remove(true);
 }
