@@ -17,6 +17,7 @@
 #include "ChatStoreTest.h"
 #include "GroupLogTest.h"
 #include "GroupServiceTest.h"
+#include "GroupNodeTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -34,5 +35,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatStoreTest::suite());
 	pSuite->addTest(GroupLogTest::suite());
 	pSuite->addTest(GroupServiceTest::suite());
+	pSuite->addTest(GroupNodeTest::suite());
 	return pSuite;
 }
