@@ -123,6 +123,7 @@ void GroupService::stop()
 	_started = false;
 	_groups.clear();
 	_allowances.clear();
+	_keys.clear();
 }
 
 
@@ -425,7 +426,7 @@ void GroupService::onPost(const PeerId& from, const Message& message)
 		refuse(from, "group_msg with another key than its author's");
 		return;
 	}
-	if (!post.verify())
+	if (!verified(post))
 	{
 		refuse(from, "group_msg with a bad signature");
 		return;
@@ -814,16 +815,60 @@ void GroupService::drain(Group& group, const PeerId& authorId, const PeerId& fro
 
 
 void GroupService::fanOut(const Group& group, const GroupPost& post, const PeerId& except)
+	/// The author sends to every member it has a session with and names, in the copies, the
+	/// members it could not reach; a receiver hands the message on to those of them it has a
+	/// session with, naming the ones still left, and so on. In a full mesh each member gets one
+	/// copy; members reached by no one get it from the gap exchange when a session comes up.
 {
 	const PeerId& self = _host.groupIdentity().peerId();
-	const Poco::JSON::Object body = post.toJson();
-	for (const auto& member: group.log.state().members)
+	const GroupState& state = group.log.state();
+	std::vector<PeerId> wanted;
+	if (post.author == self)
 	{
-		const PeerId& peer = member.first;
-		if (peer == self || peer == except || peer == post.author) continue;
-		if (!visibleTo(group, post, peer)) continue;
-		if (_host.sendTo(peer, "group_msg", body)) ++_stats.forwarded;
+		for (const auto& member: state.members) wanted.push_back(member.first);
 	}
+	else
+	{
+		for (const PeerId& peer: post.forwardTo)
+			if (state.isMember(peer)) wanted.push_back(peer);
+	}
+	std::vector<PeerId> reached;
+	std::vector<PeerId> left;
+	for (const PeerId& peer: wanted)
+	{
+		if (peer == self || peer == except || peer == post.author || !visibleTo(group, post, peer)) continue;
+		if (_host.groupConnected(peer) && reached.size() < GroupLog::MAX_MEMBERS) reached.push_back(peer);
+		else left.push_back(peer);
+	}
+	if (reached.empty()) return;
+	GroupPost copy = post;
+	copy.forwardTo = left;
+	const Poco::JSON::Object body = copy.toJson();
+	for (const PeerId& peer: reached)
+		if (_host.sendTo(peer, "group_msg", body)) ++_stats.forwarded;
+}
+
+
+bool GroupService::verified(const GroupPost& post)
+{
+	auto it = _keys.find(post.authorKey);
+	if (it == _keys.end())
+	{
+		try
+		{
+			PublicKey key = PublicKey::fromRaw(post.authorKey);
+			if (key.peerId() != post.author) return false;
+			// Only members' keys get here (checked before): bounded by the groups' members.
+			if (_keys.size() >= 4 * GroupLog::MAX_MEMBERS) _keys.clear();
+			it = _keys.emplace(post.authorKey, key).first;
+		}
+		catch (const Poco::Exception&)
+		{
+			return false;
+		}
+	}
+	if (it->second.peerId() != post.author) return false;
+	return it->second.verify(post.signedBytes(), post.signature);
 }
 
 

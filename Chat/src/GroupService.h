@@ -20,6 +20,7 @@
 #include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/LogThrottle.h"
+#include "CrossChat/PublicKey.h"
 #include "CrossChat/Scheduler.h"
 #include "CrossChat/TimerHandle.h"
 #include <chrono>
@@ -223,6 +224,8 @@ private:
 	void drain(Group& group, const PeerId& author, const PeerId& from);
 	bool deliverable(const Group& group, const Author& author, const GroupPost& post) const;
 	bool visibleTo(const Group& group, const GroupPost& post, const PeerId& member) const;
+	bool verified(const GroupPost& post);
+		/// post.verify() with the author's key parsed once (members' keys are cached).
 	bool ask(Group& group, const PeerId& peer, const GroupWire::Want& want);
 		/// Records want as asked of peer unless the same gap is being asked for already.
 	void fanOut(const Group& group, const GroupPost& post, const PeerId& except);
@@ -240,6 +243,7 @@ private:
 	GroupHost& _host;
 	std::map<std::string, std::unique_ptr<Group>> _groups;   ///< By raw ID.
 	std::map<PeerId, Allowance> _allowances;                   ///< Non-members' group input.
+	std::map<std::string, PublicKey> _keys;                    ///< Authors' raw keys, parsed (their ID checked).
 	TimerHandle _holdTimer;
 	LogThrottle _logThrottle;
 	GroupStats _stats;

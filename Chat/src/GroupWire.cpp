@@ -113,6 +113,12 @@ Poco::JSON::Object GroupPost::toJson() const
 	body.set("ts", static_cast<Poco::Int64>(timestampMs));
 	body.set("text", text);
 	body.set("sig", GroupCodec::toBase64(signature));
+	if (!forwardTo.empty())
+	{
+		Poco::JSON::Array::Ptr items = new Poco::JSON::Array;
+		for (const PeerId& peer: forwardTo) items->add(peer.toString());
+		body.set("fw", items);
+	}
 	return body;
 }
 
@@ -136,6 +142,17 @@ GroupPost GroupPost::fromJson(const Poco::JSON::Object& body)
 	post.text = GroupCodec::string(body, "text", SessionProtocol::MAX_TEXT_SIZE);
 	if (!Text::isValidUtf8(post.text)) throw MessageException("text: not UTF-8");
 	post.signature = GroupCodec::fromBase64(GroupCodec::string(body, "sig", 128), PublicKey::SIGNATURE_SIZE, "sig");
+	if (body.has("fw"))
+	{
+		Poco::JSON::Array::Ptr items = array(body, "fw", GroupLog::MAX_MEMBERS);
+		for (std::size_t i = 0; i < items->size(); ++i)
+		{
+			const Poco::Dynamic::Var item = items->get(static_cast<unsigned>(i));
+			auto peer = item.isString() ? PeerId::tryParse(item.extract<std::string>()) : std::nullopt;
+			if (!peer) throw MessageException("fw: peer IDs are required");
+			post.forwardTo.push_back(*peer);
+		}
+	}
 	return post;
 }
 

@@ -40,6 +40,8 @@ struct GroupPost
 	std::int64_t timestampMs = 0;
 	std::string text;              ///< UTF-8, at most SessionProtocol::MAX_TEXT_SIZE bytes.
 	std::string signature;
+	std::vector<PeerId> forwardTo;  ///< Not signed, per hop: members the sender did not reach, for the receiver
+	                                ///< to hand it on to (at most GroupLog::MAX_MEMBERS).
 
 	std::string signedBytes() const;
 	void sign(const Identity& identity);

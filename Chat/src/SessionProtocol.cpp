@@ -60,7 +60,8 @@ const MessageCatalog& SessionProtocol::catalog()
 			.requireInteger("pv", 0, 1024)
 			.requireInteger("ts")
 			.requireString("text", 0, MAX_TEXT_SIZE)
-			.requireString("sig", 88, 88));
+			.requireString("sig", 88, 88)
+			.optionalArray("fw", 256));
 		c.declare(21, "group_sync", MessageSchema()
 			.requireString("group", 64, 64)
 			.requireInteger("version", 0, 1024)

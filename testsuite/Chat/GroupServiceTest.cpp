@@ -314,12 +314,22 @@ void GroupServiceTest::testFanOutThroughAMember()
 	CPPUNIT_ASSERT((alice.texts() == std::vector<std::string>{"c1"}));
 	CPPUNIT_ASSERT((bob.texts() == std::vector<std::string>{"a1", "a2", "c1"}));
 	CPPUNIT_ASSERT(bob.service.stats().forwarded >= 3);
-	// Copies that come back are dropped, not delivered twice.
+	// In a full mesh, each member gets one copy from the author and nobody hands it on.
 	net.link(alice, carol);
+	const std::uint64_t aliceSent = alice.service.stats().forwarded;
+	const std::uint64_t bobSent = bob.service.stats().forwarded;
 	alice.service.send(raw(group), "a3");
 	net.settle();
 	CPPUNIT_ASSERT((carol.texts() == std::vector<std::string>{"a1", "a2", "a3"}));
-	CPPUNIT_ASSERT(carol.service.stats().duplicates >= 1);
+	CPPUNIT_ASSERT_EQUAL(aliceSent + 2, alice.service.stats().forwarded);
+	CPPUNIT_ASSERT_EQUAL(bobSent, bob.service.stats().forwarded);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), carol.service.stats().duplicates);
+	// A copy that comes again (a second path) is dropped, not delivered twice.
+	GroupMessage last = alice.service.history(raw(group), 1, 0).back();
+	CPPUNIT_ASSERT_EQUAL(std::string("a3"), last.text);
+	net.unlink(bob, carol);
+	net.link(bob, carol);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), carol.received.size());
 }
 
 
