@@ -67,6 +67,7 @@ GroupService::GroupService(GroupHost& host):
 GroupService::~GroupService()
 {
 	_holdTimer.cancel();
+	_syncTimer.cancel();
 }
 
 
@@ -93,7 +94,9 @@ void GroupService::onMessage(Peer& peer, const Message& message)
 
 void GroupService::onPeerChanged(Peer& peer, ChatNode::PeerChange change)
 {
-	if (change == ChatNode::PeerChange::CONNECTED) connected(peer.id());
+	// A new session, or the session in use replaced by one on another path: what was written
+	// on the old one may be lost with it.
+	if (change == ChatNode::PeerChange::CONNECTED || change == ChatNode::PeerChange::PATH) connected(peer.id());
 	if (change == ChatNode::PeerChange::DISCONNECTED)
 	{
 		// What we asked of it will not come: ask someone else at the next chance.
@@ -114,12 +117,31 @@ void GroupService::start()
 	_started = true;
 	restore();
 	updatePeers();
+	_syncTimer = _host.groupScheduler().runEvery(SYNC_INTERVAL, [this] { antiEntropy(); });
+}
+
+
+void GroupService::antiEntropy()
+{
+	const PeerId& self = _host.groupIdentity().peerId();
+	for (auto& entry: _groups)
+	{
+		Group& group = *entry.second;
+		if (group.state != State::MEMBER) continue;
+		std::vector<PeerId> connected;
+		for (const auto& member: group.log.state().members)
+			if (member.first != self && _host.groupConnected(member.first)) connected.push_back(member.first);
+		for (std::size_t i = 0; i < std::min(SYNC_PEERS, connected.size()); ++i)
+			sendSync(group, connected[(group.syncTurn + i) % connected.size()], false);
+		group.syncTurn += SYNC_PEERS;
+	}
 }
 
 
 void GroupService::stop()
 {
 	_holdTimer.cancel();
+	_syncTimer.cancel();
 	_started = false;
 	_groups.clear();
 	_allowances.clear();

@@ -74,8 +74,9 @@ class GroupService: public PeerService
 	///     pairwise sessions); copies are dropped by (author, sequence);
 	///   - each author's messages are delivered in its order: one whose predecessor is missing
 	///     is held back (MAX_HELD_PER_AUTHOR, MAX_HELD, HOLD_TIME) and the gap asked for;
-	///   - when a session with a member comes up, both send "group_sync" (log version and head,
-	///     the last sequence delivered per author); the one behind asks for log entries
+	///   - when a session with a member comes up (or changes path), and every SYNC_INTERVAL with a
+	///     few connected members, "group_sync" (log version and head, the last sequence delivered
+	///     per author) is sent; the one behind asks for log entries
 	///     ("group_log_request") and messages ("group_want"), answered in rounds bounded in
 	///     count (MAX_ANSWER_MESSAGES) and bytes (MAX_ANSWER_BYTES);
 	///   - consent: an invitation is a request our user accepts or ignores; accepting sends our
@@ -108,6 +109,8 @@ public:
 	static constexpr std::size_t MAX_ANSWER_MESSAGES = 64;        ///< Messages per gap answer (a round).
 	static constexpr std::size_t MAX_ANSWER_BYTES = 256 * 1024;   ///< ... and bytes.
 	static constexpr std::chrono::seconds WANT_TIMEOUT{10};       ///< A gap asked for is not asked for again before.
+	static constexpr std::chrono::seconds SYNC_INTERVAL{30};      ///< Anti-entropy: each group compares notes with
+	static constexpr std::size_t SYNC_PEERS = 2;                  ///< this many connected members per interval.
 	static constexpr std::size_t MAX_CACHED = 4096;               ///< Messages kept in memory per group without a database.
 	static constexpr int NON_MEMBER_BURST = 20;                   ///< Group messages taken from a non-member at once...
 	static constexpr std::chrono::seconds NON_MEMBER_PERIOD{2};   ///< ... then one per period (each checked and dropped).
@@ -192,6 +195,7 @@ private:
 		std::deque<GroupPost> cache;                      ///< Without a database: recent messages for gap answers.
 		std::map<PeerId, std::uint64_t> logRequests;      ///< The "from" of our last log request per peer.
 		std::map<PeerId, Asked> asked;                    ///< Per author: the gap we asked for and have not got.
+		std::size_t syncTurn = 0;                         ///< Where the next anti-entropy round starts.
 	};
 
 	struct Allowance
@@ -231,6 +235,9 @@ private:
 	void fanOut(const Group& group, const GroupPost& post, const PeerId& except);
 	std::vector<GroupPost> postsFor(const Group& group, const PeerId& author, std::uint64_t from, std::uint64_t to, std::size_t limit) const;
 	void expireHeld();
+	void antiEntropy();
+		/// Every SYNC_INTERVAL: a sync with SYNC_PEERS connected members of each group, so that a
+		/// message lost with a session that closed (nothing follows it to show the gap) comes.
 	void armHoldTimer();
 	std::size_t heldCount() const;
 	void setState(Group& group, State state);
@@ -245,6 +252,7 @@ private:
 	std::map<PeerId, Allowance> _allowances;                   ///< Non-members' group input.
 	std::map<std::string, PublicKey> _keys;                    ///< Authors' raw keys, parsed (their ID checked).
 	TimerHandle _holdTimer;
+	TimerHandle _syncTimer;
 	LogThrottle _logThrottle;
 	GroupStats _stats;
 	bool _started = false;

@@ -59,6 +59,7 @@ struct Bench
 	std::size_t expected = 0;            ///< Arrivals that end the current round.
 	std::size_t arrived = 0;
 	Clock::time_point last;
+	std::function<void()> onTimeout;   ///< Says what is missing before the program gives up.
 
 	void arrive()
 	{
@@ -86,6 +87,7 @@ struct Bench
 		if (arrived < expected)
 		{
 			std::fprintf(stderr, "Group-benchmark: a round timed out (%zu of %zu arrived)\n", arrived, expected);
+			if (onTimeout) onTimeout();
 			std::exit(1);
 		}
 		return std::chrono::duration<double, std::micro>(last - start).count();
@@ -215,6 +217,17 @@ int main(int argc, char** argv)
 			const GroupStats stats = node->node->groupStats();
 			forwarded += stats.forwarded;
 			duplicates += stats.duplicates;
+		}
+	};
+	bench.onTimeout = [&bench, &founder]() {
+		for (std::size_t i = 1; i < bench.nodes.size(); ++i)
+		{
+			const Node& node = *bench.nodes[i];
+			const auto there = founder.peer(node.identity.peerId());
+			const auto back = node.node->peer(bench.nodes[0]->identity.peerId());
+			std::fprintf(stderr, "  member %zu: %zu group, %zu text messages; founder sees it %s, it sees the founder %s\n", i,
+				node.groupMessages, node.textMessages, there && there->connected ? "connected" : "not connected",
+				back && back->connected ? "connected" : "not connected");
 		}
 	};
 	std::vector<double> groupSamples, pairwiseSamples, singleSamples;
