@@ -240,7 +240,7 @@ bool GroupService::allowed(const PeerId& from, const Group* pGroup)
 	auto it = _allowances.find(from);
 	if (it == _allowances.end())
 	{
-		if (_allowances.size() >= 1024) _allowances.clear();   // bounded: forget old strangers at once
+		if (_allowances.size() >= 1024) _allowances.erase(_allowances.begin());   // bounded
 		it = _allowances.emplace(from, Allowance{NON_MEMBER_BURST, now}).first;
 	}
 	Allowance& allowance = it->second;
@@ -696,7 +696,8 @@ void GroupService::logChanged(Group& group, const GroupState& before, std::uint6
 	const GroupState& state = group.log.state();
 	const std::vector<GroupEntry>& entries = group.log.entries();
 	const std::size_t firstIndex = firstChanged == 0 ? 0 : firstChanged - 1;
-	const bool joined = group.state == State::JOINING && state.isMember(self);
+	const bool joining = group.state == State::JOINING;
+	const bool joined = joining && state.isMember(self);
 	const bool departed = group.state == State::MEMBER && before.isMember(self) && !state.isMember(self);
 	if (joined) group.state = State::MEMBER;
 	if (departed)
@@ -712,14 +713,15 @@ void GroupService::logChanged(Group& group, const GroupState& before, std::uint6
 		});
 	}
 	if (joined) emit(group, "joined", self, group.inviter);
-	// The user hears about each change the new chain made.
-	for (std::size_t i = firstIndex; i < entries.size(); ++i)
+	// The user hears about each change the new chain made (a member that just joined: only
+	// that it joined, not the group's past).
+	for (std::size_t i = joining ? entries.size() : firstIndex; i < entries.size(); ++i)
 	{
 		const GroupEntry& entry = entries[i];
 		switch (entry.op)
 		{
 		case GroupOp::CREATE: break;
-		case GroupOp::ADD: if (entry.target != self || !joined) emit(group, "added", entry.target, entry.author); break;
+		case GroupOp::ADD: emit(group, "added", entry.target, entry.author); break;
 		case GroupOp::REMOVE: emit(group, "removed", entry.target, entry.author); break;
 		case GroupOp::LEAVE: emit(group, "left", entry.target, entry.author); break;
 		case GroupOp::PROMOTE: emit(group, "promoted", entry.target, entry.author); break;

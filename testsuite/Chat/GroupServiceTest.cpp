@@ -522,6 +522,10 @@ void GroupServiceTest::testNewMemberSeesFromJoining()
 	alice.service.send(raw(group), "new a");
 	bob.service.send(raw(group), "new b");
 	net.settle();
+	// bob hears that carol joined; carol hears only that she joined, not the group's past.
+	CPPUNIT_ASSERT(bob.changed("added"));
+	CPPUNIT_ASSERT(carol.changed("joined"));
+	CPPUNIT_ASSERT(!carol.changed("added"));
 	// carol gets what was written since she joined, and nothing is held back for the rest.
 	CPPUNIT_ASSERT((carol.texts() == std::vector<std::string>{"new a", "new b"}));
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), carol.service.stats().held);
