@@ -757,7 +757,9 @@ public:
 	{
 		if (id == _identity.peerId()) return Text::terminalSafe(_config.name.empty() ? id.shortString() : _config.name, 64);
 		const Peer* pPeer = findPeer(id);
-		return pPeer ? pPeer->displayName() : id.shortString();
+		if (!pPeer) return id.shortString();
+		const std::string& name = pPeer->alias().empty() ? pPeer->name() : pPeer->alias();
+		return name.empty() ? id.shortString() : Text::terminalSafe(name, 64);
 	}
 
 	void setGroupPeers(const std::set<PeerId>& peers) override

@@ -953,7 +953,9 @@ void ScreenUi::drawTitle(int width)
 	else
 	{
 		const auto it = _peers.find(window.key());
-		title = " [" + std::to_string(_current + 1) + "] " + TerminalText::encode(window.name()) + " (" + shortId(window.key()) + ")";
+		const bool group = window.key().compare(0, 1, "#") == 0;
+		title = " [" + std::to_string(_current + 1) + "] " + TerminalText::encode(window.name()) + " ("
+			+ (group ? "group " + window.key().substr(1, 8) : shortId(window.key())) + ")";
 		if (it != _peers.end())
 		{
 			const PeerState& peer = it->second;
