@@ -448,6 +448,11 @@ void GroupService::onPost(const PeerId& from, const Message& message)
 		refuse(from, "group_msg with another key than its author's");
 		return;
 	}
+	if (!authorAllowance(author))
+	{
+		refuse(from, "group_msg by " + post.author.shortString() + " beyond its rate; fetched later");
+		return;
+	}
 	if (!verified(post))
 	{
 		refuse(from, "group_msg with a bad signature");
@@ -870,6 +875,19 @@ void GroupService::fanOut(const Group& group, const GroupPost& post, const PeerI
 	const Poco::JSON::Object body = copy.toJson();
 	for (const PeerId& peer: reached)
 		if (_host.sendTo(peer, "group_msg", body)) ++_stats.forwarded;
+}
+
+
+bool GroupService::authorAllowance(Author& author)
+{
+	const auto now = _host.groupScheduler().now();
+	if (author.refill == Scheduler::TimePoint()) author.refill = now;
+	const double refill = std::chrono::duration<double>(now - author.refill).count() * AUTHOR_RATE;
+	author.refill = now;
+	author.tokens = std::min<double>(AUTHOR_BURST, author.tokens + refill);
+	if (author.tokens < 1) return false;
+	author.tokens -= 1;
+	return true;
 }
 
 

@@ -112,6 +112,9 @@ public:
 	static constexpr std::chrono::seconds SYNC_INTERVAL{30};      ///< Anti-entropy: each group compares notes with
 	static constexpr std::size_t SYNC_PEERS = 2;                  ///< this many connected members per interval.
 	static constexpr std::size_t MAX_CACHED = 4096;               ///< Messages kept in memory per group without a database.
+	static constexpr int AUTHOR_BURST = 500;                      ///< Messages of one author taken at once...
+	static constexpr int AUTHOR_RATE = 100;                       ///< ... then this many per second; beyond, they are
+	                                                              ///< dropped and fetched later by the gap exchange.
 	static constexpr int NON_MEMBER_BURST = 20;                   ///< Group messages taken from a non-member at once...
 	static constexpr std::chrono::seconds NON_MEMBER_PERIOD{2};   ///< ... then one per period (each checked and dropped).
 
@@ -173,6 +176,8 @@ private:
 		std::uint64_t last = 0;           ///< Last delivered sequence.
 		std::uint64_t lastVersion = 0;    ///< Its log version.
 		std::map<std::uint64_t, Held> held;
+		double tokens = AUTHOR_BURST;     ///< Its messages we may still take now (AUTHOR_RATE).
+		Scheduler::TimePoint refill;
 	};
 
 	struct Asked
@@ -229,6 +234,8 @@ private:
 	bool deliverable(const Group& group, const Author& author, const GroupPost& post) const;
 	bool visibleTo(const Group& group, const GroupPost& post, const PeerId& member) const;
 	bool verified(const GroupPost& post);
+	bool authorAllowance(Author& author);
+		/// A token of the author's rate (a member that writes without end costs bounded work and disk).
 		/// post.verify() with the author's key parsed once (members' keys are cached).
 	bool ask(Group& group, const PeerId& peer, const GroupWire::Want& want);
 		/// Records want as asked of peer unless the same gap is being asked for already.

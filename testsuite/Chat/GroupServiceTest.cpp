@@ -631,6 +631,27 @@ void GroupServiceTest::testConcurrentAdminsConverge()
 }
 
 
+void GroupServiceTest::testAuthorRateBounded()
+{
+	Net net;
+	Node& alice = net.add("alice");
+	Node& bob = net.add("bob");
+	const std::string group = alice.service.create("g", false);
+	net.join(alice, bob, group);
+	// alice writes far beyond the burst at once: bob takes AUTHOR_BURST now, the rest later,
+	// through the gap exchange, in order.
+	const int count = GroupService::AUTHOR_BURST + 300;
+	for (int i = 1; i <= count; ++i) alice.service.send(raw(group), "m" + std::to_string(i));
+	net.settle();
+	CPPUNIT_ASSERT(bob.received.size() >= static_cast<std::size_t>(GroupService::AUTHOR_BURST));
+	CPPUNIT_ASSERT(bob.received.size() < static_cast<std::size_t>(count));
+	CPPUNIT_ASSERT(bob.service.stats().refused >= 1);
+	for (int second = 0; second < 40 && bob.received.size() < static_cast<std::size_t>(count); ++second)
+		net.scheduler.advance(GroupService::SYNC_INTERVAL);
+	CPPUNIT_ASSERT((bob.texts() == numbered("m", 1, count)));
+}
+
+
 void GroupServiceTest::testRestartKeepsGroups()
 {
 	const std::string dir = Poco::TemporaryFile::tempName();

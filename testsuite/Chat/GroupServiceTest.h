@@ -29,6 +29,7 @@ class GroupServiceTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testSharedHistory);
 	CPPUNIT_TEST(testForgedAndNonMemberMessages);
 	CPPUNIT_TEST(testConcurrentAdminsConverge);
+	CPPUNIT_TEST(testAuthorRateBounded);
 	CPPUNIT_TEST(testRestartKeepsGroups);
 	CPPUNIT_TEST_SUITE_END();
 
@@ -46,6 +47,7 @@ public:
 	void testSharedHistory();
 	void testForgedAndNonMemberMessages();
 	void testConcurrentAdminsConverge();
+	void testAuthorRateBounded();
 	void testRestartKeepsGroups();
 };
 
