@@ -299,12 +299,8 @@ void GroupService::onInvite(const PeerId& from, const Message& message)
 		_groups[invite.group] = std::make_unique<Group>(invite.group);
 		pGroup = _groups[invite.group].get();
 	}
-	else
-	{
-		// Invited again after leaving: a fresh start (the old log is kept until the new one comes).
-		pGroup->authors.clear();
-		pGroup->cache.clear();
-	}
+	// Invited again after leaving: the old log and what was delivered stay (our own sequence
+	// numbers go on from where they were, so members do not take new messages for old ones).
 	pGroup->state = State::INVITED;
 	pGroup->inviter = from;
 	pGroup->invitedName = invite.name;
@@ -622,6 +618,7 @@ void GroupService::sendLog(const Group& group, const PeerId& peer, std::uint64_t
 
 void GroupService::requestLog(Group& group, const PeerId& peer, std::uint64_t from)
 {
+	if (group.logRequests.size() >= GroupLog::MAX_MEMBERS && !group.logRequests.count(peer)) group.logRequests.clear();
 	group.logRequests[peer] = from;
 	_host.sendTo(peer, "group_log_request", GroupWire::logRequest(group.log.group(), from));
 }

@@ -503,6 +503,12 @@ void GroupServiceTest::testLeave()
 	CPPUNIT_ASSERT(bob.groupPeers.empty());
 	CPPUNIT_ASSERT(alice.groupPeers.empty());
 	CPPUNIT_ASSERT((alice.texts() == std::vector<std::string>{"bye"}));
+	// Invited again, bob rejoins; his sequence goes on (2, not 1 again), so his message counts.
+	net.join(alice, bob, group);
+	CPPUNIT_ASSERT_EQUAL(std::string("member"), stateOf(bob, group));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), bob.service.send(raw(group), "back").seq);
+	net.settle();
+	CPPUNIT_ASSERT((alice.texts() == std::vector<std::string>{"bye", "back"}));
 }
 
 
