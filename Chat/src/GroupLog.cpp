@@ -13,6 +13,7 @@
 #include "Poco/Base64Encoder.h"
 #include "Poco/BinaryWriter.h"
 #include "Poco/Exception.h"
+#include <algorithm>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sstream>
@@ -27,6 +28,7 @@ namespace {
 
 const std::string LOG_DOMAIN("crosschat/group-log/1\0", 22);
 const std::string JOIN_DOMAIN("crosschat/group-join/1\0", 23);
+const std::string ID_DOMAIN("crosschat/group-id/1\0", 21);
 
 
 void writeBytes8(Poco::BinaryWriter& writer, const std::string& bytes)
@@ -115,12 +117,18 @@ const char* groupRoleName(GroupRole role)
 // GroupIds ---------------------------------------------------------------------------------
 
 
-std::string GroupIds::generate()
+std::string GroupIds::nonce()
 {
 	std::string raw(SIZE, '\0');
 	if (RAND_bytes(reinterpret_cast<unsigned char*>(&raw[0]), static_cast<int>(SIZE)) != 1)
 		throw Poco::SystemException("RAND_bytes failed");
 	return raw;
+}
+
+
+std::string GroupIds::derive(const PeerId& founder, const std::string& nonce)
+{
+	return GroupCodec::sha256(ID_DOMAIN + founder.byteString() + nonce);
 }
 
 
@@ -277,6 +285,7 @@ std::string GroupEntry::signedBytes() const
 	writeBytes8(writer, targetKey.substr(0, 255));
 	writeBytes8(writer, join.substr(0, 255));
 	writeBytes8(writer, name.substr(0, 255));
+	writeBytes8(writer, nonce.substr(0, 255));
 	writer << static_cast<Poco::UInt8>(shareHistory ? 1 : 0);
 	writer << static_cast<Poco::UInt64>(seq);
 	writer << static_cast<Poco::Int64>(timestampMs);
@@ -317,6 +326,7 @@ Poco::JSON::Object::Ptr GroupEntry::toJson() const
 	if (!targetKey.empty()) object->set("tkey", GroupCodec::toBase64(targetKey));
 	if (!join.empty()) object->set("join", GroupCodec::toBase64(join));
 	if (!name.empty()) object->set("name", name);
+	if (!nonce.empty()) object->set("nonce", GroupCodec::toBase64(nonce));
 	if (shareHistory) object->set("share", true);
 	if (seq != 0) object->set("seq", static_cast<Poco::Int64>(seq));
 	object->set("ts", static_cast<Poco::Int64>(timestampMs));
@@ -341,6 +351,7 @@ GroupEntry GroupEntry::fromJson(const Poco::JSON::Object& object)
 	if (object.has("tkey")) entry.targetKey = GroupCodec::fromBase64(GroupCodec::string(object, "tkey", 64), PublicKey::RAW_SIZE, "tkey");
 	if (object.has("join")) entry.join = GroupCodec::fromBase64(GroupCodec::string(object, "join", 128), PublicKey::SIGNATURE_SIZE, "join");
 	if (object.has("name")) entry.name = GroupCodec::string(object, "name", GroupLog::MAX_NAME_SIZE);
+	if (object.has("nonce")) entry.nonce = GroupCodec::fromBase64(GroupCodec::string(object, "nonce", 64), GroupIds::SIZE, "nonce");
 	if (object.has("share"))
 	{
 		if (!object.get("share").isBoolean()) throw MessageException("share: a boolean is required");
@@ -387,11 +398,11 @@ GroupLog::GroupLog(std::string group):
 }
 
 
-GroupLog GroupLog::create(const Identity& founder, const std::string& group, const std::string& name,
-	bool shareHistory, std::int64_t timestampMs)
+GroupLog GroupLog::create(const Identity& founder, const std::string& name, bool shareHistory, std::int64_t timestampMs)
 {
-	GroupLog log(group);
 	GroupEntry entry;
+	entry.nonce = GroupIds::nonce();
+	GroupLog log(GroupIds::derive(founder.peerId(), entry.nonce));
 	entry.op = GroupOp::CREATE;
 	entry.target = founder.peerId();
 	entry.name = name;
@@ -448,6 +459,8 @@ std::string GroupLog::validate(const GroupState& before, const GroupEntry& entry
 	case GroupOp::CREATE:
 		if (entry.version != 1) return "create after version 1";
 		if (entry.target != entry.author) return "create names another founder";
+		if (entry.nonce.size() != GroupIds::SIZE || GroupIds::derive(entry.author, entry.nonce) != group)
+			return "the group's ID is not its founder's";
 		if (!validName(entry.name)) return "invalid group name";
 		return {};
 	case GroupOp::ADD:
@@ -513,29 +526,44 @@ void GroupLog::apply(GroupState& state, const GroupEntry& entry)
 }
 
 
+namespace {
+
+
+int roleRank(const GroupState& state, const PeerId& author)
+	/// The author's role in state as a number that grows with the role (-1: no member).
+{
+	const std::optional<GroupRole> role = state.role(author);
+	return role ? static_cast<int>(*role) : -1;
+}
+
+
+}
+
+
 GroupLog::Offer GroupLog::offer(const std::vector<GroupEntry>& segment, std::uint64_t* pFirstChanged)
 {
 	_error.clear();
 	if (segment.empty()) return Offer::UNCHANGED;
 	const std::uint64_t first = segment.front().version;
+	const bool tooDeep = first + MAX_FORK_DEPTH < _entries.size();
 	if (first == 0 || first > _entries.size() + 1) return Offer::NEED_EARLIER;
-	if (first > 1 && _entries[first - 2].hash() != segment.front().prev) return Offer::NEED_EARLIER;
+	if (first > 1 && _entries[first - 2].hash() != segment.front().prev) return tooDeep ? Offer::UNCHANGED : Offer::NEED_EARLIER;
 	// Replay our prefix (already verified) up to the segment, then check the segment's entries.
 	GroupState state;
 	for (std::size_t i = 0; i + 1 < first; ++i) apply(state, _entries[i]);
 	std::vector<GroupEntry> chain(_entries.begin(), _entries.begin() + static_cast<std::ptrdiff_t>(first - 1));
 	std::uint64_t firstChanged = 0;
-	bool diverged = false;
+	std::optional<GroupState> atFork;   // the state both chains share before they differ
+	std::vector<int> theirRoles;        // from the fork on: each entry's author's role where it was signed
 	for (const GroupEntry& given: segment)
 	{
 		GroupEntry entry = given;
 		entry.group = _group;
 		const std::size_t index = entry.version - 1;
-		const bool known = !diverged && index == chain.size() && index < _entries.size()
+		const bool known = !atFork && index == chain.size() && index < _entries.size()
 			&& _entries[index].signature == entry.signature && _entries[index].hash() == entry.hash();
 		if (!known)
 		{
-			diverged = true;
 			const std::string problem = validate(state, entry, _group);
 			if (!problem.empty())
 			{
@@ -543,13 +571,45 @@ GroupLog::Offer GroupLog::offer(const std::vector<GroupEntry>& segment, std::uin
 				if (chain.size() + 1 == first) return Offer::INVALID;
 				break;   // the valid part before it still counts
 			}
-			if (firstChanged == 0) firstChanged = entry.version;
+			if (!atFork)
+			{
+				atFork = state;
+				firstChanged = entry.version;
+			}
 		}
+		if (atFork) theirRoles.push_back(roleRank(state, entry.author));
 		apply(state, entry);
 		chain.push_back(std::move(entry));
 	}
-	if (firstChanged == 0) return Offer::UNCHANGED;
-	const bool better = state.version > _state.version || (state.version == _state.version && state.head < _state.head);
+	if (!atFork) return Offer::UNCHANGED;
+	const std::size_t fork = firstChanged - 1;
+	if (fork + MAX_FORK_DEPTH < _entries.size())
+	{
+		_error = "a chain that forks " + std::to_string(_entries.size() - fork) + " versions back";
+		return Offer::UNCHANGED;
+	}
+	bool better = false;
+	if (fork >= _entries.size())
+	{
+		better = true;   // it extends ours
+	}
+	else
+	{
+		// From the fork on, the authors' roles compared entry by entry (the first higher role
+		// wins); a chain that goes on where the other stops wins; at equal lengths the smaller
+		// head. A total order: every member ends on the same chain whatever it heard first.
+		std::vector<int> ourRoles;
+		GroupState ours = *atFork;
+		for (std::size_t i = fork; i < _entries.size(); ++i)
+		{
+			ourRoles.push_back(roleRank(ours, _entries[i].author));
+			apply(ours, _entries[i]);
+		}
+		if (theirRoles != ourRoles)
+			better = std::lexicographical_compare(ourRoles.begin(), ourRoles.end(), theirRoles.begin(), theirRoles.end());
+		else
+			better = state.head < _state.head;
+	}
 	if (!better) return Offer::UNCHANGED;
 	_entries = std::move(chain);
 	_state = std::move(state);

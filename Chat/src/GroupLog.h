@@ -57,8 +57,11 @@ namespace GroupIds
 	/// Group IDs: 32 random bytes; text form 64 lowercase hex digits.
 {
 	constexpr std::size_t SIZE = 32;
-	std::string generate();
+	std::string nonce();
 		/// 32 bytes from OpenSSL's RAND_bytes.
+	std::string derive(const PeerId& founder, const std::string& nonce);
+		/// The ID of the group founder founds with nonce: SHA-256 of "crosschat/group-id/1" 0x00,
+		/// the founder's ID bytes and the nonce. Nobody else can found a group with that ID.
 	std::string toText(const std::string& raw);
 	std::optional<std::string> fromText(const std::string& text);
 		/// The raw bytes of a valid text form (upper case accepted), or nothing.
@@ -100,6 +103,7 @@ struct GroupEntry
 	std::string targetKey;         ///< ADD: the new member's raw key; else empty.
 	std::string join;              ///< ADD: the new member's signature of joinBytes(); else empty.
 	std::string name;              ///< CREATE and RENAME: the group's name; else empty.
+	std::string nonce;             ///< CREATE: the 32 bytes the group's ID is derived from (GroupIds::derive()).
 	bool shareHistory = false;     ///< CREATE: new members get older messages.
 	std::uint64_t seq = 0;         ///< REMOVE and LEAVE: the target's last message sequence that stays valid.
 	std::int64_t timestampMs = 0;  ///< The author's clock (informational).
@@ -146,11 +150,16 @@ struct GroupState
 
 
 class GroupLog
-	/// The membership log of one group: a chain of GroupEntry from CREATE, each signed by a
-	/// member allowed to make it in the state before it. Competing chains (two admins signed
-	/// entries at the same version) are resolved the same way everywhere: the valid chain with
-	/// the highest version wins; at equal versions, the one whose last entry has the smaller
-	/// hash (bytewise). A segment that is invalid from some entry on is cut there.
+	/// The membership log of one group: a chain of GroupEntry from CREATE (whose author and
+	/// nonce the group's ID is derived from), each signed by a member allowed to make it in the
+	/// state before it. Competing chains (signed at the same version by two authors) are
+	/// resolved the same way everywhere, by a total order: from their first differing entry
+	/// on, the roles of the entries' authors where each was signed (founder > admin > member)
+	/// are compared entry by entry and the first higher role wins, so that no fork undoes a
+	/// founder's decision; a chain that goes on where the other stops (the higher version)
+	/// wins; at equal versions, the one whose last entry has the smaller hash (bytewise). A
+	/// chain that forks more than MAX_FORK_DEPTH versions before our last entry is not taken
+	/// (old decisions are final). A segment that is invalid from some entry on is cut there.
 	///
 	/// Bounded: MAX_ENTRIES entries, MAX_MEMBERS members; entries beyond are invalid.
 	///
@@ -160,21 +169,23 @@ public:
 	static constexpr std::size_t MAX_ENTRIES = 1024;
 	static constexpr std::size_t MAX_MEMBERS = 256;
 	static constexpr std::size_t MAX_NAME_SIZE = 64;
+	static constexpr std::size_t MAX_FORK_DEPTH = 32;
 
 	enum class Offer
 	{
 		ADOPTED,       ///< The segment made a better chain: it is ours now.
 		UNCHANGED,     ///< Nothing new, or a chain that loses to ours.
 		NEED_EARLIER,  ///< Its first entry does not follow one we have: ask for entries from further back.
+		                 ///  (UNCHANGED if it could only fork deeper than MAX_FORK_DEPTH.)
 		INVALID        ///< Its first entry breaks a rule (error() says which); nothing taken.
 	};
 
 	explicit GroupLog(std::string group);
 		/// An empty log of group (32 raw bytes).
 
-	static GroupLog create(const Identity& founder, const std::string& group, const std::string& name,
-		bool shareHistory, std::int64_t timestampMs);
-		/// A new group's log with its CREATE entry.
+	static GroupLog create(const Identity& founder, const std::string& name, bool shareHistory, std::int64_t timestampMs);
+		/// A new group (a fresh nonce, the ID derived from it) and its log's CREATE entry.
+		/// Throws Poco::InvalidArgumentException for an invalid name.
 
 	const std::string& group() const;
 	const GroupState& state() const;

@@ -504,12 +504,14 @@ void GroupService::onSync(const PeerId& from, const Message& message)
 			refuse(from, "group_sync from a non-member");
 		return;
 	}
+	// Different logs: each side asks for the other's from where they may fork (the version and
+	// head do not say which chain wins: GroupLog::offer() decides).
 	bool weAreAhead = false;
-	const bool theirsBetter = sync.version > state.version || (sync.version == state.version && sync.head < state.head);
-	if (theirsBetter)
+	if (sync.head != state.head)
+	{
 		requestLog(*pGroup, from, std::max<std::uint64_t>(1, std::min(sync.version, state.version)));
-	else if (sync.version != state.version || sync.head != state.head)
 		weAreAhead = true;
+	}
 	// Messages: what they have that we lack (bounded ranges), and whether we have more.
 	std::map<PeerId, std::uint64_t> theirs(sync.seen.begin(), sync.seen.end());
 	std::vector<GroupWire::Want> wants;
@@ -1075,9 +1077,10 @@ std::string GroupService::create(const std::string& name, bool shareHistory)
 	if (_groups.size() >= MAX_GROUPS) throw Poco::IllegalStateException("too many groups (" + std::to_string(MAX_GROUPS) + ")");
 	if (name.empty() || name.size() > GroupLog::MAX_NAME_SIZE || !Text::isValidUtf8(name) || Text::terminalSafe(name) != name)
 		throw Poco::InvalidArgumentException("a group name is 1 to 64 bytes of UTF-8 text without control characters");
-	const std::string id = GroupIds::generate();
+	GroupLog log = GroupLog::create(_host.groupIdentity(), name, shareHistory, wallClockMs());
+	const std::string id = log.group();
 	auto group = std::make_unique<Group>(id);
-	group->log = GroupLog::create(_host.groupIdentity(), id, name, shareHistory, wallClockMs());
+	group->log = std::move(log);
 	group->state = State::MEMBER;
 	Group& created = *group;
 	_groups[id] = std::move(group);

@@ -20,6 +20,10 @@ class GroupLogTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testForgedEntries);
 	CPPUNIT_TEST(testConflictingVersions);
 	CPPUNIT_TEST(testLongerChainWins);
+	CPPUNIT_TEST(testFounderDecisionFinal);
+	CPPUNIT_TEST(testForkOrderTotal);
+	CPPUNIT_TEST(testDeepForkRefused);
+	CPPUNIT_TEST(testGroupIdBoundToFounder);
 	CPPUNIT_TEST(testRemovedMember);
 	CPPUNIT_TEST(testNeedEarlierAndValidPrefix);
 	CPPUNIT_TEST(testJsonRoundTrip);
@@ -32,6 +36,10 @@ public:
 	void testForgedEntries();
 	void testConflictingVersions();
 	void testLongerChainWins();
+	void testFounderDecisionFinal();
+	void testForkOrderTotal();
+	void testDeepForkRefused();
+	void testGroupIdBoundToFounder();
 	void testRemovedMember();
 	void testNeedEarlierAndValidPrefix();
 	void testJsonRoundTrip();
