@@ -29,7 +29,7 @@ CrossChat::Relay::RelayServerConfig testConfig()
 {
 	CrossChat::Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", 0);
-	config.httpThreads = 4;
+	config.tunnelsPerSecondPerIp = 10000;
 	config.requestTimeout = std::chrono::seconds(5);
 	config.eventLoops = 2;
 	config.requestsPerSecondPerIp = 10000;

@@ -1,0 +1,457 @@
+//
+// HttpConnection.cpp
+//
+// Library: Relay
+//
+
+
+#include "HttpConnection.h"
+#include "ControlSession.h"
+#include "ProxyProtocol.h"
+#include "RelayApi.h"
+#include "RelayMetrics.h"
+#include "RelayRequests.h"
+#include "TunnelSession.h"
+#include "Poco/DateTimeFormat.h"
+#include "Poco/DateTimeFormatter.h"
+#include "Poco/MemoryStream.h"
+#include "Poco/Net/HTTPResponse.h"
+#include "Poco/Timestamp.h"
+#include <ctime>
+#include <sstream>
+
+
+#ifndef CROSSCHAT_RELAY_VERSION
+#define CROSSCHAT_RELAY_VERSION "0.0.0"
+#endif
+
+
+namespace CrossChat {
+namespace Relay {
+
+
+namespace {
+
+
+using Poco::Net::HTTPResponse;
+
+const char* const SERVER = "crosschat-relay/" CROSSCHAT_RELAY_VERSION;
+
+
+const std::string& httpDate()
+	/// The Date header, formatted once per second per thread.
+{
+	thread_local std::time_t formattedAt = 0;
+	thread_local std::string text;
+	const std::time_t now = std::time(nullptr);
+	if (now != formattedAt)
+	{
+		formattedAt = now;
+		text = Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(now), Poco::DateTimeFormat::HTTP_FORMAT);
+	}
+	return text;
+}
+
+
+bool noBodyStatus(int status)
+{
+	return status < 200 || status == HTTPResponse::HTTP_NO_CONTENT || status == HTTPResponse::HTTP_NOT_MODIFIED;
+}
+
+
+} // namespace
+
+
+HttpConnection::HttpConnection(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
+	const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot):
+	_context(context),
+	_relayLoop(relayLoop),
+	_pStream(pStream),
+	_slot(std::move(slot)),
+	_peer(peer),
+	_client(peer),
+	_trustedPeer(trustedPeer)
+{
+}
+
+
+HttpConnection::~HttpConnection() = default;
+
+
+void HttpConnection::start(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
+	const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot)
+{
+	std::shared_ptr<HttpConnection> pSelf(new HttpConnection(context, relayLoop, pStream, peer, trustedPeer, std::move(slot)));
+	pSelf->_state = trustedPeer && context.config.proxyProtocol ? State::PROXY_HEADER : State::IDLE;
+	pSelf->_deadline = context.now() + context.config.firstByteTimeout;
+	pStream->setHighWaterMark(OUTPUT_LIMIT);
+	pStream->setHandlers(
+		[pSelf](const char* data, std::size_t size) { pSelf->onData(data, size); },
+		[pSelf](const std::string&) { pSelf->onClosed(); },
+		[pSelf] { pSelf->onDrain(); });
+	relayLoop.add(pSelf);
+}
+
+
+void HttpConnection::onData(const char* data, std::size_t size)
+{
+	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED) return;
+	if (_state == State::IDLE && _buffer.empty())
+	{
+		_state = State::HEAD;
+		_deadline = _context.now() + _context.config.requestTimeout;
+	}
+	_buffer.append(data, size);
+	process();
+}
+
+
+void HttpConnection::onDrain()
+{
+	if (!_outputPaused) return;
+	_outputPaused = false;
+	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED) return;
+	_pStream->resumeReading();
+	process();
+}
+
+
+void HttpConnection::onClosed()
+{
+	_state = State::CLOSED;
+	_slot.release();
+	_relayLoop.remove(this);
+}
+
+
+void HttpConnection::process()
+{
+	if (_processing) return;   // respond() may drain synchronously; the outer loop carries on
+	_processing = true;
+	while (!_outputPaused)
+	{
+		if (_state == State::PROXY_HEADER)
+		{
+			if (!readProxyHeader()) break;
+			continue;
+		}
+		if (_state == State::IDLE)
+		{
+			if (_buffer.empty()) break;
+			_state = State::HEAD;
+			_deadline = _context.now() + _context.config.requestTimeout;
+		}
+		if (_state == State::HEAD)
+		{
+			if (!readHead()) break;
+			continue;
+		}
+		if (_state == State::BODY)
+		{
+			if (_buffer.size() < _bodySize) break;
+			const std::string body = _buffer.substr(0, _bodySize);
+			_buffer.erase(0, _bodySize);
+			dispatch(body);
+			continue;
+		}
+		break;   // CLOSING, UPGRADED, CLOSED
+	}
+	_processing = false;
+}
+
+
+bool HttpConnection::readProxyHeader()
+{
+	ProxyHeader header;
+	try
+	{
+		header = ProxyHeader::parse(_buffer.data(), _buffer.size());
+	}
+	catch (const BadRequestException& exc)
+	{
+		_context.metrics.reject(Rejection::BAD_REQUEST);
+		if (_context.logAllowed()) _context.logger.warning("bad PROXY header from %s: %s", _peer.toString(), exc.message());
+		_state = State::CLOSED;
+		_pStream->abort("bad PROXY header");
+		return false;
+	}
+	switch (header.status)
+	{
+	case ProxyHeader::Status::INCOMPLETE:
+		return false;
+	case ProxyHeader::Status::NOT_PROXY:
+		_context.metrics.reject(Rejection::BAD_REQUEST);
+		if (_context.logAllowed())
+			_context.logger.warning("connection from trusted proxy %s without a PROXY v2 header (relay.proxyProtocol is on)", _peer.toString());
+		_state = State::CLOSED;
+		_pStream->abort("no PROXY header");
+		return false;
+	case ProxyHeader::Status::LOCAL:
+		break;   // the proxy's own connection (a health check): its address is the client's
+	case ProxyHeader::Status::PROXY:
+	{
+		// From now on the connection counts against the client's source, not the proxy's.
+		ConnectionBudget::Refusal refusal = ConnectionBudget::Refusal::NONE;
+		ConnectionSlot slot = _context.budget.tryReserve(ConnectionKind::HTTP, SourceKey::of(header.source.host()), &refusal);
+		if (!slot.valid())
+		{
+			_context.metrics.reject(refusal == ConnectionBudget::Refusal::SOURCE ? Rejection::SOURCE_LIMIT : Rejection::CONNECTION_LIMIT);
+			_state = State::CLOSED;
+			_pStream->abort("connection limit");
+			return false;
+		}
+		_slot = std::move(slot);
+		_client = header.source;
+		_origin = AddressOrigin::PROXY_PROTOCOL;
+		break;
+	}
+	}
+	_buffer.erase(0, header.size);
+	_state = State::IDLE;
+	return true;
+}
+
+
+bool HttpConnection::readHead()
+{
+	const std::size_t from = _scanned > 3 ? _scanned - 3 : 0;
+	const std::size_t end = _buffer.find("\r\n\r\n", from);
+	if (end == std::string::npos)
+	{
+		_scanned = _buffer.size();
+		if (_buffer.size() > _context.config.maxHeaderSize)
+			fail(HTTPResponse::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large", "request head over " + std::to_string(_context.config.maxHeaderSize) + " bytes");
+		return false;
+	}
+	const std::size_t headSize = end + 4;
+	_scanned = 0;
+	if (headSize > _context.config.maxHeaderSize)
+	{
+		fail(HTTPResponse::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large", "request head over " + std::to_string(_context.config.maxHeaderSize) + " bytes");
+		return false;
+	}
+	Poco::Net::HTTPRequest request;
+	try
+	{
+		Poco::MemoryInputStream in(_buffer.data(), headSize);
+		request.read(in);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "malformed request head: " + exc.message());
+		return false;
+	}
+	_buffer.erase(0, headSize);
+	const std::string& version = request.getVersion();
+	if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0)
+	{
+		fail(HTTPResponse::HTTP_VERSION_NOT_SUPPORTED, "bad_request", "HTTP/1.0 or HTTP/1.1 only");
+		return false;
+	}
+	if (request.has("Transfer-Encoding"))
+	{
+		fail(HTTPResponse::HTTP_LENGTH_REQUIRED, "length_required", "bodies need Content-Length (no Transfer-Encoding)");
+		return false;
+	}
+	std::size_t bodySize = 0;
+	std::string declared;
+	for (auto it = request.find("Content-Length"); it != request.end() && Poco::icompare(it->first, "Content-Length") == 0; ++it)
+	{
+		if (!declared.empty() && it->second != declared)
+		{
+			fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "conflicting Content-Length headers");
+			return false;
+		}
+		declared = it->second;
+	}
+	if (!declared.empty())
+	{
+		if (declared.size() > 18 || declared.find_first_not_of("0123456789") != std::string::npos)
+		{
+			fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "malformed Content-Length");
+			return false;
+		}
+		const unsigned long long length = std::stoull(declared);
+		if (length > _context.config.maxBodySize)
+		{
+			fail(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+				"body larger than " + std::to_string(_context.config.maxBodySize) + " bytes");
+			return false;
+		}
+		bodySize = static_cast<std::size_t>(length);
+	}
+	_request = std::move(request);
+	_bodySize = bodySize;
+	if (bodySize == 0)
+	{
+		dispatch(std::string());
+		return true;
+	}
+	_state = State::BODY;
+	if (_buffer.size() < bodySize && Poco::icompare(_request->get("Expect", ""), "100-continue") == 0)
+		_pStream->send(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+	return true;
+}
+
+
+void HttpConnection::dispatch(const std::string& body)
+{
+	const Poco::Net::HTTPRequest& request = *_request;
+	ApiRequest apiRequest{request, body, _client, _origin, SourceKey(), _pStream->secure()};
+	if (_trustedPeer && _origin == AddressOrigin::DIRECT)
+	{
+		// A proxy that sends no PROXY header names the client in X-Forwarded-For (per request:
+		// a proxy may carry several clients' requests on one connection).
+		std::string forwarded;
+		for (auto it = request.find("X-Forwarded-For"); it != request.end() && Poco::icompare(it->first, "X-Forwarded-For") == 0; ++it)
+		{
+			if (!forwarded.empty()) forwarded += ',';
+			forwarded += it->second;
+		}
+		bool found = false;
+		const Poco::Net::IPAddress client = _context.trustedProxies.clientFromForwardedFor(forwarded, _peer.host(), found);
+		apiRequest.client = Poco::Net::SocketAddress(client, 0);
+		apiRequest.origin = found ? AddressOrigin::FORWARDED_FOR : AddressOrigin::HIDDEN;
+		if (!found) apiRequest.client = _peer;
+	}
+	apiRequest.source = SourceKey::of(apiRequest.client.host());
+	ApiReply reply;
+	_context.pApi->handle(apiRequest, reply);
+	const bool keepAlive = request.getKeepAlive();
+	_request.reset();
+	_state = State::IDLE;
+	_deadline = _context.now() + _context.config.keepAliveTimeout;
+	respond(reply, keepAlive);
+}
+
+
+void HttpConnection::respond(ApiReply& reply, bool keepAliveWanted)
+{
+	HTTPResponse response(static_cast<HTTPResponse::HTTPStatus>(reply.status));
+	for (const auto& header: reply.headers) response.add(header.first, header.second);
+	response.set("Server", SERVER);
+	response.set("Date", httpDate());
+	if (!noBodyStatus(reply.status))
+	{
+		if (!reply.contentType.empty()) response.setContentType(reply.contentType);
+		response.set("Cache-Control", "no-store");
+		response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+	}
+	++_served;
+	const bool keepAlive = keepAliveWanted && !reply.close && !_draining && !_context.draining
+		&& _served < _context.config.maxKeepAliveRequests;
+	if (reply.upgrade == ApiReply::Upgrade::NONE) response.setKeepAlive(keepAlive);
+	std::ostringstream out;
+	response.write(out);
+	if (!reply.head && !noBodyStatus(reply.status)) out << reply.body;
+	_pStream->send(out.str());
+	if (reply.upgrade != ApiReply::Upgrade::NONE)
+	{
+		handOver(reply);
+		return;
+	}
+	if (!keepAlive)
+	{
+		closeGracefully();
+		return;
+	}
+	if (_pStream->aboveHighWaterMark())
+	{
+		_outputPaused = true;
+		_pStream->pauseReading();
+	}
+}
+
+
+void HttpConnection::handOver(ApiReply& reply)
+{
+	_state = State::UPGRADED;
+	std::string leftover;
+	leftover.swap(_buffer);
+	const RelayStream::Ptr pStream = _pStream;
+	_slot.release();   // the connection now holds a control or tunnel slot instead
+	_relayLoop.remove(this);
+	if (reply.upgrade == ApiReply::Upgrade::CONTROL)
+	{
+		const bool addressKnown = _origin == AddressOrigin::DIRECT || _origin == AddressOrigin::PROXY_PROTOCOL;
+		ControlSession::start(_context, _relayLoop, pStream, std::move(reply.slot), _client, addressKnown, leftover);
+	}
+	else
+	{
+		reply.tunnel->join(reply.side, _relayLoop, pStream, std::move(reply.slot), leftover);
+	}
+	// The new owner has replaced the stream's handlers: nothing holds this object any more.
+}
+
+
+void HttpConnection::fail(int status, const std::string& code, const std::string& message)
+{
+	Rejection reason = Rejection::BAD_REQUEST;
+	if (status == HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE || status == HTTPResponse::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE)
+		reason = Rejection::TOO_LARGE;
+	else if (status == HTTPResponse::HTTP_REQUEST_TIMEOUT)
+		reason = Rejection::HTTP_TIMEOUT;
+	_context.metrics.reject(reason);
+	if (_context.logger.debug() && _context.logAllowed())
+		_context.logger.debug("HTTP connection from %s refused with %d: %s", _client.toString(), status, message);
+	ApiReply reply;
+	RelayApi::error(reply, status, code, message);
+	reply.close = true;
+	_request.reset();
+	respond(reply, false);
+}
+
+
+void HttpConnection::closeGracefully()
+{
+	_state = State::CLOSING;
+	_buffer.clear();
+	_pStream->close();
+}
+
+
+void HttpConnection::shutdown()
+{
+	_state = State::CLOSED;
+	_pStream->abort("relay stopping");
+}
+
+
+void HttpConnection::drain()
+{
+	_draining = true;
+	if (_state == State::IDLE && _buffer.empty()) closeGracefully();
+}
+
+
+void HttpConnection::tick(Clock::time_point now)
+{
+	if (now < _deadline) return;
+	switch (_state)
+	{
+	case State::PROXY_HEADER:
+	case State::IDLE:
+		// No request started in time (first byte or keep-alive idle): close without an answer.
+		if (_served == 0)
+		{
+			_context.metrics.reject(Rejection::HTTP_TIMEOUT);
+			if (_context.logger.debug() && _context.logAllowed())
+				_context.logger.debug("HTTP connection from %s sent no request in time", _peer.toString());
+		}
+		closeGracefully();
+		break;
+	case State::HEAD:
+	case State::BODY:
+		fail(HTTPResponse::HTTP_REQUEST_TIMEOUT, "timeout", "the request did not arrive in time");
+		break;
+	case State::CLOSING:
+		// close() lingers for the peer's FIN (bounded by TcpConnection::CLOSE_TIMEOUT).
+		break;
+	case State::UPGRADED:
+	case State::CLOSED:
+		break;
+	}
+}
+
+
+} } // namespace CrossChat::Relay
