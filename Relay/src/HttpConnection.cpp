@@ -14,7 +14,6 @@
 #include "TunnelSession.h"
 #include "Poco/DateTimeFormat.h"
 #include "Poco/DateTimeFormatter.h"
-#include "Poco/MemoryStream.h"
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/Timestamp.h"
 #include <ctime>
@@ -70,7 +69,8 @@ HttpConnection::HttpConnection(ServerContext& context, RelayLoop& relayLoop, con
 	_slot(std::move(slot)),
 	_peer(peer),
 	_client(peer),
-	_trustedPeer(trustedPeer)
+	_trustedPeer(trustedPeer),
+	_reader(context.config.maxHeaderSize, context.config.maxBodySize)
 {
 }
 
@@ -98,7 +98,7 @@ void HttpConnection::onData(const char* data, std::size_t size)
 	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED) return;
 	if (_state == State::IDLE && _buffer.empty())
 	{
-		_state = State::HEAD;
+		_state = State::REQUEST;
 		_deadline = _context.now() + _context.config.requestTimeout;
 	}
 	_buffer.append(data, size);
@@ -138,20 +138,23 @@ void HttpConnection::process()
 		if (_state == State::IDLE)
 		{
 			if (_buffer.empty()) break;
-			_state = State::HEAD;
+			_state = State::REQUEST;
 			_deadline = _context.now() + _context.config.requestTimeout;
 		}
-		if (_state == State::HEAD)
+		if (_state == State::REQUEST)
 		{
-			if (!readHead()) break;
-			continue;
-		}
-		if (_state == State::BODY)
-		{
-			if (_buffer.size() < _bodySize) break;
-			const std::string body = _buffer.substr(0, _bodySize);
-			_buffer.erase(0, _bodySize);
-			dispatch(body);
+			const HttpRequestReader::Status status = _reader.next(_buffer);
+			if (status == HttpRequestReader::Status::NEED_MORE)
+			{
+				if (_reader.takeContinue()) _pStream->send(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+				break;
+			}
+			if (status == HttpRequestReader::Status::ERROR)
+			{
+				fail(_reader.errorStatus(), _reader.errorCode(), _reader.errorMessage());
+				break;
+			}
+			dispatch(_reader.request(), _reader.body());
 			continue;
 		}
 		break;   // CLOSING, UPGRADED, CLOSED
@@ -212,91 +215,8 @@ bool HttpConnection::readProxyHeader()
 }
 
 
-bool HttpConnection::readHead()
+void HttpConnection::dispatch(const Poco::Net::HTTPRequest& request, const std::string& body)
 {
-	const std::size_t from = _scanned > 3 ? _scanned - 3 : 0;
-	const std::size_t end = _buffer.find("\r\n\r\n", from);
-	if (end == std::string::npos)
-	{
-		_scanned = _buffer.size();
-		if (_buffer.size() > _context.config.maxHeaderSize)
-			fail(HTTPResponse::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large", "request head over " + std::to_string(_context.config.maxHeaderSize) + " bytes");
-		return false;
-	}
-	const std::size_t headSize = end + 4;
-	_scanned = 0;
-	if (headSize > _context.config.maxHeaderSize)
-	{
-		fail(HTTPResponse::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large", "request head over " + std::to_string(_context.config.maxHeaderSize) + " bytes");
-		return false;
-	}
-	Poco::Net::HTTPRequest request;
-	try
-	{
-		Poco::MemoryInputStream in(_buffer.data(), headSize);
-		request.read(in);
-	}
-	catch (const Poco::Exception& exc)
-	{
-		fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "malformed request head: " + exc.message());
-		return false;
-	}
-	_buffer.erase(0, headSize);
-	const std::string& version = request.getVersion();
-	if (version != Poco::Net::HTTPMessage::HTTP_1_1 && version != Poco::Net::HTTPMessage::HTTP_1_0)
-	{
-		fail(HTTPResponse::HTTP_VERSION_NOT_SUPPORTED, "bad_request", "HTTP/1.0 or HTTP/1.1 only");
-		return false;
-	}
-	if (request.has("Transfer-Encoding"))
-	{
-		fail(HTTPResponse::HTTP_LENGTH_REQUIRED, "length_required", "bodies need Content-Length (no Transfer-Encoding)");
-		return false;
-	}
-	std::size_t bodySize = 0;
-	std::string declared;
-	for (auto it = request.find("Content-Length"); it != request.end() && Poco::icompare(it->first, "Content-Length") == 0; ++it)
-	{
-		if (!declared.empty() && it->second != declared)
-		{
-			fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "conflicting Content-Length headers");
-			return false;
-		}
-		declared = it->second;
-	}
-	if (!declared.empty())
-	{
-		if (declared.size() > 18 || declared.find_first_not_of("0123456789") != std::string::npos)
-		{
-			fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "malformed Content-Length");
-			return false;
-		}
-		const unsigned long long length = std::stoull(declared);
-		if (length > _context.config.maxBodySize)
-		{
-			fail(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-				"body larger than " + std::to_string(_context.config.maxBodySize) + " bytes");
-			return false;
-		}
-		bodySize = static_cast<std::size_t>(length);
-	}
-	_request = std::move(request);
-	_bodySize = bodySize;
-	if (bodySize == 0)
-	{
-		dispatch(std::string());
-		return true;
-	}
-	_state = State::BODY;
-	if (_buffer.size() < bodySize && Poco::icompare(_request->get("Expect", ""), "100-continue") == 0)
-		_pStream->send(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
-	return true;
-}
-
-
-void HttpConnection::dispatch(const std::string& body)
-{
-	const Poco::Net::HTTPRequest& request = *_request;
 	ApiRequest apiRequest{request, body, _client, _origin, SourceKey(), _pStream->secure()};
 	if (_trustedPeer && _origin == AddressOrigin::DIRECT)
 	{
@@ -318,7 +238,6 @@ void HttpConnection::dispatch(const std::string& body)
 	ApiReply reply;
 	_context.pApi->handle(apiRequest, reply);
 	const bool keepAlive = request.getKeepAlive();
-	_request.reset();
 	_state = State::IDLE;
 	_deadline = _context.now() + _context.config.keepAliveTimeout;
 	respond(reply, keepAlive);
@@ -397,7 +316,6 @@ void HttpConnection::fail(int status, const std::string& code, const std::string
 	ApiReply reply;
 	RelayApi::error(reply, status, code, message);
 	reply.close = true;
-	_request.reset();
 	respond(reply, false);
 }
 
@@ -440,8 +358,7 @@ void HttpConnection::tick(Clock::time_point now)
 		}
 		closeGracefully();
 		break;
-	case State::HEAD:
-	case State::BODY:
+	case State::REQUEST:
 		fail(HTTPResponse::HTTP_REQUEST_TIMEOUT, "timeout", "the request did not arrive in time");
 		break;
 	case State::CLOSING:

@@ -12,6 +12,7 @@
 
 
 #include "ConnectionBudget.h"
+#include "HttpRequestReader.h"
 #include "RelayStream.h"
 #include "ServerContext.h"
 #include "Poco/Net/HTTPRequest.h"
@@ -40,10 +41,8 @@ class HttpConnection: public LoopSession, public std::enable_shared_from_this<Ht
 	///                 is charged to the client's source.
 	///   IDLE          waiting for a request: firstByteTimeout for the first, keepAliveTimeout
 	///                 between requests (then closed without an answer).
-	///   HEAD, BODY    a request is arriving: it must be complete within requestTimeout of its
-	///                 first byte (else 408); the head (request line and headers) is at most
-	///                 maxHeaderSize bytes (else 431), the body at most maxBodySize bytes (413),
-	///                 declared by Content-Length (Transfer-Encoding: 411).
+	///   REQUEST       a request is arriving: it must be complete within requestTimeout of its
+	///                 first byte (else 408); HttpRequestReader applies the head and body limits.
 	///
 	/// The complete head is parsed by Poco::Net::HTTPRequest::read() over a memory stream, the
 	/// answer written by Poco::Net::HTTPResponse::write(): no HTTP parsing of our own. Requests
@@ -75,8 +74,7 @@ private:
 	{
 		PROXY_HEADER,
 		IDLE,
-		HEAD,
-		BODY,
+		REQUEST,
 		CLOSING,
 		UPGRADED,
 		CLOSED
@@ -90,8 +88,7 @@ private:
 	void onClosed();
 	void process();
 	bool readProxyHeader();
-	bool readHead();
-	void dispatch(const std::string& body);
+	void dispatch(const Poco::Net::HTTPRequest& request, const std::string& body);
 	void respond(ApiReply& reply, bool keepAliveWanted);
 	void fail(int status, const std::string& code, const std::string& message);
 	void closeGracefully();
@@ -107,9 +104,7 @@ private:
 	const bool _trustedPeer;
 	State _state = State::IDLE;
 	std::string _buffer;
-	std::size_t _scanned = 0;               ///< Bytes of _buffer already searched for the head's end.
-	std::optional<Poco::Net::HTTPRequest> _request;
-	std::size_t _bodySize = 0;
+	HttpRequestReader _reader;
 	Clock::time_point _deadline;
 	unsigned _served = 0;
 	bool _draining = false;
