@@ -7,6 +7,7 @@
 
 #include "RelayTestSuite.h"
 #include "RelayRequestsTest.h"
+#include "RelayFrontPartsTest.h"
 #include "RelayServerTest.h"
 #include "RelayTunnelTest.h"
 #include "RelayClientTest.h"
@@ -18,6 +19,7 @@ CppUnit::Test* RelayTestSuite::suite()
 {
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("RelayTestSuite");
 	pSuite->addTest(RelayRequestsTest::suite());
+	pSuite->addTest(RelayFrontPartsTest::suite());
 	pSuite->addTest(RelayServerTest::suite());
 	pSuite->addTest(RelayTunnelTest::suite());
 	pSuite->addTest(RelayClientTest::suite());

@@ -27,7 +27,7 @@ mkdir -p "$ARTIFACTS"
 
 status=0
 # name corpus max_len
-for spec in "FrameDecoder frame 4096" "Message message 4096" "PeerId peerid 256" "Announcement announcement 1400" "RelayRequest relayrequest 16384"; do
+for spec in "FrameDecoder frame 4096" "Message message 4096" "PeerId peerid 256" "Announcement announcement 1400" "RelayRequest relayrequest 16384" "RelayFront relayfront 4096"; do
 	set -- $spec
 	name=$1 corpus=$2 maxlen=$3
 	exe="$BUILD_DIR/testsuite/fuzz/$name-fuzzer"
