@@ -235,6 +235,8 @@ void HttpConnection::dispatch(const Poco::Net::HTTPRequest& request, const std::
 		if (!found) apiRequest.client = _peer;
 	}
 	apiRequest.source = SourceKey::of(apiRequest.client.host());
+	_requestClient = apiRequest.client;
+	_requestOrigin = apiRequest.origin;
 	ApiReply reply;
 	_context.pApi->handle(apiRequest, reply);
 	const bool keepAlive = request.getKeepAlive();
@@ -292,8 +294,8 @@ void HttpConnection::handOver(ApiReply& reply)
 	_relayLoop.remove(this);
 	if (reply.upgrade == ApiReply::Upgrade::CONTROL)
 	{
-		const bool addressKnown = _origin == AddressOrigin::DIRECT || _origin == AddressOrigin::PROXY_PROTOCOL;
-		ControlSession::start(_context, _relayLoop, pStream, std::move(reply.slot), _client, addressKnown, leftover);
+		const bool addressKnown = _requestOrigin == AddressOrigin::DIRECT || _requestOrigin == AddressOrigin::PROXY_PROTOCOL;
+		ControlSession::start(_context, _relayLoop, pStream, std::move(reply.slot), _requestClient, addressKnown, leftover);
 	}
 	else
 	{

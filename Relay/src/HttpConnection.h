@@ -101,6 +101,8 @@ private:
 	const Poco::Net::SocketAddress _peer;   ///< The TCP peer.
 	Poco::Net::SocketAddress _client;       ///< The client (from a PROXY header if any).
 	AddressOrigin _origin = AddressOrigin::DIRECT;
+	Poco::Net::SocketAddress _requestClient;   ///< The current request's client (X-Forwarded-For applied).
+	AddressOrigin _requestOrigin = AddressOrigin::DIRECT;
 	const bool _trustedPeer;
 	State _state = State::IDLE;
 	std::string _buffer;

@@ -8,6 +8,7 @@
 #include "RelayTestSuite.h"
 #include "RelayRequestsTest.h"
 #include "RelayFrontPartsTest.h"
+#include "RelayFairnessTest.h"
 #include "RelayServerTest.h"
 #include "RelayTunnelTest.h"
 #include "RelayClientTest.h"
@@ -21,6 +22,7 @@ CppUnit::Test* RelayTestSuite::suite()
 	pSuite->addTest(RelayRequestsTest::suite());
 	pSuite->addTest(RelayFrontPartsTest::suite());
 	pSuite->addTest(RelayServerTest::suite());
+	pSuite->addTest(RelayFairnessTest::suite());
 	pSuite->addTest(RelayTunnelTest::suite());
 	pSuite->addTest(RelayClientTest::suite());
 	pSuite->addTest(RelayNatTest::suite());

@@ -199,7 +199,7 @@ bool waitForClose(Poco::Net::StreamSocket& socket, std::chrono::milliseconds tim
 
 
 Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, const std::string& protocol, int& status,
-	std::string* pBody)
+	std::string* pBody, const std::vector<std::pair<std::string, std::string>>& headers)
 {
 	Poco::Net::StreamSocket socket;
 	socket.connect(Poco::Net::SocketAddress("127.0.0.1", port), Poco::Timespan(5, 0));
@@ -208,6 +208,7 @@ Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, con
 	request.setHost("127.0.0.1", port);
 	request.set("Connection", "Upgrade");
 	request.set("Upgrade", protocol);
+	for (const auto& header: headers) request.set(header.first, header.second);
 	std::ostringstream head;
 	request.write(head);
 	sendAll(socket, head.str());
@@ -234,10 +235,11 @@ Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, con
 }
 
 
-ControlClient::ControlClient(std::uint16_t port)
+ControlClient::ControlClient(std::uint16_t port, const std::vector<std::pair<std::string, std::string>>& headers)
 {
 	int status = 0;
-	_socket = upgrade(port, std::string(RelayProtocol::API_PREFIX) + "/control", RelayProtocol::UPGRADE_CONTROL, status);
+	_socket = upgrade(port, std::string(RelayProtocol::API_PREFIX) + "/control", RelayProtocol::UPGRADE_CONTROL, status,
+		nullptr, headers);
 	CPPUNIT_ASSERT_EQUAL(101, status);
 }
 

@@ -99,7 +99,7 @@ bool waitForClose(Poco::Net::StreamSocket& socket, std::chrono::milliseconds tim
 
 
 Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, const std::string& protocol, int& status,
-	std::string* pBody = nullptr);
+	std::string* pBody = nullptr, const std::vector<std::pair<std::string, std::string>>& headers = {});
 	/// Sends an upgrade request and reads the response head byte by byte (never past it).
 	/// On a non-101 status the error body is read into pBody.
 
@@ -108,8 +108,9 @@ class ControlClient
 	/// A blocking control channel (tests only).
 {
 public:
-	explicit ControlClient(std::uint16_t port);
-		/// Connects and upgrades; fails the test unless the relay answers 101.
+	explicit ControlClient(std::uint16_t port, const std::vector<std::pair<std::string, std::string>>& headers = {});
+		/// Connects and upgrades (with the extra request headers); fails the test unless the
+		/// relay answers 101.
 
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void sendRaw(const std::string& bytes);
