@@ -10,6 +10,7 @@
 #include "RelayApi.h"
 #include "RelayRequests.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include <algorithm>
 
@@ -114,17 +115,12 @@ void ControlSession::handle(const Frame& frame)
 			handlePunch(frame);
 			break;
 		}
-		const Message message = catalog.decode(frame);
-		if (message.name == "ping")
-		{
-			Poco::JSON::Object pong;
-			pong.set("n", message.body->getValue<std::int64_t>("n"));
-			send("pong", pong);
-		}
-		else if (message.name != "pong")
-		{
-			throw BadRequestException("unexpected " + message.name);
-		}
+		if (frame.type == catalog.typeOf(ControlPing::NAME))
+			send(ControlPong{ControlPing::parse(frame.body).n});
+		else if (frame.type == catalog.typeOf(ControlPong::NAME))
+			ControlPong::parse(frame.body);
+		else
+			throw BadRequestException("unexpected " + catalog.decode(frame).name);
 		break;
 	}
 	case State::CLOSED:
@@ -143,11 +139,11 @@ void ControlSession::handleHello(const Frame& frame)
 	}
 	_key = hello.key;
 	_nonce = randomHex(NONCE_BYTES);
-	Poco::JSON::Object challenge;
-	challenge.set("nonce", _nonce);
 	// The client's reflexive address, only when the relay really sees it (not a proxy's).
-	if (_addressKnown) challenge.set("observed", _observed.toString());
-	send("challenge", challenge);
+	ControlChallenge challenge;
+	challenge.nonce = _nonce;
+	if (_addressKnown) challenge.observed = _observed;
+	send(challenge);
 	_state = State::AWAIT_AUTH;
 }
 
@@ -172,15 +168,14 @@ void ControlSession::handleAuth(const Frame& frame)
 	_context.metrics.controlAuthenticated++;
 
 	const RelayServerConfig& config = _context.config;
-	Poco::JSON::Object welcome;
-	welcome.set("id", _key->peerId().toString());
-	welcome.set("ping_s", static_cast<std::int64_t>(config.controlKeepalive.count()));
-	welcome.set("keepalive_s", static_cast<std::int64_t>(2 * config.controlKeepalive.count()));
-	welcome.set("limits", tunnelLimitsJson(config, _context.limits));
-	const bool natTraversal = _addressKnown && _context.probePort != 0;
-	welcome.set("nat_traversal", natTraversal);
-	if (natTraversal) welcome.set("probe_port", static_cast<int>(_context.probePort));
-	send("welcome", welcome);
+	ControlWelcome welcome;
+	welcome.id = _key->peerId();
+	welcome.pingInterval = config.controlKeepalive;
+	welcome.keepalive = 2 * config.controlKeepalive;   // clients of the first version ping every keepalive / 2
+	welcome.pLimits = tunnelLimitsJson(config, _context.limits);
+	welcome.natTraversal = _addressKnown && _context.probePort != 0;
+	if (*welcome.natTraversal) welcome.probePort = _context.probePort;
+	send(welcome);
 }
 
 
@@ -213,11 +208,7 @@ void ControlSession::tick(Clock::time_point now)
 void ControlSession::sendInvite(const std::string& token, const PeerId& from, const std::string& name)
 {
 	if (_state != State::ONLINE) return;
-	Poco::JSON::Object invite;
-	invite.set("token", token);
-	invite.set("from", from.toString());
-	if (!name.empty()) invite.set("name", name);
-	send("invite", invite);
+	send(ControlInvite{token, from, name});
 	_context.metrics.invitesSent++;
 }
 
@@ -248,46 +239,46 @@ ControlSession::PunchPartner& ControlSession::partner(const PeerId& peer)
 
 void ControlSession::handlePunch(const Frame& frame)
 {
-	const PunchMessage punch = PunchMessage::parse(frame.body);   // malformed: a protocol violation
+	const PunchMessage punch = PunchMessage::parse(frame.body, PunchMessage::Direction::TO_RELAY);   // malformed: a protocol violation
 	const PeerId self = _key->peerId();
 	const auto now = _context.now();
 	if (!_punchRate.tryTake(1, now))
 	{
 		_context.metrics.reject(Rejection::RATE_LIMITED);
-		sendPunchError("rate_limited", "too many punch messages", punch.to);
+		sendPunchError("rate_limited", "too many punch messages", punch.peer);
 		return;
 	}
-	if (punch.to == self)
+	if (punch.peer == self)
 	{
 		_context.metrics.reject(Rejection::BAD_REQUEST);
-		sendPunchError("bad_request", "cannot punch to yourself", punch.to);
+		sendPunchError("bad_request", "cannot punch to yourself", punch.peer);
 		return;
 	}
 	if (!_addressKnown)
 	{
 		_context.metrics.reject(Rejection::UNAVAILABLE);
-		sendPunchError("unavailable", "the relay cannot see your address (it is behind a proxy): use a tunnel", punch.to);
+		sendPunchError("unavailable", "the relay cannot see your address (it is behind a proxy): use a tunnel", punch.peer);
 		return;
 	}
 	// Privacy: an answer goes only to whoever asked, a sync only to whoever answered.
-	const PunchPartner* pPartner = findPartner(punch.to);
-	const bool isAnswer = punch.phase == "connect" && punch.reply;
+	const PunchPartner* pPartner = findPartner(punch.peer);
+	const bool isAnswer = punch.phase == PunchMessage::Phase::CONNECT && punch.reply;
 	if (isAnswer && (!pPartner || now - pPartner->offered > PUNCH_WINDOW))
 	{
 		_context.metrics.reject(Rejection::FORBIDDEN);
-		sendPunchError("no_punch", "that peer has not asked to punch with you", punch.to);
+		sendPunchError("no_punch", "that peer has not asked to punch with you", punch.peer);
 		return;
 	}
-	if (punch.phase == "sync" && (!pPartner || now - pPartner->answered > PUNCH_WINDOW))
+	if (punch.phase == PunchMessage::Phase::SYNC && (!pPartner || now - pPartner->answered > PUNCH_WINDOW))
 	{
 		_context.metrics.reject(Rejection::FORBIDDEN);
-		sendPunchError("no_punch", "that peer has not answered your punch", punch.to);
+		sendPunchError("no_punch", "that peer has not answered your punch", punch.peer);
 		return;
 	}
-	if (!_context.hub.punch(punch.to, self, punch, _observed))
+	if (!_context.hub.punch(punch.peer, self, punch, _observed))
 	{
 		_context.metrics.reject(Rejection::NOT_FOUND);
-		sendPunchError("offline", "the peer is not online", punch.to);
+		sendPunchError("offline", "the peer is not online", punch.peer);
 		return;
 	}
 	_context.metrics.punchesForwarded++;
@@ -296,11 +287,7 @@ void ControlSession::handlePunch(const Frame& frame)
 
 void ControlSession::sendPunchError(const std::string& code, const std::string& message, const PeerId& peer)
 {
-	Poco::JSON::Object error;
-	error.set("code", code);
-	error.set("message", message);
-	error.set("peer", peer.toString());
-	send("error", error);
+	send(ControlError{code, message, peer, std::nullopt});
 }
 
 
@@ -308,8 +295,9 @@ void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch, co
 {
 	if (_state != State::ONLINE) return;
 	const auto now = _context.now();
-	Poco::JSON::Object body = punch.forwardBody(from);
-	if (punch.phase == "connect" && !punch.reply)
+	PunchMessage forwarded = punch;
+	forwarded.peer = from;
+	if (punch.phase == PunchMessage::Phase::CONNECT && !punch.reply)
 	{
 		partner(from).offered = now;   // from asks us: we may answer within the window
 	}
@@ -317,10 +305,10 @@ void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch, co
 	{
 		// An answer (to our connect) or a sync (after our answer): both sides take part, so
 		// each learns the other's address as the relay sees it.
-		if (punch.phase == "connect") partner(from).answered = now;
-		body.set("observed", observed.toString());
+		if (punch.phase == PunchMessage::Phase::CONNECT) partner(from).answered = now;
+		forwarded.observed = observed;
 	}
-	send("punch", body);
+	send(forwarded, PunchMessage::Direction::FROM_RELAY);
 }
 
 
@@ -329,10 +317,7 @@ void ControlSession::replace()
 	if (_state == State::CLOSED) return;
 	_context.metrics.controlReplaced++;
 	_serial = 0;   // the hub entry belongs to the new channel now
-	Poco::JSON::Object error;
-	error.set("code", "replaced");
-	error.set("message", "another control channel authenticated with this key");
-	send("error", error);
+	send(ControlError{"replaced", "another control channel authenticated with this key", std::nullopt, std::nullopt});
 	_state = State::CLOSED;
 	_pStream->close();
 }
@@ -341,11 +326,8 @@ void ControlSession::replace()
 void ControlSession::drain()
 {
 	if (_state == State::CLOSED) return;
-	Poco::JSON::Object error;
-	error.set("code", "going_away");
-	error.set("message", "the relay is shutting down; reconnect later or use another relay");
-	error.set("retry_after_s", jitteredSeconds(std::chrono::seconds(60)));
-	send("error", error);
+	send(ControlError{"going_away", "the relay is shutting down; reconnect later or use another relay", std::nullopt,
+		std::chrono::seconds(jitteredSeconds(std::chrono::seconds(60)))});
 	_state = State::CLOSED;
 	leaveHub();
 	_pStream->close();
@@ -360,24 +342,15 @@ void ControlSession::shutdown()
 }
 
 
-void ControlSession::send(const std::string& name, const Poco::JSON::Object& body)
-{
-	_pStream->send(RelayProtocol::control().encode(_codec, name, body));
-}
-
-
 void ControlSession::fail(Rejection reason, const std::string& code, const std::string& message)
 {
 	if (_state == State::CLOSED) return;
 	_context.metrics.reject(reason);
 	if (_context.logger.debug() && _context.logAllowed())
 		_context.logger.debug("control channel from %s refused: %s (%s)", _observed.toString(), code, message);
-	Poco::JSON::Object error;
-	error.set("code", code);
-	error.set("message", message.substr(0, 512));
 	try
 	{
-		send("error", error);
+		send(ControlError{code, message, std::nullopt, std::nullopt});
 	}
 	catch (const Poco::Exception&)
 	{

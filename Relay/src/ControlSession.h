@@ -16,6 +16,7 @@
 #include "RelayStream.h"
 #include "TokenBucket.h"
 #include "CrossChat/FrameCodec.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
 #include "Poco/JSON/Object.h"
@@ -29,9 +30,6 @@
 
 namespace CrossChat {
 namespace Relay {
-
-
-struct PunchMessage;
 
 
 class ControlSession: public LoopSession, public std::enable_shared_from_this<ControlSession>
@@ -109,7 +107,11 @@ private:
 	PunchPartner& partner(const PeerId& peer);
 	PunchPartner* findPartner(const PeerId& peer);
 	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
-	void send(const std::string& name, const Poco::JSON::Object& body);
+	template <class M, class... Args>
+	void send(const M& message, Args... args)
+	{
+		_pStream->send(encodeControl(_codec, message, args...));
+	}
 	void fail(Rejection reason, const std::string& code, const std::string& message);
 	void leaveHub();
 	void ended();

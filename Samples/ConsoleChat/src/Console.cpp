@@ -7,6 +7,7 @@
 
 #include "Console.h"
 #include "CrossChat/EventLoop.h"
+#include "CrossChat/Text.h"
 #include <ostream>
 
 
@@ -38,27 +39,7 @@ Poco::JSON::Object::Ptr Console::makeEvent(const std::string& name)
 
 std::string Console::printable(const std::string& untrusted)
 {
-	static const std::string REPLACEMENT = "\xEF\xBF\xBD";
-	std::string result;
-	result.reserve(untrusted.size());
-	for (std::size_t i = 0; i < untrusted.size(); ++i)
-	{
-		const auto c = static_cast<unsigned char>(untrusted[i]);
-		const bool c1 = c == 0xC2 && i + 1 < untrusted.size()
-			&& static_cast<unsigned char>(untrusted[i + 1]) >= 0x80 && static_cast<unsigned char>(untrusted[i + 1]) <= 0x9F;
-		if (c == '\t')
-			result += ' ';
-		else if (c < 0x20 || c == 0x7F)
-			result += REPLACEMENT;
-		else if (c1)
-		{
-			result += REPLACEMENT;
-			++i;
-		}
-		else
-			result += static_cast<char>(c);
-	}
-	return result;
+	return Text::terminalSafe(untrusted);
 }
 
 

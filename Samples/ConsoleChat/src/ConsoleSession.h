@@ -21,6 +21,7 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 
@@ -80,6 +81,13 @@ private:
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
 	CommandInterpreter::Action msg(const std::string& arguments);
+	CommandInterpreter::Action accept(const std::string& arguments);
+	CommandInterpreter::Action block(const std::string& arguments);
+	CommandInterpreter::Action alias(const std::string& arguments);
+	CommandInterpreter::Action contacts();
+	void registerContactCommands();
+	void reportContact(const PeerId& peer, const std::string& what);
+	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);
 	void startNode();
 	std::optional<PeerId> resolvePeer(const std::string& query);
@@ -88,6 +96,7 @@ private:
 	void onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer);
 	void onMessage(const Chat::ChatMessage& message);
 	void onDelivered(const std::string& messageId, const PeerId& to);
+	void onRefused(const std::string& messageId, const PeerId& to, const std::string& code, const std::string& reason);
 	void onRelay(const std::string& state, const std::string& detail);
 
 	EventLoop& _loop;
@@ -100,6 +109,8 @@ private:
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.
+	std::string _inputCharset;                   ///< The terminal's character set, if it is not UTF-8.
+	std::set<PeerId> _requestHinted;             ///< Strangers whose first message got the accept/block hint.
 };
 
 
