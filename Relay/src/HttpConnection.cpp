@@ -62,13 +62,15 @@ bool noBodyStatus(int status)
 
 
 HttpConnection::HttpConnection(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
-	const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot):
+	const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin,
+	bool trustedPeer, ConnectionSlot slot):
 	_context(context),
 	_relayLoop(relayLoop),
 	_pStream(pStream),
 	_slot(std::move(slot)),
 	_peer(peer),
-	_client(peer),
+	_client(client),
+	_origin(origin),
 	_trustedPeer(trustedPeer),
 	_reader(context.config.maxHeaderSize, context.config.maxBodySize)
 {
@@ -79,10 +81,12 @@ HttpConnection::~HttpConnection() = default;
 
 
 void HttpConnection::start(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
-	const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot)
+	const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin,
+	bool trustedPeer, ConnectionSlot slot, const std::string& initialBytes)
 {
-	std::shared_ptr<HttpConnection> pSelf(new HttpConnection(context, relayLoop, pStream, peer, trustedPeer, std::move(slot)));
-	pSelf->_state = trustedPeer && context.config.proxyProtocol ? State::PROXY_HEADER : State::IDLE;
+	std::shared_ptr<HttpConnection> pSelf(new HttpConnection(context, relayLoop, pStream, peer, client, origin, trustedPeer,
+		std::move(slot)));
+	pSelf->_state = State::IDLE;
 	pSelf->_deadline = context.now() + context.config.firstByteTimeout;
 	pStream->setHighWaterMark(OUTPUT_LIMIT);
 	pStream->setHandlers(
@@ -90,6 +94,7 @@ void HttpConnection::start(ServerContext& context, RelayLoop& relayLoop, const R
 		[pSelf](const std::string&) { pSelf->onClosed(); },
 		[pSelf] { pSelf->onDrain(); });
 	relayLoop.add(pSelf);
+	if (!initialBytes.empty()) pSelf->onData(initialBytes.data(), initialBytes.size());
 }
 
 
@@ -130,11 +135,6 @@ void HttpConnection::process()
 	_processing = true;
 	while (!_outputPaused)
 	{
-		if (_state == State::PROXY_HEADER)
-		{
-			if (!readProxyHeader()) break;
-			continue;
-		}
 		if (_state == State::IDLE)
 		{
 			if (_buffer.empty()) break;
@@ -163,62 +163,10 @@ void HttpConnection::process()
 }
 
 
-bool HttpConnection::readProxyHeader()
-{
-	ProxyHeader header;
-	try
-	{
-		header = ProxyHeader::parse(_buffer.data(), _buffer.size());
-	}
-	catch (const BadRequestException& exc)
-	{
-		_context.metrics.reject(Rejection::BAD_REQUEST);
-		if (_context.logAllowed()) _context.logger.warning("bad PROXY header from %s: %s", _peer.toString(), exc.message());
-		_state = State::CLOSED;
-		_pStream->abort("bad PROXY header");
-		return false;
-	}
-	switch (header.status)
-	{
-	case ProxyHeader::Status::INCOMPLETE:
-		return false;
-	case ProxyHeader::Status::NOT_PROXY:
-		_context.metrics.reject(Rejection::BAD_REQUEST);
-		if (_context.logAllowed())
-			_context.logger.warning("connection from trusted proxy %s without a PROXY v2 header (relay.proxyProtocol is on)", _peer.toString());
-		_state = State::CLOSED;
-		_pStream->abort("no PROXY header");
-		return false;
-	case ProxyHeader::Status::LOCAL:
-		break;   // the proxy's own connection (a health check): its address is the client's
-	case ProxyHeader::Status::PROXY:
-	{
-		// From now on the connection counts against the client's source, not the proxy's.
-		ConnectionBudget::Refusal refusal = ConnectionBudget::Refusal::NONE;
-		ConnectionSlot slot = _context.budget.tryReserve(ConnectionKind::HTTP, SourceKey::of(header.source.host()), &refusal);
-		if (!slot.valid())
-		{
-			_context.metrics.reject(refusal == ConnectionBudget::Refusal::SOURCE ? Rejection::SOURCE_LIMIT : Rejection::CONNECTION_LIMIT);
-			_state = State::CLOSED;
-			_pStream->abort("connection limit");
-			return false;
-		}
-		_slot = std::move(slot);
-		_client = header.source;
-		_origin = AddressOrigin::PROXY_PROTOCOL;
-		break;
-	}
-	}
-	_buffer.erase(0, header.size);
-	_state = State::IDLE;
-	return true;
-}
-
-
 void HttpConnection::dispatch(const Poco::Net::HTTPRequest& request, const std::string& body)
 {
 	ApiRequest apiRequest{request, body, _client, _origin, SourceKey(), _pStream->secure()};
-	if (_trustedPeer && _origin == AddressOrigin::DIRECT)
+	if (_trustedPeer && _origin == AddressOrigin::DIRECT && !_context.config.proxyProtocol)
 	{
 		// A proxy that sends no PROXY header names the client in X-Forwarded-For (per request:
 		// a proxy may carry several clients' requests on one connection).
@@ -349,7 +297,6 @@ void HttpConnection::tick(Clock::time_point now)
 	if (now < _deadline) return;
 	switch (_state)
 	{
-	case State::PROXY_HEADER:
 	case State::IDLE:
 		// No request started in time (first byte or keep-alive idle): close without an answer.
 		if (_served == 0)

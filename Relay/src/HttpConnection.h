@@ -36,9 +36,6 @@ class HttpConnection: public LoopSession, public std::enable_shared_from_this<Ht
 	/// Reads requests from one client connection and answers them in order, without a thread
 	/// of its own: a state machine on the loop that accepted it.
 	///
-	///   PROXY_HEADER  (only from a trusted proxy with relay.proxyProtocol) the PROXY v2 header;
-	///                 then the client's address replaces the proxy's, and the connection's slot
-	///                 is charged to the client's source.
 	///   IDLE          waiting for a request: firstByteTimeout for the first, keepAliveTimeout
 	///                 between requests (then closed without an answer).
 	///   REQUEST       a request is arriving: it must be complete within requestTimeout of its
@@ -60,8 +57,12 @@ public:
 	static constexpr std::size_t OUTPUT_LIMIT = 256 * 1024;
 
 	static void start(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
-		const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot);
-		/// Takes over the stream (a new connection) and waits for the first request.
+		const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin,
+		bool trustedPeer, ConnectionSlot slot, const std::string& initialBytes = std::string());
+		/// Takes over the stream (a new connection) and waits for the first request. peer is the
+		/// TCP peer; client and origin the client as a PROXY header named it (ProxyPreface), or
+		/// the peer (DIRECT). A trusted peer without a PROXY header names its clients in
+		/// X-Forwarded-For, request by request. initialBytes were read before (plain streams).
 
 	~HttpConnection() override;
 
@@ -72,7 +73,6 @@ public:
 private:
 	enum class State
 	{
-		PROXY_HEADER,
 		IDLE,
 		REQUEST,
 		CLOSING,
@@ -81,13 +81,13 @@ private:
 	};
 
 	HttpConnection(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
-		const Poco::Net::SocketAddress& peer, bool trustedPeer, ConnectionSlot slot);
+		const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin,
+		bool trustedPeer, ConnectionSlot slot);
 
 	void onData(const char* data, std::size_t size);
 	void onDrain();
 	void onClosed();
 	void process();
-	bool readProxyHeader();
 	void dispatch(const Poco::Net::HTTPRequest& request, const std::string& body);
 	void respond(ApiReply& reply, bool keepAliveWanted);
 	void fail(int status, const std::string& code, const std::string& message);
@@ -99,8 +99,8 @@ private:
 	RelayStream::Ptr _pStream;
 	ConnectionSlot _slot;
 	const Poco::Net::SocketAddress _peer;   ///< The TCP peer.
-	Poco::Net::SocketAddress _client;       ///< The client (from a PROXY header if any).
-	AddressOrigin _origin = AddressOrigin::DIRECT;
+	const Poco::Net::SocketAddress _client; ///< The client (from a PROXY header if any).
+	const AddressOrigin _origin;
 	Poco::Net::SocketAddress _requestClient;   ///< The current request's client (X-Forwarded-For applied).
 	AddressOrigin _requestOrigin = AddressOrigin::DIRECT;
 	const bool _trustedPeer;

@@ -15,6 +15,7 @@
 #include "HttpConnection.h"
 #include "IpRateLimiter.h"
 #include "PeerRegistry.h"
+#include "ProxyPreface.h"
 #include "ProxyProtocol.h"
 #include "RelayApi.h"
 #include "RelayMetrics.h"
@@ -25,6 +26,7 @@
 #include "TunnelManager.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
+#include "CrossChat/TlsServerContext.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
 #include "Poco/Net/NetException.h"
@@ -132,6 +134,7 @@ public:
 	void start();
 	void drain();
 	void stop();
+	void reloadCertificate();
 	std::uint16_t port() const;
 	std::uint16_t probePort() const;
 	std::string healthJson() const;
@@ -139,6 +142,9 @@ public:
 private:
 	void startListeners();
 	void onAccept(const Poco::Net::StreamSocket& socket);
+	static void serve(ServerContext& context, RelayLoop& relayLoop, const TcpConnection::Ptr& pConnection,
+		const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin, bool trusted,
+		ConnectionSlot slot, const std::string& rest);
 	void onProbe(const Poco::Net::StreamSocket& socket);
 	void answerProbe(const TcpConnection::Ptr& pConnection, const Poco::Net::SocketAddress& observed, ConnectionSlot slot);
 	RelayLoop& nextLoop();
@@ -159,6 +165,7 @@ private:
 	std::unique_ptr<RequestAuth> _pAuth;
 	std::unique_ptr<IpRateLimiter> _pRequestRate;
 	std::unique_ptr<IpRateLimiter> _pTunnelRate;
+	TlsServerContext::Ptr _pTls;
 	std::unique_ptr<ServerContext> _pContext;
 	std::unique_ptr<RelayApi> _pApi;
 	std::vector<std::unique_ptr<RelayLoop>> _loops;
@@ -200,7 +207,11 @@ void RelayServer::Impl::start()
 {
 	if (_running) return;
 	if (!_config.tlsCertificateFile.empty() || !_config.tlsKeyFile.empty())
-		throw Poco::NotImplementedException("HTTPS on the event-loop front needs TlsChannel's X.509 server mode (not merged yet)");
+	{
+		// Throws TlsConfigException naming the file and the problem.
+		_pTls = TlsServerContext::fromFiles(_config.tlsCertificateFile, _config.tlsKeyFile);
+		_logger.information("TLS certificate: %s", _pTls->summary());
+	}
 	_limits = deriveLimits(_config, raiseDescriptorLimit(_logger));
 	const auto now = _config.clock ? _config.clock() : Clock::now();
 	_pGlobalRate = std::make_unique<SharedTokenBucket>(static_cast<double>(_config.globalRateBytesPerSecond),
@@ -215,6 +226,7 @@ void RelayServer::Impl::start()
 		*_pBudget, *_pAuth, *_pRequestRate, *_pTunnelRate, _trustedProxies, _logger);
 	_pApi = std::make_unique<RelayApi>(*_pContext, _started);
 	_pContext->pApi = _pApi.get();
+	_pContext->pTls = _pTls;
 
 	const unsigned loops = std::max(1u, _config.eventLoops);
 	const auto clock = _config.clock;
@@ -365,10 +377,65 @@ void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
 		{
 			return;   // reset before we got to it
 		}
-		HttpConnection::start(context, relayLoop, PlainStream::create(pConnection), peer, trusted, std::move(*pSlot));
+		if (!(trusted && context.config.proxyProtocol))
+		{
+			serve(context, relayLoop, pConnection, peer, peer, AddressOrigin::DIRECT, trusted, std::move(*pSlot), std::string());
+			return;
+		}
+		// A trusted proxy speaking PROXY v2: the header comes first (before TLS, too).
+		ProxyPreface::read(pConnection, std::chrono::duration_cast<std::chrono::milliseconds>(context.config.firstByteTimeout),
+			[&context, &relayLoop, pConnection, peer, pSlot](const ProxyHeader& header, const std::string& rest)
+			{
+				if (header.status == ProxyHeader::Status::LOCAL)
+				{
+					serve(context, relayLoop, pConnection, peer, peer, AddressOrigin::DIRECT, true, std::move(*pSlot), rest);
+					return;
+				}
+				// From now on the connection counts against the client's source, not the proxy's.
+				ConnectionBudget::Refusal why = ConnectionBudget::Refusal::NONE;
+				ConnectionSlot clientSlot = context.budget.tryReserve(ConnectionKind::HTTP, SourceKey::of(header.source.host()), &why);
+				if (!clientSlot.valid())
+				{
+					context.metrics.reject(why == ConnectionBudget::Refusal::SOURCE ? Rejection::SOURCE_LIMIT : Rejection::CONNECTION_LIMIT);
+					pConnection->abort("connection limit");
+					return;
+				}
+				pSlot->release();
+				serve(context, relayLoop, pConnection, peer, header.source, AddressOrigin::PROXY_PROTOCOL, true, std::move(clientSlot), rest);
+			},
+			[&context, peer](const std::string& reason)
+			{
+				context.metrics.reject(Rejection::BAD_REQUEST);
+				if (context.logAllowed()) context.logger.warning("connection from proxy %s refused: %s", peer.toString(), reason);
+			});
 	};
 	if (&relayLoop == _loops.front().get()) start();
 	else relayLoop.loop().post(start);
+}
+
+
+void RelayServer::Impl::serve(ServerContext& context, RelayLoop& relayLoop, const TcpConnection::Ptr& pConnection,
+	const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin, bool trusted,
+	ConnectionSlot slot, const std::string& rest)
+	/// On the connection's loop: TLS if configured, then the HTTP front.
+{
+	RelayStream::Ptr pStream;
+	if (context.pTls)
+	{
+		try
+		{
+			pStream = TlsStream::create(pConnection, context.pTls, rest);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			if (context.logAllowed()) context.logger.error("TLS session for %s: %s", peer.toString(), exc.displayText());
+			pConnection->abort("TLS setup failed");
+			return;
+		}
+		HttpConnection::start(context, relayLoop, pStream, peer, client, origin, trusted, std::move(slot));
+		return;
+	}
+	HttpConnection::start(context, relayLoop, PlainStream::create(pConnection), peer, client, origin, trusted, std::move(slot), rest);
 }
 
 
@@ -424,44 +491,18 @@ void RelayServer::Impl::onProbe(const Poco::Net::StreamSocket& socket)
 		return;
 	}
 	// A trusted proxy with PROXY v2: read the header (bounded in size and time) first.
-	struct Pending
-	{
-		std::string buffer;
-		ConnectionSlot slot;
-		TimerHandle deadline;
-		bool done = false;
-	};
-	auto pPending = std::make_shared<Pending>();
-	pPending->slot = std::move(slot);
+	auto pSlot = std::make_shared<ConnectionSlot>(std::move(slot));
 	std::weak_ptr<TcpConnection> pWeak = pConnection;
-	pPending->deadline = pConnection->loop().runAfter(_config.firstByteTimeout, [pWeak]
-	{
-		if (auto pTimedOut = pWeak.lock()) pTimedOut->abort("no PROXY header in time");
-	});
 	RelayMetrics& metrics = _metrics;
-	pConnection->setCloseHandler([pPending](const std::string&) { pPending->deadline.cancel(); });
-	pConnection->setDataHandler([this, pPending, pWeak, &metrics](const char* data, std::size_t size)
-	{
-		const TcpConnection::Ptr pProbe = pWeak.lock();
-		if (!pProbe || pPending->done) return;
-		pPending->buffer.append(data, size);
-		try
+	ProxyPreface::read(pConnection, std::chrono::duration_cast<std::chrono::milliseconds>(_config.firstByteTimeout),
+		[this, pWeak, pSlot](const ProxyHeader& header, const std::string&)
 		{
-			const ProxyHeader header = ProxyHeader::parse(pPending->buffer.data(), pPending->buffer.size());
-			if (header.status == ProxyHeader::Status::INCOMPLETE) return;
-			pPending->done = true;
-			pPending->deadline.cancel();
-			if (header.status == ProxyHeader::Status::PROXY) answerProbe(pProbe, header.source, std::move(pPending->slot));
-			else if (header.status == ProxyHeader::Status::LOCAL) pProbe->close();
-			else pProbe->abort("no PROXY header");
-		}
-		catch (const BadRequestException&)
-		{
-			metrics.reject(Rejection::BAD_REQUEST);
-			pPending->done = true;
-			pProbe->abort("bad PROXY header");
-		}
-	});
+			const TcpConnection::Ptr pProbe = pWeak.lock();
+			if (!pProbe) return;
+			if (header.status == ProxyHeader::Status::PROXY) answerProbe(pProbe, header.source, std::move(*pSlot));
+			else pProbe->close();   // the proxy's own health check
+		},
+		[&metrics](const std::string&) { metrics.reject(Rejection::BAD_REQUEST); });
 }
 
 
@@ -557,6 +598,14 @@ void RelayServer::Impl::stop()
 }
 
 
+void RelayServer::Impl::reloadCertificate()
+{
+	if (!_pTls) throw Poco::IllegalStateException("the relay serves plain HTTP: no certificate to reload");
+	_pTls->reload();   // throws TlsConfigException and keeps the old certificate on any problem
+	_logger.information("TLS certificate reloaded (for new connections; open ones keep theirs): %s", _pTls->summary());
+}
+
+
 std::uint16_t RelayServer::Impl::port() const
 {
 	return _port;
@@ -599,6 +648,12 @@ void RelayServer::drain()
 void RelayServer::stop()
 {
 	_pImpl->stop();
+}
+
+
+void RelayServer::reloadCertificate()
+{
+	_pImpl->reloadCertificate();
 }
 
 

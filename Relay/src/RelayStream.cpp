@@ -109,4 +109,97 @@ EventLoop& PlainStream::loop() const
 }
 
 
+RelayStream::Ptr TlsStream::create(const TcpConnection::Ptr& pConnection, const TlsServerContext::Ptr& pContext,
+	const std::string& ciphertextAlreadyRead)
+{
+	std::shared_ptr<TlsStream> pStream(new TlsStream(TlsChannel::server(pConnection, pContext)));
+	if (!ciphertextAlreadyRead.empty()) pStream->_pChannel->receiveCiphertext(ciphertextAlreadyRead);
+	return pStream;
+}
+
+
+TlsStream::TlsStream(const TlsChannel::Ptr& pChannel):
+	_pChannel(pChannel)
+{
+}
+
+
+void TlsStream::setHandlers(DataHandler onData, CloseHandler onClose, DrainHandler onDrain)
+{
+	_pChannel->setDataHandler(std::move(onData));
+	_pChannel->setCloseHandler(std::move(onClose));
+	_pChannel->connection()->setDrainHandler(std::move(onDrain));
+}
+
+
+void TlsStream::send(const char* data, std::size_t size)
+{
+	if (_closed) return;
+	_pChannel->send(std::string(data, size));
+}
+
+
+void TlsStream::close()
+{
+	if (_closed) return;
+	_closed = true;
+	_pChannel->close();
+}
+
+
+void TlsStream::abort(const std::string& reason)
+{
+	_closed = true;
+	_pChannel->abort(reason);
+}
+
+
+void TlsStream::pauseReading()
+{
+	_pChannel->connection()->pauseReading();
+}
+
+
+void TlsStream::resumeReading()
+{
+	_pChannel->connection()->resumeReading();
+}
+
+
+std::size_t TlsStream::bufferedAmount() const
+{
+	return _pChannel->connection()->bufferedAmount();
+}
+
+
+bool TlsStream::aboveHighWaterMark() const
+{
+	return _pChannel->connection()->aboveHighWaterMark();
+}
+
+
+void TlsStream::setHighWaterMark(std::size_t bytes)
+{
+	_pChannel->connection()->setHighWaterMark(bytes);
+}
+
+
+bool TlsStream::closed() const
+{
+	return _closed || _pChannel->connection()->closed();
+}
+
+
+bool TlsStream::secure() const
+{
+	return true;
+}
+
+
+EventLoop& TlsStream::loop() const
+{
+	return _pChannel->connection()->loop();
+}
+
+
 } } // namespace CrossChat::Relay

@@ -14,6 +14,8 @@
 
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/TcpConnection.h"
+#include "CrossChat/TlsChannel.h"
+#include "CrossChat/TlsServerContext.h"
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -89,6 +91,42 @@ private:
 	explicit PlainStream(const TcpConnection::Ptr& pConnection);
 
 	TcpConnection::Ptr _pConnection;
+};
+
+
+class TlsStream: public RelayStream
+	/// A RelayStream over a TlsChannel in X.509 server mode: the relay's certificate
+	/// (TlsServerContext, reloadable for new connections) on the event loop. Plaintext flows
+	/// through send() and the data handler; flow control and the high-water mark apply to the
+	/// ciphertext on the TcpConnection underneath. What the client sends before the handshake
+	/// completes is queued by TlsChannel; the HTTP front's first-byte timeout covers the
+	/// handshake too, as nothing reaches it before.
+{
+public:
+	static Ptr create(const TcpConnection::Ptr& pConnection, const TlsServerContext::Ptr& pContext,
+		const std::string& ciphertextAlreadyRead);
+		/// Starts the server side of the handshake; ciphertextAlreadyRead holds bytes read from
+		/// the connection before (after a PROXY header). Throws CryptoException.
+
+	void setHandlers(DataHandler onData, CloseHandler onClose, DrainHandler onDrain) override;
+	using RelayStream::send;
+	void send(const char* data, std::size_t size) override;
+	void close() override;
+	void abort(const std::string& reason) override;
+	void pauseReading() override;
+	void resumeReading() override;
+	std::size_t bufferedAmount() const override;
+	bool aboveHighWaterMark() const override;
+	void setHighWaterMark(std::size_t bytes) override;
+	bool closed() const override;
+	bool secure() const override;
+	EventLoop& loop() const override;
+
+private:
+	explicit TlsStream(const TlsChannel::Ptr& pChannel);
+
+	TlsChannel::Ptr _pChannel;
+	bool _closed = false;
 };
 
 

@@ -15,6 +15,7 @@
 #include "ConnectionBudget.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/TimerHandle.h"
+#include "CrossChat/TlsServerContext.h"
 #include "CrossChat/Relay/RelayServer.h"
 #include "Poco/Logger.h"
 #include <atomic>
@@ -156,6 +157,7 @@ struct ServerContext
 	Poco::Logger& logger;
 	std::uint16_t probePort = 0;          ///< The NAT probe port (0: none); set before any session starts.
 	RelayApi* pApi = nullptr;             ///< Set before the front accepts.
+	TlsServerContext::Ptr pTls;           ///< The relay's certificate (HTTPS), or null; set before the front accepts.
 	std::atomic<bool> draining{false};    ///< SIGTERM: finish, take nothing new.
 
 	Clock::time_point now() const;

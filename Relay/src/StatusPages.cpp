@@ -125,7 +125,6 @@ std::string htmlEscape(const std::string& text)
 
 std::string renderStatusHtml(const StatusSnapshot& s)
 {
-	const RelayServerConfig& config = *s.pConfig;
 	std::ostringstream out;
 	out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		"<meta http-equiv=\"refresh\" content=\"30\"><title>CrossChat relay</title>"

@@ -18,9 +18,13 @@
 #include "Poco/Util/OptionCallback.h"
 #include "Poco/Util/OptionSet.h"
 #include "Poco/Util/ServerApplication.h"
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <pthread.h>
+#include <thread>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -99,6 +103,13 @@ protected:
 			return Application::EXIT_CONFIG;
 		}
 
+		// SIGHUP reloads the certificate: blocked here, before the relay's threads exist (they
+		// inherit the mask), and taken by one thread with sigwait().
+		sigset_t hangup;
+		sigemptyset(&hangup);
+		sigaddset(&hangup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
+
 		CrossChat::Relay::RelayServer server(settings);
 		try
 		{
@@ -116,8 +127,29 @@ protected:
 		if (server.probePort() != 0)
 			logger().information("NAT probe port " + std::to_string(server.probePort()));
 
+		std::atomic<bool> stopping{false};
+		std::thread reloader([this, &server, &hangup, &stopping]
+		{
+			int signal = 0;
+			while (sigwait(&hangup, &signal) == 0 && !stopping)
+			{
+				try
+				{
+					server.reloadCertificate();
+					logger().information("SIGHUP: certificate reloaded");
+				}
+				catch (const Poco::Exception& exc)
+				{
+					logger().error("SIGHUP: certificate not reloaded, the current one stays: " + exc.displayText());
+				}
+			}
+		});
+
 		waitForTerminationRequest();   // SIGINT, SIGTERM (or SIGQUIT)
 
+		stopping = true;
+		pthread_kill(reloader.native_handle(), SIGHUP);
+		reloader.join();
 		logger().information("stopping (draining for at most " + std::to_string(settings.drainTimeout.count()) + " s)");
 		server.drain();
 		logger().information("stopped");
@@ -133,7 +165,9 @@ private:
 		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
 		help.setFooter("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
-			"in crosschat-relay.properties. SIGTERM or SIGINT stops the relay gracefully.");
+			"in crosschat-relay.properties. The PORT environment variable sets the port when no option does. "
+			"SIGTERM or SIGINT drains and stops the relay (control channels are told to go away, work in "
+			"progress gets relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();

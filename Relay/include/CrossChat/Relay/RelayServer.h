@@ -103,6 +103,12 @@ class RelayServer
 	/// limit at start and the connection budgets are derived from it. Behind reverse proxies
 	/// (trustedProxies) the client's address comes from a PROXY v2 header or X-Forwarded-For.
 	///
+	/// HTTPS (tlsCertificateFile, tlsKeyFile): every connection on the main port is TLS with the
+	/// relay's X.509 certificate (TlsChannel's X.509 server mode, on the loops): the API, the
+	/// pages, control channels and tunnels alike. The relay's TLS is its transport; chat content
+	/// stays end-to-end TLS inside tunnels. reloadCertificate() swaps the certificate for new
+	/// connections without dropping open ones.
+	///
 	/// NAT probe port (probePort): a TcpListener on the first event loop; every connection gets
 	/// one line {"observed":"ip:port"} (its source address as seen here) and is closed. Probes
 	/// share the per-source request rate limit and have their own connection budget.
@@ -131,6 +137,13 @@ public:
 
 	void stop();
 		/// Stops accepting, closes every connection, joins the threads. Idempotent.
+
+	void reloadCertificate();
+		/// Reads tlsCertificateFile and tlsKeyFile again (kill -HUP): new connections get the
+		/// new certificate, open ones keep theirs and are not disturbed. Throws
+		/// CrossChat::TlsConfigException (and keeps the old certificate) if the files are not
+		/// usable, Poco::IllegalStateException if the relay serves plain HTTP. Safe to call from
+		/// any thread while the relay runs.
 
 	std::uint16_t port() const;
 		/// The bound port (useful when config.bind has port 0).
