@@ -557,8 +557,8 @@ void RelayServer::Impl::drain()
 {
 	if (!_running) return;
 	_pContext->draining = true;
-	_logger.information("draining: no new connections, control channels told to go away, at most %?d s for work in progress",
-		static_cast<long long>(_config.drainTimeout.count()));
+	_logger.information("draining: no new connections, control channels told to go away, at most "
+		+ std::to_string(_config.drainTimeout.count()) + " s for work in progress");
 	onLoops([this](RelayLoop& relayLoop, bool first)
 	{
 		if (first)

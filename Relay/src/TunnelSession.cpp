@@ -318,7 +318,7 @@ void TunnelSession::checkIdle()
 	if (_context.now() - last >= _context.config.tunnelIdleTimeout)
 	{
 		if (_context.logger.debug())
-			_context.logger.debug("tunnel idle for %?d s, closing", static_cast<long long>(_context.config.tunnelIdleTimeout.count()));
+			_context.logger.debug("tunnel idle for " + std::to_string(_context.config.tunnelIdleTimeout.count()) + " s, closing");
 		finish("idle", true);
 	}
 }
