@@ -276,13 +276,18 @@ const SourceKey& TunnelSession::owner() const
 void TunnelSession::start()
 {
 	std::weak_ptr<TunnelSession> pWeak = shared_from_this();
+	const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(_context.config.tunnelIdleTimeout);
+	const auto period = std::clamp(idle / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
+	// The handles are touched from several loops (join, finish): always under _mutex.
+	std::lock_guard<std::mutex> lock(_mutex);
+	if (_finished) return;
 	_joinTimer = _timerLoop.runAfter(_context.config.tunnelJoinTimeout, [pWeak]
 	{
 		auto pSelf = pWeak.lock();
 		if (!pSelf) return;
 		bool joined = false;
 		{
-			std::lock_guard<std::mutex> lock(pSelf->_mutex);
+			std::lock_guard<std::mutex> sessionLock(pSelf->_mutex);
 			joined = pSelf->_ends[0] && pSelf->_ends[1];
 		}
 		if (!joined)
@@ -291,8 +296,6 @@ void TunnelSession::start()
 			pSelf->finish("join timeout", true);
 		}
 	});
-	const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(_context.config.tunnelIdleTimeout);
-	const auto period = std::clamp(idle / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
 	_idleTimer = _timerLoop.runEvery(period, [pWeak]
 	{
 		if (auto pSelf = pWeak.lock()) pSelf->checkIdle();
@@ -345,12 +348,12 @@ void TunnelSession::join(int side, RelayLoop& relayLoop, const RelayStream::Ptr&
 		}
 		_ends[static_cast<std::size_t>(side)] = pEnd;
 		pOther = _ends[static_cast<std::size_t>(1 - side)];
+		if (pOther) _joinTimer.cancel();
 	}
 	touch();
 	pEnd->start(leftover);
 	if (pOther)
 	{
-		_joinTimer.cancel();
 		_context.metrics.tunnelsJoined++;
 		pOther->relayLoop().loop().post([pOther] { pOther->pump(); });
 	}
@@ -371,9 +374,9 @@ void TunnelSession::finish(const std::string& reason, bool abort)
 		if (_finished) return;
 		_finished = true;
 		ends.swap(_ends);
+		_joinTimer.cancel();
+		_idleTimer.cancel();
 	}
-	_joinTimer.cancel();
-	_idleTimer.cancel();
 	const Ptr pKeep = shared_from_this();   // the manager may hold the last reference
 	_context.tunnels.remove(_callerToken, _calleeToken, _owner);
 	for (const auto& pEnd: ends)

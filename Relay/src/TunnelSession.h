@@ -137,7 +137,7 @@ private:
 	const std::string _callerToken;
 	const std::string _calleeToken;
 	const SourceKey _owner;
-	std::mutex _mutex;
+	std::mutex _mutex;                                   ///< Guards _ends, _finished and the two timer handles.
 	std::array<std::shared_ptr<TunnelEnd>, 2> _ends;
 	bool _finished = false;
 	std::atomic<ServerContext::Clock::rep> _lastActivity{0};
