@@ -12,6 +12,9 @@ PACKAGES=(
 	cmake
 	pkg-config
 	libpoco-dev
+	# ChatStore: Poco::Data's SQLite connector uses the system SQLite (with FTS5); the tests and
+	# the store benchmark also call it directly.
+	libsqlite3-dev
 	libssl-dev
 	libcppunit-dev
 	clang
@@ -22,6 +25,9 @@ PACKAGES=(
 	# Port mapping (Chat's PortMapper): UPnP IGD and NAT-PMP client libraries.
 	libminiupnpc-dev
 	libnatpmp-dev
+	# crosschat's full-screen mode (ncursesw, as toxic uses) and its test driver.
+	libncurses-dev
+	tmux
 	# Test drivers (crosschat-console, the network lab) and the benchmark report.
 	python3
 	# The relay attack lab's attackers sign requests and control channels (Ed25519).

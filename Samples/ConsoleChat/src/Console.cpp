@@ -9,6 +9,7 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Text.h"
 #include <ostream>
+#include <sstream>
 
 
 namespace CrossChat {
@@ -26,6 +27,13 @@ Console::Console(EventLoop& loop, Mode mode, std::ostream& out, std::ostream& er
 bool Console::isJson() const
 {
 	return _mode == Mode::JSON;
+}
+
+
+void Console::setSink(Sink sink)
+{
+	_loop.assertInLoopThread();
+	_sink = std::move(sink);
 }
 
 
@@ -50,7 +58,11 @@ void Console::print(const Poco::JSON::Object& event, const std::string& text)
 	{
 		writeJson(event);
 	}
-	else
+	else if (_sink)
+	{
+		_sink(toJson(event), text);
+	}
+	else if (!text.empty())
 	{
 		_out << text << '\n';
 		_out.flush();
@@ -67,6 +79,12 @@ void Console::error(const std::string& message)
 		pEvent->set("message", message);
 		writeJson(*pEvent);
 	}
+	else if (_sink)
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		_sink(toJson(*pEvent), "error: " + message);
+	}
 	else
 	{
 		_err << "error: " << message << '\n';
@@ -78,6 +96,14 @@ void Console::error(const std::string& message)
 void Console::fatal(const std::string& message)
 {
 	_loop.assertInLoopThread();
+	if (_sink && !isJson())
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		pEvent->set("fatal", true);
+		_sink(toJson(*pEvent), "crosschat: " + message);
+		return;
+	}
 	_err << "crosschat: " << message << '\n';
 	_err.flush();
 	if (isJson())
@@ -87,6 +113,14 @@ void Console::fatal(const std::string& message)
 		pEvent->set("fatal", true);
 		writeJson(*pEvent);
 	}
+}
+
+
+std::string Console::toJson(const Poco::JSON::Object& event)
+{
+	std::ostringstream line;
+	event.stringify(line, 0);
+	return line.str();
 }
 
 

@@ -15,9 +15,11 @@
 #include "CommandInterpreter.h"
 #include "Console.h"
 #include "CrossChat/Chat/ChatNode.h"
+#include "CrossChat/DataDirectory.h"
 #include "CrossChat/Identity.h"
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -54,6 +56,8 @@ public:
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
+		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
+		Chat::ChatNodeConfig limits;                 ///< Only its caps and budgets are used (crosschat.max-* settings).
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
@@ -63,11 +67,12 @@ public:
 	ConsoleSession& operator=(const ConsoleSession&) = delete;
 
 	int start();
-		/// Loads or creates the identity, starts the chat node and announces it ("ready"). Returns
+		/// Takes the data directory (DataDirectory: one crosschat per identity), loads or creates
+		/// the identity, starts the chat node and announces it ("ready"). Returns
 		/// Poco::Util::Application::EXIT_OK, or, after reporting the problem through
-		/// Console::fatal(), EXIT_CONFIG for an unusable identity or data directory and
-		/// EXIT_UNAVAILABLE if a port cannot be bound, EXIT_SOFTWARE for anything else.
-		/// Must be called from the loop thread.
+		/// Console::fatal(), EXIT_TEMPFAIL if another process holds the data directory,
+		/// EXIT_CONFIG for an unusable identity or data directory, EXIT_UNAVAILABLE if a port
+		/// cannot be bound, EXIT_SOFTWARE for anything else. Must be called from the loop thread.
 
 	CommandInterpreter::Action handleLine(const std::string& line);
 		/// Runs one input line. Must be called from the loop thread, after a successful start().
@@ -76,7 +81,20 @@ public:
 		/// Says goodbye ("bye"); used for /quit and at the end of input.
 		/// Must be called from the loop thread.
 
+	Console& console();
+		/// The output, e.g. to give it the full-screen mode's sink. Must be called from the loop thread.
+
+	const CommandInterpreter& interpreter() const;
+		/// The command table. Must be called from the loop thread.
+
 private:
+	void addChatCommands();
+		/// Registers /me and /say (ConsoleSessionCommands.cpp).
+	std::string portProblem(const Poco::Exception& exc) const;
+		/// Which port could not be opened and what to do (ConsoleSessionCommands.cpp).
+	static std::string identityAdvice(const std::string& problem);
+		/// What to do about an unusable key file, or nothing (ConsoleSessionCommands.cpp).
+
 	CommandInterpreter::Action whoami();
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
@@ -85,6 +103,8 @@ private:
 	CommandInterpreter::Action block(const std::string& arguments);
 	CommandInterpreter::Action alias(const std::string& arguments);
 	CommandInterpreter::Action contacts();
+	CommandInterpreter::Action history(const std::string& arguments);
+	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
@@ -103,12 +123,16 @@ private:
 	const Settings _settings;
 	Console _console;
 	CommandInterpreter _interpreter;
+	std::optional<DataDirectory> _dataDirectory; ///< Locked for the session's lifetime.
 	std::optional<Identity> _identity;
 	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
 	std::optional<PeerId> _conversation;        ///< Where plain text goes.
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.
+	unsigned _relayFailures = 0;                 ///< Failed relay attempts since it was last online.
+	static constexpr std::size_t MAX_SENT_TEXTS = 1000;
+	std::deque<std::pair<std::string, std::string>> _sentTexts;   ///< Message ID and text, until the receipt.
 	std::string _inputCharset;                   ///< The terminal's character set, if it is not UTF-8.
 	std::set<PeerId> _requestHinted;             ///< Strangers whose first message got the accept/block hint.
 };
