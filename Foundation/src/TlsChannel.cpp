@@ -7,19 +7,22 @@
 
 #include "CrossChat/TlsChannel.h"
 #include "OpenSSLError.h"
+#include "TlsContextCache.h"
+#include "X509Text.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/TlsClientContext.h"
+#include "CrossChat/TlsServerContext.h"
 #include "Poco/Logger.h"
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <iterator>
-#include <map>
 #include <mutex>
-#include <tuple>
 
 
 namespace CrossChat {
@@ -39,57 +42,143 @@ Poco::Logger& logger()
 }
 
 
-struct PeerCheck
-	/// What the verify callback needs; reached through SSL_get_app_data().
+enum class Mode
 {
-	std::optional<PeerId> expected;   ///< Empty on the server.
-	std::string failure;              ///< Why the callback rejected the peer's certificate.
+	PINNED,        ///< Identity certificates on both sides, keys pinned to peer IDs.
+	X509_CLIENT,   ///< Verifies the server's chain and host name against a TlsClientContext.
+	X509_SERVER    ///< Presents a TlsServerContext's certificate; no client certificate.
 };
 
 
-std::string keyDer(EVP_PKEY* pKey)
-	/// The DER SubjectPublicKeyInfo of a key, or an empty string.
+struct PeerCheck
+	/// What the verify callbacks need; reached through SSL_get_app_data().
 {
-	const int length = i2d_PUBKEY(pKey, nullptr);
-	if (length <= 0) return std::string();
-	std::string der(static_cast<std::size_t>(length), '\0');
-	auto* pOut = reinterpret_cast<unsigned char*>(&der[0]);
-	if (i2d_PUBKEY(pKey, &pOut) != length) return std::string();
-	return der;
-}
+	Mode mode = Mode::PINNED;
+	std::optional<PeerId> expected;   ///< Pinned client: the peer we dial.
+	std::string host;                 ///< X.509 client: the name or address verified.
+	std::string failure;              ///< Why a callback rejected the peer's certificate.
+	std::shared_ptr<EVP_PKEY> pKey;   ///< Pinned: the accepted peer key (the certificate's own).
+	const X509* pVerified = nullptr;  ///< Pinned: the certificate it came from (owned by the session).
+};
 
 
-std::string checkLeaf(X509* pCert, const std::optional<PeerId>& expected, std::string* pDer)
-	/// Returns why the certificate is not acceptable, or an empty string (then *pDer holds the
-	/// DER SubjectPublicKeyInfo of its key).
+std::string checkLeaf(X509* pCert, PeerCheck& check)
+	/// Pinned mode: returns why the certificate is not acceptable, or an empty string after
+	/// storing its key and the peer ID it hashes to in check.
 {
 	EVP_PKEY* pKey = pCert ? X509_get0_pubkey(pCert) : nullptr;
 	if (!pKey) return "peer presented no usable certificate";
 	if (EVP_PKEY_get_id(pKey) != EVP_PKEY_ED25519) return "peer certificate key is not Ed25519";
-	std::string der = keyDer(pKey);
-	if (der.empty()) return "cannot encode the peer's public key";
-	const PeerId actual = PeerId::fromPublicKeyDer(der);
-	if (expected && actual != *expected)
-		return "peer presented key of " + actual.shortString() + ", expected " + expected->shortString();
-	*pDer = std::move(der);
+	std::uint8_t raw[PublicKey::RAW_SIZE];
+	std::size_t length = sizeof(raw);
+	if (EVP_PKEY_get_raw_public_key(pKey, raw, &length) != 1 || length != sizeof(raw))
+	{
+		ERR_clear_error();
+		return "cannot read the peer's public key";
+	}
+	const PeerId actual = PublicKey::peerIdOfRaw(raw);
+	if (check.expected && actual != *check.expected)
+		return "peer presented key of " + actual.shortString() + ", expected " + check.expected->shortString();
+	EVP_PKEY_up_ref(pKey);
+	check.pKey.reset(pKey, EVP_PKEY_free);
+	check.pVerified = pCert;
 	return std::string();
 }
 
 
-int verifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
-	/// We pin keys, not CAs: the leaf is accepted whatever the chain verification thinks of it
-	/// (self-signed, validity period) if its key is acceptable.
+int pinCertificate(X509_STORE_CTX* pStore, void*)
+	/// Pinned mode's whole certificate verification (SSL_CTX_set_cert_verify_callback, in
+	/// place of X509_verify_cert): we pin keys, not CAs, so neither a chain, nor validity
+	/// dates, nor the certificate's self-signature matter; the handshake's CertificateVerify
+	/// proves that the peer holds the private key of the certificate's public key. Only the
+	/// key is checked, once per handshake; handshakeDone() uses the result.
 {
-	if (X509_STORE_CTX_get_error_depth(pStore) != 0) return preverifyOk;
 	auto* pSsl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(pStore, SSL_get_ex_data_X509_STORE_CTX_idx()));
 	auto* pCheck = pSsl ? static_cast<PeerCheck*>(SSL_get_app_data(pSsl)) : nullptr;
-	if (!pCheck) return 0;
-	std::string der;
-	const std::string failure = checkLeaf(X509_STORE_CTX_get_current_cert(pStore), pCheck->expected, &der);
-	if (failure.empty()) return 1;
+	if (!pCheck)
+	{
+		X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	const std::string failure = checkLeaf(X509_STORE_CTX_get0_cert(pStore), *pCheck);
+	if (failure.empty())
+	{
+		X509_STORE_CTX_set_error(pStore, X509_V_OK);
+		return 1;
+	}
 	pCheck->failure = failure;
 	X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
+}
+
+
+std::string subjectAltNames(X509* pCert)
+	/// The certificate's DNS and IP subjectAltNames ("DNS:a.example, IP:192.0.2.1"), or the
+	/// subject if it has none.
+{
+	using Names = std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)>;
+	Names pNames(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(pCert, NID_subject_alt_name, nullptr, nullptr)),
+		GENERAL_NAMES_free);
+	std::string text;
+	for (int i = 0; pNames && i < sk_GENERAL_NAME_num(pNames.get()); ++i)
+	{
+		const GENERAL_NAME* pName = sk_GENERAL_NAME_value(pNames.get(), i);
+		std::string item;
+		if (pName->type == GEN_DNS)
+		{
+			const ASN1_IA5STRING* pDns = pName->d.dNSName;
+			item = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(pDns)),
+				static_cast<std::size_t>(ASN1_STRING_length(pDns)));
+		}
+		else if (pName->type == GEN_IPADD)
+		{
+			const ASN1_OCTET_STRING* pIp = pName->d.iPAddress;
+			char buffer[INET6_ADDRSTRLEN] = "?";
+			const int length = ASN1_STRING_length(pIp);
+			if (length == 4 || length == 16)
+				::inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(pIp), buffer, sizeof(buffer));
+			item = std::string("IP:") + buffer;
+		}
+		if (item.empty()) continue;
+		if (!text.empty()) text += ", ";
+		text += item;
+	}
+	ERR_clear_error();
+	return text.empty() ? x509NameText(X509_get_subject_name(pCert)) + " (no subjectAltName)" : text;
+}
+
+
+int x509VerifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
+	/// OpenSSL's chain and host name verification decides; this records why it failed, with
+	/// the certificate it failed on, for the close reason.
+{
+	if (preverifyOk) return 1;
+	auto* pSsl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(pStore, SSL_get_ex_data_X509_STORE_CTX_idx()));
+	auto* pCheck = pSsl ? static_cast<PeerCheck*>(SSL_get_app_data(pSsl)) : nullptr;
+	if (!pCheck || !pCheck->failure.empty()) return 0;
+	const int error = X509_STORE_CTX_get_error(pStore);
+	const int depth = X509_STORE_CTX_get_error_depth(pStore);
+	X509* pCert = X509_STORE_CTX_get_current_cert(pStore);
+	std::string detail;
+	if (error == X509_V_ERR_HOSTNAME_MISMATCH || error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+	{
+		detail = "the certificate is for " + (pCert ? subjectAltNames(pCert) : std::string("(unknown)"));
+	}
+	else if (pCert)
+	{
+		detail = (depth == 0 ? std::string("server certificate ") : "CA certificate at depth " + std::to_string(depth) + " ")
+			+ x509NameText(X509_get_subject_name(pCert)) + ", issued by " + x509NameText(X509_get_issuer_name(pCert));
+	}
+	pCheck->failure = "TLS certificate verification failed for " + pCheck->host + ": "
+		+ X509_verify_cert_error_string(error) + (detail.empty() ? std::string() : " (" + detail + ")");
+	return 0;
+}
+
+
+bool isIpAddress(const std::string& host)
+{
+	unsigned char buffer[16];
+	return ::inet_pton(AF_INET, host.c_str(), buffer) == 1 || ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
 
@@ -112,31 +201,8 @@ std::shared_ptr<SSL_CTX> makeContext(const Identity& identity, bool isServer)
 		throw CryptoException("cannot use the identity's certificate and key for TLS", openSSLError(""));
 	int mode = SSL_VERIFY_PEER;
 	if (isServer) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-	SSL_CTX_set_verify(pCtx, mode, verifyCallback);
-	return pContext;
-}
-
-
-std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
-	/// One SSL_CTX per (key, certificate, role) while any channel uses it. A cached context holds
-	/// references to the key and certificate, so their addresses cannot be reused by another
-	/// Identity while the entry is alive.
-{
-	using Key = std::tuple<const void*, const void*, bool>;
-	static std::mutex mutex;
-	static std::map<Key, std::weak_ptr<SSL_CTX>> cache;
-
-	const Key key(identity.keyHandle(), identity.certificateHandle(), isServer);
-	std::lock_guard<std::mutex> lock(mutex);
-	auto it = cache.find(key);
-	if (it != cache.end())
-	{
-		if (auto pContext = it->second.lock()) return pContext;
-	}
-	for (auto entry = cache.begin(); entry != cache.end();)
-		entry = entry->second.expired() ? cache.erase(entry) : std::next(entry);
-	auto pContext = makeContext(identity, isServer);
-	cache[key] = pContext;
+	SSL_CTX_set_verify(pCtx, mode, nullptr);
+	SSL_CTX_set_cert_verify_callback(pCtx, pinCertificate, nullptr);
 	return pContext;
 }
 
@@ -147,12 +213,12 @@ std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
 class TlsChannel::Impl
 {
 public:
-	Impl(const TcpConnection::Ptr& pConnection, const Identity& identity, bool server, std::optional<PeerId> expected):
+	Impl(const TcpConnection::Ptr& pConnection, std::shared_ptr<SSL_CTX> pSslContext, bool server):
 		connection(pConnection),
 		isServer(server),
-		pContext(sharedContext(identity, server))
+		pContext(std::move(pSslContext))
 	{
-		check.expected = std::move(expected);
+		if (!pContext) throw CryptoException("no TLS context");
 		pSsl = SSL_new(pContext.get());
 		if (!pSsl) throw CryptoException("SSL_new failed", openSSLError(""));
 		BIO* pIn = BIO_new(BIO_s_mem());
@@ -202,6 +268,7 @@ public:
 	BIO* pReadBio = nullptr;    ///< Ciphertext from the peer; owned by pSsl.
 	BIO* pWriteBio = nullptr;   ///< Ciphertext for the peer; owned by pSsl.
 	PeerCheck check;
+	std::string peerSubject;            ///< X.509 client: the verified server certificate's subject.
 	bool handshakeStarted = false;
 	bool ready = false;
 	bool closing = false;               ///< close(), abort() or a failure: no more input or output.
@@ -212,6 +279,7 @@ public:
 	std::string reason;                 ///< Reported instead of the connection's reason.
 	std::string pending;                ///< Plaintext queued before the handshake finished.
 	ReadyHandler onReady;
+	EstablishedHandler onEstablished;
 	DataHandler onData;
 	CloseHandler onClose;
 };
@@ -220,8 +288,8 @@ public:
 constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
 
 
-TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, const Identity& identity, bool isServer, std::optional<PeerId> expected):
-	_pImpl(std::make_unique<Impl>(connection, identity, isServer, std::move(expected)))
+TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer):
+	_pImpl(std::make_unique<Impl>(connection, std::move(pContext), isServer))
 {
 }
 
@@ -229,10 +297,22 @@ TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, const Identity& ide
 TlsChannel::~TlsChannel() = default;
 
 
+std::shared_ptr<ssl_ctx_st> TlsChannel::pinnedContext(const Identity& identity, bool isServer)
+{
+	TlsContextCache& cache = *identity._pTlsContexts;
+	std::lock_guard<std::mutex> lock(cache.mutex);
+	std::shared_ptr<SSL_CTX>& pContext = isServer ? cache.server : cache.client;
+	if (!pContext) pContext = makeContext(identity, isServer);
+	return pContext;
+}
+
+
 TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
 {
 	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, identity, false, expectedPeer));
+	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, false), false));
+	pChannel->_pImpl->check.mode = Mode::PINNED;
+	pChannel->_pImpl->check.expected = expectedPeer;
 	pChannel->start();
 	return pChannel;
 }
@@ -241,7 +321,53 @@ TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const I
 TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const Identity& identity)
 {
 	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, identity, true, std::nullopt));
+	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, true), true));
+	pChannel->_pImpl->check.mode = Mode::PINNED;
+	pChannel->start();
+	return pChannel;
+}
+
+
+TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const TlsClientContext::Ptr& context,
+	const std::string& host)
+{
+	connection->loop().assertInLoopThread();
+	if (!context) throw Poco::InvalidArgumentException("TlsChannel::client: no TlsClientContext");
+	// An IPv6 literal may come in URL form, [::1].
+	std::string name = host;
+	if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+	if (name.empty()) throw Poco::InvalidArgumentException("TlsChannel::client: empty host name");
+	Ptr pChannel(new TlsChannel(connection, context->sslContext(), false));
+	Impl& impl = *pChannel->_pImpl;
+	impl.check.mode = Mode::X509_CLIENT;
+	impl.check.host = name;
+	SSL* pSsl = impl.pSsl;
+	ERR_clear_error();
+	if (isIpAddress(name))
+	{
+		// RFC 6066: no IP literals in SNI; the address is checked against iPAddress entries.
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(pSsl), name.c_str()) != 1)
+			throw CryptoException("cannot set the address to verify", openSSLError());
+	}
+	else
+	{
+		SSL_set_hostflags(pSsl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(pSsl, name.c_str()) != 1 || SSL_set_tlsext_host_name(pSsl, name.c_str()) != 1)
+			throw CryptoException("cannot set the host name to verify", openSSLError());
+	}
+	SSL_set_verify(pSsl, SSL_VERIFY_PEER, x509VerifyCallback);
+	pChannel->start();
+	return pChannel;
+}
+
+
+TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const TlsServerContext::Ptr& context)
+{
+	connection->loop().assertInLoopThread();
+	if (!context) throw Poco::InvalidArgumentException("TlsChannel::server: no TlsServerContext");
+	Ptr pChannel(new TlsChannel(connection, context->sslContext(), true));
+	pChannel->_pImpl->check.mode = Mode::X509_SERVER;
+	SSL_set_verify(pChannel->_pImpl->pSsl, SSL_VERIFY_NONE, nullptr);
 	pChannel->start();
 	return pChannel;
 }
@@ -274,6 +400,12 @@ void TlsChannel::start()
 void TlsChannel::setReadyHandler(ReadyHandler handler)
 {
 	if (!_pImpl->closeDelivered) _pImpl->onReady = std::move(handler);
+}
+
+
+void TlsChannel::setEstablishedHandler(EstablishedHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onEstablished = std::move(handler);
 }
 
 
@@ -358,6 +490,18 @@ const TcpConnection::Ptr& TlsChannel::connection() const
 }
 
 
+std::string TlsChannel::protocolVersion() const
+{
+	return _pImpl->ready ? SSL_get_version(_pImpl->pSsl) : std::string();
+}
+
+
+const std::string& TlsChannel::peerCertificateSubject() const
+{
+	return _pImpl->peerSubject;
+}
+
+
 void TlsChannel::beginHandshake()
 {
 	Impl& impl = *_pImpl;
@@ -416,6 +560,14 @@ void TlsChannel::doHandshake()
 			impl.connection->peerAddress().toString(), impl.check.failure);
 		fail(impl.check.failure);
 	}
+	else if (impl.check.mode == Mode::X509_CLIENT && SSL_get_verify_result(impl.pSsl) != X509_V_OK)
+	{
+		const long result = SSL_get_verify_result(impl.pSsl);
+		const std::string reason = "TLS certificate verification failed for " + impl.check.host + ": "
+			+ X509_verify_cert_error_string(result);
+		logger().warning("TLS handshake with %s refused: %s", impl.connection->peerAddress().toString(), reason);
+		fail(reason);
+	}
 	else
 	{
 		fail("TLS handshake failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));
@@ -426,19 +578,29 @@ void TlsChannel::doHandshake()
 void TlsChannel::handshakeDone()
 {
 	Impl& impl = *_pImpl;
-	// The verify callback has checked the key already; check again on what the session holds.
-	std::string der;
-	const std::string failure = checkLeaf(SSL_get0_peer_certificate(impl.pSsl), impl.check.expected, &der);
-	if (!failure.empty())
+	if (impl.check.mode != Mode::PINNED)
 	{
-		logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), failure);
-		fail(failure);
+		x509HandshakeDone();
 		return;
+	}
+	// pinCertificate() has accepted the key of the certificate the session holds; if the
+	// session should hold another one, check that one the same way.
+	X509* pPeer = SSL_get0_peer_certificate(impl.pSsl);
+	if (!impl.check.pKey || pPeer != impl.check.pVerified)
+	{
+		impl.check.pKey.reset();
+		const std::string failure = checkLeaf(pPeer, impl.check);
+		if (!failure.empty())
+		{
+			logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), failure);
+			fail(failure);
+			return;
+		}
 	}
 	std::optional<PublicKey> key;
 	try
 	{
-		key = PublicKey::fromDer(der);
+		key = PublicKey(impl.check.pKey);   // the certificate's own key object, not a copy
 	}
 	catch (const Poco::Exception& exc)
 	{
@@ -446,6 +608,35 @@ void TlsChannel::handshakeDone()
 		return;
 	}
 	_peerId = key->peerId();
+	established(&*key);
+}
+
+
+void TlsChannel::x509HandshakeDone()
+{
+	Impl& impl = *_pImpl;
+	if (impl.check.mode == Mode::X509_CLIENT)
+	{
+		// The verify callback let OpenSSL decide; make sure it did verify, and what.
+		X509* pCert = SSL_get0_peer_certificate(impl.pSsl);
+		const long result = SSL_get_verify_result(impl.pSsl);
+		if (!pCert || result != X509_V_OK)
+		{
+			const std::string reason = "TLS certificate verification failed for " + impl.check.host + ": "
+				+ (pCert ? X509_verify_cert_error_string(result) : "the server presented no certificate");
+			logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), reason);
+			fail(reason);
+			return;
+		}
+		impl.peerSubject = x509NameText(X509_get_subject_name(pCert));
+	}
+	established(nullptr);
+}
+
+
+void TlsChannel::established(const PublicKey* pKey)
+{
+	Impl& impl = *_pImpl;
 	impl.ready = true;
 	if (!impl.pending.empty())
 	{
@@ -460,10 +651,16 @@ void TlsChannel::handshakeDone()
 		close();
 		return;
 	}
-	if (impl.onReady)
+	if (impl.onReady && pKey)
 	{
 		ReadyHandler handler = impl.onReady;   // the handler may replace itself
-		handler(*_peerId, *key);
+		handler(*_peerId, *pKey);
+		if (impl.closing) return;
+	}
+	if (impl.onEstablished)
+	{
+		EstablishedHandler handler = impl.onEstablished;
+		handler();
 		if (impl.closing) return;
 	}
 	// Application data may have arrived together with the last handshake flight.
@@ -592,6 +789,7 @@ void TlsChannel::deliverClose(const std::string& reason)
 	CloseHandler handler = std::move(impl.onClose);
 	impl.onClose = nullptr;
 	impl.onReady = nullptr;
+	impl.onEstablished = nullptr;
 	impl.onData = nullptr;
 	if (handler) handler(reason);
 }
