@@ -6,11 +6,14 @@
 //   - cross-thread post throughput: EventLoop::post() vs a mutex + condition variable queue
 //   - timer schedule + cancel: EventLoop::runAfter() + cancel vs std::multimap insert + erase
 //   - frame encode / decode: FrameCodec vs a plain memcpy of the same bytes
+//   - output queue: 128 MiB queued at once and written out, ByteQueue vs the std::string
+//     erased from the front that TcpConnection used before
 //   - PublicKey from raw bytes vs the OpenSSL 3.0 encoder path it replaced, and PublicKey +
 //     verify vs the bare OpenSSL calls (a relay's per-announce key work)
 //
 
 
+#include "CrossChat/ByteQueue.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/FrameCodec.h"
@@ -19,6 +22,7 @@
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -30,6 +34,7 @@
 #include <thread>
 
 
+using CrossChat::ByteQueue;
 using CrossChat::EventLoop;
 using CrossChat::EventLoopThread;
 using CrossChat::FrameCodec;
@@ -208,6 +213,63 @@ void BM_FrameEncodeDecode_Baseline_Memcpy(benchmark::State& state)
 	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
 }
 BENCHMARK(BM_FrameEncodeDecode_Baseline_Memcpy)->Arg(100)->Arg(16 * 1024);
+
+
+// A connection's output queue: 128 MiB queued at once (a sender much faster than its socket),
+// then written out in 256 KiB pieces, as TcpConnection does when the socket takes them.
+
+
+constexpr std::size_t QUEUE_TOTAL = 128 * 1024 * 1024;
+constexpr std::size_t QUEUE_PIECE = 64 * 1024;
+constexpr std::size_t SOCKET_WRITE = 256 * 1024;
+
+
+void BM_OutputQueue_ByteQueue(benchmark::State& state)
+{
+	const std::string piece(QUEUE_PIECE, 'q');
+	ByteQueue queue;
+	for (auto _: state)
+	{
+		for (std::size_t queued = 0; queued < QUEUE_TOTAL; queued += piece.size()) queue.append(piece.data(), piece.size());
+		while (!queue.empty())
+		{
+			struct iovec iov[64];
+			const std::size_t count = queue.peek(iov, 64, SOCKET_WRITE);
+			benchmark::DoNotOptimize(iov[0].iov_base);
+			std::size_t bytes = 0;
+			for (std::size_t i = 0; i < count; ++i) bytes += iov[i].iov_len;
+			queue.consume(bytes);
+		}
+	}
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(QUEUE_TOTAL));
+}
+BENCHMARK(BM_OutputQueue_ByteQueue)->Unit(benchmark::kMillisecond);
+
+
+void BM_OutputQueue_Baseline_StringEraseFront(benchmark::State& state)
+{
+	// TcpConnection's queue before: one std::string, appended to, erased from the front once
+	// half of it had been written.
+	const std::string piece(QUEUE_PIECE, 'q');
+	for (auto _: state)
+	{
+		std::string output;
+		std::size_t position = 0;
+		for (std::size_t queued = 0; queued < QUEUE_TOTAL; queued += piece.size()) output.append(piece);
+		while (position < output.size())
+		{
+			benchmark::DoNotOptimize(output.data() + position);
+			position += std::min(SOCKET_WRITE, output.size() - position);
+			if (position < output.size() && position >= 64 * 1024 && position * 2 >= output.size())
+			{
+				output.erase(0, position);
+				position = 0;
+			}
+		}
+	}
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(QUEUE_TOTAL));
+}
+BENCHMARK(BM_OutputQueue_Baseline_StringEraseFront)->Unit(benchmark::kMillisecond);
 
 
 // Public keys from the network: a relay verifies each announce's signature with a key that
