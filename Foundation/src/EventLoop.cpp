@@ -63,7 +63,7 @@ public:
 
 	static constexpr std::size_t MIN_COMPACT_SIZE = 1024;
 	static constexpr int MAX_END_ROUNDS = 4;
-	static constexpr std::chrono::microseconds BUSY_POLL_INTERVAL{20};
+	static constexpr std::chrono::microseconds BUSY_POLL_INTERVAL{50};
 		///< While tasks keep the loop busy, sockets are polled at least this often.
 
 	Impl(): _logger(Poco::Logger::get("CrossChat.EventLoop"))

@@ -202,13 +202,6 @@ void TcpConnection::setDataHandler(DataHandler handler)
 }
 
 
-void TcpConnection::setReadableHandler(ReadableHandler handler)
-{
-	_loop.assertInLoopThread();
-	if (!_closeDelivered) _onReadable = handler ? std::make_shared<const ReadableHandler>(std::move(handler)) : nullptr;
-}
-
-
 void TcpConnection::setCloseHandler(CloseHandler handler)
 {
 	_loop.assertInLoopThread();
@@ -250,6 +243,22 @@ void TcpConnection::send(const char* data, std::size_t size)
 	if (size >= DIRECT_WRITE_SIZE && canWriteNow())
 	{
 		// Large and nothing ahead of it: straight to the socket, without a copy.
+		const std::size_t written = writeDirect(data, size);
+		if (_closed || written == size) return;
+		data += written;
+		size -= written;
+	}
+	_output.append(data, size);
+	queued();
+}
+
+
+void TcpConnection::sendNow(const char* data, std::size_t size)
+{
+	_loop.assertInLoopThread();
+	if (_closed || _closeRequested || size == 0) return;
+	if (canWriteNow())
+	{
 		const std::size_t written = writeDirect(data, size);
 		if (_closed || written == size) return;
 		data += written;
@@ -503,16 +512,6 @@ void TcpConnection::finishConnect()
 
 void TcpConnection::handleRead()
 {
-	if (_onReadable && !_closeRequested && !_readingPaused)
-	{
-		// Pull mode: the handler takes what it wants with receive(), within this event's budget.
-		_readBudget = MAX_READ_PER_EVENT;
-		_readDrained = false;
-		const std::shared_ptr<const ReadableHandler> pHandler = _onReadable;   // may replace itself
-		(*pHandler)();
-		_readBudget = 0;
-		return;
-	}
 	std::array<char, READ_CHUNK> buffer;
 	std::size_t total = 0;
 	while (!_closed && total < MAX_READ_PER_EVENT)
@@ -574,26 +573,6 @@ long TcpConnection::readOnce(char* buffer, std::size_t size)
 		}
 		return -1;
 	}
-}
-
-
-std::size_t TcpConnection::receive(char* buffer, std::size_t size)
-{
-	_loop.assertInLoopThread();
-	if (_closed || _closeRequested || _readDrained || _readBudget == 0 || size == 0) return 0;
-	const std::size_t wanted = std::min(size, _readBudget);
-	const long n = readOnce(buffer, wanted);
-	if (n <= 0)
-	{
-		_readDrained = true;
-		return 0;
-	}
-	const auto got = static_cast<std::size_t>(n);
-	_readBudget -= got;
-	// A short read has emptied the socket's receive queue: the next receive() of this event
-	// says "nothing now" without a system call.
-	if (got < wanted) _readDrained = true;
-	return got;
 }
 
 
@@ -818,7 +797,6 @@ void TcpConnection::releaseHandlers()
 	_onClose = nullptr;
 	_onConnect = nullptr;
 	_onData = nullptr;
-	_onReadable = nullptr;
 	_onDrain = nullptr;
 }
 

@@ -221,27 +221,58 @@ struct ChannelIo
 	/// What the channel's BIO reads from and writes to; reached through BIO_get_data().
 {
 	TcpConnection* pConnection = nullptr;   ///< Owned by the channel.
-	std::string held;                       ///< Ciphertext handed in by receiveCiphertext().
+	bool writeNow = false;                  ///< The record being written is all there is: no copy.
+	const char* pInput = nullptr;           ///< Ciphertext being processed (the connection's buffer).
+	std::size_t inputSize = 0;
+	std::string held;                       ///< Ciphertext kept from an earlier piece of input.
 	std::size_t heldPos = 0;
 
-	std::size_t take(char* out, std::size_t size)
-		/// Ciphertext handed in first, then straight from the socket into out (OpenSSL's
-		/// record buffer): no intermediate copy.
+	std::size_t available() const
 	{
-		if (heldPos < held.size())
-		{
-			const std::size_t n = std::min(size, held.size() - heldPos);
-			std::memcpy(out, held.data() + heldPos, n);
-			heldPos += n;
-			if (heldPos == held.size()) release();
-			return n;
-		}
-		return pConnection->receive(out, size);
+		return held.size() - heldPos + inputSize;
 	}
 
-	std::size_t heldAvailable() const
+	std::size_t take(char* out, std::size_t size)
+		/// Bytes kept from earlier input first, then the current input.
 	{
-		return held.size() - heldPos;
+		std::size_t taken = 0;
+		if (heldPos < held.size())
+		{
+			taken = std::min(size, held.size() - heldPos);
+			std::memcpy(out, held.data() + heldPos, taken);
+			heldPos += taken;
+			if (heldPos == held.size())
+			{
+				held.clear();
+				heldPos = 0;
+			}
+		}
+		const std::size_t n = std::min(size - taken, inputSize);
+		if (n > 0)
+		{
+			std::memcpy(out + taken, pInput, n);
+			pInput += n;
+			inputSize -= n;
+			taken += n;
+		}
+		return taken;
+	}
+
+	void endInput(bool keep)
+		/// After a piece of input has been processed: keeps what OpenSSL has not read (it reads
+		/// everything unless the channel stopped in the middle) if keep, else drops it.
+	{
+		if (inputSize > 0 && keep)
+		{
+			if (heldPos > 0)
+			{
+				held.erase(0, heldPos);
+				heldPos = 0;
+			}
+			held.append(pInput, inputSize);
+		}
+		pInput = nullptr;
+		inputSize = 0;
 	}
 
 	void release()
@@ -300,10 +331,10 @@ public:
 		BIO_set_data(pBio, &io);
 		SSL_set_bio(pSsl, pBio, pBio);   // the SSL owns the BIO from here, for both directions
 		SSL_set_app_data(pSsl, &check);
-		// OpenSSL reads up to READ_BUFFER_SIZE of ciphertext in one BIO read (one recv() into
-		// its record buffer) instead of a header and a body read per record.
-		SSL_set_read_ahead(pSsl, 1);
-		SSL_set_default_read_buffer_len(pSsl, READ_BUFFER_SIZE);
+		// No read_ahead: OpenSSL takes a header, then the body of each record, from the input
+		// at hand (one copy into its record buffer). With read_ahead it would read many records
+		// at once and move the rest of its buffer to the front at every record (see
+		// docs/BENCHMARKS.md): for small records that costs several copies instead of one.
 		if (isServer)
 			SSL_set_accept_state(pSsl);
 		else
@@ -361,7 +392,13 @@ int bioWrite(BIO* pBio, const char* data, std::size_t size, std::size_t* pWritte
 	BIO_clear_retry_flags(pBio);
 	auto* pIo = static_cast<ChannelIo*>(BIO_get_data(pBio));
 	// Ciphertext after the connection has ended is dropped: nobody can receive it.
-	if (pIo && size > 0) pIo->pConnection->send(data, size);
+	if (pIo && size > 0)
+	{
+		if (pIo->writeNow)
+			pIo->pConnection->sendNow(data, size);
+		else
+			pIo->pConnection->send(data, size);
+	}
 	*pWritten = size;
 	return 1;
 }
@@ -387,7 +424,7 @@ long bioCtrl(BIO* pBio, int command, long, void*)
 	case BIO_CTRL_FLUSH:
 		return 1;
 	case BIO_CTRL_PENDING:
-		return pIo ? static_cast<long>(pIo->heldAvailable()) : 0;
+		return pIo ? static_cast<long>(pIo->available()) : 0;
 	default:
 		return 0;
 	}
@@ -497,8 +534,7 @@ void TlsChannel::start()
 		impl.connection->loop().post([self] { self->deliverClose(self->_pImpl->reason); });
 	}
 	// The connection's handlers own the channel: it lives as long as the connection is open.
-	// Pull mode: OpenSSL reads the socket through the BIO, into its own buffer.
-	impl.connection->setReadableHandler([self] { self->onReadable(); });
+	impl.connection->setDataHandler([self](const char* data, std::size_t size) { self->onCiphertext(data, size); });
 	impl.connection->setCloseHandler([self](const std::string& reason) { self->onConnectionClosed(reason); });
 	if (impl.closing) return;
 	if (!impl.isServer)
@@ -537,10 +573,7 @@ void TlsChannel::setCloseHandler(CloseHandler handler)
 
 void TlsChannel::receiveCiphertext(const std::string& bytes)
 {
-	Impl& impl = *_pImpl;
-	if (bytes.empty() || impl.closing) return;
-	impl.io.held.append(bytes);
-	onReadable();
+	if (!bytes.empty()) onCiphertext(bytes.data(), bytes.size());
 }
 
 
@@ -689,10 +722,13 @@ void TlsChannel::beginHandshake()
 }
 
 
-void TlsChannel::onReadable()
+void TlsChannel::onCiphertext(const char* data, std::size_t size)
 {
 	Impl& impl = *_pImpl;
 	if (impl.closing) return;
+	// OpenSSL reads this straight from the connection's buffer through the BIO.
+	impl.io.pInput = data;
+	impl.io.inputSize = size;
 	if (!impl.ready)
 	{
 		impl.handshakeStarted = true;
@@ -702,6 +738,7 @@ void TlsChannel::onReadable()
 	{
 		readPlaintext();
 	}
+	impl.io.endInput(!impl.closing);
 }
 
 
@@ -837,8 +874,10 @@ void TlsChannel::readPlaintext()
 	char buffer[READ_BUFFER_SIZE];
 	while (!impl.closing)
 	{
+		const std::size_t before = impl.io.available();
 		std::size_t filled = 0;
 		int error = SSL_ERROR_NONE;
+		bool drained = false;
 		clearErrors();
 		while (sizeof(buffer) - filled >= MAX_RECORD_PLAINTEXT)
 		{
@@ -849,6 +888,12 @@ void TlsChannel::readPlaintext()
 				break;
 			}
 			filled += n;
+			// Everything at hand is decrypted: another SSL_read would only say WANT_READ.
+			if (impl.io.available() == 0 && !SSL_has_pending(impl.pSsl))
+			{
+				drained = true;
+				break;
+			}
 		}
 		if (filled > 0 && impl.onData)
 		{
@@ -856,11 +901,16 @@ void TlsChannel::readPlaintext()
 			(*pHandler)(buffer, filled);
 			if (impl.closing) return;
 		}
+		if (drained) return;
 		if (error == SSL_ERROR_NONE) continue;   // the buffer filled up: there may be more
 		if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
 		{
-			// Nothing more to read now (OpenSSL retries by itself after records without
-			// application data, SSL_MODE_AUTO_RETRY): the next readable event continues.
+			// OpenSSL reads until the input is used up, so WANT_READ normally means it is. A
+			// record that carried no application data (a KeyUpdate, say) may leave more
+			// behind it: go on while input remains and is being consumed.
+			if (impl.connection->closed()) return;
+			const std::size_t after = impl.io.available();
+			if (after > 0 && after < before) continue;
 			return;
 		}
 		if (error == SSL_ERROR_ZERO_RETURN)
@@ -877,21 +927,31 @@ void TlsChannel::readPlaintext()
 
 
 void TlsChannel::writePlaintext(const char* data, std::size_t size)
-	/// Encrypts data in pieces of up to WRITE_PIECE: each piece's records are queued on the
-	/// corked connection and leave in one write, and the socket gets to work on the first
-	/// piece while the next one is encrypted.
+	/// Encrypts data in pieces of up to WRITE_PIECE: a piece of one record goes to the socket
+	/// without a copy; the records of a larger piece are queued on the corked connection and
+	/// leave in one write, and the socket gets to work on the first piece while the next one
+	/// is encrypted.
 {
 	Impl& impl = *_pImpl;
 	while (size > 0 && !impl.closing)
 	{
 		const std::size_t piece = std::min(size, WRITE_PIECE);
+		// One record: straight from OpenSSL's buffer to the socket. Several: gathered on the
+		// corked connection and written together.
+		const bool oneRecord = piece <= MAX_RECORD_PLAINTEXT;
 		std::size_t written = 0;
-		impl.connection->cork();
+		if (oneRecord)
+			impl.io.writeNow = true;
+		else
+			impl.connection->cork();
 		clearErrors();
 		const bool ok = SSL_write_ex(impl.pSsl, data, piece, &written) == 1 && written == piece;
 		const int error = ok ? SSL_ERROR_NONE : SSL_get_error(impl.pSsl, 0);
 		const std::string errors = ok ? std::string() : openSSLError("");
-		impl.connection->uncork();
+		if (oneRecord)
+			impl.io.writeNow = false;
+		else
+			impl.connection->uncork();
 		if (!ok)
 		{
 			fail("TLS write failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));

@@ -64,7 +64,6 @@ public:
 	using CloseHandler = std::function<void(const std::string& reason)>;
 		/// reason is empty for an orderly close by either side.
 	using DrainHandler = std::function<void()>;
-	using ReadableHandler = std::function<void()>;
 
 	static constexpr std::size_t DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 	static constexpr std::size_t MAX_READ_PER_EVENT = 256 * 1024;
@@ -98,12 +97,6 @@ public:
 	void setConnectHandler(ConnectHandler handler);
 	void setDataHandler(DataHandler handler);
 		/// Data arriving while no data handler is set is discarded.
-	void setReadableHandler(ReadableHandler handler);
-		/// Pull mode, for a consumer that wants the bytes in its own buffer (TlsChannel lets
-		/// OpenSSL read straight into its record buffer): while a readable handler is set, the
-		/// connection does not read by itself and calls no data handler; when the socket is
-		/// readable it calls this handler, which takes bytes with receive(). Bytes left unread
-		/// are reported again on the next turn. nullptr returns to push mode (the data handler).
 	void setCloseHandler(CloseHandler handler);
 	void setDrainHandler(DrainHandler handler);
 		/// Called when the output buffer has been fully written after having exceeded the
@@ -121,12 +114,10 @@ public:
 		/// instead of copying it. Ignored after close() or abort(), and once the connection has
 		/// ended. A write error ends the connection; onClose(reason) follows on a later turn.
 
-	std::size_t receive(char* buffer, std::size_t size);
-		/// Pull mode, from inside the readable handler: reads up to size bytes into buffer and
-		/// returns how many; 0 when there is nothing more to take now (nothing is waiting, this
-		/// readiness event's share of MAX_READ_PER_EVENT is used up, or the connection has
-		/// ended: the peer's FIN and errors are handled as in push mode, onClose follows).
-		/// Outside the readable handler it returns 0. Must be called from the loop thread.
+	void sendNow(const char* data, std::size_t size);
+		/// For output that the caller has coalesced already (TlsChannel's single record at the
+		/// end of an iteration): written at once, without a copy, if nothing is queued ahead of
+		/// it and the connection is not corked; otherwise queued like send().
 
 	void cork();
 	void uncork();
@@ -211,8 +202,6 @@ private:
 	bool _writeBlocked = false;     ///< The socket refused bytes: wait until it is writable.
 	bool _flushQueued = false;      ///< A flush waits for the end of the loop iteration.
 	int _corked = 0;                ///< cork() nesting depth.
-	std::size_t _readBudget = 0;    ///< Pull mode: what receive() may still read in this event.
-	bool _readDrained = false;      ///< Pull mode: the socket had no more to read in this event.
 	int _interest = 0;              ///< The event mask registered with the loop.
 	ByteQueue _output;
 	std::size_t _highWaterMark = DEFAULT_HIGH_WATER_MARK;
@@ -223,7 +212,6 @@ private:
 	TimerHandle _closeTimer;
 	ConnectHandler _onConnect;
 	std::shared_ptr<const DataHandler> _onData;   ///< Shared: a call keeps it alive without a copy.
-	std::shared_ptr<const ReadableHandler> _onReadable;
 	std::shared_ptr<const EventLoop::Task> _pFlushTask;   ///< Queued at the end of iterations.
 	CloseHandler _onClose;
 	DrainHandler _onDrain;

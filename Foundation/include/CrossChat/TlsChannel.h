@@ -33,10 +33,10 @@ class TlsChannel: public std::enable_shared_from_this<TlsChannel>
 	/// Runs OpenSSL on top of a TcpConnection through a BIO of its own (Poco 1.11's non-blocking
 	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the
 	/// event loop and over any byte pipe that a TcpConnection carries: a direct connection or a
-	/// relay tunnel. OpenSSL never owns the socket: its BIO reads through the connection's pull
-	/// mode (TcpConnection::receive(), one recv() into OpenSSL's record buffer, no intermediate
-	/// copy), and its output is appended to the connection's output queue, which the loop
-	/// flushes once per iteration.
+	/// relay tunnel. OpenSSL never touches the socket: its BIO reads the ciphertext straight
+	/// from the buffer the connection delivers, and its records go to the connection's output
+	/// (written at once without a copy when a flush makes one record, else queued and written
+	/// together), which the loop flushes once per iteration.
 	///
 	/// Two modes, chosen by the factory:
 	///
@@ -169,7 +169,7 @@ private:
 	static std::shared_ptr<ssl_ctx_st> pinnedContext(const Identity& identity, bool isServer);
 	void start();
 	void beginHandshake();
-	void onReadable();
+	void onCiphertext(const char* data, std::size_t size);
 	void onConnectionClosed(const std::string& reason);
 	void doHandshake();
 	void handshakeDone();
