@@ -697,3 +697,39 @@ void TcpConnectionTest::testLargeSendIntoFullSocket()
 	CPPUNIT_ASSERT(pair.received == payload + "tail");
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), pair.client->bufferedAmount());
 }
+
+
+void TcpConnectionTest::testCorkAndSendNow()
+{
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	const TcpConnection::Ptr& client = pair.client;
+	std::uint64_t writesAtStart = 0;
+	std::uint64_t writesAfterSendNow = 0;
+	std::uint64_t writesWhileCorked = 0;
+	std::uint64_t writesNextIterationCorked = 0;
+	std::uint64_t writesAfterUncork = 0;
+	loop.post([&] {
+		writesAtStart = client->writeCount();
+		client->sendNow("now;", 4);                 // nothing queued: written at once
+		writesAfterSendNow = client->writeCount();
+		client->cork();
+		client->send("a;");
+		client->sendNow("b;", 2);                   // corked: queued behind "a;"
+		client->send(std::string(300 * 1024, 'c'));   // over COALESCE_LIMIT, still held
+		writesWhileCorked = client->writeCount();
+		loop.post([&] {                             // the end of the iteration did not write
+			writesNextIterationCorked = client->writeCount();
+			client->uncork();                       // everything in one write
+			writesAfterUncork = client->writeCount();
+			client->sendNow("z", 1);
+		});
+	});
+	const std::string expected = "now;a;b;" + std::string(300 * 1024, 'c') + "z";
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received.size() >= expected.size(); }));
+	CPPUNIT_ASSERT(pair.received == expected);
+	CPPUNIT_ASSERT_EQUAL(writesAtStart + 1, writesAfterSendNow);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow, writesWhileCorked);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow, writesNextIterationCorked);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow + 1, writesAfterUncork);
+}

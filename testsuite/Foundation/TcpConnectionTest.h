@@ -30,6 +30,7 @@ class TcpConnectionTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testLargeSendsKeepOrder);
 	CPPUNIT_TEST(testCloseFlushesQueuedOutput);
 	CPPUNIT_TEST(testLargeSendIntoFullSocket);
+	CPPUNIT_TEST(testCorkAndSendNow);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -48,6 +49,7 @@ public:
 	void testLargeSendsKeepOrder();
 	void testCloseFlushesQueuedOutput();
 	void testLargeSendIntoFullSocket();
+	void testCorkAndSendNow();
 };
 
 
