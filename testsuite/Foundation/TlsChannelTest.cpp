@@ -683,6 +683,8 @@ void TlsChannelTest::testLoneMessageNotDelayed()
 	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.received == "pong"; }));
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), clientQueuedNext);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), serverQueuedAfterAnswer);
+	pair.client.channel->close();   // an open channel and its connection hold each other
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
 }
 
 
@@ -730,4 +732,8 @@ void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), queuedPlaintext);
 	CPPUNIT_ASSERT(drains > 0);
 	CPPUNIT_ASSERT(maxBuffered < HIGH_WATER_MARK + 2 * TlsChannel::COALESCE_LIMIT);
+	connection->setDrainHandler(nullptr);
+	pair.client.channel->close();   // an open channel and its connection hold each other
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
 }
