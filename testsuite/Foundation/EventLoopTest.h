@@ -30,6 +30,10 @@ class EventLoopTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testOneLoopPerThread);
 	CPPUNIT_TEST(testLoopOnlyMethodAbortsFromOtherThread);
 	CPPUNIT_TEST(testManyCancelledTimersAreReleased);
+	CPPUNIT_TEST(testShutdownWhileOtherThreadsSignal);
+	CPPUNIT_TEST(testDirectStopDoesNotEndLoopThread);
+	CPPUNIT_TEST(testRunAtIterationEnd);
+	CPPUNIT_TEST(testIterationEndTaskBeforeRunDoesNotSleep);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -48,6 +52,10 @@ public:
 	void testOneLoopPerThread();
 	void testLoopOnlyMethodAbortsFromOtherThread();
 	void testManyCancelledTimersAreReleased();
+	void testShutdownWhileOtherThreadsSignal();
+	void testDirectStopDoesNotEndLoopThread();
+	void testRunAtIterationEnd();
+	void testIterationEndTaskBeforeRunDoesNotSleep();
 };
 
 

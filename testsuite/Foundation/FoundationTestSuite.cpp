@@ -6,6 +6,7 @@
 
 
 #include "FoundationTestSuite.h"
+#include "ByteQueueTest.h"
 #include "EventLoopTest.h"
 #include "ManualSchedulerTest.h"
 #include "TextTest.h"
@@ -16,6 +17,8 @@
 #include "MessageSchemaTest.h"
 #include "TcpConnectionTest.h"
 #include "TlsChannelTest.h"
+#include "TlsClientContextTest.h"
+#include "TlsServerContextTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -29,8 +32,11 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(DataDirectoryTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());
+	pSuite->addTest(ByteQueueTest::suite());
 	pSuite->addTest(MessageSchemaTest::suite());
 	pSuite->addTest(TcpConnectionTest::suite());
 	pSuite->addTest(TlsChannelTest::suite());
+	pSuite->addTest(TlsServerContextTest::suite());
+	pSuite->addTest(TlsClientContextTest::suite());
 	return pSuite;
 }

@@ -21,9 +21,13 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testCloseBeforeReadySendsQueuedData);
 	CPPUNIT_TEST(testWrongExpectedPeerRefused);
 	CPPUNIT_TEST(testTls12ClientRefused);
+	CPPUNIT_TEST(testNonEd25519PeerRefused);
 	CPPUNIT_TEST(testGarbageRejected);
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
+	CPPUNIT_TEST(testSendsCoalescedIntoOneRecord);
+	CPPUNIT_TEST(testLoneMessageNotDelayed);
+	CPPUNIT_TEST(testBackpressureCountsQueuedPlaintext);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -33,9 +37,13 @@ public:
 	void testCloseBeforeReadySendsQueuedData();
 	void testWrongExpectedPeerRefused();
 	void testTls12ClientRefused();
+	void testNonEd25519PeerRefused();
 	void testGarbageRejected();
 	void testOrderlyCloseByServer();
 	void testTruncationReported();
+	void testSendsCoalescedIntoOneRecord();
+	void testLoneMessageNotDelayed();
+	void testBackpressureCountsQueuedPlaintext();
 };
 
 

@@ -11,14 +11,20 @@
 #include "CrossChat/Relay/RelayServer.h"
 #include "Poco/Exception.h"
 #include "Poco/Net/IPAddress.h"
+#include "Poco/NumberParser.h"
 #include "Poco/Util/HelpFormatter.h"
 #include "Poco/Util/IntValidator.h"
 #include "Poco/Util/Option.h"
 #include "Poco/Util/OptionCallback.h"
 #include "Poco/Util/OptionSet.h"
 #include "Poco/Util/ServerApplication.h"
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstdlib>
+#include <pthread.h>
+#include <thread>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -56,10 +62,11 @@ protected:
 		options.addOption(Option("help", "h", "Show this help and exit.")
 			.required(false).repeatable(false)
 			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleHelp)));
-		options.addOption(Option("port", "p", "TCP port to listen on (default 5000; 0 picks a free port). Sets relay.port.")
+		options.addOption(Option("port", "p", "TCP port to listen on (default 5000, or the PORT environment variable; "
+				"0 picks a free port). Sets relay.port.")
 			.required(false).repeatable(false).argument("PORT")
 			.validator(new Poco::Util::IntValidator(0, 65535))
-			.binding("relay.port"));
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handlePort)));
 		options.addOption(Option("probe-port", "", "NAT probe port (default: the port + 1; 0 disables). Sets relay.probePort.")
 			.required(false).repeatable(false).argument("PORT")
 			.validator(new Poco::Util::IntValidator(0, 65535))
@@ -96,6 +103,13 @@ protected:
 			return Application::EXIT_CONFIG;
 		}
 
+		// SIGHUP reloads the certificate: blocked here, before the relay's threads exist (they
+		// inherit the mask), and taken by one thread with sigwait().
+		sigset_t hangup;
+		sigemptyset(&hangup);
+		sigaddset(&hangup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
+
 		CrossChat::Relay::RelayServer server(settings);
 		try
 		{
@@ -113,10 +127,31 @@ protected:
 		if (server.probePort() != 0)
 			logger().information("NAT probe port " + std::to_string(server.probePort()));
 
+		std::atomic<bool> stopping{false};
+		std::thread reloader([this, &server, &hangup, &stopping]
+		{
+			int signal = 0;
+			while (sigwait(&hangup, &signal) == 0 && !stopping)
+			{
+				try
+				{
+					server.reloadCertificate();
+					logger().information("SIGHUP: certificate reloaded");
+				}
+				catch (const Poco::Exception& exc)
+				{
+					logger().error("SIGHUP: certificate not reloaded, the current one stays: " + exc.displayText());
+				}
+			}
+		});
+
 		waitForTerminationRequest();   // SIGINT, SIGTERM (or SIGQUIT)
 
-		logger().information("stopping");
-		server.stop();
+		stopping = true;
+		pthread_kill(reloader.native_handle(), SIGHUP);
+		reloader.join();
+		logger().information("stopping (draining for at most " + std::to_string(settings.drainTimeout.count()) + " s)");
+		server.drain();
 		logger().information("stopped");
 		return Application::EXIT_OK;
 	}
@@ -130,10 +165,18 @@ private:
 		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
 		help.setFooter("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
-			"in crosschat-relay.properties. SIGTERM or SIGINT stops the relay gracefully.");
+			"in crosschat-relay.properties. The PORT environment variable sets the port when no option does. "
+			"SIGTERM or SIGINT drains and stops the relay (control channels are told to go away, work in "
+			"progress gets relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();
+	}
+
+	void handlePort(const std::string&, const std::string& value)
+	{
+		config().setString("relay.port", value);
+		_portGiven = true;
 	}
 
 	void handleConfigFile(const std::string&, const std::string& value)
@@ -148,6 +191,7 @@ private:
 		if (equals == std::string::npos || equals == 0)
 			throw Poco::InvalidArgumentException("--define expects NAME=VALUE, got '" + value + "'");
 		config().setString(value.substr(0, equals), value.substr(equals + 1));
+		if (value.substr(0, equals) == "relay.port") _portGiven = true;
 	}
 
 	std::chrono::seconds seconds(const std::string& key, std::chrono::seconds fallback) const
@@ -168,7 +212,17 @@ private:
 		const CrossChat::Relay::RelayServerConfig defaults;
 		CrossChat::Relay::RelayServerConfig settings;
 
-		const int port = config().getInt("relay.port", defaults.bind.port());
+		int port = config().getInt("relay.port", defaults.bind.port());
+		// Platforms (Heroku, Railway, ...) give the port in PORT: it wins over the files, not
+		// over --port or --define relay.port.
+		const char* pEnvironmentPort = std::getenv("PORT");
+		if (!_portGiven && pEnvironmentPort && *pEnvironmentPort)
+		{
+			int value = 0;
+			if (!Poco::NumberParser::tryParse(pEnvironmentPort, value) || value < 0 || value > 65535)
+				throw Poco::InvalidArgumentException(std::string("the PORT environment variable must be 0 to 65535, got '") + pEnvironmentPort + "'");
+			port = value;
+		}
 		if (port < 0 || port > 65535) throw Poco::InvalidArgumentException("relay.port must be 0 to 65535");
 		const std::string bind = config().getString("relay.bind", defaults.bind.host().toString());
 		Poco::Net::IPAddress host;
@@ -184,40 +238,60 @@ private:
 			settings.probePort = static_cast<std::uint16_t>(probePort);
 		}
 		settings.maxProbeConnections = count("relay.maxProbeConnections", defaults.maxProbeConnections);
+		settings.maxProbeConnectionsPerIp = count("relay.maxProbeConnectionsPerIp", defaults.maxProbeConnectionsPerIp);
 
 		settings.tlsCertificateFile = config().getString("relay.tlsCertificateFile", defaults.tlsCertificateFile);
 		settings.tlsKeyFile = config().getString("relay.tlsKeyFile", defaults.tlsKeyFile);
 		if (settings.tlsCertificateFile.empty() != settings.tlsKeyFile.empty())
 			throw Poco::InvalidArgumentException("HTTPS needs both relay.tlsCertificateFile (--tls-cert) and relay.tlsKeyFile (--tls-key)");
 
-		settings.httpThreads = count("relay.httpThreads", defaults.httpThreads);
-		settings.maxQueuedRequests = count("relay.maxQueuedRequests", defaults.maxQueuedRequests);
-		settings.maxHttpConnections = count("relay.maxHttpConnections", defaults.maxHttpConnections);
-		settings.requestTimeout = seconds("relay.requestTimeoutSeconds", defaults.requestTimeout);
 		settings.eventLoops = count("relay.eventLoops", defaults.eventLoops);
+		settings.maxHttpConnections = count("relay.maxHttpConnections", defaults.maxHttpConnections);
+		settings.maxHttpConnectionsPerIp = count("relay.maxHttpConnectionsPerIp", defaults.maxHttpConnectionsPerIp);
+		settings.firstByteTimeout = seconds("relay.firstByteTimeoutSeconds", defaults.firstByteTimeout);
+		settings.requestTimeout = seconds("relay.requestTimeoutSeconds", defaults.requestTimeout);
+		settings.keepAliveTimeout = seconds("relay.keepAliveTimeoutSeconds", defaults.keepAliveTimeout);
+		settings.maxKeepAliveRequests = count("relay.maxKeepAliveRequests", defaults.maxKeepAliveRequests);
+		settings.maxHeaderSize = config().getUInt64("relay.maxHeaderSize", defaults.maxHeaderSize);
+		settings.maxBodySize = config().getUInt64("relay.maxBodySize", defaults.maxBodySize);
+
 		settings.recordTtl = seconds("relay.recordTtlSeconds", defaults.recordTtl);
 		settings.reannounceAfter = seconds("relay.reannounceAfterSeconds", defaults.reannounceAfter);
 		settings.lookupRetryAfter = seconds("relay.lookupRetryAfterSeconds", defaults.lookupRetryAfter);
+		settings.maxPeers = config().getUInt64("relay.maxPeers", defaults.maxPeers);
+		settings.maxPeersPerIp = config().getUInt64("relay.maxPeersPerIp", defaults.maxPeersPerIp);
+
 		settings.controlKeepalive = seconds("relay.controlKeepaliveSeconds", defaults.controlKeepalive);
+		if (settings.controlKeepalive.count() < 1) throw Poco::InvalidArgumentException("relay.controlKeepaliveSeconds must be at least 1");
+		settings.controlHelloTimeout = seconds("relay.controlHelloTimeoutSeconds", defaults.controlHelloTimeout);
 		settings.maxControlConnections = count("relay.maxControlConnections", defaults.maxControlConnections);
+		settings.maxControlConnectionsPerIp = count("relay.maxControlConnectionsPerIp", defaults.maxControlConnectionsPerIp);
+
 		settings.maxTunnels = count("relay.maxTunnels", defaults.maxTunnels);
+		settings.maxTunnelsPerIp = count("relay.maxTunnelsPerIp", defaults.maxTunnelsPerIp);
+		settings.tunnelsPerSecondPerIp = config().getDouble("relay.tunnelsPerSecondPerIp", defaults.tunnelsPerSecondPerIp);
+		if (settings.tunnelsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.tunnelsPerSecondPerIp must be positive");
 		settings.tunnelRateBytesPerSecond = config().getUInt64("relay.tunnelRateBytesPerSecond", defaults.tunnelRateBytesPerSecond);
 		settings.globalRateBytesPerSecond = config().getUInt64("relay.globalRateBytesPerSecond", defaults.globalRateBytesPerSecond);
 		settings.tunnelIdleTimeout = seconds("relay.tunnelIdleTimeoutSeconds", defaults.tunnelIdleTimeout);
 		settings.tunnelJoinTimeout = seconds("relay.tunnelJoinTimeoutSeconds", defaults.tunnelJoinTimeout);
+
 		settings.requestsPerSecondPerIp = config().getDouble("relay.requestsPerSecondPerIp", defaults.requestsPerSecondPerIp);
 		if (settings.requestsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.requestsPerSecondPerIp must be positive");
-		settings.maxBodySize = config().getUInt64("relay.maxBodySize", defaults.maxBodySize);
-		settings.maxKeepAliveRequests = count("relay.maxKeepAliveRequests", defaults.maxKeepAliveRequests);
-		settings.controlHelloTimeout = seconds("relay.controlHelloTimeoutSeconds", defaults.controlHelloTimeout);
-		settings.maxPeers = count("relay.maxPeers", static_cast<unsigned>(defaults.maxPeers));
-		settings.replayCacheSize = count("relay.replayCacheSize", static_cast<unsigned>(defaults.replayCacheSize));
-		settings.maxRateLimitedClients = count("relay.maxRateLimitedClients", static_cast<unsigned>(defaults.maxRateLimitedClients));
+		settings.replayCacheSize = config().getUInt64("relay.replayCacheSize", defaults.replayCacheSize);
+		settings.replayCachePerIp = config().getUInt64("relay.replayCachePerIp", defaults.replayCachePerIp);
+		settings.maxRateLimitedClients = config().getUInt64("relay.maxRateLimitedClients", defaults.maxRateLimitedClients);
+
+		settings.trustedProxies = config().getString("relay.trustedProxies", defaults.trustedProxies);
+		settings.proxyProtocol = config().getBool("relay.proxyProtocol", defaults.proxyProtocol);
+		settings.drainTimeout = seconds("relay.drainTimeoutSeconds", defaults.drainTimeout);
+		settings.descriptorReserve = count("relay.descriptorReserve", defaults.descriptorReserve);
 		return settings;
 	}
 
 	bool _helpRequested = false;
 	bool _configFileGiven = false;
+	bool _portGiven = false;   ///< --port or --define relay.port (then PORT is not used).
 };
 
 
