@@ -52,6 +52,18 @@ GroupEntry renameEntry(const std::string& name)
 }
 
 
+GroupLog withTwoAdmins(const Identity& founder, const Identity& admin1, const Identity& admin2)
+	/// A group founded by founder with admin1 and admin2 added and promoted (version 5).
+{
+	GroupLog log = GroupLog::create(founder, "g", false, 0);
+	CPPUNIT_ASSERT(log.append(founder, addEntry(admin1, log.group())));
+	CPPUNIT_ASSERT(log.append(founder, addEntry(admin2, log.group())));
+	CPPUNIT_ASSERT(log.append(founder, opEntry(GroupOp::PROMOTE, admin1.peerId())));
+	CPPUNIT_ASSERT(log.append(founder, opEntry(GroupOp::PROMOTE, admin2.peerId())));
+	return log;
+}
+
+
 GroupLog replayed(const GroupLog& log)
 	/// A fresh log fed the other's entries, as a member that joins gets them.
 {
@@ -181,12 +193,8 @@ void GroupLogTest::testConflictingVersions()
 	const Identity admin2 = Identity::generate();
 	const Identity carol = Identity::generate();
 	const Identity dave = Identity::generate();
-	GroupLog base = GroupLog::create(founder, "g", false, 0);
+	GroupLog base = withTwoAdmins(founder, admin1, admin2);
 	const std::string GROUP = base.group();
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin1, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin2, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin1.peerId())));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin2.peerId())));
 	GroupLog one = base;
 	GroupLog two = base;
 	CPPUNIT_ASSERT(one.append(admin1, addEntry(carol, GROUP)));
@@ -221,12 +229,8 @@ void GroupLogTest::testLongerChainWins()
 	const Identity admin1 = Identity::generate();
 	const Identity admin2 = Identity::generate();
 	const Identity carol = Identity::generate();
-	GroupLog base = GroupLog::create(founder, "g", false, 0);
+	GroupLog base = withTwoAdmins(founder, admin1, admin2);
 	const std::string GROUP = base.group();
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin1, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin2, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin1.peerId())));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin2.peerId())));
 	GroupLog shortChain = base;
 	GroupLog longChain = base;
 	CPPUNIT_ASSERT(shortChain.append(admin1, renameEntry("short")));
@@ -277,12 +281,7 @@ void GroupLogTest::testForkOrderTotal()
 	const Identity founder = Identity::generate();
 	const Identity admin1 = Identity::generate();
 	const Identity admin2 = Identity::generate();
-	GroupLog base = GroupLog::create(founder, "g", false, 0);
-	const std::string GROUP = base.group();
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin1, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin2, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin1.peerId())));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin2.peerId())));
+	GroupLog base = withTwoAdmins(founder, admin1, admin2);
 	GroupLog a = base;
 	CPPUNIT_ASSERT(a.append(admin1, renameEntry("a1")));
 	GroupLog c = a;
@@ -317,12 +316,7 @@ void GroupLogTest::testDeepForkRefused()
 	const Identity founder = Identity::generate();
 	const Identity admin1 = Identity::generate();
 	const Identity admin2 = Identity::generate();
-	GroupLog base = GroupLog::create(founder, "g", false, 0);
-	const std::string GROUP = base.group();
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin1, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, addEntry(admin2, GROUP)));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin1.peerId())));
-	CPPUNIT_ASSERT(base.append(founder, opEntry(GroupOp::PROMOTE, admin2.peerId())));
+	GroupLog base = withTwoAdmins(founder, admin1, admin2);
 	GroupLog ours = base;
 	GroupLog theirs = base;
 	for (std::size_t i = 0; i < GroupLog::MAX_FORK_DEPTH + 2; ++i)

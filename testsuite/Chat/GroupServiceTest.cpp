@@ -152,6 +152,16 @@ public:
 		settle();
 	}
 
+	std::string meshOfThree(Node& founder, Node& second, Node& third)
+		/// A group "g" that founder creates, second and third join; all three linked. Its ID (text).
+	{
+		const std::string group = founder.service.create("g", false);
+		join(founder, second, group);
+		join(founder, third, group);
+		link(second, third);
+		return group;
+	}
+
 	static std::pair<PeerId, PeerId> key(const PeerId& a, const PeerId& b)
 	{
 		return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
@@ -339,10 +349,7 @@ void GroupServiceTest::testOfflineMemberCatchesUp()
 	Node& alice = net.add("alice");
 	Node& bob = net.add("bob");
 	Node& carol = net.add("carol");
-	const std::string group = alice.service.create("g", false);
-	net.join(alice, bob, group);
-	net.join(alice, carol, group);
-	net.link(bob, carol);
+	const std::string group = net.meshOfThree(alice, bob, carol);
 	alice.service.send(raw(group), "before");
 	net.settle();
 	// carol goes away; both others write.
@@ -454,10 +461,7 @@ void GroupServiceTest::testRemovedMemberRefused()
 	Node& alice = net.add("alice");
 	Node& bob = net.add("bob");
 	Node& carol = net.add("carol");
-	const std::string group = alice.service.create("g", false);
-	net.join(alice, bob, group);
-	net.join(alice, carol, group);
-	net.link(bob, carol);
+	const std::string group = net.meshOfThree(alice, bob, carol);
 	carol.service.send(raw(group), "c1");
 	net.settle();
 	// carol is cut off; alice removes her (after c1); bob hears of it from alice.

@@ -1,32 +1,35 @@
 #!/usr/bin/env python3
-"""group_lab.py — a group conversation across two NATs and a LAN, one member away for part of it
+"""group_lab.py — a group conversation across three NATs and a LAN, one member away for part of it
 (CTest: netlab-group).
 
 Usage: group_lab.py --crosschat PATH --relay-bin PATH [--results FILE] [--keep] [--verbose]
 
 Topology (every node is a network namespace of the lab; nothing touches the root namespace):
 
-    "internet" 203.0.113.0/24:  relay 203.0.113.10, router ra 203.0.113.1, router rb 203.0.113.2
+    "internet" 203.0.113.0/24:  relay 203.0.113.10, routers ra .1, rb .2, rc .3
     LAN A 198.18.1.0/24 behind ra:  a1 198.18.1.11 (founder), a2 198.18.1.12 (a1's LAN neighbour)
-    LAN B 198.19.1.0/24 behind rb:  b1 198.19.1.11, b2 198.19.1.12
+    LAN B 198.19.1.0/24 behind rb:  b1 198.19.1.11
+    LAN C 198.19.2.0/24 behind rc:  c1 198.19.2.11  (rc is a "symmetric" NAT: a new port per destination)
 
 The routers masquerade and drop unsolicited inbound packets. crosschat --json --relay ... runs on
-the four hosts; a1 and a2 meet on the LAN, the others only through the relay (tunnels; the
-ladder may upgrade them by hole punching). The console is driven exactly as a user would:
+the four hosts: a1, b1 and c1 are three people behind three different NATs, a2 is a1's LAN
+neighbour. a1 and a2 meet on the LAN, the others only through the relay (tunnels; the ladder
+may upgrade them by hole punching). The console is driven exactly as a user would:
 /group create, /group invite, /group accept, /msg #<group>, /groups, /group members,
 /group history, /quit.
 
 Checks (each wait bounded):
   1. every instance reports the relay online;
-  2. a1 creates a group ("group" event kind "created") and invites a2, b1 and b2 by peer ID;
+  2. a1 creates a group ("group" event kind "created") and invites a2, b1 and c1 by peer ID;
      each gets kind "invited" (a request: it is not a member until it accepts), accepts, and
      reports kind "joined"; everyone ends with 4 members (/group members);
   3. every member writes 3 messages with /msg #<group>: each arrives exactly once at each other
      member as a "message" event with "group" and the author's sequence;
-  4. b2 quits; a1, a2 and b1 write 3 messages each; b2 starts again on its data directory and
-     catches up: it receives the 9 messages it missed, each author's in order;
-  5. /group history at every member: the same messages, and each author's messages in the same
-     order everywhere;
+  4. c1 quits; a1, a2 and b1 write 3 messages each; b1 quits too (what c1 missed must come
+     from a1 or a2, across the NATs); c1 starts again on its data directory and catches up: it
+     receives the 9 messages it missed, each author's in order; b1 starts again;
+  5. /group history at every member: the 21 messages, every author's in the order it wrote
+     them (sequences 1, 2, 3, ...), the same everywhere;
   6. the instances end cleanly on /quit, the lab leaves nothing behind.
 Measured: time to join, message latency to the last member, catch-up time of the returning member.
 Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, no nft).
@@ -57,10 +60,6 @@ DEADLINE = 290           # seconds for the whole run (CTest's TIMEOUT is 300)
 RELAY_DEFINES = ["relay.controlKeepaliveSeconds=2", "relay.tunnelJoinTimeoutSeconds=10"]
 
 
-class Failed(Exception):
-    """A check failed; the message says which and why."""
-
-
 class Deadline(Exception):
     """The whole run took longer than DEADLINE."""
 
@@ -83,20 +82,20 @@ class GroupLab:
         self.work = work
         self.lab = netlab.Lab()
         self.members = []
-        self.checks = []
+        self.recorder = netlab.Checks()
+        self.checks = self.recorder.checks
         self.relay_proc = None
         self.root_before = netlab.root_interfaces()
         self.group = None
+        self.sent = []   # every message written: {"writer", "text", "t", "seq"}, in the order written
         self.results = {"config": {"relay_url": RELAY_URL, "members": 4}}
 
     def check(self, condition, message):
-        self.checks.append({"check": message, "passed": bool(condition)})
-        print(("  ok    " if condition else "  FAIL  ") + message, flush=True)
-        if not condition:
-            raise Failed(message)
+        """Every check here is fatal: later steps depend on it."""
+        self.recorder.check(condition, message, fatal=True)
 
     def note(self, message):
-        print("        " + message, flush=True)
+        self.recorder.note(message)
 
     def member(self, name):
         return next(m for m in self.members if m.name == name)
@@ -104,18 +103,21 @@ class GroupLab:
     # -- lab -----------------------------------------------------------------------------------
 
     def build(self):
-        print("lab: internet (relay, ra, rb); LAN A behind ra (a1, a2); LAN B behind rb (b1, b2)", flush=True)
+        print("lab: internet (relay, ra, rb, rc); LAN A behind ra (a1, a2); LAN B behind rb (b1); "
+              "LAN C behind rc, symmetric (c1)", flush=True)
         lab = self.lab
         inet = lab.add_switch("inet")
         lan_a = lab.add_switch("lana")
         lan_b = lab.add_switch("lanb")
+        lan_c = lab.add_switch("lanc")
         self.relay_host = lab.add_host("relay", inet, f"{RELAY_ADDRESS}/24")
         lab.add_nat_router("ra", inet, "203.0.113.1/24", lan_a, "198.18.1.1/24")
         lab.add_nat_router("rb", inet, "203.0.113.2/24", lan_b, "198.19.1.1/24")
+        lab.add_nat_router("rc", inet, "203.0.113.3/24", lan_c, "198.19.2.1/24", random_ports=True)
         for name, switch, address, gateway in (("a1", lan_a, "198.18.1.11", "198.18.1.1"),
                                                ("a2", lan_a, "198.18.1.12", "198.18.1.1"),
                                                ("b1", lan_b, "198.19.1.11", "198.19.1.1"),
-                                               ("b2", lan_b, "198.19.1.12", "198.19.1.1")):
+                                               ("c1", lan_c, "198.19.2.11", "198.19.2.1")):
             host = lab.add_host(name, switch, f"{address}/24")
             host.route_add("default", via=gateway)
             self.members.append(Member(name, host))
@@ -123,15 +125,12 @@ class GroupLab:
         self.check(netlab.root_interfaces() == self.root_before, "no lab interface in the root namespace")
         self.check(self.member("a1").host.ping(RELAY_ADDRESS), "a1 reaches the relay through its NAT")
         self.check(not self.member("a1").host.ping("198.19.1.11", timeout=0.5), "a1 cannot reach b1's LAN address")
+        self.check(not self.member("b1").host.ping("198.19.2.11", timeout=0.5), "b1 cannot reach c1's LAN address")
 
     def start_relay(self):
-        argv = [self.args.relay_bin, "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT)]
-        for define in RELAY_DEFINES:
-            argv += ["--define", define]
-        proc = self.relay_host.spawn(argv, name="relay", log_path=os.path.join(self.work, "relay.log"))
-        listening = proc.wait_for(lambda p: any("listening on" in l.text for l in p.stderr), STEP_TIMEOUT)
-        self.check(listening, f"crosschat-relay listens on {RELAY_URL}")
-        self.relay_proc = proc
+        self.relay_proc = netlab.start_relay(self.relay_host, self.args.relay_bin, RELAY_ADDRESS, RELAY_PORT,
+                                             RELAY_DEFINES, os.path.join(self.work, "relay.log"), STEP_TIMEOUT)
+        self.note(f"crosschat-relay listens on {RELAY_URL}")
 
     def start(self, m):
         m.starts += 1
@@ -202,44 +201,56 @@ class GroupLab:
                     self.check(count == 1, f"'{s['text']}' arrived once at {r.name} ({count})")
         return latency
 
+    def name_of(self, peer_id):
+        return next((m.name for m in self.members if m.id == peer_id), peer_id)
+
     def converse(self):
         print("step 3: every member writes 3 messages to the group", flush=True)
         sent = self.write(self.members, "all")
+        self.sent += sent
         latency = self.arrived(sent, self.members, MESSAGE_TIMEOUT)
         self.results["message_ms"] = stats([ms(x) for x in latency])
         self.note(f"message to each member: {self.results['message_ms']}")
 
     def away_and_back(self):
-        print("step 4: b2 quits; a1, a2, b1 write; b1 quits; b2 comes back and catches up through the relay", flush=True)
-        b1, b2 = self.member("b1"), self.member("b2")
-        b2.proc.send("/quit")
-        self.check(b2.proc.wait(10) == 0, "b2 exits with 0 on /quit")
-        present = [m for m in self.members if m is not b2]
+        print("step 4: c1 quits; a1, a2, b1 write; b1 quits; c1 comes back and catches up across the NATs", flush=True)
+        b1, c1 = self.member("b1"), self.member("c1")
+        c1.proc.send("/quit")
+        self.check(c1.proc.wait(10) == 0, "c1 exits with 0 on /quit")
+        present = [m for m in self.members if m is not c1]
         sent = self.write(present, "away")
+        self.sent += sent
         self.arrived(sent, present, MESSAGE_TIMEOUT)
-        # b2's LAN neighbour goes too: what b2 missed (b1's messages included) must come from
+        # One of the authors goes too: what c1 missed (b1's messages included) must come from
         # a1 or a2, across the NATs.
         b1.proc.send("/quit")
         self.check(b1.proc.wait(10) == 0, "b1 exits with 0 on /quit")
         t_back = time.monotonic()
-        self.start(b2)
+        self.start(c1)
         deadline = time.monotonic() + CATCHUP_TIMEOUT
         for s in sent:
-            got = b2.proc.wait_event("message", max(0.0, deadline - time.monotonic()), text=s["text"])
-            self.check(got is not None, f"b2 caught up with '{s['text']}'")
-        self.results["catchup_ms"] = ms(max(e.t for e in b2.proc.find("message")) - t_back)
-        paths = sorted({e.data.get("path") for e in b2.proc.find("peer") if e.data.get("path")})
+            got = c1.proc.wait_event("message", max(0.0, deadline - time.monotonic()), text=s["text"])
+            self.check(got is not None, f"c1 caught up with '{s['text']}'")
+        self.results["catchup_ms"] = ms(max(e.t for e in c1.proc.find("message")) - t_back)
+        paths = sorted({e.data.get("path") for e in c1.proc.find("peer") if e.data.get("path")})
         self.results["catchup_paths"] = paths
-        self.note(f"b2 had all 9 missed messages {self.results['catchup_ms']} ms after its restart "
-                  f"(sessions of b2: paths {paths})")
-        self.check(b2.proc.first("peer", id=b1.id, state="connected") is None, "b2 caught up without b1")
+        self.note(f"c1 had all 9 missed messages {self.results['catchup_ms']} ms after its restart "
+                  f"(sessions of c1: paths {paths})")
+        self.check(c1.proc.first("peer", id=b1.id, state="connected") is None, "c1 caught up without b1")
         for writer in present:
-            seqs = [e.data.get("seq") for e in b2.proc.find("message", **{"from": writer.id})]
-            self.check(seqs == sorted(seqs) and len(seqs) == 3, f"b2 got {writer.name}'s messages in its order ({seqs})")
+            seqs = [e.data.get("seq") for e in c1.proc.find("message", **{"from": writer.id})]
+            self.check(seqs == sorted(seqs) and len(seqs) == 3, f"c1 got {writer.name}'s messages in its order ({seqs})")
         self.start(b1)
 
     def same_history(self):
-        print("step 5: /group history: the same messages, each author's in the same order", flush=True)
+        print("step 5: /group history: the same messages, each author's in the order it wrote them, everywhere", flush=True)
+        written = {}
+        for s in self.sent:
+            written.setdefault(s["writer"].id, []).append((s["seq"], s["text"]))
+        for author, messages in written.items():
+            seqs = [seq for seq, _ in messages]
+            self.check(seqs == list(range(1, len(seqs) + 1)),
+                       f"{self.name_of(author)} wrote with sequences 1..{len(seqs)} ({seqs})")
         orders = {}
         for m in self.members:
             event = self.command(m, f"/group history {self.group[:12]} 100", "history", group=self.group)
@@ -249,9 +260,9 @@ class GroupLab:
             orders[m.name] = per_author
             total = sum(len(v) for v in per_author.values())
             self.check(total == 21, f"{m.name}'s history holds the 21 messages ({total})")
-        reference = orders["a1"]
         for name, per_author in orders.items():
-            self.check(per_author == reference, f"{name}'s history: every author's messages in the same order as a1's")
+            self.check(per_author == written,
+                       f"{name}'s history: every author's messages, in the order the author wrote them")
 
     def shutdown(self):
         print("step 6: /quit", flush=True)
@@ -265,10 +276,10 @@ class GroupLab:
     def run(self):
         self.build()
         self.start_relay()
-        print("step 1: crosschat on a1, a2, b1, b2 with --relay", flush=True)
+        print("step 1: crosschat on a1, a2, b1, c1 with --relay", flush=True)
         for m in self.members:
             self.start(m)
-        print("step 2: a1 creates the group and invites a2, b1, b2; each accepts", flush=True)
+        print("step 2: a1 creates the group and invites a2, b1, c1; each accepts", flush=True)
         a1 = self.member("a1")
         created = self.command(a1, "/group create netlab-crew", "group", kind="created")
         self.group = created.data.get("group")
@@ -328,21 +339,10 @@ def main():
     parser.add_argument("--verbose", action="store_true", help="run crosschat with --verbose")
     args = parser.parse_args()
 
-    ok, reason = netlab.namespaces_available()
-    if not ok:
-        print(f"SKIPPED: netlab needs root and network namespaces ({reason})")
-        return 77
-    if not shutil.which("nft"):
-        print("SKIPPED: the group lab needs nft (scripts/deps.sh installs it)")
-        return 77
-    for option, path in (("--crosschat", args.crosschat), ("--relay-bin", args.relay_bin)):
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            print(f"FAILED: {option} {path} is not an executable file")
-            return 1
+    code = netlab.preflight("group lab", ["nft"], [("--crosschat", args.crosschat), ("--relay-bin", args.relay_bin)])
+    if code is not None:
+        return code
     args.crosschat, args.relay_bin = os.path.abspath(args.crosschat), os.path.abspath(args.relay_bin)
-    stale = netlab.remove_stale_labs()
-    if stale:
-        print(f"lab: removed namespaces left by an earlier, killed lab: {stale}")
 
     def on_alarm(_signum, _frame):
         raise Deadline(f"the lab ran longer than {DEADLINE} s")
@@ -355,7 +355,7 @@ def main():
     error = None
     try:
         lab.run()
-    except (Failed, Deadline, netlab.LabError) as exc:
+    except (netlab.CheckFailed, Deadline, netlab.LabError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     except SystemExit:
         if not args.keep:
@@ -380,7 +380,7 @@ def main():
     if "message_ms" in r:
         print(f"  message to a member {r['message_ms']}")
     if "catchup_ms" in r:
-        print(f"  catch-up            b2 had the 9 missed messages {r['catchup_ms']} ms after its restart")
+        print(f"  catch-up            c1 had the 9 missed messages {r['catchup_ms']} ms after its restart")
     print(f"  checks              {sum(c['passed'] for c in lab.checks)} passed, "
           f"{sum(not c['passed'] for c in lab.checks)} failed; {r['seconds']} s")
     if args.keep:
