@@ -166,7 +166,7 @@ protected:
 				.argument("NAME")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleName)));
 		options.addOption(
-			Option("data-dir", "d", "Where the identity key is kept; default: "
+			Option("data-dir", "d", "Where the identity key and the chat database (history, contacts, outbox) are kept; default: "
 				"$XDG_DATA_HOME/crosschat, else ~/.local/share/crosschat.")
 				.required(false)
 				.repeatable(false)
