@@ -55,6 +55,9 @@ using Poco::Util::OptionSet;
 namespace {
 
 
+const char* const SYSTEM_CONFIG_FILE = CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties";
+
+
 template <typename Function>
 auto callInLoop(CrossChat::EventLoop& loop, Function function) -> decltype(function())
 	/// Runs function on the loop thread and waits for its result (or exception), which the
@@ -152,7 +155,8 @@ protected:
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelay)));
 		options.addOption(
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
-				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
+				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
+				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
 				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching. "
 				"Options win over the file.")
@@ -392,6 +396,9 @@ private:
 	void initialize(Application& self) override
 	{
 		Application::initialize(self);
+		// The system-wide file is the bottom layer: the user's file (or --config-file) and the
+		// options override it key by key.
+		if (Poco::File(SYSTEM_CONFIG_FILE).exists()) loadConfiguration(SYSTEM_CONFIG_FILE, PRIO_DEFAULT + 1);
 		if (_configFileGiven) return;
 		const std::string home = Poco::Environment::get("XDG_CONFIG_HOME", "");
 		const std::string dir = !home.empty() && home[0] == '/' ? home
