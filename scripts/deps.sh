@@ -37,6 +37,8 @@ PACKAGES=(
 	# services these packages ship are never started here (see SERVICE_PACKAGES below).
 	nginx
 	haproxy
+	# The HTTPS lab's certificates (a lab CA and the relay's certificate).
+	openssl
 	# promtool (in the prometheus package, ~19 MB download, ~96 MB installed with its web
 	# assets) checks and unit-tests the relay's alert rules. Its server is not started.
 	prometheus
