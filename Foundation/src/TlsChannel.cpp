@@ -147,7 +147,7 @@ std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
 class TlsChannel::Impl
 {
 public:
-	Impl(const TcpConnection::Ptr& pConnection, const Identity& identity, bool server, std::optional<PeerId> expected):
+	Impl(const ByteStream::Ptr& pConnection, const Identity& identity, bool server, std::optional<PeerId> expected):
 		connection(pConnection),
 		isServer(server),
 		pContext(sharedContext(identity, server))
@@ -195,7 +195,7 @@ public:
 		}
 	}
 
-	TcpConnection::Ptr connection;
+	ByteStream::Ptr connection;          ///< The transport.
 	const bool isServer;
 	std::shared_ptr<SSL_CTX> pContext;
 	SSL* pSsl = nullptr;
@@ -209,19 +209,22 @@ public:
 	bool closeNotifyReceived = false;
 	bool closeDelivered = false;
 	bool hasReason = false;
+	bool readingPaused = false;
 	std::string reason;                 ///< Reported instead of the connection's reason.
 	std::string pending;                ///< Plaintext queued before the handshake finished.
 	ReadyHandler onReady;
+	ConnectHandler onConnect;
 	DataHandler onData;
 	CloseHandler onClose;
+	DrainHandler onDrain;
 };
 
 
 constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
 
 
-TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, const Identity& identity, bool isServer, std::optional<PeerId> expected):
-	_pImpl(std::make_unique<Impl>(connection, identity, isServer, std::move(expected)))
+TlsChannel::TlsChannel(const ByteStream::Ptr& transport, const Identity& identity, bool isServer, std::optional<PeerId> expected):
+	_pImpl(std::make_unique<Impl>(transport, identity, isServer, std::move(expected)))
 {
 }
 
@@ -229,19 +232,19 @@ TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, const Identity& ide
 TlsChannel::~TlsChannel() = default;
 
 
-TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
+TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& transport, const Identity& identity, const PeerId& expectedPeer)
 {
-	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, identity, false, expectedPeer));
+	transport->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(transport, identity, false, expectedPeer));
 	pChannel->start();
 	return pChannel;
 }
 
 
-TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const Identity& identity)
+TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& transport, const Identity& identity)
 {
-	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, identity, true, std::nullopt));
+	transport->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(transport, identity, true, std::nullopt));
 	pChannel->start();
 	return pChannel;
 }
@@ -260,6 +263,10 @@ void TlsChannel::start()
 	// The connection's handlers own the channel: it lives as long as the connection is open.
 	impl.connection->setDataHandler([self](const char* data, std::size_t size) { self->onCiphertext(data, size); });
 	impl.connection->setCloseHandler([self](const std::string& reason) { self->onConnectionClosed(reason); });
+	std::weak_ptr<TlsChannel> weak = self;
+	impl.connection->setDrainHandler([weak] {
+		if (auto channel = weak.lock()) channel->onTransportDrained();
+	});
 	if (impl.closing) return;
 	if (!impl.isServer)
 	{
@@ -277,6 +284,12 @@ void TlsChannel::setReadyHandler(ReadyHandler handler)
 }
 
 
+void TlsChannel::setConnectHandler(ConnectHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onConnect = std::move(handler);
+}
+
+
 void TlsChannel::setDataHandler(DataHandler handler)
 {
 	if (!_pImpl->closeDelivered) _pImpl->onData = std::move(handler);
@@ -289,6 +302,12 @@ void TlsChannel::setCloseHandler(CloseHandler handler)
 }
 
 
+void TlsChannel::setDrainHandler(DrainHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onDrain = std::move(handler);
+}
+
+
 void TlsChannel::receiveCiphertext(const std::string& bytes)
 {
 	if (!bytes.empty()) onCiphertext(bytes.data(), bytes.size());
@@ -297,13 +316,19 @@ void TlsChannel::receiveCiphertext(const std::string& bytes)
 
 void TlsChannel::send(const std::string& plaintext)
 {
+	send(plaintext.data(), plaintext.size());
+}
+
+
+void TlsChannel::send(const char* plaintext, std::size_t size)
+{
 	Impl& impl = *_pImpl;
 	impl.connection->loop().assertInLoopThread();
-	if (impl.closing || impl.closeAfterHandshake || plaintext.empty()) return;
+	if (impl.closing || impl.closeAfterHandshake || size == 0) return;
 	if (!impl.ready)
-		impl.pending += plaintext;
+		impl.pending.append(plaintext, size);
 	else
-		writePlaintext(plaintext.data(), plaintext.size());
+		writePlaintext(plaintext, size);
 }
 
 
@@ -346,13 +371,81 @@ bool TlsChannel::ready() const
 }
 
 
+bool TlsChannel::connected() const
+{
+	return ready();
+}
+
+
+bool TlsChannel::closed() const
+{
+	return _pImpl->closing || _pImpl->closeAfterHandshake;
+}
+
+
+std::size_t TlsChannel::bufferedAmount() const
+{
+	return _pImpl->pending.size() + _pImpl->connection->bufferedAmount();
+}
+
+
+bool TlsChannel::aboveHighWaterMark() const
+{
+	return _pImpl->connection->aboveHighWaterMark();
+}
+
+
+void TlsChannel::pauseReading()
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	impl.readingPaused = true;
+	impl.connection->pauseReading();
+}
+
+
+void TlsChannel::resumeReading()
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	if (!impl.readingPaused) return;
+	impl.readingPaused = false;
+	impl.connection->resumeReading();
+	// Records already decrypted into OpenSSL's buffer are delivered on the next turn, not
+	// from inside this call.
+	std::weak_ptr<TlsChannel> weak = shared_from_this();
+	impl.connection->loop().post([weak] {
+		auto self = weak.lock();
+		if (self && self->_pImpl->ready && !self->_pImpl->readingPaused) self->readPlaintext();
+	});
+}
+
+
+Poco::Net::SocketAddress TlsChannel::localAddress() const
+{
+	return _pImpl->connection->localAddress();
+}
+
+
+Poco::Net::SocketAddress TlsChannel::peerAddress() const
+{
+	return _pImpl->connection->peerAddress();
+}
+
+
+EventLoop& TlsChannel::loop() const
+{
+	return _pImpl->connection->loop();
+}
+
+
 const std::optional<PeerId>& TlsChannel::peerId() const
 {
 	return _peerId;
 }
 
 
-const TcpConnection::Ptr& TlsChannel::connection() const
+const ByteStream::Ptr& TlsChannel::connection() const
 {
 	return _pImpl->connection;
 }
@@ -388,7 +481,7 @@ void TlsChannel::onCiphertext(const char* data, std::size_t size)
 		impl.handshakeStarted = true;
 		doHandshake();
 	}
-	else
+	else if (!impl.readingPaused)
 	{
 		readPlaintext();
 	}
@@ -466,8 +559,15 @@ void TlsChannel::handshakeDone()
 		handler(*_peerId, *key);
 		if (impl.closing) return;
 	}
+	if (impl.onConnect)
+	{
+		ConnectHandler handler = std::move(impl.onConnect);   // once
+		impl.onConnect = nullptr;
+		handler();
+		if (impl.closing) return;
+	}
 	// Application data may have arrived together with the last handshake flight.
-	readPlaintext();
+	if (!impl.readingPaused) readPlaintext();
 }
 
 
@@ -475,7 +575,7 @@ void TlsChannel::readPlaintext()
 {
 	Impl& impl = *_pImpl;
 	std::array<char, READ_BUFFER_SIZE> buffer;
-	while (!impl.closing)
+	while (!impl.closing && !impl.readingPaused)
 	{
 		const std::size_t before = BIO_ctrl_pending(impl.pReadBio);
 		ERR_clear_error();
@@ -582,6 +682,15 @@ void TlsChannel::onConnectionClosed(const std::string& reason)
 }
 
 
+void TlsChannel::onTransportDrained()
+{
+	Impl& impl = *_pImpl;
+	if (impl.closeDelivered || !impl.onDrain) return;
+	DrainHandler handler = impl.onDrain;
+	handler();
+}
+
+
 void TlsChannel::deliverClose(const std::string& reason)
 {
 	Impl& impl = *_pImpl;
@@ -592,7 +701,9 @@ void TlsChannel::deliverClose(const std::string& reason)
 	CloseHandler handler = std::move(impl.onClose);
 	impl.onClose = nullptr;
 	impl.onReady = nullptr;
+	impl.onConnect = nullptr;
 	impl.onData = nullptr;
+	impl.onDrain = nullptr;
 	if (handler) handler(reason);
 }
 

@@ -531,3 +531,77 @@ void TlsChannelTest::testTruncationReported()
 	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
 	CPPUNIT_ASSERT(client.closeReason.find("close_notify") != std::string::npos);
 }
+
+
+void TlsChannelTest::testNestedChannels()
+{
+	// TLS inside TLS, as the chat's session inside a tunnel of a relay reached over HTTPS: the
+	// inner channels run over the outer channels' plaintext (TlsChannel is a ByteStream). The
+	// server pauses its inner channel's reading for a while in the middle of a 1 MiB transfer;
+	// everything arrives, in order, and an orderly close goes through both layers.
+	const Identity outerServer = Identity::generate();
+	const Identity outerClient = Identity::generate();
+	const Identity innerServer = Identity::generate();
+	const Identity innerClient = Identity::generate();
+	const std::string big = pattern(1024 * 1024);
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+
+	Side serverSide;
+	TlsChannel::Ptr serverOuter;
+	bool paused = false;
+	bool resumed = false;
+	bool deliveredWhilePaused = false;
+	TimerHandle resumeTimer;
+	TcpListener listener(loop, SocketAddress("127.0.0.1", 0), [&](const StreamSocket& socket) {
+		serverOuter = TlsChannel::server(TcpConnection::adopt(loop, socket), outerServer);
+		serverSide.attach(TlsChannel::server(serverOuter, innerServer), counter);
+		serverSide.onData = [&] {
+			if (paused && !resumed) deliveredWhilePaused = true;
+			if (!paused && serverSide.received.size() >= big.size() / 2)
+			{
+				paused = true;
+				serverSide.channel->pauseReading();
+				resumeTimer = loop.runAfter(50ms, [&] {
+					resumed = true;
+					serverSide.channel->resumeReading();
+				});
+			}
+			if (serverSide.received.size() == big.size()) serverSide.channel->send("got it all");
+		};
+	});
+
+	Side client;
+	int connectCount = 0;
+	const TcpConnection::Ptr tcp = TcpConnection::connect(loop, listener.address());
+	const TlsChannel::Ptr clientOuter = TlsChannel::client(tcp, outerClient, outerServer.peerId());
+	client.attach(TlsChannel::client(clientOuter, innerClient, innerServer.peerId()), counter);
+	client.channel->setConnectHandler([&] {
+		++connectCount;
+		CPPUNIT_ASSERT(client.channel->connected());
+		CPPUNIT_ASSERT(clientOuter->connected());
+		client.channel->send(big.data(), big.size());
+	});
+	client.onData = [&] { if (client.received == "got it all") client.channel->close(); };
+	CPPUNIT_ASSERT(!client.channel->connected());
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(1, connectCount);
+	CPPUNIT_ASSERT(paused && resumed);
+	CPPUNIT_ASSERT(!deliveredWhilePaused);
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT(client.peer == innerServer.peerId());        // each layer pinned to its own key
+	CPPUNIT_ASSERT(serverSide.peer == innerClient.peerId());
+	CPPUNIT_ASSERT(*clientOuter->peerId() == outerServer.peerId());
+	CPPUNIT_ASSERT(*serverOuter->peerId() == outerClient.peerId());
+	CPPUNIT_ASSERT(serverSide.received == big);
+	CPPUNIT_ASSERT_EQUAL(std::string("got it all"), client.received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+	CPPUNIT_ASSERT(client.channel->closed());
+	CPPUNIT_ASSERT(clientOuter->closed());
+	CPPUNIT_ASSERT(client.channel->peerAddress() == tcp->peerAddress());
+}

@@ -24,6 +24,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testGarbageRejected);
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
+	CPPUNIT_TEST(testNestedChannels);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -36,6 +37,7 @@ public:
 	void testGarbageRejected();
 	void testOrderlyCloseByServer();
 	void testTruncationReported();
+	void testNestedChannels();
 };
 
 

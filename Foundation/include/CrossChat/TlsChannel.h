@@ -2,7 +2,7 @@
 // TlsChannel.h
 //
 // Library: Foundation
-// TLS 1.3 over a TcpConnection, with both sides pinned to peer IDs instead of a CA.
+// TLS 1.3 over a ByteStream, with both sides pinned to peer IDs instead of a CA.
 //
 
 
@@ -10,6 +10,7 @@
 #define CrossChat_Foundation_TlsChannel_INCLUDED
 
 
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
@@ -24,10 +25,13 @@
 namespace CrossChat {
 
 
-class TlsChannel: public std::enable_shared_from_this<TlsChannel>
-	/// Runs OpenSSL over memory BIOs on top of a TcpConnection (Poco 1.11's non-blocking
-	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the event loop
-	/// and over any byte pipe that a TcpConnection carries: a direct connection or a relay tunnel.
+class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChannel>
+	/// Runs OpenSSL over memory BIOs on top of a ByteStream (Poco 1.11's non-blocking
+	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the
+	/// event loop and over any byte pipe: a TcpConnection (a direct connection, a relay tunnel) or
+	/// another TlsChannel. It is itself a ByteStream (its plaintext side: connected() once the
+	/// handshake has succeeded), so TLS layers stack: the chat's pinned TLS runs inside the
+	/// relay's TLS when the relay is reached over HTTPS.
 	///
 	/// TLS 1.3 only, without session tickets or resumption (a resumed session would skip the
 	/// certificate we pin). Both sides present the self-signed certificate of their Identity. The
@@ -48,69 +52,94 @@ class TlsChannel: public std::enable_shared_from_this<TlsChannel>
 	///
 	/// Thread rules: every method must be called from the loop thread of the connection;
 	/// handlers run on it.
-	/// Ownership: held by std::shared_ptr; keeps its TcpConnection alive and installs itself
-	/// as that connection's handlers, so the connection's loop registration keeps both alive
-	/// while it is open: a caller may drop its pointer and still get onClose. Does not keep the
-	/// Identity (OpenSSL holds its own references to the key and certificate). Handlers are
-	/// released after onClose.
+	/// Ownership: held by std::shared_ptr; keeps its transport alive and installs itself as the
+	/// transport's handlers, so the transport (and in the end the TCP connection's loop
+	/// registration) keeps both alive while it is open: a caller may drop its pointer and still
+	/// get onClose. Does not keep the Identity (OpenSSL holds its own references to the key and
+	/// certificate). Handlers are released after onClose.
 {
 public:
 	using Ptr = std::shared_ptr<TlsChannel>;
 	using ReadyHandler = std::function<void(const PeerId& peer, const PublicKey& key)>;
-	using DataHandler = std::function<void(const char* data, std::size_t size)>;
-	using CloseHandler = std::function<void(const std::string& reason)>;
+	using ByteStream::ConnectHandler;
+	using ByteStream::DataHandler;
+	using ByteStream::CloseHandler;
+	using ByteStream::DrainHandler;
 
 	static constexpr std::size_t READ_BUFFER_SIZE = 16 * 1024;
 		/// Plaintext is delivered in pieces of at most this size (one TLS record).
 
-	static Ptr client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
-		/// Starts the handshake as the TLS client once the connection is connected (at once if it
+	static Ptr client(const ByteStream::Ptr& transport, const Identity& identity, const PeerId& expectedPeer);
+		/// Starts the handshake as the TLS client once the transport is connected (at once if it
 		/// already is). Throws CryptoException if OpenSSL cannot set up the session.
 
-	static Ptr server(const TcpConnection::Ptr& connection, const Identity& identity);
+	static Ptr server(const ByteStream::Ptr& transport, const Identity& identity);
 		/// Waits for the client's handshake. Throws CryptoException if OpenSSL cannot set up the
 		/// session.
 
-	~TlsChannel();
+	~TlsChannel() override;
 
 	TlsChannel(const TlsChannel&) = delete;
 	TlsChannel& operator=(const TlsChannel&) = delete;
 
 	void setReadyHandler(ReadyHandler handler);
 		/// Called once the handshake has succeeded and the peer is verified.
-	void setDataHandler(DataHandler handler);
-	void setCloseHandler(CloseHandler handler);
+	void setConnectHandler(ConnectHandler handler) override;
+		/// Called once the handshake has succeeded, right after the ready handler.
+	void setDataHandler(DataHandler handler) override;
+	void setCloseHandler(CloseHandler handler) override;
 		/// reason is empty for an orderly close.
+	void setDrainHandler(DrainHandler handler) override;
+		/// Called when the transport's output drained after exceeding its high-water mark.
 
 	void receiveCiphertext(const std::string& bytes);
 		/// Processes bytes that were read from the connection before this channel took it over
 		/// (for example with an HTTP upgrade response), as if they had just arrived. Set the
 		/// handlers first, and call it before the loop reads more from the connection.
 
+	void send(const char* plaintext, std::size_t size) override;
 	void send(const std::string& plaintext);
 		/// Encrypts and sends; data sent before the handshake completes is queued and sent
 		/// right after it. Ignored after close() or abort().
 
-	void close();
-		/// Sends close_notify, flushes and closes the connection. Before the handshake has
+	void close() override;
+		/// Sends close_notify, flushes and closes the transport. Before the handshake has
 		/// completed, queued data is sent first if the handshake succeeds.
-	void abort(const std::string& reason);
-		/// Resets the connection at once, dropping unsent data; onClose(reason) follows.
+	void abort(const std::string& reason) override;
+		/// Resets the transport at once, dropping unsent data; onClose(reason) follows.
 
 	bool ready() const;
 		/// True once the handshake has succeeded, until the channel closes.
+	bool connected() const override;
+		/// ready().
+	bool closed() const override;
+		/// True once close() or abort() was called or the channel has ended.
+	std::size_t bufferedAmount() const override;
+		/// Plaintext queued until the handshake completes plus the transport's buffered bytes.
+	bool aboveHighWaterMark() const override;
+		/// The transport's.
+	void pauseReading() override;
+	void resumeReading() override;
+		/// Stop/restart delivering plaintext (the transport is paused too).
+	Poco::Net::SocketAddress localAddress() const override;
+	Poco::Net::SocketAddress peerAddress() const override;
+		/// The transport's.
+	EventLoop& loop() const override;
+
 	const std::optional<PeerId>& peerId() const;
 		/// The verified peer ID; empty before the handshake has succeeded.
-	const TcpConnection::Ptr& connection() const;
+	const ByteStream::Ptr& connection() const;
+		/// The transport this channel runs over.
 
 private:
 	class Impl;
 
-	TlsChannel(const TcpConnection::Ptr& connection, const Identity& identity, bool isServer, std::optional<PeerId> expected);
+	TlsChannel(const ByteStream::Ptr& transport, const Identity& identity, bool isServer, std::optional<PeerId> expected);
 	void start();
 	void beginHandshake();
 	void onCiphertext(const char* data, std::size_t size);
 	void onConnectionClosed(const std::string& reason);
+	void onTransportDrained();
 	void doHandshake();
 	void handshakeDone();
 	void readPlaintext();
