@@ -12,8 +12,8 @@
 #define CrossChat_Relay_HttpExchange_INCLUDED
 
 
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/EventLoop.h"
-#include "CrossChat/TcpConnection.h"
 #include "CrossChat/TimerHandle.h"
 #include "Poco/Net/HTTPRequest.h"
 #include "Poco/Net/HTTPResponse.h"
@@ -37,8 +37,10 @@ class HttpExchange: public std::enable_shared_from_this<HttpExchange>
 	/// it is a 1xx, 204 or 304; chunked responses are refused. The whole response is capped at
 	/// MAX_RESPONSE_SIZE bytes and the whole exchange, connect included, at the timeout.
 	///
+	/// The exchange runs over a ByteStream: the TcpConnection itself for http://.
+	///
 	/// A 101 (Switching Protocols) response ends the exchange without closing the connection: the
-	/// result carries the connection, with none of its handlers set, and the bytes that arrived
+	/// result carries the stream, with none of its handlers set, and the bytes that arrived
 	/// after the header block (they belong to the upgraded stream). The handler runs from inside
 	/// the connection's data handler, so a handler that installs its own data handler before it
 	/// returns sees every later byte; nothing is lost in between.
@@ -46,9 +48,9 @@ class HttpExchange: public std::enable_shared_from_this<HttpExchange>
 	/// Any other response closes the connection gracefully after it has been read.
 	///
 	/// Thread rules: must be used from the loop thread; the handler runs on it.
-	/// Ownership: while the exchange runs, its connection's handlers keep it alive, so callers may
-	/// drop the pointer (fire and forget) or keep it to cancel(). The exchange holds its connection
-	/// only weakly (the loop's registration keeps it), so destroying the loop frees both.
+	/// Ownership: while the exchange runs, its stream's handlers keep it alive, so callers may
+	/// drop the pointer (fire and forget) or keep it to cancel(). The exchange holds its stream
+	/// only weakly (the TCP connection's loop registration keeps it), so destroying the loop frees both.
 {
 public:
 	using Ptr = std::shared_ptr<HttpExchange>;
@@ -58,7 +60,7 @@ public:
 		std::string error;                     ///< Set if no complete, well-formed response arrived.
 		Poco::Net::HTTPResponse response;      ///< Status line and headers (valid if error is empty).
 		std::string body;                      ///< The body (Content-Length bytes).
-		TcpConnection::Ptr upgraded;           ///< 101 only: the connection, without handlers.
+		ByteStream::Ptr upgraded;              ///< 101 only: the stream, without handlers.
 		std::string leftover;                  ///< 101 only: bytes received after the header block.
 	};
 
@@ -96,7 +98,7 @@ private:
 
 	EventLoop& _loop;
 	Handler _handler;
-	std::weak_ptr<TcpConnection> _connection;
+	std::weak_ptr<ByteStream> _stream;
 	TimerHandle _timeout;
 	std::string _buffer;
 	Result _result;

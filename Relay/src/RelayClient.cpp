@@ -1446,7 +1446,7 @@ private:
 	TimerHandle _reannounceTimer;
 
 	HttpExchange::Ptr _pControlUpgrade;
-	TcpConnection::Ptr _pControl;
+	ByteStream::Ptr _pControl;
 	FrameCodec _codec;
 	ControlPhase _phase = ControlPhase::NONE;
 	TimerHandle _handshakeTimer;

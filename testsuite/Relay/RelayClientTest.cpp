@@ -175,7 +175,7 @@ bool lookupUntil(EventLoop& loop, RelayClient& client, const PeerId& peer, const
 struct Pipe
 	/// Collects what a tunnel delivers, leftover bytes first.
 {
-	TcpConnection::Ptr connection;
+	CrossChat::ByteStream::Ptr connection;
 	std::string received;
 	bool closed = false;
 
@@ -447,7 +447,7 @@ void RelayClientTest::testTunnelToOfflinePeer()
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.online(); }));
 	bool done = false;
 	std::string error;
-	TcpConnection::Ptr pTunnel;
+	CrossChat::ByteStream::Ptr pTunnel;
 	const PeerId nobody = Identity::generate().peerId();
 	alice.client.openTunnel(nobody, [&](RelayTunnel tunnel, const std::string& failure) {
 		done = true;
@@ -682,7 +682,7 @@ void RelayClientTest::testBadResponses()
 	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "500 Internal Server Error: unexpected"));
 
 	bool done = false;
-	TcpConnection::Ptr pTunnel;
+	CrossChat::ByteStream::Ptr pTunnel;
 	client.openTunnel(busy, [&](RelayTunnel tunnel, const std::string& failure) {
 		done = true;
 		error = failure;

@@ -10,6 +10,7 @@
 #define CrossChat_Relay_RelayClient_INCLUDED
 
 
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
@@ -56,7 +57,9 @@ struct RelayPeerRecord
 
 struct RelayTunnel
 	/// A joined relay tunnel: a byte pipe to the peer through the relay, which copies bytes both
-	/// ways without reading them (run TLS over it, e.g. a TlsChannel on connection).
+	/// ways without reading them (run TLS over it, e.g. a TlsChannel on connection). Over an
+	/// https:// relay the pipe is the plaintext of the client's TLS to the relay, so the TLS run
+	/// over it is a second layer inside that one.
 	///
 	/// Leftover bytes: the peer may send right after joining, so bytes of the tunnel can arrive in
 	/// the same read as the relay's 101 response. Those bytes are in leftover; they come BEFORE
@@ -66,7 +69,7 @@ struct RelayTunnel
 	/// loop reads nothing more from it until the handler returns: install your handlers (or call
 	/// connection->pauseReading()) before returning.
 {
-	TcpConnection::Ptr connection;   ///< Connected; owned by whoever keeps it (its loop registration keeps it open).
+	ByteStream::Ptr connection;      ///< Connected; owned by whoever keeps it (its loop registration keeps it open).
 	std::string leftover;            ///< Tunnel bytes that arrived with the 101 response; often empty.
 	PeerId peer;                     ///< The other end as the relay names it; unverified (verify it with TLS).
 	std::string peerName;            ///< The name from the invitation (empty for openTunnel()).
