@@ -6,6 +6,8 @@
 #   build        RelWithDebInfo build in build/
 #   ctest        all CTest tests in build/
 #   sanitizers   clang Debug build with ASan+UBSan in build-asan/, and its CTest tests
+#   tsan         clang RelWithDebInfo build with ThreadSanitizer in build-tsan/ (libraries and
+#                test runners only), its unit tests (ctest -L unit) with halt_on_error
 #   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 30)
 #   install      cmake --install build/ into a temporary prefix, then build and run
 #                testsuite/consumer against it with find_package(CrossChat)
@@ -109,6 +111,17 @@ step_sanitizers()
 		ctest --test-dir build-asan --output-on-failure -j"$JOBS" -LE netlab
 }
 
+step_tsan()
+{
+	CC=clang CXX=clang++ configure build-tsan \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCROSSCHAT_ENABLE_TSAN=ON -DCROSSCHAT_BUILD_SAMPLES=OFF
+	cmake --build build-tsan -j"$JOBS"
+	# Any report fails the test at once. Races in our code are fixed, never suppressed; the
+	# suppressions file holds only false positives inside uninstrumented libraries (explained there).
+	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$REPO_ROOT/scripts/tsan-suppressions.txt" \
+		ctest --test-dir build-tsan --output-on-failure -j"$JOBS" -L unit
+}
+
 step_fuzzing()
 {
 	CC=clang CXX=clang++ configure build-fuzz \
@@ -178,6 +191,7 @@ else
 	skip_step "ctest (build/)" "build failed"
 fi
 run_step "sanitizers (build-asan/)" step_sanitizers
+run_step "tsan (build-tsan/)" step_tsan
 run_step "fuzzing (build-fuzz/, ${FUZZ_SECONDS}s per target)" step_fuzzing
 if [[ $build_ok -eq 1 ]]; then
 	run_step "install + consumer" step_install

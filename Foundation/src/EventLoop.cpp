@@ -84,6 +84,15 @@ public:
 		_pollSet.add(_wakeup.socket(), Poco::Net::PollSet::POLL_READ);
 	}
 
+	~Impl()
+	{
+		// Another thread may still be inside post() or stop(): it signals the wake-up channel
+		// while holding _tasksMutex (see wakeLocked()). Taking the mutex here waits for it, so
+		// the channel and the mutex outlive every signal. Whoever calls post() or stop() after
+		// the loop's destruction has begun is at fault (the loop's owner must rule that out).
+		std::lock_guard<std::mutex> lock(_tasksMutex);
+	}
+
 	template <typename Fn>
 	void guarded(const char* what, Fn&& fn)
 		/// Runs fn; an exception is logged and counted, never propagated.
@@ -112,7 +121,10 @@ public:
 		_logger.error("exception escaped %s, loop continues: %s", std::string(what), text);
 	}
 
-	void wake()
+	void wakeLocked()
+		/// Wakes the loop unless a wake-up is pending already. Callers hold _tasksMutex: the
+		/// loop thread may otherwise see the reason for the wake-up (a task, the stop flag),
+		/// return from run() and destroy the loop while this thread is still signalling.
 	{
 		if (!_wakePending.exchange(true, std::memory_order_acq_rel))
 			_wakeup.signal();
@@ -120,11 +132,16 @@ public:
 
 	void enqueue(Task&& task)
 	{
-		{
-			std::lock_guard<std::mutex> lock(_tasksMutex);
-			_tasks.push_back(std::move(task));
-		}
-		wake();
+		std::lock_guard<std::mutex> lock(_tasksMutex);
+		_tasks.push_back(std::move(task));
+		wakeLocked();
+	}
+
+	void requestStop()
+	{
+		std::lock_guard<std::mutex> lock(_tasksMutex);
+		_stop.store(true, std::memory_order_release);
+		wakeLocked();
 	}
 
 	void addTimer(const std::shared_ptr<TimerHandle::State>& pState, Clock::time_point when)
@@ -280,8 +297,7 @@ void EventLoop::run()
 
 void EventLoop::stop()
 {
-	_pImpl->_stop.store(true, std::memory_order_release);
-	_pImpl->_wakeup.signal();
+	_pImpl->requestStop();
 }
 
 

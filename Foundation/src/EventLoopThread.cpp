@@ -37,7 +37,13 @@ void EventLoopThread::stop()
 {
 	if (!_started) return;
 	_started = false;
-	_pLoop->stop();
+	{
+		// The loop thread checks _stopRequested under the same mutex before it destroys the
+		// loop, so the loop is alive for as long as this stop() call uses it.
+		std::lock_guard<std::mutex> lock(_mutex);
+		_stopRequested = true;
+		_pLoop->stop();
+	}
 	_thread.join();
 }
 
@@ -50,7 +56,14 @@ void EventLoopThread::threadMain()
 		_pLoop = &loop;
 	}
 	_ready.notify_one();
-	loop.run();
+	for (;;)
+	{
+		loop.run();
+		// Only our stop() ends the thread: a loop().stop() from elsewhere must not destroy the
+		// loop while the owner may still use it.
+		std::lock_guard<std::mutex> lock(_mutex);
+		if (_stopRequested) break;
+	}
 }
 
 

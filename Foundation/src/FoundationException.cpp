@@ -18,6 +18,7 @@ POCO_IMPLEMENT_EXCEPTION(MessageException, Poco::DataFormatException, "Invalid m
 POCO_IMPLEMENT_EXCEPTION(InvalidPeerIdException, Poco::SyntaxException, "Invalid peer ID")
 POCO_IMPLEMENT_EXCEPTION(IdentityException, Poco::RuntimeException, "Identity error")
 POCO_IMPLEMENT_EXCEPTION(CryptoException, Poco::RuntimeException, "Crypto error")
+POCO_IMPLEMENT_EXCEPTION(TlsConfigException, Poco::RuntimeException, "TLS configuration error")
 
 
 } // namespace CrossChat

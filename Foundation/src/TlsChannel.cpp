@@ -7,12 +7,17 @@
 
 #include "CrossChat/TlsChannel.h"
 #include "OpenSSLError.h"
+#include "X509Text.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/TlsClientContext.h"
+#include "CrossChat/TlsServerContext.h"
 #include "Poco/Logger.h"
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -39,11 +44,21 @@ Poco::Logger& logger()
 }
 
 
-struct PeerCheck
-	/// What the verify callback needs; reached through SSL_get_app_data().
+enum class Mode
 {
-	std::optional<PeerId> expected;   ///< Empty on the server.
-	std::string failure;              ///< Why the callback rejected the peer's certificate.
+	PINNED,        ///< Identity certificates on both sides, keys pinned to peer IDs.
+	X509_CLIENT,   ///< Verifies the server's chain and host name against a TlsClientContext.
+	X509_SERVER    ///< Presents a TlsServerContext's certificate; no client certificate.
+};
+
+
+struct PeerCheck
+	/// What the verify callbacks need; reached through SSL_get_app_data().
+{
+	Mode mode = Mode::PINNED;
+	std::optional<PeerId> expected;   ///< Pinned client: the peer we dial.
+	std::string host;                 ///< X.509 client: the name or address verified.
+	std::string failure;              ///< Why a callback rejected the peer's certificate.
 };
 
 
@@ -90,6 +105,76 @@ int verifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
 	pCheck->failure = failure;
 	X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
+}
+
+
+std::string subjectAltNames(X509* pCert)
+	/// The certificate's DNS and IP subjectAltNames ("DNS:a.example, IP:192.0.2.1"), or the
+	/// subject if it has none.
+{
+	using Names = std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)>;
+	Names pNames(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(pCert, NID_subject_alt_name, nullptr, nullptr)),
+		GENERAL_NAMES_free);
+	std::string text;
+	for (int i = 0; pNames && i < sk_GENERAL_NAME_num(pNames.get()); ++i)
+	{
+		const GENERAL_NAME* pName = sk_GENERAL_NAME_value(pNames.get(), i);
+		std::string item;
+		if (pName->type == GEN_DNS)
+		{
+			const ASN1_IA5STRING* pDns = pName->d.dNSName;
+			item = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(pDns)),
+				static_cast<std::size_t>(ASN1_STRING_length(pDns)));
+		}
+		else if (pName->type == GEN_IPADD)
+		{
+			const ASN1_OCTET_STRING* pIp = pName->d.iPAddress;
+			char buffer[INET6_ADDRSTRLEN] = "?";
+			const int length = ASN1_STRING_length(pIp);
+			if (length == 4 || length == 16)
+				::inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(pIp), buffer, sizeof(buffer));
+			item = std::string("IP:") + buffer;
+		}
+		if (item.empty()) continue;
+		if (!text.empty()) text += ", ";
+		text += item;
+	}
+	ERR_clear_error();
+	return text.empty() ? x509NameText(X509_get_subject_name(pCert)) + " (no subjectAltName)" : text;
+}
+
+
+int x509VerifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
+	/// OpenSSL's chain and host name verification decides; this records why it failed, with
+	/// the certificate it failed on, for the close reason.
+{
+	if (preverifyOk) return 1;
+	auto* pSsl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(pStore, SSL_get_ex_data_X509_STORE_CTX_idx()));
+	auto* pCheck = pSsl ? static_cast<PeerCheck*>(SSL_get_app_data(pSsl)) : nullptr;
+	if (!pCheck || !pCheck->failure.empty()) return 0;
+	const int error = X509_STORE_CTX_get_error(pStore);
+	const int depth = X509_STORE_CTX_get_error_depth(pStore);
+	X509* pCert = X509_STORE_CTX_get_current_cert(pStore);
+	std::string detail;
+	if (error == X509_V_ERR_HOSTNAME_MISMATCH || error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+	{
+		detail = "the certificate is for " + (pCert ? subjectAltNames(pCert) : std::string("(unknown)"));
+	}
+	else if (pCert)
+	{
+		detail = (depth == 0 ? std::string("server certificate ") : "CA certificate at depth " + std::to_string(depth) + " ")
+			+ x509NameText(X509_get_subject_name(pCert)) + ", issued by " + x509NameText(X509_get_issuer_name(pCert));
+	}
+	pCheck->failure = "TLS certificate verification failed for " + pCheck->host + ": "
+		+ X509_verify_cert_error_string(error) + (detail.empty() ? std::string() : " (" + detail + ")");
+	return 0;
+}
+
+
+bool isIpAddress(const std::string& host)
+{
+	unsigned char buffer[16];
+	return ::inet_pton(AF_INET, host.c_str(), buffer) == 1 || ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
 
@@ -147,12 +232,12 @@ std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
 class TlsChannel::Impl
 {
 public:
-	Impl(const ByteStream::Ptr& pConnection, const Identity& identity, bool server, std::optional<PeerId> expected):
+	Impl(const ByteStream::Ptr& pConnection, std::shared_ptr<SSL_CTX> pSslContext, bool server):
 		connection(pConnection),
 		isServer(server),
-		pContext(sharedContext(identity, server))
+		pContext(std::move(pSslContext))
 	{
-		check.expected = std::move(expected);
+		if (!pContext) throw CryptoException("no TLS context");
 		pSsl = SSL_new(pContext.get());
 		if (!pSsl) throw CryptoException("SSL_new failed", openSSLError(""));
 		BIO* pIn = BIO_new(BIO_s_mem());
@@ -202,6 +287,7 @@ public:
 	BIO* pReadBio = nullptr;    ///< Ciphertext from the peer; owned by pSsl.
 	BIO* pWriteBio = nullptr;   ///< Ciphertext for the peer; owned by pSsl.
 	PeerCheck check;
+	std::string peerSubject;            ///< X.509 client: the verified server certificate's subject.
 	bool handshakeStarted = false;
 	bool ready = false;
 	bool closing = false;               ///< close(), abort() or a failure: no more input or output.
@@ -213,18 +299,19 @@ public:
 	std::string reason;                 ///< Reported instead of the connection's reason.
 	std::string pending;                ///< Plaintext queued before the handshake finished.
 	ReadyHandler onReady;
+	EstablishedHandler onEstablished;
 	ConnectHandler onConnect;
+	DrainHandler onDrain;
 	DataHandler onData;
 	CloseHandler onClose;
-	DrainHandler onDrain;
 };
 
 
 constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
 
 
-TlsChannel::TlsChannel(const ByteStream::Ptr& transport, const Identity& identity, bool isServer, std::optional<PeerId> expected):
-	_pImpl(std::make_unique<Impl>(transport, identity, isServer, std::move(expected)))
+TlsChannel::TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer):
+	_pImpl(std::make_unique<Impl>(connection, std::move(pContext), isServer))
 {
 }
 
@@ -232,19 +319,67 @@ TlsChannel::TlsChannel(const ByteStream::Ptr& transport, const Identity& identit
 TlsChannel::~TlsChannel() = default;
 
 
-TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& transport, const Identity& identity, const PeerId& expectedPeer)
+TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
 {
-	transport->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(transport, identity, false, expectedPeer));
+	connection->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(connection, sharedContext(identity, false), false));
+	pChannel->_pImpl->check.mode = Mode::PINNED;
+	pChannel->_pImpl->check.expected = expectedPeer;
 	pChannel->start();
 	return pChannel;
 }
 
 
-TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& transport, const Identity& identity)
+TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& connection, const Identity& identity)
 {
-	transport->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(transport, identity, true, std::nullopt));
+	connection->loop().assertInLoopThread();
+	Ptr pChannel(new TlsChannel(connection, sharedContext(identity, true), true));
+	pChannel->_pImpl->check.mode = Mode::PINNED;
+	pChannel->start();
+	return pChannel;
+}
+
+
+TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const TlsClientContext::Ptr& context,
+	const std::string& host)
+{
+	connection->loop().assertInLoopThread();
+	if (!context) throw Poco::InvalidArgumentException("TlsChannel::client: no TlsClientContext");
+	// An IPv6 literal may come in URL form, [::1].
+	std::string name = host;
+	if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+	if (name.empty()) throw Poco::InvalidArgumentException("TlsChannel::client: empty host name");
+	Ptr pChannel(new TlsChannel(connection, context->sslContext(), false));
+	Impl& impl = *pChannel->_pImpl;
+	impl.check.mode = Mode::X509_CLIENT;
+	impl.check.host = name;
+	SSL* pSsl = impl.pSsl;
+	ERR_clear_error();
+	if (isIpAddress(name))
+	{
+		// RFC 6066: no IP literals in SNI; the address is checked against iPAddress entries.
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(pSsl), name.c_str()) != 1)
+			throw CryptoException("cannot set the address to verify", openSSLError());
+	}
+	else
+	{
+		SSL_set_hostflags(pSsl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(pSsl, name.c_str()) != 1 || SSL_set_tlsext_host_name(pSsl, name.c_str()) != 1)
+			throw CryptoException("cannot set the host name to verify", openSSLError());
+	}
+	SSL_set_verify(pSsl, SSL_VERIFY_PEER, x509VerifyCallback);
+	pChannel->start();
+	return pChannel;
+}
+
+
+TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& connection, const TlsServerContext::Ptr& context)
+{
+	connection->loop().assertInLoopThread();
+	if (!context) throw Poco::InvalidArgumentException("TlsChannel::server: no TlsServerContext");
+	Ptr pChannel(new TlsChannel(connection, context->sslContext(), true));
+	pChannel->_pImpl->check.mode = Mode::X509_SERVER;
+	SSL_set_verify(pChannel->_pImpl->pSsl, SSL_VERIFY_NONE, nullptr);
 	pChannel->start();
 	return pChannel;
 }
@@ -281,6 +416,12 @@ void TlsChannel::start()
 void TlsChannel::setReadyHandler(ReadyHandler handler)
 {
 	if (!_pImpl->closeDelivered) _pImpl->onReady = std::move(handler);
+}
+
+
+void TlsChannel::setEstablishedHandler(EstablishedHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onEstablished = std::move(handler);
 }
 
 
@@ -451,6 +592,18 @@ const ByteStream::Ptr& TlsChannel::connection() const
 }
 
 
+std::string TlsChannel::protocolVersion() const
+{
+	return _pImpl->ready ? SSL_get_version(_pImpl->pSsl) : std::string();
+}
+
+
+const std::string& TlsChannel::peerCertificateSubject() const
+{
+	return _pImpl->peerSubject;
+}
+
+
 void TlsChannel::beginHandshake()
 {
 	Impl& impl = *_pImpl;
@@ -509,6 +662,14 @@ void TlsChannel::doHandshake()
 			impl.connection->peerAddress().toString(), impl.check.failure);
 		fail(impl.check.failure);
 	}
+	else if (impl.check.mode == Mode::X509_CLIENT && SSL_get_verify_result(impl.pSsl) != X509_V_OK)
+	{
+		const long result = SSL_get_verify_result(impl.pSsl);
+		const std::string reason = "TLS certificate verification failed for " + impl.check.host + ": "
+			+ X509_verify_cert_error_string(result);
+		logger().warning("TLS handshake with %s refused: %s", impl.connection->peerAddress().toString(), reason);
+		fail(reason);
+	}
 	else
 	{
 		fail("TLS handshake failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));
@@ -519,6 +680,11 @@ void TlsChannel::doHandshake()
 void TlsChannel::handshakeDone()
 {
 	Impl& impl = *_pImpl;
+	if (impl.check.mode != Mode::PINNED)
+	{
+		x509HandshakeDone();
+		return;
+	}
 	// The verify callback has checked the key already; check again on what the session holds.
 	std::string der;
 	const std::string failure = checkLeaf(SSL_get0_peer_certificate(impl.pSsl), impl.check.expected, &der);
@@ -539,6 +705,35 @@ void TlsChannel::handshakeDone()
 		return;
 	}
 	_peerId = key->peerId();
+	established(&*key);
+}
+
+
+void TlsChannel::x509HandshakeDone()
+{
+	Impl& impl = *_pImpl;
+	if (impl.check.mode == Mode::X509_CLIENT)
+	{
+		// The verify callback let OpenSSL decide; make sure it did verify, and what.
+		X509* pCert = SSL_get0_peer_certificate(impl.pSsl);
+		const long result = SSL_get_verify_result(impl.pSsl);
+		if (!pCert || result != X509_V_OK)
+		{
+			const std::string reason = "TLS certificate verification failed for " + impl.check.host + ": "
+				+ (pCert ? X509_verify_cert_error_string(result) : "the server presented no certificate");
+			logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), reason);
+			fail(reason);
+			return;
+		}
+		impl.peerSubject = x509NameText(X509_get_subject_name(pCert));
+	}
+	established(nullptr);
+}
+
+
+void TlsChannel::established(const PublicKey* pKey)
+{
+	Impl& impl = *_pImpl;
 	impl.ready = true;
 	if (!impl.pending.empty())
 	{
@@ -553,10 +748,16 @@ void TlsChannel::handshakeDone()
 		close();
 		return;
 	}
-	if (impl.onReady)
+	if (impl.onReady && pKey)
 	{
 		ReadyHandler handler = impl.onReady;   // the handler may replace itself
-		handler(*_peerId, *key);
+		handler(*_peerId, *pKey);
+		if (impl.closing) return;
+	}
+	if (impl.onEstablished)
+	{
+		EstablishedHandler handler = impl.onEstablished;
+		handler();
 		if (impl.closing) return;
 	}
 	if (impl.onConnect)
@@ -701,6 +902,7 @@ void TlsChannel::deliverClose(const std::string& reason)
 	CloseHandler handler = std::move(impl.onClose);
 	impl.onClose = nullptr;
 	impl.onReady = nullptr;
+	impl.onEstablished = nullptr;
 	impl.onConnect = nullptr;
 	impl.onData = nullptr;
 	impl.onDrain = nullptr;

@@ -410,3 +410,49 @@ void EventLoopTest::testManyCancelledTimersAreReleased()
 	// The heap is compacted whenever it doubles, so most cancelled timers are gone already.
 	CPPUNIT_ASSERT(token.use_count() < 5000);
 }
+
+
+void EventLoopTest::testShutdownWhileOtherThreadsSignal()
+{
+	// The loop runs a task posted from another thread and is stopped and destroyed at once,
+	// while that thread may still be inside post() signalling the wake-up channel; before
+	// that, a second thread calls stop() on the loop directly.
+	// Under ThreadSanitizer (scripts/test.sh step "tsan") or ASan, any access to the
+	// destroyed loop is reported; without them the test still checks every task ran once.
+	constexpr int ROUNDS = 200;
+	int ran = 0;
+	for (int round = 0; round < ROUNDS; ++round)
+	{
+		auto pThread = std::make_unique<EventLoopThread>("shutdown-test");
+		EventLoop& loop = pThread->loop();
+		std::promise<void> taskRan;
+		std::thread poster([&] {
+			// The task may run, and the loop be destroyed, before this post() has returned.
+			loop.post([&] { ++ran; taskRan.set_value(); });
+		});
+		taskRan.get_future().wait();
+		std::thread stopper([&] { loop.stop(); });
+		stopper.join();   // a direct stop() must not end the thread: loop stays valid
+		pThread->stop();
+		poster.join();
+	}
+	CPPUNIT_ASSERT_EQUAL(ROUNDS, ran);
+}
+
+
+void EventLoopTest::testDirectStopDoesNotEndLoopThread()
+{
+	EventLoopThread thread("direct-stop-test");
+	EventLoop& loop = thread.loop();
+	std::promise<void> stopped;
+	loop.post([&] { loop.stop(); stopped.set_value(); });
+	stopped.get_future().wait();
+	// run() has returned (or is about to); the thread runs the loop again.
+	std::promise<bool> later;
+	std::future<bool> laterRan = later.get_future();
+	loop.post([&] { later.set_value(loop.isInLoopThread()); });
+	CPPUNIT_ASSERT(laterRan.wait_for(20s) == std::future_status::ready);
+	CPPUNIT_ASSERT(laterRan.get());
+	thread.stop();
+	thread.stop();   // idempotent
+}

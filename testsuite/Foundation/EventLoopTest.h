@@ -30,6 +30,8 @@ class EventLoopTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testOneLoopPerThread);
 	CPPUNIT_TEST(testLoopOnlyMethodAbortsFromOtherThread);
 	CPPUNIT_TEST(testManyCancelledTimersAreReleased);
+	CPPUNIT_TEST(testShutdownWhileOtherThreadsSignal);
+	CPPUNIT_TEST(testDirectStopDoesNotEndLoopThread);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -48,6 +50,8 @@ public:
 	void testOneLoopPerThread();
 	void testLoopOnlyMethodAbortsFromOtherThread();
 	void testManyCancelledTimersAreReleased();
+	void testShutdownWhileOtherThreadsSignal();
+	void testDirectStopDoesNotEndLoopThread();
 };
 
 

@@ -14,6 +14,8 @@
 #include "MessageSchemaTest.h"
 #include "TcpConnectionTest.h"
 #include "TlsChannelTest.h"
+#include "TlsClientContextTest.h"
+#include "TlsServerContextTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -28,5 +30,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(MessageSchemaTest::suite());
 	pSuite->addTest(TcpConnectionTest::suite());
 	pSuite->addTest(TlsChannelTest::suite());
+	pSuite->addTest(TlsServerContextTest::suite());
+	pSuite->addTest(TlsClientContextTest::suite());
 	return pSuite;
 }

@@ -67,6 +67,10 @@ public:
 
 	~EventLoop() override;
 		/// Destroys the loop. Must be called from the loop thread, after run() has returned.
+		/// Waits until no other thread is inside post() or stop() any more (they signal the
+		/// loop while holding the lock the destructor takes), so a stop() that made run()
+		/// return never touches a destroyed loop. Calling any method once the destruction has
+		/// begun is an error of the caller.
 
 	EventLoop(const EventLoop&) = delete;
 	EventLoop& operator=(const EventLoop&) = delete;

@@ -26,7 +26,13 @@ class EventLoopThread
 	///
 	/// Thread rules: construct, stop() and destroy from one controlling thread (not the loop
 	/// thread itself). The pointer returned by loop() stays valid until stop() returns; use
-	/// it only through the EventLoop methods that are safe from any thread.
+	/// it only through the EventLoop methods that are safe from any thread. Only stop() ends
+	/// the thread: a loop().stop() from elsewhere makes run() return, and the thread runs the
+	/// loop again.
+	///
+	/// Shutdown is free of use-after-free windows: stop() signals the loop while holding the
+	/// mutex that the loop thread takes before it destroys the loop, and the EventLoop itself
+	/// makes its destructor wait for any post() or stop() still signalling it.
 	/// Ownership: owns the thread and the loop.
 {
 public:
@@ -44,7 +50,8 @@ public:
 		/// The thread's loop. Does not transfer ownership.
 
 	void stop();
-		/// Stops the loop, waits for run() to return and joins the thread. Idempotent.
+		/// Stops the loop, waits for run() to return and joins the thread; tasks still queued
+		/// are destroyed without running. Idempotent.
 
 private:
 	void threadMain();
@@ -54,6 +61,7 @@ private:
 	std::condition_variable _ready;
 	EventLoop* _pLoop = nullptr;
 	bool _started = false;
+	bool _stopRequested = false;   ///< Set by stop() under _mutex.
 };
 
 

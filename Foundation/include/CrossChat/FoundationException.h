@@ -29,6 +29,9 @@ POCO_DECLARE_EXCEPTION(, IdentityException, Poco::RuntimeException)
 	/// An identity key cannot be created, loaded or saved, or its file is unsafe.
 POCO_DECLARE_EXCEPTION(, CryptoException, Poco::RuntimeException)
 	/// An OpenSSL operation failed, or a key is malformed.
+POCO_DECLARE_EXCEPTION(, TlsConfigException, Poco::RuntimeException)
+	/// A TLS certificate, private key or CA file cannot be read or used (the message names the
+	/// file and the problem).
 
 
 } // namespace CrossChat

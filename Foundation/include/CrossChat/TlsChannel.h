@@ -2,7 +2,7 @@
 // TlsChannel.h
 //
 // Library: Foundation
-// TLS 1.3 over a ByteStream, with both sides pinned to peer IDs instead of a CA.
+// TLS over a ByteStream: pinned to peer IDs (chat sessions) or with X.509 certificates (relays).
 //
 
 
@@ -15,11 +15,16 @@
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
 #include "CrossChat/TcpConnection.h"
+#include "CrossChat/TlsClientContext.h"
+#include "CrossChat/TlsServerContext.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+
+struct ssl_ctx_st;
 
 
 namespace CrossChat {
@@ -31,24 +36,40 @@ class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChan
 	/// event loop and over any byte pipe: a TcpConnection (a direct connection, a relay tunnel) or
 	/// another TlsChannel. It is itself a ByteStream (its plaintext side: connected() once the
 	/// handshake has succeeded), so TLS layers stack: the chat's pinned TLS runs inside the
-	/// relay's TLS when the relay is reached over HTTPS.
+	/// relay's X.509 TLS when the relay is reached as https://.
 	///
-	/// TLS 1.3 only, without session tickets or resumption (a resumed session would skip the
-	/// certificate we pin). Both sides present the self-signed certificate of their Identity. The
-	/// client must name the PeerId it expects; the server learns the client's PeerId from its
-	/// certificate. In both directions the handshake only succeeds if the peer's certificate
-	/// holds an Ed25519 key (and, on the client, one whose SubjectPublicKeyInfo hashes to the
-	/// expected ID); the peer proves it holds the private key in the handshake itself. A mismatch
-	/// fails the handshake with a clear reason ("peer presented key of <id>, expected <id>"),
-	/// logged as a warning (logger "CrossChat.Tls"); the server then sees a TLS alert.
+	/// Two modes, chosen by the factory:
+	///
+	/// Pinned mode (client(connection, identity, peer), server(connection, identity)), for chat
+	/// sessions: TLS 1.3 only, mutual authentication, without session tickets or resumption (a
+	/// resumed session would skip the certificate we pin). Both sides present the self-signed
+	/// certificate of their Identity. The client must name the PeerId it expects; the server
+	/// learns the client's PeerId from its certificate. In both directions the handshake only
+	/// succeeds if the peer's certificate holds an Ed25519 key (and, on the client, one whose
+	/// SubjectPublicKeyInfo hashes to the expected ID); the peer proves it holds the private key
+	/// in the handshake itself. A mismatch fails the handshake with a clear reason ("peer
+	/// presented key of <id>, expected <id>"), logged as a warning (logger "CrossChat.Tls"); the
+	/// server then sees a TLS alert. The ReadyHandler reports the verified PeerId and key.
+	///
+	/// X.509 mode (client(connection, clientContext, host), server(connection, serverContext)),
+	/// for relays reached as https://: the server presents an ordinary certificate chain from a
+	/// TlsServerContext (reloadable); the client verifies it against a TlsClientContext (the
+	/// system trust store or a CA file) and checks that it is valid for host, which it also
+	/// sends as SNI. TLS 1.2 or 1.3, no client certificate. A failed verification fails the
+	/// handshake with a reason that names the host and the problem, for example "TLS
+	/// certificate verification failed for relay.example.org: certificate has expired (server
+	/// certificate CN=relay.example.org, issued by CN=Example CA)"; a name mismatch lists the
+	/// names the certificate is for. The ReadyHandler is not called in this mode (there is no
+	/// peer ID); the EstablishedHandler is.
 	///
 	/// onClose is called exactly once, on a later turn of the loop (never from inside send(),
 	/// close() or abort()); no other handler runs after it. Its reason is empty only for an orderly
 	/// close: close() on this side, or the peer's close_notify. A connection that ends without
 	/// close_notify, or during the handshake, reports a reason.
 	///
-	/// SSL_CTX objects are shared by all channels of the same Identity and role while any of them
-	/// is alive.
+	/// Pinned mode shares one SSL_CTX per Identity and role while any channel uses it; X.509
+	/// mode uses the context object's SSL_CTX current at creation (a TlsServerContext::reload()
+	/// affects only channels created afterwards).
 	///
 	/// Thread rules: every method must be called from the loop thread of the connection;
 	/// handlers run on it.
@@ -61,6 +82,7 @@ class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChan
 public:
 	using Ptr = std::shared_ptr<TlsChannel>;
 	using ReadyHandler = std::function<void(const PeerId& peer, const PublicKey& key)>;
+	using EstablishedHandler = std::function<void()>;
 	using ByteStream::ConnectHandler;
 	using ByteStream::DataHandler;
 	using ByteStream::CloseHandler;
@@ -69,13 +91,25 @@ public:
 	static constexpr std::size_t READ_BUFFER_SIZE = 16 * 1024;
 		/// Plaintext is delivered in pieces of at most this size (one TLS record).
 
-	static Ptr client(const ByteStream::Ptr& transport, const Identity& identity, const PeerId& expectedPeer);
+	static Ptr client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
 		/// Starts the handshake as the TLS client once the transport is connected (at once if it
 		/// already is). Throws CryptoException if OpenSSL cannot set up the session.
 
-	static Ptr server(const ByteStream::Ptr& transport, const Identity& identity);
+	static Ptr server(const ByteStream::Ptr& connection, const Identity& identity);
 		/// Waits for the client's handshake. Throws CryptoException if OpenSSL cannot set up the
 		/// session.
+
+	static Ptr client(const ByteStream::Ptr& connection, const TlsClientContext::Ptr& context, const std::string& host);
+		/// X.509 mode: starts the handshake once connected, verifies the server's certificate
+		/// chain against context and that it is valid for host: a DNS name (also sent as SNI) or
+		/// an IPv4/IPv6 address literal (IPv6 with or without brackets; matched against the
+		/// certificate's iPAddress entries, no SNI). Throws Poco::InvalidArgumentException for an
+		/// empty host or a null context, CryptoException if OpenSSL cannot set up the session.
+
+	static Ptr server(const ByteStream::Ptr& connection, const TlsServerContext::Ptr& context);
+		/// X.509 mode: presents the certificate chain that is current in context now and waits
+		/// for the client's handshake. Throws Poco::InvalidArgumentException for a null context,
+		/// CryptoException if OpenSSL cannot set up the session.
 
 	~TlsChannel() override;
 
@@ -83,9 +117,13 @@ public:
 	TlsChannel& operator=(const TlsChannel&) = delete;
 
 	void setReadyHandler(ReadyHandler handler);
-		/// Called once the handshake has succeeded and the peer is verified.
+		/// Pinned mode: called once the handshake has succeeded and the peer is verified.
+	void setEstablishedHandler(EstablishedHandler handler);
+		/// Both modes: called once the handshake has succeeded and the peer is verified (in
+		/// pinned mode right after the ReadyHandler).
 	void setConnectHandler(ConnectHandler handler) override;
-		/// Called once the handshake has succeeded, right after the ready handler.
+		/// ByteStream's connect handler: called once the handshake has succeeded, right after the
+		/// EstablishedHandler.
 	void setDataHandler(DataHandler handler) override;
 	void setCloseHandler(CloseHandler handler) override;
 		/// reason is empty for an orderly close.
@@ -130,11 +168,16 @@ public:
 		/// The verified peer ID; empty before the handshake has succeeded.
 	const ByteStream::Ptr& connection() const;
 		/// The transport this channel runs over.
+	std::string protocolVersion() const;
+		/// "TLSv1.3" or "TLSv1.2" once ready; empty before.
+	const std::string& peerCertificateSubject() const;
+		/// X.509 client: the verified server certificate's subject (RFC 2253) once ready;
+		/// otherwise empty.
 
 private:
 	class Impl;
 
-	TlsChannel(const ByteStream::Ptr& transport, const Identity& identity, bool isServer, std::optional<PeerId> expected);
+	TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer);
 	void start();
 	void beginHandshake();
 	void onCiphertext(const char* data, std::size_t size);
@@ -142,6 +185,8 @@ private:
 	void onTransportDrained();
 	void doHandshake();
 	void handshakeDone();
+	void x509HandshakeDone();
+	void established(const PublicKey* pKey);
 	void readPlaintext();
 	void writePlaintext(const char* data, std::size_t size);
 	bool flushCiphertext();
