@@ -22,6 +22,9 @@ PACKAGES=(
 	# Port mapping (Chat's PortMapper): UPnP IGD and NAT-PMP client libraries.
 	libminiupnpc-dev
 	libnatpmp-dev
+	# crosschat's full-screen mode (ncursesw, as toxic uses) and its test driver.
+	libncurses-dev
+	tmux
 	# Test drivers (crosschat-console, the network lab) and the benchmark report.
 	python3
 	# For the network lab (network namespaces, firewall rules, packet captures).

@@ -7,21 +7,21 @@
 
 #include "CrossChat/Chat/ChatNode.h"
 #include "CrossChat/Chat/SessionProtocol.h"
+#include "AddressPolicy.h"
 #include "ChatSession.h"
+#include "Peer.h"
+#include "PeerHost.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
+#include "CrossChat/Text.h"
 #include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
-#include "Poco/Random.h"
 #include "Poco/String.h"
 #include "Poco/URI.h"
 #include "Poco/UUIDGenerator.h"
 #include <algorithm>
-#include <deque>
 #include <map>
-#include <set>
-#include <unordered_set>
 
 
 namespace CrossChat {
@@ -44,64 +44,41 @@ std::int64_t wallClockMs()
 }
 
 
-std::string displayName(const PeerInfo& info)
+std::string sourceKey(const Poco::Net::SocketAddress& address)
 {
-	return info.name.empty() ? info.id.shortString() : info.name + " (" + info.id.shortString() + ")";
+	return AddressPolicy::sourceKey(address.host());
 }
 
 
 } // namespace
 
 
-class ChatNode::Impl: public ChatSession::Listener
+const char* relationName(Relation relation)
+{
+	switch (relation)
+	{
+	case Relation::CONTACT: return "contact";
+	case Relation::BLOCKED: return "blocked";
+	default: return "stranger";
+	}
+}
+
+
+class ChatNode::Impl: public PeerHost, public Session::Listener
 {
 public:
-	static constexpr std::size_t SEEN_IDS_PER_PEER = 4096;   ///< Remembered for duplicate detection.
-	static constexpr int MAX_PUNCH_ATTEMPTS = 3;              ///< Per upgrade round (as DCUtR).
-	static constexpr std::chrono::milliseconds PUNCH_CONNECT_TIMEOUT{3000};  ///< SYNs are retried meanwhile.
-	static constexpr std::chrono::milliseconds PUNCH_WINDOW{3000};          ///< Refused punch dials are repeated this long,
-	static constexpr std::chrono::milliseconds PUNCH_RETRY_DELAY{5};        ///< this far apart (at most 600 dials).
-	static constexpr std::size_t PREDICTION_SOCKETS = 64;    ///< Fresh mappings opened by the endpoint-dependent side.
-	static constexpr std::size_t PREDICTION_PROBES = 256;    ///< Ports guessed by the other side.
-
-	struct Outgoing
+	struct SessionEntry
 	{
-		std::string id;
-		std::int64_t timestampMs;
-		std::string text;
-		std::uint64_t sentOnSession = 0;   ///< Serial of the session it was last written to.
-		std::chrono::steady_clock::time_point sentAt;   ///< When it was last written.
+		std::weak_ptr<Session> session;
+		std::string source;        ///< sourceKey() of the remote address ("" for tunnels).
+		PeerId tunnelPeer;         ///< For tunnels: who the relay says it is (checked by TLS).
+		bool incoming = false;
 	};
 
-	struct Peer
+	struct PeerEntry
 	{
-		PeerInfo info;
+		Peer::Ptr peer;
 		std::uint64_t order = 0;
-		ChatSession::Ptr session;          ///< The established session in use.
-		ChatSession::Ptr dialSession;      ///< Our connection attempt in progress.
-		std::size_t nextAddress = 0;
-		std::chrono::milliseconds backoff{0};
-		TimerHandle retryTimer;
-		bool unreachableReported = false;   ///< The user was told; quiet until a session works again.
-		bool relayPending = false;          ///< A relay lookup or tunnel request is in flight.
-		bool lookedUp = false;              ///< This round of attempts has asked the relay already.
-		std::set<Poco::Net::SocketAddress> relayAddresses;   ///< Learned from the relay: shorter timeout.
-		// Upgrading a relayed session to a direct one:
-		ChatSession::Ptr upgradeSession;    ///< A direct attempt (known address or hole punch) in progress.
-		std::size_t upgradeAddress = 0;     ///< Next known address to try in this upgrade round.
-		int punchAttempt = 0;               ///< Hole punches tried in this upgrade round.
-		bool punchPending = false;          ///< Waiting for the relay's punch coordination.
-		bool upgradeLookedUp = false;       ///< This upgrade round has asked the relay for the peer's addresses.
-		std::optional<Relay::PunchPlan> punchPlan;   ///< The punch being dialed, until punchDeadline.
-		std::chrono::steady_clock::time_point punchDeadline;
-		TimerHandle punchRetry;
-		std::vector<ChatSession::Ptr> predictions;   ///< Port-prediction dials in flight (see predictDial()).
-		std::string lastPath;               ///< Path of the last session in use, to report every change.
-		std::chrono::milliseconds upgradeBackoff{0};
-		TimerHandle upgradeTimer;
-		std::deque<Outgoing> outbox;
-		std::unordered_set<std::string> seen;
-		std::deque<std::string> seenOrder;
 	};
 
 	Impl(EventLoop& loop, const Identity& identity, ChatNodeConfig config):
@@ -115,6 +92,8 @@ public:
 	{
 		stop();
 	}
+
+	// Lifecycle -----------------------------------------------------------------------------
 
 	void start()
 	{
@@ -133,112 +112,26 @@ public:
 		}
 		if (!_config.relayUrl.empty()) startRelay();
 		if (_config.portMapping) startPortMapping();
-		_watchdog = _loop.runEvery(std::chrono::seconds(1), [this] { checkReceipts(); });
-		_random.seed();   // from the system's random source: guessed ports must not be predictable
 	}
 
-	void checkReceipts()
-		/// Failover: a session whose oldest message has waited receiptTimeout for its receipt
-		/// has lost its path (a NAT mapping or a route went away); drop it and dial again.
+	void stop()
 	{
-		const auto now = std::chrono::steady_clock::now();
-		std::vector<ChatSession::Ptr> broken;
-		for (auto& entry: _peers)
+		_portMapper.reset();   // removes the mapping (bounded)
+		if (_relay) _relay->stop();
+		_relay.reset();
+		if (_lan) _lan->stop();
+		_lan.reset();
+		_listener.reset();
+		for (auto& entry: _sessions)
 		{
-			Peer& peer = entry.second;
-			if (!peer.session || !peer.session->established() || peer.outbox.empty()) continue;
-			const Outgoing& oldest = peer.outbox.front();
-			if (oldest.sentOnSession == peer.session->serial() && now - oldest.sentAt > _config.receiptTimeout)
-				broken.push_back(peer.session);
+			if (auto session = entry.second.session.lock())
+			{
+				if (_pending.count(entry.first)) session->detach();
+			}
 		}
-		for (auto& session: broken)
-		{
-			++_stats.receiptTimeouts;
-			logger().warning("no receipt on the %s session with %s for %Ld ms: dropping it", session->path(),
-				session->peerId().shortString(), static_cast<Poco::Int64>(_config.receiptTimeout.count()));
-			session->abort("no receipt for " + std::to_string(_config.receiptTimeout.count()) + " ms");
-		}
-	}
-
-	void startRelay()
-	{
-		Relay::RelayClientConfig config;
-		config.url = Poco::URI(_config.relayUrl);
-		config.name = _config.name;
-		if (_config.relayAnnounceAddresses)
-		{
-			// The relay replaces the unspecified host by the address it sees us at.
-			config.chatPort = _listener->address().port();
-			config.addresses.emplace_back(Poco::Net::IPAddress(), config.chatPort);
-		}
-		config.directory = _config.relayDirectory;
-		config.retryMin = _config.relayRetryMin;
-		config.retryMax = _config.relayRetryMax;
-		_relay = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
-		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
-			onRelayState(state, detail);
-		});
-		// Without hole punching we neither start nor answer punches: peers never get us to dial them.
-		if (_config.holePunching) _relay->setPunchHandler([this](const Relay::PunchPlan& plan) { punchDial(plan); });
-		_relay->setInviteHandler([this](Relay::RelayTunnel tunnel) {
-			++_stats.relayTunnels;
-			logger().debug("relay tunnel from %s", tunnel.peer.shortString());
-			openTunnelSession(tunnel, false, PeerId());
-		});
-		_relay->start();
-	}
-
-	void startPortMapping()
-	{
-		PortMapperConfig config;
-		config.internalPort = _listener->address().port();
-		_portMapper = std::make_unique<PortMapper>(_loop, config);
-		_portMapper->setHandler([this](const PortMapping& mapping) {
-			if (mapping.active)
-				logger().information("chat port mapped on the gateway as %s (%s)", mapping.external.toString(), mapping.protocol);
-			else
-				logger().debug("no port mapping: %s", mapping.error);
-			announceAddresses();
-		});
-		_portMapper->start();
-	}
-
-	void announceAddresses()
-		/// What the relay tells peers about us: our chat port at the address it sees us at,
-		/// and the gateway's mapped address when there is one.
-	{
-		if (!_relay || !_config.relayAnnounceAddresses) return;
-		std::vector<Poco::Net::SocketAddress> addresses{Poco::Net::SocketAddress(Poco::Net::IPAddress(), _listener->address().port())};
-		if (_portMapper && _portMapper->current().active) addresses.push_back(_portMapper->current().external);
-		_relay->setAddresses(addresses);
-	}
-
-	void onRelayState(Relay::RelayClient::State state, const std::string& detail)
-	{
-		if (_onRelay) _onRelay(relayStateName(), detail);
-		if (state != Relay::RelayClient::State::ONLINE) return;
-		// Messages that waited for the relay go out now.
-		for (auto& entry: _peers)
-		{
-			Peer& peer = entry.second;
-			if (peer.outbox.empty() || peer.dialSession || peer.relayPending) continue;
-			if (peer.session && peer.session->established()) continue;
-			peer.backoff = std::chrono::milliseconds(0);
-			peer.nextAddress = 0;
-			peer.lookedUp = false;
-			dial(entry.first);
-		}
-	}
-
-	std::string relayStateName() const
-	{
-		if (!_relay) return "none";
-		switch (_relay->state())
-		{
-		case Relay::RelayClient::State::ONLINE: return "online";
-		case Relay::RelayClient::State::CONNECTING: return "connecting";
-		default: return "offline";
-		}
+		_pending.clear();
+		for (auto& entry: _peers) entry.second.peer->shutdown();
+		_sessions.clear();
 	}
 
 	std::unique_ptr<TcpListener> listen(const Poco::Net::SocketAddress& address)
@@ -261,65 +154,148 @@ public:
 		return std::make_unique<TcpListener>(_loop, address, handler);
 	}
 
-	void stop()
+	void startRelay()
 	{
-		_portMapper.reset();   // removes the mapping (bounded)
-		if (_relay) _relay->stop();
-		_relay.reset();
-		if (_lan) _lan->stop();
-		_lan.reset();
-		_listener.reset();
-		_watchdog.cancel();
-		auto sessions = std::move(_sessions);
-		_sessions.clear();
-		for (auto& entry: sessions) entry.second->detach();
-		for (auto& entry: _peers)
+		Relay::RelayClientConfig config;
+		config.url = Poco::URI(_config.relayUrl);
+		config.name = _config.name;
+		if (_config.relayAnnounceAddresses)
 		{
-			entry.second.retryTimer.cancel();
-			entry.second.upgradeTimer.cancel();
-			entry.second.punchRetry.cancel();
-			entry.second.upgradeSession.reset();
-			entry.second.predictions.clear();
-			entry.second.session.reset();
-			entry.second.dialSession.reset();
+			// The relay replaces the unspecified host by the address it sees us at.
+			config.chatPort = _listener->address().port();
+			config.addresses.emplace_back(Poco::Net::IPAddress(), config.chatPort);
+		}
+		config.directory = _config.relayDirectory;
+		config.retryMin = _config.relayRetryMin;
+		config.retryMax = _config.relayRetryMax;
+		_relay = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
+			onRelayState(state, detail);
+		});
+		_relay->setPunchHandler([this](const Relay::PunchMessage& message) {
+			// Only a peer we know can be a contact; a punch never creates one.
+			auto it = _peers.find(message.peer);
+			if (it == _peers.end())
+			{
+				++_stats.punchesIgnored;
+				return;
+			}
+			Peer::Ptr peer = it->second.peer;
+			peer->punchReceived(message);
+		});
+		_relay->setPunchErrorHandler([this](const PeerId& id, const std::string& error) {
+			auto it = _peers.find(id);
+			if (it != _peers.end()) it->second.peer->punchFailed(error);
+		});
+		_relay->setInviteFilter([this](const PeerId& from) { return acceptInvite(from); });
+		_relay->setInviteHandler([this](Relay::RelayTunnel tunnel) { onInvite(std::move(tunnel)); });
+		_relay->start();
+	}
+
+	void startPortMapping()
+	{
+		PortMapperConfig config;
+		config.internalPort = _listener->address().port();
+		_portMapper = std::make_unique<PortMapper>(_loop, config);
+		_portMapper->setHandler([this](const PortMapping& mapping) {
+			if (mapping.active)
+				logger().information("chat port mapped on the gateway as %s (%s)", mapping.external.toString(), mapping.protocol);
+			else
+				logger().debug("no port mapping: %s", mapping.error);
+			announceAddresses();
+		});
+		_portMapper->start();
+	}
+
+	void announceAddresses()
+		/// What the relay publishes about us, if we publish at all: our chat port at the
+		/// address it sees us at, and the gateway's mapped address when there is one.
+	{
+		if (!_relay || !_config.relayAnnounceAddresses) return;
+		std::vector<Poco::Net::SocketAddress> addresses{Poco::Net::SocketAddress(Poco::Net::IPAddress(), _listener->address().port())};
+		if (_portMapper && _portMapper->current().active) addresses.push_back(_portMapper->current().external);
+		_relay->setAddresses(addresses);
+	}
+
+	void onRelayState(Relay::RelayClient::State state, const std::string& detail)
+	{
+		if (_onRelay) _onRelay(relayStateName(), detail);
+		const bool online = state == Relay::RelayClient::State::ONLINE;
+		for (const Peer::Ptr& peer: snapshotPeers()) peer->relayChanged(online);
+	}
+
+	std::string relayStateName() const
+	{
+		if (!_relay) return "none";
+		switch (_relay->state())
+		{
+		case Relay::RelayClient::State::ONLINE: return "online";
+		case Relay::RelayClient::State::CONNECTING: return "connecting";
+		default: return "offline";
 		}
 	}
 
-	Peer& peerFor(const PeerId& id)
+	std::vector<Peer::Ptr> snapshotPeers() const
+		/// The peers now, safe to iterate while handlers change the table.
+	{
+		std::vector<Peer::Ptr> peers;
+		for (const auto& entry: _peers) peers.push_back(entry.second.peer);
+		return peers;
+	}
+
+	// Peers ---------------------------------------------------------------------------------
+
+	Peer* findPeer(const PeerId& id) const
 	{
 		auto it = _peers.find(id);
-		if (it == _peers.end())
+		return it == _peers.end() ? nullptr : it->second.peer.get();
+	}
+
+	Peer::Ptr peerFor(const PeerId& id)
+		/// The peer, created if new; a new stranger may evict the least recently active idle
+		/// stranger (maxStrangers). Null if no room can be made.
+	{
+		auto it = _peers.find(id);
+		if (it != _peers.end()) return it->second.peer;
+		if (strangerCount() >= _config.maxStrangers && !evictStranger()) return nullptr;
+		Peer::Ptr peer = std::make_shared<Peer>(*this, id);
+		_peers.emplace(id, PeerEntry{peer, _nextOrder++});
+		return peer;
+	}
+
+	std::size_t strangerCount() const
+	{
+		return static_cast<std::size_t>(std::count_if(_peers.begin(), _peers.end(), [](const auto& entry) {
+			return entry.second.peer->relation() == Relation::STRANGER;
+		}));
+	}
+
+	bool evictStranger()
+	{
+		auto victim = _peers.end();
+		for (auto it = _peers.begin(); it != _peers.end(); ++it)
 		{
-			it = _peers.emplace(id, Peer()).first;
-			it->second.info.id = id;
-			it->second.order = _nextOrder++;
+			const Peer& peer = *it->second.peer;
+			if (peer.relation() != Relation::STRANGER || !peer.idle()) continue;
+			if (victim == _peers.end() || peer.lastActivity() < victim->second.peer->lastActivity()) victim = it;
 		}
-		return it->second;
+		if (victim == _peers.end())
+		{
+			if (_refusalLog.allow(_loop.now()))
+				logger().warning("%z strangers with live sessions: refusing another (%Lu similar suppressed)", strangerCount(),
+					static_cast<Poco::UInt64>(_refusalLog.takeSuppressed()));
+			return false;
+		}
+		Peer::Ptr peer = victim->second.peer;
+		_peers.erase(victim);
+		peer->shutdown();
+		++_stats.strangersEvicted;
+		return true;
 	}
 
-	PeerInfo snapshot(const Peer& peer) const
-	{
-		PeerInfo info = peer.info;
-		info.connected = peer.session && peer.session->established();
-		info.path = info.connected ? peer.session->path() : std::string();
-		info.pending = peer.outbox.size();
-		return info;
-	}
+	// Sessions ------------------------------------------------------------------------------
 
-	void notifyPeer(PeerChange change, const Peer& peer)
-	{
-		if (_onPeer) _onPeer(change, snapshot(peer));
-	}
-
-	void reportError(const std::string& message)
-	{
-		logger().warning(message);
-		if (_onError) _onError(message);
-	}
-
-	// Sessions ----------------------------------------------------------------
-
-	ChatSession::Options sessionOptions(const std::string& path) const
+	ChatSession::Options sessionOptions(Path path) const
 	{
 		ChatSession::Options options;
 		options.localName = _config.name;
@@ -329,579 +305,346 @@ public:
 		return options;
 	}
 
-	std::size_t pendingSessions() const
-	{
-		return static_cast<std::size_t>(std::count_if(_sessions.begin(), _sessions.end(),
-			[](const auto& entry) { return !entry.second->established(); }));
-	}
-
-	void onAccept(const Poco::Net::StreamSocket& socket)
-	{
-		if (pendingSessions() >= _config.maxPendingSessions)
-		{
-			++_stats.sessionsRefused;
-			logger().warning("refusing a chat connection from %s: %z handshakes already pending",
-				socket.peerAddress().toString(), pendingSessions());
-			Poco::Net::StreamSocket(socket).close();
-			return;
-		}
-		auto connection = TcpConnection::adopt(_loop, socket);
-		openSession(TlsChannel::server(connection, _identity), false, "direct");
-	}
-
-	ChatSession::Ptr openTunnelSession(const Relay::RelayTunnel& tunnel, bool outgoing, const PeerId& expected)
-		/// The same TLS session as over direct TCP, inside a relay tunnel.
-	{
-		TlsChannel::Ptr channel = outgoing
-			? TlsChannel::client(tunnel.connection, _identity, expected)
-			: TlsChannel::server(tunnel.connection, _identity);
-		ChatSession::Ptr session = openSession(channel, outgoing, "relay");
-		channel->receiveCiphertext(tunnel.leftover);
-		return session;
-	}
-
-	ChatSession::Ptr openSession(const TlsChannel::Ptr& channel, bool outgoing, const std::string& path)
+	ChatSession::Ptr openSession(const TlsChannel::Ptr& channel, bool outgoing, Path path, Session::Listener& listener,
+		const std::string& source, bool incoming)
 	{
 		const std::uint64_t serial = _nextSerial++;
-		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, *this, sessionOptions(path));
-		_sessions.emplace(serial, session);
+		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, &listener, sessionOptions(path));
+		_sessions[serial] = SessionEntry{session, source, PeerId(), incoming};
 		session->start();
 		return session;
 	}
 
-	void dial(const PeerId& id)
-		/// One step of a round of attempts: each known address directly, then (with a relay) a
-		/// lookup whose new addresses are tried directly too, then a relay tunnel. A failed round
-		/// is retried after a backoff while messages wait.
+	void pruneSessions()
 	{
-		Peer& peer = peerFor(id);
-		if (peer.dialSession || peer.relayPending || (peer.session && peer.session->established())) return;
-		peer.retryTimer.cancel();
-		if (peer.nextAddress < peer.info.addresses.size())
+		for (auto it = _sessions.begin(); it != _sessions.end();)
 		{
-			const Poco::Net::SocketAddress address = peer.info.addresses[peer.nextAddress];
-			const auto timeout = peer.relayAddresses.count(address) ? _config.relayAddressTimeout : _config.connectTimeout;
-			logger().debug("connecting to %s at %s", displayName(peer.info), address.toString());
-			auto connection = TcpConnection::connect(_loop, address, timeout);
-			peer.dialSession = openSession(TlsChannel::client(connection, _identity, id), true, "direct");
+			auto session = it->second.session.lock();
+			it = (!session || session->closed()) ? _sessions.erase(it) : std::next(it);
 		}
-		else if (_relay && !peer.lookedUp)
+	}
+
+	struct Counts
+	{
+		std::size_t incoming = 0;        ///< Incoming sessions, established or not.
+		std::size_t pending = 0;         ///< Incoming sessions not established yet.
+		std::size_t fromSource = 0;
+		std::size_t pendingFromSource = 0;
+	};
+
+	Counts count(const std::string& source)
+	{
+		pruneSessions();
+		Counts counts;
+		for (const auto& entry: _sessions)
 		{
-			peer.lookedUp = true;
-			peer.relayPending = true;
-			++_stats.relayLookups;
-			_relay->lookup(id, [this, id](const std::optional<Relay::RelayPeerRecord>& record, const std::string& error) {
-				Peer& p = peerFor(id);
-				p.relayPending = false;
-				if (record) learnFromRelay(p, *record);
-				else if (!error.empty()) logger().debug("relay lookup of %s failed: %s", id.shortString(), error);
-				dial(id);
-			});
-		}
-		else if (_relay)
-		{
-			peer.relayPending = true;
-			_relay->openTunnel(id, [this, id](Relay::RelayTunnel tunnel, const std::string& error) {
-				Peer& p = peerFor(id);
-				p.relayPending = false;
-				if (!tunnel.connection)
-				{
-					roundFailed(p, error);
-					return;
-				}
-				if (p.session && p.session->established())
-				{
-					tunnel.connection->close();   // connected some other way meanwhile
-					return;
-				}
-				++_stats.relayTunnels;
-				p.dialSession = openTunnelSession(tunnel, true, id);
-			});
-		}
-		else if (peer.info.addresses.empty())
-		{
-			if (!peer.unreachableReported)
+			if (!entry.second.incoming) continue;
+			auto session = entry.second.session.lock();
+			const bool pending = !session->established();
+			++counts.incoming;
+			if (pending) ++counts.pending;
+			if (!source.empty() && entry.second.source == source)
 			{
-				peer.unreachableReported = true;
-				reportError("no known address for " + displayName(peer.info) + " yet; the message waits until the peer is found");
+				++counts.fromSource;
+				if (pending) ++counts.pendingFromSource;
 			}
 		}
-		else
-		{
-			roundFailed(peer, "no address worked");
-		}
+		return counts;
 	}
 
-	void learnFromRelay(Peer& peer, const Relay::RelayPeerRecord& record)
-		/// Adds the addresses a lookup returned; they are tried next in this round.
+	bool admit(const std::string& source, const std::string& what)
+		/// The caps on incoming sessions, checked before any work is done for one.
 	{
-		const bool isNew = peer.info.via.empty() || peer.info.via == "static";
-		for (const auto& address: record.addresses)
-		{
-			if (address.host().isWildcard() || address.port() == 0) continue;
-			if (std::find(peer.info.addresses.begin(), peer.info.addresses.end(), address) != peer.info.addresses.end()) continue;
-			peer.info.addresses.push_back(address);
-			peer.relayAddresses.insert(address);
-		}
-		if (peer.info.name.empty()) peer.info.name = record.name;
-		if (isNew)
-		{
-			peer.info.via = "relay";
-			notifyPeer(PeerChange::FOUND, peer);
-		}
+		const Counts counts = count(source);
+		std::string refusal;
+		if (counts.incoming >= _config.maxSessions)
+			refusal = std::to_string(counts.incoming) + " sessions already";
+		else if (counts.pending >= _config.maxPendingSessions)
+			refusal = std::to_string(counts.pending) + " handshakes already pending";
+		else if (!source.empty() && counts.pendingFromSource >= _config.maxPendingPerAddress)
+			refusal = std::to_string(counts.pendingFromSource) + " handshakes pending from " + source;
+		else if (!source.empty() && counts.fromSource >= _config.maxSessionsPerAddress)
+			refusal = std::to_string(counts.fromSource) + " sessions from " + source;
+		if (refusal.empty()) return true;
+		if (!source.empty() && counts.fromSource >= _config.maxSessionsPerAddress) ++_stats.sessionsRefusedPerAddress;
+		else if (!source.empty() && counts.pendingFromSource >= _config.maxPendingPerAddress) ++_stats.sessionsRefusedPerAddress;
+		++_stats.sessionsRefused;
+		if (_refusalLog.allow(_loop.now()))
+			logger().warning("refusing %s: %s (%Lu similar suppressed)", what, refusal, static_cast<Poco::UInt64>(_refusalLog.takeSuppressed()));
+		return false;
 	}
 
-	void roundFailed(Peer& peer, const std::string& why)
+	void onAccept(const Poco::Net::StreamSocket& socket)
 	{
-		peer.nextAddress = 0;
-		peer.lookedUp = false;
-		scheduleRetry(peer);
-		// Told once per outage: the node keeps retrying quietly while messages wait.
-		if (!peer.outbox.empty() && !peer.unreachableReported)
+		Poco::Net::SocketAddress remote;
+		try
 		{
-			peer.unreachableReported = true;
-			reportError("cannot reach " + displayName(peer.info) + ": " + why + "; "
-				+ std::to_string(peer.outbox.size()) + " message(s) wait, retrying in the background");
+			remote = socket.peerAddress();
 		}
-		else
+		catch (const Poco::Exception&)
 		{
-			logger().information("cannot reach %s: %s; retrying in %Ld ms", displayName(peer.info), why,
-				static_cast<Poco::Int64>(peer.backoff.count()));
-		}
-	}
-
-	void scheduleRetry(Peer& peer)
-	{
-		if (peer.outbox.empty())
-		{
-			peer.backoff = std::chrono::milliseconds(0);
+			Poco::Net::StreamSocket(socket).close();
 			return;
 		}
-		peer.backoff = peer.backoff.count() == 0 ? _config.reconnectMin : std::min(peer.backoff * 2, _config.reconnectMax);
-		const PeerId id = peer.info.id;
-		peer.retryTimer = _loop.runAfter(peer.backoff, [this, id] { dial(id); });
+		const std::string source = sourceKey(remote);
+		if (!admit(source, "a chat connection from " + remote.toString()))
+		{
+			Poco::Net::StreamSocket(socket).close();
+			return;
+		}
+		auto connection = TcpConnection::adopt(_loop, socket);
+		ChatSession::Ptr session = openSession(TlsChannel::server(connection, _identity), false, Path::DIRECT, *this, source, true);
+		_pending[session->serial()] = session;
 	}
 
-	bool dialedBySmallerId(const ChatSession& session) const
+	bool acceptInvite(const PeerId& from)
+		/// Whether to join a relay tunnel a peer opened to us at all.
 	{
-		const PeerId& dialer = session.outgoing() ? _identity.peerId() : session.peerId();
-		const PeerId& other = session.outgoing() ? session.peerId() : _identity.peerId();
-		return dialer < other;
+		if (from == _identity.peerId()) return false;
+		const Peer* pPeer = findPeer(from);
+		if (pPeer && pPeer->relation() == Relation::BLOCKED) return false;
+		std::size_t fromPeer = 0;
+		pruneSessions();
+		for (const auto& entry: _sessions)
+			if (entry.second.tunnelPeer == from) ++fromPeer;
+		if (pPeer) fromPeer += pPeer->sessionCount();
+		if (fromPeer >= MAX_SESSIONS_PER_PEER)
+		{
+			++_stats.sessionsRefused;
+			return false;
+		}
+		return admit("", "a relay tunnel from " + from.shortString());
 	}
 
-	void onSessionTlsReady(ChatSession& session) override
+	void onInvite(Relay::RelayTunnel tunnel)
 	{
-		if (session.peerId() == _identity.peerId())
+		++_stats.relayTunnels;
+		logger().debug("relay tunnel from %s", tunnel.peer.shortString());
+		TlsChannel::Ptr channel = TlsChannel::server(tunnel.connection, _identity);
+		ChatSession::Ptr session = openSession(channel, false, Path::RELAY, *this, "", true);
+		_sessions[session->serial()].tunnelPeer = tunnel.peer;
+		_pending[session->serial()] = session;
+		channel->receiveCiphertext(tunnel.leftover);
+	}
+
+	// Session::Listener for incoming sessions until their peer is known ---------------------
+
+	void onSessionTlsReady(Session& session) override
+	{
+		auto it = _pending.find(session.serial());
+		if (it == _pending.end()) return;
+		Session::Ptr pSession = it->second;
+		_pending.erase(it);
+		const PeerId& id = session.peerId();
+		if (id == _identity.peerId())
+		{
 			session.close("connected to ourselves");
-	}
-
-	void onSessionEstablished(ChatSession& session) override
-	{
-		Peer& peer = peerFor(session.peerId());
-		ChatSession::Ptr pSession = _sessions.at(session.serial());
-		if (peer.dialSession == pSession)
-		{
-			peer.dialSession.reset();
-			peer.backoff = std::chrono::milliseconds(0);
-		}
-		peer.unreachableReported = false;
-		peer.nextAddress = 0;
-		peer.lookedUp = false;
-		if (!session.peerName().empty()) peer.info.name = session.peerName();
-		if (peer.info.via.empty())
-		{
-			// First contact through a session (the peer dialed us): it is news, as a LAN find is.
-			peer.info.via = session.outgoing() ? "static" : session.path() == "relay" ? "relay" : "incoming";
-			notifyPeer(PeerChange::FOUND, peer);
-		}
-		++_stats.sessionsOpened;
-
-		if (peer.upgradeSession == pSession)
-		{
-			peer.upgradeSession.reset();
-			if (peer.punchPlan) ++_stats.punchSuccesses;
-			peer.punchPlan.reset();
-		}
-		if (std::find(peer.predictions.begin(), peer.predictions.end(), pSession) != peer.predictions.end())
-		{
-			++_stats.predictionSuccesses;
-			auto others = std::move(peer.predictions);
-			peer.predictions.clear();
-			for (auto& other: others)
-				if (other != pSession) other->abort("another predicted port got through");
-		}
-		if (peer.session && peer.session != pSession && peer.session->established())
-		{
-			// Two sessions with one peer. A direct one beats a relayed one (both sides agree).
-			// Otherwise both dialed at once (or a reconnect overtook a dying session): both
-			// sides keep the session dialed by the smaller ID; between two sessions dialed by
-			// the same side, the newer one wins, since the older one is presumably dead.
-			const bool newDirect = session.path() == "direct";
-			const bool oldDirect = peer.session->path() == "direct";
-			const bool sameDialer = peer.session->outgoing() == session.outgoing();
-			// A relayed session that the peer dialed while we still hold a direct one means the
-			// peer lost the direct path (nobody dials while holding a session): ours is dead too.
-			const bool keepNew = newDirect != oldDirect ? newDirect || !session.outgoing()
-				: sameDialer || dialedBySmallerId(session);
-			if (!keepNew)
-			{
-				++_stats.duplicateSessions;
-				session.close(newDirect == oldDirect ? "duplicate session" : "a direct session exists");
-				return;
-			}
-			ChatSession::Ptr old = peer.session;
-			peer.session = pSession;
-			if (newDirect != oldDirect)
-			{
-				if (newDirect) ++_stats.upgrades;
-				logger().information("session with %s moves from %s to %s", displayName(peer.info), old->path(), session.path());
-				old->close(newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
-				notifyPeer(PeerChange::PATH, peer);
-			}
-			else
-			{
-				++_stats.duplicateSessions;
-				old->close("duplicate session");
-			}
-		}
-		else
-		{
-			peer.session = pSession;
-			notifyPeer(PeerChange::CONNECTED, peer);
-			if (!peer.lastPath.empty() && peer.lastPath != session.path()) notifyPeer(PeerChange::PATH, peer);   // e.g. fell back to the relay
-		}
-		peer.lastPath = session.path();
-		// Unacknowledged messages go again on the new session, in order, before any new one.
-		flushOutbox(peer);
-		if (session.path() == "relay")
-		{
-			peer.upgradeBackoff = std::chrono::milliseconds(0);
-			scheduleUpgrade(peer);
-		}
-		else
-		{
-			peer.upgradeTimer.cancel();
-			peer.punchAttempt = 0;
-		}
-	}
-
-	// Upgrade: relay -> direct --------------------------------------------------
-
-	bool relayed(const Peer& peer) const
-	{
-		return peer.session && peer.session->established() && peer.session->path() == "relay";
-	}
-
-	void scheduleUpgrade(Peer& peer)
-	{
-		if (!relayed(peer)) return;
-		peer.upgradeBackoff = peer.upgradeBackoff.count() == 0 ? _config.upgradeMin
-			: std::min(peer.upgradeBackoff * 2, _config.upgradeMax);
-		peer.upgradeAddress = 0;
-		peer.punchAttempt = 0;
-		peer.upgradeLookedUp = false;
-		const PeerId id = peer.info.id;
-		peer.upgradeTimer = _loop.runAfter(peer.upgradeBackoff, [this, id] { tryUpgrade(id); });
-	}
-
-	void tryUpgrade(const PeerId& id)
-		/// One step of an upgrade round: the next known address, then hole punches, then a pause.
-	{
-		Peer& peer = peerFor(id);
-		if (!relayed(peer) || peer.upgradeSession || peer.punchPending || peer.punchPlan || !peer.predictions.empty()) return;
-		if (_relay && !peer.upgradeLookedUp && peer.upgradeAddress >= peer.info.addresses.size())
-		{
-			// A peer that reached us through a tunnel may have addresses we never learned.
-			peer.upgradeLookedUp = true;
-			peer.punchPending = true;
-			++_stats.relayLookups;
-			_relay->lookup(id, [this, id](const std::optional<Relay::RelayPeerRecord>& record, const std::string&) {
-				Peer& p = peerFor(id);
-				p.punchPending = false;
-				if (record) learnFromRelay(p, *record);
-				tryUpgrade(id);
-			});
 			return;
 		}
-		if (peer.upgradeAddress < peer.info.addresses.size())
+		const auto entry = _sessions.find(session.serial());
+		if (entry != _sessions.end() && !entry->second.tunnelPeer.isNull() && entry->second.tunnelPeer != id)
 		{
-			const Poco::Net::SocketAddress address = peer.info.addresses[peer.upgradeAddress++];
-			logger().debug("upgrade: trying %s at %s directly", displayName(peer.info), address.toString());
-			auto connection = TcpConnection::connect(_loop, address, _config.relayAddressTimeout);
-			peer.upgradeSession = openSession(TlsChannel::client(connection, _identity, id), true, "direct");
+			logger().warning("a relay tunnel announced as %s presented the key of %s: closing it",
+				entry->second.tunnelPeer.shortString(), id.shortString());
+			session.abort("the relay named another peer");
 			return;
 		}
-		// The smaller ID initiates hole punches; the other side answers them (punchDial).
-		const bool canPunch = _config.holePunching && _relay && _relay->state() == Relay::RelayClient::State::ONLINE
-			&& _relay->punchPort() != 0 && _identity.peerId() < id
-			&& _relay->natInfo().mapping != Relay::NatInfo::Mapping::UNKNOWN;   // a relay without probing has no punch either
-		if (canPunch && peer.punchAttempt < MAX_PUNCH_ATTEMPTS)
+		Peer::Ptr peer = peerFor(id);
+		if (!peer)
 		{
-			++peer.punchAttempt;
-			++_stats.punchAttempts;
-			peer.punchPending = true;
-			_relay->startPunch(id, {}, [this, id](const std::optional<Relay::PunchPlan>& plan, const std::string& error) {
-				Peer& p = peerFor(id);
-				p.punchPending = false;
-				if (plan && punchDial(*plan)) return;
-				logger().debug("hole punch with %s not possible: %s", id.shortString(), plan ? "both NATs map per destination" : error);
-				if (plan) p.punchAttempt = MAX_PUNCH_ATTEMPTS;   // nothing to gain from another attempt this round
-				tryUpgrade(id);
-			}, peer.punchAttempt);
+			session.abort("too many strangers");
 			return;
 		}
-		scheduleUpgrade(peer);
+		peer->adopt(pSession);
 	}
 
-	bool punchDial(const Relay::PunchPlan& plan)
-		/// TCP simultaneous open: both sides dial each other's reflexive address from the port
-		/// their NAT already maps (the relay control channel's). The initiator is the TLS client.
-		/// Against an endpoint-dependent NAT, bounded port prediction instead (predictDial()).
-		/// Returns false if nothing was dialed.
+	void onSessionEstablished(Session&) override
 	{
-		if (!_relay || plan.remote.empty() || _relay->punchPort() == 0) return false;
-		// Only for a peer we already talk to through the relay: a stranger cannot make us dial
-		// an address of its choosing.
-		const auto known = _peers.find(plan.peer);
-		if (known == _peers.end() || !relayed(known->second)) return false;
-		Peer& peer = known->second;
-		if (peer.session && peer.session->established() && peer.session->path() == "direct") return false;
-		if (!peer.predictions.empty()) return false;   // a prediction is under way already
-		if (peer.upgradeSession && !peer.punchPlan)
-		{
-			// Our own direct try (a known address) must not make us miss the peer's punch, which
-			// only works while both sides dial: drop the try, the punch goes first.
-			ChatSession::Ptr attempt = std::move(peer.upgradeSession);
-			peer.upgradeSession.reset();
-			attempt->abort("a hole punch goes first");
-		}
-		else if (peer.upgradeSession && (peer.punchPlan->attempt != plan.attempt || peer.punchPlan->initiator != plan.initiator))
-		{
-			return false;   // another punch is being dialed
-		}
-		const bool weMapPerDestination = _relay->natInfo().mapping == Relay::NatInfo::Mapping::ENDPOINT_DEPENDENT;
-		const bool theyMapPerDestination = plan.remoteNat == "edm";
-		if (weMapPerDestination && theyMapPerDestination) return false;   // nothing to predict from
-		if (weMapPerDestination || theyMapPerDestination)
-		{
-			predictDial(peer, plan, weMapPerDestination);
-			return true;
-		}
-		if (!peer.punchPlan || peer.punchPlan->attempt != plan.attempt || peer.punchPlan->initiator != plan.initiator)
-		{
-			// A new punch: SYNs that the other NAT refuses or drops before its own SYN opened
-			// the way are retried until the window closes.
-			peer.punchPlan = plan;
-			peer.punchDeadline = std::chrono::steady_clock::now() + PUNCH_WINDOW;
-		}
-		const Poco::Net::SocketAddress local(Poco::Net::IPAddress(), _relay->punchPort());
-		logger().debug("hole punch %d with %s: dialing %s from port %hu", plan.attempt, plan.peer.shortString(),
-			plan.remote.front().toString(), local.port());
-		auto connection = TcpConnection::connectFrom(_loop, local, plan.remote.front(), PUNCH_CONNECT_TIMEOUT);
-		TlsChannel::Ptr channel = plan.initiator
-			? TlsChannel::client(connection, _identity, plan.peer)
-			: TlsChannel::server(connection, _identity);
-		peer.upgradeSession = openSession(channel, plan.initiator, "direct");
-		return true;
 	}
 
-	void predictDial(Peer& peer, const Relay::PunchPlan& plan, bool weMapPerDestination)
-		/// Bounded port prediction ("birthday" approach) when exactly one NAT maps per
-		/// destination. That side opens PREDICTION_SOCKETS connections from fresh local ports
-		/// to the other's reflexive address, each getting a new random external port; the other
-		/// side dials PREDICTION_PROBES guessed ports of its public address from its punch port,
-		/// each opening its own NAT for that port. A guessed port that matches one of the new
-		/// mappings gives a simultaneous open. All dials time out within PUNCH_CONNECT_TIMEOUT;
-		/// the first session to get through wins and the rest are dropped.
+	void onSessionMessage(Session&, const Message&) override
 	{
-		++_stats.predictionAttempts;
-		const Poco::Net::SocketAddress target = plan.remote.front();
-		std::vector<Poco::Net::SocketAddress> dials;
-		if (weMapPerDestination)
-		{
-			dials.assign(PREDICTION_SOCKETS, target);
-		}
-		else
-		{
-			// Ports near the observed one first (sequential allocators), then random ones.
-			std::set<std::uint16_t> ports;
-			for (int delta = 1; delta <= 8; ++delta)
-			{
-				if (target.port() + delta <= 65535) ports.insert(static_cast<std::uint16_t>(target.port() + delta));
-				if (target.port() - delta >= 1024) ports.insert(static_cast<std::uint16_t>(target.port() - delta));
-			}
-			while (ports.size() < PREDICTION_PROBES)
-				ports.insert(static_cast<std::uint16_t>(1024 + _random.next(65536 - 1024)));
-			for (std::uint16_t port: ports) dials.emplace_back(target.host(), port);
-		}
-		_stats.predictionDials += dials.size();
-		logger().information("port prediction with %s: %z dials %s %s", plan.peer.shortString(), dials.size(),
-			std::string(weMapPerDestination ? "from fresh ports to" : "to guessed ports of"), target.host().toString());
-		const Poco::Net::SocketAddress punchLocal(Poco::Net::IPAddress(), _relay->punchPort());
-		for (const auto& address: dials)
-		{
-			auto connection = weMapPerDestination
-				? TcpConnection::connect(_loop, address, PUNCH_CONNECT_TIMEOUT)
-				: TcpConnection::connectFrom(_loop, punchLocal, address, PUNCH_CONNECT_TIMEOUT);
-			TlsChannel::Ptr channel = plan.initiator
-				? TlsChannel::client(connection, _identity, plan.peer)
-				: TlsChannel::server(connection, _identity);
-			peer.predictions.push_back(openSession(channel, plan.initiator, "direct"));
-		}
 	}
 
-	void flushOutbox(Peer& peer)
+	void onSessionRefusedInput(Session&, const std::string&, const std::string&) override
 	{
-		if (!peer.session || !peer.session->established()) return;
-		for (Outgoing& message: peer.outbox)
-		{
-			if (message.sentOnSession == peer.session->serial()) continue;
-			peer.session->sendText(message.id, message.timestampMs, message.text);
-			message.sentOnSession = peer.session->serial();
-			message.sentAt = std::chrono::steady_clock::now();
-			++_stats.messagesSent;
-		}
 	}
 
-	void onSessionMessage(ChatSession& session, const Message& message) override
+	void onSessionClosed(Session& session, const std::string&) override
 	{
-		Peer& peer = peerFor(session.peerId());
-		const std::string id = message.body->getValue<std::string>("id");
-		if (message.name == "text")
-		{
-			session.sendReceipt(id);
-			if (!peer.seen.insert(id).second)
-			{
-				++_stats.duplicatesDropped;
-				return;
-			}
-			peer.seenOrder.push_back(id);
-			if (peer.seenOrder.size() > SEEN_IDS_PER_PEER)
-			{
-				peer.seen.erase(peer.seenOrder.front());
-				peer.seenOrder.pop_front();
-			}
-			++_stats.messagesReceived;
-			ChatMessage received;
-			received.id = id;
-			received.from = session.peerId();
-			received.name = peer.info.name.empty() ? session.peerName() : peer.info.name;
-			received.text = message.body->getValue<std::string>("text");
-			received.timestampMs = message.body->getValue<Poco::Int64>("ts");
-			received.path = session.path();
-			if (_onMessage) _onMessage(received);
-		}
-		else if (message.name == "receipt")
-		{
-			auto it = std::find_if(peer.outbox.begin(), peer.outbox.end(),
-				[&id](const Outgoing& o) { return o.id == id; });
-			if (it == peer.outbox.end()) return;   // a receipt for a retransmission
-			peer.outbox.erase(it);
-			if (_onDelivered) _onDelivered(id, session.peerId());
-		}
+		_pending.erase(session.serial());
 	}
 
-	void onSessionClosed(ChatSession& session, const std::string& reason) override
-	{
-		auto it = _sessions.find(session.serial());
-		if (it == _sessions.end()) return;
-		ChatSession::Ptr pSession = it->second;
-		_sessions.erase(it);
+	// PeerHost ------------------------------------------------------------------------------
 
-		Peer* pPeer = nullptr;
-		for (auto& entry: _peers)
+	Scheduler& scheduler() override
+	{
+		return _loop;
+	}
+
+	const PeerId& selfId() const override
+	{
+		return _identity.peerId();
+	}
+
+	const ChatNodeConfig& config() const override
+	{
+		return _config;
+	}
+
+	Session::Ptr connect(const PeerId& peer, const Dial& dial, Session::Listener& listener) override
+	{
+		TcpConnection::Ptr connection = dial.localPort == 0
+			? TcpConnection::connect(_loop, dial.address, dial.timeout)
+			: TcpConnection::connectFrom(_loop, Poco::Net::SocketAddress(Poco::Net::IPAddress(dial.address.family()), dial.localPort),
+				dial.address, dial.timeout);
+		TlsChannel::Ptr channel = dial.tlsClient ? TlsChannel::client(connection, _identity, peer) : TlsChannel::server(connection, _identity);
+		return openSession(channel, dial.tlsClient, Path::DIRECT, listener, sourceKey(dial.address), false);
+	}
+
+	void openTunnel(const PeerId& peer, Session::Listener& listener, TunnelHandler handler) override
+	{
+		if (!_relay)
 		{
-			Peer& candidate = entry.second;
-			if (candidate.dialSession == pSession || candidate.session == pSession || candidate.upgradeSession == pSession
-				|| std::find(candidate.predictions.begin(), candidate.predictions.end(), pSession) != candidate.predictions.end())
-			{
-				pPeer = &candidate;
-				break;
-			}
-		}
-		if (!pPeer) return;
-		Peer& peer = *pPeer;
-		auto prediction = std::find(peer.predictions.begin(), peer.predictions.end(), pSession);
-		if (prediction != peer.predictions.end())
-		{
-			peer.predictions.erase(prediction);
-			if (peer.predictions.empty() && !(peer.session && peer.session->path() == "direct"))
-			{
-				const PeerId id = peer.info.id;
-				_loop.post([this, id] { tryUpgrade(id); });
-			}
+			_loop.post([handler] { handler(nullptr, "no relay"); });
 			return;
 		}
-		if (peer.upgradeSession == pSession)
-		{
-			peer.upgradeSession.reset();
-			const PeerId id = peer.info.id;
-			if (peer.punchPlan && !session.tlsReady() && std::chrono::steady_clock::now() < peer.punchDeadline)
+		Session::Listener* pListener = &listener;
+		std::weak_ptr<bool> alive = _alive;
+		_relay->openTunnel(peer, [this, alive, peer, pListener, handler](Relay::RelayTunnel tunnel, const std::string& error) {
+			if (alive.expired()) return;
+			if (!tunnel.connection)
 			{
-				const Relay::PunchPlan plan = *peer.punchPlan;
-				peer.punchRetry = _loop.runAfter(PUNCH_RETRY_DELAY, [this, plan] { punchDial(plan); });
+				handler(nullptr, error);
 				return;
 			}
-			peer.punchPlan.reset();
-			logger().debug("upgrade attempt with %s failed: %s", displayName(peer.info), reason);
-			_loop.post([this, id] { tryUpgrade(id); });
-			return;
-		}
-		if (peer.dialSession == pSession)
-		{
-			peer.dialSession.reset();
-			++_stats.connectFailures;
-			const std::string why = reason.empty() ? "closed during the handshake" : reason;
-			logger().debug("connection to %s (%s) failed: %s", displayName(peer.info), session.path(), why);
-			if (session.path() == "relay")
-			{
-				roundFailed(peer, "relay tunnel: " + why);
-				return;
-			}
-			++peer.nextAddress;
-			if (peer.nextAddress < peer.info.addresses.size() || _relay)
-			{
-				const PeerId id = peer.info.id;
-				_loop.post([this, id] { dial(id); });
-				return;
-			}
-			roundFailed(peer, why);
-		}
-		if (peer.session == pSession)
-		{
-			peer.session.reset();
-			logger().information("session with %s closed%s", displayName(peer.info), reason.empty() ? std::string() : ": " + reason);
-			notifyPeer(PeerChange::DISCONNECTED, peer);
-			if (!peer.outbox.empty()) dial(peer.info.id);
-		}
+			TlsChannel::Ptr channel = TlsChannel::client(tunnel.connection, _identity, peer);
+			ChatSession::Ptr session = openSession(channel, true, Path::RELAY, *pListener, "", false);
+			channel->receiveCiphertext(tunnel.leftover);
+			handler(session, std::string());
+		});
 	}
 
-	// Discovery ---------------------------------------------------------------
+	void lookup(const PeerId& peer, LookupHandler handler) override
+	{
+		if (!_relay)
+		{
+			_loop.post([handler] { handler(std::nullopt, "no relay"); });
+			return;
+		}
+		_relay->lookup(peer, handler);
+	}
+
+	bool sendPunch(const Relay::PunchMessage& message) override
+	{
+		return _relay && _relay->sendPunch(message);
+	}
+
+	RelayView relay() const override
+	{
+		RelayView view;
+		if (!_relay) return view;
+		view.configured = true;
+		view.online = _relay->state() == Relay::RelayClient::State::ONLINE;
+		view.punchPort = _relay->punchPort();
+		const Relay::NatInfo nat = _relay->natInfo();
+		view.nat = nat.mapping;
+		view.reflexive = nat.reflexive;
+		return view;
+	}
+
+	std::vector<Poco::Net::SocketAddress> ownCandidates() const override
+	{
+		std::vector<Poco::Net::SocketAddress> candidates;
+		if (_relay && _listener)
+		{
+			const Relay::NatInfo nat = _relay->natInfo();
+			if (nat.mapping == Relay::NatType::NONE && nat.reflexive)
+				candidates.emplace_back(nat.reflexive->host(), _listener->address().port());
+		}
+		if (_portMapper && _portMapper->current().active) candidates.push_back(_portMapper->current().external);
+		return candidates;
+	}
+
+	bool mayDial(const Poco::Net::SocketAddress& address) const override
+	{
+		const bool allowed = _policy.mayDial(address, _loop.now());
+		if (!allowed) ++_stats.dialsDenied;
+		return allowed;
+	}
+
+	void peerChanged(ChatNode::PeerChange change, const Peer& peer) override
+	{
+		if (_onPeer) _onPeer(change, peer.info());
+	}
+
+	void messageReceived(Peer&, const ChatMessage& message) override
+	{
+		if (_onMessage) _onMessage(message);
+	}
+
+	bool isDuplicate(Peer&, const std::string&) override
+	{
+		return false;
+	}
+
+	void delivered(const Peer& peer, const std::string& messageId) override
+	{
+		if (_onDelivered) _onDelivered(messageId, peer.id());
+	}
+
+	void refused(const Peer& peer, const std::string& messageId, const std::string& code, const std::string& reason) override
+	{
+		logger().warning("%s refused message %s: %s (%s)", peer.displayName(), messageId, Text::terminalSafe(code, 32),
+			Text::terminalSafe(reason, 200));
+		if (_onRefused) _onRefused(messageId, peer.id(), code, reason);
+	}
+
+	void written(const Peer&, const std::string&) override
+	{
+	}
+
+	void peerError(const Peer&, const std::string& text) override
+	{
+		reportError(text);
+	}
+
+	void countStat(std::uint64_t ChatNodeStats::*counter, std::uint64_t amount) override
+	{
+		_stats.*counter += amount;
+	}
+
+	void reportError(const std::string& message)
+	{
+		logger().warning(message);
+		if (_onError) _onError(message);
+	}
+
+	// Discovery -----------------------------------------------------------------------------
 
 	void onLanPeer(Discovery::LanDiscovery::Change change, const Discovery::LanPeer& lanPeer)
 	{
-		Peer& peer = peerFor(lanPeer.id);
 		if (change == Discovery::LanDiscovery::Change::LOST)
 		{
-			peer.info.online = false;
-			notifyPeer(PeerChange::LOST, peer);
+			if (Peer* pPeer = findPeer(lanPeer.id)) pPeer->lanLost();
 			return;
 		}
-		const bool wasOnline = peer.info.online;
-		peer.info.name = lanPeer.name;
-		peer.info.addresses = lanPeer.addresses;
-		peer.info.via = "lan";
-		peer.info.online = true;
-		peer.nextAddress = 0;
-		notifyPeer(wasOnline ? PeerChange::UPDATED : PeerChange::FOUND, peer);
-		if (!peer.outbox.empty() && !peer.dialSession && !(peer.session && peer.session->established()))
+		Peer::Ptr peer = peerFor(lanPeer.id);
+		if (!peer) return;
+		std::vector<Poco::Net::SocketAddress> announced;
+		Poco::Net::SocketAddress source;
+		for (const auto& address: lanPeer.addresses)
 		{
-			peer.backoff = std::chrono::milliseconds(0);
-			dial(peer.info.id);
+			if (address.host() == lanPeer.source.host() && source.port() == 0)
+				source = address;
+			else
+				announced.push_back(address);
 		}
+		const std::string name = Text::isValidUtf8(lanPeer.name) ? lanPeer.name : Text::replaceInvalidUtf8(lanPeer.name);
+		peer->lanFound(name, source, announced);
 	}
 
-	// API ---------------------------------------------------------------------
+	// API -----------------------------------------------------------------------------------
 
 	std::string send(const PeerId& to, const std::string& text)
 	{
@@ -910,74 +653,142 @@ public:
 			throw Poco::InvalidArgumentException("message of " + std::to_string(text.size())
 				+ " bytes exceeds the limit of " + std::to_string(SessionProtocol::MAX_TEXT_SIZE));
 		}
+		const std::size_t bad = Text::invalidUtf8Offset(text);
+		if (bad != std::string::npos)
+			throw Poco::InvalidArgumentException("the message is not valid UTF-8 (byte " + std::to_string(bad + 1) + ")");
 		if (to == _identity.peerId()) throw Poco::InvalidArgumentException("cannot send a message to yourself");
-		Peer& peer = peerFor(to);
-		Outgoing message{Poco::UUIDGenerator::defaultGenerator().createRandom().toString(), wallClockMs(), text, 0, {}};
-		peer.outbox.push_back(message);
-		if (peer.session && peer.session->established())
-		{
-			flushOutbox(peer);
-		}
-		else if (!peer.dialSession)
-		{
-			peer.backoff = std::chrono::milliseconds(0);
-			dial(to);
-		}
+		Peer::Ptr peer = contactFor(to);
+		if (peer->relation() == Relation::BLOCKED)
+			throw Poco::InvalidArgumentException(peer->displayName() + " is blocked; /accept it first");
+		Outbox::Entry message;
+		message.id = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+		message.timestampMs = wallClockMs();
+		message.text = text;
+		peer->send(message);
 		return message.id;
 	}
 
-	void addPeerAddress(const PeerId& id, const Poco::Net::SocketAddress& address, const std::string& via)
+	Peer::Ptr contactFor(const PeerId& id)
+		/// The peer as a contact (writing to a peer or accepting it makes it one).
 	{
-		Peer& peer = peerFor(id);
-		if (std::find(peer.info.addresses.begin(), peer.info.addresses.end(), address) == peer.info.addresses.end())
-			peer.info.addresses.push_back(address);
-		if (peer.info.via.empty() || peer.info.via == "incoming") peer.info.via = via;
-		if (!peer.outbox.empty() && !peer.dialSession && !(peer.session && peer.session->established()))
-			dial(id);
+		Peer::Ptr peer = _peers.count(id) ? _peers.at(id).peer : nullptr;
+		if (!peer)
+		{
+			peer = std::make_shared<Peer>(*this, id);
+			_peers.emplace(id, PeerEntry{peer, _nextOrder++});
+		}
+		if (peer->relation() == Relation::STRANGER) peer->setRelation(Relation::CONTACT);
+		return peer;
+	}
+
+	void accept(const PeerId& id)
+	{
+		if (id == _identity.peerId()) throw Poco::InvalidArgumentException("cannot accept yourself");
+		Peer::Ptr peer = contactFor(id);
+		if (peer->relation() == Relation::BLOCKED) peer->setRelation(Relation::CONTACT);
+	}
+
+	void block(const PeerId& id)
+	{
+		if (id == _identity.peerId()) throw Poco::InvalidArgumentException("cannot block yourself");
+		Peer::Ptr peer = contactFor(id);
+		peer->setRelation(Relation::BLOCKED);
+	}
+
+	void setAlias(const PeerId& id, const std::string& alias)
+	{
+		if (alias.size() > SessionProtocol::MAX_NAME_SIZE)
+			throw Poco::InvalidArgumentException("an alias has at most " + std::to_string(SessionProtocol::MAX_NAME_SIZE) + " bytes");
+		if (!Text::isValidUtf8(alias) || Text::terminalSafe(alias) != alias)
+			throw Poco::InvalidArgumentException("an alias must be UTF-8 text without control characters");
+		Peer::Ptr peer = peerFor(id);
+		if (!peer) throw Poco::IllegalStateException("too many strangers to add another");
+		peer->setAlias(alias);
+	}
+
+	void addPeerAddress(const PeerId& id, const Poco::Net::SocketAddress& address, const std::string&)
+	{
+		Peer::Ptr peer = peerFor(id);
+		if (!peer) return;
+		peer->addAddress(address, AddressSource::USER);
+		peer->ladder().addressesChanged();
+	}
+
+	std::vector<const PeerEntry*> ordered() const
+	{
+		std::vector<const PeerEntry*> entries;
+		for (const auto& entry: _peers) entries.push_back(&entry.second);
+		std::sort(entries.begin(), entries.end(), [](const PeerEntry* a, const PeerEntry* b) { return a->order < b->order; });
+		return entries;
 	}
 
 	std::vector<PeerInfo> peers() const
 	{
-		std::vector<const Peer*> ordered;
-		for (const auto& entry: _peers) ordered.push_back(&entry.second);
-		std::sort(ordered.begin(), ordered.end(), [](const Peer* a, const Peer* b) { return a->order < b->order; });
 		std::vector<PeerInfo> result;
-		for (const Peer* pPeer: ordered) result.push_back(snapshot(*pPeer));
+		for (const PeerEntry* pEntry: ordered()) result.push_back(pEntry->peer->info());
+		return result;
+	}
+
+	std::vector<PeerInfo> contacts() const
+	{
+		std::vector<PeerInfo> result;
+		for (const PeerEntry* pEntry: ordered())
+			if (pEntry->peer->relation() != Relation::STRANGER) result.push_back(pEntry->peer->info());
+		std::sort(result.begin(), result.end(), [](const PeerInfo& a, const PeerInfo& b) {
+			const std::string& nameA = a.alias.empty() ? a.name : a.alias;
+			const std::string& nameB = b.alias.empty() ? b.name : b.alias;
+			return Poco::icompare(nameA, nameB) < 0;
+		});
 		return result;
 	}
 
 	std::vector<PeerId> resolve(const std::string& query) const
 	{
 		if (auto id = PeerId::tryParse(query)) return {*id};
-		std::vector<PeerId> byName;
 		std::vector<PeerId> byPrefix;
-		for (const auto& entry: _peers)
+		std::vector<PeerId> byAlias;
+		std::vector<PeerId> byName;
+		for (const PeerEntry* pEntry: ordered())
 		{
-			if (!entry.second.info.name.empty() && Poco::icompare(entry.second.info.name, query) == 0)
-				byName.push_back(entry.first);
-			else if (PeerId::isPrefixOf(query, entry.first))
-				byPrefix.push_back(entry.first);
+			const Peer& peer = *pEntry->peer;
+			if (PeerId::isPrefixOf(query, peer.id())) byPrefix.push_back(peer.id());
+			if (!peer.alias().empty() && Poco::icompare(peer.alias(), query) == 0) byAlias.push_back(peer.id());
+			if (!peer.name().empty() && Poco::icompare(peer.name(), query) == 0) byName.push_back(peer.id());
 		}
-		return byName.empty() ? byPrefix : byName;
+		if (!byPrefix.empty()) return byPrefix;
+		if (!byAlias.empty()) return byAlias;
+		return byName;
 	}
+
+	std::size_t pendingMessages() const
+	{
+		std::size_t total = 0;
+		for (const auto& entry: _peers) total += entry.second.peer->outbox().size();
+		return total;
+	}
+
+	static constexpr std::size_t MAX_SESSIONS_PER_PEER = 4;   ///< Incoming sessions (tunnels) with one peer at once.
 
 	EventLoop& _loop;
 	const Identity& _identity;
 	ChatNodeConfig _config;
+	std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
 	std::unique_ptr<TcpListener> _listener;
 	std::unique_ptr<Discovery::LanDiscovery> _lan;
 	std::unique_ptr<Relay::RelayClient> _relay;
 	std::unique_ptr<PortMapper> _portMapper;
-	std::map<PeerId, Peer> _peers;
+	std::map<PeerId, PeerEntry> _peers;
 	std::uint64_t _nextOrder = 0;
-	std::map<std::uint64_t, ChatSession::Ptr> _sessions;   ///< Every live session, by serial.
+	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
+	std::map<std::uint64_t, Session::Ptr> _pending;      ///< Incoming sessions whose peer is not known yet.
 	std::uint64_t _nextSerial = 1;
-	TimerHandle _watchdog;
-	Poco::Random _random;
-	ChatNodeStats _stats;
+	mutable AddressPolicy _policy;
+	LogThrottle _refusalLog;
+	mutable ChatNodeStats _stats;
 	PeerHandler _onPeer;
 	MessageHandler _onMessage;
 	DeliveredHandler _onDelivered;
+	RefusedHandler _onRefused;
 	ErrorHandler _onError;
 	RelayHandler _onRelay;
 };
@@ -1011,6 +822,13 @@ void ChatNode::setDeliveredHandler(DeliveredHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
 	_pImpl->_onDelivered = std::move(handler);
+}
+
+
+void ChatNode::setRefusedHandler(RefusedHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onRefused = std::move(handler);
 }
 
 
@@ -1083,6 +901,27 @@ std::string ChatNode::send(const PeerId& to, const std::string& text)
 }
 
 
+void ChatNode::accept(const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->accept(peer);
+}
+
+
+void ChatNode::block(const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->block(peer);
+}
+
+
+void ChatNode::setAlias(const PeerId& peer, const std::string& alias)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->setAlias(peer, alias);
+}
+
+
 void ChatNode::addPeerAddress(const PeerId& peer, const Poco::Net::SocketAddress& address, const std::string& via)
 {
 	_pImpl->_loop.assertInLoopThread();
@@ -1097,12 +936,19 @@ std::vector<PeerInfo> ChatNode::peers() const
 }
 
 
+std::vector<PeerInfo> ChatNode::contacts() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->contacts();
+}
+
+
 std::optional<PeerInfo> ChatNode::peer(const PeerId& id) const
 {
 	_pImpl->_loop.assertInLoopThread();
-	auto it = _pImpl->_peers.find(id);
-	if (it == _pImpl->_peers.end()) return std::nullopt;
-	return _pImpl->snapshot(it->second);
+	const Peer* pPeer = _pImpl->findPeer(id);
+	if (!pPeer) return std::nullopt;
+	return pPeer->info();
 }
 
 
@@ -1110,6 +956,13 @@ std::vector<PeerId> ChatNode::resolve(const std::string& query) const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->resolve(query);
+}
+
+
+std::size_t ChatNode::pendingMessages() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->pendingMessages();
 }
 
 
@@ -1148,7 +1001,15 @@ const ChatNodeStats& ChatNode::stats() const
 std::size_t ChatNode::sessionCount() const
 {
 	_pImpl->_loop.assertInLoopThread();
+	_pImpl->pruneSessions();
 	return _pImpl->_sessions.size();
+}
+
+
+std::size_t ChatNode::peerCount() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_peers.size();
 }
 
 

@@ -8,6 +8,8 @@
 #include "ChatSession.h"
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/MessageSchema.h"
+#include "CrossChat/Text.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/Logger.h"
 
@@ -28,21 +30,35 @@ Poco::Logger& logger()
 } // namespace
 
 
-ChatSession::Ptr ChatSession::create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener& listener, Options options)
+const char* pathName(Path path)
 {
-	return Ptr(new ChatSession(channel, outgoing, serial, listener, std::move(options)));
+	return path == Path::RELAY ? "relay" : "direct";
 }
 
 
-ChatSession::ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener& listener, Options options):
+ChatSession::Ptr ChatSession::create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options)
+{
+	return Ptr(new ChatSession(channel, outgoing, serial, pListener, std::move(options)));
+}
+
+
+ChatSession::ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options):
 	_channel(channel),
-	_pListener(&listener),
+	_pListener(pListener),
 	_options(std::move(options)),
 	_codec(SessionProtocol::MAX_FRAME_SIZE),
 	_outgoing(outgoing),
 	_serial(serial),
 	_lastReceived(std::chrono::steady_clock::now())
 {
+	try
+	{
+		_remote = _channel->connection()->peerAddress();
+	}
+	catch (const Poco::Exception&)
+	{
+		// not connected yet (an outgoing connection): set when TLS is up
+	}
 }
 
 
@@ -67,14 +83,30 @@ void ChatSession::start()
 }
 
 
+void ChatSession::setListener(Listener* pListener)
+{
+	_pListener = pListener;
+}
+
+
 void ChatSession::onTlsReady(const PeerId& peer)
 {
 	_tlsReady = true;
 	_peerId = peer;
+	try
+	{
+		_remote = _channel->connection()->peerAddress();
+	}
+	catch (const Poco::Exception&)
+	{
+	}
 	Poco::JSON::Object hello;
 	hello.set("version", SessionProtocol::VERSION);
 	hello.set("name", _options.localName);
-	hello.set("caps", Poco::JSON::Array());
+	Poco::JSON::Array::Ptr pCaps = new Poco::JSON::Array;
+	pCaps->add(std::string("refuse"));
+	pCaps->add(std::string("contact"));
+	hello.set("caps", pCaps);
 	send("hello", hello);
 	if (_pListener) _pListener->onSessionTlsReady(*this);
 }
@@ -90,42 +122,52 @@ void ChatSession::onData(const char* data, std::size_t size)
 		{
 			std::optional<Frame> frame = _codec.next();
 			if (!frame) break;
-			if (!SessionProtocol::catalog().has(frame->type))
-			{
-				// A newer peer's message: skipped, so that the protocol can grow (see PROTOCOL.md).
-				logger().debug("session with %s: skipping unknown message type %d", _peerId.shortString(), static_cast<int>(frame->type));
-				continue;
-			}
-			handle(SessionProtocol::catalog().decode(*frame));
+			handle(*frame);
 		}
 	}
 	catch (const Poco::Exception& exc)
 	{
-		logger().warning("session with %s: protocol error, closing: %s", _peerId.shortString(), exc.message());
+		// The stream itself is broken (framing) or the handshake is: no way to go on.
+		logger().warning("session with %s: protocol error, closing: %s", _peerId.shortString(), Text::terminalSafe(exc.message(), 200));
 		close("protocol error: " + exc.message());
 	}
 }
 
 
-void ChatSession::handle(const Message& message)
+void ChatSession::handle(const Frame& frame)
 {
-	if (message.name == "hello")
+	const MessageCatalog& catalog = SessionProtocol::catalog();
+	if (!catalog.has(frame.type))
 	{
-		if (_established) throw MessageException("second hello");
-		_peerName = message.body->getValue<std::string>("name");
-		_established = true;
-		_handshakeTimer.cancel();
-		std::weak_ptr<ChatSession> weak = shared_from_this();
-		_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
-			if (auto self = weak.lock()) self->onKeepaliveTick();
-		});
-		if (_pListener) _pListener->onSessionEstablished(*this);
+		// A newer peer's message: skipped, so that the protocol can grow (see PROTOCOL.md).
+		logger().debug("session with %s: skipping unknown message type %d", _peerId.shortString(), static_cast<int>(frame.type));
+		return;
 	}
-	else if (!_established)
+	if (frame.type == catalog.typeOf("hello"))
 	{
-		throw MessageException("'" + message.name + "' before hello");
+		handleHello(frame);
+		return;
 	}
-	else if (message.name == "ping")
+	if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");
+	Message message;
+	try
+	{
+		message = catalog.decode(frame);
+	}
+	catch (const MessageException& exc)
+	{
+		skip(frame, exc.message());
+		return;
+	}
+	if (message.name == "text" && !Text::isValidUtf8(message.body->getValue<std::string>("text")))
+	{
+		++_skipped;
+		const std::string id = message.body->getValue<std::string>("id");
+		sendRefusal(id, SessionProtocol::REFUSE_INVALID_UTF8, "the text is not valid UTF-8");
+		if (_pListener) _pListener->onSessionRefusedInput(*this, id, "the text is not valid UTF-8");
+		return;
+	}
+	if (message.name == "ping")
 	{
 		Poco::JSON::Object pong;
 		pong.set("n", message.body->getValue<Poco::Int64>("n"));
@@ -138,13 +180,67 @@ void ChatSession::handle(const Message& message)
 	else if (message.name == "close")
 	{
 		const std::string reason = message.body->optValue<std::string>("reason", "");
-		logger().debug("session with %s closed by the peer: %s", _peerId.shortString(), reason);
+		logger().debug("session with %s closed by the peer: %s", _peerId.shortString(), Text::terminalSafe(reason, 256));
 		_channel->close();
 	}
 	else if (_pListener)
 	{
 		_pListener->onSessionMessage(*this, message);
 	}
+}
+
+
+void ChatSession::handleHello(const Frame& frame)
+{
+	if (_established) throw MessageException("second hello");
+	const Message message = SessionProtocol::catalog().decode(frame);   // malformed: the handshake fails
+	const std::string name = message.body->getValue<std::string>("name");
+	if (!Text::isValidUtf8(name)) throw MessageException("hello: the name is not valid UTF-8");
+	_peerName = name;
+	_established = true;
+	_handshakeTimer.cancel();
+	std::weak_ptr<ChatSession> weak = shared_from_this();
+	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
+		if (auto self = weak.lock()) self->onKeepaliveTick();
+	});
+	if (_pListener) _pListener->onSessionEstablished(*this);
+}
+
+
+void ChatSession::skip(const Frame& frame, const std::string& problem)
+	/// A malformed message after the handshake: a text message with a readable id is refused
+	/// (its sender stops resending it); anything else is dropped. The session goes on.
+{
+	++_skipped;
+	std::string id;
+	const bool utf8 = Text::isValidUtf8(frame.body);
+	if (frame.type == SessionProtocol::catalog().typeOf("text"))
+	{
+		try
+		{
+			// A lossy decode is enough to read the id of a text that is not UTF-8.
+			const Poco::JSON::Object::Ptr pBody = MessageSchema::parseObject(utf8 ? frame.body : Text::replaceInvalidUtf8(frame.body));
+			if (pBody->has("id") && pBody->get("id").isString())
+			{
+				id = pBody->getValue<std::string>("id");
+				if (id.empty() || id.size() > SessionProtocol::MAX_MESSAGE_ID_SIZE || id.find("\xEF\xBF\xBD") != std::string::npos) id.clear();
+			}
+		}
+		catch (const Poco::Exception&)
+		{
+			// not even JSON: nothing to refuse by id
+		}
+	}
+	const char* code = utf8 ? SessionProtocol::REFUSE_MALFORMED : SessionProtocol::REFUSE_INVALID_UTF8;
+	const std::string why = utf8 ? problem : "the message is not valid UTF-8";
+	if (_logThrottle.allow(std::chrono::steady_clock::now()))
+	{
+		logger().warning("session with %s: skipping a malformed message (type %d, %z bytes): %s%s", _peerId.shortString(),
+			static_cast<int>(frame.type), frame.body.size(), Text::terminalSafe(why, 200),
+			std::string(id.empty() ? "" : "; refused"));
+	}
+	if (!id.empty()) sendRefusal(id, code, why);
+	if (_pListener) _pListener->onSessionRefusedInput(*this, id, why);
 }
 
 
@@ -187,13 +283,35 @@ void ChatSession::sendReceipt(const std::string& id)
 }
 
 
+void ChatSession::sendRefusal(const std::string& id, const std::string& code, const std::string& reason)
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	body.set("code", code);
+	std::string safe = reason.substr(0, 256);
+	if (!Text::isValidUtf8(safe)) safe = Text::terminalSafe(reason, 200);
+	body.set("reason", safe);
+	send("refuse", body);
+}
+
+
+void ChatSession::sendContact(bool accepted)
+{
+	Poco::JSON::Object body;
+	body.set("accepted", accepted);
+	send("contact", body);
+}
+
+
 void ChatSession::close(const std::string& reason)
 {
 	if (_closed) return;
 	if (_tlsReady)
 	{
 		Poco::JSON::Object body;
-		body.set("reason", reason.substr(0, 256));
+		std::string safe = reason.substr(0, 256);
+		if (!Text::isValidUtf8(safe)) safe = Text::terminalSafe(reason, 200);
+		body.set("reason", safe);
 		send("close", body);
 	}
 	_channel->close();
@@ -265,7 +383,7 @@ const std::string& ChatSession::peerName() const
 }
 
 
-const std::string& ChatSession::path() const
+Path ChatSession::path() const
 {
 	return _options.path;
 }
@@ -273,7 +391,13 @@ const std::string& ChatSession::path() const
 
 Poco::Net::SocketAddress ChatSession::remoteAddress() const
 {
-	return _channel->connection()->peerAddress();
+	return _remote;
+}
+
+
+std::uint64_t ChatSession::skippedMessages() const
+{
+	return _skipped;
 }
 
 

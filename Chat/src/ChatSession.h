@@ -11,7 +11,9 @@
 #define CrossChat_Chat_ChatSession_INCLUDED
 
 
+#include "Session.h"
 #include "CrossChat/FrameCodec.h"
+#include "CrossChat/LogThrottle.h"
 #include "CrossChat/MessageCatalog.h"
 #include "CrossChat/TimerHandle.h"
 #include "CrossChat/TlsChannel.h"
@@ -25,74 +27,67 @@ namespace CrossChat {
 namespace Chat {
 
 
-class ChatSession: public std::enable_shared_from_this<ChatSession>
+class ChatSession: public Session, public std::enable_shared_from_this<ChatSession>
 	/// Speaks the session protocol (SessionProtocol) over one TlsChannel: sends our hello once
 	/// TLS is up, becomes established when the peer's hello arrives, answers pings, sends its
 	/// own keepalive pings and closes a session that stays silent for three intervals or does
-	/// not finish its handshake in time. Text and receipt messages go to the Listener.
+	/// not finish its handshake in time. Text, receipt and refuse messages go to the Listener.
+	///
+	/// One bad item costs one error: a text message that is not valid UTF-8 or fails its
+	/// schema is answered with a refuse for its id (if it has a readable id) and skipped; any
+	/// other malformed message after the handshake is skipped; the session goes on. Only
+	/// what breaks the stream itself (framing, TLS, a malformed or repeated hello) closes it.
 	///
 	/// Thread rules: loop thread only; Listener calls happen on it.
-	/// Ownership: held by std::shared_ptr (ChatNode keeps it); owns its TlsChannel. Does not own
-	/// the Listener, which must detach() every session before it is destroyed.
+	/// Ownership: held by std::shared_ptr (by its owner and by its channel's pending callbacks
+	/// only through weak_ptrs); owns its TlsChannel. Does not own the Listener.
 {
 public:
 	using Ptr = std::shared_ptr<ChatSession>;
-
-	class Listener
-	{
-	public:
-		virtual ~Listener() = default;
-		virtual void onSessionTlsReady(ChatSession& session) = 0;
-			/// TLS is up and the peer's key is verified: peerId() is known.
-		virtual void onSessionEstablished(ChatSession& session) = 0;
-			/// The peer's hello has arrived: messages may flow.
-		virtual void onSessionMessage(ChatSession& session, const Message& message) = 0;
-			/// A text or receipt message.
-		virtual void onSessionClosed(ChatSession& session, const std::string& reason) = 0;
-			/// Called once; reason is empty for an orderly close.
-	};
 
 	struct Options
 	{
 		std::string localName;
 		std::chrono::milliseconds keepaliveInterval{15000};
 		std::chrono::milliseconds handshakeTimeout{10000};
-		std::string path = "direct";
+		Path path = Path::DIRECT;
 	};
 
-	static Ptr create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener& listener, Options options);
+	static Ptr create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options);
 
 	void start();
 		/// Installs the handlers and arms the handshake timer.
 
-	void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text);
-	void sendReceipt(const std::string& id);
+	void setListener(Listener* pListener) override;
+	void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text) override;
+	void sendReceipt(const std::string& id) override;
+	void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) override;
+	void sendContact(bool accepted) override;
+	void close(const std::string& reason) override;
+	void abort(const std::string& reason) override;
+	void detach() override;
 
-	void close(const std::string& reason);
-		/// Sends a close message, then closes TLS and TCP. The Listener still gets onSessionClosed.
+	bool outgoing() const override;
+	bool tlsReady() const override;
+	bool established() const override;
+	bool closed() const override;
+	std::uint64_t serial() const override;
+	const PeerId& peerId() const override;
+	const std::string& peerName() const override;
+	Path path() const override;
+	Poco::Net::SocketAddress remoteAddress() const override;
 
-	void abort(const std::string& reason);
-		/// Drops the connection at once (no close message); the Listener gets onSessionClosed.
-
-	void detach();
-		/// Forgets the Listener and aborts the session quietly (owner shutting down).
-
-	bool outgoing() const;
-	bool tlsReady() const;
-	bool established() const;
-	bool closed() const;
-	std::uint64_t serial() const;
-	const PeerId& peerId() const;
-	const std::string& peerName() const;
-	const std::string& path() const;
-	Poco::Net::SocketAddress remoteAddress() const;
+	std::uint64_t skippedMessages() const;
+		/// Malformed messages skipped (refused or not) since the session started.
 
 private:
-	ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener& listener, Options options);
+	ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options);
 	void onTlsReady(const PeerId& peer);
 	void onData(const char* data, std::size_t size);
 	void onClosed(const std::string& reason);
-	void handle(const Message& message);
+	void handle(const Frame& frame);
+	void handleHello(const Frame& frame);
+	void skip(const Frame& frame, const std::string& problem);
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void onKeepaliveTick();
 
@@ -107,8 +102,11 @@ private:
 	bool _closed = false;
 	PeerId _peerId;
 	std::string _peerName;
+	Poco::Net::SocketAddress _remote;
 	std::int64_t _pingCounter = 0;
+	std::uint64_t _skipped = 0;
 	std::chrono::steady_clock::time_point _lastReceived;
+	LogThrottle _logThrottle;
 	TimerHandle _handshakeTimer;
 	TimerHandle _keepaliveTimer;
 };

@@ -217,26 +217,39 @@ public:
 		_sink = nullptr;
 	}
 
-	void shutdown(milliseconds bound)
-		/// Asks the thread to delete the mapping and exit; joins it if it finishes within
-		/// bound, else detaches it (it then ends on its own, without calling the sink).
+	void shutdown(milliseconds idleBound, milliseconds bound)
+		/// Asks the thread to delete the mapping and exit; joins it if it finishes in time,
+		/// else detaches it (it then ends on its own, without calling the sink). "In time" is
+		/// idleBound if no mapping was ever requested from a gateway (nothing to remove: the
+		/// thread can only be waiting for a discovery, whose result no longer matters), else
+		/// bound. Once _quit is set no new request can start (see beginRequest()), so a
+		/// thread found holding no mapping after idleBound never will.
 	{
 		_generation.fetch_add(1);   // cancels a NAT-PMP wait in progress
 		std::unique_lock<std::mutex> lock(_mutex);
 		_quit = true;
 		_sink = nullptr;
 		_wake.notify_all();
-		const bool finished = _wake.wait_for(lock, bound, [this] { return _finished; });
+		const auto started = Clock::now();
+		bool finished = _wake.wait_for(lock, std::min(idleBound, bound), [this] { return _finished; });
+		if (!finished && _mappingRequested)
+			finished = _wake.wait_until(lock, started + bound, [this] { return _finished; });
+		const bool mappingLeft = _mappingRequested;
 		lock.unlock();
 		if (!_thread.joinable()) return;
 		if (finished)
 		{
 			_thread.join();
 		}
+		else if (mappingLeft)
+		{
+			logger().warning("the gateway did not confirm the removal of the port mapping within %s ms; "
+				"it expires with its lease", std::to_string(bound.count()));
+			_thread.detach();
+		}
 		else
 		{
-			logger().warning("port mapper: the gateway did not answer within %s ms; removal continues in the background",
-				std::to_string(bound.count()));
+			logger().debug("no port mapping to remove; the gateway discovery in progress is left to end on its own");
 			_thread.detach();
 		}
 	}
@@ -325,6 +338,26 @@ private:
 		return generation != _generation.load();
 	}
 
+	bool beginRequest(unsigned generation, Method method)
+		/// Called right before a mapping request goes to a gateway: from then on a mapping may
+		/// exist there, and shutdown() waits (bounded) for its removal. False, and nothing
+		/// may be sent, once the mapper is stopping or the command is stale.
+	{
+		std::lock_guard<std::mutex> lock(_mutex);
+		if (_quit || cancelled(generation)) return false;
+		_mappingRequested = true;
+		_requested = method;
+		return true;
+	}
+
+	void endRequest()
+		/// No mapping of ours exists at the gateway (removed, or the request was refused).
+	{
+		std::lock_guard<std::mutex> lock(_mutex);
+		_mappingRequested = false;
+		_requested = Method::NONE;
+	}
+
 	PortMapping map(unsigned generation)
 	{
 		std::vector<std::string> errors;
@@ -333,14 +366,14 @@ private:
 			Attempt attempt = natPmpMap(generation, 0);
 			if (attempt.mapping.active) return attempt.mapping;
 			if (attempt.gatewayFound) errors.push_back(attempt.mapping.error);
-			logger().debug("NAT-PMP: %s", attempt.mapping.error);
+			if (!cancelled(generation)) logger().debug(attempt.mapping.error);   // says "NAT-PMP: ..."
 		}
 		if (_config.enableUpnp && !cancelled(generation))
 		{
-			Attempt attempt = upnpMap(false);
+			Attempt attempt = upnpMap(generation, false);
 			if (attempt.mapping.active) return attempt.mapping;
 			if (attempt.gatewayFound) errors.push_back(attempt.mapping.error);
-			logger().debug("UPnP: %s", attempt.mapping.error);
+			if (!cancelled(generation)) logger().debug(attempt.mapping.error);   // says "UPnP: ..."
 		}
 		PortMapping failed;
 		if (!_config.enableNatPmp && !_config.enableUpnp)
@@ -368,7 +401,7 @@ private:
 			attempt = natPmpMap(generation, _externalPort);
 			break;
 		case Method::UPNP:
-			attempt = upnpMap(true);
+			attempt = upnpMap(generation, true);
 			break;
 		case Method::NONE:
 			return map(generation);
@@ -456,6 +489,13 @@ private:
 
 		const auto lease = static_cast<std::uint32_t>(std::max<seconds::rep>(_config.natPmpLease.count(), 1));
 		std::memset(&response, 0, sizeof(response));
+		const bool hadMapping = _method == Method::NATPMP;
+		if (!beginRequest(generation, Method::NATPMP))
+		{
+			attempt.mapping.error = "NAT-PMP: " + natPmpError(NATPMP_OUR_CANCELLED);
+			return attempt;
+		}
+		_natPmpGatewayUsed = natpmp.gateway;
 		rc = sendnewportmappingrequest(&natpmp, NATPMP_PROTOCOL_TCP, _config.internalPort, suggestedPort ? suggestedPort : _config.internalPort, lease);
 		if (rc >= 0) rc = natPmpExchange(natpmp, response, deadline, generation, true);
 		if (rc != 0 || response.type != NATPMP_RESPTYPE_TCPPORTMAPPING ||
@@ -463,6 +503,8 @@ private:
 		{
 			attempt.mapping.error = "NAT-PMP: mapping failed: " + (rc != 0 ? natPmpError(rc) : std::string("unexpected answer"));
 			if (_method == Method::NATPMP) _method = Method::NONE;
+			// A refusal proves no mapping of ours exists; without an answer one may (a lost reply).
+			if (!hadMapping && natPmpGatewayAnswered(rc)) endRequest();
 			return attempt;
 		}
 		_method = Method::NATPMP;
@@ -478,6 +520,7 @@ private:
 	}
 
 	void natPmpRemove(Clock::time_point deadline)
+		/// Deletes our mapping at _natPmpGatewayUsed.
 	{
 		NatPmpHandle handle;
 		if (handle.open(true, _natPmpGatewayUsed) != 0) return;
@@ -503,10 +546,19 @@ private:
 		}
 		int discoverError = 0;
 		const int delay = static_cast<int>(std::max<milliseconds::rep>(_config.discoveryTimeout.count(), 100));
-		UPNPDev* pDevices = upnpDiscover(delay,
+		// The IGD types upnpDiscover() searches, but all sent at once (searchalltypes): one
+		// discovery timeout in total instead of one per type (8 s with no gateway).
+		static const char* const DEVICE_TYPES[] = {
+			"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+			"urn:schemas-upnp-org:service:WANIPConnection:1",
+			"urn:schemas-upnp-org:service:WANPPPConnection:1",
+			"upnp:rootdevice",
+			nullptr
+		};
+		UPNPDev* pDevices = upnpDiscoverDevices(DEVICE_TYPES, delay,
 			_config.upnpMulticastInterface.empty() ? nullptr : _config.upnpMulticastInterface.c_str(),
 			_config.minissdpdSocket.empty() ? nullptr : _config.minissdpdSocket.c_str(),
-			UPNP_LOCAL_PORT_ANY, 0, 2, &discoverError);
+			UPNP_LOCAL_PORT_ANY, 0, 2, &discoverError, 1);
 		if (!pDevices)
 		{
 			error = "UPnP: no device answered the discovery";
@@ -531,7 +583,7 @@ private:
 		return true;
 	}
 
-	Attempt upnpMap(bool renewal)
+	Attempt upnpMap(unsigned generation, bool renewal)
 	{
 		Attempt attempt;
 		if (!renewal || _method != Method::UPNP)
@@ -556,6 +608,11 @@ private:
 			_lanAddress = lanAddress;
 		}
 		attempt.gatewayFound = true;
+		if (cancelled(generation))
+		{
+			attempt.mapping.error = "UPnP: cancelled";
+			return attempt;
+		}
 
 		char externalAddress[40] = {};
 		int rc = UPNP_GetExternalIPAddress(_controlUrl.c_str(), _serviceType.c_str(), externalAddress);
@@ -572,6 +629,13 @@ private:
 		const std::string internalPortText = std::to_string(_config.internalPort);
 		seconds lease = _leaseGranted;
 		if (_method != Method::UPNP) lease = std::max(_config.upnpLease, seconds(0));
+		const bool hadMapping = _method == Method::UPNP;
+		if (!beginRequest(generation, Method::UPNP))
+		{
+			attempt.mapping.error = "UPnP: cancelled";
+			return attempt;
+		}
+		_requestedExternalPort = externalPort;
 		rc = upnpAdd(externalPortText, internalPortText, lease);
 		if (rc == UPNP_ONLY_PERMANENT_LEASES && lease.count() != 0)
 		{
@@ -582,6 +646,7 @@ private:
 		{
 			attempt.mapping.error = "UPnP: AddPortMapping failed: " + upnpError(rc);
 			if (_method == Method::UPNP) _method = Method::NONE;
+			if (!hadMapping && rc > 0) endRequest();   // a UPnP error code: the gateway refused
 			return attempt;
 		}
 		_method = Method::UPNP;
@@ -605,20 +670,26 @@ private:
 
 	void upnpRemove()
 	{
-		const std::string externalPort = std::to_string(_externalPort);
+		const std::string externalPort = std::to_string(_requestedExternalPort);
 		const int rc = UPNP_DeletePortMapping(_controlUrl.c_str(), _serviceType.c_str(), externalPort.c_str(), "TCP", nullptr);
 		if (rc != UPNPCOMMAND_SUCCESS)
 			logger().warning("UPnP: removing the mapping failed: %s", upnpError(rc));
 	}
 
 	void remove()
+		/// Deletes the mapping we requested, confirmed or not (a reply may have been lost).
 	{
-		const Method method = _method;
+		Method method;
+		{
+			std::lock_guard<std::mutex> lock(_mutex);
+			method = _requested;
+		}
 		_method = Method::NONE;
 		if (method == Method::NATPMP)
 			natPmpRemove(Clock::now() + _config.stopTimeout);
 		else if (method == Method::UPNP)
 			upnpRemove();
+		endRequest();
 	}
 
 	const PortMapperConfig _config;
@@ -630,12 +701,15 @@ private:
 	Sink _sink;
 	bool _quit = false;
 	bool _finished = false;
+	bool _mappingRequested = false;    ///< A mapping of ours may exist at a gateway.
+	Method _requested = Method::NONE;  ///< Its protocol (written by the worker under the mutex).
 	std::atomic<unsigned> _generation{0};
 	std::thread _thread;
 
 	// Worker thread only.
 	Method _method = Method::NONE;
 	std::uint16_t _externalPort = 0;
+	std::uint16_t _requestedExternalPort = 0;  ///< UPnP: the external port of the last request.
 	in_addr_t _natPmpGatewayUsed = 0;
 	std::string _controlUrl;
 	std::string _serviceType;
@@ -676,7 +750,7 @@ PortMapper::~PortMapper()
 	{
 		stop();
 		_pAlive.reset();
-		_pWorker->shutdown(_config.stopTimeout);
+		_pWorker->shutdown(_config.idleStopTimeout, _config.stopTimeout);
 	}
 	catch (...)
 	{

@@ -29,6 +29,11 @@ const MessageCatalog& SessionProtocol::catalog()
 		c.declare(4, "ping", MessageSchema().requireInteger("n", 0));
 		c.declare(5, "pong", MessageSchema().requireInteger("n", 0));
 		c.declare(6, "close", MessageSchema().optionalString("reason", 0, 256));
+		c.declare(7, "refuse", MessageSchema()
+			.requireString("id", 1, MAX_MESSAGE_ID_SIZE)
+			.requireString("code", 1, 32)
+			.optionalString("reason", 0, 256));
+		c.declare(8, "contact", MessageSchema().requireBoolean("accepted"));
 		return c;
 	}();
 	return catalog;

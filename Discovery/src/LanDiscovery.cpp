@@ -633,6 +633,28 @@ public:
 		return true;
 	}
 
+	void makeRoomForSource(const Poco::Net::SocketAddress& source, const PeerId& newcomer)
+		/// A new peer from a host that has maxPeersPerSource present already replaces the one
+		/// from that host heard from least recently.
+	{
+		if (_config.maxPeersPerSource == 0) return;
+		std::size_t present = 0;
+		PeerRecord* pOldest = nullptr;
+		for (auto& entry: _records)
+		{
+			PeerRecord& candidate = entry.second;
+			if (!candidate.present || entry.first == newcomer || candidate.peer.source.host() != source.host()) continue;
+			++present;
+			if (!pOldest || candidate.peer.lastSeen < pOldest->peer.lastSeen) pOldest = &candidate;
+		}
+		if (present < _config.maxPeersPerSource || !pOldest) return;
+		++_stats.evictedPerSource;
+		pOldest->present = false;
+		_logger.debug("peer %s replaced: %u peers present from %s", pOldest->peer.id.shortString(), _config.maxPeersPerSource,
+			source.host().toString());
+		emit(Change::LOST, pOldest->peer);
+	}
+
 	void handleDatagram(const char* data, std::size_t size, const Poco::Net::SocketAddress& source)
 	{
 		++_stats.received;
@@ -713,6 +735,7 @@ public:
 
 		const bool isNew = !record.present;
 		const bool restarted = !isNew && record.peer.instanceId != announcement.instanceId;
+		if (isNew) makeRoomForSource(source, announcement.peerId);
 		if (isNew)
 		{
 			record.sourceV4.reset();

@@ -6,6 +6,7 @@
 
 
 #include "ControlHub.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "ControlSession.h"
 #include "RelayRequests.h"
 

@@ -8,6 +8,7 @@
 #include "ControlSession.h"
 #include "ControlHub.h"
 #include "RelayRequests.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 
@@ -109,17 +110,12 @@ void ControlSession::handle(const Frame& frame)
 			handlePunch(frame);
 			break;
 		}
-		const Message message = catalog.decode(frame);
-		if (message.name == "ping")
-		{
-			Poco::JSON::Object pong;
-			pong.set("n", message.body->getValue<std::int64_t>("n"));
-			send("pong", pong);
-		}
-		else if (message.name != "pong")
-		{
-			throw BadRequestException("unexpected " + message.name);
-		}
+		if (frame.type == catalog.typeOf(ControlPing::NAME))
+			send(ControlPong{ControlPing::parse(frame.body).n});
+		else if (frame.type == catalog.typeOf(ControlPong::NAME))
+			ControlPong::parse(frame.body);
+		else
+			throw BadRequestException("unexpected " + catalog.decode(frame).name);
 		break;
 	}
 	case State::CLOSED:
@@ -138,10 +134,7 @@ void ControlSession::handleHello(const Frame& frame)
 	}
 	_key = hello.key;
 	_nonce = randomHex(NONCE_BYTES);
-	Poco::JSON::Object challenge;
-	challenge.set("nonce", _nonce);
-	challenge.set("observed", _pConnection->peerAddress().toString());
-	send("challenge", challenge);
+	send(ControlChallenge{_nonce, _pConnection->peerAddress()});
 	_state = State::AWAIT_AUTH;
 }
 
@@ -173,12 +166,12 @@ void ControlSession::handleAuth(const Frame& frame)
 	pLimits->set("max_tunnels", config.maxTunnels);
 	pLimits->set("tunnel_idle_s", static_cast<std::int64_t>(config.tunnelIdleTimeout.count()));
 	pLimits->set("tunnel_join_s", static_cast<std::int64_t>(config.tunnelJoinTimeout.count()));
-	Poco::JSON::Object welcome;
-	welcome.set("id", _key->peerId().toString());
-	welcome.set("keepalive_s", static_cast<std::int64_t>(config.controlKeepalive.count()));
-	welcome.set("limits", pLimits);
-	if (_context.probePort != 0) welcome.set("probe_port", static_cast<int>(_context.probePort));
-	send("welcome", welcome);
+	ControlWelcome welcome;
+	welcome.id = _key->peerId();
+	welcome.keepalive = config.controlKeepalive;
+	welcome.pLimits = pLimits;
+	if (_context.probePort != 0) welcome.probePort = _context.probePort;
+	send(welcome);
 
 	std::weak_ptr<ControlSession> pWeak = shared_from_this();
 	_keepaliveTimer = _relayLoop.loop().runEvery(config.controlKeepalive, [pWeak]
@@ -200,44 +193,38 @@ void ControlSession::keepalive()
 		_pConnection->abort("keepalive timeout");
 		return;
 	}
-	Poco::JSON::Object ping;
-	ping.set("n", ++_pingCounter);
-	send("ping", ping);
+	send(ControlPing{++_pingCounter});
 }
 
 
 void ControlSession::sendInvite(const std::string& token, const PeerId& from, const std::string& name)
 {
 	if (_state != State::ONLINE) return;
-	Poco::JSON::Object invite;
-	invite.set("token", token);
-	invite.set("from", from.toString());
-	if (!name.empty()) invite.set("name", name);
-	send("invite", invite);
+	send(ControlInvite{token, from, name});
 	_context.metrics.invitesSent++;
 }
 
 
 void ControlSession::handlePunch(const Frame& frame)
 {
-	const PunchMessage punch = PunchMessage::parse(frame.body);   // malformed: a protocol violation
+	const PunchMessage punch = PunchMessage::parse(frame.body, PunchMessage::Direction::TO_RELAY);   // malformed: a protocol violation
 	const PeerId self = _key->peerId();
 	if (!_punchRate.tryTake(1, _context.now()))
 	{
 		_context.metrics.reject(Rejection::RATE_LIMITED);
-		sendPunchError("rate_limited", "too many punch messages", punch.to);
+		sendPunchError("rate_limited", "too many punch messages", punch.peer);
 		return;
 	}
-	if (punch.to == self)
+	if (punch.peer == self)
 	{
 		_context.metrics.reject(Rejection::BAD_REQUEST);
-		sendPunchError("bad_request", "cannot punch to yourself", punch.to);
+		sendPunchError("bad_request", "cannot punch to yourself", punch.peer);
 		return;
 	}
-	if (!_context.hub.punch(punch.to, self, punch))
+	if (!_context.hub.punch(punch.peer, self, punch))
 	{
 		_context.metrics.reject(Rejection::NOT_FOUND);
-		sendPunchError("offline", "the peer is not online", punch.to);
+		sendPunchError("offline", "the peer is not online", punch.peer);
 		return;
 	}
 	_context.metrics.punchesForwarded++;
@@ -246,18 +233,16 @@ void ControlSession::handlePunch(const Frame& frame)
 
 void ControlSession::sendPunchError(const std::string& code, const std::string& message, const PeerId& peer)
 {
-	Poco::JSON::Object error;
-	error.set("code", code);
-	error.set("message", message);
-	error.set("peer", peer.toString());
-	send("error", error);
+	send(ControlError{code, message, peer});
 }
 
 
 void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch)
 {
 	if (_state != State::ONLINE) return;
-	send("punch", punch.forwardBody(from));
+	PunchMessage forwarded = punch;
+	forwarded.peer = from;
+	send(forwarded, PunchMessage::Direction::FROM_RELAY);
 }
 
 
@@ -266,10 +251,7 @@ void ControlSession::replace()
 	if (_state == State::CLOSED) return;
 	_context.metrics.controlReplaced++;
 	_serial = 0;   // the hub entry belongs to the new channel now
-	Poco::JSON::Object error;
-	error.set("code", "replaced");
-	error.set("message", "another control channel authenticated with this key");
-	send("error", error);
+	send(ControlError{"replaced", "another control channel authenticated with this key", std::nullopt});
 	_state = State::CLOSED;
 	_helloTimer.cancel();
 	_keepaliveTimer.cancel();
@@ -286,10 +268,7 @@ void ControlSession::shutdown()
 }
 
 
-void ControlSession::send(const std::string& name, const Poco::JSON::Object& body)
-{
-	_pConnection->send(RelayProtocol::control().encode(_codec, name, body));
-}
+
 
 
 void ControlSession::fail(Rejection reason, const std::string& code, const std::string& message)
@@ -297,12 +276,9 @@ void ControlSession::fail(Rejection reason, const std::string& code, const std::
 	if (_state == State::CLOSED) return;
 	_context.metrics.reject(reason);
 	_context.logger.debug("control channel from %s refused: %s (%s)", _pConnection->peerAddress().toString(), code, message);
-	Poco::JSON::Object error;
-	error.set("code", code);
-	error.set("message", message.substr(0, 512));
 	try
 	{
-		send("error", error);
+		send(ControlError{code, message, std::nullopt});
 	}
 	catch (const Poco::Exception&)
 	{

@@ -17,6 +17,7 @@
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TimerHandle.h"
 #include "Poco/JSON/Object.h"
@@ -29,9 +30,6 @@
 
 namespace CrossChat {
 namespace Relay {
-
-
-struct PunchMessage;
 
 
 class ControlSession: public LoopSession, public std::enable_shared_from_this<ControlSession>
@@ -77,7 +75,11 @@ private:
 	void handlePunch(const Frame& frame);
 	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
 	void keepalive();
-	void send(const std::string& name, const Poco::JSON::Object& body);
+	template <class M, class... Args>
+	void send(const M& message, Args... args)
+	{
+		_pConnection->send(encodeControl(_codec, message, args...));
+	}
 	void fail(Rejection reason, const std::string& code, const std::string& message);
 	void ended();
 

@@ -9,9 +9,10 @@
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/MessageSchema.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "HttpExchange.h"
-#include "Poco/Base64Encoder.h"
+#include "RelayRequests.h"
 #include "Poco/DigestEngine.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/JSON/Object.h"
@@ -87,17 +88,6 @@ const MessageSchema& tunnelAnswerSchema()
 }
 
 
-std::string base64(const std::string& bytes)
-{
-	std::ostringstream out;
-	Poco::Base64Encoder encoder(out);
-	encoder.rdbuf()->setLineLength(0);
-	encoder << bytes;
-	encoder.close();
-	return out.str();
-}
-
-
 std::string randomNonce()
 	/// 16 random bytes as 32 hex digits.
 {
@@ -123,42 +113,17 @@ std::string toJson(const Poco::JSON::Object& object)
 
 
 std::optional<Poco::Net::SocketAddress> parseAddress(const std::string& text, std::uint16_t defaultPort = 0)
-	/// "ip", "ip:port", "[ipv6]" or "[ipv6]:port" without any name lookup.
+	/// "ip", "ip:port", "[ipv6]" or "[ipv6]:port" without any name lookup; empty if malformed.
 {
-	Poco::Net::IPAddress host;
-	std::string portText;
-	if (!text.empty() && text[0] == '[')
+	try
 	{
-		const std::string::size_type close = text.find(']');
-		if (close == std::string::npos || !Poco::Net::IPAddress::tryParse(text.substr(1, close - 1), host))
-			return std::nullopt;
-		if (close + 1 < text.size())
-		{
-			if (text[close + 1] != ':') return std::nullopt;
-			portText = text.substr(close + 2);
-		}
+		const AnnouncedAddress address = parseAnnouncedAddress(text);
+		return Poco::Net::SocketAddress(address.host, address.port != 0 ? address.port : defaultPort);
 	}
-	else if (Poco::Net::IPAddress::tryParse(text, host))
+	catch (const BadRequestException&)
 	{
-		// a bare IPv4 or IPv6 address
+		return std::nullopt;
 	}
-	else
-	{
-		const std::string::size_type colon = text.rfind(':');
-		if (colon == std::string::npos || !Poco::Net::IPAddress::tryParse(text.substr(0, colon), host))
-			return std::nullopt;
-		portText = text.substr(colon + 1);
-	}
-	unsigned port = defaultPort;
-	if (!portText.empty())
-	{
-		if (portText.size() > 5 || !std::all_of(portText.begin(), portText.end(), [](char c) { return c >= '0' && c <= '9'; })
-			|| !Poco::NumberParser::tryParseUnsigned(portText, port) || port > 65535)
-		{
-			return std::nullopt;
-		}
-	}
-	return Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port));
 }
 
 
@@ -300,16 +265,14 @@ public:
 				logger().warning("cannot unregister from relay " + _origin + ": " + exc.displayText());
 			}
 		}
-		for (auto& entry: _outgoing) entry.second->timer.cancel();
-		_outgoing.clear();
-		_incoming.clear();
 		_state = State::OFFLINE;
 		_detail = "stopped";
 		_onState = nullptr;
 		_onInvite = nullptr;
+		_inviteFilter = nullptr;
 		_onNat = nullptr;
 		_onPunch = nullptr;
-		_punchCandidates = nullptr;
+		_onPunchError = nullptr;
 	}
 
 	void setChatPort(std::uint16_t port)
@@ -379,12 +342,13 @@ public:
 	const std::string _origin;             ///< "http://host:port", for messages.
 	StateHandler _onState;
 	InviteHandler _onInvite;
+	InviteFilter _inviteFilter;
 	State _state = State::OFFLINE;
 	std::string _detail = "not started";
 	std::optional<Poco::Net::SocketAddress> _reflexive;
 	NatHandler _onNat;
-	PunchHandler _onPunch;
-	PunchCandidatesProvider _punchCandidates;
+	PunchMessageHandler _onPunch;
+	PunchErrorHandler _onPunchError;
 	std::uint16_t _punchPort = 0;
 	NatInfo _nat;
 
@@ -474,11 +438,11 @@ private:
 		{
 			const std::int64_t timestamp = wallClockMs();
 			const std::string nonce = randomNonce();
-			request.set(RelayProtocol::HEADER_KEY, base64(_identity.publicKey().raw()));
+			request.set(RelayProtocol::HEADER_KEY, base64Encode(_identity.publicKey().raw()));
 			request.set(RelayProtocol::HEADER_TIMESTAMP, std::to_string(timestamp));
 			request.set(RelayProtocol::HEADER_NONCE, nonce);
 			request.set(RelayProtocol::HEADER_SIGNATURE,
-				base64(_identity.sign(RelayProtocol::signingString(method, path, body, timestamp, nonce))));
+				base64Encode(_identity.sign(RelayProtocol::signingString(method, path, body, timestamp, nonce))));
 		}
 		return request;
 	}
@@ -571,8 +535,6 @@ private:
 		});
 		setState(State::OFFLINE, detail + "; retrying in " + formatDelay(delay));
 		if (_stopped) return;
-		failPunches("relay " + _origin + " is offline (" + detail + ")");
-		if (_stopped) return;
 		publishNat(NatInfo());
 	}
 
@@ -594,7 +556,6 @@ private:
 		_punchPort = 0;
 		_controlObserved.reset();
 		_relayProbePort = 0;
-		_incoming.clear();
 		if (_pControl)
 		{
 			_pControl->setDataHandler(nullptr);
@@ -707,12 +668,14 @@ private:
 
 	void learnObserved(const std::string& text)
 	{
-		if (const auto address = parseAddress(text))
-		{
-			if (!_reflexive || _reflexive->toString() != address->toString())
-				logger().information("relay " + _origin + " sees us as " + address->toString());
-			_reflexive = address;
-		}
+		if (const auto address = parseAddress(text)) learnObserved(*address);
+	}
+
+	void learnObserved(const Poco::Net::SocketAddress& address)
+	{
+		if (!_reflexive || _reflexive->toString() != address.toString())
+			logger().information("relay " + _origin + " sees us as " + address.toString());
+		_reflexive = address;
 	}
 
 	// Control channel -----------------------------------------------------------------------
@@ -762,18 +725,16 @@ private:
 				self->cycleFailed("relay " + self->_origin + " did not complete the control handshake within "
 					+ formatDelay(self->_config.requestTimeout));
 		});
-		Poco::JSON::Object hello;
-		hello.set("key", base64(_identity.publicKey().raw()));
-		hello.set("version", RelayProtocol::VERSION);
-		sendControl("hello", hello);
+		sendControl(ControlHello{_identity.publicKey(), RelayProtocol::VERSION});
 		_phase = ControlPhase::HELLO_SENT;
 		// Bytes that came with the 101 are the start of the frame stream.
 		if (!result.leftover.empty()) onControlData(result.leftover.data(), result.leftover.size());
 	}
 
-	void sendControl(const std::string& name, const Poco::JSON::Object& body)
+	template <class M, class... Args>
+	void sendControl(const M& message, Args... args)
 	{
-		if (_pControl) _pControl->send(RelayProtocol::control().encode(_codec, name, body));
+		if (_pControl) _pControl->send(encodeControl(_codec, message, args...));
 	}
 
 	void onControlData(const char* data, std::size_t size)
@@ -787,7 +748,7 @@ private:
 			{
 				const std::optional<Frame> frame = _codec.next();
 				if (!frame) break;
-				onControlMessage(RelayProtocol::control().decode(*frame));
+				onControlMessage(*frame);
 			}
 		}
 		catch (const Poco::Exception& exc)
@@ -797,61 +758,62 @@ private:
 		}
 	}
 
-	void onControlMessage(const Message& message)
+	void onControlMessage(const Frame& frame)
 	{
-		const Poco::JSON::Object& body = *message.body;
-		if (message.name == "ping")
+		const MessageCatalog& catalog = RelayProtocol::control();
+		const auto is = [&](const char* name) { return frame.type == catalog.typeOf(name); };
+		if (is(ControlPing::NAME))
 		{
-			Poco::JSON::Object pong;
-			pong.set("n", body.getValue<std::int64_t>("n"));
-			sendControl("pong", pong);
+			sendControl(ControlPong{ControlPing::parse(frame.body).n});
 		}
-		else if (message.name == "pong")
+		else if (is(ControlPong::NAME))
 		{
-			// _lastReceived is all a pong is for
+			ControlPong::parse(frame.body);   // _lastReceived is all a pong is for
 		}
-		else if (message.name == "challenge" && _phase == ControlPhase::HELLO_SENT)
+		else if (is(ControlChallenge::NAME) && _phase == ControlPhase::HELLO_SENT)
 		{
-			if (body.has("observed"))
-			{
-				learnObserved(body.getValue<std::string>("observed"));
-				_controlObserved = parseAddress(body.getValue<std::string>("observed"));
-			}
-			Poco::JSON::Object auth;
-			auth.set("signature", base64(_identity.sign(RelayProtocol::controlSigningString(body.getValue<std::string>("nonce")))));
-			sendControl("auth", auth);
+			const ControlChallenge challenge = ControlChallenge::parse(frame.body);
+			if (challenge.observed) learnObserved(*challenge.observed);
+			_controlObserved = challenge.observed;
+			sendControl(ControlAuth{_identity.sign(RelayProtocol::controlSigningString(challenge.nonce))});
 			_phase = ControlPhase::AUTH_SENT;
 		}
-		else if (message.name == "welcome" && _phase == ControlPhase::AUTH_SENT)
+		else if (is(ControlWelcome::NAME) && _phase == ControlPhase::AUTH_SENT)
 		{
-			const std::optional<PeerId> id = PeerId::tryParse(body.getValue<std::string>("id"));
-			if (!id || *id != _identity.peerId())
-				throw MessageException("welcome names us " + body.getValue<std::string>("id"));
-			_relayProbePort = body.has("probe_port") ? static_cast<std::uint16_t>(body.getValue<std::int64_t>("probe_port")) : 0;
-			onWelcome(std::chrono::seconds(body.getValue<std::int64_t>("keepalive_s")));
+			const ControlWelcome welcome = ControlWelcome::parse(frame.body);
+			if (welcome.id != _identity.peerId())
+				throw MessageException("welcome names us " + welcome.id.toString());
+			_relayProbePort = welcome.probePort.value_or(0);
+			onWelcome(welcome.keepalive);
 		}
-		else if (message.name == "invite" && _phase == ControlPhase::ONLINE)
+		else if (is(ControlInvite::NAME) && _phase == ControlPhase::ONLINE)
 		{
-			onInvite(body.getValue<std::string>("token"), body.getValue<std::string>("from"),
-				body.has("name") ? body.getValue<std::string>("name") : std::string());
+			const ControlInvite invite = ControlInvite::parse(frame.body);
+			onInvite(invite.token, invite.from, invite.name);
 		}
-		else if (message.name == "punch" && _phase == ControlPhase::ONLINE)
+		else if (is(PunchMessage::NAME) && _phase == ControlPhase::ONLINE)
 		{
-			onPunch(body);
+			onPunch(PunchMessage::parse(frame.body, PunchMessage::Direction::FROM_RELAY));
 		}
-		else if (message.name == "error" && body.has("peer"))
+		else if (is(ControlError::NAME))
 		{
-			onPunchError(body);
-		}
-		else if (message.name == "error")
-		{
-			std::string text = "relay " + _origin + " closed the control channel: " + body.getValue<std::string>("code");
-			if (body.has("message")) text += " (" + body.getValue<std::string>("message") + ")";
+			const ControlError error = ControlError::parse(frame.body);
+			if (error.peer)
+			{
+				onPunchError(error);
+				return;
+			}
+			std::string text = "relay " + _origin + " closed the control channel: " + error.code;
+			if (!error.message.empty()) text += " (" + error.message + ")";
 			cycleFailed(text);
+		}
+		else if (!catalog.has(frame.type))
+		{
+			logger().debug("relay " + _origin + ": skipping unknown control message type " + std::to_string(frame.type));
 		}
 		else
 		{
-			throw MessageException("unexpected '" + message.name + "'");
+			throw MessageException("unexpected '" + catalog.decode(frame).name + "'");
 		}
 	}
 
@@ -881,9 +843,7 @@ private:
 				+ formatDelay(std::chrono::duration_cast<Milliseconds>(silent)));
 			return;
 		}
-		Poco::JSON::Object ping;
-		ping.set("n", ++_pings);
-		sendControl("ping", ping);
+		sendControl(ControlPing{++_pings});
 	}
 
 	void onControlClosed(const std::string& reason)
@@ -979,7 +939,7 @@ private:
 		info.probeReflexive = observed;
 		info.localPort = _punchPort;
 		info.mapping = NatInfo::classify(_controlLocal, info.reflexive, info.probeReflexive);
-		logger().information(std::string("NAT mapping via relay ") + _origin + ": " + NatInfo::mappingName(info.mapping)
+		logger().information(std::string("NAT mapping via relay ") + _origin + ": " + natTypeName(info.mapping)
 			+ (info.reflexive ? ", reflexive " + info.reflexive->toString() : std::string())
 			+ (observed ? ", probe " + observed->toString() : std::string()));
 		publishNat(info);
@@ -993,302 +953,49 @@ private:
 		if (handler) handler(info);
 	}
 
-	// Hole-punch coordination -----------------------------------------------------------------
+	// Hole-punch messages --------------------------------------------------------------------
 
 public:
-	void startPunch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& localCandidates,
-		PunchReadyHandler ready, int attempt)
+	bool sendPunch(const PunchMessage& message)
 	{
-		std::string error;
-		if (_stopped)
-			error = "relay client stopped";
-		else if (_phase != ControlPhase::ONLINE || !_pControl)
-			error = "relay " + _origin + " is offline";
-		else if (peer == _identity.peerId())
-			error = "cannot punch to ourselves";
-		if (!error.empty())
-		{
-			postReady(std::move(ready), std::nullopt, error);
-			return;
-		}
-		const auto previous = _outgoing.find(peer);
-		if (previous != _outgoing.end())
-		{
-			previous->second->timer.cancel();
-			postReady(std::move(previous->second->ready), std::nullopt, "superseded by a newer punch to " + peer.shortString());
-			_outgoing.erase(previous);
-		}
-		auto pPunch = std::make_shared<OutgoingPunch>();
-		pPunch->ready = std::move(ready);
-		pPunch->candidates = candidates(localCandidates);
-		pPunch->attempt = std::clamp<int>(attempt, 1, static_cast<int>(RelayProtocol::PUNCH_MAX_ATTEMPT));
-		pPunch->sent = EventLoop::Clock::now();
-		_outgoing[peer] = pPunch;
-		std::weak_ptr<Impl> weak = shared_from_this();
-		std::weak_ptr<OutgoingPunch> weakPunch = pPunch;
-		pPunch->timer = _loop.runAfter(PUNCH_TIMEOUT, [weak, weakPunch, peer] {
-			auto self = weak.lock();
-			auto pCurrent = weakPunch.lock();
-			if (self && pCurrent) self->failPunch(peer, pCurrent, "peer " + peer.shortString() + " did not answer the punch within "
-				+ formatDelay(PUNCH_TIMEOUT));
-		});
-		sendPunch(peer, "connect", pPunch->candidates, pPunch->attempt, false);
+		if (_stopped || _phase != ControlPhase::ONLINE || !_pControl) return false;
+		sendControl(message, PunchMessage::Direction::TO_RELAY);
+		return true;
 	}
 
 private:
-	struct OutgoingPunch
+	void onPunch(const PunchMessage& message)
+		/// A peer's punch message, forwarded by the relay (which vouches for its sender).
 	{
-		PunchReadyHandler ready;
-		std::vector<Poco::Net::SocketAddress> candidates;
-		int attempt = 1;
-		EventLoop::Clock::time_point sent;
-		bool synced = false;       ///< sync sent; ready follows after half the round trip.
-		TimerHandle timer;
-	};
-
-	struct IncomingPunch
-	{
-		PunchPlan plan;
-		PunchReadyHandler ready;   ///< Set if we yielded our own startPunch() (both started at once).
-		TimerHandle timer;
-	};
-
-	void postReady(PunchReadyHandler ready, const std::optional<PunchPlan>& plan, const std::string& error)
-	{
-		if (!ready) return;
-		std::weak_ptr<Impl> weak = shared_from_this();
-		_loop.post([weak, ready, plan, error] {
-			auto self = weak.lock();
-			if (self && !self->_stopped) ready(plan, error);
-		});
+		if (_onPunch) _onPunch(message);
 	}
 
-	std::vector<Poco::Net::SocketAddress> candidates(const std::vector<Poco::Net::SocketAddress>& local) const
-		/// Our reflexive address first, then local (port 0 -> punchPort()), no duplicates, at most 16.
+	void onPunchError(const ControlError& error)
+		/// The relay could not forward our punch to error.peer; the channel stays open.
 	{
-		std::vector<Poco::Net::SocketAddress> result;
-		auto add = [&result](const Poco::Net::SocketAddress& address) {
-			if (address.port() == 0 || address.host().isWildcard() || result.size() >= RelayProtocol::PUNCH_MAX_ADDRESSES) return;
-			for (const auto& known: result)
-				if (sameEndpoint(known, address)) return;
-			result.push_back(address);
-		};
-		if (_controlObserved) add(*_controlObserved);
-		for (const auto& address: local)
-			add(address.port() == 0 ? Poco::Net::SocketAddress(address.host(), _punchPort) : address);
-		return result;
-	}
-
-	void sendPunch(const PeerId& to, const std::string& phase, const std::vector<Poco::Net::SocketAddress>& addresses,
-		int attempt, bool reply)
-	{
-		Poco::JSON::Object body;
-		body.set("to", to.toString());
-		body.set("phase", phase);
-		Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
-		for (const auto& address: addresses) pAddresses->add(address.toString());
-		body.set("addrs", pAddresses);
-		body.set("nat", NatInfo::mappingName(_nat.mapping));
-		body.set("attempt", attempt);
-		if (reply) body.set("reply", true);
-		sendControl("punch", body);
-	}
-
-	void failPunch(const PeerId& peer, const std::shared_ptr<OutgoingPunch>& pPunch, const std::string& error)
-		/// Ends pPunch (if it is still the current punch to peer) and calls its ready with error.
-	{
-		const auto it = _outgoing.find(peer);
-		if (it == _outgoing.end() || it->second != pPunch) return;
-		_outgoing.erase(it);
-		pPunch->timer.cancel();
-		logger().information("punch to " + peer.shortString() + " failed: " + error);
-		PunchReadyHandler ready = std::move(pPunch->ready);
-		if (ready) ready(std::nullopt, error);
-	}
-
-	void failPunches(const std::string& error)
-	{
-		auto outgoing = std::move(_outgoing);
-		_outgoing.clear();
-		for (auto& entry: outgoing)
-		{
-			entry.second->timer.cancel();
-			PunchReadyHandler ready = std::move(entry.second->ready);
-			if (ready) ready(std::nullopt, error);
-			if (_stopped) return;
-		}
-	}
-
-	void onPunch(const Poco::JSON::Object& body)
-		/// A peer's punch message, forwarded by the relay (which vouches for from).
-	{
-		const std::optional<PeerId> from = body.has("from") ? PeerId::tryParse(body.getValue<std::string>("from")) : std::nullopt;
-		if (!from) throw MessageException("punch without a valid from");
-		const std::string phase = body.getValue<std::string>("phase");
-		const int attempt = body.has("attempt") ? static_cast<int>(body.getValue<std::int64_t>("attempt")) : 1;
-		if (phase == "sync")
-		{
-			onPunchSync(*from, attempt);
-			return;
-		}
-		if (phase != "connect") return;   // a later protocol's phase
-		PunchPlan plan;
-		plan.peer = *from;
-		plan.attempt = attempt;
-		plan.remoteNat = body.has("nat") ? body.getValue<std::string>("nat") : std::string("unknown");
-		if (body.has("addrs"))
-		{
-			const Poco::JSON::Array::Ptr pAddresses = body.getArray("addrs");
-			for (std::size_t i = 0; i < pAddresses->size() && plan.remote.size() < RelayProtocol::PUNCH_MAX_ADDRESSES; ++i)
-			{
-				const Poco::Dynamic::Var& item = pAddresses->get(static_cast<unsigned>(i));
-				if (!item.isString()) continue;
-				const auto address = parseAddress(item.extract<std::string>());
-				if (address && address->port() != 0 && !address->host().isWildcard()) plan.remote.push_back(*address);
-			}
-		}
-		const bool reply = body.has("reply") && body.getValue<bool>("reply");
-		const auto outgoing = _outgoing.find(*from);
-		if (outgoing != _outgoing.end() && !outgoing->second->synced)
-		{
-			if (reply)
-			{
-				onPunchReply(outgoing->second, std::move(plan));
-			}
-			else if (*from < _identity.peerId())
-			{
-				// Both started at once and the peer's ID is smaller: it stays initiator, we answer.
-				std::shared_ptr<OutgoingPunch> pPunch = outgoing->second;
-				_outgoing.erase(outgoing);
-				pPunch->timer.cancel();
-				answerPunch(std::move(plan), pPunch->candidates, std::move(pPunch->ready));
-			}
-			// else: both started at once and ours is the smaller ID; the peer answers ours.
-			return;
-		}
-		if (reply) return;   // a late answer to a punch we gave up on
-		if (!_onPunch)
-		{
-			logger().information("ignoring a punch from " + from->shortString() + ": no punch handler");
-			return;
-		}
-		PunchCandidatesProvider provider = _punchCandidates;
-		const std::vector<Poco::Net::SocketAddress> local = provider ? provider() : std::vector<Poco::Net::SocketAddress>();
-		if (_stopped || _phase != ControlPhase::ONLINE) return;
-		answerPunch(std::move(plan), candidates(local), nullptr);
-	}
-
-	void answerPunch(PunchPlan plan, const std::vector<Poco::Net::SocketAddress>& ours, PunchReadyHandler ready)
-		/// Responder: connect reply with our candidates, then wait for the sync.
-	{
-		plan.initiator = false;
-		const PeerId peer = plan.peer;
-		sendPunch(peer, "connect", ours, plan.attempt, true);
-		IncomingPunch& incoming = _incoming[peer];
-		incoming.timer.cancel();
-		if (incoming.ready) postReady(std::move(incoming.ready), std::nullopt, "superseded by a newer punch from " + peer.shortString());
-		incoming.plan = std::move(plan);
-		incoming.ready = std::move(ready);
-		std::weak_ptr<Impl> weak = shared_from_this();
-		const int attempt = incoming.plan.attempt;
-		incoming.timer = _loop.runAfter(PUNCH_TIMEOUT, [weak, peer, attempt] {
-			auto self = weak.lock();
-			if (!self) return;
-			const auto it = self->_incoming.find(peer);
-			if (it == self->_incoming.end() || it->second.plan.attempt != attempt) return;
-			PunchReadyHandler yielded = std::move(it->second.ready);
-			self->_incoming.erase(it);
-			logger().information("punch from " + peer.shortString() + ": no sync within " + formatDelay(PUNCH_TIMEOUT));
-			if (yielded) yielded(std::nullopt, "peer " + peer.shortString() + " did not send the punch sync within "
-				+ formatDelay(PUNCH_TIMEOUT));
-		});
-	}
-
-	void onPunchReply(const std::shared_ptr<OutgoingPunch>& pPunch, PunchPlan plan)
-		/// Initiator: the peer's connect arrived; sync now, dial after half the round trip.
-	{
-		const auto rtt = EventLoop::Clock::now() - pPunch->sent;
-		pPunch->synced = true;
-		pPunch->timer.cancel();
-		plan.initiator = true;
-		plan.attempt = pPunch->attempt;
-		sendPunch(plan.peer, "sync", {}, pPunch->attempt, false);
-		const Milliseconds wait = std::chrono::duration_cast<Milliseconds>(rtt / 2);
-		std::weak_ptr<Impl> weak = shared_from_this();
-		std::weak_ptr<OutgoingPunch> weakPunch = pPunch;
-		pPunch->timer = _loop.runAfter(wait, [weak, weakPunch, plan] {
-			auto self = weak.lock();
-			auto pCurrent = weakPunch.lock();
-			if (!self || !pCurrent) return;
-			const auto it = self->_outgoing.find(plan.peer);
-			if (it == self->_outgoing.end() || it->second != pCurrent) return;
-			self->_outgoing.erase(it);
-			PunchReadyHandler ready = std::move(pCurrent->ready);
-			if (ready) ready(plan, std::string());
-		});
-	}
-
-	void onPunchSync(const PeerId& from, int attempt)
-		/// Responder: dial now.
-	{
-		const auto it = _incoming.find(from);
-		if (it == _incoming.end() || it->second.plan.attempt != attempt) return;
-		IncomingPunch incoming = std::move(it->second);
-		_incoming.erase(it);
-		incoming.timer.cancel();
-		if (incoming.ready)
-		{
-			incoming.ready(incoming.plan, std::string());
-			return;
-		}
-		PunchHandler handler = _onPunch;
-		if (handler) handler(incoming.plan);
-	}
-
-	void onPunchError(const Poco::JSON::Object& body)
-		/// The relay could not forward our punch to body.peer; the channel stays open.
-	{
-		const std::optional<PeerId> peer = PeerId::tryParse(body.getValue<std::string>("peer"));
-		if (!peer) return;
-		const std::string code = body.getValue<std::string>("code");
-		std::string error = code == "offline"
-			? "peer " + peer->shortString() + " is not connected to relay " + _origin
-			: "relay " + _origin + " refused the punch: " + code;
-		if (code != "offline" && body.has("message")) error += " (" + body.getValue<std::string>("message") + ")";
-		const auto incoming = _incoming.find(*peer);
-		if (incoming != _incoming.end())
-		{
-			IncomingPunch entry = std::move(incoming->second);
-			_incoming.erase(incoming);
-			entry.timer.cancel();
-			if (entry.ready) entry.ready(std::nullopt, error);
-			if (_stopped) return;
-		}
-		const auto outgoing = _outgoing.find(*peer);
-		if (outgoing != _outgoing.end())
-		{
-			std::shared_ptr<OutgoingPunch> pPunch = outgoing->second;
-			failPunch(*peer, pPunch, error);
-		}
+		std::string text = error.code == "offline"
+			? "peer " + error.peer->shortString() + " is not connected to relay " + _origin
+			: "relay " + _origin + " refused the punch: " + error.code;
+		if (error.code != "offline" && !error.message.empty()) text += " (" + error.message + ")";
+		if (_onPunchError) _onPunchError(*error.peer, text);
 	}
 
 	// Tunnels -------------------------------------------------------------------------------
 
-	void onInvite(const std::string& token, const std::string& from, const std::string& name)
+	void onInvite(const std::string& token, const PeerId& peer, const std::string& name)
 	{
-		const std::optional<PeerId> peer = PeerId::tryParse(from);
-		if (!peer)
-		{
-			logger().warning("relay " + _origin + " invited us with a bad peer ID '" + from + "'");
-			return;
-		}
 		if (!_onInvite)
 		{
-			logger().information("ignoring a tunnel invitation from " + peer->shortString() + ": no invite handler");
+			logger().information("ignoring a tunnel invitation from " + peer.shortString() + ": no invite handler");
+			return;
+		}
+		if (_inviteFilter && !_inviteFilter(peer))
+		{
+			logger().debug("declining a tunnel invitation from " + peer.shortString());
 			return;
 		}
 		std::weak_ptr<Impl> weak = shared_from_this();
-		joinTunnel(token, *peer, name, [weak](RelayTunnel tunnel, const std::string& error) {
+		joinTunnel(token, peer, name, [weak](RelayTunnel tunnel, const std::string& error) {
 			auto self = weak.lock();
 			if (!self || self->_stopped) return;
 			if (!error.empty())
@@ -1463,34 +1170,19 @@ private:
 	std::string _probeBuffer;
 	std::uint64_t _probeGeneration = 0;   ///< Callbacks of an older probe are ignored.
 
-	std::unordered_map<PeerId, std::shared_ptr<OutgoingPunch>> _outgoing;   ///< Our startPunch()es.
-	std::unordered_map<PeerId, IncomingPunch> _incoming;                     ///< Answered, awaiting sync.
 
 	std::mt19937_64 _random;
 };
 
 
-NatInfo::Mapping NatInfo::classify(const Poco::Net::SocketAddress& local,
+NatType NatInfo::classify(const Poco::Net::SocketAddress& local,
 	const std::optional<Poco::Net::SocketAddress>& reflexive,
 	const std::optional<Poco::Net::SocketAddress>& probeReflexive)
 {
-	if (!reflexive) return Mapping::UNKNOWN;
-	if (!local.host().isWildcard() && unmapped(local.host()) == unmapped(reflexive->host())) return Mapping::NONE;
-	if (!probeReflexive) return Mapping::UNKNOWN;
-	return sameEndpoint(*reflexive, *probeReflexive) ? Mapping::ENDPOINT_INDEPENDENT : Mapping::ENDPOINT_DEPENDENT;
-}
-
-
-const char* NatInfo::mappingName(Mapping mapping)
-{
-	switch (mapping)
-	{
-	case Mapping::NONE: return "none";
-	case Mapping::ENDPOINT_INDEPENDENT: return "eim";
-	case Mapping::ENDPOINT_DEPENDENT: return "edm";
-	case Mapping::UNKNOWN: break;
-	}
-	return "unknown";
+	if (!reflexive) return NatType::UNKNOWN;
+	if (!local.host().isWildcard() && unmapped(local.host()) == unmapped(reflexive->host())) return NatType::NONE;
+	if (!probeReflexive) return NatType::UNKNOWN;
+	return sameEndpoint(*reflexive, *probeReflexive) ? NatType::ENDPOINT_INDEPENDENT : NatType::ENDPOINT_DEPENDENT;
 }
 
 
@@ -1535,6 +1227,13 @@ void RelayClient::setInviteHandler(InviteHandler handler)
 }
 
 
+void RelayClient::setInviteFilter(InviteFilter filter)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_inviteFilter = std::move(filter);
+}
+
+
 void RelayClient::setNatHandler(NatHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
@@ -1542,25 +1241,24 @@ void RelayClient::setNatHandler(NatHandler handler)
 }
 
 
-void RelayClient::setPunchHandler(PunchHandler handler)
+void RelayClient::setPunchHandler(PunchMessageHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
 	_pImpl->_onPunch = std::move(handler);
 }
 
 
-void RelayClient::setPunchCandidatesProvider(PunchCandidatesProvider provider)
+void RelayClient::setPunchErrorHandler(PunchErrorHandler handler)
 {
 	_pImpl->_loop.assertInLoopThread();
-	_pImpl->_punchCandidates = std::move(provider);
+	_pImpl->_onPunchError = std::move(handler);
 }
 
 
-void RelayClient::startPunch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& localCandidates,
-	PunchReadyHandler ready, int attempt)
+bool RelayClient::sendPunch(const PunchMessage& message)
 {
 	_pImpl->_loop.assertInLoopThread();
-	_pImpl->startPunch(peer, localCandidates, std::move(ready), attempt);
+	return _pImpl->sendPunch(message);
 }
 
 

@@ -108,46 +108,6 @@ struct SignedHeaders
 };
 
 
-struct ControlHello
-	/// The client's first control message.
-{
-	PublicKey key;
-	std::int64_t version = 0;
-
-	static ControlHello parse(const std::string& frameBody);
-		/// Throws BadRequestException (including a key that is not a valid Ed25519 key).
-};
-
-
-struct ControlAuth
-	/// The client's answer to the challenge.
-{
-	std::string signature;       ///< 64 bytes.
-
-	static ControlAuth parse(const std::string& frameBody);
-		/// Throws BadRequestException.
-};
-
-
-struct PunchMessage
-	/// A client's punch message (hole-punch coordination), to be forwarded to its target.
-{
-	std::string phase;                                  ///< "connect" or "sync".
-	PeerId to;                                          ///< Not null.
-	std::vector<Poco::Net::SocketAddress> addresses;    ///< IP literals with a port, at most 16.
-	std::string nat = "unknown";                        ///< "none", "eim", "edm" or "unknown".
-	std::int64_t attempt = 1;                           ///< 1..RelayProtocol::PUNCH_MAX_ATTEMPT.
-	bool reply = false;                                 ///< A connect answering the peer's connect.
-
-	static PunchMessage parse(const std::string& frameBody);
-		/// Throws BadRequestException (a missing or malformed to, an unknown phase or nat, an
-		/// address without a port or that is not an IP literal, a from field, too many addresses).
-
-	Poco::JSON::Object forwardBody(const PeerId& from) const;
-		/// What the target receives: the same fields with from instead of to.
-};
-
-
 std::string base64Encode(const std::string& bytes);
 	/// Standard base64 without line breaks.
 

@@ -248,6 +248,10 @@ void ChatRelayTest::testUpgradeToDirectKeepsOrder()
 	a.send(idB.peerId(), "m0");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.delivered.size() == 1; }));
 	CPPUNIT_ASSERT_EQUAL(std::string("relay"), a.peer(idB.peerId())->path);
+	// Upgrades happen only between peers that are contacts of each other.
+	CPPUNIT_ASSERT(rb.messages.at(0).request);
+	b.accept(idA.peerId());
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.peer(idB.peerId())->consented; }));
 
 	// Bob becomes reachable directly; messages keep flowing while the path changes.
 	a.addPeerAddress(idB.peerId(), Poco::Net::SocketAddress("127.0.0.1", b.port()));
@@ -316,6 +320,8 @@ void ChatRelayTest::testHolePunchUpgrade()
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online" && bobState() == "online"; }));
 	a.send(idB.peerId(), "first");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return onBob([&] { return bobReceived.size(); }) == 1; }));
+	// Bob answers: now the two are contacts of each other, and the ladder may punch.
+	onBob([&] { return b->send(idA.peerId(), "hi alice"); });
 	CPPUNIT_ASSERT(runUntil(loop, [&] {
 		auto info = a.peer(idB.peerId());
 		return info && info->path == "direct";

@@ -18,6 +18,7 @@
 #include "Poco/Net/DatagramSocket.h"
 #include "Poco/Net/NetException.h"
 #include "Poco/Net/ServerSocket.h"
+#include "Poco/Net/StreamSocket.h"
 #include <unistd.h>
 #include <atomic>
 #include <cstring>
@@ -494,5 +495,55 @@ void PortMapperTest::testDestructorRemovesMapping()
 
 	// Results the worker posted before the destruction are dropped safely.
 	runUntil(loop, [] { return false; }, 1s);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), loop.handlerErrors());
+}
+
+
+void PortMapperTest::testDestructorLeavesDiscoveryBehind()
+{
+	// The UPnP "gateway" accepts the connection for the root description and never answers,
+	// so the worker is blocked in miniupnpc. No mapping was requested, so the destructor
+	// must not wait for it: with stopTimeout at 10 minutes, it returns while the gateway
+	// still holds the connection (the worker has not given up yet), and the worker, once
+	// released, ends on its own.
+	Poco::Net::ServerSocket gateway(Poco::Net::SocketAddress("127.0.0.1", 0));
+	std::atomic<bool> accepted{false};
+	std::mutex mutex;
+	Poco::Net::StreamSocket held;
+	std::thread acceptor([&]
+	{
+		Poco::Net::StreamSocket connection = gateway.acceptConnection();
+		std::string request;
+		char buffer[512];
+		int n = 0;
+		while (request.find("\r\n\r\n") == std::string::npos && (n = connection.receiveBytes(buffer, sizeof(buffer))) > 0)
+			request.append(buffer, static_cast<std::size_t>(n));
+		{
+			std::lock_guard<std::mutex> lock(mutex);
+			held = connection;
+		}
+		accepted = true;
+	});
+
+	EventLoop loop;
+	PortMapperConfig config = testConfig();
+	config.enableNatPmp = false;
+	config.enableUpnp = true;
+	config.upnpRootDescUrl = "http://127.0.0.1:" + std::to_string(gateway.address().port()) + "/rootDesc.xml";
+	config.stopTimeout = std::chrono::minutes(10);
+	auto pMapper = std::make_unique<PortMapper>(loop, config);
+	pMapper->start();
+	const bool connected = runUntil(loop, [&] { return accepted.load(); });
+	acceptor.join();
+	CPPUNIT_ASSERT(connected);
+
+	pMapper.reset();
+	{
+		std::lock_guard<std::mutex> lock(mutex);
+		// The request was read: anything readable now would be the worker closing its side.
+		CPPUNIT_ASSERT(!held.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ));
+		held.close();   // releases the worker, which ends without a mapping request
+	}
+	runUntil(loop, [] { return false; }, std::chrono::seconds(1));
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), loop.handlerErrors());
 }

@@ -21,6 +21,7 @@ class PortMapperTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testNatPmpMapRenewRemove);
 	CPPUNIT_TEST(testRenewalFailureReportedAndRetried);
 	CPPUNIT_TEST(testDestructorRemovesMapping);
+	CPPUNIT_TEST(testDestructorLeavesDiscoveryBehind);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -30,6 +31,7 @@ public:
 	void testNatPmpMapRenewRemove();
 	void testRenewalFailureReportedAndRetried();
 	void testDestructorRemovesMapping();
+	void testDestructorLeavesDiscoveryBehind();
 };
 
 

@@ -716,6 +716,62 @@ void LanDiscoveryTest::testFloodIsRateLimited()
 }
 
 
+void LanDiscoveryTest::testFakeKeysFromOneHostDoNotCrowdOut()
+	/// A host announcing many throwaway keys (each validly signed) fills only its own
+	/// maxPeersPerSource entries: a real peer from another host is still found, and stays.
+{
+	EventLoop loop;
+	Capture flooder(loop, SocketAddress("127.0.0.2", 0));   // another host, as far as a's table can tell
+	std::unique_ptr<Node> a;
+	std::unique_ptr<Node> b;
+	std::uint16_t port = 0;
+	std::vector<Identity> fakes;
+	for (int i = 0; i < 40; ++i) fakes.push_back(Identity::generate());
+	std::size_t sent = 0;
+	TimerHandle flood;
+
+	Script script(loop);
+	script
+		.then("start a; announce 40 fresh keys from 127.0.0.2", [&]
+		{
+			LanDiscoveryConfig config = loopbackConfig(0);
+			config.perSourceRate = 0;   // not the rate limit: the per-host cap is under test
+			a = std::make_unique<Node>(loop, Identity::generate(), config, "alice", 1001);
+			a->discovery().start();
+			port = a->discovery().port();
+			flood = loop.runEvery(1ms, [&]
+			{
+				if (sent < fakes.size())
+				{
+					flooder.send(signedAnnouncement(fakes[sent], "fake" + std::to_string(sent), 2000, 1, 1), loopbackBroadcast(port));
+					++sent;
+				}
+			});
+		})
+		.step("the flood is in", [&] { return a->pDiscovery->stats().accepted >= fakes.size(); }, [&]
+		{
+			b = std::make_unique<Node>(loop, Identity::generate(), loopbackConfig(port), "bob", 1002);
+			b->discovery().start();
+		})
+		.step("a finds b", [&] { return a->has(Change::FOUND, b->identity.peerId()); });
+	const std::string failure = script.run();
+	CPPUNIT_ASSERT_MESSAGE(failure, failure.empty());
+
+	const LanDiscoveryConfig defaults;
+	std::size_t fakesPresent = 0;
+	for (const LanPeer& peer: a->discovery().peers())
+		if (peer.source.host() == Poco::Net::IPAddress("127.0.0.2")) ++fakesPresent;
+	CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(defaults.maxPeersPerSource), fakesPresent);
+	CPPUNIT_ASSERT_EQUAL(static_cast<std::uint64_t>(fakes.size() - defaults.maxPeersPerSource),
+		a->pDiscovery->stats().evictedPerSource);
+	// Every eviction was reported: the fakes seen LOST are exactly those no longer present.
+	std::size_t lost = 0;
+	for (const Identity& fake: fakes) lost += a->count(Change::LOST, fake.peerId());
+	CPPUNIT_ASSERT_EQUAL(fakes.size() - defaults.maxPeersPerSource, lost);
+	CPPUNIT_ASSERT(!a->has(Change::LOST, b->identity.peerId()));
+}
+
+
 void LanDiscoveryTest::testAnswersAreLimited()
 {
 	EventLoop loop;

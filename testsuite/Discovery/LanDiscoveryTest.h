@@ -23,6 +23,7 @@ class LanDiscoveryTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testRestartIsUpdate);
 	CPPUNIT_TEST(testExpiry);
 	CPPUNIT_TEST(testFloodIsRateLimited);
+	CPPUNIT_TEST(testFakeKeysFromOneHostDoNotCrowdOut);
 	CPPUNIT_TEST(testAnswersAreLimited);
 	CPPUNIT_TEST(testHandlerMayStopOrDestroy);
 	CPPUNIT_TEST(testIpv6Unicast);
@@ -38,6 +39,7 @@ public:
 	void testRestartIsUpdate();
 	void testExpiry();
 	void testFloodIsRateLimited();
+	void testFakeKeysFromOneHostDoNotCrowdOut();
 	void testAnswersAreLimited();
 	void testHandlerMayStopOrDestroy();
 	void testIpv6Unicast();

@@ -8,6 +8,7 @@
 #include "FoundationTestSuite.h"
 #include "EventLoopTest.h"
 #include "ManualSchedulerTest.h"
+#include "TextTest.h"
 #include "IdentityTest.h"
 #include "PeerIdTest.h"
 #include "FrameCodecTest.h"
@@ -24,6 +25,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("FoundationTestSuite");
 	pSuite->addTest(EventLoopTest::suite());
 	pSuite->addTest(ManualSchedulerTest::suite());
+	pSuite->addTest(TextTest::suite());
 	pSuite->addTest(IdentityTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());

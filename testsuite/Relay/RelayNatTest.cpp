@@ -103,20 +103,23 @@ Poco::JSON::Object punchBody(const PeerId& to, const std::string& phase, const s
 
 
 struct Peer
-	/// A RelayClient with a fresh identity, recording NAT updates and punch plans.
+	/// A RelayClient with a fresh identity, recording NAT updates and punch messages.
 {
 	Identity identity;
 	RelayClient client;
 	std::vector<NatInfo> natUpdates;
-	std::vector<PunchPlan> handled;                 ///< From the punch handler (responder).
-	std::vector<std::optional<PunchPlan>> ready;    ///< From startPunch()'s ready.
-	std::vector<std::string> readyErrors;
+	std::vector<PunchMessage> punches;              ///< Received from peers.
+	std::vector<std::string> punchErrors;
 
 	Peer(EventLoop& loop, std::uint16_t port, const std::string& name):
 		identity(Identity::generate()),
 		client(loop, identity, config(port, name))
 	{
 		client.setNatHandler([this](const NatInfo& info) { natUpdates.push_back(info); });
+		client.setPunchHandler([this](const PunchMessage& message) { punches.push_back(message); });
+		client.setPunchErrorHandler([this](const PeerId& peer, const std::string& error) {
+			punchErrors.push_back(peer.toString() + ": " + error);
+		});
 	}
 
 	static RelayClientConfig config(std::uint16_t port, const std::string& name)
@@ -128,20 +131,6 @@ struct Peer
 		config.retryMin = 50ms;
 		config.retryMax = 400ms;
 		return config;
-	}
-
-	void respond(const std::vector<Poco::Net::SocketAddress>& candidates)
-	{
-		client.setPunchCandidatesProvider([candidates] { return candidates; });
-		client.setPunchHandler([this](const PunchPlan& plan) { handled.push_back(plan); });
-	}
-
-	void punch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& candidates, int attempt = 1)
-	{
-		client.startPunch(peer, candidates, [this](const std::optional<PunchPlan>& plan, const std::string& error) {
-			ready.push_back(plan);
-			readyErrors.push_back(error);
-		}, attempt);
 	}
 
 	bool probed() const
@@ -298,7 +287,7 @@ void RelayNatTest::testRelayPunchErrors()
 
 void RelayNatTest::testNatClassification()
 {
-	using Mapping = NatInfo::Mapping;
+	using Mapping = NatType;
 	using Address = Poco::Net::SocketAddress;
 	const Address local("192.168.1.10", 40000);
 	CPPUNIT_ASSERT(NatInfo::classify(local, std::nullopt, std::nullopt) == Mapping::UNKNOWN);
@@ -308,10 +297,11 @@ void RelayNatTest::testNatClassification()
 	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), Address("203.0.113.5", 40001)) == Mapping::ENDPOINT_DEPENDENT);
 	CPPUNIT_ASSERT(NatInfo::classify(local, Address("203.0.113.5", 40000), Address("203.0.113.6", 40000)) == Mapping::ENDPOINT_DEPENDENT);
 	CPPUNIT_ASSERT(NatInfo::classify(Address("203.0.113.5", 1), Address("[::ffff:203.0.113.5]:2"), std::nullopt) == Mapping::NONE);
-	CPPUNIT_ASSERT_EQUAL(std::string("eim"), std::string(NatInfo::mappingName(Mapping::ENDPOINT_INDEPENDENT)));
-	CPPUNIT_ASSERT_EQUAL(std::string("edm"), std::string(NatInfo::mappingName(Mapping::ENDPOINT_DEPENDENT)));
-	CPPUNIT_ASSERT_EQUAL(std::string("none"), std::string(NatInfo::mappingName(Mapping::NONE)));
-	CPPUNIT_ASSERT_EQUAL(std::string("unknown"), std::string(NatInfo::mappingName(Mapping::UNKNOWN)));
+	for (NatType type: {NatType::UNKNOWN, NatType::NONE, NatType::ENDPOINT_INDEPENDENT, NatType::ENDPOINT_DEPENDENT})
+		CPPUNIT_ASSERT(parseNatType(natTypeName(type)) == type);
+	CPPUNIT_ASSERT_EQUAL(std::string("eim"), std::string(natTypeName(Mapping::ENDPOINT_INDEPENDENT)));
+	CPPUNIT_ASSERT_EQUAL(std::string("edm"), std::string(natTypeName(Mapping::ENDPOINT_DEPENDENT)));
+	CPPUNIT_ASSERT(!parseNatType("symmetric"));
 }
 
 
@@ -325,7 +315,7 @@ void RelayNatTest::testNatInfoOnLoopback()
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.natUpdates.empty(); }));
 	const NatInfo info = alice.client.natInfo();
 	CPPUNIT_ASSERT(info == alice.natUpdates.back());
-	CPPUNIT_ASSERT(info.mapping == NatInfo::Mapping::NONE);   // 127.0.0.1 is our own address
+	CPPUNIT_ASSERT(info.mapping == NatType::NONE);   // 127.0.0.1 is our own address
 	CPPUNIT_ASSERT(info.reflexive && info.probeReflexive);
 	CPPUNIT_ASSERT(alice.client.punchPort() != 0);
 	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), info.localPort);
@@ -338,7 +328,7 @@ void RelayNatTest::testNatInfoOnLoopback()
 	const std::uint16_t probePort = pServer->probePort();
 	pServer->stop();
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.client.natInfo().localPort == 0; }));
-	CPPUNIT_ASSERT(alice.natUpdates.back().mapping == NatInfo::Mapping::UNKNOWN);
+	CPPUNIT_ASSERT(alice.natUpdates.back().mapping == NatType::UNKNOWN);
 	CPPUNIT_ASSERT_EQUAL(std::uint16_t(0), alice.client.punchPort());
 	RelayServerConfig config = RelayTest::testConfig();
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", relayPort);
@@ -347,7 +337,7 @@ void RelayNatTest::testNatInfoOnLoopback()
 	restarted.start();
 	const std::size_t updates = alice.natUpdates.size();
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.natUpdates.size() > updates && alice.probed(); }));
-	CPPUNIT_ASSERT(alice.client.natInfo().mapping == NatInfo::Mapping::NONE);
+	CPPUNIT_ASSERT(alice.client.natInfo().mapping == NatType::NONE);
 	CPPUNIT_ASSERT_EQUAL(alice.client.punchPort(), alice.client.natInfo().probeReflexive->port());
 }
 
@@ -362,120 +352,60 @@ void RelayNatTest::testNatInfoWithoutProbePort()
 	const NatInfo info = alice.client.natInfo();
 	CPPUNIT_ASSERT(!info.probeReflexive);
 	CPPUNIT_ASSERT(info.reflexive);
-	CPPUNIT_ASSERT(info.mapping == NatInfo::Mapping::NONE);   // decided by the control channel alone
+	CPPUNIT_ASSERT(info.mapping == NatType::NONE);   // decided by the control channel alone
 }
 
 
-void RelayNatTest::testPunchCoordination()
+void RelayNatTest::testPunchMessagesThroughClients()
 {
 	auto pServer = startRelay();
 	EventLoop loop;
 	Peer alice(loop, pServer->port(), "alice");
 	Peer bob(loop, pServer->port(), "bob");
+	PunchMessage connect;
+	connect.peer = bob.id();
+	CPPUNIT_ASSERT(!alice.client.sendPunch(connect));   // not online: nothing sent
 	alice.client.start();
 	bob.client.start();
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
-	bob.respond({Poco::Net::SocketAddress("192.0.2.7", 0), Poco::Net::SocketAddress("192.0.2.8", 4444)});
 
-	alice.punch(bob.id(), {Poco::Net::SocketAddress("198.51.100.5", 0)}, 2);
-	CPPUNIT_ASSERT(alice.ready.empty());   // never called from inside startPunch()
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty() && !bob.handled.empty(); }));
-	CPPUNIT_ASSERT_EQUAL(std::string(), alice.readyErrors.front());
-	CPPUNIT_ASSERT(alice.ready.front());
-	const PunchPlan initiator = *alice.ready.front();
-	const PunchPlan responder = bob.handled.front();
+	connect.addresses = {*alice.client.natInfo().reflexive, Poco::Net::SocketAddress("192.0.2.8", 4444)};
+	connect.nat = NatType::ENDPOINT_INDEPENDENT;
+	connect.attempt = 2;
+	CPPUNIT_ASSERT(alice.client.sendPunch(connect));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !bob.punches.empty(); }));
+	const PunchMessage received = bob.punches.front();
+	CPPUNIT_ASSERT(received.peer == alice.id());   // the sender, as the relay vouches
+	CPPUNIT_ASSERT(received.phase == PunchMessage::Phase::CONNECT);
+	CPPUNIT_ASSERT(received.nat == NatType::ENDPOINT_INDEPENDENT);
+	CPPUNIT_ASSERT_EQUAL(std::int64_t(2), received.attempt);
+	CPPUNIT_ASSERT(!received.reply);
+	CPPUNIT_ASSERT(received.addresses == connect.addresses);
 
-	CPPUNIT_ASSERT(initiator.initiator);
-	CPPUNIT_ASSERT(initiator.peer == bob.id());
-	CPPUNIT_ASSERT_EQUAL(2, initiator.attempt);
-	CPPUNIT_ASSERT_EQUAL(std::string("none"), initiator.remoteNat);
-	CPPUNIT_ASSERT_EQUAL(std::size_t(3), initiator.remote.size());
-	CPPUNIT_ASSERT(initiator.remote.front() == *bob.client.natInfo().reflexive);   // reflexive first
-	CPPUNIT_ASSERT(contains(initiator.remote, Poco::Net::SocketAddress("192.0.2.7", bob.client.punchPort())));
-	CPPUNIT_ASSERT(contains(initiator.remote, Poco::Net::SocketAddress("192.0.2.8", 4444)));
+	PunchMessage sync;
+	sync.peer = alice.id();
+	sync.phase = PunchMessage::Phase::SYNC;
+	sync.reply = true;
+	CPPUNIT_ASSERT(bob.client.sendPunch(sync));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.punches.empty(); }));
+	CPPUNIT_ASSERT(alice.punches.front().peer == bob.id());
+	CPPUNIT_ASSERT(alice.punches.front().phase == PunchMessage::Phase::SYNC);
+	CPPUNIT_ASSERT(alice.punches.front().reply);
+	CPPUNIT_ASSERT(alice.punchErrors.empty() && bob.punchErrors.empty());
 
-	CPPUNIT_ASSERT(!responder.initiator);
-	CPPUNIT_ASSERT(responder.peer == alice.id());
-	CPPUNIT_ASSERT_EQUAL(2, responder.attempt);
-	CPPUNIT_ASSERT_EQUAL(std::string("none"), responder.remoteNat);
-	CPPUNIT_ASSERT_EQUAL(std::size_t(2), responder.remote.size());
-	CPPUNIT_ASSERT(responder.remote.front() == *alice.client.natInfo().reflexive);
-	CPPUNIT_ASSERT(responder.remote.back() == Poco::Net::SocketAddress("198.51.100.5", alice.client.punchPort()));
-	CPPUNIT_ASSERT(bob.ready.empty() && alice.handled.empty());
-}
+	// A punch to a peer that is not online comes back as a punch error; the channel stays up.
+	PunchMessage lost;
+	lost.peer = Identity::generate().peerId();
+	CPPUNIT_ASSERT(alice.client.sendPunch(lost));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.punchErrors.empty(); }));
+	CPPUNIT_ASSERT(alice.punchErrors.front().find(lost.peer.toString() + ": ") == 0);
+	CPPUNIT_ASSERT(alice.punchErrors.front().find("is not connected to relay") != std::string::npos);
+	CPPUNIT_ASSERT(alice.client.state() == RelayClient::State::ONLINE);
 
-
-void RelayNatTest::testPunchBothStartAtOnce()
-{
-	auto pServer = startRelay();
-	EventLoop loop;
-	Peer alice(loop, pServer->port(), "alice");
-	Peer bob(loop, pServer->port(), "bob");
-	alice.respond({});
-	bob.respond({});
-	alice.client.start();
-	bob.client.start();
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
-	alice.punch(bob.id(), {});
-	bob.punch(alice.id(), {});
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty() && !bob.ready.empty(); }));
-	CPPUNIT_ASSERT(alice.ready.front() && bob.ready.front());
-	// Exactly one initiator: the smaller peer ID.
-	const bool aliceSmaller = alice.id() < bob.id();
-	CPPUNIT_ASSERT_EQUAL(aliceSmaller, alice.ready.front()->initiator);
-	CPPUNIT_ASSERT_EQUAL(!aliceSmaller, bob.ready.front()->initiator);
-	CPPUNIT_ASSERT(alice.ready.front()->remote.front() == *bob.client.natInfo().reflexive);
-	CPPUNIT_ASSERT(bob.ready.front()->remote.front() == *alice.client.natInfo().reflexive);
-	CPPUNIT_ASSERT(alice.handled.empty() && bob.handled.empty());
-}
-
-
-void RelayNatTest::testPunchToOfflinePeer()
-{
-	auto pServer = startRelay();
-	EventLoop loop;
-	Peer alice(loop, pServer->port(), "alice");
-	alice.punch(Identity::generate().peerId(), {});   // not started: the relay is offline for us
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty(); }));
-	CPPUNIT_ASSERT(!alice.ready.back());
-	CPPUNIT_ASSERT(alice.readyErrors.back().find("offline") != std::string::npos);
-
-	alice.client.start();
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed(); }));
-	const PeerId nobody = Identity::generate().peerId();
-	alice.punch(nobody, {});
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.ready.size() == 2; }));
-	CPPUNIT_ASSERT(!alice.ready.back());
-	CPPUNIT_ASSERT(alice.readyErrors.back().find("is not connected to relay") != std::string::npos);
-	CPPUNIT_ASSERT(alice.client.state() == RelayClient::State::ONLINE);   // the channel stayed up
-
-	// Losing the relay in the middle of a punch ends it with an error.
-	Peer bob(loop, pServer->port(), "bob");   // online, but answers no punches
-	bob.client.start();
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.probed(); }));
-	alice.punch(bob.id(), {});
+	// Losing the relay: sendPunch refuses at once.
 	pServer->stop();
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.ready.size() == 3; }));
-	CPPUNIT_ASSERT(!alice.ready.back());
-	CPPUNIT_ASSERT(alice.readyErrors.back().find("offline") != std::string::npos);
-}
-
-
-void RelayNatTest::testPunchUnanswered()
-{
-	auto pServer = startRelay();
-	EventLoop loop;
-	Peer alice(loop, pServer->port(), "alice");
-	Peer bob(loop, pServer->port(), "bob");   // no punch handler: ignores punches
-	alice.client.start();
-	bob.client.start();
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.probed() && bob.probed(); }));
-	const auto started = std::chrono::steady_clock::now();
-	alice.punch(bob.id(), {});
-	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.ready.empty(); }));
-	CPPUNIT_ASSERT(std::chrono::steady_clock::now() - started >= RelayClient::PUNCH_TIMEOUT);
-	CPPUNIT_ASSERT(!alice.ready.front());
-	CPPUNIT_ASSERT(alice.readyErrors.front().find("did not answer") != std::string::npos);
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.client.state() != RelayClient::State::ONLINE; }));
+	CPPUNIT_ASSERT(!alice.client.sendPunch(connect));
 }
 
 
@@ -563,14 +493,25 @@ void RelayNatTest::testSimultaneousOpenOnLoopback()
 	bool bobDialing = false;
 	bool aliceDialing = false;
 	const auto deadline = std::chrono::steady_clock::now() + 5s;
-	bob.client.setPunchHandler([&](const PunchPlan& plan) {
+	// The simplest coordination: alice sends her reflexive address, bob dials it and answers
+	// with his, alice dials that (the chat node's ladder adds the round-trip timing).
+	bob.client.setPunchHandler([&](const PunchMessage& message) {
 		bobDialing = true;
-		bobDialer.start(plan.remote.front(), deadline);
+		bobDialer.start(message.addresses.front(), deadline);
+		PunchMessage reply;
+		reply.peer = message.peer;
+		reply.reply = true;
+		reply.addresses = {*bob.client.natInfo().reflexive};
+		bob.client.sendPunch(reply);
 	});
-	alice.client.startPunch(bob.id(), {}, [&](const std::optional<PunchPlan>& plan, const std::string&) {
-		aliceDialing = plan.has_value();
-		if (plan) aliceDialer.start(plan->remote.front(), deadline);
+	alice.client.setPunchHandler([&](const PunchMessage& message) {
+		aliceDialing = true;
+		aliceDialer.start(message.addresses.front(), deadline);
 	});
+	PunchMessage connect;
+	connect.peer = bob.id();
+	connect.addresses = {*alice.client.natInfo().reflexive};
+	CPPUNIT_ASSERT(alice.client.sendPunch(connect));
 	const std::string toAlice = "hello from " + std::to_string(bob.client.punchPort());
 	const std::string toBob = "hello from " + std::to_string(alice.client.punchPort());
 	auto received = [](Dialer& dialer) {

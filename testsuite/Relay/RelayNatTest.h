@@ -2,7 +2,7 @@
 // RelayNatTest.h
 //
 // testsuite: NAT probing and hole-punch coordination (relay probe port, punch forwarding,
-// RelayClient::natInfo(), startPunch() and a real TCP simultaneous open on loopback).
+// RelayClient::natInfo(), punch messages through RelayClient and a real TCP simultaneous open on loopback).
 //
 
 
@@ -24,10 +24,7 @@ class RelayNatTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testNatClassification);
 	CPPUNIT_TEST(testNatInfoOnLoopback);
 	CPPUNIT_TEST(testNatInfoWithoutProbePort);
-	CPPUNIT_TEST(testPunchCoordination);
-	CPPUNIT_TEST(testPunchBothStartAtOnce);
-	CPPUNIT_TEST(testPunchToOfflinePeer);
-	CPPUNIT_TEST(testPunchUnanswered);
+	CPPUNIT_TEST(testPunchMessagesThroughClients);
 	CPPUNIT_TEST(testSimultaneousOpenOnLoopback);
 	CPPUNIT_TEST_SUITE_END();
 
@@ -40,10 +37,7 @@ public:
 	void testNatClassification();
 	void testNatInfoOnLoopback();
 	void testNatInfoWithoutProbePort();
-	void testPunchCoordination();
-	void testPunchBothStartAtOnce();
-	void testPunchToOfflinePeer();
-	void testPunchUnanswered();
+	void testPunchMessagesThroughClients();
 	void testSimultaneousOpenOnLoopback();
 };
 

@@ -6,6 +6,7 @@
 // any other exception escapes and crashes the fuzzer, as does any memory error.
 // An accepted datagram must be within the limits and name the ID of its own key.
 //
+// max_len: 1400
 
 
 #include "CrossChat/Discovery/Announcement.h"

@@ -5,6 +5,7 @@
 // Invariants: parse() and tryParse() agree; parse() throws nothing but InvalidPeerIdException;
 // any accepted text round-trips (parse(id.toString()) == id) and is a prefix of its own ID.
 //
+// max_len: 256
 
 
 #include "CrossChat/PeerId.h"

@@ -3,12 +3,13 @@
 //
 // testsuite: libFuzzer target for every parser of what clients send the relay server:
 // the announce and tunnel-open bodies, the directory query string, the signed-request headers,
-// announced addresses, and the control channel's hello, auth and punch messages.
-// The first input byte picks the parser (modulo 8; 6 and the default: addresses, 7: punch),
+// and announced addresses (the control channel's messages: ControlMessageFuzzer).
+// The first input byte picks the parser (modulo 8; 3, 4, 6, 7: addresses),
 // the rest is its input. A parser may reject its input
 // only with BadRequestException; any other exception escapes and crashes the fuzzer, as does
 // any memory error or a violated invariant of an accepted input.
 //
+// max_len: 16384
 
 
 #include "RelayRequests.h"
@@ -89,15 +90,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 			check(query.text.size() <= DirectoryQuery::MAX_QUERY_SIZE, "query within limit");
 			break;
 		}
-		case 3:
-		{
-			const ControlHello hello = ControlHello::parse(input);
-			check(hello.key.raw().size() == CrossChat::PublicKey::RAW_SIZE, "hello key is a key");
-			break;
-		}
-		case 4:
-			check(ControlAuth::parse(input).signature.size() == CrossChat::PublicKey::SIGNATURE_SIZE, "signature size");
-			break;
 		case 5:
 		{
 			const SignedHeaders headers = SignedHeaders::parse(headersOf(input));
@@ -105,21 +97,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 			check(headers.signature.size() == CrossChat::PublicKey::SIGNATURE_SIZE, "signature size");
 			check(headers.nonce.size() >= SignedHeaders::MIN_NONCE_SIZE && headers.nonce.size() <= SignedHeaders::MAX_NONCE_SIZE, "nonce size");
 			check(headers.timestampMs >= 0, "timestamp not negative");
-			break;
-		}
-		case 7:
-		{
-			const PunchMessage punch = PunchMessage::parse(input);
-			check(!punch.to.isNull(), "punch target is a real ID");
-			check(punch.phase == "connect" || punch.phase == "sync", "known phase");
-			check(punch.addresses.size() <= CrossChat::Relay::RelayProtocol::PUNCH_MAX_ADDRESSES, "address count within limit");
-			for (const auto& address: punch.addresses) check(address.port() != 0, "punch addresses have a port");
-			check(punch.attempt >= 1 && punch.attempt <= CrossChat::Relay::RelayProtocol::PUNCH_MAX_ATTEMPT, "attempt within bounds");
-			// What the relay forwards must pass the catalog again (the target decodes it).
-			const CrossChat::PeerId from = punch.to;
-			const std::string encoded = CrossChat::Relay::RelayProtocol::control().encode(
-				CrossChat::FrameCodec(4096), "punch", punch.forwardBody(from));
-			check(!encoded.empty(), "forwarded punch encodes");
 			break;
 		}
 		default:

@@ -2,9 +2,13 @@
 #
 # run-fuzzers.sh BUILD_DIR [SECONDS]
 #
-# Runs every CrossChat libFuzzer target for SECONDS (default 30) on a temporary copy of its
-# seed corpus, so the repository is never written to. Crash, leak and timeout inputs are
-# kept in BUILD_DIR/fuzz-artifacts/. Exits non-zero if any fuzzer reports a finding.
+# Runs every CrossChat libFuzzer target built in BUILD_DIR/testsuite/fuzz (<Name>-fuzzer,
+# from testsuite/fuzz/<Name>Fuzzer.cpp) for SECONDS each (default 30) on a temporary copy of
+# its seed corpus testsuite/fuzz/corpus/<name in lower case>/ (if there is one), so the
+# repository is never written to. A fuzzer's maximum input length comes from a line
+# "// max_len: N" in its source (default 4096). Crash, leak and timeout inputs are kept in
+# BUILD_DIR/fuzz-artifacts/. Exits non-zero if no fuzzer is built, if a fuzzer whose source
+# exists was not built, or if any fuzzer reports a finding.
 #
 
 set -u
@@ -26,18 +30,23 @@ ARTIFACTS="$BUILD_DIR/fuzz-artifacts"
 mkdir -p "$ARTIFACTS"
 
 status=0
-# name corpus max_len
-for spec in "FrameDecoder frame 4096" "Message message 4096" "PeerId peerid 256" "Announcement announcement 1400" "RelayRequest relayrequest 16384"; do
-	set -- $spec
-	name=$1 corpus=$2 maxlen=$3
+count=0
+for source in "$HERE"/*Fuzzer.cpp; do
+	name=$(basename "$source" Fuzzer.cpp)
+	corpus=$(echo "$name" | tr '[:upper:]' '[:lower:]')
+	maxlen=$(sed -n 's|^// max_len: *\([0-9][0-9]*\).*|\1|p' "$source" | head -n 1)
+	maxlen=${maxlen:-4096}
 	exe="$BUILD_DIR/testsuite/fuzz/$name-fuzzer"
 	if [ ! -x "$exe" ]; then
 		echo "$0: $exe not built" >&2
 		status=1
 		continue
 	fi
+	count=$((count + 1))
 	mkdir -p "$WORK/$corpus"
-	cp -R "$HERE/corpus/$corpus/." "$WORK/$corpus/"
+	if [ -d "$HERE/corpus/$corpus" ]; then
+		cp -R "$HERE/corpus/$corpus/." "$WORK/$corpus/"
+	fi
 	echo "=== $name-fuzzer: ${SECONDS_EACH}s, max_len $maxlen"
 	if ! (cd "$WORK" && "$exe" -max_total_time="$SECONDS_EACH" -max_len="$maxlen" \
 			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
@@ -46,4 +55,8 @@ for spec in "FrameDecoder frame 4096" "Message message 4096" "PeerId peerid 256"
 		status=1
 	fi
 done
+if [ $count -eq 0 ]; then
+	echo "$0: no fuzzer built in $BUILD_DIR/testsuite/fuzz" >&2
+	status=1
+fi
 exit $status

@@ -97,8 +97,8 @@ MAX_PUNCHES_PER_ROUND = 3
 START_TIMEOUT = 15.0       # ready + relay online
 NETINFO_TIMEOUT = 10.0     # NAT type (and port mapping) known
 FIRST_MSG_TIMEOUT = 30.0   # lookup, direct tries (1.5 s each), relay tunnel
-UPGRADE_WINDOW = 15.0      # seconds after the first message to wait for a direct path
-EIM_EDM_WINDOW = 30.0      # the same for EIM x EDM (port prediction: up to 3 attempts of 3 s a round)
+UPGRADE_WINDOW = 15.0      # seconds after the reply to wait for a direct path
+EIM_EDM_WINDOW = 20.0      # the same for EIM x EDM (port prediction: 3 attempts 2 s apart, each dial living 9 s)
 REPLY_TIMEOUT = 15.0
 SETTLE = 1.0               # seconds to wait for duplicates
 CUT_MESSAGES = 10
@@ -111,8 +111,9 @@ DEADLINE = 570                # seconds for the whole run (CTest's TIMEOUT is 60
 PUNCH_GROUP_S = 3.5          # crosschat repeats refused punch dials for 3 s (PUNCH_WINDOW)
 PUNCH_RE = re.compile(r"hole punch (\d+) with (\S+): dialing (\S+) from port (\d+)")
 # (crosschat's format string prints "[ERRFMT]" for the direction and address at the moment)
-PREDICT_RE = re.compile(r"port prediction with (\S+): (\d+) dials(?: (?:from fresh ports to|to guessed ports of) (\S+))?")
+PREDICT_RE = re.compile(r"port prediction (?:\d+ )?with (\S+): (\d+) dials(?: (?:from fresh ports to|to guessed ports of) (\S+))?")
 PUNCH_DIAL_S = 3.0            # crosschat's PUNCH_CONNECT_TIMEOUT: every dial of an attempt ends within it
+PREDICTION_INTERVAL_S = 2.0   # crosschat's PREDICTION_INTERVAL: the attempts of one prediction round
 MAX_PREDICTION_DIALS = 256    # crosschat's PREDICTION_PROBES (the other side opens PREDICTION_SOCKETS = 64)
 
 
@@ -392,7 +393,9 @@ class NatMatrix:
         return result
 
     def exchange(self, a, b, label, window):
-        """First message a -> b, wait for the upgrade, reply b -> a. Returns measurements."""
+        """First message a -> b, the reply b -> a at once (the two are then contacts of each
+        other: the ladder may upgrade), wait for the upgrade, a last message a -> b shows the
+        final path. Returns measurements."""
         out = {}
         text = f"nat-{label}-{secrets.token_hex(4)}-first"
         t_send = a.send(f"/msg {b.id} {text}")
@@ -404,10 +407,17 @@ class NatMatrix:
         out["connected"] = True
         out["first_ms"] = ms(got.t - t_send)
         out["first_path"] = got.data.get("path")
+        out["first_request"] = bool(got.data.get("request"))
+        # The reply at once: consent both ways.
+        reply = f"nat-{label}-{secrets.token_hex(4)}-reply"
+        t_reply = b.send(f"/msg {a.id} {reply}")
+        back = a.proc.wait_for(lambda p: p.first("message", text=reply), REPLY_TIMEOUT)
+        if back is not None:
+            out["reply_ms"] = ms(back.t - t_reply)
         # The direct path, if not there already: the first 'path' event to direct on either side.
         t_direct = None
         if out["first_path"] != "direct":
-            deadline = got.t + window
+            deadline = t_reply + window
             for _ in range(1000):
                 hits = [e.t for c in (a, b) for e in c.proc.find("path", path="direct")]
                 if hits:
@@ -417,24 +427,28 @@ class NatMatrix:
                 if remaining <= 0:
                     break
                 a.proc.wait_for(lambda p: p.first("path", path="direct"), min(remaining, 0.5))
-        out["upgrade_ms"] = ms(t_direct - got.t) if t_direct else None
+        out["upgrade_ms"] = ms(t_direct - t_reply) if t_direct else None
         out["upgrade_from_send_ms"] = ms(t_direct - t_send) if t_direct else None
         if t_direct:
             time.sleep(0.3)   # let both sides switch
-        # A reply shows the path both now use.
-        reply = f"nat-{label}-{secrets.token_hex(4)}-reply"
-        t_reply = b.send(f"/msg {a.id} {reply}")
-        back = a.proc.wait_for(lambda p: p.first("message", text=reply), REPLY_TIMEOUT)
+        # A last message shows the path both now use.
+        last = f"nat-{label}-{secrets.token_hex(4)}-last"
+        t_last = a.send(f"/msg {b.id} {last}")
+        final = b.proc.wait_for(lambda p: p.first("message", text=last), REPLY_TIMEOUT)
         time.sleep(SETTLE)
         delivered = a.proc.wait_for(lambda p: p.first("delivered", id=a.proc.first("sent").data.get("id"))
                                     if p.first("sent") else None, 1.0)
         count_first = len(b.proc.find("message", text=text))
         count_reply = len(a.proc.find("message", text=reply))
+        count_last = len(b.proc.find("message", text=last))
         self.check(count_first == 1 and delivered is not None,
                    f"{label}: first message arrived exactly once ({count_first}) and 'delivered' at the sender")
-        if self.check(back is not None and count_reply == 1, f"{label}: reply arrived exactly once ({count_reply})"):
-            out["reply_ms"] = ms(back.t - t_reply)
-            out["final_path"] = back.data.get("path")
+        self.check(out["first_request"] or out["first_path"] is None,
+                   f"{label}: the first message from a stranger is a request (request={out['first_request']})")
+        self.check(back is not None and count_reply == 1, f"{label}: reply arrived exactly once ({count_reply})")
+        if self.check(final is not None and count_last == 1, f"{label}: last message arrived exactly once ({count_last})"):
+            out["last_ms"] = ms(final.t - t_last)
+            out["final_path"] = final.data.get("path")
         else:
             out["final_path"] = None
         out["path_events"] = {c.site: [(ms(e.t - t_send), e.data.get("path")) for e in c.proc.find("path")]
@@ -531,6 +545,7 @@ class NatMatrix:
             t0 = a.send(f"/msg {b.id} {first}")
             got = b.proc.wait_for(lambda p: p.first("message", text=first), FIRST_MSG_TIMEOUT)
             self.check(got is not None, "cut: first message arrives", fatal=True)
+            b.send(f"/msg {a.id} cut-{secrets.token_hex(4)}-reply")   # contacts of each other: upgrades may start
             direct = None
             if got.data.get("path") == "direct":
                 direct = got

@@ -125,6 +125,13 @@ CommandInterpreter::Line CommandInterpreter::parse(const std::string& line)
 		result.arguments = text;
 		return result;
 	}
+	if (trimmed.compare(0, 2, "//") == 0)
+	{
+		// "//text" sends "/text": the way to say something that starts with a slash.
+		result.kind = Line::Kind::TEXT;
+		result.arguments = text.substr(text.find('/') + 1);
+		return result;
+	}
 
 	std::size_t end = 0;
 	while (end < trimmed.size() && !isBlank(trimmed[end])) ++end;
@@ -162,7 +169,7 @@ CommandInterpreter::Action CommandInterpreter::help()
 		text << "\n  " << std::left << std::setw(static_cast<int>(width)) << command.usage
 		     << "  " << command.description;
 	}
-	text << "\nOther text is sent as a message (once there is a conversation).";
+	text << "\nOther text is sent as a message (once there is a conversation); //text sends \"/text\".";
 	pEvent->set("commands", pList);
 	_console.print(*pEvent, text.str());
 	return Action::CONTINUE;

@@ -27,7 +27,8 @@ class Console;
 class CommandInterpreter
 	/// Turns input lines into actions. A line starting with '/' is a command: its first word
 	/// (case-insensitive) names an entry of the command table, the rest of the line, trimmed,
-	/// is its argument string. Any other non-blank line is text, given to the text handler.
+	/// is its argument string. A line starting with "//" is text without its first '/'. Any
+	/// other non-blank line is text, given to the text handler.
 	/// Blank lines are ignored.
 	///
 	/// Features add their commands with add(); /help is built in and lists the table.

@@ -7,7 +7,9 @@
 
 #include "Console.h"
 #include "CrossChat/EventLoop.h"
+#include "CrossChat/Text.h"
 #include <ostream>
+#include <sstream>
 
 
 namespace CrossChat {
@@ -28,6 +30,13 @@ bool Console::isJson() const
 }
 
 
+void Console::setSink(Sink sink)
+{
+	_loop.assertInLoopThread();
+	_sink = std::move(sink);
+}
+
+
 Poco::JSON::Object::Ptr Console::makeEvent(const std::string& name)
 {
 	Poco::JSON::Object::Ptr pEvent = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
@@ -38,27 +47,7 @@ Poco::JSON::Object::Ptr Console::makeEvent(const std::string& name)
 
 std::string Console::printable(const std::string& untrusted)
 {
-	static const std::string REPLACEMENT = "\xEF\xBF\xBD";
-	std::string result;
-	result.reserve(untrusted.size());
-	for (std::size_t i = 0; i < untrusted.size(); ++i)
-	{
-		const auto c = static_cast<unsigned char>(untrusted[i]);
-		const bool c1 = c == 0xC2 && i + 1 < untrusted.size()
-			&& static_cast<unsigned char>(untrusted[i + 1]) >= 0x80 && static_cast<unsigned char>(untrusted[i + 1]) <= 0x9F;
-		if (c == '\t')
-			result += ' ';
-		else if (c < 0x20 || c == 0x7F)
-			result += REPLACEMENT;
-		else if (c1)
-		{
-			result += REPLACEMENT;
-			++i;
-		}
-		else
-			result += static_cast<char>(c);
-	}
-	return result;
+	return Text::terminalSafe(untrusted);
 }
 
 
@@ -69,7 +58,11 @@ void Console::print(const Poco::JSON::Object& event, const std::string& text)
 	{
 		writeJson(event);
 	}
-	else
+	else if (_sink)
+	{
+		_sink(toJson(event), text);
+	}
+	else if (!text.empty())
 	{
 		_out << text << '\n';
 		_out.flush();
@@ -86,6 +79,12 @@ void Console::error(const std::string& message)
 		pEvent->set("message", message);
 		writeJson(*pEvent);
 	}
+	else if (_sink)
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		_sink(toJson(*pEvent), "error: " + message);
+	}
 	else
 	{
 		_err << "error: " << message << '\n';
@@ -97,6 +96,14 @@ void Console::error(const std::string& message)
 void Console::fatal(const std::string& message)
 {
 	_loop.assertInLoopThread();
+	if (_sink && !isJson())
+	{
+		Poco::JSON::Object::Ptr pEvent = makeEvent("error");
+		pEvent->set("message", message);
+		pEvent->set("fatal", true);
+		_sink(toJson(*pEvent), "crosschat: " + message);
+		return;
+	}
 	_err << "crosschat: " << message << '\n';
 	_err.flush();
 	if (isJson())
@@ -106,6 +113,14 @@ void Console::fatal(const std::string& message)
 		pEvent->set("fatal", true);
 		writeJson(*pEvent);
 	}
+}
+
+
+std::string Console::toJson(const Poco::JSON::Object& event)
+{
+	std::ostringstream line;
+	event.stringify(line, 0);
+	return line.str();
 }
 
 

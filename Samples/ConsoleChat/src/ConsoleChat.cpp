@@ -4,14 +4,18 @@
 // Sample: ConsoleChat
 // crosschat: the console chat program.
 //
-// Threads (as in asio's chat_client): the main thread reads stdin with std::getline and
-// hands each line to the loop thread, waiting until the line has been handled before it
-// reads the next one, so /quit stops the reading at once. Everything else (the session,
-// the console output, later the network) lives on the one loop thread.
+// Threads (as in asio's chat_client): in line mode the main thread reads stdin with
+// std::getline and hands each line to the loop thread, waiting until the line has been
+// handled before it reads the next one, so /quit stops the reading at once. In full-screen
+// mode the main thread is the UI thread (ScreenUi): it owns curses, polls the keyboard, the
+// events the loop sends it and the signals, and posts each line to the loop without waiting.
+// Everything else (the session, the chat node, the network) lives on the one loop thread.
 //
 
 
 #include "ConsoleSession.h"
+#include "ScreenUi.h"
+#include "Terminal.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
@@ -34,8 +38,11 @@
 #include "Poco/Util/Option.h"
 #include "Poco/Util/OptionCallback.h"
 #include "Poco/Util/OptionSet.h"
+#include "Poco/JSON/Object.h"
 #include <chrono>
+#include <clocale>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <future>
 #include <iostream>
@@ -71,17 +78,63 @@ auto callInLoop(CrossChat::EventLoop& loop, Function function) -> decltype(funct
 }
 
 
-void configureLogging(bool verbose)
-	/// Sends every logger, present and future, to std::cerr: stdout carries only the
-	/// program's output (in --json mode nothing but JSON lines). Quiet: warnings and worse,
-	/// tersely. Verbose: everything, with time and source.
+void configureLogging(bool verbose, Poco::Channel* pTarget = nullptr)
+	/// Sends every logger, present and future, to pTarget, by default std::cerr: stdout
+	/// carries only the program's output (in --json mode nothing but JSON lines). Verbose:
+	/// everything, with time and source. Quiet: warnings and worse, tersely — except from
+	/// the relay client and the chat node, whose warnings are the relay states and the
+	/// errors the console already shows as events (logging them too printed each twice),
+	/// and the retries behind them: those are details for --verbose.
 {
 	Poco::AutoPtr<Poco::PatternFormatter> pFormatter =
-		new Poco::PatternFormatter(verbose ? "%H:%M:%S.%i %p %s: %t" : "crosschat: %p: %t");
-	Poco::AutoPtr<Poco::ConsoleChannel> pConsole = new Poco::ConsoleChannel(std::cerr);
-	Poco::AutoPtr<Poco::FormattingChannel> pChannel = new Poco::FormattingChannel(pFormatter, pConsole);
+		new Poco::PatternFormatter(verbose ? "%H:%M:%S.%i %p %s: %t" : pTarget ? "%p: %t" : "crosschat: %p: %t");
+	Poco::AutoPtr<Poco::Channel> pOut = pTarget;
+	if (pTarget) pTarget->duplicate();
+	else pOut = new Poco::ConsoleChannel(std::cerr);
+	Poco::AutoPtr<Poco::FormattingChannel> pChannel = new Poco::FormattingChannel(pFormatter, pOut);
 	Poco::Logger::setChannel("", pChannel);
 	Poco::Logger::setLevel("", verbose ? Poco::Message::PRIO_DEBUG : Poco::Message::PRIO_WARNING);
+	if (!verbose)
+	{
+		// get() creates them now, so that they exist with these levels (a logger created
+		// later takes its level from its nearest existing ancestor).
+		Poco::Logger::get("CrossChat.Relay.Client").setLevel(Poco::Message::PRIO_ERROR);
+		Poco::Logger::get("CrossChat.Chat").setLevel(Poco::Message::PRIO_ERROR);
+		Poco::Logger::get("CrossChat.Chat.PortMapper").setLevel(Poco::Message::PRIO_WARNING);
+	}
+}
+
+
+bool jsonRequested(int argc, char** argv)
+	/// --json or -j among the arguments (before the options are parsed, so that errors in
+	/// them can be reported as JSON too).
+{
+	for (int i = 1; i < argc; ++i)
+	{
+		const std::string argument = argv[i];
+		if (argument == "--") break;
+		if (argument == "--json" || argument == "-j" || argument == "/json") return true;
+		if (argument.size() > 1 && argument[0] == '-' && argument[1] != '-' && argument.find('j') != std::string::npos
+			&& argument.find_first_not_of("jhv", 1) == std::string::npos) return true;   // -vj
+	}
+	return false;
+}
+
+
+void reportStartupError(bool json, const std::string& message)
+	/// A problem found before the session runs: "crosschat: ..." on stderr, and with --json
+	/// an error event on stdout as well (as Console::fatal does once the session runs).
+{
+	std::cerr << "crosschat: " << message << std::endl;
+	if (json)
+	{
+		Poco::JSON::Object event(Poco::JSON_PRESERVE_KEY_ORDER);
+		event.set("event", std::string("error"));
+		event.set("message", message);
+		event.set("fatal", true);
+		event.stringify(std::cout, 0);
+		std::cout << std::endl;
+	}
 }
 
 
@@ -128,6 +181,12 @@ protected:
 				.repeatable(false)
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleJson)));
 		options.addOption(
+			Option("plain", "", "Line mode even on a terminal: read lines, print one line per event "
+				"(the default on a terminal is the full-screen mode; pipes and --json always get line mode).")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handlePlain)));
+		options.addOption(
 			Option("port", "p", "TCP port for chat sessions; default: any free port.")
 				.required(false)
 				.repeatable(false)
@@ -158,7 +217,7 @@ protected:
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
 				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching. "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching, crosschat.bell. "
 				"Options win over the file.")
 				.required(false)
 				.repeatable(false)
@@ -190,13 +249,19 @@ protected:
 	int main(const ArgVec& args) override
 	{
 		if (_helpRequested) return EXIT_OK;
+		if (!_startupError.empty())
+		{
+			reportStartupError(_json, _startupError);
+			return EXIT_CONFIG;
+		}
 		if (!args.empty())
 		{
-			std::cerr << "crosschat: unexpected argument '" << args.front() << "'; see --help\n";
+			reportStartupError(_json, "unexpected argument '" + args.front() + "'; see --help");
 			return EXIT_USAGE;
 		}
 
 		CrossChat::ConsoleSession::Settings settings;
+		bool bell = true;
 		try
 		{
 			// Command-line options first, then the configuration file, then the defaults.
@@ -215,44 +280,44 @@ protected:
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
 			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
 			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
+			bell = file.getBool("crosschat.bell", true);
 		}
 		catch (const Poco::Exception& exc)
 		{
-			std::cerr << "crosschat: bad setting: " << exc.message() << "\n";
+			reportStartupError(_json, "bad setting: " + exc.message());
 			return EXIT_CONFIG;
 		}
 		if (!settings.relay.empty())
 		{
-			try
+			const std::string problem = relayUrlProblem(settings.relay);
+			if (!problem.empty())
 			{
-				const Poco::URI uri(settings.relay);
-				if (uri.getScheme() != "http" || uri.getHost().empty())
-					throw Poco::SyntaxException("expected http://host[:port]", settings.relay);
-			}
-			catch (const Poco::Exception& exc)
-			{
-				std::cerr << "crosschat: relay URL (--relay or crosschat.relay): " << exc.displayText() << "\n";
+				reportStartupError(_json, "relay URL '" + settings.relay + "' (--relay or crosschat.relay): " + problem);
 				return EXIT_USAGE;
 			}
 		}
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
 		{
-			std::cerr << "crosschat: --name must have 1 to " << MAX_NAME_LENGTH << " bytes\n";
+			reportStartupError(_json, "--name must have 1 to " + std::to_string(MAX_NAME_LENGTH) + " bytes");
 			return EXIT_USAGE;
 		}
 		for (unsigned char c: settings.name)
 		{
 			if (c < 0x20 || c == 0x7f)
 			{
-				std::cerr << "crosschat: --name must not contain control characters\n";
+				reportStartupError(_json, "--name must not contain control characters");
 				return EXIT_USAGE;
 			}
 		}
 		if (settings.dataDir.empty())
 		{
-			std::cerr << "crosschat: --data-dir must not be empty\n";
+			reportStartupError(_json, "--data-dir must not be empty");
 			return EXIT_USAGE;
 		}
+
+		std::string why;
+		const bool screen = !_json && !_plain && CrossChat::Terminal::suitable(why);
+		if (!screen && !_json && !_plain) logger().debug("line mode: " + why);
 
 		CrossChat::EventLoopThread loopThread("crosschat-loop");
 		CrossChat::EventLoop& loop = loopThread.loop();
@@ -261,12 +326,19 @@ protected:
 		int rc = EXIT_SOFTWARE;
 		try
 		{
-			rc = callInLoop(loop, [&]
+			if (screen)
 			{
-				pSession = std::make_unique<CrossChat::ConsoleSession>(loop, settings, std::cout, std::cerr);
-				return pSession->start();
-			});
-			if (rc == EXIT_OK) readInput(loop, *pSession);
+				rc = runScreen(loop, settings, bell, pSession);
+			}
+			else
+			{
+				rc = callInLoop(loop, [&]
+				{
+					pSession = std::make_unique<CrossChat::ConsoleSession>(loop, settings, std::cout, std::cerr);
+					return pSession->start();
+				});
+				if (rc == EXIT_OK) readInput(loop, *pSession);
+			}
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -285,6 +357,89 @@ protected:
 	}
 
 private:
+	int runScreen(CrossChat::EventLoop& loop, const CrossChat::ConsoleSession::Settings& settings, bool bell,
+		std::unique_ptr<CrossChat::ConsoleSession>& pSession)
+		/// Full-screen mode: the session's events go to the ScreenUi, which runs on this thread
+		/// until /quit, Ctrl+C, a signal or the end of the terminal.
+	{
+		CrossChat::ScreenUi::Settings uiSettings;
+		uiSettings.bell = bell;
+		uiSettings.version = CROSSCHAT_VERSION;
+		CrossChat::ScreenUi ui(uiSettings);
+		std::setlocale(LC_CTYPE, "");   // wide characters and their widths (only LC_CTYPE: JSON numbers stay C)
+		Poco::AutoPtr<CrossChat::ScreenUi::LogChannel> pLog = new CrossChat::ScreenUi::LogChannel(ui);
+		configureLogging(_verbose, pLog.get());
+
+		std::vector<CrossChat::ScreenUi::Command> commands;
+		int rc = callInLoop(loop, [&]
+		{
+			pSession = std::make_unique<CrossChat::ConsoleSession>(loop, settings, std::cout, std::cerr);
+			pSession->console().setSink([&ui](const std::string& json, const std::string& text) { ui.deliver(json, text); });
+			for (const auto& command: pSession->interpreter().commands())
+				commands.push_back({command.name, command.usage, command.description});
+			return pSession->start();
+		});
+		if (rc != EXIT_OK)
+		{
+			configureLogging(_verbose);
+			ui.writeTranscript(std::cout, std::cerr);
+			return rc;
+		}
+		ui.setCommands(commands);
+
+		CrossChat::ConsoleSession* pRunning = pSession.get();
+		auto handler = [&loop, &ui, pRunning](const std::string& line)
+		{
+			// The session outlives every task posted here: main() destroys it on the loop
+			// after run() returned, behind these tasks.
+			loop.post([&ui, pRunning, line]
+			{
+				if (pRunning->handleLine(line) == CrossChat::CommandInterpreter::Action::QUIT) ui.finish();
+			});
+		};
+		int uiRc = 0;
+		try
+		{
+			uiRc = ui.run(handler);
+		}
+		catch (const Poco::IllegalStateException& exc)
+		{
+			// curses cannot drive this terminal: line mode after all.
+			configureLogging(_verbose);
+			logger().warning("full-screen mode unavailable (" + exc.message() + "); line mode");
+			callInLoop(loop, [&] { pSession->console().setSink(CrossChat::Console::Sink()); });
+			ui.writeTranscript(std::cout, std::cerr);
+			readInput(loop, *pSession);
+			return EXIT_OK;
+		}
+		configureLogging(_verbose);
+		// The screen is gone: what ended the program and the goodbye stay on the terminal.
+		callInLoop(loop, [&] { pSession->console().setSink(CrossChat::Console::Sink()); });
+		ui.writeTranscript(std::cout, std::cerr);
+		return uiRc != 0 ? uiRc : EXIT_OK;
+	}
+
+	static std::string relayUrlProblem(const std::string& url)
+		/// Empty if url is a usable relay URL, else what is wrong with it.
+	{
+		if (url.find("://") == std::string::npos) return "no scheme; write http://" + url;
+		try
+		{
+			const Poco::URI uri(url);
+			if (uri.getScheme().empty()) return "no scheme; write http://host[:port]";
+			if (uri.getScheme() == "https")
+				return "https is not supported in this version (control channels and tunnels need plain http); write http://host[:port]";
+			if (uri.getScheme() != "http") return "unsupported scheme '" + uri.getScheme() + "'; write http://host[:port]";
+			if (uri.getHost().empty()) return "no host; write http://host[:port]";
+			if (!uri.getPath().empty() && uri.getPath() != "/") return "a relay URL has no path ('" + uri.getPath() + "'); write http://host[:port]";
+		}
+		catch (const Poco::Exception& exc)
+		{
+			return exc.displayText();
+		}
+		return std::string();
+	}
+
 	static void readInput(CrossChat::EventLoop& loop, CrossChat::ConsoleSession& session)
 		/// Reads stdin on the calling (main) thread until /quit or the end of input.
 	{
@@ -314,7 +469,8 @@ private:
 		helpFormatter.setUsage("[OPTIONS]");
 		helpFormatter.setHeader("CrossChat " CROSSCHAT_VERSION " \u2014 peer-to-peer chat on the console.");
 		helpFormatter.setFooter(
-			"Once started, type /help for the commands (/peers, /msg, /whoami, /quit, ...). "
+			"On a terminal crosschat runs full screen (windows: Alt+1..9, Ctrl+N/P; Tab completes); with --plain, "
+			"--json or on a pipe it reads lines. Once started, type /help for the commands (/peers, /msg, /whoami, /quit, ...). "
 			"The end of input acts like /quit.");
 		helpFormatter.format(std::cout);
 		stopOptionsProcessing();
@@ -337,7 +493,13 @@ private:
 
 	void handleVerbose(const std::string&, const std::string&)
 	{
+		_verbose = true;
 		configureLogging(true);
+	}
+
+	void handlePlain(const std::string&, const std::string&)
+	{
+		_plain = true;
 	}
 
 	static unsigned parseNumber(const std::string& option, const std::string& value, unsigned min, unsigned max)
@@ -404,15 +566,25 @@ private:
 		const std::string dir = !home.empty() && home[0] == '/' ? home
 			: Poco::Environment::get("HOME", Poco::Path::home()) + "/.config";
 		const std::string file = dir + "/crosschat/crosschat.properties";
-		if (Poco::File(file).exists()) loadConfiguration(file);
+		try
+		{
+			if (Poco::File(file).exists()) loadConfiguration(file);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			_startupError = "configuration file " + file + ": " + exc.displayText();   // reported by main()
+		}
 	}
 
 	bool _helpRequested = false;
 	bool _json = false;
+	bool _plain = false;
+	bool _verbose = false;
 	bool _noLan = false;
 	bool _noPortMapping = false;
 	bool _noHolePunching = false;
 	bool _configFileGiven = false;
+	std::string _startupError;
 	std::optional<unsigned> _port;
 	std::optional<unsigned> _lanPort;
 	std::optional<unsigned> _lanInterval;
@@ -422,4 +594,18 @@ private:
 };
 
 
-POCO_APP_MAIN(ConsoleChat)
+int main(int argc, char** argv)
+	/// POCO_APP_MAIN, but an error in the options is an error event too with --json.
+{
+	Poco::AutoPtr<ConsoleChat> pApp = new ConsoleChat;
+	try
+	{
+		pApp->init(argc, argv);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		reportStartupError(jsonRequested(argc, argv), exc.displayText() + "; see --help");
+		return Application::EXIT_CONFIG;
+	}
+	return pApp->run();
+}

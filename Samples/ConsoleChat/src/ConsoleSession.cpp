@@ -9,6 +9,7 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/Text.h"
 #include "Poco/DateTimeFormatter.h"
 #include "Poco/Exception.h"
 #include "Poco/JSON/Array.h"
@@ -16,9 +17,15 @@
 #include "Poco/Logger.h"
 #include "Poco/Net/NetException.h"
 #include "Poco/Net/NetworkInterface.h"
+#include "Poco/String.h"
+#include "Poco/TextConverter.h"
+#include "Poco/TextEncoding.h"
 #include "Poco/Timestamp.h"
+#include "Poco/UTF8Encoding.h"
 #include "Poco/Util/Application.h"
+#include <clocale>
 #include <exception>
+#include <langinfo.h>
 #include <sstream>
 #include <utility>
 
@@ -45,6 +52,12 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	_interpreter(_console)
 {
 	_loop.assertInLoopThread();
+	// The terminal's character set, for input that is not UTF-8 (a Latin-1 locale, say).
+	if (std::setlocale(LC_CTYPE, "") != nullptr)
+	{
+		const std::string codeset = nl_langinfo(CODESET);
+		if (Poco::icompare(codeset, "UTF-8") != 0 && Poco::icompare(codeset, "ANSI_X3.4-1968") != 0) _inputCharset = codeset;
+	}
 
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
 	_interpreter.add("/whoami", "show your name and peer ID",
@@ -54,6 +67,7 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
 		"and make it the current conversation; without text, only switch to it",
 		[this](const std::string& arguments) { return msg(arguments); });
+	registerContactCommands();
 	_interpreter.add("/netinfo", "show what crosschat knows about the network: local addresses, "
 		"chat port, address seen by the relay, NAT mapping type, relay state",
 		[this](const std::string&) { return netinfo(); });
@@ -64,6 +78,7 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 			return CommandInterpreter::Action::QUIT;
 		});
 	_interpreter.setTextHandler([this](const std::string& line) { return text(line); });
+	addChatCommands();
 }
 
 
@@ -79,7 +94,7 @@ int ConsoleSession::start()
 	}
 	catch (const IdentityException& exc)
 	{
-		_console.fatal("cannot load the identity: " + exc.message());
+		_console.fatal("cannot load the identity: " + exc.message() + identityAdvice(exc.message()));
 		return Application::EXIT_CONFIG;
 	}
 	catch (const Poco::FileException& exc)
@@ -107,12 +122,12 @@ int ConsoleSession::start()
 	}
 	catch (const Poco::Net::NetException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::IOException& exc)
 	{
-		_console.fatal("cannot open the chat or discovery port: " + exc.displayText());
+		_console.fatal(portProblem(exc));
 		return Application::EXIT_UNAVAILABLE;
 	}
 	catch (const Poco::Exception& exc)
@@ -164,6 +179,9 @@ void ConsoleSession::startNode()
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
 	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
 	_pNode->setDeliveredHandler([this](const std::string& id, const PeerId& to) { onDelivered(id, to); });
+	_pNode->setRefusedHandler([this](const std::string& id, const PeerId& to, const std::string& code, const std::string& reason) {
+		onRefused(id, to, code, reason);
+	});
 	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
 	_pNode->setRelayHandler([this](const std::string& state, const std::string& detail) { onRelay(state, detail); });
 	_pNode->start();
@@ -173,7 +191,39 @@ void ConsoleSession::startNode()
 CommandInterpreter::Action ConsoleSession::handleLine(const std::string& line)
 {
 	_loop.assertInLoopThread();
-	return _interpreter.execute(line);
+	std::string input = line;
+	if (!validInput(input)) return CommandInterpreter::Action::CONTINUE;
+	return _interpreter.execute(input);
+}
+
+
+bool ConsoleSession::validInput(std::string& line)
+	/// Only UTF-8 is ever sent. A line in the terminal's own character set (a Latin-1 locale,
+	/// say) is converted; any other malformed line is refused with the position of the problem.
+{
+	if (Text::isValidUtf8(line)) return true;
+	if (!_inputCharset.empty())
+	{
+		try
+		{
+			Poco::TextEncoding& from = Poco::TextEncoding::byName(_inputCharset);
+			Poco::UTF8Encoding utf8;
+			Poco::TextConverter converter(from, utf8);
+			std::string converted;
+			if (converter.convert(line, converted) == 0 && Text::isValidUtf8(converted))
+			{
+				line = converted;
+				return true;
+			}
+		}
+		catch (const Poco::NotFoundException&)
+		{
+			// no converter for this character set: refused below
+		}
+	}
+	_console.error("not sent: the line is not valid UTF-8 (byte " + std::to_string(Text::invalidUtf8Offset(line) + 1)
+		+ "); set a UTF-8 locale in your terminal (e.g. LANG=C.UTF-8)");
+	return false;
 }
 
 
@@ -182,6 +232,20 @@ void ConsoleSession::quit()
 	_loop.assertInLoopThread();
 	if (_pNode) _pNode->stop();   // no event after "bye"
 	_console.print(*Console::makeEvent("bye"), "Bye.");
+}
+
+
+Console& ConsoleSession::console()
+{
+	_loop.assertInLoopThread();
+	return _console;
+}
+
+
+const CommandInterpreter& ConsoleSession::interpreter() const
+{
+	_loop.assertInLoopThread();
+	return _interpreter;
 }
 
 
@@ -209,6 +273,8 @@ CommandInterpreter::Action ConsoleSession::peers()
 		Poco::JSON::Object::Ptr pPeer = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 		pPeer->set("id", peer.id.toString());
 		pPeer->set("name", peer.name);
+		pPeer->set("alias", peer.alias);
+		pPeer->set("relation", std::string(Chat::relationName(peer.relation)));
 		pPeer->set("address", address);
 		pPeer->set("via", peer.via);
 		pPeer->set("online", peer.online);
@@ -253,7 +319,7 @@ CommandInterpreter::Action ConsoleSession::netinfo()
 	// The control channel's address (its port is the punch port), else the last one seen.
 	const auto reflexive = nat.reflexive ? nat.reflexive : _pNode->reflexiveAddress();
 	pEvent->set("reflexive", reflexive ? reflexive->toString() : std::string());
-	pEvent->set("nat", std::string(Relay::NatInfo::mappingName(nat.mapping)));
+	pEvent->set("nat", std::string(Relay::natTypeName(nat.mapping)));
 	Poco::JSON::Object::Ptr pRelay = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 	pRelay->set("url", _settings.relay);
 	pRelay->set("state", _pNode->relayState());
@@ -272,7 +338,7 @@ CommandInterpreter::Action ConsoleSession::netinfo()
 	text << "\nChat port: " << _pNode->port() << ", LAN discovery port: " << _pNode->lanPort()
 		<< "\nRelay: " << (_settings.relay.empty() ? std::string("none") : _settings.relay + " (" + _pNode->relayState() + ")")
 		<< "\nSeen by the relay as: " << (reflexive ? reflexive->toString() : std::string("-"))
-		<< "\nNAT mapping: " << Relay::NatInfo::mappingName(nat.mapping)
+		<< "\nNAT mapping: " << Relay::natTypeName(nat.mapping)
 		<< "\nPort mapping: " << (mapping.active ? mapping.external.toString() + " (" + mapping.protocol + ")" : "none (" + mapping.error + ")");
 	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;
@@ -325,13 +391,23 @@ std::optional<PeerId> ConsoleSession::resolvePeer(const std::string& query)
 	if (matches.size() == 1) return matches.front();
 	if (matches.empty())
 	{
-		_console.error("no peer matches '" + query + "'; /peers lists them, or give a full peer ID");
+		std::string compact;
+		for (char c: query) if (c != '-') compact += c;
+		try
+		{
+			if (compact.size() >= 50) PeerId::parse(query);   // as long as an ID: say what is wrong with it
+			_console.error("no peer matches '" + Console::printable(query) + "'; /peers lists them, or give a full peer ID");
+		}
+		catch (const InvalidPeerIdException& exc)
+		{
+			_console.error("'" + Console::printable(query) + "' is not a valid peer ID (" + exc.message() + "); copy it again from the peer's \"Your peer ID\" line");
+		}
 	}
 	else
 	{
 		std::string names;
 		for (const PeerId& id: matches) names += (names.empty() ? "" : ", ") + nameOf(id) + " " + id.shortString();
-		_console.error("'" + query + "' matches several peers (" + names + "); type more of the ID");
+		_console.error("'" + Console::printable(query) + "' matches several peers (" + names + "); type more of the ID");
 	}
 	return std::nullopt;
 }
@@ -350,18 +426,33 @@ void ConsoleSession::sendTo(const PeerId& peer, const std::string& text)
 			+ std::to_string(Chat::SessionProtocol::MAX_TEXT_SIZE));
 		return;
 	}
-	const std::string id = _pNode->send(peer, text);
+	std::string id;
+	try
+	{
+		id = _pNode->send(peer, text);
+	}
+	catch (const Poco::InvalidArgumentException& exc)
+	{
+		_console.error("not sent: " + exc.message());
+		return;
+	}
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("sent");
 	pEvent->set("id", id);
 	pEvent->set("to", peer.toString());
-	if (_console.isJson()) _console.print(*pEvent, std::string());
+	pEvent->set("text", text);
+	_console.print(*pEvent, std::string());   // no line in human mode: the typed line says it
+	// Remembered until the receipt, which then says which message it confirms (bounded).
+	_sentTexts.emplace_back(id, text);
+	if (_sentTexts.size() > MAX_SENT_TEXTS) _sentTexts.pop_front();
 }
 
 
 std::string ConsoleSession::nameOf(const PeerId& peer) const
 {
 	const auto info = _pNode->peer(peer);
-	return info && !info->name.empty() ? Console::printable(info->name) : peer.shortString();
+	if (!info) return peer.shortString();
+	if (!info->alias.empty()) return Console::printable(info->alias);
+	return !info->name.empty() ? Console::printable(info->name) : peer.shortString();
 }
 
 
@@ -424,10 +515,17 @@ void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 	pEvent->set("text", message.text);
 	pEvent->set("path", message.path);
 	pEvent->set("ts", message.timestampMs);
+	pEvent->set("request", message.request);
 	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(message.timestampMs) * 1000));
-	_console.print(*pEvent, "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] "
-		+ (message.name.empty() ? message.from.shortString() : Console::printable(message.name)) + ": "
-		+ Console::printable(message.text));
+	const std::string who = message.name.empty() ? message.from.shortString() : Console::printable(message.name);
+	std::string text = "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] " + (message.request ? "(request) " : "")
+		+ who + ": " + Console::printable(message.text);
+	if (message.request && _requestHinted.insert(message.from).second)
+	{
+		text += "\n  " + who + " (" + message.from.shortString() + ") is not a contact: reply or /accept "
+			+ message.from.shortString() + " to accept, /block " + message.from.shortString() + " to refuse its messages";
+	}
+	_console.print(*pEvent, text);
 }
 
 
@@ -438,12 +536,32 @@ void ConsoleSession::onRelay(const std::string& state, const std::string& detail
 	const bool changed = state != _relayState;
 	_relayState = state;
 	_relayDetail = detail;
+	// People get one line per change of state; the retries in between are counted and
+	// summarised when the relay is back (each one is logged under --verbose).
+	if (state == "offline") ++_relayFailures;
 	if (!_ready || (!changed && !_console.isJson())) return;
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("relay");
 	pEvent->set("state", state);
 	pEvent->set("url", _settings.relay);
 	pEvent->set("detail", detail);
-	_console.print(*pEvent, "* relay " + _settings.relay + ": " + state + (detail.empty() ? std::string() : " (" + detail + ")"));
+	std::string text = "* " + (detail.empty() ? "relay " + _settings.relay + ": " + state : detail);
+	if (state == "online")
+	{
+		if (_relayFailures > 1) text += " (after " + std::to_string(_relayFailures) + " failed attempts)";
+		_relayFailures = 0;
+	}
+	_console.print(*pEvent, text);
+}
+
+
+void ConsoleSession::onRefused(const std::string& messageId, const PeerId& to, const std::string& code, const std::string& reason)
+{
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("error");
+	pEvent->set("id", messageId);
+	pEvent->set("to", to.toString());
+	pEvent->set("code", code);
+	pEvent->set("message", "refused by " + nameOf(to) + ": " + Console::printable(reason));
+	_console.print(*pEvent, "  \u2717 refused by " + nameOf(to) + " (" + Console::printable(code) + "): " + Console::printable(reason));
 }
 
 
@@ -452,7 +570,157 @@ void ConsoleSession::onDelivered(const std::string& messageId, const PeerId& to)
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("delivered");
 	pEvent->set("id", messageId);
 	pEvent->set("to", to.toString());
-	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to));
+	std::string quote;
+	for (auto it = _sentTexts.begin(); it != _sentTexts.end(); ++it)
+	{
+		if (it->first != messageId) continue;
+		quote = ": " + Text::quoted(it->second, 40);
+		_sentTexts.erase(it);
+		break;
+	}
+	_console.print(*pEvent, "  \u2713 delivered to " + nameOf(to) + quote);
+}
+
+
+} // namespace CrossChat
+
+
+namespace CrossChat {
+
+
+void ConsoleSession::registerContactCommands()
+{
+	_interpreter.add("/accept <peer>", "make a peer a contact without writing to it (the connection ladder then works "
+		"for it); also unblocks it",
+		[this](const std::string& arguments) { return accept(arguments); });
+	_interpreter.add("/block <peer>", "refuse a peer's sessions and messages from now on",
+		[this](const std::string& arguments) { return block(arguments); });
+	_interpreter.add("/contacts", "list your contacts and blocked peers: alias, ID, last seen, path",
+		[this](const std::string&) { return contacts(); });
+	_interpreter.add("/alias <peer> [name]", "give a peer a local name that wins over the name it gives itself; "
+		"without a name, remove it",
+		[this](const std::string& arguments) { return alias(arguments); });
+}
+
+
+void ConsoleSession::reportContact(const PeerId& peer, const std::string& what)
+{
+	const auto info = _pNode->peer(peer);
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("contact");
+	pEvent->set("id", peer.toString());
+	pEvent->set("name", info ? info->name : std::string());
+	pEvent->set("alias", info ? info->alias : std::string());
+	pEvent->set("relation", std::string(Chat::relationName(info ? info->relation : Chat::Relation::STRANGER)));
+	_console.print(*pEvent, "* " + nameOf(peer) + " (" + peer.shortString() + ") " + what);
+}
+
+
+CommandInterpreter::Action ConsoleSession::accept(const std::string& arguments)
+{
+	if (arguments.empty())
+	{
+		_console.error("usage: /accept <peer>");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	const std::optional<PeerId> peer = resolvePeer(arguments);
+	if (!peer) return CommandInterpreter::Action::CONTINUE;
+	try
+	{
+		_pNode->accept(*peer);
+		reportContact(*peer, "is a contact");
+	}
+	catch (const Poco::InvalidArgumentException& exc)
+	{
+		_console.error(exc.message());
+	}
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::block(const std::string& arguments)
+{
+	if (arguments.empty())
+	{
+		_console.error("usage: /block <peer>");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	const std::optional<PeerId> peer = resolvePeer(arguments);
+	if (!peer) return CommandInterpreter::Action::CONTINUE;
+	try
+	{
+		_pNode->block(*peer);
+		if (_conversation == peer) _conversation.reset();
+		reportContact(*peer, "is blocked: its messages are refused (/accept undoes it)");
+	}
+	catch (const Poco::InvalidArgumentException& exc)
+	{
+		_console.error(exc.message());
+	}
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::alias(const std::string& arguments)
+{
+	const std::string::size_type space = arguments.find(' ');
+	const std::string who = arguments.substr(0, space);
+	const std::string name = space == std::string::npos ? std::string() : Poco::trim(arguments.substr(space + 1));
+	if (who.empty())
+	{
+		_console.error("usage: /alias <peer> [name]");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	const std::optional<PeerId> peer = resolvePeer(who);
+	if (!peer) return CommandInterpreter::Action::CONTINUE;
+	try
+	{
+		_pNode->setAlias(*peer, name);
+		reportContact(*peer, name.empty() ? "has no alias" : "is now called " + Console::printable(name) + " here");
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.error("cannot set the alias: " + exc.message());
+	}
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::contacts()
+{
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("contacts");
+	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
+	std::ostringstream text;
+	const auto all = _pNode->contacts();
+	if (all.empty()) text << "No contacts yet: /msg someone, or /accept a peer.";
+	for (const Chat::PeerInfo& peer: all)
+	{
+		Poco::JSON::Object::Ptr pPeer = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+		pPeer->set("id", peer.id.toString());
+		pPeer->set("alias", peer.alias);
+		pPeer->set("name", peer.name);
+		pPeer->set("relation", std::string(Chat::relationName(peer.relation)));
+		pPeer->set("last_seen_ms", peer.lastSeenMs);
+		pPeer->set("connected", peer.connected);
+		pPeer->set("path", peer.path);
+		pPeer->set("pending", static_cast<Poco::UInt64>(peer.pending));
+		pList->add(pPeer);
+		if (text.tellp() > 0) text << "\n";
+		const std::string shown = !peer.alias.empty() ? Console::printable(peer.alias)
+			: !peer.name.empty() ? Console::printable(peer.name) : std::string("?");
+		std::string seen = "never seen";
+		if (peer.lastSeenMs > 0)
+		{
+			const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(peer.lastSeenMs) * 1000));
+			seen = "last seen " + Poco::DateTimeFormatter::format(when, "%Y-%m-%d %H:%M");
+		}
+		text << shown << "  " << peer.id.shortString() << "  " << Chat::relationName(peer.relation) << "  "
+			<< (peer.connected ? "connected (" + peer.path + ")" : seen);
+		if (!peer.alias.empty() && !peer.name.empty() && peer.alias != peer.name) text << "  calls itself " << Console::printable(peer.name);
+		if (peer.pending > 0) text << "  " << peer.pending << " waiting";
+	}
+	pEvent->set("contacts", pList);
+	_console.print(*pEvent, text.str());
+	return CommandInterpreter::Action::CONTINUE;
 }
 
 

@@ -18,9 +18,11 @@
 #include "CrossChat/Identity.h"
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 
@@ -75,11 +77,31 @@ public:
 		/// Says goodbye ("bye"); used for /quit and at the end of input.
 		/// Must be called from the loop thread.
 
+	Console& console();
+		/// The output, e.g. to give it the full-screen mode's sink. Must be called from the loop thread.
+
+	const CommandInterpreter& interpreter() const;
+		/// The command table. Must be called from the loop thread.
+
 private:
+	void addChatCommands();
+		/// Registers /me and /say (ConsoleSessionCommands.cpp).
+	std::string portProblem(const Poco::Exception& exc) const;
+		/// Which port could not be opened and what to do (ConsoleSessionCommands.cpp).
+	static std::string identityAdvice(const std::string& problem);
+		/// What to do about an unusable key file, or nothing (ConsoleSessionCommands.cpp).
+
 	CommandInterpreter::Action whoami();
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
 	CommandInterpreter::Action msg(const std::string& arguments);
+	CommandInterpreter::Action accept(const std::string& arguments);
+	CommandInterpreter::Action block(const std::string& arguments);
+	CommandInterpreter::Action alias(const std::string& arguments);
+	CommandInterpreter::Action contacts();
+	void registerContactCommands();
+	void reportContact(const PeerId& peer, const std::string& what);
+	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);
 	void startNode();
 	std::optional<PeerId> resolvePeer(const std::string& query);
@@ -88,6 +110,7 @@ private:
 	void onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer);
 	void onMessage(const Chat::ChatMessage& message);
 	void onDelivered(const std::string& messageId, const PeerId& to);
+	void onRefused(const std::string& messageId, const PeerId& to, const std::string& code, const std::string& reason);
 	void onRelay(const std::string& state, const std::string& detail);
 
 	EventLoop& _loop;
@@ -100,6 +123,11 @@ private:
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.
+	unsigned _relayFailures = 0;                 ///< Failed relay attempts since it was last online.
+	static constexpr std::size_t MAX_SENT_TEXTS = 1000;
+	std::deque<std::pair<std::string, std::string>> _sentTexts;   ///< Message ID and text, until the receipt.
+	std::string _inputCharset;                   ///< The terminal's character set, if it is not UTF-8.
+	std::set<PeerId> _requestHinted;             ///< Strangers whose first message got the accept/block hint.
 };
 
 

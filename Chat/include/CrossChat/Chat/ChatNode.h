@@ -42,7 +42,17 @@ struct ChatNodeConfig
 	std::chrono::milliseconds handshakeTimeout{10000};        ///< TLS + hello must finish within this.
 	std::chrono::milliseconds reconnectMin{500};              ///< First retry delay; doubles up to reconnectMax.
 	std::chrono::milliseconds reconnectMax{30000};
-	std::size_t maxPendingSessions = 64;                      ///< Unfinished handshakes accepted at once.
+	std::string databasePath;                                 ///< The SQLite store (contacts, history, outbox); empty:
+	                                                          ///< an in-memory store that ends with the node.
+	std::size_t maxSessions = 256;                            ///< Sessions at once, established and pending.
+	std::size_t maxSessionsPerAddress = 16;                   ///< ... from one remote IP (IPv6: one /64); tunnels
+	                                                          ///< count per peer instead (they all come from the relay).
+	std::size_t maxPendingSessions = 64;                      ///< Unfinished handshakes accepted at once...
+	std::size_t maxPendingPerAddress = 8;                     ///< ... and from one remote IP (/64).
+	std::size_t maxStrangers = 256;                           ///< Strangers kept in memory; the least recently active
+	                                                          ///< idle one is forgotten first (with its duplicate filter).
+	unsigned maxDialsPerMinute = 30;                          ///< Direct dials per peer in any minute.
+	unsigned maxRoundsPerMinute = 6;                          ///< Dial rounds (reconnects) per peer in any minute.
 	std::string relayUrl;                                     ///< http://host:port of a relay (--relay); empty: none.
 	bool relayDirectory = false;                              ///< Be listed in the relay's directory.
 	bool relayAnnounceAddresses = true;                       ///< false: announce no chat address, so peers reach us
@@ -61,11 +71,28 @@ struct ChatNodeConfig
 };
 
 
+enum class Relation
+	/// What a peer is to the user (see ChatNode, "Consent").
+{
+	STRANGER,   ///< Met, never chosen: the node receives from it but acts on nothing it says.
+	CONTACT,    ///< Written to or accepted: the node dials, punches and upgrades for it.
+	BLOCKED     ///< Its messages are refused; nothing is dialed.
+};
+
+
+const char* relationName(Relation relation);
+	/// "stranger", "contact" or "blocked".
+
+
 struct PeerInfo
 	/// A snapshot of one peer as the node sees it.
 {
 	PeerId id;
-	std::string name;
+	std::string name;                                  ///< The name the peer gives itself (untrusted text).
+	std::string alias;                                 ///< Our local name for it (wins over name).
+	Relation relation = Relation::STRANGER;
+	bool consented = false;                            ///< It has written to us (we are its contact).
+	std::int64_t lastSeenMs = 0;                       ///< Last session activity or LAN announcement (0: never).
 	std::vector<Poco::Net::SocketAddress> addresses;   ///< Known chat endpoints.
 	std::string via;                                   ///< How found: "lan", "relay", "incoming" or "static".
 	bool online = false;                               ///< Currently announced on the LAN (or connected).
@@ -84,6 +111,7 @@ struct ChatMessage
 	std::string text;
 	std::int64_t timestampMs = 0;  ///< The sender's clock, ms since the Unix epoch.
 	std::string path;          ///< "direct" or "relay" (through a relay tunnel).
+	bool request = false;      ///< From a stranger: shown as a request until the user accepts or blocks it.
 };
 
 
@@ -105,33 +133,43 @@ struct ChatNodeStats
 	std::uint64_t predictionAttempts = 0;   ///< Port predictions tried (one NAT maps per destination).
 	std::uint64_t predictionDials = 0;      ///< Connections opened by them (bounded per attempt).
 	std::uint64_t predictionSuccesses = 0;
+	std::uint64_t messagesRefused = 0;      ///< Messages of ours the peer refused.
+	std::uint64_t inputRefused = 0;         ///< Malformed or unwanted messages from peers, skipped or refused.
+	std::uint64_t strangersEvicted = 0;     ///< Idle strangers forgotten to stay within maxStrangers.
+	std::uint64_t sessionsRefusedPerAddress = 0;  ///< Over maxSessionsPerAddress or maxPendingPerAddress.
+	std::uint64_t dialsDenied = 0;          ///< Dials skipped by the per-peer budget or the address policy.
+	std::uint64_t punchesIgnored = 0;       ///< Punch messages from peers that are not contacts.
 };
 
 
 class ChatNode
-	/// Assembles identity, LAN discovery and TLS sessions:
+	/// Assembles identity, LAN discovery, the relay and TLS sessions around one object per peer:
 	///   - listens for chat sessions and announces itself on the LAN;
-	///   - send() queues a message in the peer's outbox and connects on demand, trying each
-	///     known address, then retrying with exponential backoff while messages are pending;
-	///   - a message leaves the outbox only when the peer's receipt arrives, so a message is
-	///     retransmitted after a reconnect; the receiver drops retransmissions by message ID,
-	///     so each message is delivered once and in order per session;
-	///   - one session per peer pair: when both dial at once, the session dialed by the peer
-	///     with the smaller PeerId survives on both sides;
-	///   - with a relay (config.relayUrl), the node stays announced there; a peer with no
-	///     working known address is looked up on the relay, its announced addresses (with the
-	///     host the relay sees it at, and its gateway-mapped address) are tried directly, and
-	///     then a relay tunnel carries the same TLS session
-	///     (path "relay"); the relay only ever sees ciphertext. Messages wait while the relay
-	///     is down and go out once it is back;
-	///   - a relayed session is upgraded in the background: known addresses are tried directly
-	///     and, with holePunching, a TCP simultaneous open is coordinated through the relay (the
-	///     peer with the smaller ID initiates, at most 3 attempts per round, rounds repeat with
-	///     a growing pause; when exactly one NAT maps per destination, a bounded port
-	///     prediction: 64 fresh mappings on that side against 256 guessed ports from the other); a direct session replaces the relayed one (PATH event) and the
-	///     unacknowledged messages are sent again on it in order, so nothing is lost, duplicated
-	///     (receivers drop repeats by ID) or reordered. A session whose receipts stop coming
-	///     (receiptTimeout) is dropped and the next round starts — over the relay if need be.
+	///   - send() makes the recipient a contact, stores the message in its outbox (durable when
+	///     the node has a database) and connects on demand through the connection ladder:
+	///     known addresses, a relay lookup, a relay tunnel, with backoff while messages wait;
+	///   - a message leaves the outbox only when the peer's receipt (delivered) or refusal
+	///     (refused) arrives, so it is retransmitted after a reconnect; the receiver drops
+	///     retransmissions by message ID, so each message is delivered once and in order;
+	///   - one session per peer pair (PROTOCOL.md, "One session per pair");
+	///   - a relayed session is upgraded in the background (direct addresses, hole punches
+	///     coordinated through the relay, bounded port prediction when exactly one NAT maps per
+	///     destination); a direct session replaces the relayed one without loss, duplicates or
+	///     reordering; a session whose receipts stop coming (receiptTimeout) is dropped and the
+	///     next round starts — over the relay if need be.
+	///
+	/// Consent: a peer becomes a contact when the user writes to it or accepts it. Until then
+	/// the node acts on nothing it says — no dials, punches, predictions or upgrades toward it,
+	/// and none of our addresses revealed to it; its conversation stays on the session it
+	/// opened, and its messages arrive with ChatMessage::request set. Dial targets are only the
+	/// LAN source address, the address the relay observed, a contact's announced addresses
+	/// that pass the address policy (never loopback, unspecified, multicast, broadcast, or a
+	/// private or link-local range that is not one of our own networks), and addresses the
+	/// program gave with addPeerAddress(), within per-peer budgets.
+	///
+	/// Bounded state: sessions in total and per remote address, pending handshakes per remote
+	/// address, strangers kept in memory (least recently active idle one forgotten first), per
+	/// peer dials and reconnects per minute (see ChatNodeConfig).
 	///
 	/// Thread rules: every method must be called from the loop thread (asserted); handlers are
 	/// called on the loop thread.
@@ -141,7 +179,7 @@ public:
 	enum class PeerChange
 	{
 		FOUND,          ///< Discovered on the LAN (or first contact).
-		UPDATED,        ///< Name or addresses changed.
+		UPDATED,        ///< Name, addresses, alias or relation changed.
 		LOST,           ///< Gone from the LAN.
 		CONNECTED,      ///< A session is established.
 		DISCONNECTED,   ///< The session closed.
@@ -151,7 +189,11 @@ public:
 	using PeerHandler = std::function<void(PeerChange change, const PeerInfo& peer)>;
 	using MessageHandler = std::function<void(const ChatMessage& message)>;
 	using DeliveredHandler = std::function<void(const std::string& messageId, const PeerId& to)>;
+	using RefusedHandler = std::function<void(const std::string& messageId, const PeerId& to, const std::string& code, const std::string& reason)>;
+		/// The peer will not take the message (code as in SessionProtocol, reason its words,
+		/// untrusted text): its delivery has ended.
 	using ErrorHandler = std::function<void(const std::string& message)>;
+		/// Terminal-safe text for the user.
 	using RelayHandler = std::function<void(const std::string& state, const std::string& detail)>;
 		/// state is "connecting", "online" or "offline"; detail says why (e.g. the relay is
 		/// unreachable and when the next attempt is).
@@ -166,32 +208,55 @@ public:
 	void setPeerHandler(PeerHandler handler);
 	void setMessageHandler(MessageHandler handler);
 	void setDeliveredHandler(DeliveredHandler handler);
+	void setRefusedHandler(RefusedHandler handler);
 	void setErrorHandler(ErrorHandler handler);
 	void setRelayHandler(RelayHandler handler);
 
 	void start();
-		/// Starts listening and LAN discovery. Throws Poco::Net::NetException if the chat port
-		/// or the discovery port cannot be bound.
+		/// Opens the database (if any), starts listening and LAN discovery. Throws
+		/// Poco::Net::NetException if the chat port or the discovery port cannot be bound, and
+		/// the store's exception if the database cannot be opened. Messages that waited when
+		/// the node last stopped go out as soon as their peers are reachable.
 
 	void stop();
 		/// Says goodbye on the LAN, closes every session. Idempotent.
 
 	std::string send(const PeerId& to, const std::string& text);
-		/// Queues a message and returns its ID; it is delivered as soon as a session exists.
-		/// Throws Poco::InvalidArgumentException if the text exceeds SessionProtocol::MAX_TEXT_SIZE.
+		/// Makes to a contact, queues a message and returns its ID; it is delivered as soon as a
+		/// session exists (with a database, it survives a restart until then). Throws
+		/// Poco::InvalidArgumentException if the text exceeds SessionProtocol::MAX_TEXT_SIZE or
+		/// is not valid UTF-8, or if to is us or blocked.
+
+	void accept(const PeerId& peer);
+		/// Makes peer a contact without writing to it (unblocks it).
+	void block(const PeerId& peer);
+		/// Refuses peer's messages from now on; drops what waits for it.
+	void setAlias(const PeerId& peer, const std::string& alias);
+		/// A local name for peer (empty: none); it wins over the name the peer gives itself.
+		/// Throws Poco::InvalidArgumentException for more than 64 bytes, invalid UTF-8 or
+		/// control characters.
 
 	void addPeerAddress(const PeerId& peer, const Poco::Net::SocketAddress& address, const std::string& via = "static");
-		/// Tells the node where a peer listens (static configuration, tests, the relay later).
+		/// Tells the node where a peer listens (static configuration, tests). Such an address
+		/// is dialed as given.
 
 	std::vector<PeerInfo> peers() const;
-		/// Every peer known, in order of first contact.
+		/// Every peer known now (in memory), in order of first contact this run.
+
+	std::vector<PeerInfo> contacts() const;
+		/// Every contact and blocked peer, including those not met since the start (from the
+		/// store), by alias or name.
 
 	std::optional<PeerInfo> peer(const PeerId& id) const;
 
 	std::vector<PeerId> resolve(const std::string& query) const;
-		/// Peers matching query: a full peer ID (known or not), else peers whose name equals
-		/// query (case-insensitive), else peers whose ID starts with query. The caller treats
-		/// more than one result as ambiguous.
+		/// Peers matching query, in this order of precedence: a full peer ID (known or not);
+		/// else known peers whose ID starts with query (a valid ID prefix resolves as an ID
+		/// before any name); else peers whose alias equals query (case-insensitive); else peers
+		/// whose own name does. More than one result is ambiguous: the caller lists them.
+
+	std::size_t pendingMessages() const;
+		/// Messages accepted by send() and not yet delivered or refused, over all peers.
 
 	const PeerId& id() const;
 	const std::string& name() const;
@@ -215,6 +280,9 @@ public:
 
 	std::size_t sessionCount() const;
 		/// Live sessions, including unfinished handshakes and duplicates being closed.
+
+	std::size_t peerCount() const;
+		/// Peers kept in memory (contacts, and strangers up to maxStrangers).
 
 private:
 	class Impl;

@@ -39,6 +39,8 @@ struct PortMapperConfig
 	std::chrono::milliseconds retryMin{5000};              ///< First retry after a failure; doubles up to retryMax.
 	std::chrono::milliseconds retryMax{300000};
 	std::chrono::milliseconds stopTimeout{2000};           ///< Bound of the removal at stop() and of the destructor's wait.
+	std::chrono::milliseconds idleStopTimeout{100};        ///< Bound of the destructor's wait when no mapping was ever
+	                                                       ///< requested (nothing to remove; a discovery may be running).
 
 	Poco::Net::IPAddress natPmpGateway;                    ///< NAT-PMP gateway; the wildcard address (default) means
 	                                                       ///< the gateway of the default route.
@@ -68,7 +70,8 @@ class PortMapper
 	/// the destructor delete the mapping at the gateway.
 	///
 	/// Without a gateway, the handler receives {active=false, error="no UPnP or NAT-PMP gateway
-	/// found"} after at most the discovery timeout of each enabled protocol.
+	/// found"} after at most the discovery timeout of each enabled protocol (UPnP searches all
+	/// its device types at once, within one timeout).
 	///
 	/// The gateway libraries (libnatpmp, miniupnpc) block; every call into them runs on one
 	/// private worker thread owned by the mapper, never on the loop. Results come back to the
@@ -87,10 +90,13 @@ public:
 		/// Throws Poco::InvalidArgumentException if config.internalPort is 0.
 
 	~PortMapper();
-		/// Calls stop(), then waits at most config.stopTimeout for the worker to delete the
-		/// mapping and exit. A worker still blocked in the gateway libraries after that (an
-		/// unresponsive UPnP gateway) is left to finish on its own; it no longer touches the
-		/// loop or the mapper. Must be called from the loop thread.
+		/// Calls stop(), then waits for the worker to delete the mapping and exit: at most
+		/// config.stopTimeout if a mapping was requested from a gateway (granted or not yet
+		/// answered), else at most config.idleStopTimeout, since there is nothing to remove
+		/// (the worker can only be waiting for a gateway discovery). A worker still blocked in
+		/// the gateway libraries after that is left to finish on its own; it no longer touches
+		/// the loop or the mapper, and it sends no new mapping request. Must be called from the
+		/// loop thread.
 
 	PortMapper(const PortMapper&) = delete;
 	PortMapper& operator=(const PortMapper&) = delete;

@@ -29,6 +29,15 @@ class SessionProtocol
 	///     4     ping     n (int)
 	///     5     pong     n (int)
 	///     6     close    reason (string)
+	///     7     refuse   id (string), code (string), reason (string): the receiver will not take
+	///                    message id (codes below); the sender stops resending it
+	///     8     contact  accepted (bool): whether the sender has the receiver as a contact (sent
+	///                    after the handshake and whenever it changes); the connection ladder
+	///                    upgrades only between peers that are contacts of each other
+	///
+	/// Refusal codes: "invalid_utf8" (text or name not UTF-8), "malformed" (a text message that
+	/// fails its schema, e.g. text longer than MAX_TEXT_SIZE), "blocked" (the receiver blocked
+	/// the sender), "busy" (the receiver keeps no more messages from this sender for now).
 	///
 	/// Thread rules: catalog() is immutable after first use; safe from any thread.
 {
@@ -38,6 +47,10 @@ public:
 	static constexpr std::size_t MAX_NAME_SIZE = 64;
 	static constexpr std::size_t MAX_MESSAGE_ID_SIZE = 64;
 	static constexpr std::size_t MAX_FRAME_SIZE = 64 * 1024;  ///< Frame body limit for sessions.
+	static constexpr const char* REFUSE_INVALID_UTF8 = "invalid_utf8";
+	static constexpr const char* REFUSE_MALFORMED = "malformed";
+	static constexpr const char* REFUSE_BLOCKED = "blocked";
+	static constexpr const char* REFUSE_BUSY = "busy";
 
 	static const MessageCatalog& catalog();
 };

@@ -60,6 +60,10 @@ struct LanDiscoveryConfig
 	unsigned expiryIntervals = 3;                        ///< A peer silent this many (local) announce intervals is lost.
 	unsigned perSourceRate = 50;                         ///< Datagrams per second accepted from one source address and port (burst = 2x); 0 = unlimited.
 	bool sendGoodbye = true;                             ///< Send GOODBYE on stop(); tests turn it off to simulate a crash.
+	unsigned maxPeersPerSource = 8;                      ///< Peers present at once from one source host: a new key from a host
+	                                                     ///< at the cap replaces the one heard from least recently (reported
+	                                                     ///< LOST), so a flood of fake keys from one host churns only its own
+	                                                     ///< entries and never keeps other peers from being found.
 };
 
 
@@ -77,6 +81,7 @@ struct LanDiscoveryStats
 	std::uint64_t droppedDuplicate = 0;   ///< The newest datagram of an instance again (e.g. got by broadcast and multicast).
 	std::uint64_t droppedConflict = 0;    ///< Another peer's ID with a different key (cannot happen unless SHA-256 breaks; counted anyway).
 	std::uint64_t droppedRateLimited = 0; ///< Over perSourceRate, or too many sources or peers tracked at once.
+	std::uint64_t evictedPerSource = 0;   ///< Present peers replaced by a newer key from the same host (maxPeersPerSource).
 	std::uint64_t droppedOwn = 0;         ///< Our own datagrams looped back (or another process with our identity).
 	std::uint64_t sendErrors = 0;
 	std::uint64_t receiveErrors = 0;

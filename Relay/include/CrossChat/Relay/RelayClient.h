@@ -14,6 +14,7 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/TcpConnection.h"
 #include "Poco/Net/SocketAddress.h"
 #include "Poco/URI.h"
@@ -82,42 +83,20 @@ struct NatInfo
 	/// (RelayClient::punchPort()), so equal observed ports mean the NAT keeps one mapping for
 	/// every destination. See docs/PROTOCOL.md, "NAT probing".
 {
-	enum class Mapping
-	{
-		UNKNOWN,                ///< Not probed yet, the probe failed, or the relay has no probe port.
-		NONE,                   ///< No NAT: the relay sees the control channel's own local address.
-		ENDPOINT_INDEPENDENT,   ///< One external port for every destination: hole punching can work.
-		ENDPOINT_DEPENDENT      ///< A new external mapping per destination ("symmetric"): punching fails.
-	};
-
-	Mapping mapping = Mapping::UNKNOWN;
+	NatType mapping = NatType::UNKNOWN;
 	std::optional<Poco::Net::SocketAddress> reflexive;        ///< The control channel as the relay saw it (challenge.observed).
 	std::optional<Poco::Net::SocketAddress> probeReflexive;   ///< The probe connection as the relay saw it.
 	std::uint16_t localPort = 0;                              ///< The local port of both; 0 while offline.
 
-	static Mapping classify(const Poco::Net::SocketAddress& local,
+	static NatType classify(const Poco::Net::SocketAddress& local,
 		const std::optional<Poco::Net::SocketAddress>& reflexive,
 		const std::optional<Poco::Net::SocketAddress>& probeReflexive);
 		/// NONE if reflexive has local's IP; else UNKNOWN without both observations;
 		/// ENDPOINT_INDEPENDENT if they are equal, else ENDPOINT_DEPENDENT. IPv4-mapped IPv6
 		/// addresses compare as IPv4.
 
-	static const char* mappingName(Mapping mapping);
-		/// The wire name: "none", "eim", "edm" or "unknown".
-
 	bool operator==(const NatInfo& other) const;
 	bool operator!=(const NatInfo& other) const;
-};
-
-
-struct PunchPlan
-	/// An agreed hole punch: dial remote from punchPort() now (TCP simultaneous open).
-{
-	PeerId peer;
-	std::vector<Poco::Net::SocketAddress> remote;   ///< The peer's candidates, its reflexive address first.
-	std::string remoteNat;                          ///< The peer's mapping: "none", "eim", "edm" or "unknown".
-	bool initiator = false;                         ///< We started the exchange (see RelayClient::startPunch()).
-	int attempt = 1;                                ///< The initiator's attempt number.
 };
 
 
@@ -141,11 +120,8 @@ class RelayClient
 	/// every reconnect. Hole-punch sockets bind punchPort() with both options too
 	/// (TcpConnection::connectFrom()).
 	///
-	/// Hole punching (DCUtR-like, over the control channel): the initiator sends connect with
-	/// its candidates and times the round trip until the peer's connect reply, sends sync and
-	/// waits half the round trip; the responder answers connect with its own candidates and
-	/// dials on sync. Both then dial each other's candidates from punchPort() at about the same
-	/// moment. See startPunch() and setPunchHandler().
+	/// Hole punching: the client only carries punch messages (sendPunch(), setPunchHandler());
+	/// the coordination itself (who dials when) belongs to the chat node's connection ladder.
 	///
 	/// Thread rules: every method must be called from the loop thread (asserted); callbacks
 	/// run on it. No callback runs after stop() or after destruction.
@@ -171,19 +147,17 @@ public:
 	using InviteHandler = std::function<void(RelayTunnel tunnel)>;
 		/// A tunnel the relay invited us to, already joined; tunnel.peer is the caller (we are
 		/// the TLS server side). See RelayTunnel.
+	using InviteFilter = std::function<bool(const PeerId& from)>;
+		/// Decides whether to join an invitation from a peer at all (false: ignored, the
+		/// caller's tunnel times out at the relay). The relay vouches for from.
 	using NatHandler = std::function<void(const NatInfo& info)>;
 		/// Called whenever natInfo() changes: after each probe (once per connection to the relay)
 		/// and when the control channel is lost (back to an empty NatInfo).
-	using PunchReadyHandler = std::function<void(const std::optional<PunchPlan>& plan, const std::string& error)>;
-		/// startPunch()'s outcome: a plan (dial now) or an error.
-	using PunchHandler = std::function<void(const PunchPlan& plan)>;
-		/// A peer's punch reached its sync: dial plan.remote from punchPort() now.
-	using PunchCandidatesProvider = std::function<std::vector<Poco::Net::SocketAddress>()>;
-		/// Our local candidates for a punch we answer (for example the LAN addresses with
-		/// punchPort(); a port of 0 is replaced by punchPort()).
-
-	static constexpr std::chrono::milliseconds PUNCH_TIMEOUT{5000};
-		/// How long either side waits for the other's next punch message.
+	using PunchMessageHandler = std::function<void(const PunchMessage& message)>;
+		/// A peer's punch message, forwarded by the relay; message.peer is the sender (the relay
+		/// vouches for it: it is the key that authenticated the sender's control channel).
+	using PunchErrorHandler = std::function<void(const PeerId& peer, const std::string& error)>;
+		/// The relay could not forward our punch message to peer (offline, rate limited, ...).
 
 	RelayClient(EventLoop& loop, const Identity& identity, RelayClientConfig config);
 		/// Must be called from the loop thread. Nothing happens before start().
@@ -199,12 +173,13 @@ public:
 		/// Invitations are joined automatically; the handler gets the joined tunnel. Without an
 		/// invite handler, invitations are ignored.
 
+	void setInviteFilter(InviteFilter filter);
+		/// Without a filter, every invitation is joined (when there is an invite handler).
+
 	void setNatHandler(NatHandler handler);
-	void setPunchHandler(PunchHandler handler);
-		/// Without a punch handler, a peer's punch is answered only while our own startPunch()
-		/// to that peer is pending (see startPunch()); otherwise it is ignored (the peer times out).
-	void setPunchCandidatesProvider(PunchCandidatesProvider provider);
-		/// Asked for our local candidates each time we answer a peer's punch.
+	void setPunchHandler(PunchMessageHandler handler);
+		/// Without a handler, punch messages from peers are ignored.
+	void setPunchErrorHandler(PunchErrorHandler handler);
 
 	void start();
 		/// Starts the connection cycle. An https:// or otherwise unusable URL is reported as
@@ -228,19 +203,9 @@ public:
 		/// <reason>", network errors). Works before start() too. The handler is always called
 		/// later, unless the client is stopped first.
 
-	void startPunch(const PeerId& peer, const std::vector<Poco::Net::SocketAddress>& localCandidates,
-		PunchReadyHandler ready, int attempt = 1);
-		/// Initiates a hole punch with peer: sends connect with our candidates (natInfo().reflexive
-		/// first, then localCandidates, a port of 0 replaced by punchPort(), duplicates dropped, at
-		/// most 16), waits up to PUNCH_TIMEOUT for the peer's connect, sends sync, waits half the
-		/// measured round trip, then calls ready(plan) with initiator true: dial now.
-		/// If both peers start at once, the one with the smaller peer ID stays initiator; the other
-		/// answers as responder and its ready gets the plan (initiator false) when the sync arrives.
-		/// Errors (ready with an empty plan): relay offline or lost meanwhile, peer not connected
-		/// to the relay, timeout, refused by the relay, a newer startPunch() to the same peer.
-		/// ready is always called later (never from inside startPunch()), unless the client is
-		/// stopped first. attempt is carried to the peer (PunchPlan::attempt); retries (at most 3)
-		/// are the caller's business.
+	bool sendPunch(const PunchMessage& message);
+		/// Sends a punch message to message.peer through the relay (message.peer is the target).
+		/// Returns false, sending nothing, unless the control channel is online.
 
 	std::uint16_t punchPort() const;
 		/// The control channel's local port (bound with SO_REUSEADDR and SO_REUSEPORT), which the

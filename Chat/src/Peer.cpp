@@ -1,0 +1,742 @@
+//
+// Peer.cpp
+//
+// Library: Chat
+//
+
+
+#include "Peer.h"
+#include "CrossChat/Chat/SessionProtocol.h"
+#include "CrossChat/Text.h"
+#include "Poco/Logger.h"
+#include <algorithm>
+
+
+namespace CrossChat {
+namespace Chat {
+
+
+namespace {
+
+
+Poco::Logger& logger()
+{
+	return Poco::Logger::get("CrossChat.Chat");
+}
+
+
+std::int64_t wallClockMs()
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(
+		std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+
+bool observed(AddressSource source)
+{
+	return source == AddressSource::USER || source == AddressSource::LAN_OBSERVED || source == AddressSource::RELAY_OBSERVED;
+}
+
+
+} // namespace
+
+
+Peer::Peer(PeerHost& host, const PeerId& id):
+	_host(host),
+	_id(id),
+	_lastActivity(host.scheduler().now()),
+	_strangerRefill(host.scheduler().now()),
+	_ladder(*this)
+{
+}
+
+
+Peer::~Peer()
+{
+	shutdown();
+}
+
+
+void Peer::shutdown()
+{
+	_ladder.stop();
+	_receiptTimer.cancel();
+	auto sessions = std::move(_sessions);
+	_sessions.clear();
+	_current.reset();
+	for (auto& entry: sessions) entry.second->detach();
+}
+
+
+// What we know -----------------------------------------------------------------------------
+
+
+const PeerId& Peer::id() const
+{
+	return _id;
+}
+
+
+Relation Peer::relation() const
+{
+	return _relation;
+}
+
+
+void Peer::setRelation(Relation relation)
+{
+	if (relation == _relation) return;
+	const bool wasContact = _relation == Relation::CONTACT;
+	_relation = relation;
+	if (_current && _current->established() && wasContact != (relation == Relation::CONTACT))
+		_current->sendContact(relation == Relation::CONTACT);
+	if (relation == Relation::BLOCKED)
+	{
+		_ladder.stop();
+		_outbox.clear();
+		_receiptTimer.cancel();
+	}
+	changed(ChatNode::PeerChange::UPDATED);
+	_ladder.consentChanged();
+}
+
+
+bool Peer::consented() const
+{
+	return _consented;
+}
+
+
+void Peer::setConsented(bool consented)
+{
+	if (consented == _consented) return;
+	_consented = consented;
+	_ladder.consentChanged();
+}
+
+
+const std::string& Peer::alias() const
+{
+	return _alias;
+}
+
+
+void Peer::setAlias(const std::string& alias)
+{
+	if (alias == _alias) return;
+	_alias = alias;
+	changed(ChatNode::PeerChange::UPDATED);
+}
+
+
+const std::string& Peer::name() const
+{
+	return _name;
+}
+
+
+void Peer::setName(const std::string& name)
+{
+	_name = name;
+}
+
+
+std::string Peer::displayName() const
+{
+	const std::string& name = _alias.empty() ? _name : _alias;
+	return name.empty() ? _id.shortString() : Text::terminalSafe(name, 64) + " (" + _id.shortString() + ")";
+}
+
+
+PeerInfo Peer::info() const
+{
+	PeerInfo info;
+	info.id = _id;
+	info.name = _name;
+	info.alias = _alias;
+	info.relation = _relation;
+	info.consented = _consented;
+	info.lastSeenMs = _lastSeenMs;
+	for (const auto& address: _addresses) info.addresses.push_back(address.address);
+	info.via = _via;
+	info.online = _online;
+	info.connected = _current && _current->established();
+	info.path = info.connected ? pathName(_current->path()) : std::string();
+	info.pending = _outbox.size();
+	return info;
+}
+
+
+std::int64_t Peer::lastSeenMs() const
+{
+	return _lastSeenMs;
+}
+
+
+Scheduler::TimePoint Peer::lastActivity() const
+{
+	return _lastActivity;
+}
+
+
+bool Peer::idle() const
+{
+	return _sessions.empty() && _outbox.empty() && _ladder.attempts() == 0;
+}
+
+
+std::size_t Peer::sessionCount() const
+{
+	return _sessions.size();
+}
+
+
+void Peer::touch()
+{
+	_lastActivity = _host.scheduler().now();
+	_lastSeenMs = wallClockMs();
+}
+
+
+void Peer::changed(ChatNode::PeerChange change)
+{
+	_host.peerChanged(change, *this);
+}
+
+
+// Addresses --------------------------------------------------------------------------------
+
+
+void Peer::lanFound(const std::string& name, const Poco::Net::SocketAddress& source, const std::vector<Poco::Net::SocketAddress>& announced)
+{
+	const bool wasOnline = _online;
+	const bool isNew = _via.empty();
+	_online = true;
+	_name = name;
+	if (_via.empty() || _via == "incoming" || _via == "relay") _via = "lan";
+	touch();
+	// The LAN source is evidence; the rest of the announcement is the peer's word.
+	_addresses.erase(std::remove_if(_addresses.begin(), _addresses.end(), [](const PeerAddress& a) {
+		return a.source == AddressSource::LAN_OBSERVED || a.source == AddressSource::LAN_ANNOUNCED;
+	}), _addresses.end());
+	addAddress(source, AddressSource::LAN_OBSERVED);
+	for (const auto& address: announced)
+		if (!(address == source)) addAddress(address, AddressSource::LAN_ANNOUNCED);
+	changed(wasOnline ? ChatNode::PeerChange::UPDATED : isNew ? ChatNode::PeerChange::FOUND : ChatNode::PeerChange::UPDATED);
+	_ladder.addressesChanged();
+}
+
+
+void Peer::lanLost()
+{
+	_online = false;
+	changed(ChatNode::PeerChange::LOST);
+}
+
+
+void Peer::addAddress(const Poco::Net::SocketAddress& address, AddressSource source)
+{
+	if (address.port() == 0 || address.host().isWildcard()) return;
+	for (auto& known: _addresses)
+	{
+		if (known.address == address)
+		{
+			// Keep the strongest evidence (the lower enumerator).
+			if (static_cast<int>(source) < static_cast<int>(known.source)) known.source = source;
+			return;
+		}
+	}
+	if (_addresses.size() >= MAX_ADDRESSES)
+	{
+		// Make room by dropping the weakest evidence, never what our user gave.
+		auto weakest = std::max_element(_addresses.begin(), _addresses.end(), [](const PeerAddress& a, const PeerAddress& b) {
+			return static_cast<int>(a.source) < static_cast<int>(b.source);
+		});
+		if (weakest == _addresses.end() || static_cast<int>(weakest->source) <= static_cast<int>(source)) return;
+		_addresses.erase(weakest);
+	}
+	_addresses.push_back(PeerAddress{address, source});
+	std::stable_sort(_addresses.begin(), _addresses.end(), [](const PeerAddress& a, const PeerAddress& b) {
+		return static_cast<int>(a.source) < static_cast<int>(b.source);
+	});
+}
+
+
+void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
+{
+	const bool isNew = _via.empty() || _via == "static";
+	if (_name.empty() && Text::isValidUtf8(record.name)) _name = record.name;
+	std::uint16_t chatPort = 0;
+	for (const auto& address: record.addresses)
+	{
+		if (record.observed && address.host() == record.observed->host()) chatPort = address.port();
+		addAddress(address, record.observed && address.host() == record.observed->host()
+			? AddressSource::RELAY_OBSERVED : AddressSource::RELAY_ANNOUNCED);
+	}
+	if (record.observed && chatPort != 0) addAddress(Poco::Net::SocketAddress(record.observed->host(), chatPort), AddressSource::RELAY_OBSERVED);
+	if (isNew)
+	{
+		_via = "relay";
+		changed(ChatNode::PeerChange::FOUND);
+	}
+}
+
+
+std::vector<PeerAddress> Peer::dialableAddresses() const
+{
+	std::vector<PeerAddress> result;
+	for (const auto& address: _addresses)
+	{
+		if (observed(address.source))
+		{
+			result.push_back(address);
+		}
+		else if (_relation == Relation::CONTACT && _host.mayDial(address.address))
+		{
+			result.push_back(address);
+		}
+	}
+	return result;
+}
+
+
+bool Peer::fromRelay(const Poco::Net::SocketAddress& address) const
+{
+	return std::any_of(_addresses.begin(), _addresses.end(), [&address](const PeerAddress& a) {
+		return a.address == address && (a.source == AddressSource::RELAY_OBSERVED || a.source == AddressSource::RELAY_ANNOUNCED);
+	});
+}
+
+
+const std::string& Peer::via() const
+{
+	return _via;
+}
+
+
+// Messages ---------------------------------------------------------------------------------
+
+
+void Peer::send(Outbox::Entry message)
+{
+	_outbox.push(std::move(message));
+	touch();
+	if (_current && _current->established())
+		flushOutbox();
+	else
+		_ladder.wanted();
+}
+
+
+void Peer::restore(std::vector<Outbox::Entry> messages)
+{
+	for (auto& message: messages)
+		if (!_outbox.contains(message.id)) _outbox.push(std::move(message));
+	if (_outbox.empty()) return;
+	if (_current && _current->established())
+		flushOutbox();
+	else
+		_ladder.wanted();
+}
+
+
+const Outbox& Peer::outbox() const
+{
+	return _outbox;
+}
+
+
+void Peer::flushOutbox()
+{
+	if (!_current || !_current->established()) return;
+	const std::uint64_t serial = _current->serial();
+	const auto now = _host.scheduler().now();
+	for (const Outbox::Entry* pEntry: _outbox.unwritten(serial))
+	{
+		const bool first = pEntry->writtenOn == 0;
+		const std::string id = pEntry->id;
+		_current->sendText(id, pEntry->timestampMs, pEntry->text);
+		_outbox.markWritten(id, serial, now);
+		_host.countStat(&ChatNodeStats::messagesSent);
+		if (first) _host.written(*this, id);
+	}
+	armReceiptWatchdog();
+}
+
+
+void Peer::armReceiptWatchdog()
+	/// Failover: when the oldest message written on the session in use has waited
+	/// receiptTimeout for its receipt, the session has lost its path (a NAT mapping or a route
+	/// went away): it is dropped and the ladder starts again.
+{
+	if (!_current) return;
+	const auto writtenAt = _outbox.oldestWaiting(_current->serial());
+	if (!writtenAt)
+	{
+		_receiptTimer.cancel();
+		return;
+	}
+	const auto due = *writtenAt + _host.config().receiptTimeout;
+	const auto now = _host.scheduler().now();
+	std::weak_ptr<Peer> weak = weak_from_this();
+	_receiptTimer = _host.scheduler().runAfter(due > now ? due - now : Scheduler::Duration::zero(), [weak] {
+		if (auto self = weak.lock()) self->checkReceipts();
+	});
+}
+
+
+void Peer::checkReceipts()
+{
+	if (!_current) return;
+	const auto writtenAt = _outbox.oldestWaiting(_current->serial());
+	if (!writtenAt) return;
+	const auto waited = _host.scheduler().now() - *writtenAt;
+	if (waited < _host.config().receiptTimeout)
+	{
+		armReceiptWatchdog();
+		return;
+	}
+	_host.countStat(&ChatNodeStats::receiptTimeouts);
+	logger().warning("no receipt on the %s session with %s for %Ld ms: dropping it", std::string(pathName(_current->path())),
+		displayName(), static_cast<Poco::Int64>(_host.config().receiptTimeout.count()));
+	Session::Ptr session = _current;
+	session->abort("no receipt for " + std::to_string(_host.config().receiptTimeout.count()) + " ms");
+}
+
+
+bool Peer::seen(const std::string& id)
+{
+	if (_seen.count(id)) return true;
+	_seen.insert(id);
+	_seenOrder.push_back(id);
+	const std::size_t limit = _relation == Relation::CONTACT ? SEEN_IDS_CONTACT : SEEN_IDS_STRANGER;
+	while (_seenOrder.size() > limit)
+	{
+		_seen.erase(_seenOrder.front());
+		_seenOrder.pop_front();
+	}
+	return false;
+}
+
+
+bool Peer::strangerAllowance()
+	/// A stranger's messages: a burst, then one per STRANGER_MESSAGE_PERIOD.
+{
+	const auto now = _host.scheduler().now();
+	const double refill = std::chrono::duration<double>(now - _strangerRefill) / STRANGER_MESSAGE_PERIOD;
+	_strangerRefill = now;
+	_strangerTokens = std::min<double>(STRANGER_MESSAGE_BURST, _strangerTokens + refill);
+	if (_strangerTokens < 1) return false;
+	_strangerTokens -= 1;
+	return true;
+}
+
+
+void Peer::onText(Session& session, const Message& message)
+{
+	const std::string id = message.body->getValue<std::string>("id");
+	if (_relation == Relation::BLOCKED)
+	{
+		_host.countStat(&ChatNodeStats::inputRefused);
+		session.sendRefusal(id, SessionProtocol::REFUSE_BLOCKED, "the receiver does not take messages from you");
+		return;
+	}
+	if (seen(id) || _host.isDuplicate(*this, id))
+	{
+		session.sendReceipt(id);
+		_host.countStat(&ChatNodeStats::duplicatesDropped);
+		return;
+	}
+	if (_relation == Relation::STRANGER && !strangerAllowance())
+	{
+		// Forget it, so that it can be sent again later and taken then.
+		_seen.erase(id);
+		_host.countStat(&ChatNodeStats::inputRefused);
+		session.sendRefusal(id, SessionProtocol::REFUSE_BUSY, "too many messages; try again later");
+		if (_logThrottle.allow(_host.scheduler().now()))
+			logger().information("refusing a message from %s: stranger over its message rate", displayName());
+		return;
+	}
+	ChatMessage received;
+	received.id = id;
+	received.from = _id;
+	received.name = _name.empty() ? session.peerName() : _name;
+	received.text = message.body->getValue<std::string>("text");
+	received.timestampMs = message.body->getValue<Poco::Int64>("ts");
+	received.path = pathName(session.path());
+	received.request = _relation == Relation::STRANGER;
+	// Stored (when the node keeps history) before the receipt, so a receipt means "kept".
+	_host.messageReceived(*this, received);
+	session.sendReceipt(id);
+	_host.countStat(&ChatNodeStats::messagesReceived);
+	if (!_consented) setConsented(true);   // a peer writes only to its contacts
+}
+
+
+void Peer::onReceipt(const Message& message)
+{
+	const std::string id = message.body->getValue<std::string>("id");
+	if (!_outbox.acknowledge(id)) return;   // a receipt for a retransmission
+	armReceiptWatchdog();
+	_host.delivered(*this, id);
+}
+
+
+void Peer::onRefuse(const Message& message)
+{
+	const std::string id = message.body->getValue<std::string>("id");
+	if (!_outbox.refuse(id)) return;
+	const std::string code = message.body->getValue<std::string>("code");
+	const std::string reason = message.body->optValue<std::string>("reason", "");
+	_host.countStat(&ChatNodeStats::messagesRefused);
+	armReceiptWatchdog();
+	_host.refused(*this, id, code, reason);
+}
+
+
+// Sessions ---------------------------------------------------------------------------------
+
+
+void Peer::keep(const Session::Ptr& session)
+{
+	_sessions[session->serial()] = session;
+	session->setListener(this);
+}
+
+
+void Peer::adopt(const Session::Ptr& session)
+{
+	keep(session);
+	touch();
+	if (session->established()) onSessionEstablished(*session);
+}
+
+
+Session::Ptr Peer::open(const Dial& dial)
+{
+	Session::Ptr session = _host.connect(_id, dial, *this);
+	keep(session);
+	return session;
+}
+
+
+void Peer::openTunnel(std::function<void(const Session::Ptr& session, const std::string& error)> done)
+{
+	std::weak_ptr<Peer> weak = weak_from_this();
+	_host.openTunnel(_id, *this, [weak, done](const Session::Ptr& session, const std::string& error) {
+		auto self = weak.lock();
+		if (!self)
+		{
+			if (session) session->detach();
+			return;
+		}
+		if (session) self->keep(session);
+		done(session, error);
+	});
+}
+
+
+const Session::Ptr& Peer::current() const
+{
+	return _current;
+}
+
+
+std::optional<Path> Peer::currentPath() const
+{
+	if (_current && _current->established()) return _current->path();
+	return std::nullopt;
+}
+
+
+bool Peer::relayed() const
+{
+	return currentPath() == Path::RELAY;
+}
+
+
+void Peer::relayChanged(bool online)
+{
+	_ladder.relayChanged(online);
+}
+
+
+void Peer::punchReceived(const Relay::PunchMessage& message)
+{
+	_ladder.punchReceived(message);
+}
+
+
+void Peer::punchFailed(const std::string& error)
+{
+	_ladder.punchFailed(error);
+}
+
+
+Ladder& Peer::ladder()
+{
+	return _ladder;
+}
+
+
+PeerHost& Peer::host()
+{
+	return _host;
+}
+
+
+void Peer::reportUnreachable(const std::string& why)
+{
+	if (_outbox.empty() || _unreachableReported)
+	{
+		logger().information("cannot reach %s: %s; retrying in the background", displayName(), why);
+		return;
+	}
+	_unreachableReported = true;
+	_host.peerError(*this, "cannot reach " + displayName() + ": " + why + "; "
+		+ std::to_string(_outbox.size()) + " message(s) wait, retrying in the background");
+}
+
+
+bool Peer::dialedBySmallerId(const Session& session) const
+{
+	const PeerId& self = _host.selfId();
+	const PeerId& dialer = session.outgoing() ? self : _id;
+	const PeerId& other = session.outgoing() ? _id : self;
+	return dialer < other;
+}
+
+
+void Peer::onSessionTlsReady(Session& session)
+{
+	if (session.peerId() != _id)
+	{
+		// A TLS server side of a punch learns the key only now: it must be this peer's.
+		logger().warning("a session meant for %s presented the key of %s: closing it", displayName(), session.peerId().shortString());
+		session.abort("unexpected peer");
+	}
+}
+
+
+void Peer::onSessionEstablished(Session& session)
+{
+	auto it = _sessions.find(session.serial());
+	if (it == _sessions.end()) return;
+	Session::Ptr pSession = it->second;
+	touch();
+	if (!session.peerName().empty() && Text::isValidUtf8(session.peerName())) _name = session.peerName();
+	if (_via.empty())
+	{
+		// First contact through a session (the peer dialed us): it is news, as a LAN find is.
+		_via = session.outgoing() ? "static" : session.path() == Path::RELAY ? "relay" : "incoming";
+		changed(ChatNode::PeerChange::FOUND);
+	}
+	_host.countStat(&ChatNodeStats::sessionsOpened);
+	if (_ladder.owns(session)) _ladder.attemptEstablished(session);
+	takeSession(pSession);
+}
+
+
+void Peer::takeSession(const Session::Ptr& pSession)
+	/// The session rules (PROTOCOL.md, "One session per pair"): with two established sessions,
+	/// (1) a direct one beats a relayed one — except that a relayed session the peer dialed
+	/// while we hold a direct one replaces it (the peer dials only when it has no working
+	/// session: its direct path is gone, so ours is dead too); (2) on the same path, between two
+	/// sessions dialed by the same side the newer wins, else the one dialed by the smaller ID.
+{
+	Session& session = *pSession;
+	if (_current && _current != pSession && _current->established())
+	{
+		const bool newDirect = session.path() == Path::DIRECT;
+		const bool oldDirect = _current->path() == Path::DIRECT;
+		const bool sameDialer = _current->outgoing() == session.outgoing();
+		const bool keepNew = newDirect != oldDirect ? newDirect || !session.outgoing()
+			: sameDialer || dialedBySmallerId(session);
+		if (!keepNew)
+		{
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			session.close(newDirect == oldDirect ? "duplicate session" : "a direct session exists");
+			return;
+		}
+		Session::Ptr old = _current;
+		_current = pSession;
+		if (newDirect != oldDirect)
+		{
+			if (newDirect) _host.countStat(&ChatNodeStats::upgrades);
+			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(old->path())),
+				std::string(pathName(session.path())));
+			old->close(newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
+			changed(ChatNode::PeerChange::PATH);
+		}
+		else
+		{
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			old->close("duplicate session");
+		}
+	}
+	else
+	{
+		_current = pSession;
+		_unreachableReported = false;
+		if (_relation == Relation::CONTACT) _current->sendContact(true);
+		changed(ChatNode::PeerChange::CONNECTED);
+		if (_lastPath && *_lastPath != session.path()) changed(ChatNode::PeerChange::PATH);   // e.g. fell back to the relay
+	}
+	_lastPath = session.path();
+	// Unacknowledged messages go again on the new session, in order, before any new one.
+	flushOutbox();
+	_ladder.established();
+}
+
+
+void Peer::onSessionMessage(Session& session, const Message& message)
+{
+	if (_sessions.count(session.serial()) == 0 || !session.established()) return;
+	touch();
+	if (message.name == "text")
+		onText(session, message);
+	else if (message.name == "receipt")
+		onReceipt(message);
+	else if (message.name == "refuse")
+		onRefuse(message);
+	else if (message.name == "contact")
+		setConsented(message.body->getValue<bool>("accepted"));
+}
+
+
+void Peer::onSessionRefusedInput(Session&, const std::string& messageId, const std::string& problem)
+{
+	_host.countStat(&ChatNodeStats::inputRefused);
+	if (_logThrottle.allow(_host.scheduler().now()))
+	{
+		logger().warning("skipped a malformed message from %s%s: %s (%Lu similar suppressed)", displayName(),
+			messageId.empty() ? std::string() : " (refused " + Text::quoted(messageId, 64) + ")",
+			Text::terminalSafe(problem, 200), static_cast<Poco::UInt64>(_logThrottle.takeSuppressed()));
+	}
+}
+
+
+void Peer::onSessionClosed(Session& session, const std::string& reason)
+{
+	auto it = _sessions.find(session.serial());
+	if (it == _sessions.end()) return;
+	Session::Ptr pSession = it->second;
+	_sessions.erase(it);
+	pSession->setListener(nullptr);
+	if (_ladder.owns(session))
+	{
+		_ladder.attemptEnded(session, reason);
+		return;
+	}
+	if (_current == pSession)
+	{
+		_current.reset();
+		_receiptTimer.cancel();
+		logger().information("session with %s closed%s", displayName(), reason.empty() ? std::string() : ": " + Text::terminalSafe(reason, 200));
+		changed(ChatNode::PeerChange::DISCONNECTED);
+		_ladder.lost();
+	}
+}
+
+
+} } // namespace CrossChat::Chat

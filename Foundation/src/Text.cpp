@@ -1,0 +1,136 @@
+//
+// Text.cpp
+//
+// Library: Foundation
+//
+
+
+#include "CrossChat/Text.h"
+#include "Poco/UTF8Encoding.h"
+
+
+namespace CrossChat {
+
+
+namespace {
+
+
+const std::string REPLACEMENT = "\xEF\xBF\xBD";
+
+
+int sequenceAt(const std::string& text, std::size_t offset, int& codePoint)
+	/// The length of the well-formed UTF-8 sequence at offset (its code point in codePoint),
+	/// or 0 if the bytes there are malformed.
+{
+	static const Poco::UTF8Encoding utf8;
+	const auto* bytes = reinterpret_cast<const unsigned char*>(text.data()) + offset;
+	const int available = static_cast<int>(std::min<std::size_t>(text.size() - offset, 4));
+	int length = utf8.sequenceLength(bytes, available);
+	if (length <= 0 || length > available || !Poco::UTF8Encoding::isLegal(bytes, length)) return 0;
+	codePoint = utf8.queryConvert(bytes, length);
+	if (codePoint < 0 || codePoint > 0x10FFFF || (codePoint >= 0xD800 && codePoint <= 0xDFFF)) return 0;
+	return length;
+}
+
+
+bool unsafe(int codePoint)
+{
+	return codePoint < 0x20 || codePoint == 0x7F || (codePoint >= 0x80 && codePoint <= 0x9F)
+		|| (codePoint >= 0x202A && codePoint <= 0x202E) || (codePoint >= 0x2066 && codePoint <= 0x2069)
+		|| codePoint == 0x200E || codePoint == 0x200F || codePoint == 0x061C;
+}
+
+
+} // namespace
+
+
+std::size_t Text::invalidUtf8Offset(const std::string& text)
+{
+	std::size_t offset = 0;
+	while (offset < text.size())
+	{
+		if (static_cast<unsigned char>(text[offset]) < 0x80)
+		{
+			++offset;
+			continue;
+		}
+		int codePoint = 0;
+		const int length = sequenceAt(text, offset, codePoint);
+		if (length == 0) return offset;
+		offset += static_cast<std::size_t>(length);
+	}
+	return std::string::npos;
+}
+
+
+bool Text::isValidUtf8(const std::string& text)
+{
+	return invalidUtf8Offset(text) == std::string::npos;
+}
+
+
+std::string Text::replaceInvalidUtf8(const std::string& text)
+{
+	std::string result;
+	result.reserve(text.size());
+	std::size_t offset = 0;
+	while (offset < text.size())
+	{
+		const std::size_t bad = invalidUtf8Offset(text.substr(offset));
+		if (bad == std::string::npos)
+		{
+			result.append(text, offset, std::string::npos);
+			break;
+		}
+		result.append(text, offset, bad);
+		result += REPLACEMENT;
+		offset += bad + 1;
+	}
+	return result;
+}
+
+
+std::string Text::terminalSafe(const std::string& untrusted, std::size_t maxBytes)
+{
+	std::string result;
+	result.reserve(std::min(untrusted.size(), maxBytes) + 3);
+	std::size_t offset = 0;
+	while (offset < untrusted.size())
+	{
+		int codePoint = 0;
+		int length = 1;
+		const auto byte = static_cast<unsigned char>(untrusted[offset]);
+		if (byte < 0x80)
+			codePoint = byte;
+		else
+			length = sequenceAt(untrusted, offset, codePoint);
+		if (offset + static_cast<std::size_t>(std::max(length, 1)) > maxBytes)
+		{
+			result += "\xE2\x80\xA6";   // …
+			break;
+		}
+		if (length == 0)
+		{
+			result += REPLACEMENT;
+			++offset;
+			continue;
+		}
+		if (codePoint == '\t')
+			result += ' ';
+		else if (unsafe(codePoint))
+			result += REPLACEMENT;
+		else
+			result.append(untrusted, offset, static_cast<std::size_t>(length));
+		offset += static_cast<std::size_t>(length);
+	}
+	return result;
+}
+
+
+std::string Text::quoted(const std::string& untrusted, std::size_t maxBytes)
+{
+	return "\"" + terminalSafe(untrusted, maxBytes) + "\"";
+}
+
+
+} // namespace CrossChat
