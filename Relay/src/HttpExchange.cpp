@@ -7,6 +7,7 @@
 
 #include "HttpExchange.h"
 #include "CrossChat/TcpConnection.h"
+#include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include <sstream>
 #include <utility>
@@ -40,7 +41,8 @@ std::string shortReason(const std::string& reason)
 
 HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAddress& address,
 	const Poco::Net::HTTPRequest& request, const std::string& body,
-	std::chrono::milliseconds timeout, Handler handler, const std::optional<Poco::Net::SocketAddress>& local)
+	std::chrono::milliseconds timeout, Handler handler, const std::optional<Poco::Net::SocketAddress>& local,
+	const std::optional<TlsTarget>& tls)
 {
 	loop.assertInLoopThread();
 	Ptr pExchange(new HttpExchange(loop, std::move(handler)));
@@ -52,9 +54,22 @@ HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAd
 	copy.write(out);
 	out << body;
 
-	const ByteStream::Ptr pStream = local
+	const TcpConnection::Ptr pConnection = local
 		? TcpConnection::connectFrom(loop, *local, address, timeout)
 		: TcpConnection::connect(loop, address, timeout);
+	ByteStream::Ptr pStream = pConnection;
+	if (tls)
+	{
+		try
+		{
+			pStream = TlsChannel::client(pConnection, tls->context, tls->host);   // sends once verified
+		}
+		catch (...)
+		{
+			pConnection->abort("cannot set up TLS");
+			throw;
+		}
+	}
 	pExchange->_stream = pStream;
 	Ptr self = pExchange;
 	pStream->setDataHandler([self](const char* data, std::size_t size) {

@@ -2,7 +2,7 @@
 // HttpExchange.h
 //
 // Library: Relay
-// One non-blocking HTTP/1.1 request and its response over a new TcpConnection.
+// One non-blocking HTTP/1.1 (or HTTPS) request and its response over a new TcpConnection.
 //
 // This is an internal header file, you should not include this.
 //
@@ -15,6 +15,7 @@
 #include "CrossChat/ByteStream.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/TimerHandle.h"
+#include "CrossChat/TlsClientContext.h"
 #include "Poco/Net/HTTPRequest.h"
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/Net/SocketAddress.h"
@@ -37,7 +38,11 @@ class HttpExchange: public std::enable_shared_from_this<HttpExchange>
 	/// it is a 1xx, 204 or 304; chunked responses are refused. The whole response is capped at
 	/// MAX_RESPONSE_SIZE bytes and the whole exchange, connect included, at the timeout.
 	///
-	/// The exchange runs over a ByteStream: the TcpConnection itself for http://.
+	/// The exchange runs over a ByteStream: the TcpConnection itself for http://, or for https://
+	/// a TlsChannel in X.509 mode over it, which verifies the server's certificate against the
+	/// TlsTarget's context and host name (sent as SNI) before any byte of the request leaves. A
+	/// failed verification fails the exchange with TlsChannel's reason ("TLS certificate
+	/// verification failed for <host>: <why> (<certificate>)").
 	///
 	/// A 101 (Switching Protocols) response ends the exchange without closing the connection: the
 	/// result carries the stream, with none of its handlers set, and the bytes that arrived
@@ -66,16 +71,27 @@ public:
 
 	using Handler = std::function<void(Result& result)>;
 
+	struct TlsTarget
+		/// HTTPS: what the server's certificate is checked against.
+	{
+		TlsClientContext::Ptr context;   ///< The trust anchors (system store or a CA file).
+		std::string host;                ///< The name (or address) the certificate must be valid for.
+	};
+
 	static constexpr std::size_t MAX_RESPONSE_SIZE = 64 * 1024;
 
 	static Ptr start(EventLoop& loop, const Poco::Net::SocketAddress& address,
 		const Poco::Net::HTTPRequest& request, const std::string& body,
 		std::chrono::milliseconds timeout, Handler handler,
-		const std::optional<Poco::Net::SocketAddress>& local = std::nullopt);
+		const std::optional<Poco::Net::SocketAddress>& local = std::nullopt,
+		const std::optional<TlsTarget>& tls = std::nullopt);
 		/// With local, the connection is bound to it first, with SO_REUSEADDR and SO_REUSEPORT
-		/// (TcpConnection::connectFrom()). Sends request (its Content-Length is set from body here, except for a GET without body) followed by body. The handler
+		/// (TcpConnection::connectFrom()). With tls, the exchange runs over TLS (HTTPS); the
+		/// timeout covers the handshake too. Sends request (its Content-Length is set from body
+		/// here, except for a GET without body) followed by body. The handler
 		/// is called exactly once, on a later turn of the loop, unless cancel() is called first;
-		/// it may be empty (fire and forget). Must be called from the loop thread.
+		/// it may be empty (fire and forget). Must be called from the loop thread. Throws
+		/// CryptoException if the TLS session cannot be set up.
 
 	~HttpExchange();
 

@@ -19,6 +19,7 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
+#include "CrossChat/TlsClientContext.h"
 #include "Poco/AutoPtr.h"
 #include "Poco/ConsoleChannel.h"
 #include "Poco/Environment.h"
@@ -206,18 +207,25 @@ protected:
 				.argument("SECONDS")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanInterval)));
 		options.addOption(
-			Option("relay", "r", "URL of a relay (http://host:port) through which peers on other networks "
-				"find and reach you by peer ID.")
+			Option("relay", "r", "URL of a relay (https://host[:port], port 443 by default, or http://host[:port], "
+				"port 80) through which peers on other networks find and reach you by peer ID.")
 				.required(false)
 				.repeatable(false)
 				.argument("URL")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelay)));
 		options.addOption(
+			Option("relay-ca", "", "Verify an https:// relay's certificate against the CA certificates in FILE "
+				"(PEM) instead of the system trust store.")
+				.required(false)
+				.repeatable(false)
+				.argument("FILE")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelayCa)));
+		options.addOption(
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
 				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching, crosschat.bell. "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching, crosschat.bell. "
 				"Options win over the file.")
 				.required(false)
 				.repeatable(false)
@@ -277,6 +285,7 @@ protected:
 			settings.lanInterval = std::chrono::seconds(_lanInterval ? *_lanInterval
 				: parseNumber("crosschat.lan-interval", file.getString("crosschat.lan-interval", "30"), 1, 3600));
 			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
+			settings.relayCa = _relayCa ? *_relayCa : file.getString("crosschat.relay-ca", "");
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
 			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
 			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
@@ -294,6 +303,24 @@ protected:
 			{
 				reportStartupError(_json, "relay URL '" + settings.relay + "' (--relay or crosschat.relay): " + problem);
 				return EXIT_USAGE;
+			}
+		}
+		if (!settings.relayCa.empty())
+		{
+			if (settings.relay.empty() || Poco::URI(settings.relay).getScheme() != "https")
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca) is for an https:// relay"
+					+ (settings.relay.empty() ? std::string(", and no relay is set") : ", not " + settings.relay));
+				return EXIT_USAGE;
+			}
+			try
+			{
+				CrossChat::TlsClientContext::withCaFile(settings.relayCa);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca): " + exc.message());
+				return EXIT_CONFIG;
 			}
 		}
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
@@ -422,16 +449,16 @@ private:
 	static std::string relayUrlProblem(const std::string& url)
 		/// Empty if url is a usable relay URL, else what is wrong with it.
 	{
-		if (url.find("://") == std::string::npos) return "no scheme; write http://" + url;
+		if (url.find("://") == std::string::npos) return "no scheme; write https://" + url + " (or http://" + url + ")";
 		try
 		{
 			const Poco::URI uri(url);
-			if (uri.getScheme().empty()) return "no scheme; write http://host[:port]";
-			if (uri.getScheme() == "https")
-				return "https is not supported in this version (control channels and tunnels need plain http); write http://host[:port]";
-			if (uri.getScheme() != "http") return "unsupported scheme '" + uri.getScheme() + "'; write http://host[:port]";
-			if (uri.getHost().empty()) return "no host; write http://host[:port]";
-			if (!uri.getPath().empty() && uri.getPath() != "/") return "a relay URL has no path ('" + uri.getPath() + "'); write http://host[:port]";
+			if (uri.getScheme().empty()) return "no scheme; write https://host[:port] or http://host[:port]";
+			if (uri.getScheme() != "http" && uri.getScheme() != "https")
+				return "unsupported scheme '" + uri.getScheme() + "'; write https://host[:port] or http://host[:port]";
+			if (uri.getHost().empty()) return "no host; write " + uri.getScheme() + "://host[:port]";
+			if (!uri.getPath().empty() && uri.getPath() != "/")
+				return "a relay URL has no path ('" + uri.getPath() + "'); write " + uri.getScheme() + "://host[:port]";
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -549,6 +576,11 @@ private:
 		_relay = value;
 	}
 
+	void handleRelayCa(const std::string&, const std::string& value)
+	{
+		_relayCa = value;
+	}
+
 	void handleConfigFile(const std::string&, const std::string& value)
 	{
 		loadConfiguration(value);   // throws (exit 78) if the file is missing or malformed
@@ -589,6 +621,7 @@ private:
 	std::optional<unsigned> _lanPort;
 	std::optional<unsigned> _lanInterval;
 	std::optional<std::string> _relay;
+	std::optional<std::string> _relayCa;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
 };
