@@ -101,6 +101,9 @@ void configureLogging(bool verbose, Poco::Channel* pTarget = nullptr)
 		// later takes its level from its nearest existing ancestor).
 		Poco::Logger::get("CrossChat.Relay.Client").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat").setLevel(Poco::Message::PRIO_ERROR);
+		// A refused TLS handshake is reported where it matters: an https relay's certificate
+		// in the relay state, a peer's key by the dial that failed.
+		Poco::Logger::get("CrossChat.Tls").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat.PortMapper").setLevel(Poco::Message::PRIO_WARNING);
 	}
 }
