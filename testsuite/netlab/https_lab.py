@@ -462,6 +462,7 @@ class HttpsLab:
         self.spawn_relay("haproxy", ["--bind", "127.0.0.1", "--port", "5000", "--probe-port", "0",
                                      "--tls-cert", self.pki["chain"], "--tls-key", self.pki["key"],
                                      "--define", "relay.trustedProxies=127.0.0.1",
+                                     "--define", "relay.proxyProtocol=true",
                                      "--define", f"relay.requestsPerSecondPerIp={FLOOD_RATE}"])
         config = haproxy_config(self.work)
         self.spawn_proxy("haproxy", ["haproxy", "-db", "-f", config], ["haproxy", "-c", "-f", config],
