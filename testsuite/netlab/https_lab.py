@@ -35,9 +35,10 @@ Checks in every scenario (each wait bounded):
      path ("/api/v1"), no "crosschat-" upgrade token;
   5. the relay sees the real client addresses: each client's /netinfo "reflexive" address is
      its own router's public address, never the proxy's 127.0.0.1.
-  haproxy also: a flood of lookups from a1 (behind ra) is answered 429 while b1's lookups at the
-  same time are not (rate limits apply to the real addresses), and the relay's /metrics counts
-  the 429s.
+  nginx and haproxy also: a flood of lookups from a1 (behind ra) is answered 429 while b1's
+  lookups at the same time are not (rate limits apply to the real addresses), and the relay's
+  /metrics counts the 429s; behind nginx each flood request carries a made-up X-Forwarded-For,
+  which nginx appends to and the relay ignores (it takes the rightmost untrusted entry).
 Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, a tool missing).
 """
 import argparse
@@ -176,10 +177,12 @@ def haproxy_config(work):
     return path
 
 
-# Run inside a namespace: HTTPS requests with the lab CA, one connection, as fast as allowed.
+# Run inside a namespace: HTTPS requests with the lab CA, one connection, as fast as allowed;
+# with "spoof", each request carries an X-Forwarded-For naming another made-up client.
 _FLOOD_SCRIPT = r"""
-import http.client, json, ssl, sys, time
+import http.client, json, random, ssl, sys, time
 host, ca, path, seconds, pause = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+spoof = len(sys.argv) > 6 and sys.argv[6] == "spoof"
 context = ssl.create_default_context(cafile=ca)
 statuses, errors = {}, []
 deadline = time.monotonic() + seconds
@@ -188,7 +191,8 @@ while time.monotonic() < deadline:
     try:
         if connection is None:
             connection = http.client.HTTPSConnection(host, 443, timeout=5, context=context)
-        connection.request("GET", path)
+        headers = {"X-Forwarded-For": "198.51.100.%d" % random.randint(1, 254)} if spoof else {}
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         statuses[response.status] = statuses.get(response.status, 0) + 1
@@ -399,12 +403,12 @@ class HttpsLab:
         match = re.search(r'^crosschat_relay_rejected_total\{reason="rate_limited"\} (\d+)', body, re.M)
         return int(match.group(1)) if match else 0
 
-    def rate_limits(self):
+    def rate_limits(self, spoof=False):
         a1, b1 = self.instances
         before = self.metrics()
         path = f"/api/v1/peers/{b1.id}"
-        flood = a1.host.spawn([sys.executable, "-c", _FLOOD_SCRIPT, RELAY_HOST, self.pki["ca"], path, "4", "0"],
-                              name="flood")
+        flood = a1.host.spawn([sys.executable, "-c", _FLOOD_SCRIPT, RELAY_HOST, self.pki["ca"], path, "4", "0"]
+                              + (["spoof"] if spoof else []), name="flood")
         honest = b1.host.spawn([sys.executable, "-c", _FLOOD_SCRIPT, RELAY_HOST, self.pki["ca"], path, "4", "0.5"],
                                name="honest")
         results = {}
@@ -415,7 +419,8 @@ class HttpsLab:
             results[name] = data
             self.note(f"{name}: statuses {data.get('statuses')}, errors {data.get('error_count')}")
         flood_429 = results["flood from a1"].get("statuses", {}).get("429", 0)
-        self.check(flood_429 > 0, f"the flood from behind ra gets 429s ({results['flood from a1'].get('statuses')})")
+        self.check(flood_429 > 0, f"the flood from behind ra gets 429s ({results['flood from a1'].get('statuses')})"
+                   + (" although each request names another client in X-Forwarded-For" if spoof else ""))
         honest_statuses = results["honest from b1"].get("statuses", {})
         self.check(honest_statuses.get("200", 0) > 0 and "429" not in honest_statuses,
                    f"b1's lookups at the same time are answered, none 429 ({honest_statuses})")
@@ -452,7 +457,8 @@ class HttpsLab:
 
     def scenario_nginx(self):
         self.spawn_relay("nginx", ["--bind", "127.0.0.1", "--port", "5000", "--probe-port", "0",
-                                   "--define", "relay.trustedProxies=127.0.0.1"])
+                                   "--define", "relay.trustedProxies=127.0.0.1",
+                                   "--define", f"relay.requestsPerSecondPerIp={FLOOD_RATE}"])
         config = nginx_config(self.work, self.pki)
         prefix = os.path.dirname(config)
         self.spawn_proxy("nginx", ["nginx", "-p", prefix, "-c", config],
@@ -478,8 +484,8 @@ class HttpsLab:
         result["online_ms"] = self.start_chats(scenario)
         result["message_ms"] = self.chat(scenario)
         result["reflexive"] = self.real_addresses()
-        if scenario == "haproxy":
-            result["rate_limits"] = self.rate_limits()
+        if scenario in ("nginx", "haproxy"):
+            result["rate_limits"] = self.rate_limits(spoof=scenario == "nginx")
         self.stop_scenario_procs()
         result["seconds"] = round(time.monotonic() - started, 1)
         self.results["scenarios"][scenario] = result
