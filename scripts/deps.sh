@@ -12,6 +12,9 @@ PACKAGES=(
 	cmake
 	pkg-config
 	libpoco-dev
+	# ChatStore: Poco::Data's SQLite connector uses the system SQLite (with FTS5); the tests and
+	# the store benchmark also call it directly.
+	libsqlite3-dev
 	libssl-dev
 	libcppunit-dev
 	clang

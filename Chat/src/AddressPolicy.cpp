@@ -67,8 +67,9 @@ std::string AddressPolicy::sourceKey(const Poco::Net::IPAddress& address)
 }
 
 
-bool AddressPolicy::isRestricted(const Poco::Net::IPAddress& address)
+bool AddressPolicy::isRestricted(const Poco::Net::IPAddress& mapped)
 {
+	const Poco::Net::IPAddress address = plain(mapped);
 	if (address.isLinkLocal() || address.isSiteLocal()) return true;
 	if (address.family() == Poco::Net::IPAddress::IPv4)
 		return samePrefix(address, Poco::Net::IPAddress("100.64.0.0"), 10);   // shared address space (CGN)

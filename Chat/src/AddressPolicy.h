@@ -59,6 +59,8 @@ public:
 		/// Our interfaces' addresses and masks, loopback excluded.
 
 	static bool isRestricted(const Poco::Net::IPAddress& address);
+		/// Private (RFC 1918, shared 100.64/10), link-local, unique-local (fc00::/7) or site-local;
+		/// an IPv4-mapped IPv6 address is judged as its IPv4 address.
 
 	static bool samePrefix(const Poco::Net::IPAddress& a, const Poco::Net::IPAddress& b, unsigned prefixLength);
 		/// True if both are of one family and agree in their first prefixLength bits (IPv6 scope

@@ -99,6 +99,13 @@ public:
 	{
 		_loop.assertInLoopThread();
 		if (_listener) return;
+		if (!_config.databasePath.empty() && !_store)
+		{
+			auto store = std::make_unique<ChatStore>(_loop);
+			store->open(_config.databasePath);
+			_store = std::move(store);
+			restore();
+		}
 		_listener = listen(_config.listenAddress);
 		logger().information("chat sessions on port %hu", _listener->address().port());
 		if (_config.enableLan)
@@ -132,6 +139,40 @@ public:
 		_pending.clear();
 		for (auto& entry: _peers) entry.second.peer->shutdown();
 		_sessions.clear();
+		if (_store) _store->close();
+		_store.reset();
+	}
+
+	void restore()
+		/// Contacts and the outbox as the last run left them.
+	{
+		for (const Contact& contact: _store->contacts())
+		{
+			Peer::Ptr peer = std::make_shared<Peer>(*this, contact.peer);
+			_peers.emplace(contact.peer, PeerEntry{peer, _nextOrder++});
+			peer->restoreContact(contact.relation, contact.alias, contact.name, contact.lastSeenMs);
+			for (const std::string& text: contact.addresses)
+			{
+				try
+				{
+					// The peer's word, as far as we can tell now: the address policy decides.
+					peer->addAddress(Poco::Net::SocketAddress(text), AddressSource::RELAY_ANNOUNCED);
+				}
+				catch (const Poco::Exception&)
+				{
+					// not an address (the store keeps what was given); skipped
+				}
+			}
+		}
+		std::map<PeerId, std::vector<Outbox::Entry>> waiting;
+		for (const StoredMessage& message: _store->pending())
+			waiting[message.peer].push_back(Outbox::Entry{message.id, message.timestampMs, message.text, 0, {}});
+		for (auto& entry: waiting)
+		{
+			Peer::Ptr peer = contactFor(entry.first);
+			logger().information("%z message(s) for %s waited since the last run", entry.second.size(), peer->displayName());
+			peer->restore(std::move(entry.second));
+		}
 	}
 
 	std::unique_ptr<TcpListener> listen(const Poco::Net::SocketAddress& address)
@@ -414,6 +455,10 @@ public:
 			++_stats.sessionsRefused;
 			return false;
 		}
+		// A contact's tunnel is not held to the global caps: strangers' tunnels (keys are free,
+		// and every tunnel comes from the relay's address) could fill them and lock the user's
+		// contacts out. The relay names the caller; TLS checks it (onSessionTlsReady()).
+		if (pPeer && pPeer->relation() == Relation::CONTACT) return true;
 		return admit("", "a relay tunnel from " + from.shortString());
 	}
 
@@ -448,6 +493,13 @@ public:
 			logger().warning("a relay tunnel announced as %s presented the key of %s: closing it",
 				entry->second.tunnelPeer.shortString(), id.shortString());
 			session.abort("the relay named another peer");
+			return;
+		}
+		const Peer* pKnown = findPeer(id);
+		if (pKnown && pKnown->relation() == Relation::BLOCKED)
+		{
+			++_stats.sessionsRefused;
+			session.close("blocked");
 			return;
 		}
 		Peer::Ptr peer = peerFor(id);
@@ -569,28 +621,44 @@ public:
 
 	bool mayDial(const Poco::Net::SocketAddress& address) const override
 	{
-		const bool allowed = _policy.mayDial(address, _loop.now());
-		if (!allowed) ++_stats.dialsDenied;
-		return allowed;
+		return _policy.mayDial(address, _loop.now());
 	}
 
 	void peerChanged(ChatNode::PeerChange change, const Peer& peer) override
 	{
+		if (_store && peer.relation() != Relation::STRANGER)
+		{
+			if (change == ChatNode::PeerChange::CONNECTED || change == ChatNode::PeerChange::PATH)
+			{
+				const PeerInfo info = peer.info();
+				_store->touch(peer.id(), info.lastSeenMs, info.path);
+				if (!info.name.empty()) _store->setName(peer.id(), info.name);
+			}
+			if (change == ChatNode::PeerChange::FOUND || change == ChatNode::PeerChange::UPDATED)
+				_store->setAddresses(peer.id(), peer.addressTexts());
+		}
 		if (_onPeer) _onPeer(change, peer.info());
 	}
 
-	void messageReceived(Peer&, const ChatMessage& message) override
+	void messageReceived(Peer& peer, const ChatMessage& message) override
 	{
+		// Kept durably before the peer sends the receipt: a receipt means "kept".
+		if (_store && !_store->storeIncoming(peer.id(), message.id, message.text, message.timestampMs, message.path)) return;
 		if (_onMessage) _onMessage(message);
 	}
 
-	bool isDuplicate(Peer&, const std::string&) override
+	bool isDuplicate(Peer& peer, const std::string& messageId) override
 	{
-		return false;
+		return _store && _store->message(peer.id(), MessageDirection::INCOMING, messageId).has_value();
 	}
 
 	void delivered(const Peer& peer, const std::string& messageId) override
 	{
+		if (_store)
+		{
+			const std::optional<Path> path = peer.currentPath();
+			_store->markDelivered(peer.id(), messageId, path ? pathName(*path) : "");
+		}
 		if (_onDelivered) _onDelivered(messageId, peer.id());
 	}
 
@@ -598,11 +666,13 @@ public:
 	{
 		logger().warning("%s refused message %s: %s (%s)", peer.displayName(), messageId, Text::terminalSafe(code, 32),
 			Text::terminalSafe(reason, 200));
+		if (_store) _store->markRefused(peer.id(), messageId, reason.empty() ? code : code + ": " + reason);
 		if (_onRefused) _onRefused(messageId, peer.id(), code, reason);
 	}
 
-	void written(const Peer&, const std::string&) override
+	void written(const Peer& peer, const std::string& messageId) override
 	{
+		if (_store) _store->markSent(peer.id(), messageId);
 	}
 
 	void peerError(const Peer&, const std::string& text) override
@@ -665,6 +735,8 @@ public:
 		message.id = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
 		message.timestampMs = wallClockMs();
 		message.text = text;
+		// Durable before the caller hears "sent": it survives /quit, kill -9 and a reboot.
+		if (_store) _store->queueOutgoing(to, message.id, text, message.timestampMs);
 		peer->send(message);
 		return message.id;
 	}
@@ -678,7 +750,11 @@ public:
 			peer = std::make_shared<Peer>(*this, id);
 			_peers.emplace(id, PeerEntry{peer, _nextOrder++});
 		}
-		if (peer->relation() == Relation::STRANGER) peer->setRelation(Relation::CONTACT);
+		if (peer->relation() == Relation::STRANGER)
+		{
+			if (_store) _store->setRelation(id, Relation::CONTACT);
+			peer->setRelation(Relation::CONTACT);
+		}
 		return peer;
 	}
 
@@ -686,13 +762,24 @@ public:
 	{
 		if (id == _identity.peerId()) throw Poco::InvalidArgumentException("cannot accept yourself");
 		Peer::Ptr peer = contactFor(id);
-		if (peer->relation() == Relation::BLOCKED) peer->setRelation(Relation::CONTACT);
+		if (peer->relation() == Relation::BLOCKED)
+		{
+			if (_store) _store->setRelation(id, Relation::CONTACT);
+			peer->setRelation(Relation::CONTACT);
+		}
 	}
 
 	void block(const PeerId& id)
 	{
 		if (id == _identity.peerId()) throw Poco::InvalidArgumentException("cannot block yourself");
 		Peer::Ptr peer = contactFor(id);
+		if (_store)
+		{
+			_store->transaction([&] {
+				for (const StoredMessage& message: _store->pending(id)) _store->markRefused(id, message.id, "you blocked the peer");
+				_store->setRelation(id, Relation::BLOCKED);
+			});
+		}
 		peer->setRelation(Relation::BLOCKED);
 	}
 
@@ -704,6 +791,7 @@ public:
 			throw Poco::InvalidArgumentException("an alias must be UTF-8 text without control characters");
 		Peer::Ptr peer = peerFor(id);
 		if (!peer) throw Poco::IllegalStateException("too many strangers to add another");
+		if (_store) _store->setAlias(id, alias);   // an alias makes the peer one the store keeps
 		peer->setAlias(alias);
 	}
 
@@ -763,6 +851,7 @@ public:
 
 	std::size_t pendingMessages() const
 	{
+		if (_store) return _store->pendingCount();
 		std::size_t total = 0;
 		for (const auto& entry: _peers) total += entry.second.peer->outbox().size();
 		return total;
@@ -778,6 +867,7 @@ public:
 	std::unique_ptr<Discovery::LanDiscovery> _lan;
 	std::unique_ptr<Relay::RelayClient> _relay;
 	std::unique_ptr<PortMapper> _portMapper;
+	std::unique_ptr<ChatStore> _store;
 	std::map<PeerId, PeerEntry> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
@@ -964,6 +1054,29 @@ std::size_t ChatNode::pendingMessages() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->pendingMessages();
+}
+
+
+bool ChatNode::durable() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_store != nullptr;
+}
+
+
+std::vector<StoredMessage> ChatNode::history(const PeerId& peer, std::size_t count, std::int64_t beforeSequence) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_store) throw Poco::IllegalStateException("this node keeps no history (no database)");
+	return _pImpl->_store->history(peer, count, beforeSequence);
+}
+
+
+std::vector<SearchResult> ChatNode::search(const std::string& words, std::size_t limit) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_store) throw Poco::IllegalStateException("this node keeps no history (no database)");
+	return _pImpl->_store->search(words, limit);
 }
 
 

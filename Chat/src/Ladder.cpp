@@ -6,6 +6,7 @@
 
 
 #include "Ladder.h"
+#include "AddressPolicy.h"
 #include "Peer.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "Poco/Logger.h"
@@ -157,6 +158,43 @@ bool Ladder::spendDial()
 }
 
 
+bool Ladder::spendPlan()
+	/// The per-peer budget of punch and prediction attempts, ours and those the peer's punch
+	/// messages ask for (a contact turned hostile must not make us dial at will).
+{
+	const auto now = scheduler().now();
+	forgetOld(_plans, now);
+	if (_plans.size() >= static_cast<std::size_t>(MAX_PUNCH_ATTEMPTS) * _peer.host().config().maxRoundsPerMinute)
+	{
+		_peer.host().countStat(&ChatNodeStats::dialsDenied);
+		return false;
+	}
+	_plans.push_back(now);
+	return true;
+}
+
+
+std::vector<Poco::Net::SocketAddress> Ladder::dialableCandidates(const std::vector<Poco::Net::SocketAddress>& candidates) const
+	/// A punch message's candidates are the peer's word. Dialed are those on a host where we have
+	/// seen the peer (Peer::observedAt(): the relay saw it there, or its LAN announcement came
+	/// from there), and others only if the address policy allows them (never loopback, or a
+	/// private network that is not ours, ...) and they are public: a hole punch or a port
+	/// prediction aims at a NAT's outside, so a contact's punch cannot turn into a port scan of
+	/// our own host or LAN.
+{
+	std::vector<Poco::Net::SocketAddress> result;
+	for (const auto& address: candidates)
+	{
+		if (_peer.observedAt(address.host())
+			|| (_peer.host().mayDial(address) && !AddressPolicy::isRestricted(address.host())))
+			result.push_back(address);
+		else
+			logger().debug("punch from %s: not dialing its candidate %s (address policy)", _peer.id().shortString(), address.toString());
+	}
+	return result;
+}
+
+
 // Dial rounds ------------------------------------------------------------------------------
 
 
@@ -177,7 +215,7 @@ void Ladder::wanted()
 	}
 	_roundStarts.push_back(now);
 	_round = true;
-	_next = 0;
+	_tried.clear();
 	_lookedUp = false;
 	dialStep();
 }
@@ -195,9 +233,11 @@ void Ladder::dialStep()
 	}
 	PeerHost& host = _peer.host();
 	const std::vector<PeerAddress> addresses = _peer.dialableAddresses();
-	while (_next < addresses.size())
+	for (const PeerAddress& candidate: addresses)
 	{
-		const PeerAddress candidate = addresses[_next++];
+		// Tracked by address: the list grows and is re-sorted as addresses are learned.
+		if (std::find(_tried.begin(), _tried.end(), candidate.address) != _tried.end()) continue;
+		_tried.push_back(candidate.address);
 		if (!spendDial()) break;
 		Dial dial;
 		dial.address = candidate.address;
@@ -258,7 +298,7 @@ void Ladder::roundFailed(const std::string& why)
 	if (!_lastFailure.empty() && why.find(_lastFailure) == std::string::npos) text += " (last attempt: " + _lastFailure + ")";
 	_lastFailure.clear();
 	_round = false;
-	_next = 0;
+	_tried.clear();
 	_lookedUp = false;
 	_peer.reportUnreachable(text);
 	scheduleRetry();
@@ -446,10 +486,11 @@ void Ladder::scheduleUpgrade(bool now)
 		if (!pPeer) return;
 		Ladder& self = pPeer->ladder();
 		self._upgradeRound = true;
-		self._upgradeNext = 0;
+		self._upgradeTried.clear();
 		self._upgradeLookedUp = false;
 		self._punchAttempts = 0;
-		self._guessed.clear();
+		// Guesses still being dialed (in a round of the peer's that we answer) stay guessed.
+		if (self._predictions.empty()) self._guessed.clear();
 		self.upgradeStep();
 	});
 }
@@ -474,9 +515,10 @@ void Ladder::upgradeStep()
 	if (upgradeBusy()) return;
 	PeerHost& host = _peer.host();
 	const std::vector<PeerAddress> addresses = _peer.dialableAddresses();
-	while (_upgradeNext < addresses.size())
+	for (const PeerAddress& candidate: addresses)
 	{
-		const PeerAddress candidate = addresses[_upgradeNext++];
+		if (std::find(_upgradeTried.begin(), _upgradeTried.end(), candidate.address) != _upgradeTried.end()) continue;
+		_upgradeTried.push_back(candidate.address);
 		if (!spendDial()) break;
 		Dial dial;
 		dial.address = candidate.address;
@@ -611,6 +653,8 @@ void Ladder::punchReceived(const Relay::PunchMessage& message)
 		if (!(message.peer < _peer.host().selfId())) return;
 		_outgoing.reset();
 	}
+	const RelayView relay = _peer.host().relay();
+	if (!relay.online || relay.punchPort == 0) return;   // nothing we could dial from: let it time out
 	answerPunch(message);
 }
 
@@ -688,13 +732,22 @@ void Ladder::punchAttemptFailed(const std::string& why)
 }
 
 
-void Ladder::dialPlan(const PunchPlan& plan)
+void Ladder::dialPlan(const PunchPlan& candidatePlan)
 	/// Both sides dial now. Against an endpoint-dependent NAT, bounded port prediction.
 {
 	const RelayView relay = _peer.host().relay();
+	PunchPlan plan = candidatePlan;
+	plan.remote = dialableCandidates(candidatePlan.remote);
 	if (relay.punchPort == 0 || plan.remote.empty())
 	{
 		punchAttemptFailed("nothing to dial");
+		return;
+	}
+	if (!spendPlan())
+	{
+		_punchAttempts = MAX_PUNCH_ATTEMPTS;   // this round is over too
+		punchAttemptFailed("punch budget spent (" + std::to_string(MAX_PUNCH_ATTEMPTS * _peer.host().config().maxRoundsPerMinute)
+			+ " attempts per minute)");
 		return;
 	}
 	const bool weMapPerDestination = relay.nat == Relay::NatType::ENDPOINT_DEPENDENT;

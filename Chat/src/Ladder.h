@@ -57,11 +57,14 @@ class Ladder
 	/// ChatNodeConfig::maxDialsPerMinute in any minute; dial rounds at most
 	/// ChatNodeConfig::maxRoundsPerMinute (so nothing a peer sends makes us reconnect in a loop);
 	/// per punch attempt at most MAX_PUNCH_DIALS dials; per prediction attempt PREDICTION_SOCKETS
-	/// fresh mappings or PREDICTION_PROBES guessed ports; MAX_PUNCH_ATTEMPTS attempts per round.
+	/// fresh mappings or PREDICTION_PROBES guessed ports; MAX_PUNCH_ATTEMPTS attempts per round;
+	/// attempts dialed (ours and those the peer's punch messages ask for) at most
+	/// MAX_PUNCH_ATTEMPTS * ChatNodeConfig::maxRoundsPerMinute in any minute.
 	///
 	/// Consent: nothing here runs for a peer that is not a contact, and punches from a peer that
 	/// is not a contact are ignored. Addresses come only from Peer::dialableAddresses() (the
-	/// address policy) and, in a punch, from a contact; time only from the host's Scheduler.
+	/// address policy) and, in a punch, from a contact, filtered by the same address policy
+	/// (PeerHost::mayDial()) and to public addresses; time only from the host's Scheduler.
 	///
 	/// Thread rules: loop thread only. Ownership: a member of its Peer; holds its attempts'
 	/// sessions (the Peer is their Listener and routes their outcome here); timers are members.
@@ -141,6 +144,8 @@ private:
 	bool contact() const;
 	bool mayUpgrade() const;
 	bool spendDial();
+	bool spendPlan();
+	std::vector<Poco::Net::SocketAddress> dialableCandidates(const std::vector<Poco::Net::SocketAddress>& candidates) const;
 	void dialStep();
 	void roundFailed(const std::string& why);
 	void scheduleRetry();
@@ -165,7 +170,7 @@ private:
 
 	// Dial round
 	bool _round = false;
-	std::size_t _next = 0;
+	std::vector<Poco::Net::SocketAddress> _tried;      ///< Addresses dialed in this round.
 	bool _lookedUp = false;
 	bool _relayPending = false;
 	Session::Ptr _dial;
@@ -174,12 +179,13 @@ private:
 	TimerHandle _retryTimer;
 	std::deque<Scheduler::TimePoint> _roundStarts;   ///< Within the last minute.
 	std::deque<Scheduler::TimePoint> _dials;         ///< Direct dials within the last minute.
+	std::deque<Scheduler::TimePoint> _plans;         ///< Punch and prediction attempts dialed within the last minute.
 
 	// Upgrade round
 	TimerHandle _upgradeTimer;
 	std::chrono::milliseconds _upgradeBackoff{0};
 	bool _upgradeRound = false;
-	std::size_t _upgradeNext = 0;
+	std::vector<Poco::Net::SocketAddress> _upgradeTried;   ///< Addresses dialed in this upgrade round.
 	bool _upgradeLookedUp = false;
 	bool _upgradeLookup = false;
 	Session::Ptr _upgrade;

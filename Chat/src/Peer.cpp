@@ -64,6 +64,7 @@ void Peer::shutdown()
 	auto sessions = std::move(_sessions);
 	_sessions.clear();
 	_current.reset();
+	_spares.clear();
 	for (auto& entry: sessions) entry.second->detach();
 }
 
@@ -95,6 +96,7 @@ void Peer::setRelation(Relation relation)
 		_ladder.stop();
 		_outbox.clear();
 		_receiptTimer.cancel();
+		for (const auto& entry: std::map<std::uint64_t, Session::Ptr>(_sessions)) entry.second->close("blocked");
 	}
 	changed(ChatNode::PeerChange::UPDATED);
 	_ladder.consentChanged();
@@ -138,6 +140,25 @@ const std::string& Peer::name() const
 void Peer::setName(const std::string& name)
 {
 	_name = name;
+}
+
+
+void Peer::restoreContact(Relation relation, const std::string& alias, const std::string& name, std::int64_t lastSeenMs)
+{
+	_relation = relation;
+	_alias = alias;
+	_name = name;
+	_lastSeenMs = lastSeenMs;
+	if (_via.empty()) _via = "contact";
+}
+
+
+std::vector<std::string> Peer::addressTexts() const
+{
+	std::vector<std::string> texts;
+	for (const auto& address: _addresses)
+		if (address.source != AddressSource::USER) texts.push_back(address.address.toString());
+	return texts;
 }
 
 
@@ -210,10 +231,9 @@ void Peer::changed(ChatNode::PeerChange change)
 void Peer::lanFound(const std::string& name, const Poco::Net::SocketAddress& source, const std::vector<Poco::Net::SocketAddress>& announced)
 {
 	const bool wasOnline = _online;
-	const bool isNew = _via.empty();
 	_online = true;
 	_name = name;
-	if (_via.empty() || _via == "incoming" || _via == "relay") _via = "lan";
+	if (_via.empty() || _via == "incoming" || _via == "relay" || _via == "contact") _via = "lan";
 	touch();
 	// The LAN source is evidence; the rest of the announcement is the peer's word.
 	_addresses.erase(std::remove_if(_addresses.begin(), _addresses.end(), [](const PeerAddress& a) {
@@ -222,7 +242,7 @@ void Peer::lanFound(const std::string& name, const Poco::Net::SocketAddress& sou
 	addAddress(source, AddressSource::LAN_OBSERVED);
 	for (const auto& address: announced)
 		if (!(address == source)) addAddress(address, AddressSource::LAN_ANNOUNCED);
-	changed(wasOnline ? ChatNode::PeerChange::UPDATED : isNew ? ChatNode::PeerChange::FOUND : ChatNode::PeerChange::UPDATED);
+	changed(wasOnline ? ChatNode::PeerChange::UPDATED : ChatNode::PeerChange::FOUND);   // here (again) on the LAN
 	_ladder.addressesChanged();
 }
 
@@ -256,6 +276,8 @@ void Peer::addAddress(const Poco::Net::SocketAddress& address, AddressSource sou
 		_addresses.erase(weakest);
 	}
 	_addresses.push_back(PeerAddress{address, source});
+	if ((source == AddressSource::LAN_ANNOUNCED || source == AddressSource::RELAY_ANNOUNCED) && !_host.mayDial(address))
+		_host.countStat(&ChatNodeStats::addressesRefused);
 	std::stable_sort(_addresses.begin(), _addresses.end(), [](const PeerAddress& a, const PeerAddress& b) {
 		return static_cast<int>(a.source) < static_cast<int>(b.source);
 	});
@@ -265,6 +287,7 @@ void Peer::addAddress(const Poco::Net::SocketAddress& address, AddressSource sou
 void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
 {
 	const bool isNew = _via.empty() || _via == "static";
+	if (record.observed) _relayObservedHost = record.observed->host();
 	if (_name.empty() && Text::isValidUtf8(record.name)) _name = record.name;
 	std::uint16_t chatPort = 0;
 	for (const auto& address: record.addresses)
@@ -284,18 +307,13 @@ void Peer::learnFromRelay(const Relay::RelayPeerRecord& record)
 
 std::vector<PeerAddress> Peer::dialableAddresses() const
 {
+	// What was observed first (whatever the source), then the peer's word.
 	std::vector<PeerAddress> result;
 	for (const auto& address: _addresses)
-	{
-		if (observed(address.source))
-		{
-			result.push_back(address);
-		}
-		else if (_relation == Relation::CONTACT && _host.mayDial(address.address))
-		{
-			result.push_back(address);
-		}
-	}
+		if (observed(address.source)) result.push_back(address);
+	if (_relation != Relation::CONTACT) return result;
+	for (const auto& address: _addresses)
+		if (!observed(address.source) && _host.mayDial(address.address)) result.push_back(address);
 	return result;
 }
 
@@ -304,6 +322,15 @@ bool Peer::fromRelay(const Poco::Net::SocketAddress& address) const
 {
 	return std::any_of(_addresses.begin(), _addresses.end(), [&address](const PeerAddress& a) {
 		return a.address == address && (a.source == AddressSource::RELAY_OBSERVED || a.source == AddressSource::RELAY_ANNOUNCED);
+	});
+}
+
+
+bool Peer::observedAt(const Poco::Net::IPAddress& host) const
+{
+	if (_relayObservedHost && *_relayObservedHost == host) return true;
+	return std::any_of(_addresses.begin(), _addresses.end(), [&host](const PeerAddress& a) {
+		return observed(a.source) && a.address.host() == host;
 	});
 }
 
@@ -441,7 +468,7 @@ void Peer::onText(Session& session, const Message& message)
 		session.sendRefusal(id, SessionProtocol::REFUSE_BLOCKED, "the receiver does not take messages from you");
 		return;
 	}
-	if (seen(id) || _host.isDuplicate(*this, id))
+	if (_seen.count(id) || _host.isDuplicate(*this, id))
 	{
 		session.sendReceipt(id);
 		_host.countStat(&ChatNodeStats::duplicatesDropped);
@@ -449,14 +476,15 @@ void Peer::onText(Session& session, const Message& message)
 	}
 	if (_relation == Relation::STRANGER && !strangerAllowance())
 	{
-		// Forget it, so that it can be sent again later and taken then.
-		_seen.erase(id);
+		// Not remembered, so that it can be sent again later and taken then (and so that
+		// refused ids do not push taken ones out of the duplicate filter).
 		_host.countStat(&ChatNodeStats::inputRefused);
 		session.sendRefusal(id, SessionProtocol::REFUSE_BUSY, "too many messages; try again later");
 		if (_logThrottle.allow(_host.scheduler().now()))
 			logger().information("refusing a message from %s: stranger over its message rate", displayName());
 		return;
 	}
+	seen(id);
 	ChatMessage received;
 	received.id = id;
 	received.from = _id;
@@ -642,7 +670,10 @@ void Peer::takeSession(const Session::Ptr& pSession)
 	/// (1) a direct one beats a relayed one — except that a relayed session the peer dialed
 	/// while we hold a direct one replaces it (the peer dials only when it has no working
 	/// session: its direct path is gone, so ours is dead too); (2) on the same path, between two
-	/// sessions dialed by the same side the newer wins, else the one dialed by the smaller ID.
+	/// sessions dialed by different sides the one dialed by the smaller ID wins; (3) between two
+	/// dialed by the same side, the newer wins — as the dialer sees it: the dialer closes the
+	/// older one; the other side keeps both (the newer in use) until the dialer's close arrives,
+	/// so the two sides never keep different sessions when they saw two arrive in another order.
 {
 	Session& session = *pSession;
 	if (_current && _current != pSession && _current->established())
@@ -650,28 +681,37 @@ void Peer::takeSession(const Session::Ptr& pSession)
 		const bool newDirect = session.path() == Path::DIRECT;
 		const bool oldDirect = _current->path() == Path::DIRECT;
 		const bool sameDialer = _current->outgoing() == session.outgoing();
-		const bool keepNew = newDirect != oldDirect ? newDirect || !session.outgoing()
-			: sameDialer || dialedBySmallerId(session);
-		if (!keepNew)
-		{
-			_host.countStat(&ChatNodeStats::duplicateSessions);
-			session.close(newDirect == oldDirect ? "duplicate session" : "a direct session exists");
-			return;
-		}
-		Session::Ptr old = _current;
-		_current = pSession;
 		if (newDirect != oldDirect)
 		{
+			if (!newDirect && session.outgoing())
+			{
+				_host.countStat(&ChatNodeStats::duplicateSessions);
+				session.close("a direct session exists");
+				return;
+			}
 			if (newDirect) _host.countStat(&ChatNodeStats::upgrades);
-			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(old->path())),
+			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(_current->path())),
 				std::string(pathName(session.path())));
-			old->close(newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
+			replaceCurrent(pSession, newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
 			changed(ChatNode::PeerChange::PATH);
+		}
+		else if (sameDialer && !session.outgoing())
+		{
+			// The peer dialed both: it closes the one it does not keep; meanwhile the newer is in use.
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			_spares.push_back(_current);
+			_current = pSession;
+		}
+		else if (sameDialer || dialedBySmallerId(session))
+		{
+			_host.countStat(&ChatNodeStats::duplicateSessions);
+			replaceCurrent(pSession, "duplicate session");
 		}
 		else
 		{
 			_host.countStat(&ChatNodeStats::duplicateSessions);
-			old->close("duplicate session");
+			session.close("duplicate session");
+			return;
 		}
 	}
 	else
@@ -686,6 +726,19 @@ void Peer::takeSession(const Session::Ptr& pSession)
 	// Unacknowledged messages go again on the new session, in order, before any new one.
 	flushOutbox();
 	_ladder.established();
+}
+
+
+void Peer::replaceCurrent(const Session::Ptr& session, const char* reason)
+	/// session becomes the one in use; the old one and every spare are closed.
+{
+	Session::Ptr old = _current;
+	auto spares = std::move(_spares);
+	_spares.clear();
+	_current = session;
+	if (old) old->close(reason);
+	for (auto& spare: spares)
+		if (spare != session) spare->close(reason);
 }
 
 
@@ -728,10 +781,24 @@ void Peer::onSessionClosed(Session& session, const std::string& reason)
 		_ladder.attemptEnded(session, reason);
 		return;
 	}
+	_spares.erase(std::remove(_spares.begin(), _spares.end(), pSession), _spares.end());
 	if (_current == pSession)
 	{
 		_current.reset();
 		_receiptTimer.cancel();
+		while (!_spares.empty())
+		{
+			// The peer dialed another session we kept: it is the one the peer kept.
+			Session::Ptr spare = _spares.back();
+			_spares.pop_back();
+			if (!spare->established()) continue;
+			_current = spare;
+			_lastPath = spare->path();
+			logger().debug("session with %s: going on with the other session the peer dialed", displayName());
+			flushOutbox();
+			_ladder.established();
+			return;
+		}
 		logger().information("session with %s closed%s", displayName(), reason.empty() ? std::string() : ": " + Text::terminalSafe(reason, 200));
 		changed(ChatNode::PeerChange::DISCONNECTED);
 		_ladder.lost();

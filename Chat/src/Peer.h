@@ -35,12 +35,13 @@ namespace Chat {
 
 enum class AddressSource
 	/// Where an address of a peer came from; it decides whether and how it may be dialed.
+	/// In order of the strength of the evidence: what was observed before the peer's word.
 {
 	USER,            ///< Given by our own user or program (addPeerAddress): dialed as given.
 	LAN_OBSERVED,    ///< The source address of the peer's LAN announcement (with its chat port).
-	LAN_ANNOUNCED,   ///< Another address the LAN announcement lists (the peer's word).
 	RELAY_OBSERVED,  ///< The host the relay saw the peer at (with its announced chat port).
-	RELAY_ANNOUNCED  ///< An address the peer announced to the relay (the peer's word).
+	LAN_ANNOUNCED,   ///< Another address the LAN announcement lists (the peer's word).
+	RELAY_ANNOUNCED  ///< An address the peer announced to the relay or in a punch (the peer's word).
 };
 
 
@@ -102,6 +103,10 @@ public:
 	const std::string& name() const;
 		/// The name the peer gives itself (terminal-safe only when printed).
 	void setName(const std::string& name);
+	void restoreContact(Relation relation, const std::string& alias, const std::string& name, std::int64_t lastSeenMs);
+		/// What the store remembered of a contact (or blocked peer), without events.
+	std::vector<std::string> addressTexts() const;
+		/// The known addresses (not the ones our user gave), as text, for the store.
 	std::string displayName() const;
 		/// Terminal-safe: the alias, else the peer's name, with the short ID.
 	PeerInfo info() const;
@@ -126,6 +131,9 @@ public:
 		/// the relay observed, then (contacts only) addresses the peer announced that pass the
 		/// address policy.
 	bool fromRelay(const Poco::Net::SocketAddress& address) const;
+	bool observedAt(const Poco::Net::IPAddress& host) const;
+		/// Evidence that the peer is at host: our user gave an address there, its LAN
+		/// announcement came from there, or the relay saw it there (a lookup's observed address).
 	const std::string& via() const;
 
 	// Messages -----------------------------------------------------------------------------
@@ -172,6 +180,7 @@ private:
 	void keep(const Session::Ptr& session);
 	void changed(ChatNode::PeerChange change);
 	void takeSession(const Session::Ptr& session);
+	void replaceCurrent(const Session::Ptr& session, const char* reason);
 	void flushOutbox();
 	void armReceiptWatchdog();
 	void checkReceipts();
@@ -191,12 +200,15 @@ private:
 	std::string _via;
 	bool _online = false;
 	std::vector<PeerAddress> _addresses;
+	std::optional<Poco::Net::IPAddress> _relayObservedHost;   ///< From the last lookup, with or without a chat port.
 	std::int64_t _lastSeenMs = 0;
 	Scheduler::TimePoint _lastActivity;
 	std::optional<Path> _lastPath;
 	bool _unreachableReported = false;
 	std::map<std::uint64_t, Session::Ptr> _sessions;   ///< Every session with this peer, by serial.
 	Session::Ptr _current;
+	std::vector<Session::Ptr> _spares;   ///< Established sessions the peer dialed besides _current, kept until
+	                                     ///< the peer (their dialer) closes the one it does not keep.
 	Outbox _outbox;
 	TimerHandle _receiptTimer;
 	std::unordered_set<std::string> _seen;

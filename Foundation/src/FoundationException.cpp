@@ -19,6 +19,8 @@ POCO_IMPLEMENT_EXCEPTION(InvalidPeerIdException, Poco::SyntaxException, "Invalid
 POCO_IMPLEMENT_EXCEPTION(IdentityException, Poco::RuntimeException, "Identity error")
 POCO_IMPLEMENT_EXCEPTION(CryptoException, Poco::RuntimeException, "Crypto error")
 POCO_IMPLEMENT_EXCEPTION(TlsConfigException, Poco::RuntimeException, "TLS configuration error")
+POCO_IMPLEMENT_EXCEPTION(DataDirectoryException, Poco::RuntimeException, "Data directory error")
+POCO_IMPLEMENT_EXCEPTION(DataDirectoryInUseException, DataDirectoryException, "Data directory in use")
 
 
 } // namespace CrossChat

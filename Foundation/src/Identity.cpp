@@ -190,12 +190,20 @@ std::shared_ptr<X509> makeCertificate(EVP_PKEY* pKey, const PeerId& peerId)
 std::string readKeyFile(const std::string& keyFile)
 	/// The contents of keyFile, after checking that only its owner can read or write it.
 {
-	FileDescriptor fd(::open(keyFile.c_str(), O_RDONLY | O_CLOEXEC));
+	// O_NOFOLLOW: a symbolic link in place of the key could point anywhere; it is refused.
+	FileDescriptor fd(::open(keyFile.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+	if (fd.get() < 0 && errno == ELOOP)
+		throw IdentityException("key file " + keyFile + " is a symbolic link; refusing to use it");
 	if (fd.get() < 0) throw IdentityException(systemError("cannot open key file", keyFile, errno));
 
 	struct stat st;
 	if (::fstat(fd.get(), &st) != 0) throw IdentityException(systemError("cannot stat key file", keyFile, errno));
 	if (!S_ISREG(st.st_mode)) throw IdentityException("key file " + keyFile + " is not a regular file");
+	if (st.st_uid != ::geteuid())
+	{
+		throw IdentityException("key file " + keyFile + " belongs to user ID " + std::to_string(st.st_uid) +
+			", not to you (user ID " + std::to_string(::geteuid()) + "); refusing to use it");
+	}
 	if ((st.st_mode & 077) != 0)
 	{
 		char mode[8];

@@ -47,12 +47,13 @@ class Program:
     """One crosschat on pipes; its transcript holds its output lines and, in the order they
     happened, the lines typed into it (as a terminal shows them)."""
 
-    def __init__(self, name, *options):
+    def __init__(self, name, *options, story=""):
         self.name = name
         self.transcript = []
         self.lock = threading.Lock()
+        # Each story starts with new identities: the README's stories are first meetings.
         self.process = subprocess.Popen(
-            [CROSSCHAT, "--name", name, "--data-dir", os.path.join(WORK, name), "--lan-port", str(LAN_PORT),
+            [CROSSCHAT, "--name", name, "--data-dir", os.path.join(WORK, story + name), "--lan-port", str(LAN_PORT),
              "--lan-interval", "2", "--no-port-mapping", *options],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -228,8 +229,9 @@ def check_lines(name, readme_lines, produced):
 def lan_story(json_mode):
     """Two terminals, no configuration: alice and bob on one host."""
     options = ["--json"] if json_mode else []
-    alice = Program("alice", *options)
-    bob = Program("bob", *options)
+    story = "json-" if json_mode else "text-"
+    alice = Program("alice", *options, story=story)
+    bob = Program("bob", *options, story=story)
     try:
         found = r'"state":"found".*"name":"%s"' if json_mode else r"^\* %s \([A-Z2-7]{7}\) is here"
         alice.wait(found % "bob")

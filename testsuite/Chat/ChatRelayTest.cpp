@@ -336,3 +336,53 @@ void ChatRelayTest::testHolePunchUpgrade()
 	CPPUNIT_ASSERT_EQUAL(std::string("first"), received[0].substr(received[0].find(':') + 1));
 	CPPUNIT_ASSERT_EQUAL(std::string("direct:second"), received[1]);
 }
+
+
+void ChatRelayTest::testContactTunnelPastStrangers()
+{
+	// Strangers' tunnels (keys are free; every tunnel comes from the relay's address) fill
+	// Bob's sessions; a tunnel from a contact of his is still taken.
+	auto relay = startRelay();
+	EventLoop loop;
+	Identity idB = Identity::generate();
+	Identity idC = Identity::generate();
+	ChatNodeConfig configB = relayConfig("bob", relay->port());
+	configB.relayAnnounceAddresses = false;   // reachable through the relay only
+	configB.maxSessions = 2;
+	ChatNode b(loop, idB, configB);
+	Recorder rb;
+	rb.attach(b);
+	b.start();
+	b.accept(idC.peerId());
+	// Declared before the nodes that refer to them (identities, handlers), so they outlive them.
+	const std::vector<Identity> strangerIds{Identity::generate(), Identity::generate(), Identity::generate()};
+	std::vector<Recorder> recorders(strangerIds.size());
+	std::vector<std::unique_ptr<ChatNode>> strangers;
+	for (std::size_t i = 0; i < strangerIds.size(); ++i)
+	{
+		strangers.push_back(std::make_unique<ChatNode>(loop, strangerIds[i], relayConfig("stranger" + std::to_string(i), relay->port())));
+		recorders[i].attach(*strangers.back());
+		strangers.back()->start();
+	}
+	ChatNode c(loop, idC, relayConfig("carol", relay->port()));
+	Recorder rc;
+	rc.attach(c);
+	c.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		return b.relayState() == "online" && c.relayState() == "online"
+			&& std::all_of(strangers.begin(), strangers.end(), [](const auto& s) { return s->relayState() == "online"; });
+	}));
+	// Two strangers take both of Bob's sessions (and keep them); a third is refused.
+	strangers[0]->send(idB.peerId(), "one");
+	strangers[1]->send(idB.peerId(), "two");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return recorders[0].delivered.size() == 1 && recorders[1].delivered.size() == 1; }));
+	strangers[2]->send(idB.peerId(), "three");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return b.stats().sessionsRefused >= 1; }));
+	CPPUNIT_ASSERT(recorders[2].delivered.empty());
+	// Carol, whom Bob accepted, gets through.
+	c.send(idB.peerId(), "from a contact");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return rc.delivered.size() == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("from a contact"), rb.messages.back().text);
+	CPPUNIT_ASSERT(!rb.messages.back().request);
+	CPPUNIT_ASSERT_EQUAL(std::string("relay"), rb.messages.back().path);
+}

@@ -21,6 +21,7 @@ class ChatRelayTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testUnreachableRelayKeepsLanChat);
 	CPPUNIT_TEST(testUpgradeToDirectKeepsOrder);
 	CPPUNIT_TEST(testHolePunchUpgrade);
+	CPPUNIT_TEST(testContactTunnelPastStrangers);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -30,6 +31,7 @@ public:
 	void testUnreachableRelayKeepsLanChat();
 	void testUpgradeToDirectKeepsOrder();
 	void testHolePunchUpgrade();
+	void testContactTunnelPastStrangers();
 };
 
 

@@ -10,6 +10,11 @@
 #include "ChatRelayTest.h"
 #include "SessionProtocolTest.h"
 #include "PortMapperTest.h"
+#include "OutboxTest.h"
+#include "PeerTest.h"
+#include "LadderTest.h"
+#include "AddressPolicyTest.h"
+#include "ChatStoreTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -17,8 +22,13 @@ CppUnit::Test* ChatTestSuite::suite()
 {
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("ChatTestSuite");
 	pSuite->addTest(SessionProtocolTest::suite());
+	pSuite->addTest(OutboxTest::suite());
+	pSuite->addTest(AddressPolicyTest::suite());
+	pSuite->addTest(PeerTest::suite());
+	pSuite->addTest(LadderTest::suite());
 	pSuite->addTest(ChatNodeTest::suite());
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
+	pSuite->addTest(ChatStoreTest::suite());
 	return pSuite;
 }

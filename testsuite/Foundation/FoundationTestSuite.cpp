@@ -10,6 +10,7 @@
 #include "ManualSchedulerTest.h"
 #include "TextTest.h"
 #include "IdentityTest.h"
+#include "DataDirectoryTest.h"
 #include "PeerIdTest.h"
 #include "FrameCodecTest.h"
 #include "MessageSchemaTest.h"
@@ -27,6 +28,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(ManualSchedulerTest::suite());
 	pSuite->addTest(TextTest::suite());
 	pSuite->addTest(IdentityTest::suite());
+	pSuite->addTest(DataDirectoryTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());
 	pSuite->addTest(MessageSchemaTest::suite());

@@ -145,12 +145,6 @@ struct Peer
 };
 
 
-bool contains(const std::vector<Poco::Net::SocketAddress>& list, const Poco::Net::SocketAddress& address)
-{
-	return std::find(list.begin(), list.end(), address) != list.end();
-}
-
-
 } // namespace
 
 

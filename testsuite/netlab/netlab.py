@@ -297,6 +297,12 @@ class Proc:
         self.popen.stdin.flush()
         return time.monotonic()
 
+    def send_bytes(self, data):
+        """Writes raw bytes (e.g. a line that is not UTF-8) to stdin; returns time.monotonic()."""
+        self.popen.stdin.write(data)
+        self.popen.stdin.flush()
+        return time.monotonic()
+
     @property
     def alive(self):
         return self.popen.poll() is None
@@ -574,6 +580,117 @@ def stats(samples):
         return {"count": 0}
     return {"count": len(samples), "median": round(statistics.median(samples), 1),
             "min": round(min(samples), 1), "max": round(max(samples), 1)}
+
+# ---------------------------------------------------------------------------------------------
+# Checks and programs shared by the labs
+
+
+class CheckFailed(Exception):
+    """A fatal check failed; the message says which and why."""
+
+
+class Checks:
+    """Records a lab's checks and prints one line per check ("  ok    ..." / "  FAIL  ...").
+
+    check() returns whether the condition held; a failed check is kept in failures and, with
+    fatal=True, raises CheckFailed (later steps depend on it).
+    """
+
+    def __init__(self):
+        self.checks = []
+        self.failures = []
+
+    def check(self, condition, message, fatal=False):
+        self.checks.append({"check": message, "passed": bool(condition)})
+        print(("  ok    " if condition else "  FAIL  ") + message, flush=True)
+        if not condition:
+            self.failures.append(message)
+            if fatal:
+                raise CheckFailed(message)
+        return bool(condition)
+
+    def note(self, message):
+        print("        " + message, flush=True)
+
+
+def start_relay(host, relay_bin, address, port=5000, defines=(), log_path=None, timeout=15.0):
+    """Starts crosschat-relay in a host namespace (--bind address --port port, each define as
+    --define) and waits until it listens; returns the Proc. Raises LabError otherwise."""
+    argv = [relay_bin, "--bind", address, "--port", str(port)]
+    for define in defines:
+        argv += ["--define", define]
+    proc = host.spawn(argv, name="relay", log_path=log_path)
+    if not proc.wait_for(lambda p: any("listening on" in l.text for l in p.stderr), timeout):
+        raise LabError(f"crosschat-relay does not listen on {address}:{port} within {timeout} s: {proc.stderr_tail(3)}")
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource use of a process (memory, descriptors)
+
+
+def process_usage(pid):
+    """{"rss_kib", "fds", "threads"} of a live process from /proc, or None if it is gone.
+
+    A process in a lab namespace is still a process of this machine: /proc/<pid> of the pid a
+    Proc reports (ip netns exec execs the program) is the program itself.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            status = f.read()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+    usage = {"fds": fds}
+    for key, field in (("VmRSS", "rss_kib"), ("Threads", "threads")):
+        match = re.search(rf"^{key}:\s+(\d+)", status, re.MULTILINE)
+        usage[field] = int(match.group(1)) if match else None
+    return usage
+
+
+class ProcessSampler:
+    """Samples process_usage(pid) every interval seconds on a thread, at most max_samples times.
+
+    samples is [(time.monotonic(), usage)]; peak(field) the largest value seen; window(t0, t1)
+    the samples between two times.
+    """
+
+    def __init__(self, pid, interval=0.1, max_samples=20000):
+        self.pid = pid
+        self.interval = interval
+        self.max_samples = max_samples
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"sampler-{pid}")
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        for _ in range(self.max_samples):
+            usage = process_usage(self.pid)
+            if usage is None:
+                return
+            self.samples.append((time.monotonic(), usage))
+            if self._stop.wait(self.interval):
+                return
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def window(self, t0=None, t1=None):
+        return [u for t, u in list(self.samples) if (t0 is None or t >= t0) and (t1 is None or t < t1)]
+
+    def peak(self, field, t0=None, t1=None):
+        values = [u[field] for u in self.window(t0, t1) if u.get(field) is not None]
+        return max(values) if values else None
+
+    def median(self, field, t0=None, t1=None):
+        values = [u[field] for u in self.window(t0, t1) if u.get(field) is not None]
+        return statistics.median(values) if values else None
+
 
 # ---------------------------------------------------------------------------------------------
 # miniupnpd gateways (UPnP IGD + NAT-PMP)
@@ -956,8 +1073,14 @@ def read_pcap(path, max_records=1000000):
     return linktype, records
 
 
-def tcp_segments(linktype, packet):
-    """Returns (src, sport, dst, dport, payload_length) for a TCP packet, else None.
+TcpPacket = collections.namedtuple("TcpPacket", "src sport dst dport flags payload_length")
+"""One TCP segment of a capture: addresses, ports, the TCP flags byte and the payload length."""
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def tcp_packet(linktype, packet):
+    """Returns a TcpPacket for a TCP packet, else None.
 
     Understands Ethernet (1), Linux cooked v1 (113) and v2 (276, tcpdump -i any) and raw IP
     (101) captures, IPv4 and IPv6 (without IPv6 extension headers).
@@ -1005,7 +1128,13 @@ def tcp_segments(linktype, packet):
         return None
     sport, dport = struct.unpack("!HH", tcp[:4])
     data_offset = (tcp[12] >> 4) * 4
-    return src, sport, dst, dport, max(0, tcp_len - data_offset)
+    return TcpPacket(src, sport, dst, dport, tcp[13], max(0, tcp_len - data_offset))
+
+
+def tcp_segments(linktype, packet):
+    """Returns (src, sport, dst, dport, payload_length) for a TCP packet, else None."""
+    p = tcp_packet(linktype, packet)
+    return None if p is None else (p.src, p.sport, p.dst, p.dport, p.payload_length)
 
 
 class Capture:
@@ -1062,6 +1191,26 @@ class Capture:
             "tcp_payload_packets": len(with_payload),
             "tcp_payload_bytes": sum(s[4] for s in with_payload),
         }
+
+    def packets(self):
+        """Returns [(ts, TcpPacket)] of the captured TCP packets (ts: the pcap's wall-clock time,
+        comparable with time.time())."""
+        linktype, records = read_pcap(self.path)
+        return [(t, p) for t, p in ((t, tcp_packet(linktype, pkt)) for t, pkt in records) if p]
+
+    def syns(self, hosts=None, before=None, after=None):
+        """Connection attempts: [(ts, TcpPacket)] with SYN set and ACK clear, optionally only
+        those toward one of hosts (a set of address strings) and with after <= ts < before."""
+        found = []
+        for t, p in self.packets():
+            if not p.flags & TCP_SYN or p.flags & TCP_ACK:
+                continue
+            if hosts is not None and p.dst not in hosts:
+                continue
+            if (before is not None and t >= before) or (after is not None and t < after):
+                continue
+            found.append((t, p))
+        return found
 
     def contains(self, needle):
         """True if needle (bytes) occurs anywhere in the raw capture file."""

@@ -32,6 +32,11 @@ POCO_DECLARE_EXCEPTION(, CryptoException, Poco::RuntimeException)
 POCO_DECLARE_EXCEPTION(, TlsConfigException, Poco::RuntimeException)
 	/// A TLS certificate, private key or CA file cannot be read or used (the message names the
 	/// file and the problem).
+POCO_DECLARE_EXCEPTION(, DataDirectoryException, Poco::RuntimeException)
+	/// The data directory cannot be used: it cannot be created or locked, it is a symbolic
+	/// link, it belongs to another user, or group or others may write to it.
+POCO_DECLARE_EXCEPTION(, DataDirectoryInUseException, DataDirectoryException)
+	/// Another process (or another DataDirectory object) holds the data directory's lock.
 
 
 } // namespace CrossChat

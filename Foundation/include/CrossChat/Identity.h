@@ -30,7 +30,8 @@ class Identity
 	/// Storage: loadOrCreate(dir) keeps the key as PKCS#8 PEM in <dir>/identity.pem. The data
 	/// directory is created with mode 0700 and the key file written with mode 0600 (atomically,
 	/// through a temporary file). Like ssh, a key file that its group or others can read or
-	/// write is refused with IdentityException.
+	/// write, that belongs to another user, or that is a symbolic link is refused with
+	/// IdentityException.
 	///
 	/// Thread rules: immutable after construction; sign() and the accessors are safe from any
 	/// thread.
@@ -46,7 +47,8 @@ public:
 
 	static Identity load(const std::string& keyFile);
 		/// Loads a PKCS#8 PEM private key. Throws IdentityException if the file is missing,
-		/// unreadable, readable or writable by group/others, or not an Ed25519 key.
+		/// unreadable, readable or writable by group/others, owned by another user, a symbolic
+		/// link, or not an Ed25519 key.
 
 	void save(const std::string& keyFile) const;
 		/// Writes the private key as PKCS#8 PEM with mode 0600, replacing the file atomically.

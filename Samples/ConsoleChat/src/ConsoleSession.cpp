@@ -6,6 +6,7 @@
 
 
 #include "ConsoleSession.h"
+#include "CrossChat/Chat/ChatException.h"
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/FoundationException.h"
@@ -17,6 +18,8 @@
 #include "Poco/Logger.h"
 #include "Poco/Net/NetException.h"
 #include "Poco/Net/NetworkInterface.h"
+#include "Poco/Path.h"
+#include "Poco/NumberParser.h"
 #include "Poco/String.h"
 #include "Poco/TextConverter.h"
 #include "Poco/TextEncoding.h"
@@ -90,7 +93,22 @@ int ConsoleSession::start()
 	try
 	{
 		sessionLogger().debug("data directory " + _settings.dataDir);
-		_identity.emplace(Identity::loadOrCreate(_settings.dataDir));
+		// First: a second crosschat on the same identity must stop here, before it touches
+		// the key or announces anything (two nodes with one ID would fight over the relay).
+		_dataDirectory.emplace(DataDirectory::open(_settings.dataDir));
+		_identity.emplace(Identity::loadOrCreate(_dataDirectory->path()));
+	}
+	catch (const DataDirectoryInUseException& exc)
+	{
+		_console.fatal(exc.message() + ", probably another crosschat with the same identity. "
+			"Each running crosschat needs its own data directory: start this one with --data-dir DIR "
+			"(a new directory gets a new identity)");
+		return Application::EXIT_TEMPFAIL;
+	}
+	catch (const DataDirectoryException& exc)
+	{
+		_console.fatal("cannot use the data directory: " + exc.message());
+		return Application::EXIT_CONFIG;
 	}
 	catch (const IdentityException& exc)
 	{
@@ -119,6 +137,17 @@ int ConsoleSession::start()
 	try
 	{
 		startNode();
+	}
+	catch (const Chat::StoreLockedException& exc)
+	{
+		_console.fatal("the chat database is in use: " + exc.message() + "; is another crosschat running with --data-dir "
+			+ _settings.dataDir + "?");
+		return Application::EXIT_TEMPFAIL;
+	}
+	catch (const Chat::StoreException& exc)
+	{
+		_console.fatal("cannot open the chat database: " + exc.message());
+		return Application::EXIT_CONFIG;
 	}
 	catch (const Poco::Net::NetException& exc)
 	{
@@ -176,6 +205,7 @@ void ConsoleSession::startNode()
 	config.relayDirectory = _settings.relayDirectory;
 	config.portMapping = _settings.portMapping;
 	config.holePunching = _settings.holePunching;
+	config.databasePath = Poco::Path(_dataDirectory->path(), Chat::ChatStore::FILE_NAME).toString();
 	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
 	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
@@ -231,8 +261,19 @@ bool ConsoleSession::validInput(std::string& line)
 void ConsoleSession::quit()
 {
 	_loop.assertInLoopThread();
+	const std::size_t waiting = _pNode ? _pNode->pendingMessages() : 0;
+	const bool durable = _pNode && _pNode->durable();
 	if (_pNode) _pNode->stop();   // no event after "bye"
-	_console.print(*Console::makeEvent("bye"), "Bye.");
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("bye");
+	pEvent->set("pending", static_cast<Poco::UInt64>(waiting));
+	std::string text = "Bye.";
+	if (waiting > 0)
+	{
+		text = std::to_string(waiting) + (waiting == 1 ? " message is" : " messages are") + " still waiting for delivery; "
+			+ (durable ? "they are kept and go out when you are back and the peer can be reached.\n"
+				: "without a database they are lost.\n") + text;
+	}
+	_console.print(*pEvent, text);
 }
 
 
@@ -598,6 +639,11 @@ void ConsoleSession::registerContactCommands()
 		[this](const std::string& arguments) { return block(arguments); });
 	_interpreter.add("/contacts", "list your contacts and blocked peers: alias, ID, last seen, path",
 		[this](const std::string&) { return contacts(); });
+	_interpreter.add("/history <peer> [count]", "show the last messages of a conversation (default 20, at most 1000), "
+		"from the chat database",
+		[this](const std::string& arguments) { return history(arguments); });
+	_interpreter.add("/search <words>", "search every conversation for messages with all the words (word* matches a prefix)",
+		[this](const std::string& arguments) { return search(arguments); });
 	_interpreter.add("/alias <peer> [name]", "give a peer a local name that wins over the name it gives itself; "
 		"without a name, remove it",
 		[this](const std::string& arguments) { return alias(arguments); });
@@ -720,6 +766,129 @@ CommandInterpreter::Action ConsoleSession::contacts()
 		if (peer.pending > 0) text << "  " << peer.pending << " waiting";
 	}
 	pEvent->set("contacts", pList);
+	_console.print(*pEvent, text.str());
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+} // namespace CrossChat
+
+
+namespace CrossChat {
+
+
+namespace {
+
+
+std::string formatTime(std::int64_t ms)
+{
+	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(ms) * 1000));
+	return Poco::DateTimeFormatter::format(when, "%Y-%m-%d %H:%M");
+}
+
+
+} // namespace
+
+
+CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
+{
+	const std::string::size_type space = arguments.find(' ');
+	const std::string who = arguments.substr(0, space);
+	const std::string countText = space == std::string::npos ? std::string() : Poco::trim(arguments.substr(space + 1));
+	if (who.empty())
+	{
+		_console.error("usage: /history <peer> [count]");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	unsigned count = 20;
+	if (!countText.empty() && (!Poco::NumberParser::tryParseUnsigned(countText, count) || count == 0
+		|| count > Chat::ChatStore::MAX_PAGE))
+	{
+		_console.error("the count must be a number from 1 to " + std::to_string(Chat::ChatStore::MAX_PAGE));
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	const std::optional<PeerId> peer = resolvePeer(who);
+	if (!peer) return CommandInterpreter::Action::CONTINUE;
+	std::vector<Chat::StoredMessage> messages;
+	try
+	{
+		messages = _pNode->history(*peer, count);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.error("cannot read the history: " + exc.message());
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("history");
+	pEvent->set("peer", peer->toString());
+	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
+	std::ostringstream text;
+	if (messages.empty()) text << "No messages with " << nameOf(*peer) << " yet.";
+	const std::string me = _identity->peerId().toString();
+	for (const Chat::StoredMessage& message: messages)
+	{
+		const bool outgoing = message.direction == Chat::MessageDirection::OUTGOING;
+		Poco::JSON::Object::Ptr pMessage = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+		pMessage->set("id", message.id);
+		pMessage->set("from", outgoing ? me : peer->toString());
+		pMessage->set("text", message.text);
+		pMessage->set("time", message.timestampMs);
+		pMessage->set("state", std::string(Chat::messageStateName(message.state)));
+		if (!message.path.empty()) pMessage->set("path", message.path);
+		if (!message.reason.empty()) pMessage->set("reason", message.reason);
+		pList->add(pMessage);
+		if (text.tellp() > 0) text << "\n";
+		text << "[" << formatTime(message.timestampMs) << "] " << (outgoing ? _settings.name : nameOf(*peer)) << ": "
+			<< Console::printable(message.text);
+		if (outgoing && message.state != Chat::MessageState::DELIVERED)
+			text << "  (" << Chat::messageStateName(message.state)
+				<< (message.reason.empty() ? std::string() : ": " + Console::printable(message.reason)) << ")";
+	}
+	pEvent->set("messages", pList);
+	_console.print(*pEvent, text.str());
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::search(const std::string& arguments)
+{
+	if (Poco::trim(arguments).empty())
+	{
+		_console.error("usage: /search <words>");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	std::vector<Chat::SearchResult> results;
+	try
+	{
+		results = _pNode->search(arguments, 50);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.error("cannot search: " + exc.message());
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("search");
+	pEvent->set("words", arguments);
+	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
+	std::ostringstream text;
+	if (results.empty()) text << "Nothing found.";
+	const std::string me = _identity->peerId().toString();
+	for (const Chat::SearchResult& result: results)
+	{
+		const bool outgoing = result.direction == Chat::MessageDirection::OUTGOING;
+		Poco::JSON::Object::Ptr pResult = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+		pResult->set("peer", result.peer.toString());
+		pResult->set("id", result.id);
+		pResult->set("from", outgoing ? me : result.peer.toString());
+		pResult->set("time", result.timestampMs);
+		pResult->set("state", std::string(Chat::messageStateName(result.state)));
+		pResult->set("snippet", result.snippet);
+		pList->add(pResult);
+		if (text.tellp() > 0) text << "\n";
+		text << "[" << formatTime(result.timestampMs) << "] " << (outgoing ? "you to " : "") << nameOf(result.peer) << ": "
+			<< Console::printable(result.snippet);
+	}
+	pEvent->set("results", pList);
 	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;
 }

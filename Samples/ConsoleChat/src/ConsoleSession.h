@@ -15,6 +15,7 @@
 #include "CommandInterpreter.h"
 #include "Console.h"
 #include "CrossChat/Chat/ChatNode.h"
+#include "CrossChat/DataDirectory.h"
 #include "CrossChat/Identity.h"
 #include <chrono>
 #include <cstdint>
@@ -65,11 +66,12 @@ public:
 	ConsoleSession& operator=(const ConsoleSession&) = delete;
 
 	int start();
-		/// Loads or creates the identity, starts the chat node and announces it ("ready"). Returns
+		/// Takes the data directory (DataDirectory: one crosschat per identity), loads or creates
+		/// the identity, starts the chat node and announces it ("ready"). Returns
 		/// Poco::Util::Application::EXIT_OK, or, after reporting the problem through
-		/// Console::fatal(), EXIT_CONFIG for an unusable identity or data directory and
-		/// EXIT_UNAVAILABLE if a port cannot be bound, EXIT_SOFTWARE for anything else.
-		/// Must be called from the loop thread.
+		/// Console::fatal(), EXIT_TEMPFAIL if another process holds the data directory,
+		/// EXIT_CONFIG for an unusable identity or data directory, EXIT_UNAVAILABLE if a port
+		/// cannot be bound, EXIT_SOFTWARE for anything else. Must be called from the loop thread.
 
 	CommandInterpreter::Action handleLine(const std::string& line);
 		/// Runs one input line. Must be called from the loop thread, after a successful start().
@@ -100,6 +102,8 @@ private:
 	CommandInterpreter::Action block(const std::string& arguments);
 	CommandInterpreter::Action alias(const std::string& arguments);
 	CommandInterpreter::Action contacts();
+	CommandInterpreter::Action history(const std::string& arguments);
+	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
@@ -118,6 +122,7 @@ private:
 	const Settings _settings;
 	Console _console;
 	CommandInterpreter _interpreter;
+	std::optional<DataDirectory> _dataDirectory; ///< Locked for the session's lifetime.
 	std::optional<Identity> _identity;
 	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
 	std::optional<PeerId> _conversation;        ///< Where plain text goes.

@@ -11,7 +11,9 @@
 
 
 #include "CrossChat/Discovery/LanDiscovery.h"
+#include "CrossChat/Chat/ChatStore.h"
 #include "CrossChat/Chat/PortMapper.h"
+#include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
@@ -42,8 +44,8 @@ struct ChatNodeConfig
 	std::chrono::milliseconds handshakeTimeout{10000};        ///< TLS + hello must finish within this.
 	std::chrono::milliseconds reconnectMin{500};              ///< First retry delay; doubles up to reconnectMax.
 	std::chrono::milliseconds reconnectMax{30000};
-	std::string databasePath;                                 ///< The SQLite store (contacts, history, outbox); empty:
-	                                                          ///< an in-memory store that ends with the node.
+	std::string databasePath;                                 ///< The SQLite store (ChatStore: contacts, history, the
+	                                                          ///< outbox); empty: none (outbox and contacts in memory only).
 	std::size_t maxSessions = 256;                            ///< Sessions at once, established and pending.
 	std::size_t maxSessionsPerAddress = 16;                   ///< ... from one remote IP (IPv6: one /64); tunnels
 	                                                          ///< count per peer instead (they all come from the relay).
@@ -74,19 +76,6 @@ struct ChatNodeConfig
 };
 
 
-enum class Relation
-	/// What a peer is to the user (see ChatNode, "Consent").
-{
-	STRANGER,   ///< Met, never chosen: the node receives from it but acts on nothing it says.
-	CONTACT,    ///< Written to or accepted: the node dials, punches and upgrades for it.
-	BLOCKED     ///< Its messages are refused; nothing is dialed.
-};
-
-
-const char* relationName(Relation relation);
-	/// "stranger", "contact" or "blocked".
-
-
 struct PeerInfo
 	/// A snapshot of one peer as the node sees it.
 {
@@ -97,7 +86,7 @@ struct PeerInfo
 	bool consented = false;                            ///< It has written to us (we are its contact).
 	std::int64_t lastSeenMs = 0;                       ///< Last session activity or LAN announcement (0: never).
 	std::vector<Poco::Net::SocketAddress> addresses;   ///< Known chat endpoints.
-	std::string via;                                   ///< How found: "lan", "relay", "incoming" or "static".
+	std::string via;                                   ///< How found: "lan", "relay", "incoming", "static" or "contact" (remembered).
 	bool online = false;                               ///< Currently announced on the LAN (or connected).
 	bool connected = false;                            ///< An established session exists.
 	std::string path;                                  ///< "direct" or "relay" while connected, else empty.
@@ -140,7 +129,9 @@ struct ChatNodeStats
 	std::uint64_t inputRefused = 0;         ///< Malformed or unwanted messages from peers, skipped or refused.
 	std::uint64_t strangersEvicted = 0;     ///< Idle strangers forgotten to stay within maxStrangers.
 	std::uint64_t sessionsRefusedPerAddress = 0;  ///< Over maxSessionsPerAddress or maxPendingPerAddress.
-	std::uint64_t dialsDenied = 0;          ///< Dials skipped by the per-peer budget or the address policy.
+	std::uint64_t dialsDenied = 0;          ///< Dials skipped by the per-peer budget.
+	std::uint64_t addressesRefused = 0;     ///< Addresses peers gave that the address policy does not let us dial
+	                                        ///< (counted once per address learned).
 	std::uint64_t punchesIgnored = 0;       ///< Punch messages from peers that are not contacts.
 };
 
@@ -233,7 +224,8 @@ public:
 	void accept(const PeerId& peer);
 		/// Makes peer a contact without writing to it (unblocks it).
 	void block(const PeerId& peer);
-		/// Refuses peer's messages from now on; drops what waits for it.
+		/// Refuses peer's sessions (and so its messages) from now on, closes the open ones and
+		/// ends what waits for it.
 	void setAlias(const PeerId& peer, const std::string& alias);
 		/// A local name for peer (empty: none); it wins over the name the peer gives itself.
 		/// Throws Poco::InvalidArgumentException for more than 64 bytes, invalid UTF-8 or
@@ -260,6 +252,21 @@ public:
 
 	std::size_t pendingMessages() const;
 		/// Messages accepted by send() and not yet delivered or refused, over all peers.
+
+	bool durable() const;
+		/// True if the node keeps a database (config.databasePath): history, and an outbox that
+		/// survives a restart.
+
+	std::vector<StoredMessage> history(const PeerId& peer, std::size_t count, std::int64_t beforeSequence = 0) const;
+		/// The last count messages (at most ChatStore::MAX_PAGE) of the conversation with peer,
+		/// both directions, oldest first; with beforeSequence, those before it (page back with the
+		/// first one's sequence). Throws Poco::IllegalStateException without a database.
+
+	std::vector<SearchResult> search(const std::string& words, std::size_t limit) const;
+		/// Messages of every conversation containing all the words (whole words, case- and
+		/// accent-insensitive, "word*" as a prefix), newest first, with a snippet in which the
+		/// matches are marked [like this]. Any input is words, never query syntax. Throws
+		/// Poco::IllegalStateException without a database.
 
 	const PeerId& id() const;
 	const std::string& name() const;

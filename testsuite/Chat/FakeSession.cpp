@@ -1,0 +1,330 @@
+//
+// FakeSession.cpp
+//
+// testsuite: a Session without sockets or TLS.
+//
+
+
+#include "FakeSession.h"
+#include "CrossChat/Chat/SessionProtocol.h"
+#include "CrossChat/FrameCodec.h"
+#include "Poco/Exception.h"
+
+
+namespace CrossChat {
+namespace Test {
+
+
+FakeSession::Ptr FakeSession::create(ManualScheduler& scheduler, std::uint64_t serial, bool outgoing, Chat::Path path,
+	const Poco::Net::SocketAddress& remote, Listener* pListener)
+{
+	return Ptr(new FakeSession(scheduler, serial, outgoing, path, remote, pListener));
+}
+
+
+FakeSession::FakeSession(ManualScheduler& scheduler, std::uint64_t serial, bool outgoing, Chat::Path path,
+	const Poco::Net::SocketAddress& remote, Listener* pListener):
+	_scheduler(scheduler),
+	_serial(serial),
+	_outgoing(outgoing),
+	_path(path),
+	_remote(remote),
+	_pListener(pListener)
+{
+}
+
+
+// Driven by the test -----------------------------------------------------------------------
+
+
+void FakeSession::tlsReady(const PeerId& presented)
+{
+	if (_closed) throw Poco::IllegalStateException("tlsReady() on a closed fake session");
+	if (_tlsReady) return;
+	_tlsReady = true;
+	_peerId = presented;
+	if (_pListener) _pListener->onSessionTlsReady(*this);
+}
+
+
+void FakeSession::establish(const PeerId& presented, const std::string& name)
+{
+	if (_closed) throw Poco::IllegalStateException("establish() on a closed fake session");
+	tlsReady(presented);
+	if (_closed || _ending) return;   // the listener refused the key
+	_peerName = name;
+	_established = true;
+	if (_pListener) _pListener->onSessionEstablished(*this);
+}
+
+
+void FakeSession::deliver(const std::string& name, const Poco::JSON::Object& body)
+{
+	if (!established()) throw Poco::IllegalStateException("a message on a fake session that is not established");
+	// Through the real catalog both ways: only what a real session would pass on arrives.
+	const MessageCatalog& catalog = Chat::SessionProtocol::catalog();
+	FrameCodec codec(Chat::SessionProtocol::MAX_FRAME_SIZE);
+	const std::string wire = catalog.encode(codec, name, body);
+	codec.feed(wire.data(), wire.size());
+	const std::optional<Frame> frame = codec.next();
+	if (!frame) throw Poco::IllegalStateException("the codec returned no frame");
+	const Message message = catalog.decode(*frame);
+	if (_pListener) _pListener->onSessionMessage(*this, message);
+}
+
+
+void FakeSession::deliverText(const std::string& id, const std::string& text, std::int64_t timestampMs)
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	body.set("ts", timestampMs);
+	body.set("text", text);
+	deliver("text", body);
+}
+
+
+void FakeSession::deliverReceipt(const std::string& id)
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	deliver("receipt", body);
+}
+
+
+void FakeSession::deliverRefusal(const std::string& id, const std::string& code, const std::string& reason)
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	body.set("code", code);
+	body.set("reason", reason);
+	deliver("refuse", body);
+}
+
+
+void FakeSession::deliverContact(bool accepted)
+{
+	Poco::JSON::Object body;
+	body.set("accepted", accepted);
+	deliver("contact", body);
+}
+
+
+void FakeSession::refuse(const std::string& reason)
+{
+	ended(reason);
+}
+
+
+void FakeSession::closeByPeer(const std::string& reason)
+{
+	ended(reason);
+}
+
+
+void FakeSession::link(const Ptr& mirror)
+{
+	_mirror = mirror;
+	mirror->_mirror = shared_from_this();
+}
+
+
+void FakeSession::ended(const std::string& reason)
+{
+	if (_closed) return;
+	_closed = true;
+	Ptr self = shared_from_this();   // the listener may drop its last reference
+	if (_pListener) _pListener->onSessionClosed(*this, reason);
+	if (Ptr mirror = _mirror.lock()) mirror->endLater(reason.empty() ? "closed by the other end" : reason);
+}
+
+
+void FakeSession::endLater(const std::string& reason)
+	/// As a real session: the end is reported from the loop, never from inside the call.
+{
+	if (_closed || _ending) return;
+	_ending = true;
+	std::weak_ptr<FakeSession> weak = shared_from_this();
+	_scheduler.post([weak, reason] {
+		if (Ptr self = weak.lock()) self->ended(reason);
+	});
+}
+
+
+// Recorded ---------------------------------------------------------------------------------
+
+
+const std::vector<FakeSession::Text>& FakeSession::texts() const
+{
+	return _texts;
+}
+
+
+std::vector<std::string> FakeSession::textIds() const
+{
+	std::vector<std::string> ids;
+	for (const Text& text: _texts) ids.push_back(text.id);
+	return ids;
+}
+
+
+const std::vector<std::string>& FakeSession::receipts() const
+{
+	return _receipts;
+}
+
+
+const std::vector<FakeSession::Refusal>& FakeSession::refusals() const
+{
+	return _refusals;
+}
+
+
+const std::vector<bool>& FakeSession::contacts() const
+{
+	return _contacts;
+}
+
+
+const std::optional<std::string>& FakeSession::closedWith() const
+{
+	return _closedWith;
+}
+
+
+const std::optional<std::string>& FakeSession::abortedWith() const
+{
+	return _abortedWith;
+}
+
+
+bool FakeSession::endedByUs() const
+{
+	return _closedWith || _abortedWith || _detached;
+}
+
+
+bool FakeSession::detached() const
+{
+	return _detached;
+}
+
+
+Chat::Session::Listener* FakeSession::listener() const
+{
+	return _pListener;
+}
+
+
+// Session ----------------------------------------------------------------------------------
+
+
+void FakeSession::setListener(Listener* pListener)
+{
+	_pListener = pListener;
+}
+
+
+void FakeSession::sendText(const std::string& id, std::int64_t timestampMs, const std::string& text)
+{
+	if (!_established || _closed) throw Poco::IllegalStateException("sendText() on a fake session that is not established");
+	_texts.push_back(Text{id, timestampMs, text});
+}
+
+
+void FakeSession::sendReceipt(const std::string& id)
+{
+	_receipts.push_back(id);
+}
+
+
+void FakeSession::sendRefusal(const std::string& id, const std::string& code, const std::string& reason)
+{
+	_refusals.push_back(Refusal{id, code, reason});
+}
+
+
+void FakeSession::sendContact(bool accepted)
+{
+	_contacts.push_back(accepted);
+}
+
+
+void FakeSession::close(const std::string& reason)
+{
+	if (_closed) return;
+	if (!_closedWith && !_abortedWith) _closedWith = reason;
+	endLater(reason);
+}
+
+
+void FakeSession::abort(const std::string& reason)
+{
+	if (_closed) return;
+	if (!_closedWith && !_abortedWith) _abortedWith = reason;
+	endLater(reason);
+}
+
+
+void FakeSession::detach()
+{
+	_pListener = nullptr;
+	_detached = true;
+	if (!_closed) endLater("shutting down");
+}
+
+
+bool FakeSession::outgoing() const
+{
+	return _outgoing;
+}
+
+
+bool FakeSession::tlsReady() const
+{
+	return _tlsReady;
+}
+
+
+bool FakeSession::established() const
+{
+	return _established && !_closed;
+}
+
+
+bool FakeSession::closed() const
+{
+	return _closed;
+}
+
+
+std::uint64_t FakeSession::serial() const
+{
+	return _serial;
+}
+
+
+const PeerId& FakeSession::peerId() const
+{
+	return _peerId;
+}
+
+
+const std::string& FakeSession::peerName() const
+{
+	return _peerName;
+}
+
+
+Chat::Path FakeSession::path() const
+{
+	return _path;
+}
+
+
+Poco::Net::SocketAddress FakeSession::remoteAddress() const
+{
+	return _remote;
+}
+
+
+} } // namespace CrossChat::Test
