@@ -47,6 +47,7 @@ ChatSession::ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uin
 	_pListener(pListener),
 	_options(std::move(options)),
 	_codec(SessionProtocol::MAX_FRAME_SIZE),
+	_reader(*this),
 	_outgoing(outgoing),
 	_serial(serial),
 	_lastReceived(std::chrono::steady_clock::now())
@@ -77,7 +78,7 @@ void ChatSession::start()
 	_handshakeTimer = _channel->connection()->loop().runAfter(_options.handshakeTimeout, [weak] {
 		if (auto self = weak.lock())
 		{
-			if (!self->_established) self->_channel->abort("session handshake timed out");
+			if (!self->_reader.established()) self->_channel->abort("session handshake timed out");
 		}
 	});
 }
@@ -117,13 +118,7 @@ void ChatSession::onData(const char* data, std::size_t size)
 	_lastReceived = std::chrono::steady_clock::now();
 	try
 	{
-		_codec.feed(data, size);
-		while (!_closed)
-		{
-			std::optional<Frame> frame = _codec.next();
-			if (!frame) break;
-			handle(*frame);
-		}
+		_reader.feed(data, size);
 	}
 	catch (const Poco::Exception& exc)
 	{
@@ -134,39 +129,20 @@ void ChatSession::onData(const char* data, std::size_t size)
 }
 
 
-void ChatSession::handle(const Frame& frame)
+void ChatSession::onHello(const std::string& name)
 {
-	const MessageCatalog& catalog = SessionProtocol::catalog();
-	if (!catalog.has(frame.type))
-	{
-		// A newer peer's message: skipped, so that the protocol can grow (see PROTOCOL.md).
-		logger().debug("session with %s: skipping unknown message type %d", _peerId.shortString(), static_cast<int>(frame.type));
-		return;
-	}
-	if (frame.type == catalog.typeOf("hello"))
-	{
-		handleHello(frame);
-		return;
-	}
-	if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");
-	Message message;
-	try
-	{
-		message = catalog.decode(frame);
-	}
-	catch (const MessageException& exc)
-	{
-		skip(frame, exc.message());
-		return;
-	}
-	if (message.name == "text" && !Text::isValidUtf8(message.body->getValue<std::string>("text")))
-	{
-		++_skipped;
-		const std::string id = message.body->getValue<std::string>("id");
-		sendRefusal(id, SessionProtocol::REFUSE_INVALID_UTF8, "the text is not valid UTF-8");
-		if (_pListener) _pListener->onSessionRefusedInput(*this, id, "the text is not valid UTF-8");
-		return;
-	}
+	_peerName = name;
+	_handshakeTimer.cancel();
+	std::weak_ptr<ChatSession> weak = shared_from_this();
+	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
+		if (auto self = weak.lock()) self->onKeepaliveTick();
+	});
+	if (_pListener) _pListener->onSessionEstablished(*this);
+}
+
+
+void ChatSession::onMessage(const Message& message)
+{
 	if (message.name == "ping")
 	{
 		Poco::JSON::Object pong;
@@ -190,57 +166,23 @@ void ChatSession::handle(const Frame& frame)
 }
 
 
-void ChatSession::handleHello(const Frame& frame)
+void ChatSession::onRefused(const std::string& messageId, const char* code, const std::string& problem)
+	/// A malformed message after the handshake: refused by id if it has a readable one (its
+	/// sender stops resending it), else dropped. The session goes on.
 {
-	if (_established) throw MessageException("second hello");
-	const Message message = SessionProtocol::catalog().decode(frame);   // malformed: the handshake fails
-	const std::string name = message.body->getValue<std::string>("name");
-	if (!Text::isValidUtf8(name)) throw MessageException("hello: the name is not valid UTF-8");
-	_peerName = name;
-	_established = true;
-	_handshakeTimer.cancel();
-	std::weak_ptr<ChatSession> weak = shared_from_this();
-	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
-		if (auto self = weak.lock()) self->onKeepaliveTick();
-	});
-	if (_pListener) _pListener->onSessionEstablished(*this);
+	if (_logThrottle.allow(std::chrono::steady_clock::now()))
+	{
+		logger().warning("session with %s: skipping a malformed message: %s%s", _peerId.shortString(),
+			Text::terminalSafe(problem, 200), std::string(messageId.empty() ? "" : "; refused"));
+	}
+	if (!messageId.empty()) sendRefusal(messageId, code, problem);
+	if (_pListener) _pListener->onSessionRefusedInput(*this, messageId, problem);
 }
 
 
-void ChatSession::skip(const Frame& frame, const std::string& problem)
-	/// A malformed message after the handshake: a text message with a readable id is refused
-	/// (its sender stops resending it); anything else is dropped. The session goes on.
+bool ChatSession::stopped() const
 {
-	++_skipped;
-	std::string id;
-	const bool utf8 = Text::isValidUtf8(frame.body);
-	if (frame.type == SessionProtocol::catalog().typeOf("text"))
-	{
-		try
-		{
-			// A lossy decode is enough to read the id of a text that is not UTF-8.
-			const Poco::JSON::Object::Ptr pBody = MessageSchema::parseObject(utf8 ? frame.body : Text::replaceInvalidUtf8(frame.body));
-			if (pBody->has("id") && pBody->get("id").isString())
-			{
-				id = pBody->getValue<std::string>("id");
-				if (id.empty() || id.size() > SessionProtocol::MAX_MESSAGE_ID_SIZE || id.find("\xEF\xBF\xBD") != std::string::npos) id.clear();
-			}
-		}
-		catch (const Poco::Exception&)
-		{
-			// not even JSON: nothing to refuse by id
-		}
-	}
-	const char* code = utf8 ? SessionProtocol::REFUSE_MALFORMED : SessionProtocol::REFUSE_INVALID_UTF8;
-	const std::string why = utf8 ? problem : "the message is not valid UTF-8";
-	if (_logThrottle.allow(std::chrono::steady_clock::now()))
-	{
-		logger().warning("session with %s: skipping a malformed message (type %d, %z bytes): %s%s", _peerId.shortString(),
-			static_cast<int>(frame.type), frame.body.size(), Text::terminalSafe(why, 200),
-			std::string(id.empty() ? "" : "; refused"));
-	}
-	if (!id.empty()) sendRefusal(id, code, why);
-	if (_pListener) _pListener->onSessionRefusedInput(*this, id, why);
+	return _closed;
 }
 
 
@@ -355,7 +297,7 @@ bool ChatSession::tlsReady() const
 
 bool ChatSession::established() const
 {
-	return _established && !_closed;
+	return _reader.established() && !_closed;
 }
 
 
@@ -397,7 +339,7 @@ Poco::Net::SocketAddress ChatSession::remoteAddress() const
 
 std::uint64_t ChatSession::skippedMessages() const
 {
-	return _skipped;
+	return _reader.skipped();
 }
 
 

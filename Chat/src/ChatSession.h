@@ -12,6 +12,7 @@
 
 
 #include "Session.h"
+#include "SessionReader.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/LogThrottle.h"
 #include "CrossChat/MessageCatalog.h"
@@ -27,16 +28,17 @@ namespace CrossChat {
 namespace Chat {
 
 
-class ChatSession: public Session, public std::enable_shared_from_this<ChatSession>
+class ChatSession: public Session, private SessionReader::Handler, public std::enable_shared_from_this<ChatSession>
 	/// Speaks the session protocol (SessionProtocol) over one TlsChannel: sends our hello once
 	/// TLS is up, becomes established when the peer's hello arrives, answers pings, sends its
 	/// own keepalive pings and closes a session that stays silent for three intervals or does
 	/// not finish its handshake in time. Text, receipt and refuse messages go to the Listener.
 	///
-	/// One bad item costs one error: a text message that is not valid UTF-8 or fails its
-	/// schema is answered with a refuse for its id (if it has a readable id) and skipped; any
-	/// other malformed message after the handshake is skipped; the session goes on. Only
-	/// what breaks the stream itself (framing, TLS, a malformed or repeated hello) closes it.
+	/// What the peer sends is read by a SessionReader (the rules are there): one bad item costs
+	/// one error — a malformed or non-UTF-8 text is answered with a refuse for its id (if it has
+	/// a readable id) and skipped, any other malformed message after the handshake skipped, the
+	/// session goes on; only what breaks the stream itself (framing, TLS, a malformed or
+	/// repeated hello) closes it.
 	///
 	/// Thread rules: loop thread only; Listener calls happen on it.
 	/// Ownership: held by std::shared_ptr (by its owner and by its channel's pending callbacks
@@ -85,26 +87,26 @@ private:
 	void onTlsReady(const PeerId& peer);
 	void onData(const char* data, std::size_t size);
 	void onClosed(const std::string& reason);
-	void handle(const Frame& frame);
-	void handleHello(const Frame& frame);
-	void skip(const Frame& frame, const std::string& problem);
+	void onHello(const std::string& name) override;
+	void onMessage(const Message& message) override;
+	void onRefused(const std::string& messageId, const char* code, const std::string& problem) override;
+	bool stopped() const override;
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void onKeepaliveTick();
 
 	TlsChannel::Ptr _channel;
 	Listener* _pListener;
 	Options _options;
-	FrameCodec _codec;
+	FrameCodec _codec;       ///< Encodes what we send.
+	SessionReader _reader;   ///< Decodes what the peer sends.
 	const bool _outgoing;
 	const std::uint64_t _serial;
 	bool _tlsReady = false;
-	bool _established = false;
 	bool _closed = false;
 	PeerId _peerId;
 	std::string _peerName;
 	Poco::Net::SocketAddress _remote;
 	std::int64_t _pingCounter = 0;
-	std::uint64_t _skipped = 0;
 	std::chrono::steady_clock::time_point _lastReceived;
 	LogThrottle _logThrottle;
 	TimerHandle _handshakeTimer;

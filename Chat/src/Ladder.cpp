@@ -409,7 +409,7 @@ void Ladder::attemptEnded(const Session& session, const std::string& reason)
 			_planRetry = scheduler().runAfter(PUNCH_RETRY_DELAY, [weak] { if (auto p = weak.lock()) p->ladder().punchDial(); });
 			return;
 		}
-		if (_punches.empty() && !_planRetry.active())
+		if (_punches.empty() && !_planRetry.active() && _predictions.empty() && !_nextPrediction.active())
 		{
 			_plan.reset();
 			punchAttemptFailed("no simultaneous open");
@@ -417,6 +417,7 @@ void Ladder::attemptEnded(const Session& session, const std::string& reason)
 		return;
 	}
 	// A prediction dial: the round goes on when the last one is gone and no attempt is pending.
+	if (!_punches.empty()) return;
 	if (_predictions.empty() && !_nextPrediction.active())
 		punchAttemptFailed("no predicted port matched");
 }
@@ -558,14 +559,15 @@ void Ladder::upgradeStep()
 
 
 bool Ladder::canPunch() const
-	/// A punch needs the relay's control channel (its port is what our NAT maps) and a known
-	/// NAT type (a relay without a probe port gives neither), a contact that has written to us,
-	/// and the option.
+	/// A punch is started by the side with the smaller peer ID (the other answers: one round
+	/// of attempts at a time per pair, within the budget). It needs the relay's control channel
+	/// (its port is what our NAT maps) and a known NAT type (a relay without a probe port gives
+	/// neither), a contact that has written to us, and the option.
 {
 	const RelayView relay = _peer.host().relay();
 	const bool bothMapPerDestination = relay.nat == Relay::NatType::ENDPOINT_DEPENDENT
 		&& _remoteNat == Relay::NatType::ENDPOINT_DEPENDENT;   // nothing to punch or predict from
-	return _peer.host().config().holePunching && relay.online && relay.punchPort != 0
+	return _peer.host().config().holePunching && relay.online && relay.punchPort != 0 && _peer.host().selfId() < _peer.id()
 		&& relay.nat != Relay::NatType::UNKNOWN && !bothMapPerDestination && mayUpgrade();
 }
 
@@ -737,8 +739,18 @@ void Ladder::dialPlan(const PunchPlan& candidatePlan)
 {
 	const RelayView relay = _peer.host().relay();
 	PunchPlan plan = candidatePlan;
-	plan.remote = dialableCandidates(candidatePlan.remote);
-	if (relay.punchPort == 0 || plan.remote.empty())
+	// The first candidate is the peer's punch address (its NAT's mapping of its punch port);
+	// the others are listeners (no NAT, or a gateway mapping), reached by a plain connect.
+	plan.remote.clear();
+	std::vector<Poco::Net::SocketAddress> listeners;
+	for (const auto& address: dialableCandidates(candidatePlan.remote))
+	{
+		if (!candidatePlan.remote.empty() && address == candidatePlan.remote.front())
+			plan.remote.push_back(address);
+		else
+			listeners.push_back(address);
+	}
+	if (relay.punchPort == 0 || (plan.remote.empty() && listeners.empty()))
 	{
 		punchAttemptFailed("nothing to dial");
 		return;
@@ -748,6 +760,21 @@ void Ladder::dialPlan(const PunchPlan& candidatePlan)
 		_punchAttempts = MAX_PUNCH_ATTEMPTS;   // this round is over too
 		punchAttemptFailed("punch budget spent (" + std::to_string(MAX_PUNCH_ATTEMPTS * _peer.host().config().maxRoundsPerMinute)
 			+ " attempts per minute)");
+		return;
+	}
+	for (const auto& address: listeners)
+	{
+		Dial dial;
+		dial.address = address;
+		dial.timeout = PUNCH_CONNECT_TIMEOUT;
+		logger().debug("hole punch %Ld with %s: connecting to its listener %s", static_cast<Poco::Int64>(plan.attempt),
+			_peer.id().shortString(), address.toString());
+		_punches.push_back(_peer.open(dial));
+	}
+	if (plan.remote.empty())
+	{
+		_plan = plan;   // the listeners' outcome ends the attempt
+		_planDeadline = scheduler().now();
 		return;
 	}
 	const bool weMapPerDestination = relay.nat == Relay::NatType::ENDPOINT_DEPENDENT;

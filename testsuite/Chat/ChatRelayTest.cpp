@@ -60,6 +60,7 @@ ChatNodeConfig relayConfig(const std::string& name, std::uint16_t relayPort)
 	config.relayRetryMax = 300ms;
 	config.upgradeMin = 50ms;
 	config.upgradeMax = 200ms;
+	config.relayAnnounceAddresses = true;   // tests that need a peer reachable through the relay only say so
 	return config;
 }
 

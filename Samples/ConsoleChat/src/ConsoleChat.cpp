@@ -228,12 +228,22 @@ protected:
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
 				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-directory, crosschat.port-mapping, crosschat.hole-punching, crosschat.bell. "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
+				"crosschat.hole-punching, crosschat.bell, and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
+				"crosschat.max-pending-sessions, crosschat.max-pending-per-address, crosschat.max-strangers, "
+				"crosschat.max-dials-per-minute, crosschat.max-reconnects-per-minute. "
 				"Options win over the file.")
 				.required(false)
 				.repeatable(false)
 				.argument("FILE")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleConfigFile)));
+		options.addOption(
+			Option("publish-address", "", "Let the relay tell anyone who looks you up the address it sees you at "
+				"(and your gateway-mapped one), so that strangers can reach you directly at once. Without it your "
+				"addresses reach only your contacts.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handlePublishAddress)));
 		options.addOption(
 			Option("no-hole-punching", "", "Keep relayed conversations on the relay: no TCP hole punching "
 				"(peers then never learn your address from a punch).")
@@ -293,6 +303,18 @@ protected:
 			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
 			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
 			bell = file.getBool("crosschat.bell", true);
+			settings.publishAddress = _publishAddress || file.getBool("crosschat.publish-address", false);
+			auto limit = [&](const char* key, std::size_t defaultValue, std::size_t max) {
+				return static_cast<std::size_t>(parseNumber(key, file.getString(key, std::to_string(defaultValue)), 1, max));
+			};
+			CrossChat::Chat::ChatNodeConfig& limits = settings.limits;
+			limits.maxSessions = limit("crosschat.max-sessions", limits.maxSessions, 100000);
+			limits.maxSessionsPerAddress = limit("crosschat.max-sessions-per-address", limits.maxSessionsPerAddress, 100000);
+			limits.maxPendingSessions = limit("crosschat.max-pending-sessions", limits.maxPendingSessions, 100000);
+			limits.maxPendingPerAddress = limit("crosschat.max-pending-per-address", limits.maxPendingPerAddress, 100000);
+			limits.maxStrangers = limit("crosschat.max-strangers", limits.maxStrangers, 100000);
+			limits.maxDialsPerMinute = static_cast<unsigned>(limit("crosschat.max-dials-per-minute", limits.maxDialsPerMinute, 10000));
+			limits.maxRoundsPerMinute = static_cast<unsigned>(limit("crosschat.max-reconnects-per-minute", limits.maxRoundsPerMinute, 1000));
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -569,6 +591,11 @@ private:
 		_noHolePunching = true;
 	}
 
+	void handlePublishAddress(const std::string&, const std::string&)
+	{
+		_publishAddress = true;
+	}
+
 	void handleNoPortMapping(const std::string&, const std::string&)
 	{
 		_noPortMapping = true;
@@ -618,6 +645,7 @@ private:
 	bool _noLan = false;
 	bool _noPortMapping = false;
 	bool _noHolePunching = false;
+	bool _publishAddress = false;
 	bool _configFileGiven = false;
 	std::string _startupError;
 	std::optional<unsigned> _port;

@@ -205,6 +205,14 @@ void ConsoleSession::startNode()
 	config.relayDirectory = _settings.relayDirectory;
 	config.portMapping = _settings.portMapping;
 	config.holePunching = _settings.holePunching;
+	config.relayAnnounceAddresses = _settings.publishAddress;
+	config.maxSessions = _settings.limits.maxSessions;
+	config.maxSessionsPerAddress = _settings.limits.maxSessionsPerAddress;
+	config.maxPendingSessions = _settings.limits.maxPendingSessions;
+	config.maxPendingPerAddress = _settings.limits.maxPendingPerAddress;
+	config.maxStrangers = _settings.limits.maxStrangers;
+	config.maxDialsPerMinute = _settings.limits.maxDialsPerMinute;
+	config.maxRoundsPerMinute = _settings.limits.maxRoundsPerMinute;
 	config.databasePath = Poco::Path(_dataDirectory->path(), Chat::ChatStore::FILE_NAME).toString();
 	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });

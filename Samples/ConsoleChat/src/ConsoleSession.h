@@ -57,6 +57,8 @@ public:
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
+		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
+		Chat::ChatNodeConfig limits;                 ///< Only its caps and budgets are used (crosschat.max-* settings).
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);

@@ -60,8 +60,10 @@ struct ChatNodeConfig
 	std::string relayCaFile;                                  ///< https relay: PEM CA file to trust instead of the
 	                                                          ///< system store (--relay-ca); empty: the system store.
 	bool relayDirectory = false;                              ///< Be listed in the relay's directory.
-	bool relayAnnounceAddresses = true;                       ///< false: announce no chat address, so peers reach us
-	                                                          ///< only through relay tunnels (hides our IP from them).
+	bool relayAnnounceAddresses = false;                      ///< true: publish our chat address (the host the relay sees
+	                                                          ///< us at, and a gateway-mapped one) to anyone who looks us
+	                                                          ///< up; false (privacy by default): announce none, so our
+	                                                          ///< addresses reach contacts only, in punch candidates.
 	std::chrono::milliseconds relayAddressTimeout{1500};      ///< Connect timeout for addresses learned from the relay
 	                                                          ///< (a NAT drops unsolicited SYNs: the tunnel is next).
 	std::chrono::milliseconds relayRetryMin{1000};            ///< Relay reconnect backoff, doubled up to relayRetryMax.

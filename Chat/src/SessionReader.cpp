@@ -1,0 +1,118 @@
+//
+// SessionReader.cpp
+//
+// Library: Chat
+//
+
+
+#include "SessionReader.h"
+#include "CrossChat/Chat/SessionProtocol.h"
+#include "CrossChat/FoundationException.h"
+#include "CrossChat/MessageSchema.h"
+#include "CrossChat/Text.h"
+
+
+namespace CrossChat {
+namespace Chat {
+
+
+SessionReader::SessionReader(Handler& handler):
+	_handler(handler),
+	_codec(SessionProtocol::MAX_FRAME_SIZE)
+{
+}
+
+
+void SessionReader::feed(const char* data, std::size_t size)
+{
+	_codec.feed(data, size);
+	while (!_handler.stopped())
+	{
+		std::optional<Frame> frame = _codec.next();
+		if (!frame) break;
+		handle(*frame);
+	}
+}
+
+
+void SessionReader::handle(const Frame& frame)
+{
+	const MessageCatalog& catalog = SessionProtocol::catalog();
+	if (!catalog.has(frame.type)) return;   // a newer peer's message: skipped, so the protocol can grow
+	if (frame.type == catalog.typeOf("hello"))
+	{
+		if (_established) throw MessageException("second hello");
+		const Message hello = catalog.decode(frame);   // malformed: the handshake fails
+		const std::string name = hello.body->getValue<std::string>("name");
+		if (!Text::isValidUtf8(name)) throw MessageException("hello: the name is not valid UTF-8");
+		_established = true;
+		_handler.onHello(name);
+		return;
+	}
+	if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");
+	Message message;
+	try
+	{
+		message = catalog.decode(frame);
+	}
+	catch (const MessageException& exc)
+	{
+		skip(frame, exc.message());
+		return;
+	}
+	if (message.name == "text" && !Text::isValidUtf8(message.body->getValue<std::string>("text")))
+	{
+		// Reachable through \u escapes of lone surrogates, which Poco decodes to bytes that are not UTF-8.
+		++_skipped;
+		_handler.onRefused(message.body->getValue<std::string>("id"), SessionProtocol::REFUSE_INVALID_UTF8,
+			"the text is not valid UTF-8");
+		return;
+	}
+	_handler.onMessage(message);
+}
+
+
+void SessionReader::skip(const Frame& frame, const std::string& problem)
+{
+	++_skipped;
+	std::string id;
+	const bool utf8 = Text::isValidUtf8(frame.body);
+	if (frame.type == SessionProtocol::catalog().typeOf("text"))
+	{
+		try
+		{
+			// A lossy decode is enough to read the id of a text that is not UTF-8.
+			const Poco::JSON::Object::Ptr pBody = MessageSchema::parseObject(utf8 ? frame.body : Text::replaceInvalidUtf8(frame.body));
+			if (pBody->has("id") && pBody->get("id").isString())
+			{
+				id = pBody->getValue<std::string>("id");
+				if (id.empty() || id.size() > SessionProtocol::MAX_MESSAGE_ID_SIZE || !Text::isValidUtf8(id)
+					|| id.find("\xEF\xBF\xBD") != std::string::npos)
+				{
+					id.clear();
+				}
+			}
+		}
+		catch (const Poco::Exception&)
+		{
+			// not even JSON: nothing to refuse by id
+		}
+	}
+	_handler.onRefused(id, utf8 ? SessionProtocol::REFUSE_MALFORMED : SessionProtocol::REFUSE_INVALID_UTF8,
+		utf8 ? problem : "the message is not valid UTF-8");
+}
+
+
+bool SessionReader::established() const
+{
+	return _established;
+}
+
+
+std::uint64_t SessionReader::skipped() const
+{
+	return _skipped;
+}
+
+
+} } // namespace CrossChat::Chat

@@ -1,0 +1,81 @@
+//
+// SessionReader.h
+//
+// Library: Chat
+// Private: the receiving half of a chat session — bytes in, session events out — with no
+// socket, TLS or timer, so that it can be fuzzed and tested on its own.
+// This is an internal header file, it is not installed; do not include it from outside Chat/src.
+//
+
+
+#ifndef CrossChat_Chat_SessionReader_INCLUDED
+#define CrossChat_Chat_SessionReader_INCLUDED
+
+
+#include "CrossChat/FrameCodec.h"
+#include "CrossChat/MessageCatalog.h"
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+
+namespace CrossChat {
+namespace Chat {
+
+
+class SessionReader
+	/// Turns what a peer sends on a session into events, by the rules of PROTOCOL.md ("Chat
+	/// session"):
+	///   - frames (FrameCodec, SessionProtocol::MAX_FRAME_SIZE); a frame error is fatal;
+	///   - hello first: a malformed hello, a second hello, or any known message before hello is
+	///     fatal (StreamError); a message of an unknown type is skipped at any time;
+	///   - after hello, one bad item costs one error: a text that fails its schema or is not
+	///     UTF-8 is reported to onRefused() with its id if one can be read (a lossy UTF-8 decode
+	///     is enough), else with an empty id; any other malformed message likewise, without id;
+	///   - ping, close and the rest are handed on, schema-checked.
+	///
+	/// Thread rules: not thread-safe; owned by one session on its loop.
+{
+public:
+	class Handler
+	{
+	public:
+		virtual ~Handler() = default;
+		virtual void onHello(const std::string& name) = 0;
+			/// The peer's hello (name is valid UTF-8).
+		virtual void onMessage(const Message& message) = 0;
+			/// A schema-valid message after hello other than hello (texts are valid UTF-8).
+		virtual void onRefused(const std::string& messageId, const char* code, const std::string& problem) = 0;
+			/// A malformed message was skipped; messageId is empty if none could be read,
+			/// code is SessionProtocol::REFUSE_INVALID_UTF8 or REFUSE_MALFORMED.
+		virtual bool stopped() const = 0;
+			/// True once the owner closed the session: the rest of the input is ignored.
+	};
+
+	explicit SessionReader(Handler& handler);
+
+	void feed(const char* data, std::size_t size);
+		/// Processes the bytes. Throws FrameException or MessageException when the stream or
+		/// the handshake is broken (the session must end); the reader is then unusable.
+
+	bool established() const;
+		/// The peer's hello has been read.
+
+	std::uint64_t skipped() const;
+		/// Malformed messages skipped so far.
+
+private:
+	void handle(const Frame& frame);
+	void skip(const Frame& frame, const std::string& problem);
+
+	Handler& _handler;
+	FrameCodec _codec;
+	bool _established = false;
+	std::uint64_t _skipped = 0;
+};
+
+
+} } // namespace CrossChat::Chat
+
+
+#endif // CrossChat_Chat_SessionReader_INCLUDED
