@@ -30,6 +30,8 @@ PACKAGES=(
 	tmux
 	# Test drivers (crosschat-console, the network lab) and the benchmark report.
 	python3
+	# The relay attack lab's attackers sign requests and control channels (Ed25519).
+	python3-cryptography
 	# For the network lab (network namespaces, firewall rules, packet captures).
 	iproute2
 	nftables

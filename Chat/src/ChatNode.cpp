@@ -11,6 +11,7 @@
 #include "ChatSession.h"
 #include "Peer.h"
 #include "PeerHost.h"
+#include "PeerService.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/Text.h"
@@ -119,10 +120,12 @@ public:
 		}
 		if (!_config.relayUrl.empty()) startRelay();
 		if (_config.portMapping) startPortMapping();
+		for (PeerService* pService: _serviceList) pService->start();
 	}
 
 	void stop()
 	{
+		for (PeerService* pService: _serviceList) pService->stop();
 		_portMapper.reset();   // removes the mapping (bounded)
 		if (_relay) _relay->stop();
 		_relay.reset();
@@ -344,6 +347,7 @@ public:
 		options.keepaliveInterval = _config.keepaliveInterval;
 		options.handshakeTimeout = _config.handshakeTimeout;
 		options.path = path;
+		options.caps = _caps;
 		return options;
 	}
 
@@ -624,8 +628,22 @@ public:
 		return _policy.mayDial(address, _loop.now());
 	}
 
-	void peerChanged(ChatNode::PeerChange change, const Peer& peer) override
+	void serviceMessage(Peer& peer, const Message& message) override
 	{
+		auto it = _services.find(message.name);
+		if (it != _services.end()) it->second->onMessage(peer, message);
+	}
+
+	void addService(PeerService& service)
+	{
+		for (const std::string& name: service.messages()) _services[name] = &service;
+		for (const std::string& cap: service.caps()) _caps.push_back(cap);
+		_serviceList.push_back(&service);
+	}
+
+	void peerChanged(ChatNode::PeerChange change, Peer& peer) override
+	{
+		for (PeerService* pService: _serviceList) pService->onPeerChanged(peer, change);
 		if (_store && peer.relation() != Relation::STRANGER)
 		{
 			if (change == ChatNode::PeerChange::CONNECTED || change == ChatNode::PeerChange::PATH)
@@ -872,6 +890,9 @@ public:
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
 	std::map<std::uint64_t, Session::Ptr> _pending;      ///< Incoming sessions whose peer is not known yet.
+	std::map<std::string, PeerService*> _services;       ///< By the session message names they handle.
+	std::vector<PeerService*> _serviceList;              ///< In the order added (owned below the node's members).
+	std::vector<std::string> _caps;                      ///< Announced in hello.
 	std::uint64_t _nextSerial = 1;
 	mutable AddressPolicy _policy;
 	LogThrottle _refusalLog;

@@ -12,6 +12,7 @@
 #include "CrossChat/Text.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/Logger.h"
+#include <algorithm>
 
 
 namespace CrossChat {
@@ -107,6 +108,7 @@ void ChatSession::onTlsReady(const PeerId& peer)
 	Poco::JSON::Array::Ptr pCaps = new Poco::JSON::Array;
 	pCaps->add(std::string("refuse"));
 	pCaps->add(std::string("contact"));
+	for (const std::string& cap: _options.caps) pCaps->add(cap);
 	hello.set("caps", pCaps);
 	send("hello", hello);
 	if (_pListener) _pListener->onSessionTlsReady(*this);
@@ -129,9 +131,10 @@ void ChatSession::onData(const char* data, std::size_t size)
 }
 
 
-void ChatSession::onHello(const std::string& name)
+void ChatSession::onHello(const std::string& name, const std::vector<std::string>& caps)
 {
 	_peerName = name;
+	_peerCaps = caps;
 	_handshakeTimer.cancel();
 	std::weak_ptr<ChatSession> weak = shared_from_this();
 	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
@@ -242,6 +245,18 @@ void ChatSession::sendContact(bool accepted)
 	Poco::JSON::Object body;
 	body.set("accepted", accepted);
 	send("contact", body);
+}
+
+
+void ChatSession::sendMessage(const std::string& name, const Poco::JSON::Object& body)
+{
+	send(name, body);
+}
+
+
+bool ChatSession::peerSupports(const std::string& capability) const
+{
+	return std::find(_peerCaps.begin(), _peerCaps.end(), capability) != _peerCaps.end();
 }
 
 

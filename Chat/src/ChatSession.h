@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 
 namespace CrossChat {
@@ -50,6 +51,7 @@ public:
 	struct Options
 	{
 		std::string localName;
+		std::vector<std::string> caps;   ///< Announced in hello beyond the built-in ones (the node's services).
 		std::chrono::milliseconds keepaliveInterval{15000};
 		std::chrono::milliseconds handshakeTimeout{10000};
 		Path path = Path::DIRECT;
@@ -65,6 +67,8 @@ public:
 	void sendReceipt(const std::string& id) override;
 	void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) override;
 	void sendContact(bool accepted) override;
+	void sendMessage(const std::string& name, const Poco::JSON::Object& body) override;
+	bool peerSupports(const std::string& capability) const override;
 	void close(const std::string& reason) override;
 	void abort(const std::string& reason) override;
 	void detach() override;
@@ -87,7 +91,7 @@ private:
 	void onTlsReady(const PeerId& peer);
 	void onData(const char* data, std::size_t size);
 	void onClosed(const std::string& reason);
-	void onHello(const std::string& name) override;
+	void onHello(const std::string& name, const std::vector<std::string>& caps) override;
 	void onMessage(const Message& message) override;
 	void onRefused(const std::string& messageId, const char* code, const std::string& problem) override;
 	bool stopped() const override;
@@ -105,6 +109,7 @@ private:
 	bool _closed = false;
 	PeerId _peerId;
 	std::string _peerName;
+	std::vector<std::string> _peerCaps;
 	Poco::Net::SocketAddress _remote;
 	std::int64_t _pingCounter = 0;
 	std::chrono::steady_clock::time_point _lastReceived;

@@ -564,6 +564,20 @@ void Peer::openTunnel(std::function<void(const Session::Ptr& session, const std:
 }
 
 
+bool Peer::sendMessage(const std::string& name, const Poco::JSON::Object& body)
+{
+	if (!_current || !_current->established()) return false;
+	_current->sendMessage(name, body);
+	return true;
+}
+
+
+bool Peer::supports(const std::string& capability) const
+{
+	return _current && _current->established() && _current->peerSupports(capability);
+}
+
+
 const Session::Ptr& Peer::current() const
 {
 	return _current;
@@ -754,6 +768,8 @@ void Peer::onSessionMessage(Session& session, const Message& message)
 		onRefuse(message);
 	else if (message.name == "contact")
 		setConsented(message.body->getValue<bool>("accepted"));
+	else
+		_host.serviceMessage(*this, message);
 }
 
 

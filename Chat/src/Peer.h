@@ -148,6 +148,10 @@ public:
 
 	void adopt(const Session::Ptr& session);
 		/// An incoming session (TLS done, peerId() is us): the peer takes it over.
+	bool sendMessage(const std::string& name, const Poco::JSON::Object& body);
+		/// On the session in use, if there is one (false otherwise): for the node's services.
+	bool supports(const std::string& capability) const;
+		/// The session in use's peer announced capability in its hello.
 	const Session::Ptr& current() const;
 		/// The established session in use, or null.
 	std::optional<Path> currentPath() const;

@@ -86,7 +86,9 @@ public:
 		/// loopback, unspecified, multicast, broadcast, and private or link-local addresses that
 		/// are not on one of our own networks.
 
-	virtual void peerChanged(ChatNode::PeerChange change, const Peer& peer) = 0;
+	virtual void peerChanged(ChatNode::PeerChange change, Peer& peer) = 0;
+	virtual void serviceMessage(Peer& peer, const Message& message) = 0;
+		/// A message for one of the node's services (not text, receipt, refuse or contact).
 	virtual void messageReceived(Peer& peer, const ChatMessage& message) = 0;
 		/// A new text message (duplicates already dropped).
 	virtual bool isDuplicate(Peer& peer, const std::string& messageId) = 0;

@@ -14,6 +14,7 @@
 
 #include "CrossChat/MessageCatalog.h"
 #include "CrossChat/PeerId.h"
+#include "Poco/JSON/Object.h"
 #include "Poco/Net/SocketAddress.h"
 #include <cstdint>
 #include <memory>
@@ -76,6 +77,11 @@ public:
 		/// Tells the peer that we will not take its message id (see SessionProtocol "refuse").
 	virtual void sendContact(bool accepted) = 0;
 		/// Tells the peer whether we have it as a contact (SessionProtocol "contact").
+	virtual void sendMessage(const std::string& name, const Poco::JSON::Object& body) = 0;
+		/// Any message of SessionProtocol's catalog (schema-checked before it leaves); for the
+		/// node's services (PeerService). Nothing is sent on a closed session.
+	virtual bool peerSupports(const std::string& capability) const = 0;
+		/// True if the peer's hello listed capability in its caps (what it can parse).
 
 	virtual void close(const std::string& reason) = 0;
 		/// Sends a close message, then closes. The Listener still gets onSessionClosed.

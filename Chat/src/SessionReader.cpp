@@ -10,6 +10,7 @@
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/MessageSchema.h"
 #include "CrossChat/Text.h"
+#include "Poco/JSON/Array.h"
 
 
 namespace CrossChat {
@@ -45,8 +46,18 @@ void SessionReader::handle(const Frame& frame)
 		const Message hello = catalog.decode(frame);   // malformed: the handshake fails
 		const std::string name = hello.body->getValue<std::string>("name");
 		if (!Text::isValidUtf8(name)) throw MessageException("hello: the name is not valid UTF-8");
+		std::vector<std::string> caps;
+		if (hello.body->has("caps"))
+		{
+			const Poco::JSON::Array::Ptr pCaps = hello.body->getArray("caps");
+			for (std::size_t i = 0; i < pCaps->size(); ++i)
+			{
+				const Poco::Dynamic::Var& cap = pCaps->get(static_cast<unsigned>(i));
+				if (cap.isString()) caps.push_back(cap.extract<std::string>());
+			}
+		}
 		_established = true;
-		_handler.onHello(name);
+		_handler.onHello(name, caps);
 		return;
 	}
 	if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");

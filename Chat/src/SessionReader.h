@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 
 namespace CrossChat {
@@ -41,8 +42,9 @@ public:
 	{
 	public:
 		virtual ~Handler() = default;
-		virtual void onHello(const std::string& name) = 0;
-			/// The peer's hello (name is valid UTF-8).
+		virtual void onHello(const std::string& name, const std::vector<std::string>& caps) = 0;
+			/// The peer's hello (name is valid UTF-8; caps are its string capabilities, others
+			/// ignored).
 		virtual void onMessage(const Message& message) = 0;
 			/// A schema-valid message after hello other than hello (texts are valid UTF-8).
 		virtual void onRefused(const std::string& messageId, const char* code, const std::string& problem) = 0;

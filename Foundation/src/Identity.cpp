@@ -8,6 +8,7 @@
 
 #include "CrossChat/Identity.h"
 #include "OpenSSLError.h"
+#include "TlsContextCache.h"
 #include "CrossChat/FoundationException.h"
 #include "Poco/Environment.h"
 #include "Poco/File.h"
@@ -297,7 +298,8 @@ void syncDirectory(const std::string& keyFile)
 
 Identity::Identity(std::shared_ptr<evp_pkey_st> pKey):
 	_pKey(checkedKey(std::move(pKey))),
-	_publicKey(publicPart(_pKey.get()))
+	_publicKey(publicPart(_pKey.get())),
+	_pTlsContexts(std::make_shared<TlsContextCache>())
 {
 	_pCert = makeCertificate(_pKey.get(), _publicKey.peerId());
 }

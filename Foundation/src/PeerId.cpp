@@ -219,9 +219,17 @@ PeerId::PeerId(const Bytes& bytes):
 
 PeerId PeerId::fromPublicKeyDer(const std::string& spkiDer)
 {
+	return fromPublicKeyDer(reinterpret_cast<const std::uint8_t*>(spkiDer.data()), spkiDer.size());
+}
+
+
+PeerId PeerId::fromPublicKeyDer(const std::uint8_t* spkiDer, std::size_t size)
+{
+	// Fetched once: EVP_sha256() would look the implementation up again on every call.
+	static EVP_MD* const pSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
 	Bytes digest{};
 	unsigned int digestLength = 0;
-	if (EVP_Digest(spkiDer.data(), spkiDer.size(), digest.data(), &digestLength, EVP_sha256(), nullptr) != 1 ||
+	if (!pSha256 || EVP_Digest(spkiDer, size, digest.data(), &digestLength, pSha256, nullptr) != 1 ||
 		digestLength != SIZE)
 	{
 		throw CryptoException("SHA-256 failed", openSSLError());

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <climits>
+#include <cstring>
 
 
 namespace CrossChat {
@@ -34,6 +35,9 @@ std::shared_ptr<EVP_PKEY> adopt(EVP_PKEY* pKey, const char* what)
 } // namespace
 
 
+constexpr std::uint8_t PublicKey::SPKI_PREFIX[SPKI_PREFIX_SIZE];
+
+
 PublicKey PublicKey::fromRaw(const std::string& raw)
 {
 	if (raw.size() != RAW_SIZE)
@@ -41,14 +45,18 @@ PublicKey PublicKey::fromRaw(const std::string& raw)
 		throw CryptoException("Ed25519 public key has " + std::to_string(raw.size()) + " bytes, expected " +
 			std::to_string(RAW_SIZE));
 	}
-	EVP_PKEY* pKey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-		reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-	return PublicKey(adopt(pKey, "cannot read raw Ed25519 public key"));
+	const auto* pRaw = reinterpret_cast<const std::uint8_t*>(raw.data());
+	EVP_PKEY* pKey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pRaw, RAW_SIZE);
+	return PublicKey(adopt(pKey, "cannot read raw Ed25519 public key"), pRaw);
 }
 
 
 PublicKey PublicKey::fromDer(const std::string& spkiDer)
 {
+	// An Ed25519 SubjectPublicKeyInfo has exactly one DER encoding: the prefix, then the key.
+	if (spkiDer.size() == DER_SIZE && std::memcmp(spkiDer.data(), SPKI_PREFIX, SPKI_PREFIX_SIZE) == 0)
+		return fromRaw(spkiDer.substr(SPKI_PREFIX_SIZE));
+	// Anything else goes through OpenSSL's decoder, which names what is wrong with it.
 	if (spkiDer.empty() || spkiDer.size() > static_cast<std::size_t>(LONG_MAX))
 		throw CryptoException("cannot read DER public key", "wrong length " + std::to_string(spkiDer.size()));
 	const unsigned char* p = reinterpret_cast<const unsigned char*>(spkiDer.data());
@@ -78,30 +86,37 @@ PublicKey::PublicKey(std::shared_ptr<evp_pkey_st> pKey):
 		const char* type = EVP_PKEY_get0_type_name(_pKey.get());
 		throw CryptoException("not an Ed25519 key", type ? type : "unknown type");
 	}
-	_peerId = PeerId::fromPublicKeyDer(der());
+	std::size_t length = _raw.size();
+	if (EVP_PKEY_get_raw_public_key(_pKey.get(), _raw.data(), &length) != 1 || length != RAW_SIZE)
+		throw CryptoException("cannot get raw public key", openSSLError());
+	_peerId = peerIdOfRaw(_raw.data());
+}
+
+
+PublicKey::PublicKey(std::shared_ptr<evp_pkey_st> pKey, const std::uint8_t* raw):
+	_pKey(std::move(pKey)),
+	_peerId(peerIdOfRaw(raw))
+{
+	std::memcpy(_raw.data(), raw, RAW_SIZE);
 }
 
 
 std::string PublicKey::raw() const
 {
-	std::string result(RAW_SIZE, '\0');
-	std::size_t length = result.size();
-	if (EVP_PKEY_get_raw_public_key(_pKey.get(), reinterpret_cast<unsigned char*>(&result[0]), &length) != 1 ||
-		length != RAW_SIZE)
-	{
-		throw CryptoException("cannot get raw public key", openSSLError());
-	}
-	return result;
+	return std::string(reinterpret_cast<const char*>(_raw.data()), _raw.size());
+}
+
+
+const std::array<std::uint8_t, PublicKey::RAW_SIZE>& PublicKey::rawBytes() const
+{
+	return _raw;
 }
 
 
 std::string PublicKey::der() const
 {
-	const int length = i2d_PUBKEY(_pKey.get(), nullptr);
-	if (length <= 0) throw CryptoException("cannot encode public key", openSSLError());
-	std::string result(static_cast<std::size_t>(length), '\0');
-	unsigned char* p = reinterpret_cast<unsigned char*>(&result[0]);
-	if (i2d_PUBKEY(_pKey.get(), &p) != length) throw CryptoException("cannot encode public key", openSSLError());
+	std::string result(reinterpret_cast<const char*>(SPKI_PREFIX), SPKI_PREFIX_SIZE);
+	result.append(reinterpret_cast<const char*>(_raw.data()), _raw.size());
 	return result;
 }
 
@@ -109,6 +124,15 @@ std::string PublicKey::der() const
 const PeerId& PublicKey::peerId() const
 {
 	return _peerId;
+}
+
+
+PeerId PublicKey::peerIdOfRaw(const std::uint8_t* raw)
+{
+	std::uint8_t der[DER_SIZE];
+	std::memcpy(der, SPKI_PREFIX, SPKI_PREFIX_SIZE);
+	std::memcpy(der + SPKI_PREFIX_SIZE, raw, RAW_SIZE);
+	return PeerId::fromPublicKeyDer(der, sizeof(der));
 }
 
 

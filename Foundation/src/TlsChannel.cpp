@@ -7,6 +7,7 @@
 
 #include "CrossChat/TlsChannel.h"
 #include "OpenSSLError.h"
+#include "TlsContextCache.h"
 #include "X509Text.h"
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/TlsClientContext.h"
@@ -21,10 +22,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <iterator>
-#include <map>
 #include <mutex>
-#include <tuple>
 
 
 namespace CrossChat {
@@ -59,49 +57,55 @@ struct PeerCheck
 	std::optional<PeerId> expected;   ///< Pinned client: the peer we dial.
 	std::string host;                 ///< X.509 client: the name or address verified.
 	std::string failure;              ///< Why a callback rejected the peer's certificate.
+	std::shared_ptr<EVP_PKEY> pKey;   ///< Pinned: the accepted peer key (the certificate's own).
+	const X509* pVerified = nullptr;  ///< Pinned: the certificate it came from (owned by the session).
 };
 
 
-std::string keyDer(EVP_PKEY* pKey)
-	/// The DER SubjectPublicKeyInfo of a key, or an empty string.
-{
-	const int length = i2d_PUBKEY(pKey, nullptr);
-	if (length <= 0) return std::string();
-	std::string der(static_cast<std::size_t>(length), '\0');
-	auto* pOut = reinterpret_cast<unsigned char*>(&der[0]);
-	if (i2d_PUBKEY(pKey, &pOut) != length) return std::string();
-	return der;
-}
-
-
-std::string checkLeaf(X509* pCert, const std::optional<PeerId>& expected, std::string* pDer)
-	/// Returns why the certificate is not acceptable, or an empty string (then *pDer holds the
-	/// DER SubjectPublicKeyInfo of its key).
+std::string checkLeaf(X509* pCert, PeerCheck& check)
+	/// Pinned mode: returns why the certificate is not acceptable, or an empty string after
+	/// storing its key and the peer ID it hashes to in check.
 {
 	EVP_PKEY* pKey = pCert ? X509_get0_pubkey(pCert) : nullptr;
 	if (!pKey) return "peer presented no usable certificate";
 	if (EVP_PKEY_get_id(pKey) != EVP_PKEY_ED25519) return "peer certificate key is not Ed25519";
-	std::string der = keyDer(pKey);
-	if (der.empty()) return "cannot encode the peer's public key";
-	const PeerId actual = PeerId::fromPublicKeyDer(der);
-	if (expected && actual != *expected)
-		return "peer presented key of " + actual.shortString() + ", expected " + expected->shortString();
-	*pDer = std::move(der);
+	std::uint8_t raw[PublicKey::RAW_SIZE];
+	std::size_t length = sizeof(raw);
+	if (EVP_PKEY_get_raw_public_key(pKey, raw, &length) != 1 || length != sizeof(raw))
+	{
+		ERR_clear_error();
+		return "cannot read the peer's public key";
+	}
+	const PeerId actual = PublicKey::peerIdOfRaw(raw);
+	if (check.expected && actual != *check.expected)
+		return "peer presented key of " + actual.shortString() + ", expected " + check.expected->shortString();
+	EVP_PKEY_up_ref(pKey);
+	check.pKey.reset(pKey, EVP_PKEY_free);
+	check.pVerified = pCert;
 	return std::string();
 }
 
 
-int verifyCallback(int preverifyOk, X509_STORE_CTX* pStore)
-	/// We pin keys, not CAs: the leaf is accepted whatever the chain verification thinks of it
-	/// (self-signed, validity period) if its key is acceptable.
+int pinCertificate(X509_STORE_CTX* pStore, void*)
+	/// Pinned mode's whole certificate verification (SSL_CTX_set_cert_verify_callback, in
+	/// place of X509_verify_cert): we pin keys, not CAs, so neither a chain, nor validity
+	/// dates, nor the certificate's self-signature matter; the handshake's CertificateVerify
+	/// proves that the peer holds the private key of the certificate's public key. Only the
+	/// key is checked, once per handshake; handshakeDone() uses the result.
 {
-	if (X509_STORE_CTX_get_error_depth(pStore) != 0) return preverifyOk;
 	auto* pSsl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(pStore, SSL_get_ex_data_X509_STORE_CTX_idx()));
 	auto* pCheck = pSsl ? static_cast<PeerCheck*>(SSL_get_app_data(pSsl)) : nullptr;
-	if (!pCheck) return 0;
-	std::string der;
-	const std::string failure = checkLeaf(X509_STORE_CTX_get_current_cert(pStore), pCheck->expected, &der);
-	if (failure.empty()) return 1;
+	if (!pCheck)
+	{
+		X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	const std::string failure = checkLeaf(X509_STORE_CTX_get0_cert(pStore), *pCheck);
+	if (failure.empty())
+	{
+		X509_STORE_CTX_set_error(pStore, X509_V_OK);
+		return 1;
+	}
 	pCheck->failure = failure;
 	X509_STORE_CTX_set_error(pStore, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
@@ -197,31 +201,8 @@ std::shared_ptr<SSL_CTX> makeContext(const Identity& identity, bool isServer)
 		throw CryptoException("cannot use the identity's certificate and key for TLS", openSSLError(""));
 	int mode = SSL_VERIFY_PEER;
 	if (isServer) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-	SSL_CTX_set_verify(pCtx, mode, verifyCallback);
-	return pContext;
-}
-
-
-std::shared_ptr<SSL_CTX> sharedContext(const Identity& identity, bool isServer)
-	/// One SSL_CTX per (key, certificate, role) while any channel uses it. A cached context holds
-	/// references to the key and certificate, so their addresses cannot be reused by another
-	/// Identity while the entry is alive.
-{
-	using Key = std::tuple<const void*, const void*, bool>;
-	static std::mutex mutex;
-	static std::map<Key, std::weak_ptr<SSL_CTX>> cache;
-
-	const Key key(identity.keyHandle(), identity.certificateHandle(), isServer);
-	std::lock_guard<std::mutex> lock(mutex);
-	auto it = cache.find(key);
-	if (it != cache.end())
-	{
-		if (auto pContext = it->second.lock()) return pContext;
-	}
-	for (auto entry = cache.begin(); entry != cache.end();)
-		entry = entry->second.expired() ? cache.erase(entry) : std::next(entry);
-	auto pContext = makeContext(identity, isServer);
-	cache[key] = pContext;
+	SSL_CTX_set_verify(pCtx, mode, nullptr);
+	SSL_CTX_set_cert_verify_callback(pCtx, pinCertificate, nullptr);
 	return pContext;
 }
 
@@ -319,10 +300,20 @@ TlsChannel::TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ct
 TlsChannel::~TlsChannel() = default;
 
 
+std::shared_ptr<ssl_ctx_st> TlsChannel::pinnedContext(const Identity& identity, bool isServer)
+{
+	TlsContextCache& cache = *identity._pTlsContexts;
+	std::lock_guard<std::mutex> lock(cache.mutex);
+	std::shared_ptr<SSL_CTX>& pContext = isServer ? cache.server : cache.client;
+	if (!pContext) pContext = makeContext(identity, isServer);
+	return pContext;
+}
+
+
 TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
 {
 	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, sharedContext(identity, false), false));
+	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, false), false));
 	pChannel->_pImpl->check.mode = Mode::PINNED;
 	pChannel->_pImpl->check.expected = expectedPeer;
 	pChannel->start();
@@ -333,7 +324,7 @@ TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const Iden
 TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& connection, const Identity& identity)
 {
 	connection->loop().assertInLoopThread();
-	Ptr pChannel(new TlsChannel(connection, sharedContext(identity, true), true));
+	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, true), true));
 	pChannel->_pImpl->check.mode = Mode::PINNED;
 	pChannel->start();
 	return pChannel;
@@ -685,19 +676,24 @@ void TlsChannel::handshakeDone()
 		x509HandshakeDone();
 		return;
 	}
-	// The verify callback has checked the key already; check again on what the session holds.
-	std::string der;
-	const std::string failure = checkLeaf(SSL_get0_peer_certificate(impl.pSsl), impl.check.expected, &der);
-	if (!failure.empty())
+	// pinCertificate() has accepted the key of the certificate the session holds; if the
+	// session should hold another one, check that one the same way.
+	X509* pPeer = SSL_get0_peer_certificate(impl.pSsl);
+	if (!impl.check.pKey || pPeer != impl.check.pVerified)
 	{
-		logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), failure);
-		fail(failure);
-		return;
+		impl.check.pKey.reset();
+		const std::string failure = checkLeaf(pPeer, impl.check);
+		if (!failure.empty())
+		{
+			logger().warning("TLS peer %s refused: %s", impl.connection->peerAddress().toString(), failure);
+			fail(failure);
+			return;
+		}
 	}
 	std::optional<PublicKey> key;
 	try
 	{
-		key = PublicKey::fromDer(der);
+		key = PublicKey(impl.check.pKey);   // the certificate's own key object, not a copy
 	}
 	catch (const Poco::Exception& exc)
 	{

@@ -8,11 +8,18 @@
 #include "ControlHub.h"
 #include "CrossChat/Relay/ControlMessages.h"
 #include "ControlSession.h"
+#include "PeerRegistry.h"
 #include "RelayRequests.h"
 
 
 namespace CrossChat {
 namespace Relay {
+
+
+ControlHub::ControlHub(PeerRegistry& registry):
+	_registry(registry)
+{
+}
 
 
 std::uint64_t ControlHub::nextSerial()
@@ -35,6 +42,7 @@ void ControlHub::add(const PeerId& id, Entry entry)
 		else
 		{
 			_entries.emplace(id, std::move(entry));
+			_registry.setOnline(id, true);
 		}
 	}
 	if (previous && previous->pLoop)
@@ -52,7 +60,11 @@ void ControlHub::remove(const PeerId& id, std::uint64_t serial)
 {
 	std::lock_guard<std::mutex> lock(_mutex);
 	const auto it = _entries.find(id);
-	if (it != _entries.end() && it->second.serial == serial) _entries.erase(it);
+	if (it != _entries.end() && it->second.serial == serial)
+	{
+		_entries.erase(it);
+		_registry.setOnline(id, false);
+	}
 }
 
 
@@ -92,14 +104,14 @@ bool ControlHub::invite(const PeerId& id, const std::string& token, const PeerId
 }
 
 
-bool ControlHub::punch(const PeerId& id, const PeerId& from, const PunchMessage& punch)
+bool ControlHub::punch(const PeerId& id, const PeerId& from, const PunchMessage& punch, const Poco::Net::SocketAddress& fromObserved)
 {
 	const std::optional<Entry> entry = find(id);
 	if (!entry || !entry->pLoop) return false;
 	std::weak_ptr<ControlSession> pWeak = entry->session;
-	entry->pLoop->post([pWeak, from, punch]
+	entry->pLoop->post([pWeak, from, punch, fromObserved]
 	{
-		if (auto pSession = pWeak.lock()) pSession->sendPunch(from, punch);
+		if (auto pSession = pWeak.lock()) pSession->sendPunch(from, punch, fromObserved);
 	});
 	return true;
 }

@@ -30,15 +30,19 @@ namespace Relay {
 
 
 class ControlSession;
+class PeerRegistry;
 struct PunchMessage;
 
 
 class ControlHub
 	/// Maps a peer ID to its one authenticated control channel.
 	///
+	/// Keeps the registry's online flags (PeerRegistry::setOnline) in step, under its own lock,
+	/// so the directory lists exactly the online peers.
+	///
 	/// Thread rules: safe to call from any thread. Messages for a channel are post()ed to its
 	/// loop and dropped if the channel has gone meanwhile.
-	/// Ownership: holds weak references only; the loops own the sessions.
+	/// Ownership: holds weak references only; the loops own the sessions. Does not own the registry.
 {
 public:
 	struct Entry
@@ -49,6 +53,8 @@ public:
 		Poco::Net::SocketAddress observed;
 		std::uint64_t serial = 0;
 	};
+
+	explicit ControlHub(PeerRegistry& registry);
 
 	std::uint64_t nextSerial();
 
@@ -66,11 +72,12 @@ public:
 	bool invite(const PeerId& id, const std::string& token, const PeerId& from, const std::string& name);
 		/// Queues an invite on the peer's channel; false if the peer is not online.
 
-	bool punch(const PeerId& id, const PeerId& from, const PunchMessage& punch);
-		/// Queues a punch message from the authenticated peer from on the peer's channel; false if
-		/// the peer is not online.
+	bool punch(const PeerId& id, const PeerId& from, const PunchMessage& punch, const Poco::Net::SocketAddress& fromObserved);
+		/// Queues a punch message from the authenticated peer from (seen at fromObserved) on the
+		/// peer's channel; false if the peer is not online.
 
 private:
+	PeerRegistry& _registry;
 	mutable std::mutex _mutex;
 	std::unordered_map<PeerId, Entry> _entries;
 	std::atomic<std::uint64_t> _serial{0};

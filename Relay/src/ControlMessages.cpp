@@ -183,6 +183,8 @@ Poco::JSON::Object ControlWelcome::toBody() const
 	Poco::JSON::Object body;
 	body.set("id", id.toString());
 	body.set("keepalive_s", static_cast<std::int64_t>(keepalive.count()));
+	if (pingInterval) body.set("ping_s", static_cast<std::int64_t>(pingInterval->count()));
+	if (natTraversal) body.set("nat_traversal", *natTraversal);
 	if (pLimits) body.set("limits", pLimits);
 	if (probePort) body.set("probe_port", static_cast<int>(*probePort));
 	return body;
@@ -194,6 +196,8 @@ ControlWelcome ControlWelcome::fromBody(const Poco::JSON::Object& body)
 	ControlWelcome welcome;
 	welcome.id = peerIdField(body, "id", "welcome");
 	welcome.keepalive = std::chrono::seconds(body.getValue<std::int64_t>("keepalive_s"));
+	if (body.has("ping_s")) welcome.pingInterval = std::chrono::seconds(body.getValue<std::int64_t>("ping_s"));
+	if (body.has("nat_traversal")) welcome.natTraversal = body.getValue<bool>("nat_traversal");
 	if (body.has("probe_port")) welcome.probePort = static_cast<std::uint16_t>(body.getValue<std::int64_t>("probe_port"));
 	if (body.has("limits")) welcome.pLimits = body.getObject("limits");
 	return welcome;
@@ -293,6 +297,7 @@ Poco::JSON::Object ControlError::toBody() const
 	body.set("code", code);
 	if (!message.empty()) body.set("message", message.substr(0, MAX_MESSAGE_SIZE));
 	if (peer) body.set("peer", peer->toString());
+	if (retryAfter) body.set("retry_after_s", static_cast<std::int64_t>(retryAfter->count()));
 	return body;
 }
 
@@ -303,6 +308,7 @@ ControlError ControlError::fromBody(const Poco::JSON::Object& body)
 	error.code = body.getValue<std::string>("code");
 	error.message = body.optValue<std::string>("message", "");
 	if (body.has("peer")) error.peer = peerIdField(body, "peer", "error");
+	if (body.has("retry_after_s")) error.retryAfter = std::chrono::seconds(body.getValue<std::int64_t>("retry_after_s"));
 	return error;
 }
 
@@ -337,6 +343,7 @@ Poco::JSON::Object PunchMessage::toBody(Direction direction) const
 	body.set("nat", std::string(natTypeName(nat)));
 	body.set("attempt", attempt);
 	if (reply) body.set("reply", true);
+	if (observed && direction == Direction::FROM_RELAY) body.set("observed", observed->toString());
 	return body;
 }
 
@@ -361,6 +368,11 @@ PunchMessage PunchMessage::fromBody(const Poco::JSON::Object& body, Direction di
 	}
 	punch.attempt = body.optValue<std::int64_t>("attempt", 1);
 	punch.reply = body.optValue<bool>("reply", false);
+	if (body.has("observed"))
+	{
+		if (direction == Direction::TO_RELAY) throw MessageException("punch: observed is set by the relay");
+		punch.observed = addressWithPort(body.getValue<std::string>("observed"), "punch");
+	}
 	if (body.has("addrs"))
 	{
 		const Poco::JSON::Array::Ptr pAddresses = body.getArray("addrs");

@@ -7,10 +7,12 @@
 
 #include "ControlSession.h"
 #include "ControlHub.h"
+#include "RelayApi.h"
 #include "RelayRequests.h"
-#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/FoundationException.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayProtocol.h"
+#include <algorithm>
 
 
 namespace CrossChat {
@@ -26,45 +28,48 @@ constexpr std::size_t NONCE_BYTES = 32;
 } // namespace
 
 
-ControlSession::ControlSession(ServerContext& context, RelayLoop& relayLoop, ConnectionSlot slot):
+ControlSession::ControlSession(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream,
+	ConnectionSlot slot, const Poco::Net::SocketAddress& observed, bool addressKnown):
 	_context(context),
 	_relayLoop(relayLoop),
+	_pStream(pStream),
 	_slot(std::move(slot)),
+	_observed(observed),
+	_addressKnown(addressKnown),
 	_codec(MAX_FRAME_BODY),
-	_lastHeard(context.now()),
-	_punchRate(PUNCH_RATE, PUNCH_BURST, context.now())
+	_started(context.now()),
+	_lastHeard(_started),
+	_punchRate(PUNCH_RATE, PUNCH_BURST, _started)
 {
 }
 
 
 ControlSession::~ControlSession()
 {
-	if (_key && _serial != 0) _context.hub.remove(_key->peerId(), _serial);
+	try
+	{
+		leaveHub();
+	}
+	catch (...)
+	{
+		// Destructors never throw.
+	}
 }
 
 
 std::shared_ptr<ControlSession> ControlSession::start(ServerContext& context, RelayLoop& relayLoop,
-	const Poco::Net::StreamSocket& socket, ConnectionSlot slot)
+	const RelayStream::Ptr& pStream, ConnectionSlot slot, const Poco::Net::SocketAddress& observed,
+	bool addressKnown, const std::string& leftover)
 {
-	std::shared_ptr<ControlSession> pSession(new ControlSession(context, relayLoop, std::move(slot)));
-	pSession->_pConnection = TcpConnection::adopt(relayLoop.loop(), socket);
-	std::weak_ptr<ControlSession> pWeak = pSession;
-	pSession->_pConnection->setDataHandler([pSession](const char* data, std::size_t size)
-	{
-		pSession->onData(data, size);
-	});
-	pSession->_pConnection->setCloseHandler([pSession](const std::string&)
-	{
-		pSession->ended();
-	});
-	pSession->_helloTimer = relayLoop.loop().runAfter(context.config.controlHelloTimeout, [pWeak]
-	{
-		auto pSelf = pWeak.lock();
-		if (pSelf && pSelf->_state != State::ONLINE && pSelf->_state != State::CLOSED)
-			pSelf->fail(Rejection::CONTROL_TIMEOUT, "timeout", "no authentication in time");
-	});
+	std::shared_ptr<ControlSession> pSession(new ControlSession(context, relayLoop, pStream, std::move(slot), observed, addressKnown));
+	pStream->setHighWaterMark(TcpConnection::DEFAULT_HIGH_WATER_MARK);
+	pStream->setHandlers(
+		[pSession](const char* data, std::size_t size) { pSession->onData(data, size); },
+		[pSession](const std::string&) { pSession->ended(); },
+		nullptr);
 	relayLoop.add(pSession);
 	context.metrics.controlAccepted++;
+	if (!leftover.empty()) pSession->onData(leftover.data(), leftover.size());
 	return pSession;
 }
 
@@ -134,7 +139,11 @@ void ControlSession::handleHello(const Frame& frame)
 	}
 	_key = hello.key;
 	_nonce = randomHex(NONCE_BYTES);
-	send(ControlChallenge{_nonce, _pConnection->peerAddress()});
+	// The client's reflexive address, only when the relay really sees it (not a proxy's).
+	ControlChallenge challenge;
+	challenge.nonce = _nonce;
+	if (_addressKnown) challenge.observed = _observed;
+	send(challenge);
 	_state = State::AWAIT_AUTH;
 }
 
@@ -147,53 +156,52 @@ void ControlSession::handleAuth(const Frame& frame)
 		fail(Rejection::CONTROL_PROTOCOL, "auth_failed", "bad signature");
 		return;
 	}
-	_helloTimer.cancel();
 	_state = State::ONLINE;
 	_serial = _context.hub.nextSerial();
 	ControlHub::Entry entry;
 	entry.pLoop = &_relayLoop.loop();
 	entry.session = shared_from_this();
 	entry.publicKeyRaw = _key->raw();
-	entry.observed = _pConnection->peerAddress();
+	entry.observed = _observed;
 	entry.serial = _serial;
 	_context.hub.add(_key->peerId(), entry);
 	_context.metrics.controlAuthenticated++;
 
 	const RelayServerConfig& config = _context.config;
-	Poco::JSON::Object::Ptr pLimits = new Poco::JSON::Object;
-	pLimits->set("tunnel_rate_bps", static_cast<Poco::UInt64>(config.tunnelRateBytesPerSecond));
-	pLimits->set("global_rate_bps", static_cast<Poco::UInt64>(config.globalRateBytesPerSecond));
-	pLimits->set("max_tunnels", config.maxTunnels);
-	pLimits->set("tunnel_idle_s", static_cast<std::int64_t>(config.tunnelIdleTimeout.count()));
-	pLimits->set("tunnel_join_s", static_cast<std::int64_t>(config.tunnelJoinTimeout.count()));
 	ControlWelcome welcome;
 	welcome.id = _key->peerId();
-	welcome.keepalive = config.controlKeepalive;
-	welcome.pLimits = pLimits;
-	if (_context.probePort != 0) welcome.probePort = _context.probePort;
+	welcome.pingInterval = config.controlKeepalive;
+	welcome.keepalive = 2 * config.controlKeepalive;   // clients of the first version ping every keepalive / 2
+	welcome.pLimits = tunnelLimitsJson(config, _context.limits);
+	welcome.natTraversal = _addressKnown && _context.probePort != 0;
+	if (*welcome.natTraversal) welcome.probePort = _context.probePort;
 	send(welcome);
-
-	std::weak_ptr<ControlSession> pWeak = shared_from_this();
-	_keepaliveTimer = _relayLoop.loop().runEvery(config.controlKeepalive, [pWeak]
-	{
-		if (auto pSelf = pWeak.lock()) pSelf->keepalive();
-	});
 }
 
 
-void ControlSession::keepalive()
+void ControlSession::tick(Clock::time_point now)
 {
-	if (_state != State::ONLINE) return;
-	if (_context.now() - _lastHeard >= 3 * _context.config.controlKeepalive)
+	switch (_state)
 	{
-		_context.metrics.reject(Rejection::CONTROL_TIMEOUT);
-		_context.logger.debug("control channel of %s silent for 3 keepalive periods", _key->peerId().toString());
-		_state = State::CLOSED;
-		_keepaliveTimer.cancel();
-		_pConnection->abort("keepalive timeout");
-		return;
+	case State::AWAIT_HELLO:
+	case State::AWAIT_AUTH:
+		if (now - _started >= _context.config.controlHelloTimeout)
+			fail(Rejection::CONTROL_TIMEOUT, "timeout", "no authentication in time");
+		break;
+	case State::ONLINE:
+		if (now - _lastHeard >= SILENT_PERIODS * _context.config.controlKeepalive)
+		{
+			_context.metrics.reject(Rejection::CONTROL_TIMEOUT);
+			if (_context.logger.debug())
+				_context.logger.debug("control channel of %s silent for %u keepalive periods", _key->peerId().toString(), SILENT_PERIODS);
+			_state = State::CLOSED;
+			leaveHub();
+			_pStream->abort("keepalive timeout");
+		}
+		break;
+	case State::CLOSED:
+		break;
 	}
-	send(ControlPing{++_pingCounter});
 }
 
 
@@ -205,11 +213,36 @@ void ControlSession::sendInvite(const std::string& token, const PeerId& from, co
 }
 
 
+ControlSession::PunchPartner* ControlSession::findPartner(const PeerId& peer)
+{
+	const auto it = std::find_if(_punchPartners.begin(), _punchPartners.end(), [&peer](const PunchPartner& p) { return p.peer == peer; });
+	return it == _punchPartners.end() ? nullptr : &*it;
+}
+
+
+ControlSession::PunchPartner& ControlSession::partner(const PeerId& peer)
+{
+	if (PunchPartner* pPartner = findPartner(peer)) return *pPartner;
+	if (_punchPartners.size() >= MAX_PUNCH_PARTNERS)
+	{
+		// Forget the partner heard from longest ago.
+		const auto oldest = std::min_element(_punchPartners.begin(), _punchPartners.end(), [](const PunchPartner& a, const PunchPartner& b)
+		{
+			return std::max(a.offered, a.answered) < std::max(b.offered, b.answered);
+		});
+		_punchPartners.erase(oldest);
+	}
+	_punchPartners.push_back(PunchPartner{peer, {}, {}});
+	return _punchPartners.back();
+}
+
+
 void ControlSession::handlePunch(const Frame& frame)
 {
 	const PunchMessage punch = PunchMessage::parse(frame.body, PunchMessage::Direction::TO_RELAY);   // malformed: a protocol violation
 	const PeerId self = _key->peerId();
-	if (!_punchRate.tryTake(1, _context.now()))
+	const auto now = _context.now();
+	if (!_punchRate.tryTake(1, now))
 	{
 		_context.metrics.reject(Rejection::RATE_LIMITED);
 		sendPunchError("rate_limited", "too many punch messages", punch.peer);
@@ -221,7 +254,28 @@ void ControlSession::handlePunch(const Frame& frame)
 		sendPunchError("bad_request", "cannot punch to yourself", punch.peer);
 		return;
 	}
-	if (!_context.hub.punch(punch.peer, self, punch))
+	if (!_addressKnown)
+	{
+		_context.metrics.reject(Rejection::UNAVAILABLE);
+		sendPunchError("unavailable", "the relay cannot see your address (it is behind a proxy): use a tunnel", punch.peer);
+		return;
+	}
+	// Privacy: an answer goes only to whoever asked, a sync only to whoever answered.
+	const PunchPartner* pPartner = findPartner(punch.peer);
+	const bool isAnswer = punch.phase == PunchMessage::Phase::CONNECT && punch.reply;
+	if (isAnswer && (!pPartner || now - pPartner->offered > PUNCH_WINDOW))
+	{
+		_context.metrics.reject(Rejection::FORBIDDEN);
+		sendPunchError("no_punch", "that peer has not asked to punch with you", punch.peer);
+		return;
+	}
+	if (punch.phase == PunchMessage::Phase::SYNC && (!pPartner || now - pPartner->answered > PUNCH_WINDOW))
+	{
+		_context.metrics.reject(Rejection::FORBIDDEN);
+		sendPunchError("no_punch", "that peer has not answered your punch", punch.peer);
+		return;
+	}
+	if (!_context.hub.punch(punch.peer, self, punch, _observed))
 	{
 		_context.metrics.reject(Rejection::NOT_FOUND);
 		sendPunchError("offline", "the peer is not online", punch.peer);
@@ -233,15 +287,27 @@ void ControlSession::handlePunch(const Frame& frame)
 
 void ControlSession::sendPunchError(const std::string& code, const std::string& message, const PeerId& peer)
 {
-	send(ControlError{code, message, peer});
+	send(ControlError{code, message, peer, std::nullopt});
 }
 
 
-void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch)
+void ControlSession::sendPunch(const PeerId& from, const PunchMessage& punch, const Poco::Net::SocketAddress& observed)
 {
 	if (_state != State::ONLINE) return;
+	const auto now = _context.now();
 	PunchMessage forwarded = punch;
 	forwarded.peer = from;
+	if (punch.phase == PunchMessage::Phase::CONNECT && !punch.reply)
+	{
+		partner(from).offered = now;   // from asks us: we may answer within the window
+	}
+	else
+	{
+		// An answer (to our connect) or a sync (after our answer): both sides take part, so
+		// each learns the other's address as the relay sees it.
+		if (punch.phase == PunchMessage::Phase::CONNECT) partner(from).answered = now;
+		forwarded.observed = observed;
+	}
 	send(forwarded, PunchMessage::Direction::FROM_RELAY);
 }
 
@@ -251,61 +317,66 @@ void ControlSession::replace()
 	if (_state == State::CLOSED) return;
 	_context.metrics.controlReplaced++;
 	_serial = 0;   // the hub entry belongs to the new channel now
-	send(ControlError{"replaced", "another control channel authenticated with this key", std::nullopt});
+	send(ControlError{"replaced", "another control channel authenticated with this key", std::nullopt, std::nullopt});
 	_state = State::CLOSED;
-	_helloTimer.cancel();
-	_keepaliveTimer.cancel();
-	_pConnection->close();
+	_pStream->close();
+}
+
+
+void ControlSession::drain()
+{
+	if (_state == State::CLOSED) return;
+	send(ControlError{"going_away", "the relay is shutting down; reconnect later or use another relay", std::nullopt,
+		std::chrono::seconds(jitteredSeconds(std::chrono::seconds(60)))});
+	_state = State::CLOSED;
+	leaveHub();
+	_pStream->close();
 }
 
 
 void ControlSession::shutdown()
 {
 	_state = State::CLOSED;
-	_helloTimer.cancel();
-	_keepaliveTimer.cancel();
-	if (_pConnection) _pConnection->abort("relay stopping");
+	leaveHub();
+	if (_pStream) _pStream->abort("relay stopping");
 }
-
-
-
 
 
 void ControlSession::fail(Rejection reason, const std::string& code, const std::string& message)
 {
 	if (_state == State::CLOSED) return;
 	_context.metrics.reject(reason);
-	_context.logger.debug("control channel from %s refused: %s (%s)", _pConnection->peerAddress().toString(), code, message);
+	if (_context.logger.debug() && _context.logAllowed())
+		_context.logger.debug("control channel from %s refused: %s (%s)", _observed.toString(), code, message);
 	try
 	{
-		send(ControlError{code, message, std::nullopt});
+		send(ControlError{code, message, std::nullopt, std::nullopt});
 	}
 	catch (const Poco::Exception&)
 	{
 		// The error frame is a courtesy; the channel closes either way.
 	}
 	_state = State::CLOSED;
-	_helloTimer.cancel();
-	_keepaliveTimer.cancel();
+	leaveHub();
+	_pStream->close();
+}
+
+
+void ControlSession::leaveHub()
+{
 	if (_key && _serial != 0)
 	{
 		_context.hub.remove(_key->peerId(), _serial);
 		_serial = 0;
 	}
-	_pConnection->close();
 }
 
 
 void ControlSession::ended()
 {
 	_state = State::CLOSED;
-	_helloTimer.cancel();
-	_keepaliveTimer.cancel();
-	if (_key && _serial != 0)
-	{
-		_context.hub.remove(_key->peerId(), _serial);
-		_serial = 0;
-	}
+	leaveHub();
+	_slot.release();
 	_relayLoop.remove(this);
 }
 

@@ -13,19 +13,19 @@
 
 #include "ServerContext.h"
 #include "RelayMetrics.h"
+#include "RelayStream.h"
 #include "TokenBucket.h"
 #include "CrossChat/FrameCodec.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
-#include "CrossChat/Relay/ControlMessages.h"
-#include "CrossChat/TcpConnection.h"
-#include "CrossChat/TimerHandle.h"
 #include "Poco/JSON/Object.h"
-#include "Poco/Net/StreamSocket.h"
+#include "Poco/Net/SocketAddress.h"
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 
 namespace CrossChat {
@@ -33,30 +33,53 @@ namespace Relay {
 
 
 class ControlSession: public LoopSession, public std::enable_shared_from_this<ControlSession>
-	/// hello -> challenge -> auth -> welcome, then keepalives, invites and punch messages
-	/// (RelayProtocol); punch messages are rate-limited per channel and forwarded through the hub.
-	/// Any protocol violation gets an error frame and closes the channel.
+	/// hello -> challenge -> auth -> welcome, then invites, punch messages and the client's
+	/// keepalive pings (RelayProtocol). Any protocol violation gets an error frame and closes the
+	/// channel.
+	///
+	/// Keepalive: only the client pings (every welcome.ping_s = controlKeepalive); the relay
+	/// answers each ping and resets a channel from which nothing has arrived for
+	/// 3 x controlKeepalive. welcome.keepalive_s is twice ping_s, so that clients that ping every
+	/// keepalive_s / 2 (the first protocol version) ping at the same period.
+	///
+	/// Hole punching: punch messages are rate-limited per channel and forwarded through the hub.
+	/// A peer learns another peer's address from the relay only inside a punch both take part
+	/// in: a connect with reply (the answer) is forwarded only to a peer that sent this one a
+	/// connect within PUNCH_WINDOW, a sync only to a peer whose answer this one received; the
+	/// relay adds the sender's observed address (as it sees it) to those two, never to the
+	/// first connect.
 	///
 	/// Thread rules: every method must be called from the session's loop thread.
-	/// Ownership: kept alive by its connection's handlers until the connection ends.
+	/// Ownership: kept alive by its stream's handlers until the stream ends; registered with
+	/// its RelayLoop (ticks: handshake and silence timeouts).
 {
 public:
 	static constexpr std::size_t MAX_FRAME_BODY = 4096;
 	static constexpr double PUNCH_RATE = 10;     ///< Punch messages per second a peer may send...
 	static constexpr double PUNCH_BURST = 20;    ///< ...with this burst.
+	static constexpr std::chrono::seconds PUNCH_WINDOW{10};
+	static constexpr std::size_t MAX_PUNCH_PARTNERS = 16;   ///< Punches remembered per channel.
+	static constexpr unsigned SILENT_PERIODS = 3;
 
 	static std::shared_ptr<ControlSession> start(ServerContext& context, RelayLoop& relayLoop,
-		const Poco::Net::StreamSocket& socket, ConnectionSlot slot);
-		/// Adopts the upgraded socket and waits for hello.
+		const RelayStream::Ptr& pStream, ConnectionSlot slot, const Poco::Net::SocketAddress& observed,
+		bool addressKnown, const std::string& leftover);
+		/// Takes over the upgraded stream and waits for hello; leftover holds bytes that arrived
+		/// with the upgrade request. observed is the client's address (after any PROXY header or
+		/// X-Forwarded-For); addressKnown is false when its port (or the address) is not the
+		/// client's own, and then the relay offers no NAT probing or punch coordination.
 
 	~ControlSession() override;
 
 	void sendInvite(const std::string& token, const PeerId& from, const std::string& name);
-	void sendPunch(const PeerId& from, const PunchMessage& punch);
-		/// Forwards a punch message of peer from.
+	void sendPunch(const PeerId& from, const PunchMessage& punch, const Poco::Net::SocketAddress& observed);
+		/// Forwards a punch message of peer from (observed: from's address, for replies and syncs).
 	void replace();
 		/// Another channel authenticated for the same ID.
 	void shutdown() override;
+	void drain() override;
+		/// Tells the client the relay is going away (error "going_away" with retry_after_s) and closes.
+	void tick(Clock::time_point now) override;
 
 private:
 	enum class State
@@ -67,36 +90,47 @@ private:
 		CLOSED
 	};
 
-	ControlSession(ServerContext& context, RelayLoop& relayLoop, ConnectionSlot slot);
+	struct PunchPartner
+	{
+		PeerId peer;
+		Clock::time_point offered{};    ///< The peer sent us a connect (we may answer).
+		Clock::time_point answered{};   ///< The peer answered our connect (we may sync).
+	};
+
+	ControlSession(ServerContext& context, RelayLoop& relayLoop, const RelayStream::Ptr& pStream, ConnectionSlot slot,
+		const Poco::Net::SocketAddress& observed, bool addressKnown);
 	void onData(const char* data, std::size_t size);
 	void handle(const Frame& frame);
 	void handleHello(const Frame& frame);
 	void handleAuth(const Frame& frame);
 	void handlePunch(const Frame& frame);
+	PunchPartner& partner(const PeerId& peer);
+	PunchPartner* findPartner(const PeerId& peer);
 	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
-	void keepalive();
 	template <class M, class... Args>
 	void send(const M& message, Args... args)
 	{
-		_pConnection->send(encodeControl(_codec, message, args...));
+		_pStream->send(encodeControl(_codec, message, args...));
 	}
 	void fail(Rejection reason, const std::string& code, const std::string& message);
+	void leaveHub();
 	void ended();
 
 	ServerContext& _context;
 	RelayLoop& _relayLoop;
+	RelayStream::Ptr _pStream;
 	ConnectionSlot _slot;
-	TcpConnection::Ptr _pConnection;
+	const Poco::Net::SocketAddress _observed;
+	const bool _addressKnown;
 	FrameCodec _codec;
 	State _state = State::AWAIT_HELLO;
 	std::optional<PublicKey> _key;
 	std::string _nonce;
 	std::uint64_t _serial = 0;
-	std::int64_t _pingCounter = 0;
-	ServerContext::Clock::time_point _lastHeard;
-	TimerHandle _helloTimer;
-	TimerHandle _keepaliveTimer;
+	Clock::time_point _started;
+	Clock::time_point _lastHeard;
 	TokenBucket _punchRate;
+	std::vector<PunchPartner> _punchPartners;
 };
 
 

@@ -6,59 +6,61 @@
 
 
 #include "IpRateLimiter.h"
+#include <algorithm>
 
 
 namespace CrossChat {
 namespace Relay {
 
 
-IpRateLimiter::IpRateLimiter(double requestsPerSecond, std::size_t maxClients):
-	_rate(requestsPerSecond),
-	_maxClients(maxClients)
+IpRateLimiter::IpRateLimiter(double ratePerSecond, double burst, std::size_t maxSources):
+	_rate(ratePerSecond),
+	_burst(std::max(1.0, burst)),
+	_maxSources(std::max<std::size_t>(1, maxSources))
 {
 }
 
 
-std::string IpRateLimiter::keyOf(const Poco::Net::IPAddress& client)
-{
-	if (client.family() == Poco::Net::IPAddress::IPv6 && !client.isIPv4Mapped())
-	{
-		const auto* pBytes = static_cast<const char*>(client.addr());
-		return std::string(pBytes, 8);   // the /64 prefix
-	}
-	const auto* pBytes = static_cast<const char*>(client.addr());
-	return std::string(pBytes, client.length());
-}
-
-
-bool IpRateLimiter::admit(const Poco::Net::IPAddress& client, Clock::time_point now, Clock::duration& retryAfter)
+bool IpRateLimiter::admit(const SourceKey& source, Clock::time_point now, Clock::duration& retryAfter, double cost)
 {
 	if (_rate <= 0) return true;
-	const std::string key = keyOf(client);
 	std::lock_guard<std::mutex> lock(_mutex);
-	auto it = _buckets.find(key);
-	if (it == _buckets.end())
+	auto it = _index.find(source);
+	List::iterator entry;
+	if (it != _index.end())
 	{
-		if (_buckets.size() >= _maxClients)
-		{
-			retryAfter = std::chrono::seconds(1);
-			return false;
-		}
-		it = _buckets.emplace(key, TokenBucket(_rate, 2 * _rate, now)).first;
+		entry = it->second;
+		_entries.splice(_entries.begin(), _entries, entry);   // now the most recently used
 	}
-	if (it->second.tryTake(1, now)) return true;
-	retryAfter = it->second.timeUntil(1, now);
+	else
+	{
+		if (_index.size() >= _maxSources)
+		{
+			_index.erase(_entries.back().source);
+			_entries.pop_back();
+			++_evictions;
+		}
+		_entries.push_front(Entry{source, TokenBucket(_rate, _burst, now), now});
+		entry = _entries.begin();
+		_index.emplace(source, entry);
+	}
+	entry->lastUsed = now;
+	if (entry->bucket.tryTake(cost, now)) return true;
+	retryAfter = entry->bucket.timeUntil(cost, now);
 	return false;
 }
 
 
 void IpRateLimiter::sweep(Clock::time_point now)
 {
+	if (_rate <= 0) return;
+	// A bucket untouched for burst/rate seconds is full again: forgetting it changes nothing.
+	const auto refill = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(_burst / _rate));
 	std::lock_guard<std::mutex> lock(_mutex);
-	for (auto it = _buckets.begin(); it != _buckets.end();)
+	while (!_entries.empty() && now - _entries.back().lastUsed >= refill)
 	{
-		if (it->second.available(now) >= 2 * _rate) it = _buckets.erase(it);
-		else ++it;
+		_index.erase(_entries.back().source);
+		_entries.pop_back();
 	}
 }
 
@@ -66,7 +68,14 @@ void IpRateLimiter::sweep(Clock::time_point now)
 std::size_t IpRateLimiter::size() const
 {
 	std::lock_guard<std::mutex> lock(_mutex);
-	return _buckets.size();
+	return _index.size();
+}
+
+
+std::uint64_t IpRateLimiter::evictions() const
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	return _evictions;
 }
 
 

@@ -2,7 +2,8 @@
 // IpRateLimiter.h
 //
 // Library: Relay
-// Internal header: a token bucket per client address (IPv6 by /64 prefix).
+// Internal header: a token bucket per client source (IPv4 address, IPv6 /64), in a table
+// bounded by evicting the longest-idle entry.
 // This is an internal header file, you should not include this.
 //
 
@@ -11,12 +12,12 @@
 #define CrossChat_Relay_IpRateLimiter_INCLUDED
 
 
+#include "SourceKey.h"
 #include "TokenBucket.h"
-#include "Poco/Net/IPAddress.h"
 #include <chrono>
 #include <cstddef>
+#include <list>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 
 
@@ -25,33 +26,49 @@ namespace Relay {
 
 
 class IpRateLimiter
-	/// Admits requests per client at requestsPerSecond with a burst of twice that (0 disables).
-	/// IPv6 clients are grouped by their /64 prefix, as one subscriber usually owns a /64.
-	/// At most maxClients buckets are kept; sweep() drops the full (idle) ones, and a client
-	/// arriving while the table is still full is refused (fail closed under a flood).
+	/// Admits events per source at ratePerSecond with a burst of burst (0 rate: unlimited).
+	/// Sources are SourceKeys (IPv6 clients by their /64 prefix).
+	///
+	/// The table holds at most maxSources buckets. When a new source arrives while it is full,
+	/// the bucket used longest ago is evicted (its source starts again with a full bucket if it
+	/// comes back); a source is never refused because the table is full, so a flood of many
+	/// addresses cannot lock out a new honest one. sweep() drops every bucket that has been
+	/// idle long enough to be full again (it would behave the same when recreated).
 	///
 	/// Thread rules: safe to call from any thread.
 {
 public:
 	using Clock = TokenBucket::Clock;
 
-	IpRateLimiter(double requestsPerSecond, std::size_t maxClients);
+	IpRateLimiter(double ratePerSecond, double burst, std::size_t maxSources);
 
-	bool admit(const Poco::Net::IPAddress& client, Clock::time_point now, Clock::duration& retryAfter);
-		/// True if the request may proceed; else false with the time until it would.
+	bool admit(const SourceKey& source, Clock::time_point now, Clock::duration& retryAfter, double cost = 1);
+		/// True if the event may proceed (cost tokens taken); else false with the time until it
+		/// would.
 
 	void sweep(Clock::time_point now);
-		/// Forgets clients whose bucket has refilled completely.
+		/// Forgets sources idle long enough for their bucket to be full.
 
 	std::size_t size() const;
+	std::uint64_t evictions() const;
+		/// Buckets evicted because the table was full.
 
 private:
-	static std::string keyOf(const Poco::Net::IPAddress& client);
+	struct Entry
+	{
+		SourceKey source;
+		TokenBucket bucket;
+		Clock::time_point lastUsed;
+	};
+	using List = std::list<Entry>;   ///< Most recently used first.
 
 	const double _rate;
-	const std::size_t _maxClients;
+	const double _burst;
+	const std::size_t _maxSources;
 	mutable std::mutex _mutex;
-	std::unordered_map<std::string, TokenBucket> _buckets;
+	List _entries;
+	std::unordered_map<SourceKey, List::iterator, SourceKeyHash> _index;
+	std::uint64_t _evictions = 0;
 };
 
 

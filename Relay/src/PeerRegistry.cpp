@@ -8,6 +8,7 @@
 #include "PeerRegistry.h"
 #include "Poco/String.h"
 #include <algorithm>
+#include <mutex>
 
 
 namespace CrossChat {
@@ -23,34 +24,110 @@ MemoryPeerRegistry::MemoryPeerRegistry() = default;
 MemoryPeerRegistry::~MemoryPeerRegistry() = default;
 
 
-bool MemoryPeerRegistry::put(const PeerRecord& record, std::size_t maxRecords)
+void MemoryPeerRegistry::unlistLocked(const PeerRecord& record)
 {
-	std::lock_guard<std::mutex> lock(_mutex);
+	if (record.directory) _directory.erase(DirectoryKey(Poco::toLower(record.name), record.id));
+}
+
+
+void MemoryPeerRegistry::listLocked(const PeerRecord& record)
+{
+	if (record.directory && _online.count(record.id) != 0)
+		_directory.emplace(Poco::toLower(record.name), record.id);
+}
+
+
+void MemoryPeerRegistry::releaseSourceLocked(const SourceKey& source)
+{
+	const auto it = _perSource.find(source);
+	if (it == _perSource.end()) return;
+	if (--it->second == 0) _perSource.erase(it);
+}
+
+
+void MemoryPeerRegistry::eraseLocked(std::unordered_map<PeerId, Stored>::iterator it)
+{
+	unlistLocked(it->second.record);
+	releaseSourceLocked(it->second.record.source);
+	_expiry.erase(it->second.expiry);
+	const auto recent = std::find(_recent.begin(), _recent.end(), it->first);
+	if (recent != _recent.end()) _recent.erase(recent);
+	_records.erase(it);
+}
+
+
+PeerRegistry::PutResult MemoryPeerRegistry::put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource)
+{
+	std::unique_lock<std::shared_mutex> lock(_mutex);
 	auto it = _records.find(record.id);
+	const bool sameSource = it != _records.end() && it->second.record.source == record.source;
+	if (!sameSource)
+	{
+		const auto counted = _perSource.find(record.source);
+		if (counted != _perSource.end() && counted->second >= maxPerSource) return PutResult::SOURCE_FULL;
+		if (maxPerSource == 0) return PutResult::SOURCE_FULL;
+	}
+	if (it == _records.end() && _records.size() >= maxRecords) return PutResult::FULL;
+
 	if (it != _records.end())
 	{
-		it->second = record;
-		return true;
+		unlistLocked(it->second.record);
+		if (!sameSource) releaseSourceLocked(it->second.record.source);
+		_expiry.erase(it->second.expiry);
+		it->second.record = record;
 	}
-	if (_records.size() >= maxRecords) return false;
-	_records.emplace(record.id, record);
-	return true;
+	else
+	{
+		it = _records.emplace(record.id, Stored{record, Expiry::iterator()}).first;
+	}
+	if (!sameSource) ++_perSource[record.source];
+	it->second.expiry = _expiry.emplace(record.expires, record.id);
+	listLocked(record);
+
+	const auto recent = std::find(_recent.begin(), _recent.end(), record.id);
+	if (recent != _recent.end()) _recent.erase(recent);
+	if (record.directory)
+	{
+		_recent.push_front(record.id);
+		if (_recent.size() > RECENT_LIMIT) _recent.pop_back();
+	}
+	return PutResult::OK;
 }
 
 
 bool MemoryPeerRegistry::remove(const PeerId& id)
 {
-	std::lock_guard<std::mutex> lock(_mutex);
-	return _records.erase(id) != 0;
+	std::unique_lock<std::shared_mutex> lock(_mutex);
+	const auto it = _records.find(id);
+	if (it == _records.end()) return false;
+	eraseLocked(it);
+	return true;
 }
 
 
 std::optional<PeerRecord> MemoryPeerRegistry::find(const PeerId& id, Clock::time_point now) const
 {
-	std::lock_guard<std::mutex> lock(_mutex);
+	std::shared_lock<std::shared_mutex> lock(_mutex);
 	const auto it = _records.find(id);
-	if (it == _records.end() || it->second.expires <= now) return std::nullopt;
-	return it->second;
+	if (it == _records.end() || it->second.record.expires <= now) return std::nullopt;
+	return it->second.record;
+}
+
+
+void MemoryPeerRegistry::setOnline(const PeerId& id, bool online)
+{
+	std::unique_lock<std::shared_mutex> lock(_mutex);
+	const auto it = _records.find(id);
+	if (online)
+	{
+		_online.insert(id);
+		if (it != _records.end()) listLocked(it->second.record);
+	}
+	else
+	{
+		_online.erase(id);
+		if (it != _records.end()) unlistLocked(it->second.record);
+	}
 }
 
 
@@ -58,25 +135,31 @@ DirectoryPage MemoryPeerRegistry::directory(const std::string& text, std::size_t
 	Clock::time_point now) const
 {
 	const std::string needle = Poco::toLower(text);
-	std::vector<const PeerRecord*> matches;
 	DirectoryPage page;
-	std::lock_guard<std::mutex> lock(_mutex);
-	for (const auto& entry: _records)
+	std::shared_lock<std::shared_mutex> lock(_mutex);
+	if (needle.empty() && offset >= _directory.size())
 	{
-		const PeerRecord& record = entry.second;
-		if (!record.directory || record.expires <= now) continue;
-		if (!needle.empty() && Poco::toLower(record.name).find(needle) == std::string::npos) continue;
-		matches.push_back(&record);
+		page.total = _directory.size();
+		return page;
 	}
-	std::sort(matches.begin(), matches.end(), [](const PeerRecord* pA, const PeerRecord* pB)
+	for (const DirectoryKey& key: _directory)
 	{
-		const int order = Poco::icompare(pA->name, pB->name);
-		if (order != 0) return order < 0;
-		return pA->id < pB->id;
-	});
-	page.total = matches.size();
-	for (std::size_t i = offset; i < matches.size() && page.records.size() < limit; ++i)
-		page.records.push_back(*matches[i]);
+		if (!needle.empty() && key.first.find(needle) == std::string::npos) continue;
+		const auto it = _records.find(key.second);
+		if (it == _records.end() || it->second.record.expires <= now) continue;
+		if (page.total++ < offset || page.entries.size() >= limit)
+		{
+			// Without a search text every listed record matches: the count is known.
+			if (needle.empty() && page.entries.size() >= limit)
+			{
+				page.total = _directory.size();
+				break;
+			}
+			continue;
+		}
+		const PeerRecord& record = it->second.record;
+		page.entries.push_back(DirectoryEntry{record.id, record.name, record.lastSeenMs});
+	}
 	return page;
 }
 
@@ -84,34 +167,31 @@ DirectoryPage MemoryPeerRegistry::directory(const std::string& text, std::size_t
 std::vector<PeerRecord> MemoryPeerRegistry::recent(std::size_t limit, Clock::time_point now) const
 {
 	std::vector<PeerRecord> result;
+	std::shared_lock<std::shared_mutex> lock(_mutex);
+	for (const PeerId& id: _recent)
 	{
-		std::lock_guard<std::mutex> lock(_mutex);
-		for (const auto& entry: _records)
-		{
-			if (entry.second.expires > now) result.push_back(entry.second);
-		}
+		if (result.size() >= limit) break;
+		const auto it = _records.find(id);
+		if (it != _records.end() && it->second.record.expires > now) result.push_back(it->second.record);
 	}
-	std::sort(result.begin(), result.end(), [](const PeerRecord& a, const PeerRecord& b)
-	{
-		return a.lastSeenMs > b.lastSeenMs;
-	});
-	if (result.size() > limit) result.resize(limit);
 	return result;
 }
 
 
 std::size_t MemoryPeerRegistry::sweep(Clock::time_point now)
 {
-	std::lock_guard<std::mutex> lock(_mutex);
+	std::unique_lock<std::shared_mutex> lock(_mutex);
 	std::size_t removed = 0;
-	for (auto it = _records.begin(); it != _records.end();)
+	while (!_expiry.empty() && _expiry.begin()->first <= now)
 	{
-		if (it->second.expires <= now)
+		const auto it = _records.find(_expiry.begin()->second);
+		if (it == _records.end())
 		{
-			it = _records.erase(it);
-			++removed;
+			_expiry.erase(_expiry.begin());   // cannot happen: records and expiry change together
+			continue;
 		}
-		else ++it;
+		eraseLocked(it);
+		++removed;
 	}
 	return removed;
 }
@@ -119,8 +199,22 @@ std::size_t MemoryPeerRegistry::sweep(Clock::time_point now)
 
 std::size_t MemoryPeerRegistry::size() const
 {
-	std::lock_guard<std::mutex> lock(_mutex);
+	std::shared_lock<std::shared_mutex> lock(_mutex);
 	return _records.size();
+}
+
+
+std::size_t MemoryPeerRegistry::listed() const
+{
+	std::shared_lock<std::shared_mutex> lock(_mutex);
+	return _directory.size();
+}
+
+
+std::size_t MemoryPeerRegistry::sources() const
+{
+	std::shared_lock<std::shared_mutex> lock(_mutex);
+	return _perSource.size();
 }
 
 

@@ -2,7 +2,8 @@
 // PeerRegistry.h
 //
 // Library: Relay
-// Internal header: the relay's announced peer records, behind an interface.
+// Internal header: the relay's announced peer records, behind an interface, with the bounded
+// indexes the directory and the status page are served from.
 // This is an internal header file, you should not include this.
 //
 
@@ -11,15 +12,20 @@
 #define CrossChat_Relay_PeerRegistry_INCLUDED
 
 
+#include "SourceKey.h"
 #include "CrossChat/PeerId.h"
 #include "Poco/Net/SocketAddress.h"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
+#include <deque>
+#include <map>
 #include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 
@@ -38,74 +44,132 @@ struct PeerRecord
 	std::vector<Poco::Net::SocketAddress> addresses;    ///< Unspecified parts already filled in.
 	std::uint16_t chatPort = 0;
 	bool directory = false;
-	Poco::Net::SocketAddress observed;                  ///< The announce's source address.
+	Poco::Net::SocketAddress observed;                  ///< The announce's source address (the real client's).
+	bool publishObserved = false;                       ///< The peer asked for its observed address to be
+	                                                    ///< published (an unspecified host in its addresses).
+	SourceKey source;                                   ///< Counts against this source's records.
 	std::int64_t lastSeenMs = 0;                        ///< Wall clock, ms since the epoch.
 	Clock::time_point expires;
+};
+
+
+struct DirectoryEntry
+	/// One line of a directory page.
+{
+	PeerId id;
+	std::string name;
+	std::int64_t lastSeenMs = 0;
 };
 
 
 struct DirectoryPage
 	/// One page of a directory search.
 {
-	std::vector<PeerRecord> records;   ///< Sorted by name, ASCII case-insensitively (then ID).
-	std::size_t total = 0;             ///< Matches before paging.
+	std::vector<DirectoryEntry> entries;   ///< Sorted by name, ASCII case-insensitively (then ID).
+	std::size_t total = 0;                 ///< Matches before paging.
 };
 
 
 class PeerRegistry
-	/// Stores peer records by ID. Implementations decide where (memory today; a snapshot file
-	/// or a shared store later); expired records are never returned.
+	/// Stores peer records by ID. Implementations decide where (memory today; SQLite later);
+	/// expired records are never returned. Besides lookups by ID, an implementation keeps two
+	/// bounded indexes so that no request ever copies or sorts the whole registry:
+	///   - the directory: records announced with directory = true whose peer is online
+	///     (setOnline()), in name order, paged inside the registry;
+	///   - the most recent opted-in announces, at most RECENT_LIMIT (the status page).
 	///
-	/// Thread rules: implementations must be safe to call from any thread.
+	/// Thread rules: implementations must be safe to call from any thread; they never call
+	/// back into other components (callers may hold their own locks while calling in).
 {
 public:
 	using Clock = PeerRecord::Clock;
+	static constexpr std::size_t RECENT_LIMIT = 100;
+
+	enum class PutResult
+	{
+		OK,
+		FULL,          ///< maxRecords live records exist and the ID is new.
+		SOURCE_FULL    ///< The announcing source already holds maxPerSource records.
+	};
 
 	virtual ~PeerRegistry();
 
-	virtual bool put(const PeerRecord& record, std::size_t maxRecords) = 0;
-		/// Adds or replaces the record. Returns false (storing nothing) if the record is new and
-		/// maxRecords live records exist already.
+	virtual PutResult put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource) = 0;
+		/// Adds or replaces the record; nothing is stored unless OK. Re-announcing an ID from the
+		/// source that already holds it always works.
 
 	virtual bool remove(const PeerId& id) = 0;
 		/// Returns true if a record was removed.
 
 	virtual std::optional<PeerRecord> find(const PeerId& id, Clock::time_point now) const = 0;
 
+	virtual void setOnline(const PeerId& id, bool online) = 0;
+		/// Whether the peer has an authenticated control channel (the directory lists only
+		/// those). Remembered also for IDs without a record.
+
 	virtual DirectoryPage directory(const std::string& text, std::size_t offset, std::size_t limit,
 		Clock::time_point now) const = 0;
-		/// Opted-in records whose name contains text (ASCII case-insensitive).
+		/// Online, opted-in records whose name contains text (ASCII case-insensitive). Costs
+		/// O(listed peers) at most, copies only the page.
 
 	virtual std::vector<PeerRecord> recent(std::size_t limit, Clock::time_point now) const = 0;
-		/// Up to limit live records, most recently seen first (for the status page).
+		/// Up to min(limit, RECENT_LIMIT) live opted-in records, most recently announced first.
 
 	virtual std::size_t sweep(Clock::time_point now) = 0;
-		/// Drops expired records; returns how many.
+		/// Drops expired records; returns how many. Costs O(expired records).
 
 	virtual std::size_t size() const = 0;
 		/// Records held (expired ones included until the next sweep).
+
+	virtual std::size_t listed() const = 0;
+		/// Entries of the directory index (online, opted-in records).
+
+	virtual std::size_t sources() const = 0;
+		/// Sources holding at least one record.
 };
 
 
 class MemoryPeerRegistry: public PeerRegistry
-	/// PeerRegistry in a hash map under one mutex.
+	/// PeerRegistry in hash maps and ordered indexes under one reader-writer lock.
 {
 public:
 	MemoryPeerRegistry();
 	~MemoryPeerRegistry() override;
 
-	bool put(const PeerRecord& record, std::size_t maxRecords) override;
+	PutResult put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource) override;
 	bool remove(const PeerId& id) override;
 	std::optional<PeerRecord> find(const PeerId& id, Clock::time_point now) const override;
+	void setOnline(const PeerId& id, bool online) override;
 	DirectoryPage directory(const std::string& text, std::size_t offset, std::size_t limit,
 		Clock::time_point now) const override;
 	std::vector<PeerRecord> recent(std::size_t limit, Clock::time_point now) const override;
 	std::size_t sweep(Clock::time_point now) override;
 	std::size_t size() const override;
+	std::size_t listed() const override;
+	std::size_t sources() const override;
 
 private:
-	mutable std::mutex _mutex;
-	std::unordered_map<PeerId, PeerRecord> _records;
+	using DirectoryKey = std::pair<std::string, PeerId>;   ///< Lower-case name, ID.
+	using Expiry = std::multimap<Clock::time_point, PeerId>;
+
+	struct Stored
+	{
+		PeerRecord record;
+		Expiry::iterator expiry;
+	};
+
+	void eraseLocked(std::unordered_map<PeerId, Stored>::iterator it);
+	void unlistLocked(const PeerRecord& record);
+	void listLocked(const PeerRecord& record);
+	void releaseSourceLocked(const SourceKey& source);
+
+	mutable std::shared_mutex _mutex;
+	std::unordered_map<PeerId, Stored> _records;
+	Expiry _expiry;
+	std::set<DirectoryKey> _directory;
+	std::unordered_set<PeerId> _online;
+	std::deque<PeerId> _recent;                                     ///< Newest first, at most RECENT_LIMIT.
+	std::unordered_map<SourceKey, std::uint32_t, SourceKeyHash> _perSource;
 };
 
 

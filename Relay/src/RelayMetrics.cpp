@@ -100,6 +100,8 @@ const char* RelayMetrics::rejectionName(Rejection reason)
 	case Rejection::RATE_LIMITED: return "rate_limited";
 	case Rejection::UNAVAILABLE: return "unavailable";
 	case Rejection::CONNECTION_LIMIT: return "connection_limit";
+	case Rejection::SOURCE_LIMIT: return "source_limit";
+	case Rejection::HTTP_TIMEOUT: return "http_timeout";
 	case Rejection::CONTROL_PROTOCOL: return "control_protocol";
 	case Rejection::CONTROL_TIMEOUT: return "control_timeout";
 	case Rejection::COUNT: break;

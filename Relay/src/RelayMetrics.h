@@ -62,6 +62,8 @@ enum class Rejection
 	RATE_LIMITED,
 	UNAVAILABLE,
 	CONNECTION_LIMIT,
+	SOURCE_LIMIT,
+	HTTP_TIMEOUT,
 	CONTROL_PROTOCOL,
 	CONTROL_TIMEOUT,
 	COUNT
@@ -84,6 +86,7 @@ public:
 	static const char* rejectionName(Rejection reason);
 
 	std::atomic<std::uint64_t> requests{0};
+	std::atomic<std::uint64_t> connectionsAccepted{0};
 	std::atomic<std::uint64_t> controlAccepted{0};
 	std::atomic<std::uint64_t> controlAuthenticated{0};
 	std::atomic<std::uint64_t> controlReplaced{0};

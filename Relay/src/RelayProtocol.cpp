@@ -44,9 +44,11 @@ const MessageCatalog& RelayProtocol::control()
 			.requireString("signature", 1, 256));
 		c.declare(4, "welcome", MessageSchema()
 			.requireString("id", 1, 80)
-			.requireInteger("keepalive_s", 1, 3600)
+			.requireInteger("keepalive_s", 1, 7200)
 			.optionalObject("limits")
-			.optionalInteger("probe_port", 1, 65535));
+			.optionalInteger("probe_port", 1, 65535)
+			.optionalInteger("ping_s", 1, 3600)
+			.optionalBoolean("nat_traversal"));
 		c.declare(5, "invite", MessageSchema()
 			.requireString("token", 16, 128)
 			.requireString("from", 1, 80)
@@ -56,7 +58,8 @@ const MessageCatalog& RelayProtocol::control()
 		c.declare(8, "error", MessageSchema()
 			.requireString("code", 1, 64)
 			.optionalString("message", 0, 512)
-			.optionalString("peer", 1, 80));
+			.optionalString("peer", 1, 80)
+			.optionalInteger("retry_after_s", 1, 86400));
 		c.declare(9, "punch", MessageSchema()
 			.optionalString("to", 1, 80)
 			.optionalString("from", 1, 80)
@@ -64,7 +67,8 @@ const MessageCatalog& RelayProtocol::control()
 			.optionalArray("addrs", PUNCH_MAX_ADDRESSES)
 			.optionalString("nat", 1, 16)
 			.optionalInteger("attempt", 1, PUNCH_MAX_ATTEMPT)
-			.optionalBoolean("reply"));
+			.optionalBoolean("reply")
+			.optionalString("observed", 1, 64));
 		return c;
 	}();
 	return catalog;

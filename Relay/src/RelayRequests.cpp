@@ -160,6 +160,13 @@ AnnounceRequest AnnounceRequest::parse(const std::string& body)
 }
 
 
+bool AnnounceRequest::asksForObserved() const
+{
+	if (addresses.empty()) return port != 0;
+	return std::any_of(addresses.begin(), addresses.end(), [](const AnnouncedAddress& entry) { return entry.host.isWildcard(); });
+}
+
+
 std::vector<Poco::Net::SocketAddress> AnnounceRequest::resolve(const Poco::Net::SocketAddress& observed) const
 {
 	std::vector<Poco::Net::SocketAddress> result;

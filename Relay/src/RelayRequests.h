@@ -57,6 +57,10 @@ struct AnnounceRequest
 		/// Throws BadRequestException (malformed JSON, wrong or out-of-range field, an address
 		/// that is not an IP literal with an optional port, a name with control characters).
 
+	bool asksForObserved() const;
+		/// True if the peer asks the relay to publish the address it sees: an entry with an
+		/// unspecified host, or no entries but a chat port (see resolve()).
+
 	std::vector<Poco::Net::SocketAddress> resolve(const Poco::Net::SocketAddress& observed) const;
 		/// The addresses to record: an unspecified host is replaced by the observed host, a missing
 		/// port by the chat port; entries still without a port are dropped; duplicates removed.

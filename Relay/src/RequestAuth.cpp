@@ -16,14 +16,14 @@ namespace CrossChat {
 namespace Relay {
 
 
-RequestAuth::RequestAuth(std::size_t replayCapacity):
-	_capacity(replayCapacity)
+RequestAuth::RequestAuth(std::size_t replayCapacity, std::size_t replayPerSource):
+	_replay(replayCapacity, replayPerSource, 2 * RelayProtocol::MAX_CLOCK_SKEW)
 {
 }
 
 
 RequestAuth::Result RequestAuth::verify(const Poco::Net::NameValueCollection& headers, const std::string& method,
-	const std::string& pathAndQuery, const std::string& body, std::int64_t nowMs, Clock::time_point now)
+	const std::string& pathAndQuery, const std::string& body, std::int64_t nowMs, Clock::time_point now, const SourceKey& source)
 {
 	Result result;
 	SignedHeaders signedHeaders;
@@ -60,28 +60,22 @@ RequestAuth::Result RequestAuth::verify(const Poco::Net::NameValueCollection& he
 		result.reason = "timestamp outside the allowed clock skew";
 		return result;
 	}
+	switch (_replay.insert(source, ReplayCache::fingerprint(signedHeaders.publicKeyRaw, signedHeaders.nonce), now))
 	{
-		std::lock_guard<std::mutex> lock(_mutex);
-		while (!_order.empty() && _order.front().first <= now)
-		{
-			_nonces.erase(_order.front().second);
-			_order.pop_front();
-		}
-		const std::string cacheKey = signedHeaders.publicKeyRaw + signedHeaders.nonce;
-		if (_nonces.count(cacheKey) != 0)
-		{
-			result.status = Status::FORBIDDEN;
-			result.reason = "replayed nonce";
-			return result;
-		}
-		if (_nonces.size() >= _capacity)
-		{
-			result.status = Status::UNAVAILABLE;
-			result.reason = "replay cache full";
-			return result;
-		}
-		_nonces.insert(cacheKey);
-		_order.emplace_back(now + 2 * RelayProtocol::MAX_CLOCK_SKEW, cacheKey);
+	case ReplayCache::Result::FRESH:
+		break;
+	case ReplayCache::Result::REPLAYED:
+		result.status = Status::FORBIDDEN;
+		result.reason = "replayed nonce";
+		return result;
+	case ReplayCache::Result::SOURCE_FULL:
+		result.status = Status::UNAVAILABLE;
+		result.reason = "too many signed requests from this address";
+		return result;
+	case ReplayCache::Result::FULL:
+		result.status = Status::UNAVAILABLE;
+		result.reason = "replay cache full";
+		return result;
 	}
 	result.status = Status::OK;
 	result.key = std::move(key);
@@ -91,8 +85,13 @@ RequestAuth::Result RequestAuth::verify(const Poco::Net::NameValueCollection& he
 
 std::size_t RequestAuth::cachedNonces() const
 {
-	std::lock_guard<std::mutex> lock(_mutex);
-	return _nonces.size();
+	return _replay.size();
+}
+
+
+const ReplayCache& RequestAuth::replayCache() const
+{
+	return _replay;
 }
 
 

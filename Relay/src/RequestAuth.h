@@ -11,16 +11,15 @@
 #define CrossChat_Relay_RequestAuth_INCLUDED
 
 
+#include "ReplayCache.h"
+#include "SourceKey.h"
 #include "CrossChat/PublicKey.h"
 #include "Poco/Net/NameValueCollection.h"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
 
 namespace CrossChat {
@@ -31,9 +30,11 @@ class RequestAuth
 	/// Checks the RelayProtocol signature headers of a request:
 	///   missing or malformed headers, an invalid key or a bad signature -> UNAUTHORIZED (401);
 	///   a timestamp off by more than MAX_CLOCK_SKEW or a nonce seen before -> FORBIDDEN (403);
-	///   a full replay cache -> UNAVAILABLE (503; the cache never grows past its capacity).
-	/// A nonce is remembered (for twice the skew window) only once the signature is valid, so
-	/// unsigned junk cannot fill the cache.
+	///   the source's share of the replay cache used up, or the whole cache full -> UNAVAILABLE
+	///   (503; the cache never grows past its capacity).
+	/// A nonce is remembered (for twice the skew window, in a ReplayCache partitioned by the
+	/// request's source) only once the signature is valid, so unsigned junk cannot fill it, and
+	/// one source's requests cannot fill or evict another's.
 	///
 	/// Thread rules: safe to call from any thread.
 {
@@ -55,19 +56,19 @@ public:
 		std::optional<PublicKey> key;    ///< Set when status is OK.
 	};
 
-	explicit RequestAuth(std::size_t replayCapacity);
+	RequestAuth(std::size_t replayCapacity, std::size_t replayPerSource);
 
 	Result verify(const Poco::Net::NameValueCollection& headers, const std::string& method,
-		const std::string& pathAndQuery, const std::string& body, std::int64_t nowMs, Clock::time_point now);
-		/// nowMs is the wall clock (ms since the epoch), now the steady clock for the cache.
+		const std::string& pathAndQuery, const std::string& body, std::int64_t nowMs, Clock::time_point now,
+		const SourceKey& source);
+		/// nowMs is the wall clock (ms since the epoch), now the steady clock for the cache;
+		/// source is the request's client (its partition of the replay cache).
 
 	std::size_t cachedNonces() const;
+	const ReplayCache& replayCache() const;
 
 private:
-	const std::size_t _capacity;
-	mutable std::mutex _mutex;
-	std::deque<std::pair<Clock::time_point, std::string>> _order;   ///< Oldest first.
-	std::unordered_set<std::string> _nonces;
+	ReplayCache _replay;
 };
 
 

@@ -9,6 +9,7 @@
 #include "CrossChat/FoundationException.h"
 #include "Poco/DigestEngine.h"
 #include <openssl/rand.h>
+#include <algorithm>
 #include <vector>
 
 
@@ -19,9 +20,23 @@ namespace Relay {
 LoopSession::~LoopSession() = default;
 
 
-RelayLoop::RelayLoop(const std::string& name):
-	_thread(name)
+void LoopSession::drain()
 {
+}
+
+
+void LoopSession::tick(Clock::time_point)
+{
+}
+
+
+RelayLoop::RelayLoop(const std::string& name, std::function<LoopSession::Clock::time_point()> clock):
+	_thread(name),
+	_clock(std::move(clock))
+{
+	// The timer lives as long as this object; its callback runs on the loop thread, which
+	// this object outlives (stop() joins it before destruction).
+	_tickTimer = _thread.loop().runEvery(TICK, [this] { tickAll(); });
 }
 
 
@@ -34,6 +49,11 @@ EventLoop& RelayLoop::loop()
 void RelayLoop::add(const std::shared_ptr<LoopSession>& pSession)
 {
 	_thread.loop().assertInLoopThread();
+	if (_ticking)
+	{
+		_added.push_back(pSession);
+		return;
+	}
 	_sessions[pSession.get()] = pSession;
 }
 
@@ -41,13 +61,35 @@ void RelayLoop::add(const std::shared_ptr<LoopSession>& pSession)
 void RelayLoop::remove(const LoopSession* pSession)
 {
 	_thread.loop().assertInLoopThread();
+	if (_ticking)
+	{
+		_removed.push_back(pSession);
+		return;
+	}
 	_sessions.erase(pSession);
+}
+
+
+void RelayLoop::tickAll()
+{
+	const auto now = _clock ? _clock() : LoopSession::Clock::now();
+	_ticking = true;
+	for (const auto& entry: _sessions)
+	{
+		if (auto pSession = entry.second.lock()) pSession->tick(now);
+	}
+	_ticking = false;
+	for (const LoopSession* pSession: _removed) _sessions.erase(pSession);
+	_removed.clear();
+	for (const auto& pSession: _added) _sessions[pSession.get()] = pSession;
+	_added.clear();
 }
 
 
 void RelayLoop::shutdownAll()
 {
 	_thread.loop().assertInLoopThread();
+	_tickTimer.cancel();
 	std::vector<std::shared_ptr<LoopSession>> live;
 	for (const auto& entry: _sessions)
 	{
@@ -58,58 +100,49 @@ void RelayLoop::shutdownAll()
 }
 
 
+void RelayLoop::drainAll()
+{
+	_thread.loop().assertInLoopThread();
+	std::vector<std::shared_ptr<LoopSession>> live;
+	for (const auto& entry: _sessions)
+	{
+		if (auto pSession = entry.second.lock()) live.push_back(pSession);
+	}
+	for (const auto& pSession: live) pSession->drain();
+}
+
+
+std::size_t RelayLoop::sessions() const
+{
+	return _sessions.size();
+}
+
+
 void RelayLoop::stop()
 {
+	_tickTimer.cancel();
 	_thread.stop();
 }
 
 
-ConnectionSlot::ConnectionSlot(std::atomic<unsigned>* pCounter):
-	_pCounter(pCounter)
+ServerContext::ServerContext(const RelayServerConfig& configArg, const RelayLimits& limitsArg, RelayMetrics& metricsArg,
+	ControlHub& hubArg, TunnelManager& tunnelsArg, PeerRegistry& registryArg, SharedTokenBucket& globalRateArg,
+	ConnectionBudget& budgetArg, RequestAuth& authArg, IpRateLimiter& requestRateArg, IpRateLimiter& tunnelRateArg,
+	const TrustedProxies& trustedProxiesArg, Poco::Logger& loggerArg):
+	config(configArg),
+	limits(limitsArg),
+	metrics(metricsArg),
+	hub(hubArg),
+	tunnels(tunnelsArg),
+	registry(registryArg),
+	globalRate(globalRateArg),
+	budget(budgetArg),
+	auth(authArg),
+	requestRate(requestRateArg),
+	tunnelRate(tunnelRateArg),
+	trustedProxies(trustedProxiesArg),
+	logger(loggerArg)
 {
-}
-
-
-ConnectionSlot::ConnectionSlot(ConnectionSlot&& other) noexcept:
-	_pCounter(other._pCounter)
-{
-	other._pCounter = nullptr;
-}
-
-
-ConnectionSlot& ConnectionSlot::operator=(ConnectionSlot&& other) noexcept
-{
-	if (this != &other)
-	{
-		if (_pCounter) _pCounter->fetch_sub(1);
-		_pCounter = other._pCounter;
-		other._pCounter = nullptr;
-	}
-	return *this;
-}
-
-
-ConnectionSlot::~ConnectionSlot()
-{
-	if (_pCounter) _pCounter->fetch_sub(1);
-}
-
-
-ConnectionSlot ConnectionSlot::tryReserve(std::atomic<unsigned>& counter, unsigned limit)
-{
-	unsigned current = counter.load();
-	do
-	{
-		if (current >= limit) return ConnectionSlot();
-	}
-	while (!counter.compare_exchange_weak(current, current + 1));
-	return ConnectionSlot(&counter);
-}
-
-
-bool ConnectionSlot::valid() const
-{
-	return _pCounter != nullptr;
 }
 
 
@@ -119,12 +152,38 @@ ServerContext::Clock::time_point ServerContext::now() const
 }
 
 
+bool ServerContext::logAllowed()
+{
+	const auto current = Clock::now();
+	std::lock_guard<std::mutex> lock(_logMutex);
+	const double elapsed = std::chrono::duration<double>(current - _logLast).count();
+	_logLast = current;
+	_logTokens = std::min(LOG_BURST, _logTokens + std::max(0.0, elapsed) * LOG_RATE);
+	if (_logTokens < 1) return false;
+	_logTokens -= 1;
+	return true;
+}
+
+
 std::string randomHex(std::size_t bytes)
 {
 	std::vector<unsigned char> buffer(bytes);
 	if (RAND_bytes(buffer.data(), static_cast<int>(buffer.size())) != 1)
 		throw CryptoException("RAND_bytes failed");
 	return Poco::DigestEngine::digestToHex(Poco::DigestEngine::Digest(buffer.begin(), buffer.end()));
+}
+
+
+const char* addressOriginName(AddressOrigin origin)
+{
+	switch (origin)
+	{
+	case AddressOrigin::DIRECT: return "direct";
+	case AddressOrigin::PROXY_PROTOCOL: return "proxy_protocol";
+	case AddressOrigin::FORWARDED_FOR: return "forwarded_for";
+	case AddressOrigin::HIDDEN: return "hidden";
+	}
+	return "unknown";
 }
 
 

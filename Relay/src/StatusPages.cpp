@@ -55,6 +55,54 @@ void metric(std::ostringstream& out, const char* name, const char* type, const c
 } // namespace
 
 
+std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot& s)
+{
+	const RelayServerConfig& c = *s.pConfig;
+	const RelayLimits& l = *s.pLimits;
+	const auto total = [&l](ConnectionKind kind) { return std::to_string(l.connections.total[static_cast<std::size_t>(kind)]); };
+	const auto perSource = [&l](ConnectionKind kind) { return std::to_string(l.connections.perSource[static_cast<std::size_t>(kind)]); };
+	const auto seconds = [](std::chrono::seconds value) { return std::to_string(value.count()); };
+	std::ostringstream rate;
+	rate << c.requestsPerSecondPerIp;
+	std::ostringstream tunnelRate;
+	tunnelRate << c.tunnelsPerSecondPerIp;
+	return {
+		{"descriptorLimit", std::to_string(l.descriptorLimit)},
+		{"descriptorBudget", std::to_string(l.descriptorBudget)},
+		{"eventLoops", std::to_string(std::max(1u, c.eventLoops))},
+		{"maxHttpConnections", total(ConnectionKind::HTTP)},
+		{"maxHttpConnectionsPerIp", perSource(ConnectionKind::HTTP)},
+		{"firstByteTimeoutSeconds", seconds(c.firstByteTimeout)},
+		{"requestTimeoutSeconds", seconds(c.requestTimeout)},
+		{"keepAliveTimeoutSeconds", seconds(c.keepAliveTimeout)},
+		{"maxKeepAliveRequests", std::to_string(c.maxKeepAliveRequests)},
+		{"maxHeaderSize", std::to_string(c.maxHeaderSize)},
+		{"maxBodySize", std::to_string(c.maxBodySize)},
+		{"requestsPerSecondPerIp", rate.str()},
+		{"maxRateLimitedClients", std::to_string(l.maxRateLimitedSources)},
+		{"replayCacheSize", std::to_string(l.replayCapacity)},
+		{"replayCachePerIp", std::to_string(l.replayPerSource)},
+		{"maxPeers", std::to_string(l.maxPeers)},
+		{"maxPeersPerIp", std::to_string(l.maxRecordsPerSource)},
+		{"recordTtlSeconds", seconds(c.recordTtl)},
+		{"maxControlConnections", total(ConnectionKind::CONTROL)},
+		{"maxControlConnectionsPerIp", perSource(ConnectionKind::CONTROL)},
+		{"controlKeepaliveSeconds", seconds(c.controlKeepalive)},
+		{"controlHelloTimeoutSeconds", seconds(c.controlHelloTimeout)},
+		{"maxTunnels", std::to_string(l.maxTunnels)},
+		{"maxTunnelsPerIp", std::to_string(l.maxTunnelsPerSource)},
+		{"tunnelsPerSecondPerIp", tunnelRate.str()},
+		{"tunnelRateBytesPerSecond", std::to_string(c.tunnelRateBytesPerSecond)},
+		{"globalRateBytesPerSecond", std::to_string(c.globalRateBytesPerSecond)},
+		{"tunnelIdleTimeoutSeconds", seconds(c.tunnelIdleTimeout)},
+		{"tunnelJoinTimeoutSeconds", seconds(c.tunnelJoinTimeout)},
+		{"maxProbeConnections", total(ConnectionKind::PROBE)},
+		{"maxProbeConnectionsPerIp", perSource(ConnectionKind::PROBE)},
+		{"drainTimeoutSeconds", seconds(c.drainTimeout)},
+	};
+}
+
+
 std::string htmlEscape(const std::string& text)
 {
 	std::string result;
@@ -77,7 +125,6 @@ std::string htmlEscape(const std::string& text)
 
 std::string renderStatusHtml(const StatusSnapshot& s)
 {
-	const RelayServerConfig& config = *s.pConfig;
 	std::ostringstream out;
 	out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		"<meta http-equiv=\"refresh\" content=\"30\"><title>CrossChat relay</title>"
@@ -89,22 +136,22 @@ std::string renderStatusHtml(const StatusSnapshot& s)
 		<< "<h2>Peers</h2>\n<table>"
 		<< "<tr><th>Online (control channel)</th><td>" << s.online << "</td></tr>"
 		<< "<tr><th>Announced records</th><td>" << s.records << "</td></tr>"
+		<< "<tr><th>In the directory</th><td>" << s.listed << "</td></tr>"
+		<< "<tr><th>HTTP connections</th><td>" << s.httpConnections << "</td></tr>"
 		<< "<tr><th>Control connections</th><td>" << s.controlConnections << "</td></tr>"
-		<< "<tr><th>Tunnels</th><td>" << s.tunnels << "</td></tr></table>\n"
+		<< "<tr><th>Tunnels</th><td>" << s.tunnels << "</td></tr>"
+		<< "<tr><th>Sources connected</th><td>" << s.sources << "</td></tr></table>\n"
 		<< "<h2>Recent activity</h2>\n<table><tr><th></th><th>1 min</th><th>5 min</th><th>15 min</th><th>total</th></tr>\n";
 	windowRow(out, "Announces", s.announces, s.announcesTotal, false);
 	windowRow(out, "Lookups", s.lookups, s.lookupsTotal, false);
 	windowRow(out, "Tunnels opened", s.tunnelsOpened, s.tunnelsOpenedTotal, false);
 	windowRow(out, "Bytes relayed", s.bytesRelayed, s.bytesRelayedTotal, true);
-	out << "</table>\n<h2>Limits</h2>\n<table>"
-		<< "<tr><th>Tunnel rate (each direction)</th><td>" << formatBytes(config.tunnelRateBytesPerSecond) << "/s</td></tr>"
-		<< "<tr><th>Global rate</th><td>" << formatBytes(config.globalRateBytesPerSecond) << "/s</td></tr>"
-		<< "<tr><th>Max tunnels</th><td>" << config.maxTunnels << "</td></tr>"
-		<< "<tr><th>Tunnel idle timeout</th><td>" << config.tunnelIdleTimeout.count() << " s</td></tr>"
-		<< "<tr><th>Max control connections</th><td>" << config.maxControlConnections << "</td></tr>"
-		<< "<tr><th>Record TTL</th><td>" << config.recordTtl.count() << " s</td></tr>"
-		<< "<tr><th>Requests per second per IP</th><td>" << config.requestsPerSecondPerIp << "</td></tr>"
-		<< "<tr><th>Max body size</th><td>" << config.maxBodySize << " B</td></tr></table>\n"
+	out << "</table>\n<h2>Limits</h2>\n<p>Settings <code>relay.*</code> (crosschat-relay.properties); values in force.</p>\n"
+		<< "<table><tr><th>Setting</th><th>Value</th></tr>\n";
+	for (const auto& row: limitRows(s))
+		out << "<tr><td><code>relay." << htmlEscape(row.first) << "</code></td><td>" << htmlEscape(row.second) << "</td></tr>\n";
+	out << "</table>\n<p>Client addresses: " << htmlEscape(s.clientAddresses) << "; NAT traversal: "
+		<< (s.natTraversal ? "offered" : "not offered") << (s.draining ? "; draining" : "") << "</p>\n"
 		<< "<h2>Recently seen peers</h2>\n";
 	if (s.recent.empty())
 	{
@@ -119,7 +166,7 @@ std::string renderStatusHtml(const StatusSnapshot& s)
 				<< "</code></td><td>" << (entry.second ? "yes" : "no") << "</td></tr>\n";
 		}
 		out << "</table>\n";
-		if (s.records > s.recent.size()) out << "<p>(" << s.recent.size() << " of " << s.records << " shown)</p>\n";
+		out << "<p>(the most recent announces of peers listed in the directory; " << s.records << " records in all)</p>\n";
 	}
 	out << "<p><a href=\"/health\">/health</a> &middot; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n";
 	return out.str();
@@ -129,7 +176,7 @@ std::string renderStatusHtml(const StatusSnapshot& s)
 std::string renderHealthJson(const StatusSnapshot& s)
 {
 	Poco::JSON::Object health(Poco::JSON_PRESERVE_KEY_ORDER);
-	health.set("status", "ok");
+	health.set("status", s.draining ? "draining" : "ok");
 	health.set("version", s.version);
 	health.set("uptime_s", s.uptimeSeconds);
 	health.set("peers", static_cast<Poco::UInt64>(s.records));
@@ -148,6 +195,16 @@ std::string renderHealthJson(const StatusSnapshot& s)
 	pMinute->set("tunnels_opened", static_cast<Poco::UInt64>(s.tunnelsOpened[0]));
 	pMinute->set("bytes_relayed", static_cast<Poco::UInt64>(s.bytesRelayed[0]));
 	health.set("last_minute", pMinute);
+	health.set("client_addresses", s.clientAddresses);
+	health.set("nat_traversal", s.natTraversal);
+	health.set("http_connections", s.httpConnections);
+	health.set("tunnel_connections", s.tunnelConnections);
+	health.set("probe_connections", s.probeConnections);
+	health.set("directory", static_cast<Poco::UInt64>(s.listed));
+	health.set("replay_entries", static_cast<Poco::UInt64>(s.replayEntries));
+	Poco::JSON::Object::Ptr pLimits = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+	for (const auto& row: limitRows(s)) pLimits->set(row.first, row.second);
+	health.set("limits", pLimits);
 	std::ostringstream out;
 	health.stringify(out);
 	return out.str();
@@ -174,7 +231,22 @@ std::string renderMetrics(const StatusSnapshot& s)
 		<< "# TYPE crosschat_relay_rejected_total counter\n";
 	for (const auto& entry: s.rejections)
 		out << "crosschat_relay_rejected_total{reason=\"" << entry.first << "\"} " << entry.second << '\n';
+	metric(out, "crosschat_relay_connections_accepted_total", "counter", "TCP connections accepted on the main port.", s.connectionsAcceptedTotal);
 	metric(out, "crosschat_relay_peers", "gauge", "Announced peer records.", s.records);
+	metric(out, "crosschat_relay_directory_peers", "gauge", "Online peers listed in the directory.", s.listed);
+	metric(out, "crosschat_relay_http_connections", "gauge", "Open HTTP connections.", s.httpConnections);
+	metric(out, "crosschat_relay_probe_connections", "gauge", "Open NAT probe connections.", s.probeConnections);
+	metric(out, "crosschat_relay_sources", "gauge", "Client sources (IPv4 addresses, IPv6 /64) holding connections.", s.sources);
+	metric(out, "crosschat_relay_replay_entries", "gauge", "Nonces in the replay cache.", s.replayEntries);
+	metric(out, "crosschat_relay_rate_limited_sources", "gauge", "Sources tracked by the request rate limiter.", s.rateLimitedSources);
+	if (s.pLimits)
+	{
+		metric(out, "crosschat_relay_descriptor_limit", "gauge", "The descriptor limit in force (RLIMIT_NOFILE).", s.pLimits->descriptorLimit);
+		metric(out, "crosschat_relay_max_http_connections", "gauge", "HTTP connection limit.", s.pLimits->connections.total[static_cast<std::size_t>(ConnectionKind::HTTP)]);
+		metric(out, "crosschat_relay_max_control_connections", "gauge", "Control channel limit.", s.pLimits->connections.total[static_cast<std::size_t>(ConnectionKind::CONTROL)]);
+		metric(out, "crosschat_relay_max_tunnels", "gauge", "Tunnel limit.", s.pLimits->maxTunnels);
+		metric(out, "crosschat_relay_max_peers", "gauge", "Peer record limit.", s.pLimits->maxPeers);
+	}
 	metric(out, "crosschat_relay_online_peers", "gauge", "Peers with an authenticated control channel.", s.online);
 	metric(out, "crosschat_relay_control_connections", "gauge", "Open control connections (authenticated or not).", s.controlConnections);
 	metric(out, "crosschat_relay_tunnels", "gauge", "Tunnels pending or running.", s.tunnels);

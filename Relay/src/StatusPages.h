@@ -12,6 +12,7 @@
 
 
 #include "PeerRegistry.h"
+#include "ServerContext.h"
 #include "CrossChat/Relay/RelayServer.h"
 #include <array>
 #include <cstddef>
@@ -33,11 +34,18 @@ struct StatusSnapshot
 	std::string version;
 	std::int64_t uptimeSeconds = 0;
 	std::size_t records = 0;
+	std::size_t listed = 0;                 ///< Directory entries (online, opted-in).
 	std::size_t online = 0;
+	unsigned httpConnections = 0;
 	unsigned controlConnections = 0;
 	std::size_t tunnels = 0;
 	unsigned tunnelConnections = 0;
+	unsigned probeConnections = 0;
+	std::size_t sources = 0;                ///< Sources holding connections.
+	std::size_t replayEntries = 0;
+	std::size_t rateLimitedSources = 0;
 	std::uint64_t requests = 0;
+	std::uint64_t connectionsAcceptedTotal = 0;
 	std::uint64_t announcesTotal = 0;
 	std::uint64_t lookupsTotal = 0;
 	std::uint64_t tunnelsOpenedTotal = 0;
@@ -57,8 +65,11 @@ struct StatusSnapshot
 	Window bytesRelayed{};
 	std::vector<std::pair<std::string, std::uint64_t>> rejections;
 	std::vector<std::pair<PeerRecord, bool>> recent;   ///< Records with their online flag.
-	std::size_t recentLimit = 0;
+	std::string clientAddresses;            ///< "direct" or "proxied".
+	bool natTraversal = false;              ///< NAT probing and punch coordination offered.
+	bool draining = false;
 	const RelayServerConfig* pConfig = nullptr;
+	const RelayLimits* pLimits = nullptr;
 };
 
 
@@ -68,6 +79,9 @@ std::string htmlEscape(const std::string& text);
 std::string renderStatusHtml(const StatusSnapshot& snapshot);
 std::string renderHealthJson(const StatusSnapshot& snapshot);
 std::string renderMetrics(const StatusSnapshot& snapshot);
+
+std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot& snapshot);
+	/// Every limit in force as (setting, value) pairs, for the status page and /health.
 
 
 } } // namespace CrossChat::Relay

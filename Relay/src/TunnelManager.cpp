@@ -13,15 +13,19 @@ namespace CrossChat {
 namespace Relay {
 
 
-bool TunnelManager::add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
-	const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions)
+TunnelManager::AddResult TunnelManager::add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
+	const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions, const SourceKey& source,
+	std::size_t maxPerSource)
 {
 	std::lock_guard<std::mutex> lock(_mutex);
-	if (_sessions >= maxSessions) return false;
+	if (_sessions >= maxSessions) return AddResult::FULL;
+	const auto counted = _perSource.find(source);
+	if ((counted != _perSource.end() && counted->second >= maxPerSource) || maxPerSource == 0) return AddResult::SOURCE_FULL;
 	_tickets[callerToken] = Ticket{pSession, 0, false, expires};
 	_tickets[calleeToken] = Ticket{pSession, 1, false, expires};
+	++_perSource[source];
 	++_sessions;
-	return true;
+	return AddResult::OK;
 }
 
 
@@ -36,11 +40,26 @@ std::shared_ptr<TunnelSession> TunnelManager::claim(const std::string& token, Cl
 }
 
 
-void TunnelManager::remove(const std::string& callerToken, const std::string& calleeToken)
+bool TunnelManager::isCalleeToken(const std::string& token, Clock::time_point now) const
 {
 	std::lock_guard<std::mutex> lock(_mutex);
-	const std::size_t erased = _tickets.erase(callerToken) + _tickets.erase(calleeToken);
-	if (erased != 0 && _sessions > 0) --_sessions;
+	const auto it = _tickets.find(token);
+	return it != _tickets.end() && it->second.side == 1 && !it->second.claimed && it->second.expires > now;
+}
+
+
+void TunnelManager::remove(const std::string& callerToken, const std::string& calleeToken, const SourceKey& source)
+{
+	std::shared_ptr<TunnelSession> pReleased;   // destroyed after the lock is released
+	std::lock_guard<std::mutex> lock(_mutex);
+	const auto caller = _tickets.find(callerToken);
+	if (caller == _tickets.end()) return;
+	pReleased = caller->second.session;
+	_tickets.erase(caller);
+	_tickets.erase(calleeToken);
+	if (_sessions > 0) --_sessions;
+	const auto counted = _perSource.find(source);
+	if (counted != _perSource.end() && --counted->second == 0) _perSource.erase(counted);
 }
 
 
@@ -57,6 +76,7 @@ void TunnelManager::clear()
 	{
 		std::lock_guard<std::mutex> lock(_mutex);
 		tickets.swap(_tickets);
+		_perSource.clear();
 		_sessions = 0;
 	}
 }

@@ -2,7 +2,7 @@
 // TunnelManager.h
 //
 // Library: Relay
-// Internal header: the relay's tunnel sessions by join token.
+// Internal header: the relay's tunnel sessions by join token, with a count per caller source.
 // This is an internal header file, you should not include this.
 //
 
@@ -11,8 +11,10 @@
 #define CrossChat_Relay_TunnelManager_INCLUDED
 
 
+#include "SourceKey.h"
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,7 +30,8 @@ class TunnelSession;
 
 class TunnelManager
 	/// Sessions waiting for their two ends to join, and running ones, by token. Each token can
-	/// be claimed once, before it expires.
+	/// be claimed once, before it expires. Sessions are counted per caller source (the source
+	/// that asked for the tunnel pays for it, never the callee).
 	///
 	/// Thread rules: safe to call from any thread.
 	/// Ownership: holds the sessions until remove().
@@ -36,14 +39,25 @@ class TunnelManager
 public:
 	using Clock = std::chrono::steady_clock;
 
-	bool add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
-		const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions);
-		/// False if maxSessions sessions exist already.
+	enum class AddResult
+	{
+		OK,
+		FULL,          ///< maxSessions sessions exist.
+		SOURCE_FULL    ///< The source has maxPerSource sessions.
+	};
+
+	AddResult add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
+		const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions,
+		const SourceKey& source, std::size_t maxPerSource);
 
 	std::shared_ptr<TunnelSession> claim(const std::string& token, Clock::time_point now, int& side);
 		/// The session and the side (0 caller, 1 callee) of an unclaimed, unexpired token, or null.
 
-	void remove(const std::string& callerToken, const std::string& calleeToken);
+	bool isCalleeToken(const std::string& token, Clock::time_point now) const;
+		/// True for an unclaimed, unexpired callee token (its join is paid by the caller).
+
+	void remove(const std::string& callerToken, const std::string& calleeToken, const SourceKey& source);
+		/// Forgets the session's tokens (idempotent).
 
 	std::size_t size() const;
 		/// Sessions held.
@@ -61,6 +75,7 @@ private:
 
 	mutable std::mutex _mutex;
 	std::unordered_map<std::string, Ticket> _tickets;
+	std::unordered_map<SourceKey, std::uint32_t, SourceKeyHash> _perSource;
 	std::size_t _sessions = 0;
 };
 

@@ -8,6 +8,7 @@
 #include "TunnelSession.h"
 #include "RelayMetrics.h"
 #include "TunnelManager.h"
+#include "Poco/Exception.h"
 #include <algorithm>
 
 
@@ -19,6 +20,7 @@ namespace {
 
 
 constexpr std::size_t RESUME_CHUNK = 16 * 1024;   ///< Wait for at least this much budget before reading again.
+constexpr std::size_t MAX_CHUNK = 256 * 1024;     ///< Bytes handed over in one piece.
 constexpr std::chrono::milliseconds MIN_RESUME_DELAY{1};
 constexpr std::chrono::milliseconds MAX_RESUME_DELAY{1000};
 
@@ -26,210 +28,363 @@ constexpr std::chrono::milliseconds MAX_RESUME_DELAY{1000};
 } // namespace
 
 
-TunnelSession::End::End(TokenBucket initialBucket):
-	bucket(initialBucket)
+// TunnelEnd ------------------------------------------------------------------------------------
+
+
+TunnelEnd::TunnelEnd(TunnelSession& session, int side, RelayLoop& relayLoop, const RelayStream::Ptr& pStream, ConnectionSlot slot):
+	_pSession(session.shared_from_this()),
+	_side(side),
+	_relayLoop(relayLoop),
+	_pStream(pStream),
+	_slot(std::move(slot)),
+	_bucket(static_cast<double>(session._context.config.tunnelRateBytesPerSecond),
+		2.0 * static_cast<double>(session._context.config.tunnelRateBytesPerSecond), session._context.now())
 {
 }
 
 
-TunnelSession::TunnelSession(ServerContext& context, RelayLoop& relayLoop, std::string callerToken,
-	std::string calleeToken):
-	_context(context),
-	_relayLoop(relayLoop),
-	_callerToken(std::move(callerToken)),
-	_calleeToken(std::move(calleeToken)),
-	_ends{End(TokenBucket(static_cast<double>(context.config.tunnelRateBytesPerSecond),
-			2.0 * static_cast<double>(context.config.tunnelRateBytesPerSecond), context.now())),
-		End(TokenBucket(static_cast<double>(context.config.tunnelRateBytesPerSecond),
-			2.0 * static_cast<double>(context.config.tunnelRateBytesPerSecond), context.now()))},
-	_lastActivity(context.now())
+TunnelEnd::~TunnelEnd() = default;
+
+
+RelayLoop& TunnelEnd::relayLoop() const
 {
+	return _relayLoop;
+}
+
+
+void TunnelEnd::start(const std::string& leftover)
+{
+	std::shared_ptr<TunnelEnd> pSelf = shared_from_this();
+	_pStream->setHighWaterMark(TunnelSession::HIGH_WATER_MARK);
+	_pStream->setHandlers(
+		[pSelf](const char* data, std::size_t size) { pSelf->onData(data, size); },
+		[pSelf](const std::string& reason) { pSelf->onClosed(reason); },
+		[pSelf] { pSelf->onDrain(); });
+	_relayLoop.add(pSelf);
+	if (!leftover.empty()) onData(leftover.data(), leftover.size());
+}
+
+
+void TunnelEnd::onData(const char* data, std::size_t size)
+{
+	if (_terminated || !_pSession) return;
+	_pSession->touch();
+	_held.append(data, size);
+	pump();
+}
+
+
+void TunnelEnd::pump()
+{
+	if (_terminated || !_pSession) return;
+	TunnelSession& session = *_pSession;
+	const std::shared_ptr<TunnelEnd> pPartner = session.partnerOf(_side);
+	if (!pPartner)
+	{
+		if (_held.size() >= TunnelSession::HOLD_LIMIT && !_ended) _pStream->pauseReading();
+		return;
+	}
+	ServerContext& context = session._context;
+	const bool sameLoop = &pPartner->_relayLoop == &_relayLoop;
+	const std::shared_ptr<TunnelEnd> pSelf = shared_from_this();
+	bool rateLimited = false;
+	std::size_t offset = 0;
+	while (offset < _held.size())
+	{
+		const auto now = context.now();
+		const std::size_t inFlight = _inFlight.load();
+		const std::size_t window = inFlight >= TunnelSession::HIGH_WATER_MARK ? 0 : TunnelSession::HIGH_WATER_MARK - inFlight;
+		const double budget = std::min(_bucket.available(now), context.globalRate.available(now));
+		const std::size_t allowed = static_cast<std::size_t>(std::max(0.0, std::min(budget, static_cast<double>(MAX_CHUNK))));
+		const std::size_t n = std::min({_held.size() - offset, window, allowed});
+		if (n == 0)
+		{
+			rateLimited = window > 0;
+			break;
+		}
+		_bucket.take(static_cast<double>(n), now);
+		context.globalRate.take(static_cast<double>(n), now);
+		context.metrics.bytesRelayed.add(n, now);
+		_inFlight += n;
+		auto pChunk = std::make_shared<const std::string>(_held, offset, n);
+		offset += n;
+		if (sameLoop)
+		{
+			pPartner->receive(pChunk, pSelf);
+		}
+		else
+		{
+			pPartner->_relayLoop.loop().post([pPartner, pChunk, pSelf] { pPartner->receive(pChunk, pSelf); });
+		}
+		if (_terminated) return;
+	}
+	_held.erase(0, offset);
+	if (!_held.empty())
+	{
+		if (!_ended) _pStream->pauseReading();
+		if (rateLimited)
+		{
+			const auto now = context.now();
+			const double wanted = static_cast<double>(std::min(_held.size(), RESUME_CHUNK));
+			auto delay = std::max(_bucket.timeUntil(wanted, now), context.globalRate.timeUntil(wanted, now));
+			delay = std::clamp<ServerContext::Clock::duration>(delay, MIN_RESUME_DELAY, MAX_RESUME_DELAY);
+			std::weak_ptr<TunnelEnd> pWeak = pSelf;
+			_resumeTimer = _relayLoop.loop().runAfter(delay, [pWeak]
+			{
+				if (auto pEnd = pWeak.lock()) pEnd->pump();
+			});
+			return;
+		}
+	}
+	else if (_ended)
+	{
+		session.endClosed(_side, true);
+		return;
+	}
+	if (_inFlight.load() >= TunnelSession::HIGH_WATER_MARK || !_held.empty())
+	{
+		if (!_ended) _pStream->pauseReading();
+		// Wait for credit; check again after raising the flag, so a credit that came in between
+		// is not missed.
+		_waitingForCredit = true;
+		if (_inFlight.load() <= TunnelSession::HIGH_WATER_MARK / 2 && _waitingForCredit.exchange(false))
+			_relayLoop.loop().post([pSelf] { pSelf->pump(); });
+		return;
+	}
+	if (!_ended) _pStream->resumeReading();
+}
+
+
+void TunnelEnd::receive(const std::shared_ptr<const std::string>& pChunk, const std::shared_ptr<TunnelEnd>& pFrom)
+{
+	if (_terminated || _pStream->closed())
+	{
+		pFrom->credit(pChunk->size());   // dropped: the tunnel is ending anyway
+		return;
+	}
+	_pStream->send(*pChunk);
+	if (_pStream->aboveHighWaterMark())
+	{
+		_owed += pChunk->size();
+		_pOwedTo = pFrom;
+		return;
+	}
+	pFrom->credit(pChunk->size());
+}
+
+
+void TunnelEnd::onDrain()
+{
+	if (_owed == 0 || !_pOwedTo) return;
+	const std::size_t owed = _owed;
+	_owed = 0;
+	_pOwedTo->credit(owed);
+}
+
+
+void TunnelEnd::credit(std::size_t bytes)
+{
+	const std::size_t after = _inFlight.fetch_sub(bytes) - bytes;
+	if (after <= TunnelSession::HIGH_WATER_MARK / 2 && _waitingForCredit.exchange(false))
+	{
+		std::shared_ptr<TunnelEnd> pSelf = shared_from_this();
+		_relayLoop.loop().post([pSelf] { pSelf->pump(); });
+	}
+}
+
+
+void TunnelEnd::onClosed(const std::string& reason)
+{
+	_ended = true;
+	_slot.release();
+	_relayLoop.remove(this);
+	const std::shared_ptr<TunnelSession> pSession = _pSession;
+	if (!_terminated && pSession)
+	{
+		if (!reason.empty()) pSession->finish(reason, true);
+		else if (_held.empty()) pSession->endClosed(_side, true);
+		else pump();   // forwards what is held, then ends the tunnel
+	}
+	if (_terminated || !pSession)
+	{
+		_pOwedTo.reset();
+		_pSession.reset();
+	}
+}
+
+
+void TunnelEnd::terminate(bool abort, const std::string& reason)
+{
+	if (_terminated) return;
+	_terminated = true;
+	_resumeTimer.cancel();
+	_held.clear();
+	if (!_pStream->closed())
+	{
+		if (abort) _pStream->abort(reason);
+		else _pStream->close();
+	}
+	if (_ended)
+	{
+		_pOwedTo.reset();
+		_pSession.reset();
+	}
+}
+
+
+void TunnelEnd::shutdown()
+{
+	const std::shared_ptr<TunnelSession> pSession = _pSession;
+	terminate(true, "relay stopping");
+	if (pSession) pSession->finish("relay stopping", true);
+}
+
+
+// TunnelSession --------------------------------------------------------------------------------
+
+
+TunnelSession::TunnelSession(ServerContext& context, EventLoop& timerLoop, const std::string& callerToken,
+	const std::string& calleeToken, const SourceKey& owner):
+	_context(context),
+	_timerLoop(timerLoop),
+	_callerToken(callerToken),
+	_calleeToken(calleeToken),
+	_owner(owner)
+{
+	touch();
 }
 
 
 TunnelSession::~TunnelSession() = default;
 
 
-RelayLoop& TunnelSession::relayLoop() const
+TunnelSession::Ptr TunnelSession::create(ServerContext& context, const std::string& callerToken, const std::string& calleeToken,
+	const SourceKey& owner)
 {
-	return _relayLoop;
+	EventLoop* pLoop = EventLoop::current();
+	if (!pLoop) throw Poco::IllegalStateException("TunnelSession::create outside an event loop");
+	return Ptr(new TunnelSession(context, *pLoop, callerToken, calleeToken, owner));
+}
+
+
+const SourceKey& TunnelSession::owner() const
+{
+	return _owner;
 }
 
 
 void TunnelSession::start()
 {
-	_relayLoop.add(shared_from_this());
 	std::weak_ptr<TunnelSession> pWeak = shared_from_this();
-	_joinTimer = _relayLoop.loop().runAfter(_context.config.tunnelJoinTimeout, [pWeak]
+	const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(_context.config.tunnelIdleTimeout);
+	const auto period = std::clamp(idle / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
+	// The handles are touched from several loops (join, finish): always under _mutex.
+	std::lock_guard<std::mutex> lock(_mutex);
+	if (_finished) return;
+	_joinTimer = _timerLoop.runAfter(_context.config.tunnelJoinTimeout, [pWeak]
 	{
 		auto pSelf = pWeak.lock();
-		if (pSelf && !(pSelf->_ends[0].joined && pSelf->_ends[1].joined))
+		if (!pSelf) return;
+		bool joined = false;
+		{
+			std::lock_guard<std::mutex> sessionLock(pSelf->_mutex);
+			joined = pSelf->_ends[0] && pSelf->_ends[1];
+		}
+		if (!joined)
 		{
 			pSelf->_context.metrics.tunnelsExpired++;
 			pSelf->finish("join timeout", true);
 		}
 	});
-	const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(_context.config.tunnelIdleTimeout);
-	const auto period = std::clamp(idle / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(5000));
-	_idleTimer = _relayLoop.loop().runEvery(period, [pWeak]
+	_idleTimer = _timerLoop.runEvery(period, [pWeak]
 	{
 		if (auto pSelf = pWeak.lock()) pSelf->checkIdle();
 	});
 }
 
 
-void TunnelSession::join(int side, const Poco::Net::StreamSocket& socket, ConnectionSlot slot)
+void TunnelSession::cancel()
 {
-	End& end = _ends[static_cast<std::size_t>(side)];
-	if (_finished || end.joined)
-	{
-		Poco::Net::StreamSocket(socket).close();
-		return;
-	}
-	end.joined = true;
-	end.slot = std::move(slot);
-	end.pConnection = TcpConnection::adopt(_relayLoop.loop(), socket);
-	end.pConnection->setHighWaterMark(HIGH_WATER_MARK);
-	try
-	{
-		Poco::Net::StreamSocket(socket).setNoDelay(true);
-	}
-	catch (const Poco::Exception&)
-	{
-		// Only a latency optimisation.
-	}
-	std::shared_ptr<TunnelSession> pSelf = shared_from_this();
-	end.pConnection->setDataHandler([pSelf, side](const char* data, std::size_t size)
-	{
-		pSelf->onData(side, data, size);
-	});
-	end.pConnection->setCloseHandler([pSelf, side](const std::string&)
-	{
-		pSelf->onEnded(side);
-	});
-	end.pConnection->setDrainHandler([pSelf, side]
-	{
-		pSelf->pump(1 - side);   // this end has room again: read more from the other one
-	});
-	_lastActivity = _context.now();
-	if (_ends[0].joined && _ends[1].joined)
-	{
-		_joinTimer.cancel();
-		_context.metrics.tunnelsJoined++;
-		pump(0);
-		pump(1);
-	}
+	finish("cancelled", true);
 }
 
 
-void TunnelSession::onData(int side, const char* data, std::size_t size)
+void TunnelSession::touch()
 {
-	if (_finished) return;
-	_ends[static_cast<std::size_t>(side)].held.append(data, size);
-	_lastActivity = _context.now();
-	pump(side);
-}
-
-
-void TunnelSession::pump(int side)
-{
-	if (_finished) return;
-	End& source = _ends[static_cast<std::size_t>(side)];
-	End& target = _ends[static_cast<std::size_t>(1 - side)];
-	if (!source.pConnection) return;
-	if (!target.joined)
-	{
-		if (source.held.size() >= HOLD_LIMIT) source.pConnection->pauseReading();
-		return;
-	}
-	if (target.ended || target.pConnection->closed())
-	{
-		source.held.clear();
-		return;
-	}
-	if (!source.held.empty())
-	{
-		const auto now = _context.now();
-		const double budget = std::min(source.bucket.available(now), _context.globalRate.available(now));
-		const std::size_t n = std::min(source.held.size(), static_cast<std::size_t>(std::max(0.0, budget)));
-		if (n > 0)
-		{
-			target.pConnection->send(source.held.data(), n);
-			source.held.erase(0, n);
-			source.bucket.take(static_cast<double>(n), now);
-			_context.globalRate.take(static_cast<double>(n), now);
-			_context.metrics.bytesRelayed.add(n, now);
-			_lastActivity = now;
-		}
-		if (!source.held.empty())
-		{
-			source.pConnection->pauseReading();
-			const double wanted = static_cast<double>(std::min(source.held.size(), RESUME_CHUNK));
-			auto delay = std::max(source.bucket.timeUntil(wanted, now), _context.globalRate.timeUntil(wanted, now));
-			delay = std::clamp<ServerContext::Clock::duration>(delay, MIN_RESUME_DELAY, MAX_RESUME_DELAY);
-			std::weak_ptr<TunnelSession> pWeak = shared_from_this();
-			source.resumeTimer = _relayLoop.loop().runAfter(delay, [pWeak, side]
-			{
-				if (auto pSelf = pWeak.lock()) pSelf->pump(side);
-			});
-			return;
-		}
-	}
-	if (source.ended)
-	{
-		finish("", false);
-		return;
-	}
-	if (target.pConnection->aboveHighWaterMark()) source.pConnection->pauseReading();
-	else source.pConnection->resumeReading();
-}
-
-
-void TunnelSession::onEnded(int side)
-{
-	End& end = _ends[static_cast<std::size_t>(side)];
-	end.ended = true;
-	const End& other = _ends[static_cast<std::size_t>(1 - side)];
-	if (end.held.empty() || !other.joined || other.ended) finish("", false);
-	// else pump() forwards what is held and then finishes.
+	_lastActivity.store(_context.now().time_since_epoch().count());
 }
 
 
 void TunnelSession::checkIdle()
 {
-	if (_finished) return;
-	if (_context.now() - _lastActivity >= _context.config.tunnelIdleTimeout)
+	const ServerContext::Clock::time_point last{ServerContext::Clock::duration(_lastActivity.load())};
+	if (_context.now() - last >= _context.config.tunnelIdleTimeout)
 	{
-		_context.logger.debug("tunnel idle for %?d s, closing", static_cast<long long>(_context.config.tunnelIdleTimeout.count()));
+		if (_context.logger.debug())
+			_context.logger.debug("tunnel idle for " + std::to_string(_context.config.tunnelIdleTimeout.count()) + " s, closing");
 		finish("idle", true);
 	}
 }
 
 
-void TunnelSession::finish(const std::string& reason, bool abort)
+std::shared_ptr<TunnelEnd> TunnelSession::partnerOf(int side)
 {
-	if (_finished) return;
-	_finished = true;
-	_joinTimer.cancel();
-	_idleTimer.cancel();
-	for (End& end: _ends)
-	{
-		end.resumeTimer.cancel();
-		end.held.clear();
-		if (end.pConnection && !end.pConnection->closed())
-		{
-			if (abort) end.pConnection->abort(reason);
-			else end.pConnection->close();
-		}
-	}
-	_context.tunnels.remove(_callerToken, _calleeToken);
-	_relayLoop.remove(this);
+	std::lock_guard<std::mutex> lock(_mutex);
+	return _ends[static_cast<std::size_t>(1 - side)];
 }
 
 
-void TunnelSession::shutdown()
+void TunnelSession::join(int side, RelayLoop& relayLoop, const RelayStream::Ptr& pStream, ConnectionSlot slot,
+	const std::string& leftover)
 {
-	finish("relay stopping", true);
+	auto pEnd = std::make_shared<TunnelEnd>(*this, side, relayLoop, pStream, std::move(slot));
+	std::shared_ptr<TunnelEnd> pOther;
+	{
+		std::lock_guard<std::mutex> lock(_mutex);
+		if (_finished || _ends[static_cast<std::size_t>(side)])
+		{
+			pStream->abort("tunnel ended");
+			return;
+		}
+		_ends[static_cast<std::size_t>(side)] = pEnd;
+		pOther = _ends[static_cast<std::size_t>(1 - side)];
+		if (pOther) _joinTimer.cancel();
+	}
+	touch();
+	pEnd->start(leftover);
+	if (pOther)
+	{
+		_context.metrics.tunnelsJoined++;
+		pOther->relayLoop().loop().post([pOther] { pOther->pump(); });
+	}
+}
+
+
+void TunnelSession::endClosed(int, bool orderly)
+{
+	finish("", !orderly);
+}
+
+
+void TunnelSession::finish(const std::string& reason, bool abort)
+{
+	std::array<std::shared_ptr<TunnelEnd>, 2> ends;
+	{
+		std::lock_guard<std::mutex> lock(_mutex);
+		if (_finished) return;
+		_finished = true;
+		ends.swap(_ends);
+		_joinTimer.cancel();
+		_idleTimer.cancel();
+	}
+	const Ptr pKeep = shared_from_this();   // the manager may hold the last reference
+	_context.tunnels.remove(_callerToken, _calleeToken, _owner);
+	for (const auto& pEnd: ends)
+	{
+		if (!pEnd) continue;
+		// Posted after whatever this end still has to write, so an orderly end flushes it first.
+		pEnd->relayLoop().loop().post([pEnd, abort, reason] { pEnd->terminate(abort, reason); });
+	}
 }
 
 

@@ -7,7 +7,8 @@
 # them; that the relay started on 127.0.0.1 with --port 0 logs the port it got and answers /health
 # with status "ok", and that SIGTERM stops it cleanly (exit status 0) within 10 seconds; and that
 # --daemon reports start-up errors (port taken, unwritable log) before detaching, and otherwise
-# detaches at once, writes its PID file and logs to relay.daemonLog until SIGTERM.
+# detaches at once, writes its PID file and logs to relay.daemonLog until SIGTERM; that the PORT
+# environment variable sets the port when no option does, and SIGHUP does not stop the relay.
 #
 
 set -u
@@ -68,6 +69,26 @@ expect_refusal 78 "relay.daemonLog must be 'syslog' or an absolute file path" \
 	--config-file="$PROPERTIES" --define relay.daemonLog=relative.log
 echo "ok: unknown settings, unknown options and stray arguments are refused, naming them"
 
+# Every setting the properties file documents (commented out, with its default) is known to the
+# relay and its documented default is accepted: all of them uncommented at once start a relay.
+grep -E '^# relay\.[A-Za-z]+ ?=' "$PROPERTIES" | sed -e 's/^# //' \
+	-e 's/^relay\.bind *=.*/relay.bind = 127.0.0.1/' -e 's/^relay\.port *=.*/relay.port = 0/' \
+	-e 's/^relay\.probePort *=.*/relay.probePort = 0/' > "$WORK/documented.properties"
+documented=$(wc -l < "$WORK/documented.properties")
+[ "$documented" -ge 30 ] || fail "only $documented documented settings found in $PROPERTIES"
+"$RELAY" --config-file="$WORK/documented.properties" > "$WORK/documented.log" 2>&1 &
+DOC_PID=$!
+for _ in $(seq 1 100); do
+	grep -q "listening on http://127.0.0.1:" "$WORK/documented.log" && break
+	kill -0 "$DOC_PID" 2>/dev/null || break
+	sleep 0.1
+done
+grep -q "listening on http://127.0.0.1:" "$WORK/documented.log" \
+	|| { kill -KILL "$DOC_PID" 2>/dev/null; fail "the documented defaults do not start a relay: $(cat "$WORK/documented.log")"; }
+kill -TERM "$DOC_PID"
+wait "$DOC_PID" || fail "the relay with the documented defaults exited with $? on SIGTERM"
+echo "ok: all $documented documented settings are known and their documented defaults accepted"
+
 # --daemon: start-up errors come out on stderr with a non-zero status before detaching.
 "$PYTHON" - "$RELAY" "$PROPERTIES" "$WORK" <<'PYEOF' || fail "--daemon did not report its start-up errors"
 import socket, subprocess, sys, time
@@ -80,7 +101,7 @@ base = [relay, "--config-file=" + properties, "--daemon", "--bind", "127.0.0.1"]
 started = time.monotonic()
 result = subprocess.run(base + ["--port", str(port), "--define", "relay.daemonLog=%s/daemon.log" % work],
                         capture_output=True, text=True, timeout=20)
-if result.returncode != 69 or ("127.0.0.1:%d" % port) not in result.stderr or "in use" not in result.stderr:
+if result.returncode != 69 or ("port %d is taken" % port) not in result.stderr:
     sys.exit("--daemon on a taken port: exit %d, stderr %r" % (result.returncode, result.stderr))
 print("ok: --daemon on taken port %d exits 69 in %.2f s: %s" % (port, time.monotonic() - started, result.stderr.strip()[-120:]))
 result = subprocess.run(base + ["--port", "0", "--define", "relay.daemonLog=/nonexistent-dir/relay.log"],
@@ -138,7 +159,49 @@ PID=""
 grep -q "stopped" "$WORK/relay.log" || fail "no 'stopped' line in the log"
 echo "ok: SIGTERM stops the relay with exit status 0"
 
-# 5. --daemon: the command returns 0 at once, the daemon writes its PID file, logs to the file
+# 5. PORT (platforms) sets the port when no option does; a bad one is refused naming it;
+#    SIGHUP (certificate reload) does not stop a relay.
+"$PYTHON" - "$RELAY" "$PROPERTIES" "$WORK" <<'PYEOF' || fail "PORT or SIGHUP did not behave"
+import json, os, signal, socket, subprocess, sys, time, urllib.request
+relay, properties, work = sys.argv[1:4]
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+base = [relay, "--config-file=" + properties, "--bind", "127.0.0.1", "--probe-port", "0", "--define", "relay.eventLoops=1"]
+bad = subprocess.run(base, env=dict(os.environ, PORT="http"), capture_output=True, text=True, timeout=20)
+if bad.returncode != 78 or "PORT environment variable" not in bad.stderr:
+    sys.exit("PORT=http: exit %d, stderr %r" % (bad.returncode, bad.stderr))
+log = open(os.path.join(work, "port.log"), "w+")
+proc = subprocess.Popen(base, env=dict(os.environ, PORT=str(port)), stdout=log, stderr=subprocess.STDOUT)
+try:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if "listening on http://127.0.0.1:%d/" % port in log.read():
+            break
+        if proc.poll() is not None:
+            sys.exit("the relay exited: " + open(log.name).read())
+        time.sleep(0.05)
+    else:
+        sys.exit("the relay did not listen on PORT %d: %s" % (port, open(log.name).read()))
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5) as response:
+        if json.loads(response.read().decode("utf-8")).get("status") != "ok":
+            sys.exit("/health is not ok after SIGHUP")
+    if proc.poll() is not None:
+        sys.exit("SIGHUP stopped the relay")
+    proc.send_signal(signal.SIGTERM)
+    if proc.wait(15) != 0:
+        sys.exit("exit status %d after SIGTERM" % proc.returncode)
+finally:
+    if proc.poll() is None:
+        proc.kill()
+print("ok: PORT=%d sets the port, PORT=http is refused, SIGHUP leaves the relay running" % port)
+PYEOF
+
+# 6. --daemon: the command returns 0 at once, the daemon writes its PID file, logs to the file
 #    named by relay.daemonLog, serves /health, and SIGTERM stops it and removes the PID file.
 "$PYTHON" - "$RELAY" "$PROPERTIES" "$WORK" <<'PYEOF' || fail "the daemon did not run as expected"
 import json, os, re, signal, subprocess, sys, time, urllib.request

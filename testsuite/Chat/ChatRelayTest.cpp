@@ -38,7 +38,6 @@ std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0)
 	Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
 	config.eventLoops = 1;
-	config.httpThreads = 4;
 	config.requestsPerSecondPerIp = 1000;
 	auto relay = std::make_unique<Relay::RelayServer>(config);
 	relay->start();

@@ -195,7 +195,13 @@ bool FakeHost::mayDial(const Poco::Net::SocketAddress& address) const
 }
 
 
-void FakeHost::peerChanged(Chat::ChatNode::PeerChange change, const Chat::Peer& peer)
+void FakeHost::serviceMessage(Chat::Peer&, const Message& message)
+{
+	serviceMessages.push_back(message.name);
+}
+
+
+void FakeHost::peerChanged(Chat::ChatNode::PeerChange change, Chat::Peer& peer)
 {
 	changes.emplace_back(change, peer.info());
 }

@@ -129,6 +129,7 @@ public:
 	std::vector<std::pair<Chat::ChatNode::PeerChange, Chat::PeerInfo>> changes;
 	std::vector<Chat::ChatMessage> messages;
 	std::vector<std::string> deliveredIds;
+	std::vector<std::string> serviceMessages;   ///< Names of the messages routed to the node's services.
 	std::vector<Refused> refusedIds;
 	std::vector<std::string> writtenIds;
 	std::vector<std::string> errors;
@@ -153,7 +154,9 @@ public:
 	Chat::RelayView relay() const override;
 	std::vector<Poco::Net::SocketAddress> ownCandidates() const override;
 	bool mayDial(const Poco::Net::SocketAddress& address) const override;
-	void peerChanged(Chat::ChatNode::PeerChange change, const Chat::Peer& peer) override;
+	void peerChanged(Chat::ChatNode::PeerChange change, Chat::Peer& peer) override;
+	void serviceMessage(Chat::Peer& peer, const Message& message) override;
+		/// Recorded in serviceMessages (by name).
 	void messageReceived(Chat::Peer& peer, const Chat::ChatMessage& message) override;
 	bool isDuplicate(Chat::Peer& peer, const std::string& messageId) override;
 	void delivered(const Chat::Peer& peer, const std::string& messageId) override;

@@ -6,6 +6,8 @@
 
 
 #include "FakeSession.h"
+#include <algorithm>
+#include <sstream>
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FrameCodec.h"
 #include "Poco/Exception.h"
@@ -246,6 +248,34 @@ void FakeSession::sendRefusal(const std::string& id, const std::string& code, co
 void FakeSession::sendContact(bool accepted)
 {
 	_contacts.push_back(accepted);
+}
+
+
+void FakeSession::sendMessage(const std::string& name, const Poco::JSON::Object& body)
+{
+	if (_closed) return;
+	Chat::SessionProtocol::catalog().typeOf(name);   // throws for an undeclared message, as the real session does
+	std::ostringstream json;
+	body.stringify(json);
+	_messages.emplace_back(name, json.str());
+}
+
+
+bool FakeSession::peerSupports(const std::string& capability) const
+{
+	return std::find(_peerCaps.begin(), _peerCaps.end(), capability) != _peerCaps.end();
+}
+
+
+void FakeSession::setPeerCaps(std::vector<std::string> caps)
+{
+	_peerCaps = std::move(caps);
+}
+
+
+const std::vector<std::pair<std::string, std::string>>& FakeSession::messagesSent() const
+{
+	return _messages;
 }
 
 

@@ -102,6 +102,12 @@ public:
 	void sendReceipt(const std::string& id) override;
 	void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) override;
 	void sendContact(bool accepted) override;
+	void sendMessage(const std::string& name, const Poco::JSON::Object& body) override;
+	bool peerSupports(const std::string& capability) const override;
+	void setPeerCaps(std::vector<std::string> caps);
+		/// What the other end's hello listed.
+	const std::vector<std::pair<std::string, std::string>>& messagesSent() const;
+		/// (name, JSON body) of every sendMessage().
 	void close(const std::string& reason) override;
 	void abort(const std::string& reason) override;
 	void detach() override;
@@ -141,6 +147,8 @@ private:
 	std::vector<std::string> _receipts;
 	std::vector<Refusal> _refusals;
 	std::vector<bool> _contacts;
+	std::vector<std::pair<std::string, std::string>> _messages;
+	std::vector<std::string> _peerCaps;
 	std::optional<std::string> _closedWith;
 	std::optional<std::string> _abortedWith;
 };

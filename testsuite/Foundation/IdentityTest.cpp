@@ -538,6 +538,41 @@ void IdentityTest::testPublicKeyRoundTrips()
 }
 
 
+void IdentityTest::testPublicKeyMatchesOpenSSLEncoding()
+{
+	// PublicKey computes the SubjectPublicKeyInfo and the peer ID from the raw bytes, without
+	// OpenSSL's encoder; they must be exactly what the encoder produces.
+	for (int i = 0; i < 20; ++i)
+	{
+		const Identity identity = Identity::generate();
+		const PublicKey& key = identity.publicKey();
+		unsigned char* pDer = nullptr;
+		const int length = i2d_PUBKEY(identity.keyHandle(), &pDer);
+		CPPUNIT_ASSERT(length > 0);
+		const std::string encoded(reinterpret_cast<char*>(pDer), static_cast<std::size_t>(length));
+		OPENSSL_free(pDer);
+		CPPUNIT_ASSERT_EQUAL(encoded, key.der());
+		CPPUNIT_ASSERT_EQUAL(PublicKey::DER_SIZE, encoded.size());
+		CPPUNIT_ASSERT(PeerId::fromPublicKeyDer(encoded) == key.peerId());
+		CPPUNIT_ASSERT(PublicKey::peerIdOfRaw(key.rawBytes().data()) == key.peerId());
+		CPPUNIT_ASSERT_EQUAL(key.raw(), std::string(reinterpret_cast<const char*>(key.rawBytes().data()), PublicKey::RAW_SIZE));
+		const PublicKey parsed = PublicKey::fromDer(encoded);
+		CPPUNIT_ASSERT(parsed.peerId() == key.peerId());
+		CPPUNIT_ASSERT(parsed.verify("x", identity.sign("x")));
+		// Wrapping OpenSSL's key object (as TlsChannel does with a peer certificate's key).
+		EVP_PKEY_up_ref(key.handle());
+		const PublicKey wrapped(KeyPtr(key.handle(), EVP_PKEY_free));
+		CPPUNIT_ASSERT_EQUAL(key.der(), wrapped.der());
+		CPPUNIT_ASSERT(wrapped.peerId() == key.peerId());
+	}
+	// The prefix alone, or with a key of the wrong length, is not a key.
+	const std::string prefix(reinterpret_cast<const char*>(PublicKey::SPKI_PREFIX), PublicKey::SPKI_PREFIX_SIZE);
+	CPPUNIT_ASSERT_THROW(PublicKey::fromDer(prefix), CryptoException);
+	CPPUNIT_ASSERT_THROW(PublicKey::fromDer(prefix + std::string(31, 'k')), CryptoException);
+	CPPUNIT_ASSERT_THROW(PublicKey::fromDer(prefix + std::string(33, 'k')), CryptoException);
+}
+
+
 void IdentityTest::testPublicKeyGarbageRejected()
 {
 	const std::string raw = Identity::generate().publicKey().raw();

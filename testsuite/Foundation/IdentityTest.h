@@ -34,6 +34,7 @@ class IdentityTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testPrivateKeyPemIsPkcs8);
 	CPPUNIT_TEST(testCertificate);
 	CPPUNIT_TEST(testPublicKeyRoundTrips);
+	CPPUNIT_TEST(testPublicKeyMatchesOpenSSLEncoding);
 	CPPUNIT_TEST(testPublicKeyGarbageRejected);
 	CPPUNIT_TEST(testPublicKeyNonEd25519Rejected);
 	CPPUNIT_TEST(testDefaultDataDir);
@@ -61,6 +62,7 @@ public:
 	void testPrivateKeyPemIsPkcs8();
 	void testCertificate();
 	void testPublicKeyRoundTrips();
+	void testPublicKeyMatchesOpenSSLEncoding();
 	void testPublicKeyGarbageRejected();
 	void testPublicKeyNonEd25519Rejected();
 	void testDefaultDataDir();

@@ -26,6 +26,7 @@
 #include "Poco/Timespan.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -225,6 +226,48 @@ std::string connectWithTls12(const SocketAddress& address)
 	}
 	SSL_free(pSsl);
 	SSL_CTX_free(pContext);
+	socket.close();
+	return result;
+}
+
+
+std::string connectWithEcCertificate(const SocketAddress& address)
+	/// A plain blocking OpenSSL TLS 1.3 client presenting a self-signed ECDSA P-256
+	/// certificate; returns "connected" or "refused". Runs on a helper thread.
+{
+	EVP_PKEY* pKey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+	X509* pCert = X509_new();
+	X509_set_version(pCert, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(pCert), 1);
+	X509_gmtime_adj(X509_getm_notBefore(pCert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(pCert), 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(pCert), "CN", MBSTRING_ASC,
+		reinterpret_cast<const unsigned char*>("ec peer"), -1, -1, 0);
+	X509_set_issuer_name(pCert, X509_get_subject_name(pCert));
+	X509_set_pubkey(pCert, pKey);
+	X509_sign(pCert, pKey, EVP_sha256());
+	StreamSocket socket;
+	socket.connect(address, Poco::Timespan(20, 0));
+	socket.setReceiveTimeout(Poco::Timespan(20, 0));
+	SSL_CTX* pContext = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(pContext, TLS1_3_VERSION);
+	SSL_CTX_use_certificate(pContext, pCert);
+	SSL_CTX_use_PrivateKey(pContext, pKey);
+	SSL_CTX_set_verify(pContext, SSL_VERIFY_NONE, nullptr);
+	SSL* pSsl = SSL_new(pContext);
+	SSL_set_fd(pSsl, static_cast<int>(socket.impl()->sockfd()));
+	std::string result = "refused";
+	if (SSL_connect(pSsl) == 1)
+	{
+		// In TLS 1.3 the client finishes first; the server's verdict arrives as an alert.
+		char byte;
+		result = SSL_read(pSsl, &byte, 1) > 0 ? "connected" : "refused";
+	}
+	SSL_free(pSsl);
+	SSL_CTX_free(pContext);
+	X509_free(pCert);
+	EVP_PKEY_free(pKey);
+	ERR_clear_error();
 	socket.close();
 	return result;
 }
@@ -435,6 +478,28 @@ void TlsChannelTest::testTls12ClientRefused()
 	CPPUNIT_ASSERT_EQUAL(1, serverSide.closeCount);
 	CPPUNIT_ASSERT(serverSide.closeReason.find("TLS handshake failed") != std::string::npos);
 	CPPUNIT_ASSERT(result.rfind("refused:", 0) == 0);
+}
+
+
+void TlsChannelTest::testNonEd25519PeerRefused()
+{
+	// Only Ed25519 keys name peers: a client with any other certificate is refused by the
+	// server's pinning, which never consults a chain or a CA.
+	const Identity serverIdentity = Identity::generate();
+	LogCapture log("CrossChat.Tls");
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 1);
+	TlsTestServer server(loop, serverIdentity, counter);
+	std::future<std::string> outcome = std::async(std::launch::async, connectWithEcCertificate, server.address());
+	loop.run();
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(std::string("refused"), outcome.get());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), server.sides.size());
+	Side& serverSide = *server.sides.front();
+	CPPUNIT_ASSERT_EQUAL(0, serverSide.readyCount);
+	CPPUNIT_ASSERT_EQUAL(std::string("peer certificate key is not Ed25519"), serverSide.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), log.warnings().size());
 }
 
 

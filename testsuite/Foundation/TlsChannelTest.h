@@ -21,6 +21,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testCloseBeforeReadySendsQueuedData);
 	CPPUNIT_TEST(testWrongExpectedPeerRefused);
 	CPPUNIT_TEST(testTls12ClientRefused);
+	CPPUNIT_TEST(testNonEd25519PeerRefused);
 	CPPUNIT_TEST(testGarbageRejected);
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
@@ -34,6 +35,7 @@ public:
 	void testCloseBeforeReadySendsQueuedData();
 	void testWrongExpectedPeerRefused();
 	void testTls12ClientRefused();
+	void testNonEd25519PeerRefused();
 	void testGarbageRejected();
 	void testOrderlyCloseByServer();
 	void testTruncationReported();

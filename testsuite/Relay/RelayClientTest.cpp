@@ -65,7 +65,6 @@ std::unique_ptr<RelayServer> startRelay(std::uint16_t port = 0)
 	RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
 	config.eventLoops = 1;
-	config.httpThreads = 4;
 	config.requestsPerSecondPerIp = 10000;   // every test client is 127.0.0.1
 	auto pServer = std::make_unique<RelayServer>(config);
 	pServer->start();

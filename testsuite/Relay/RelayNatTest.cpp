@@ -376,16 +376,31 @@ void RelayNatTest::testPunchMessagesThroughClients()
 	CPPUNIT_ASSERT(!received.reply);
 	CPPUNIT_ASSERT(received.addresses == connect.addresses);
 
-	PunchMessage sync;
-	sync.peer = alice.id();
-	sync.phase = PunchMessage::Phase::SYNC;
-	sync.reply = true;
-	CPPUNIT_ASSERT(bob.client.sendPunch(sync));
+	// The relay forwards an answer only to whoever asked, and a sync only to whoever answered
+	// (privacy: each side's address, which the relay adds, only inside a punch both take part in).
+	PunchMessage answer;
+	answer.peer = alice.id();
+	answer.reply = true;
+	answer.addresses = {*bob.client.natInfo().reflexive};
+	CPPUNIT_ASSERT(bob.client.sendPunch(answer));
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return !alice.punches.empty(); }));
 	CPPUNIT_ASSERT(alice.punches.front().peer == bob.id());
-	CPPUNIT_ASSERT(alice.punches.front().phase == PunchMessage::Phase::SYNC);
+	CPPUNIT_ASSERT(alice.punches.front().phase == PunchMessage::Phase::CONNECT);
 	CPPUNIT_ASSERT(alice.punches.front().reply);
+	CPPUNIT_ASSERT(alice.punches.front().observed.has_value());   // bob as the relay sees him
+	PunchMessage sync;
+	sync.peer = bob.id();
+	sync.phase = PunchMessage::Phase::SYNC;
+	sync.attempt = 2;
+	CPPUNIT_ASSERT(alice.client.sendPunch(sync));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.punches.size() == 2; }));
+	CPPUNIT_ASSERT(bob.punches.back().phase == PunchMessage::Phase::SYNC);
+	CPPUNIT_ASSERT(bob.punches.back().observed.has_value());
 	CPPUNIT_ASSERT(alice.punchErrors.empty() && bob.punchErrors.empty());
+	// A sync nobody answered is refused.
+	CPPUNIT_ASSERT(bob.client.sendPunch(PunchMessage{PunchMessage::Phase::SYNC, alice.id(), {}, NatType::UNKNOWN, 1, false, std::nullopt}));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return !bob.punchErrors.empty(); }));
+	CPPUNIT_ASSERT(bob.client.state() == RelayClient::State::ONLINE);
 
 	// A punch to a peer that is not online comes back as a punch error; the channel stays up.
 	PunchMessage lost;

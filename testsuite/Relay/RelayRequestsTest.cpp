@@ -116,10 +116,13 @@ void RelayRequestsTest::testTokenBucket()
 void RelayRequestsTest::testReplayCacheIsBounded()
 {
 	const CrossChat::Identity identity = CrossChat::Identity::generate();
-	RequestAuth auth(2);
+	RequestAuth auth(3, 2);   // three nonces in all, two per source
 	const auto now = std::chrono::steady_clock::now();
 	const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
 		std::chrono::system_clock::now().time_since_epoch()).count();
+	const auto sourceA = CrossChat::Relay::SourceKey::of(Poco::Net::IPAddress("192.0.2.1"));
+	const auto sourceB = CrossChat::Relay::SourceKey::of(Poco::Net::IPAddress("192.0.2.2"));
+	const auto sourceC = CrossChat::Relay::SourceKey::of(Poco::Net::IPAddress("2001:db8:1:2::7"));
 	auto signedRequest = [&](const std::string& nonce)
 	{
 		Poco::Net::HTTPRequest request("POST", "/api/v1/announce");
@@ -128,17 +131,29 @@ void RelayRequestsTest::testReplayCacheIsBounded()
 		RelayTest::HttpClient::sign(request, identity, "POST", "/api/v1/announce", "{}", options);
 		return request;
 	};
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000001"), "POST", "/api/v1/announce", "{}", nowMs, now).status == RequestAuth::Status::OK);
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000001"), "POST", "/api/v1/announce", "{}", nowMs, now).status == RequestAuth::Status::FORBIDDEN);
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000002"), "POST", "/api/v1/announce", "{}", nowMs, now).status == RequestAuth::Status::OK);
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000003"), "POST", "/api/v1/announce", "{}", nowMs, now).status == RequestAuth::Status::UNAVAILABLE);
-	CPPUNIT_ASSERT_EQUAL(std::size_t(2), auth.cachedNonces());
-	// After the window the old nonces are forgotten and room is made.
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000003"), "POST", "/api/v1/announce", "{}", nowMs,
-		now + std::chrono::seconds(121)).status == RequestAuth::Status::OK);
+	auto verify = [&](const std::string& nonce, const CrossChat::Relay::SourceKey& source, std::chrono::steady_clock::time_point at)
+	{
+		return auth.verify(signedRequest(nonce), "POST", "/api/v1/announce", "{}", nowMs, at, source).status;
+	};
+	CPPUNIT_ASSERT(verify("nonce-0000000001", sourceA, now) == RequestAuth::Status::OK);
+	CPPUNIT_ASSERT(verify("nonce-0000000001", sourceA, now) == RequestAuth::Status::FORBIDDEN);
+	CPPUNIT_ASSERT(verify("nonce-0000000001", sourceB, now) == RequestAuth::Status::FORBIDDEN);   // a replay from elsewhere
+	CPPUNIT_ASSERT(verify("nonce-0000000002", sourceA, now) == RequestAuth::Status::OK);
+	// Source A has used its share; B still has its own.
+	CPPUNIT_ASSERT(verify("nonce-0000000003", sourceA, now) == RequestAuth::Status::UNAVAILABLE);
+	CPPUNIT_ASSERT(verify("nonce-0000000004", sourceB, now) == RequestAuth::Status::OK);
+	// Now the whole cache is full.
+	CPPUNIT_ASSERT(verify("nonce-0000000005", sourceC, now) == RequestAuth::Status::UNAVAILABLE);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), auth.cachedNonces());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), auth.replayCache().sources());
+	// Within the window a nonce stays remembered...
+	CPPUNIT_ASSERT(verify("nonce-0000000001", sourceA, now + std::chrono::seconds(119)) == RequestAuth::Status::FORBIDDEN);
+	// ...after it (at most one slot, 10 s, later) the old nonces are forgotten and room is made.
+	CPPUNIT_ASSERT(verify("nonce-0000000003", sourceA, now + std::chrono::seconds(131)) == RequestAuth::Status::OK);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), auth.cachedNonces());
 	// A wrong path fails the signature.
-	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000004"), "POST", "/api/v1/other", "{}", nowMs, now).status == RequestAuth::Status::UNAUTHORIZED);
+	CPPUNIT_ASSERT(auth.verify(signedRequest("nonce-0000000006"), "POST", "/api/v1/other", "{}", nowMs, now, sourceA).status
+		== RequestAuth::Status::UNAUTHORIZED);
 }
 
 

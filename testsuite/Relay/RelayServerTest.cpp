@@ -17,7 +17,10 @@
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/Net/Context.h"
 #include "Poco/Net/HTTPSClientSession.h"
+#include "Poco/Net/SecureStreamSocket.h"
 #include "Poco/Net/StreamSocket.h"
+#include "Poco/Net/X509Certificate.h"
+#include "CrossChat/FoundationException.h"
 #include "Poco/TemporaryFile.h"
 #include <fstream>
 #include "Poco/NumberParser.h"
@@ -198,7 +201,7 @@ void RelayServerTest::testBodyTooLarge()
 	CPPUNIT_ASSERT_EQUAL(413, declared.status);
 	CPPUNIT_ASSERT_EQUAL(std::string("too_large"), errorCode(declared));
 
-	// Chunked: no Content-Length to check up front; the relay stops reading at the cap.
+	// Chunked: refused before any of the body is read (bodies need Content-Length).
 	Poco::Net::HTTPClientSession session("127.0.0.1", server.port());
 	Poco::Net::HTTPRequest request("POST", API + "/announce", Poco::Net::HTTPMessage::HTTP_1_1);
 	request.setChunkedTransferEncoding(true);
@@ -207,7 +210,7 @@ void RelayServerTest::testBodyTooLarge()
 	Poco::Net::HTTPResponse response;
 	std::string body;
 	Poco::StreamCopier::copyToString(session.receiveResponse(response), body);
-	CPPUNIT_ASSERT_EQUAL(413, static_cast<int>(response.getStatus()));
+	CPPUNIT_ASSERT_EQUAL(411, static_cast<int>(response.getStatus()));
 
 	// Still serving.
 	CPPUNIT_ASSERT_EQUAL(200, client.announce(identity, R"({"name":"small","port":1})").status);
@@ -371,7 +374,7 @@ void RelayServerTest::testStatusPageEscapesNames()
 	// The page is public: a peer that did not opt into the directory is not named there.
 	CPPUNIT_ASSERT(page.body.find("not listed") == std::string::npos);
 	CPPUNIT_ASSERT(page.body.find(hidden.peerId().toString()) == std::string::npos);
-	for (const char* text: {"Uptime", "Version", "Announces", "Bytes relayed", "15 min", "Max tunnels"})
+	for (const char* text: {"Uptime", "Version", "Announces", "Bytes relayed", "15 min", "relay.maxTunnels", "relay.maxControlConnectionsPerIp", "relay.replayCachePerIp"})
 	{
 		CPPUNIT_ASSERT_MESSAGE(text, Poco::toLower(page.body).find(Poco::toLower(std::string(text))) != std::string::npos);
 	}
@@ -529,33 +532,72 @@ void RelayServerTest::testGarbageRequestKeepsServing()
 
 void RelayServerTest::testHttps()
 {
-	const Identity identity = Identity::generate();
+	// The relay's certificate: an Identity's self-signed Ed25519 certificate will do for a test
+	// of the transport (clients here do not verify it).
+	const Identity first = Identity::generate();
+	const Identity second = Identity::generate();
 	Poco::TemporaryFile certificate;
 	Poco::TemporaryFile key;
-	std::ofstream(certificate.path()) << identity.certificatePem();
-	std::ofstream(key.path()) << identity.privateKeyPem();
+	std::ofstream(certificate.path()) << first.certificatePem();
+	std::ofstream(key.path()) << first.privateKeyPem();
 	RelayServerConfig config = RelayTest::testConfig();
 	config.tlsCertificateFile = certificate.path();
 	config.tlsKeyFile = key.path();
 	RelayServer server(config);
 	server.start();
+	const Poco::Net::Context::Ptr pTls = RelayTest::insecureClientTls();
+	HttpClient client(server.port(), pTls);
+	const HttpResult health = client.request("GET", "/health");
+	CPPUNIT_ASSERT_EQUAL(200, health.status);
+	CPPUNIT_ASSERT_EQUAL(std::string("ok"), health.json()->getValue<std::string>("status"));
 
-	Poco::Net::Context::Ptr pContext = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", Poco::Net::Context::VERIFY_NONE);
-	auto get = [&](const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers, std::string& body)
+	// Control channels and a tunnel, all over TLS on the event loops.
+	const Identity alice = Identity::generate();
+	const Identity bob = Identity::generate();
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(alice, R"({"name":"alice"})").status);
+	RelayTest::ControlClient aliceControl(server.port(), {}, pTls);
+	aliceControl.authenticate(alice);
+	RelayTest::ControlClient bobControl(server.port(), {}, pTls);
+	bobControl.authenticate(bob);
+	const HttpResult opened = client.request("POST", API + "/tunnels", "{\"to\":\"" + bob.peerId().toString() + "\"}", &alice);
+	CPPUNIT_ASSERT_EQUAL_MESSAGE(opened.body, 201, opened.status);
+	const CrossChat::Message invite = bobControl.expect("invite");
+	int status = 0;
+	Poco::Net::StreamSocket aliceEnd = RelayTest::upgrade(server.port(), API + "/tunnels/" + opened.json()->getValue<std::string>("token"),
+		RelayProtocol::UPGRADE_TUNNEL, status, nullptr, {}, pTls);
+	CPPUNIT_ASSERT_EQUAL(101, status);
+	Poco::Net::StreamSocket bobEnd = RelayTest::upgrade(server.port(), API + "/tunnels/" + invite.body->getValue<std::string>("token"),
+		RelayProtocol::UPGRADE_TUNNEL, status, nullptr, {}, pTls);
+	CPPUNIT_ASSERT_EQUAL(101, status);
+	const std::string forth = RelayTest::randomBytes(100000);
+	const std::string back = RelayTest::randomBytes(5000);
+	RelayTest::sendAll(aliceEnd, forth);
+	CPPUNIT_ASSERT(RelayTest::receiveExactly(bobEnd, forth.size()) == forth);
+	RelayTest::sendAll(bobEnd, back);
+	CPPUNIT_ASSERT(RelayTest::receiveExactly(aliceEnd, back.size()) == back);
+
+	// kill -HUP: the new certificate for new connections; open ones are not disturbed.
+	auto subjectSeen = [&server, &pTls]
 	{
-		Poco::Net::HTTPSClientSession session("127.0.0.1", server.port(), pContext);
-		session.setTimeout(Poco::Timespan(10, 0));
-		Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
-		for (const auto& header: headers) request.set(header.first, header.second);
-		session.sendRequest(request);
-		Poco::Net::HTTPResponse response;
-		Poco::StreamCopier::copyToString(session.receiveResponse(response), body);
-		return static_cast<int>(response.getStatus());
+		Poco::Net::SecureStreamSocket socket(pTls);
+		socket.connect(Poco::Net::SocketAddress("127.0.0.1", server.port()), Poco::Timespan(5, 0));
+		return socket.peerCertificate().subjectName();
 	};
-	std::string body;
-	CPPUNIT_ASSERT_EQUAL(200, get("/health", {}, body));
-	CPPUNIT_ASSERT(body.find("\"status\":\"ok\"") != std::string::npos);
-	// Upgrades need the event loop, which cannot carry Poco 1.11's TLS sockets: refused clearly.
-	CPPUNIT_ASSERT_EQUAL(501, get(API + "/control", {{"Connection", "Upgrade"}, {"Upgrade", RelayProtocol::UPGRADE_CONTROL}}, body));
-	CPPUNIT_ASSERT(body.find("not_implemented") != std::string::npos);
+	const std::string before = subjectSeen();
+	std::ofstream(certificate.path(), std::ios::trunc) << second.certificatePem();
+	std::ofstream(key.path(), std::ios::trunc) << second.privateKeyPem();
+	server.reloadCertificate();
+	const std::string after = subjectSeen();
+	CPPUNIT_ASSERT_MESSAGE(before + " / " + after, before != after);
+	RelayTest::sendAll(aliceEnd, "still here");
+	CPPUNIT_ASSERT_EQUAL(std::string("still here"), RelayTest::receiveExactly(bobEnd, 10));
+	Poco::JSON::Object ping;
+	ping.set("n", 7);
+	aliceControl.send("ping", ping);
+	CPPUNIT_ASSERT_EQUAL(7, aliceControl.expect("pong").body->getValue<int>("n"));
+	// A broken file is refused and the current certificate stays.
+	std::ofstream(key.path(), std::ios::trunc) << "not a key";
+	CPPUNIT_ASSERT_THROW(server.reloadCertificate(), CrossChat::TlsConfigException);
+	CPPUNIT_ASSERT_EQUAL(after, subjectSeen());
+	CPPUNIT_ASSERT_EQUAL(200, client.request("GET", "/health").status);
 }

@@ -7,6 +7,8 @@
 
 #include "RelayTestSuite.h"
 #include "RelayRequestsTest.h"
+#include "RelayFrontPartsTest.h"
+#include "RelayFairnessTest.h"
 #include "RelayServerTest.h"
 #include "RelayTunnelTest.h"
 #include "RelayClientTest.h"
@@ -18,7 +20,9 @@ CppUnit::Test* RelayTestSuite::suite()
 {
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("RelayTestSuite");
 	pSuite->addTest(RelayRequestsTest::suite());
+	pSuite->addTest(RelayFrontPartsTest::suite());
 	pSuite->addTest(RelayServerTest::suite());
+	pSuite->addTest(RelayFairnessTest::suite());
 	pSuite->addTest(RelayTunnelTest::suite());
 	pSuite->addTest(RelayClientTest::suite());
 	pSuite->addTest(RelayNatTest::suite());

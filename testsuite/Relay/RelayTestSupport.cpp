@@ -6,6 +6,8 @@
 
 
 #include "RelayTestSupport.h"
+#include "Poco/Net/HTTPSClientSession.h"
+#include "Poco/Net/SecureStreamSocket.h"
 #include "RelayRequests.h"
 #include "CrossChat/MessageSchema.h"
 #include "CrossChat/Relay/RelayProtocol.h"
@@ -29,7 +31,7 @@ CrossChat::Relay::RelayServerConfig testConfig()
 {
 	CrossChat::Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", 0);
-	config.httpThreads = 4;
+	config.tunnelsPerSecondPerIp = 10000;
 	config.requestTimeout = std::chrono::seconds(5);
 	config.eventLoops = 2;
 	config.requestsPerSecondPerIp = 10000;
@@ -80,9 +82,16 @@ Poco::JSON::Object::Ptr HttpResult::json() const
 }
 
 
-HttpClient::HttpClient(std::uint16_t port):
-	_port(port)
+HttpClient::HttpClient(std::uint16_t port, Poco::Net::Context::Ptr pTls):
+	_port(port),
+	_pTls(pTls)
 {
+}
+
+
+Poco::Net::Context::Ptr insecureClientTls()
+{
+	return new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", Poco::Net::Context::VERIFY_NONE);
 }
 
 
@@ -119,7 +128,10 @@ HttpResult HttpClient::request(const std::string& method, const std::string& pat
 	const CrossChat::Identity* pSigner, const SignOptions& options,
 	const std::vector<std::pair<std::string, std::string>>& headers)
 {
-	Poco::Net::HTTPClientSession session("127.0.0.1", _port);
+	std::unique_ptr<Poco::Net::HTTPClientSession> pSession;
+	if (_pTls) pSession = std::make_unique<Poco::Net::HTTPSClientSession>("127.0.0.1", _port, _pTls);
+	else pSession = std::make_unique<Poco::Net::HTTPClientSession>("127.0.0.1", _port);
+	Poco::Net::HTTPClientSession& session = *pSession;
 	session.setTimeout(Poco::Timespan(10, 0));
 	Poco::Net::HTTPRequest request(method, pathAndQuery, Poco::Net::HTTPMessage::HTTP_1_1);
 	if (!body.empty() || method == Poco::Net::HTTPRequest::HTTP_POST)
@@ -199,15 +211,17 @@ bool waitForClose(Poco::Net::StreamSocket& socket, std::chrono::milliseconds tim
 
 
 Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, const std::string& protocol, int& status,
-	std::string* pBody)
+	std::string* pBody, const std::vector<std::pair<std::string, std::string>>& headers, Poco::Net::Context::Ptr pTls)
 {
 	Poco::Net::StreamSocket socket;
+	if (pTls) socket = Poco::Net::SecureStreamSocket(pTls);
 	socket.connect(Poco::Net::SocketAddress("127.0.0.1", port), Poco::Timespan(5, 0));
 	socket.setReceiveTimeout(Poco::Timespan(5, 0));
 	Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path, Poco::Net::HTTPMessage::HTTP_1_1);
 	request.setHost("127.0.0.1", port);
 	request.set("Connection", "Upgrade");
 	request.set("Upgrade", protocol);
+	for (const auto& header: headers) request.set(header.first, header.second);
 	std::ostringstream head;
 	request.write(head);
 	sendAll(socket, head.str());
@@ -234,10 +248,12 @@ Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, con
 }
 
 
-ControlClient::ControlClient(std::uint16_t port)
+ControlClient::ControlClient(std::uint16_t port, const std::vector<std::pair<std::string, std::string>>& headers,
+	Poco::Net::Context::Ptr pTls)
 {
 	int status = 0;
-	_socket = upgrade(port, std::string(RelayProtocol::API_PREFIX) + "/control", RelayProtocol::UPGRADE_CONTROL, status);
+	_socket = upgrade(port, std::string(RelayProtocol::API_PREFIX) + "/control", RelayProtocol::UPGRADE_CONTROL, status,
+		nullptr, headers, pTls);
 	CPPUNIT_ASSERT_EQUAL(101, status);
 }
 

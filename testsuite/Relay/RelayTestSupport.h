@@ -15,6 +15,7 @@
 #include "CrossChat/MessageCatalog.h"
 #include "CrossChat/Relay/RelayServer.h"
 #include "Poco/JSON/Object.h"
+#include "Poco/Net/Context.h"
 #include "Poco/Net/NameValueCollection.h"
 #include "Poco/Net/StreamSocket.h"
 #include <atomic>
@@ -70,7 +71,8 @@ struct SignOptions
 class HttpClient
 {
 public:
-	explicit HttpClient(std::uint16_t port);
+	explicit HttpClient(std::uint16_t port, Poco::Net::Context::Ptr pTls = nullptr);
+		/// With pTls, requests go over HTTPS (HTTPSClientSession with that context).
 
 	HttpResult request(const std::string& method, const std::string& pathAndQuery, const std::string& body = "",
 		const CrossChat::Identity* pSigner = nullptr, const SignOptions& options = SignOptions(),
@@ -83,7 +85,12 @@ public:
 
 private:
 	std::uint16_t _port;
+	Poco::Net::Context::Ptr _pTls;
 };
+
+
+Poco::Net::Context::Ptr insecureClientTls();
+	/// A TLS client context that does not verify the server (tests of the relay's transport).
 
 
 std::string randomBytes(std::size_t size);
@@ -99,7 +106,8 @@ bool waitForClose(Poco::Net::StreamSocket& socket, std::chrono::milliseconds tim
 
 
 Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, const std::string& protocol, int& status,
-	std::string* pBody = nullptr);
+	std::string* pBody = nullptr, const std::vector<std::pair<std::string, std::string>>& headers = {},
+	Poco::Net::Context::Ptr pTls = nullptr);
 	/// Sends an upgrade request and reads the response head byte by byte (never past it).
 	/// On a non-101 status the error body is read into pBody.
 
@@ -108,8 +116,10 @@ class ControlClient
 	/// A blocking control channel (tests only).
 {
 public:
-	explicit ControlClient(std::uint16_t port);
-		/// Connects and upgrades; fails the test unless the relay answers 101.
+	explicit ControlClient(std::uint16_t port, const std::vector<std::pair<std::string, std::string>>& headers = {},
+		Poco::Net::Context::Ptr pTls = nullptr);
+		/// Connects and upgrades (with the extra request headers); fails the test unless the
+		/// relay answers 101.
 
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void sendRaw(const std::string& bytes);

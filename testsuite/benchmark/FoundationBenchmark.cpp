@@ -6,13 +6,19 @@
 //   - cross-thread post throughput: EventLoop::post() vs a mutex + condition variable queue
 //   - timer schedule + cancel: EventLoop::runAfter() + cancel vs std::multimap insert + erase
 //   - frame encode / decode: FrameCodec vs a plain memcpy of the same bytes
+//   - PublicKey from raw bytes vs the OpenSSL 3.0 encoder path it replaced, and PublicKey +
+//     verify vs the bare OpenSSL calls (a relay's per-announce key work)
 //
 
 
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/FrameCodec.h"
+#include "CrossChat/Identity.h"
+#include "CrossChat/PublicKey.h"
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -27,6 +33,8 @@
 using CrossChat::EventLoop;
 using CrossChat::EventLoopThread;
 using CrossChat::FrameCodec;
+using CrossChat::Identity;
+using CrossChat::PublicKey;
 using CrossChat::TimerHandle;
 
 
@@ -200,6 +208,92 @@ void BM_FrameEncodeDecode_Baseline_Memcpy(benchmark::State& state)
 	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
 }
 BENCHMARK(BM_FrameEncodeDecode_Baseline_Memcpy)->Arg(100)->Arg(16 * 1024);
+
+
+// Public keys from the network: a relay verifies each announce's signature with a key that
+// arrives as raw bytes; TLS builds one PublicKey per handshake.
+
+
+const Identity& signer()
+{
+	static const Identity identity = Identity::generate();
+	return identity;
+}
+
+
+void BM_KeyFromRaw_PublicKey(benchmark::State& state)
+{
+	const std::string raw = signer().publicKey().raw();
+	for (auto _: state)
+	{
+		const PublicKey key = PublicKey::fromRaw(raw);
+		benchmark::DoNotOptimize(key.peerId().bytes().data());
+	}
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeyFromRaw_PublicKey);
+
+
+void BM_KeyFromRaw_Baseline_Encoder(benchmark::State& state)
+{
+	// The way PublicKey worked before: OpenSSL key object, then the peer ID as SHA-256 of the
+	// SubjectPublicKeyInfo produced by OpenSSL 3.0's encoder (i2d_PUBKEY).
+	const std::string raw = signer().publicKey().raw();
+	for (auto _: state)
+	{
+		EVP_PKEY* pKey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+			reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+		unsigned char* pDer = nullptr;
+		const int length = i2d_PUBKEY(pKey, &pDer);
+		unsigned char digest[32];
+		unsigned int digestLength = 0;
+		EVP_Digest(pDer, static_cast<std::size_t>(length), digest, &digestLength, EVP_sha256(), nullptr);
+		benchmark::DoNotOptimize(digest);
+		OPENSSL_free(pDer);
+		EVP_PKEY_free(pKey);
+	}
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeyFromRaw_Baseline_Encoder);
+
+
+void BM_KeyVerify_PublicKey(benchmark::State& state)
+{
+	// What a relay does per signed request: key from raw bytes, then one signature check.
+	const std::string raw = signer().publicKey().raw();
+	const std::string data(138, 's');
+	const std::string signature = signer().sign(data);
+	for (auto _: state)
+	{
+		const PublicKey key = PublicKey::fromRaw(raw);
+		if (!key.verify(data, signature)) state.SkipWithError("signature did not verify");
+	}
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeyVerify_PublicKey);
+
+
+void BM_KeyVerify_Baseline_RawOpenSSL(benchmark::State& state)
+{
+	// The floor with OpenSSL: a key object from the raw bytes and EVP_DigestVerify, nothing else.
+	const std::string raw = signer().publicKey().raw();
+	const std::string data(138, 's');
+	const std::string signature = signer().sign(data);
+	for (auto _: state)
+	{
+		EVP_PKEY* pKey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+			reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+		EVP_MD_CTX* pCtx = EVP_MD_CTX_new();
+		const bool ok = EVP_DigestVerifyInit(pCtx, nullptr, nullptr, nullptr, pKey) == 1
+			&& EVP_DigestVerify(pCtx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+				reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+		EVP_MD_CTX_free(pCtx);
+		EVP_PKEY_free(pKey);
+		if (!ok) state.SkipWithError("signature did not verify");
+	}
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KeyVerify_Baseline_RawOpenSSL);
 
 
 } // namespace

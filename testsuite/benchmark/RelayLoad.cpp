@@ -20,6 +20,17 @@
 //       The baseline for tunnel: the same pump over one direct loopback TcpConnection.
 //   RelayLoad newid
 //       Prints the peer ID of a fresh identity (an ID no relay knows, for 404 lookups).
+//   RelayLoad announce --url URL [--connections N] [--seconds S] [--new-connections 1] [--ca FILE]
+//       Signed announces (a fresh Ed25519 signature and nonce per request, one identity per
+//       connection) on N connections (default 50), each sending its next request when the
+//       answer has arrived, for S seconds (default 10): keep-alive, or a new connection (and,
+//       for https://, a new TLS handshake) per request. Prints requests/s and latency
+//       percentiles. https:// verifies the relay's certificate against --ca.
+//   RelayLoad tunnel-raw --url URL [--bytes N] [--chunk N] [--timeout S] [--ca FILE]
+//       The tunnel benchmark without RelayClient, so that it also runs over https://: two
+//       control channels (hello, challenge, auth), a signed POST /api/v1/tunnels, both ends
+//       joined; A pumps N bytes through the tunnel with backpressure, B counts; the time runs
+//       from the joined tunnel until B has counted every byte. Both on one EventLoop.
 //
 // Every run is bounded by --timeout (default 120 s). Progress goes to stderr, one JSON result
 // line to stdout. Exit code 0 when the run completed, 1 otherwise, 2 on bad usage.
@@ -30,7 +41,16 @@
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
+#include "CrossChat/FrameCodec.h"
+#include "CrossChat/MessageSchema.h"
+#include "CrossChat/TlsChannel.h"
+#include "CrossChat/TlsClientContext.h"
+#include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayClient.h"
+#include "CrossChat/Relay/RelayProtocol.h"
+#include "RelayRequests.h"
+#include "Poco/Net/HTTPRequest.h"
+#include "Poco/Net/HTTPResponse.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "Poco/Exception.h"
@@ -49,6 +69,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <algorithm>
+#include <functional>
+#include <random>
 
 
 using namespace CrossChat;
@@ -81,6 +104,10 @@ struct Options
 	std::chrono::seconds hold{0};
 	std::uint64_t bytes = 256ull * 1024 * 1024;
 	std::size_t chunk = 64 * 1024;
+	unsigned connections = 50;
+	std::chrono::seconds seconds{10};
+	bool newConnections = false;
+	std::string ca;
 };
 
 
@@ -89,7 +116,9 @@ void usage()
 	std::cerr << "usage: RelayLoad peers  --url URL [--count N] [--concurrency C] [--timeout S] [--relay-pid PID] [--settle S] [--hold S]\n"
 	             "       RelayLoad tunnel --url URL [--bytes N] [--chunk N] [--timeout S]\n"
 	             "       RelayLoad direct [--bytes N] [--chunk N] [--timeout S]\n"
-	             "       RelayLoad newid\n";
+	             "       RelayLoad newid\n"
+	             "       RelayLoad announce --url URL [--connections N] [--seconds S] [--new-connections 1] [--ca FILE]\n"
+	             "       RelayLoad tunnel-raw --url URL [--bytes N] [--chunk N] [--timeout S] [--ca FILE]\n";
 }
 
 
@@ -97,7 +126,8 @@ bool parseOptions(int argc, char** argv, Options& options)
 {
 	if (argc < 2) return false;
 	options.mode = argv[1];
-	if (options.mode != "peers" && options.mode != "tunnel" && options.mode != "direct" && options.mode != "newid")
+	if (options.mode != "peers" && options.mode != "tunnel" && options.mode != "direct" && options.mode != "newid"
+		&& options.mode != "announce" && options.mode != "tunnel-raw")
 		return false;
 	for (int i = 2; i < argc; ++i)
 	{
@@ -115,6 +145,10 @@ bool parseOptions(int argc, char** argv, Options& options)
 			else if (name == "--hold") options.hold = std::chrono::seconds(std::stol(value));
 			else if (name == "--bytes") options.bytes = std::stoull(value);
 			else if (name == "--chunk") options.chunk = static_cast<std::size_t>(std::stoul(value));
+			else if (name == "--connections") options.connections = static_cast<unsigned>(std::stoul(value));
+			else if (name == "--seconds") options.seconds = std::chrono::seconds(std::stol(value));
+			else if (name == "--new-connections") options.newConnections = value == "1" || value == "true";
+			else if (name == "--ca") options.ca = value;
 			else return false;
 		}
 		catch (const std::exception&)
@@ -544,6 +578,356 @@ int runDirect(const Options& options)
 }
 
 
+// ---------------------------------------------------------------------------------------------
+// announce, tunnel-raw: the relay's wire protocol spoken directly (http:// or https://)
+
+
+class Wire: public std::enable_shared_from_this<Wire>
+	/// One connection to the relay, plain or TLS (X.509 client, verified against --ca), with
+	/// HTTP request/response and, after an upgrade, raw bytes.
+{
+public:
+	using Ptr = std::shared_ptr<Wire>;
+	std::function<void()> onReady;
+	std::function<void(int status, const std::string& body)> onResponse;
+	std::function<void(const char* data, std::size_t size)> onBytes;   ///< After a 101.
+	std::function<void(const std::string& reason)> onClosed;
+	std::function<void()> onDrain;
+
+	static Ptr open(EventLoop& loop, const Poco::URI& url, const TlsClientContext::Ptr& pTls)
+	{
+		Ptr pWire(new Wire);
+		pWire->_pTcp = TcpConnection::connect(loop, Poco::Net::SocketAddress(url.getHost(), url.getPort()), std::chrono::seconds(10));
+		std::weak_ptr<Wire> pWeak = pWire;
+		if (pTls)
+		{
+			pWire->_pTls = TlsChannel::client(pWire->_pTcp, pTls, url.getHost());
+			pWire->_pTls->setEstablishedHandler([pWeak] { if (auto p = pWeak.lock()) if (p->onReady) p->onReady(); });
+			pWire->_pTls->setDataHandler([pWeak](const char* d, std::size_t n) { if (auto p = pWeak.lock()) p->received(d, n); });
+			pWire->_pTls->setCloseHandler([pWeak](const std::string& r) { if (auto p = pWeak.lock()) p->closed(r); });
+		}
+		else
+		{
+			pWire->_pTcp->setConnectHandler([pWeak] { if (auto p = pWeak.lock()) if (p->onReady) p->onReady(); });
+			pWire->_pTcp->setDataHandler([pWeak](const char* d, std::size_t n) { if (auto p = pWeak.lock()) p->received(d, n); });
+			pWire->_pTcp->setCloseHandler([pWeak](const std::string& r) { if (auto p = pWeak.lock()) p->closed(r); });
+		}
+		pWire->_pTcp->setDrainHandler([pWeak] { if (auto p = pWeak.lock()) if (p->onDrain) p->onDrain(); });
+		pWire->_pTcp->setHighWaterMark(4 * 1024 * 1024);
+		return pWire;
+	}
+
+	void send(const std::string& data)
+	{
+		if (_pTls) _pTls->send(data);
+		else _pTcp->send(data);
+	}
+
+	void request(const std::string& method, const std::string& path, const std::string& body,
+		const std::vector<std::pair<std::string, std::string>>& headers)
+	{
+		Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+		request.setHost(_host);
+		if (!body.empty() || method == "POST")
+		{
+			request.setContentType("application/json");
+			request.setContentLength(static_cast<std::streamsize>(body.size()));
+		}
+		for (const auto& header: headers) request.set(header.first, header.second);
+		std::ostringstream out;
+		request.write(out);
+		send(out.str() + body);
+	}
+
+	bool aboveHighWaterMark() const { return _pTcp->aboveHighWaterMark(); }
+	void close() { if (_pTls) _pTls->close(); else _pTcp->close(); }
+	void abort() { if (_pTls) _pTls->abort("done"); else _pTcp->abort("done"); }
+	void setHost(const std::string& host) { _host = host; }
+
+private:
+	void received(const char* data, std::size_t size)
+	{
+		if (_upgraded)
+		{
+			if (onBytes) onBytes(data, size);
+			return;
+		}
+		_buffer.append(data, size);
+		for (;;)
+		{
+			const std::size_t end = _buffer.find("\r\n\r\n");
+			if (end == std::string::npos) return;
+			Poco::Net::HTTPResponse response;
+			std::istringstream head(_buffer.substr(0, end + 4));
+			response.read(head);
+			const std::size_t length = response.hasContentLength() ? static_cast<std::size_t>(response.getContentLength()) : 0;
+			const int status = static_cast<int>(response.getStatus());
+			if (status == 101)
+			{
+				_upgraded = true;
+				std::string rest = _buffer.substr(end + 4);
+				_buffer.clear();
+				if (onResponse) onResponse(status, std::string());
+				if (!rest.empty() && onBytes) onBytes(rest.data(), rest.size());
+				return;
+			}
+			if (_buffer.size() < end + 4 + length) return;
+			const std::string body = _buffer.substr(end + 4, length);
+			_buffer.erase(0, end + 4 + length);
+			if (onResponse) onResponse(status, body);
+		}
+	}
+
+	void closed(const std::string& reason)
+	{
+		if (onClosed) onClosed(reason);
+		onReady = nullptr;
+		onResponse = nullptr;
+		onBytes = nullptr;
+		onClosed = nullptr;
+		onDrain = nullptr;
+	}
+
+	TcpConnection::Ptr _pTcp;
+	TlsChannel::Ptr _pTls;
+	std::string _buffer;
+	std::string _host = "relay";
+	bool _upgraded = false;
+};
+
+
+std::vector<std::pair<std::string, std::string>> signedHeaders(const Identity& identity, const std::string& method,
+	const std::string& path, const std::string& body)
+{
+	static std::mt19937_64 random(std::random_device{}());
+	const std::int64_t timestamp = std::chrono::duration_cast<std::chrono::milliseconds>(
+		std::chrono::system_clock::now().time_since_epoch()).count();
+	std::ostringstream nonce;
+	nonce << std::hex << random() << random();
+	const std::string signature = identity.sign(Relay::RelayProtocol::signingString(method, path, body, timestamp, nonce.str()));
+	return {{Relay::RelayProtocol::HEADER_KEY, Relay::base64Encode(identity.publicKey().raw())},
+		{Relay::RelayProtocol::HEADER_TIMESTAMP, std::to_string(timestamp)},
+		{Relay::RelayProtocol::HEADER_NONCE, nonce.str()},
+		{Relay::RelayProtocol::HEADER_SIGNATURE, Relay::base64Encode(signature)}};
+}
+
+
+TlsClientContext::Ptr tlsFor(const Poco::URI& url, const Options& options)
+{
+	if (url.getScheme() != "https") return nullptr;
+	return options.ca.empty() ? TlsClientContext::systemTrust() : TlsClientContext::withCaFile(options.ca);
+}
+
+
+int runAnnounce(const Options& options)
+{
+	raiseFileLimit(static_cast<rlim_t>(options.connections) * 2 + 1024);
+	EventLoop loop;
+	const Poco::URI url(options.url);
+	const TlsClientContext::Ptr pTls = tlsFor(url, options);
+	const std::string path = std::string(Relay::RelayProtocol::API_PREFIX) + "/announce";
+	const std::string body = "{\"name\":\"load\",\"addresses\":[\"0.0.0.0:4001\"]}";
+	std::vector<double> latencies;
+	std::map<int, std::uint64_t> statuses;
+	std::uint64_t failures = 0;
+	const Clock::time_point start = Clock::now();
+	const Clock::time_point end = start + options.seconds;
+	bool stopping = false;
+
+	struct Client
+	{
+		Identity identity = Identity::generate();
+		Wire::Ptr wire;
+		Clock::time_point sent;
+		bool ready = false;
+	};
+	std::vector<std::unique_ptr<Client>> clients;
+	std::function<void(Client&)> connect;
+	std::function<void(Client&)> next = [&](Client& client)
+	{
+		if (stopping || Clock::now() >= end)
+		{
+			stopping = true;
+			loop.stop();
+			return;
+		}
+		client.sent = Clock::now();
+		client.wire->request("POST", path, body, signedHeaders(client.identity, "POST", path, body));
+	};
+	connect = [&](Client& client)
+	{
+		client.wire = Wire::open(loop, url, pTls);
+		client.wire->setHost(url.getHost());
+		Client* pClient = &client;
+		client.wire->onReady = [&next, pClient] { next(*pClient); };
+		client.wire->onResponse = [&, pClient](int status, const std::string&)
+		{
+			latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - pClient->sent).count());
+			++statuses[status];
+			if (options.newConnections)
+			{
+				pClient->wire->close();
+				connect(*pClient);
+			}
+			else
+			{
+				next(*pClient);
+			}
+		};
+		client.wire->onClosed = [&, pClient](const std::string& reason)
+		{
+			if (stopping) return;
+			if (!reason.empty()) ++failures;
+			if (!options.newConnections) connect(*pClient);   // the relay closed a keep-alive connection
+		};
+	};
+	for (unsigned i = 0; i < options.connections; ++i)
+	{
+		clients.push_back(std::make_unique<Client>());
+		connect(*clients.back());
+	}
+	TimerHandle guard = loop.runAfter(options.seconds + std::chrono::seconds(5), [&] { stopping = true; loop.stop(); });
+	loop.run();
+	const double seconds = secondsSince(start);
+	for (auto& client: clients) if (client->wire) client->wire->abort();
+	std::sort(latencies.begin(), latencies.end());
+	auto percentile = [&latencies](double p) { return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies.size())))]; };
+	std::ostringstream statusText;
+	for (const auto& entry: statuses) statusText << (statusText.tellp() > 0 ? "," : "") << "\"" << entry.first << "\":" << entry.second;
+	std::cout << "{\"mode\":\"announce\",\"url\":\"" << options.url << "\",\"connections\":" << options.connections
+		<< ",\"new_connections\":" << (options.newConnections ? "true" : "false") << ",\"seconds\":" << seconds
+		<< ",\"requests\":" << latencies.size() << ",\"rps\":" << static_cast<double>(latencies.size()) / seconds
+		<< ",\"p50_ms\":" << percentile(0.5) << ",\"p99_ms\":" << percentile(0.99) << ",\"statuses\":{" << statusText.str()
+		<< "},\"failures\":" << failures << "}" << std::endl;
+	return statuses.count(200) != 0 && statuses.size() == 1 ? 0 : 1;
+}
+
+
+int runTunnelRaw(const Options& options)
+{
+	EventLoop loop;
+	const Poco::URI url(options.url);
+	const TlsClientContext::Ptr pTls = tlsFor(url, options);
+	const Identity alice = Identity::generate();
+	const Identity bob = Identity::generate();
+	FrameCodec codec(64 * 1024);
+	std::string failure;
+	auto fail = [&](const std::string& why) { if (failure.empty()) failure = why; loop.stop(); };
+	Wire::Ptr control;
+	Wire::Ptr opener;
+	Wire::Ptr endA;
+	Wire::Ptr endB;
+	std::string callerToken;
+	std::string calleeToken;
+	std::uint64_t sent = 0;
+	std::uint64_t received = 0;
+	Clock::time_point joined{};
+	Clock::time_point finished{};
+	int joinedEnds = 0;
+	const std::string chunk(options.chunk, 'x');
+
+	std::function<void()> pump = [&]
+	{
+		while (sent < options.bytes && !endA->aboveHighWaterMark())
+		{
+			const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(options.chunk, options.bytes - sent));
+			endA->send(n == chunk.size() ? chunk : chunk.substr(0, n));
+			sent += n;
+		}
+	};
+	auto joinEnd = [&](Wire::Ptr& wire, const std::string& token, bool isA)
+	{
+		wire = Wire::open(loop, url, pTls);
+		wire->setHost(url.getHost());
+		Wire* pWire = wire.get();
+		wire->onReady = [pWire, token] { pWire->request("GET", std::string(Relay::RelayProtocol::API_PREFIX) + "/tunnels/" + token, "",
+			{{"Connection", "Upgrade"}, {"Upgrade", Relay::RelayProtocol::UPGRADE_TUNNEL}}); };
+		wire->onResponse = [&, isA](int status, const std::string&)
+		{
+			if (status != 101) return fail("join answered " + std::to_string(status));
+			if (++joinedEnds == 2)
+			{
+				joined = Clock::now();
+				pump();
+			}
+			(void) isA;
+		};
+		if (isA) wire->onDrain = [&] { pump(); };
+		else wire->onBytes = [&](const char*, std::size_t size)
+		{
+			received += size;
+			if (received >= options.bytes)
+			{
+				finished = Clock::now();
+				loop.stop();
+			}
+		};
+		wire->onClosed = [&](const std::string& reason) { if (received < options.bytes) fail("tunnel end closed: " + reason); };
+	};
+	// Bob online: control channel handshake.
+	control = Wire::open(loop, url, pTls);
+	control->setHost(url.getHost());
+	std::string frames;
+	control->onReady = [&] { control->request("GET", std::string(Relay::RelayProtocol::API_PREFIX) + "/control", "",
+		{{"Connection", "Upgrade"}, {"Upgrade", Relay::RelayProtocol::UPGRADE_CONTROL}}); };
+	control->onResponse = [&](int status, const std::string&)
+	{
+		if (status != 101) return fail("control upgrade answered " + std::to_string(status));
+		control->send(Relay::encodeControl(codec, Relay::ControlHello{bob.publicKey(), Relay::RelayProtocol::VERSION}));
+	};
+	control->onBytes = [&](const char* data, std::size_t size)
+	{
+		codec.feed(data, size);
+		while (std::optional<Frame> frame = codec.next())
+		{
+			const Message message = Relay::RelayProtocol::control().decode(*frame);
+			if (message.name == "challenge")
+			{
+				const auto challenge = Relay::ControlChallenge::fromBody(*message.body);
+				control->send(Relay::encodeControl(codec, Relay::ControlAuth{bob.sign(Relay::RelayProtocol::controlSigningString(challenge.nonce))}));
+			}
+			else if (message.name == "welcome")
+			{
+				// Alice asks for a tunnel to bob.
+				opener = Wire::open(loop, url, pTls);
+				opener->setHost(url.getHost());
+				const std::string path = std::string(Relay::RelayProtocol::API_PREFIX) + "/tunnels";
+				const std::string body = "{\"to\":\"" + bob.peerId().toString() + "\"}";
+				opener->onReady = [&, path, body] { opener->request("POST", path, body, signedHeaders(alice, "POST", path, body)); };
+				opener->onResponse = [&](int status, const std::string& answer)
+				{
+					if (status != 201) return fail("POST /tunnels answered " + std::to_string(status) + " " + answer);
+					callerToken = MessageSchema::parseObject(answer)->getValue<std::string>("token");
+					joinEnd(endA, callerToken, true);
+				};
+			}
+			else if (message.name == "invite")
+			{
+				calleeToken = Relay::ControlInvite::fromBody(*message.body).token;
+				joinEnd(endB, calleeToken, false);
+			}
+			else if (message.name == "error")
+			{
+				fail("control error " + message.body->getValue<std::string>("code"));
+			}
+		}
+	};
+	TimerHandle guard = loop.runAfter(options.timeout, [&] { fail("timeout"); });
+	loop.run();
+	for (Wire::Ptr* pWire: {&control, &opener, &endA, &endB}) if (*pWire) (*pWire)->abort();
+	if (!failure.empty() || finished == Clock::time_point{})
+	{
+		std::cout << "{\"mode\":\"tunnel-raw\",\"error\":\"" << (failure.empty() ? "unfinished" : failure) << "\"}" << std::endl;
+		return 1;
+	}
+	const double seconds = std::chrono::duration<double>(finished - joined).count();
+	std::cout << "{\"mode\":\"tunnel-raw\",\"url\":\"" << options.url << "\",\"bytes\":" << options.bytes << ",\"seconds\":" << seconds
+		<< ",\"MBps\":" << static_cast<double>(options.bytes) / seconds / 1e6 << ",\"MiBps\":"
+		<< static_cast<double>(options.bytes) / seconds / (1024.0 * 1024.0) << "}" << std::endl;
+	return 0;
+}
+
+
 } // namespace
 
 
@@ -562,6 +946,8 @@ int main(int argc, char** argv)
 	{
 		if (options.mode == "peers") return runPeers(options);
 		if (options.mode == "tunnel") return runTunnel(options);
+		if (options.mode == "announce") return runAnnounce(options);
+		if (options.mode == "tunnel-raw") return runTunnelRaw(options);
 		if (options.mode == "newid")
 		{
 			std::cout << Identity::generate().peerId().toString() << std::endl;

@@ -1,34 +1,53 @@
 //
 // SessionBenchmark.cpp
 //
-// testsuite: end-to-end transport benchmark on loopback. The same FrameCodec framing runs
-// over plain TCP (the baseline) and over a pinned TLS 1.3 TlsChannel, side by side in one run:
-//   - round-trip latency of a 100-byte message (p50, p99)
-//   - messages per second, 100-byte messages, one direction
-//   - bulk throughput, 64 KiB frames, one direction
-// The server runs on its own EventLoopThread, the client on another.
+// testsuite: CrossChat's pinned TLS 1.3 session (TcpConnection + TlsChannel on EventLoops)
+// against raw OpenSSL TLS 1.3 (blocking sockets, RawTls.h) and against plain TCP with the
+// same framing, side by side in one run, with both ends pinned to CPUs:
+//   - setup: connect + mutual TLS 1.3 handshake with key pinning, until the server's first
+//     frame arrives (so the server's verification of the client is included)
+//   - round trip of a 100-byte frame (p50, p99)
+//   - 100-byte messages per second, sent in batches of B frames: ours calls send() B times in
+//     one loop iteration, raw OpenSSL writes the B frames with one SSL_write
+//   - bulk MB/s in 64 KiB frames, with backpressure
+// Every measurement is repeated (--rounds, default 3) alternating ours and the baseline, and
+// the median of the rounds is reported. Both placements are measured and reported separately:
+// "one CPU" (client and server pinned to CPU 0) and "across CPUs" (client on CPU 0, server on
+// CPU 1). Rates are in units of 10^6 (MB/s = 10^6 bytes/s).
 //
-// Usage: Session-benchmark [--quick]
+// Usage: Session-benchmark [--quick] [--rounds N] [--only setup|rtt|rate|bulk]
+//                          [--placement one|across] [--impl ours|raw]
+// (--impl runs one side only, for perf record; the setup measurement supports it.)
 //
 
 
+#include "RawTls.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/TlsChannel.h"
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 
 using namespace CrossChat;
+using CrossChat::Benchmark::RawTlsConnection;
+using CrossChat::Benchmark::RawTlsContext;
 using Clock = std::chrono::steady_clock;
 
 
@@ -37,27 +56,116 @@ namespace {
 
 enum : std::uint8_t
 {
-	ECHO = 1,       ///< Server answers with the same frame.
-	SINK = 2,       ///< Server counts it.
-	REPORT = 3      ///< Server answers with the number of SINK bytes seen so far.
+	ECHO = 1,      ///< The server answers with the same frame.
+	SINK = 2,      ///< The server counts it.
+	REPORT = 3,    ///< The server answers with the number of SINK frames seen so far.
+	READY = 4      ///< The server's first frame, sent once its handshake is done.
+};
+
+constexpr std::size_t MESSAGE_SIZE = 100;
+constexpr std::size_t BULK_FRAME = 64 * 1024;
+
+
+struct Placement
+{
+	const char* name;
+	int clientCpu;
+	int serverCpu;
 };
 
 
-struct Transport
+void pinThisThread(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+	{
+		std::fprintf(stderr, "cannot pin a thread to CPU %d\n", cpu);
+		std::exit(1);
+	}
+}
+
+
+void pinLoop(EventLoopThread& thread, int cpu)
+{
+	std::promise<void> done;
+	thread.loop().post([&] { pinThisThread(cpu); done.set_value(); });
+	done.get_future().wait();
+}
+
+
+double seconds(Clock::duration d)
+{
+	return std::chrono::duration<double>(d).count();
+}
+
+
+double micros(Clock::duration d)
+{
+	return std::chrono::duration<double, std::micro>(d).count();
+}
+
+
+double median(std::vector<double> values)
+{
+	std::sort(values.begin(), values.end());
+	return values[values.size() / 2];
+}
+
+
+double percentile(std::vector<double> samples, double p)
+{
+	std::sort(samples.begin(), samples.end());
+	return samples[static_cast<std::size_t>(p * static_cast<double>(samples.size() - 1))];
+}
+
+
+class ServerLogic
+	/// What every server does with the bytes of one connection, ours and raw alike: decode
+	/// frames, answer ECHO and REPORT, count SINK. Answers to one read go out as one write.
+{
+public:
+	void onBytes(const char* data, std::size_t size, std::string& out)
+	{
+		_codec.feed(data, size);
+		while (auto frame = _codec.next())
+		{
+			if (frame->type == ECHO)
+				_codec.encodeTo(out, ECHO, frame->body);
+			else if (frame->type == SINK)
+				++_sunk;
+			else if (frame->type == REPORT)
+				_codec.encodeTo(out, REPORT, std::to_string(_sunk));
+		}
+	}
+
+private:
+	FrameCodec _codec;
+	std::uint64_t _sunk = 0;
+};
+
+
+//
+// Ours: TcpConnection (+ TlsChannel) on EventLoopThreads.
+//
+
+
+struct Pipe
 	/// A connected byte pipe: plain TcpConnection or TlsChannel, used the same way.
 {
 	std::function<void(const std::string&)> send;
-	std::function<void(std::function<void(const char*, std::size_t)>)> onData;
 	std::function<void()> close;
+	TcpConnection::Ptr connection;
 };
 
 
-class Server
-	/// Echo / sink server on its own loop thread.
+class OurServer
 {
 public:
-	Server(bool tls, const Identity& identity): _tls(tls), _identity(identity)
+	OurServer(bool tls, const Identity& identity, int cpu): _tls(tls), _identity(identity)
 	{
+		pinLoop(_thread, cpu);
 		std::promise<std::uint16_t> port;
 		_thread.loop().post([this, &port] {
 			_pListener = std::make_unique<TcpListener>(_thread.loop(), Poco::Net::SocketAddress("127.0.0.1", 0),
@@ -67,13 +175,11 @@ public:
 		_port = port.get_future().get();
 	}
 
-	~Server()
+	~OurServer()
 	{
 		std::promise<void> done;
 		_thread.loop().post([this, &done] {
 			_pListener.reset();
-			for (auto& t: _transports) t.close();
-			_transports.clear();
 			done.set_value();
 		});
 		done.get_future().wait();
@@ -88,162 +194,567 @@ private:
 	void accept(const Poco::Net::StreamSocket& socket)
 	{
 		auto connection = TcpConnection::adopt(_thread.loop(), socket);
-		auto codec = std::make_shared<FrameCodec>(FrameCodec::DEFAULT_MAX_BODY_SIZE);
-		auto sunk = std::make_shared<std::uint64_t>(0);
-		Transport t;
+		auto logic = std::make_shared<ServerLogic>();
+		FrameCodec codec;
 		if (_tls)
 		{
 			auto channel = TlsChannel::server(connection, _identity);
-			t.send = [channel](const std::string& data) { channel->send(data); };
-			t.onData = [channel](std::function<void(const char*, std::size_t)> h) { channel->setDataHandler(std::move(h)); };
-			t.close = [channel] { channel->close(); };
+			std::weak_ptr<TlsChannel> weak = channel;
+			channel->setReadyHandler([weak, codec](const PeerId&, const PublicKey&) {
+				if (auto pChannel = weak.lock()) pChannel->send(codec.encode(READY, ""));
+			});
+			channel->setDataHandler([weak, logic](const char* data, std::size_t size) {
+				std::string out;
+				logic->onBytes(data, size, out);
+				if (!out.empty())
+					if (auto pChannel = weak.lock()) pChannel->send(out);
+			});
 		}
 		else
 		{
-			t.send = [connection](const std::string& data) { connection->send(data); };
-			t.onData = [connection](std::function<void(const char*, std::size_t)> h) { connection->setDataHandler(std::move(h)); };
-			t.close = [connection] { connection->close(); };
+			std::weak_ptr<TcpConnection> weak = connection;
+			connection->setDataHandler([weak, logic](const char* data, std::size_t size) {
+				std::string out;
+				logic->onBytes(data, size, out);
+				if (!out.empty())
+					if (auto pConnection = weak.lock()) pConnection->send(out);
+			});
+			connection->send(codec.encode(READY, ""));
 		}
-		auto send = t.send;
-		t.onData([codec, sunk, send](const char* data, std::size_t size) {
-			codec->feed(data, size);
-			while (auto frame = codec->next())
-			{
-				if (frame->type == ECHO) send(codec->encode(ECHO, frame->body));
-				else if (frame->type == SINK) *sunk += frame->body.size();
-				else if (frame->type == REPORT) send(codec->encode(REPORT, std::to_string(*sunk)));
-			}
-		});
-		_transports.push_back(std::move(t));
 	}
 
 	bool _tls;
 	const Identity& _identity;
 	EventLoopThread _thread{"bench-server"};
 	std::unique_ptr<TcpListener> _pListener;
-	std::vector<Transport> _transports;
 	std::uint16_t _port = 0;
 };
 
 
-class Client
-	/// Runs one measurement at a time on its own loop thread.
+class OurClient
+	/// Runs measurements on its own loop thread; each one is posted there and awaited.
 {
 public:
-	Client(bool tls, const Identity& identity, const PeerId& server, std::uint16_t port)
+	OurClient(bool tls, const Identity& identity, const PeerId& server, std::uint16_t port, int cpu):
+		_tls(tls),
+		_identity(identity),
+		_server(server),
+		_port(port)
+	{
+		pinLoop(_thread, cpu);
+	}
+
+	~OurClient()
+	{
+		std::promise<void> done;
+		_thread.loop().post([this, &done] {
+			if (_pipe.close) _pipe.close();
+			_pipe = Pipe();
+			done.set_value();
+		});
+		done.get_future().wait();
+	}
+
+	void open()
+		/// Connects and waits for READY.
 	{
 		std::promise<void> ready;
-		_thread.loop().post([&, tls, port] {
-			auto connection = TcpConnection::connect(_thread.loop(), Poco::Net::SocketAddress("127.0.0.1", port));
-			if (tls)
-			{
-				auto channel = TlsChannel::client(connection, identity, server);
-				_t.send = [channel](const std::string& data) { channel->send(data); };
-				_t.onData = [channel](std::function<void(const char*, std::size_t)> h) { channel->setDataHandler(std::move(h)); };
-				_t.close = [channel] { channel->close(); };
-				channel->setReadyHandler([&ready](const PeerId&, const PublicKey&) { ready.set_value(); });
-			}
-			else
-			{
-				_t.send = [connection](const std::string& data) { connection->send(data); };
-				_t.onData = [connection](std::function<void(const char*, std::size_t)> h) { connection->setDataHandler(std::move(h)); };
-				_t.close = [connection] { connection->close(); };
-				connection->setConnectHandler([&ready] { ready.set_value(); });
-			}
-			_t.onData([this](const char* data, std::size_t size) {
-				_codec.feed(data, size);
-				while (auto frame = _codec.next()) if (_onFrame) _onFrame(*frame);
-			});
+		_thread.loop().post([&] {
+			connect([&] { ready.set_value(); });
 		});
 		ready.get_future().wait();
 	}
 
-	~Client()
-	{
-		std::promise<void> done;
-		_thread.loop().post([this, &done] { _t.close(); done.set_value(); });
-		done.get_future().wait();
-	}
-
-	std::vector<double> roundTrips(int count, std::size_t size)
-		/// Latencies in microseconds.
+	std::vector<double> setups(int count)
+		/// Microseconds from connect() to the server's READY frame, count times in a row.
 	{
 		std::vector<double> samples;
 		std::promise<void> done;
-		const std::string frame = _codec.encode(ECHO, std::string(size, 'r'));
+		Clock::time_point start;
+		std::function<void()> next = [&] {
+			if (static_cast<int>(samples.size()) == count)
+			{
+				done.set_value();
+				return;
+			}
+			start = Clock::now();
+			connect([&] {
+				samples.push_back(micros(Clock::now() - start));
+				_pipe.close();
+				_pipe = Pipe();
+				_thread.loop().post(next);
+			});
+		};
+		_thread.loop().post(next);
+		done.get_future().wait();
+		return samples;
+	}
+
+	std::vector<double> roundTrips(int count)
+		/// Microseconds per round trip of a 100-byte ECHO frame.
+	{
+		std::vector<double> samples;
+		samples.reserve(static_cast<std::size_t>(count));
+		std::promise<void> done;
+		const std::string frame = _codec.encode(ECHO, std::string(MESSAGE_SIZE, 'r'));
 		Clock::time_point sentAt;
 		_thread.loop().post([&] {
 			_onFrame = [&](const Frame&) {
-				samples.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sentAt).count());
-				if (static_cast<int>(samples.size()) == count) { done.set_value(); return; }
+				samples.push_back(micros(Clock::now() - sentAt));
+				if (static_cast<int>(samples.size()) == count)
+				{
+					_onFrame = nullptr;
+					done.set_value();
+					return;
+				}
 				sentAt = Clock::now();
-				_t.send(frame);
+				_pipe.send(frame);
 			};
 			sentAt = Clock::now();
-			_t.send(frame);
+			_pipe.send(frame);
 		});
 		done.get_future().wait();
 		return samples;
 	}
 
-	double oneWay(std::uint64_t count, std::size_t size)
-		/// Seconds until the server has seen count frames of size bytes.
+	double sink(std::uint64_t total, std::size_t batch, std::size_t frameSize)
+		/// Seconds until the server has counted total SINK frames of frameSize bytes, sent
+		/// batch frames per loop iteration (one send() each), with backpressure.
 	{
 		std::promise<void> done;
+		const std::string frame = _codec.encode(SINK, std::string(frameSize, 'm'));
+		const std::string report = _codec.encode(REPORT, "");
+		std::uint64_t sent = 0;
+		const std::uint64_t expected = _sunkBase + total;
+		std::function<void()> sendBatch;
 		const Clock::time_point start = Clock::now();
-		const std::string body(size, 'm');
 		_thread.loop().post([&] {
-			const std::uint64_t expected = _sunkBase + count * size;
-			_onFrame = [&, expected](const Frame& frame) {
-				if (std::stoull(frame.body) >= expected) { _sunkBase = expected; done.set_value(); }
-				else _t.send(_codec.encode(REPORT, ""));
+			_onFrame = [&](const Frame& f) {
+				if (std::stoull(f.body) >= expected)
+				{
+					_sunkBase = expected;
+					_onFrame = nullptr;
+					done.set_value();
+				}
+				else
+				{
+					_pipe.send(report);
+				}
 			};
-			// One send() per message, as a chat program does: one TLS record each.
-			for (std::uint64_t i = 0; i < count; ++i) _t.send(_codec.encode(SINK, body));
-			_t.send(_codec.encode(REPORT, ""));
+			sendBatch = [&] {
+				for (std::size_t i = 0; i < batch && sent < total; ++i, ++sent) _pipe.send(frame);
+				if (sent == total)
+				{
+					_pipe.send(report);
+					return;
+				}
+				if (_pipe.connection->aboveHighWaterMark())
+					_pipe.connection->setDrainHandler([&] { _thread.loop().post(sendBatch); });
+				else
+					_thread.loop().post(sendBatch);
+			};
+			sendBatch();
 		});
 		done.get_future().wait();
-		return std::chrono::duration<double>(Clock::now() - start).count();
+		const double elapsed = seconds(Clock::now() - start);
+		std::promise<void> cleared;
+		_thread.loop().post([&] {
+			_pipe.connection->setDrainHandler(nullptr);
+			cleared.set_value();
+		});
+		cleared.get_future().wait();
+		return elapsed;
 	}
 
 private:
+	void connect(std::function<void()> onReady)
+		/// Loop thread: connects; onReady runs when the READY frame has arrived.
+	{
+		auto connection = TcpConnection::connect(_thread.loop(), Poco::Net::SocketAddress("127.0.0.1", _port));
+		_codec.reset();
+		_pipe.connection = connection;
+		auto onData = [this, onReady](const char* data, std::size_t size) {
+			_codec.feed(data, size);
+			while (auto frame = _codec.next())
+			{
+				if (frame->type == READY)
+					onReady();
+				else if (_onFrame)
+					_onFrame(*frame);
+			}
+		};
+		if (_tls)
+		{
+			auto channel = TlsChannel::client(connection, _identity, _server);
+			_pipe.send = [channel](const std::string& data) { channel->send(data); };
+			_pipe.close = [channel] { channel->close(); };
+			channel->setDataHandler(onData);
+		}
+		else
+		{
+			_pipe.send = [connection](const std::string& data) { connection->send(data); };
+			_pipe.close = [connection] { connection->close(); };
+			connection->setDataHandler(onData);
+		}
+	}
+
+	bool _tls;
+	const Identity& _identity;
+	PeerId _server;
+	std::uint16_t _port;
 	EventLoopThread _thread{"bench-client"};
-	Transport _t;
+	Pipe _pipe;
 	FrameCodec _codec;
 	std::function<void(const Frame&)> _onFrame;
 	std::uint64_t _sunkBase = 0;
 };
 
 
-double percentile(std::vector<double> samples, double p)
-{
-	std::sort(samples.begin(), samples.end());
-	return samples[static_cast<std::size_t>(p * static_cast<double>(samples.size() - 1))];
-}
+//
+// Raw OpenSSL: one blocking thread per end.
+//
 
 
-struct Result
+class RawServer
+	/// Serves connections one after the other on its own thread: handshake, READY, then the
+	/// same ServerLogic as ours until the client closes.
 {
-	double p50Us, p99Us, messagesPerSecond, bulkMiBPerSecond;
+public:
+	RawServer(const Identity& identity, int cpu):
+		_context(identity, true),
+		_listener(Benchmark::listenTcp(_port)),
+		_thread([this, cpu] { run(cpu); })
+	{
+	}
+
+	~RawServer()
+	{
+		_stopping = true;
+		::shutdown(_listener, SHUT_RDWR);
+		_thread.join();
+		::close(_listener);
+	}
+
+	std::uint16_t port() const
+	{
+		return _port;
+	}
+
+private:
+	void run(int cpu)
+	{
+		pinThisThread(cpu);
+		FrameCodec codec;
+		const std::string ready = codec.encode(READY, "");
+		std::vector<char> buffer(64 * 1024);
+		while (!_stopping)
+		{
+			const int fd = Benchmark::acceptTcp(_listener);
+			if (fd < 0) continue;
+			RawTlsConnection connection(_context, fd, true);
+			if (!connection.handshake() || !connection.writeAll(ready.data(), ready.size())) continue;
+			ServerLogic logic;
+			std::string out;
+			for (;;)
+			{
+				const int n = connection.read(buffer.data(), buffer.size());
+				if (n <= 0) break;
+				out.clear();
+				logic.onBytes(buffer.data(), static_cast<std::size_t>(n), out);
+				if (!out.empty() && !connection.writeAll(out.data(), out.size())) break;
+			}
+		}
+	}
+
+	RawTlsContext _context;
+	std::uint16_t _port = 0;
+	int _listener;
+	std::atomic<bool> _stopping{false};
+	std::thread _thread;
 };
 
 
-Result measure(bool tls, bool quick)
+class RawClient
 {
-	Identity serverId = Identity::generate();
-	Identity clientId = Identity::generate();
-	Server server(tls, serverId);
-	Client client(tls, clientId, serverId.peerId(), server.port());
-	const int rtts = quick ? 500 : 5000;
-	const std::uint64_t messages = quick ? 20000 : 200000;
-	const std::uint64_t bulkFrames = quick ? 256 : 2048;   // x 64 KiB
-	client.roundTrips(100, 100);   // warm-up
-	auto samples = client.roundTrips(rtts, 100);
-	const double messageSeconds = client.oneWay(messages, 100);
-	const double bulkSeconds = client.oneWay(bulkFrames, 64 * 1024);
-	return Result{percentile(samples, 0.50), percentile(samples, 0.99),
-		static_cast<double>(messages) / messageSeconds,
-		static_cast<double>(bulkFrames) * 64.0 / 1024.0 / bulkSeconds};
+public:
+	RawClient(const Identity& identity, const Identity& server, std::uint16_t port):
+		_context(identity, false),
+		_serverRaw(server.publicKey().raw()),
+		_port(port)
+	{
+	}
+
+	std::unique_ptr<RawTlsConnection> open()
+		/// Connects, runs the handshake and waits for READY; null on failure.
+	{
+		auto pConnection = std::make_unique<RawTlsConnection>(_context, Benchmark::connectTcp(_port), false, _serverRaw);
+		if (!pConnection->handshake()) return nullptr;
+		_codec.reset();
+		if (!nextFrame(*pConnection) || _frame.type != READY) return nullptr;
+		return pConnection;
+	}
+
+	bool nextFrame(RawTlsConnection& connection)
+		/// Reads until a whole frame has arrived; it is in _frame.
+	{
+		for (;;)
+		{
+			if (auto frame = _codec.next())
+			{
+				_frame = std::move(*frame);
+				return true;
+			}
+			const int n = connection.read(_buffer, sizeof(_buffer));
+			if (n <= 0) return false;
+			_codec.feed(_buffer, static_cast<std::size_t>(n));
+		}
+	}
+
+	std::vector<double> setups(int count)
+	{
+		std::vector<double> samples;
+		for (int i = 0; i < count; ++i)
+		{
+			const Clock::time_point start = Clock::now();
+			if (!open()) fail("raw setup");
+			samples.push_back(micros(Clock::now() - start));
+		}
+		return samples;
+	}
+
+	std::vector<double> roundTrips(RawTlsConnection& connection, int count)
+	{
+		std::vector<double> samples;
+		samples.reserve(static_cast<std::size_t>(count));
+		const std::string frame = _codec.encode(ECHO, std::string(MESSAGE_SIZE, 'r'));
+		for (int i = 0; i < count; ++i)
+		{
+			const Clock::time_point start = Clock::now();
+			if (!connection.writeAll(frame.data(), frame.size()) || !nextFrame(connection)) fail("raw round trip");
+			samples.push_back(micros(Clock::now() - start));
+		}
+		return samples;
+	}
+
+	double sink(RawTlsConnection& connection, std::uint64_t total, std::size_t batch, std::size_t frameSize)
+	{
+		std::string batchBytes;
+		const std::string body(frameSize, 'm');
+		for (std::size_t i = 0; i < batch; ++i) _codec.encodeTo(batchBytes, SINK, body);
+		const std::string report = _codec.encode(REPORT, "");
+		const std::uint64_t expected = _sunkBase + total;
+		const Clock::time_point start = Clock::now();
+		std::uint64_t sent = 0;
+		while (sent < total)
+		{
+			const std::uint64_t n = std::min<std::uint64_t>(batch, total - sent);
+			if (!connection.writeAll(batchBytes.data(), static_cast<std::size_t>(n) * (frameSize + FrameCodec::HEADER_SIZE)))
+				fail("raw write");
+			sent += n;
+		}
+		for (;;)
+		{
+			if (!connection.writeAll(report.data(), report.size()) || !nextFrame(connection)) fail("raw report");
+			if (std::stoull(_frame.body) >= expected) break;
+		}
+		_sunkBase = expected;
+		return seconds(Clock::now() - start);
+	}
+
+private:
+	[[noreturn]] static void fail(const char* what)
+	{
+		std::fprintf(stderr, "%s failed\n", what);
+		std::exit(1);
+	}
+
+	RawTlsContext _context;
+	std::string _serverRaw;
+	std::uint16_t _port;
+	FrameCodec _codec;
+	Frame _frame;
+	char _buffer[64 * 1024];
+	std::uint64_t _sunkBase = 0;
+};
+
+
+//
+// The measurements.
+//
+
+
+struct Options
+{
+	bool quick = false;
+	int rounds = 3;
+	std::string only;
+	std::string placement;
+	std::string impl;   ///< "ours" or "raw" to run one side only (for perf record); both if empty.
+
+	bool runs(const char* side) const
+	{
+		return impl.empty() || impl == side;
+	}
+};
+
+
+double processCpuMicros()
+	/// CPU time of the whole process (both ends run in it), in microseconds.
+{
+	timespec ts{};
+	::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+
+template <typename Fn>
+double onPinnedThread(int cpu, Fn fn)
+	/// Runs fn on a new thread pinned to cpu and returns its result.
+{
+	double result = 0;
+	std::thread thread([&] {
+		pinThisThread(cpu);
+		result = fn();
+	});
+	thread.join();
+	return result;
+}
+
+
+void printRow(const char* measure, const char* unit, double ours, double baseline, bool higherIsBetter)
+{
+	const double ratio = higherIsBetter ? ours / baseline : baseline / ours;
+	std::printf("  %-44s %12.2f %12.2f  %-6s %6.2f\n", measure, ours, baseline, unit, ratio);
+}
+
+
+void measureSetup(const Options& options, const Placement& placement, const Identity& serverId, const Identity& clientId)
+{
+	const int count = options.quick ? 50 : 1000;
+	std::vector<double> ours{0}, raw{0}, oursCpu{0}, rawCpu{0};
+	if (options.impl.empty()) ours.clear(), raw.clear(), oursCpu.clear(), rawCpu.clear();
+	for (int round = 0; round < options.rounds; ++round)
+	{
+		if (options.runs("ours"))
+		{
+			OurServer server(true, serverId, placement.serverCpu);
+			OurClient client(true, clientId, serverId.peerId(), server.port(), placement.clientCpu);
+			client.setups(count / 10);   // warm-up
+			const double cpu = processCpuMicros();
+			ours.push_back(median(client.setups(count)));
+			oursCpu.push_back((processCpuMicros() - cpu) / count);
+		}
+		if (options.runs("raw"))
+		{
+			RawServer server(serverId, placement.serverCpu);
+			double cpu = 0;
+			raw.push_back(onPinnedThread(placement.clientCpu, [&] {
+				RawClient client(clientId, serverId, server.port());
+				client.setups(count / 10);
+				cpu = processCpuMicros();
+				const double result = median(client.setups(count));
+				cpu = processCpuMicros() - cpu;
+				return result;
+			}));
+			rawCpu.push_back(cpu / count);
+		}
+	}
+	printRow("session setup, median (us)", "us", median(ours), median(raw), false);
+	printRow("session setup, CPU of both ends (us)", "us", median(oursCpu), median(rawCpu), false);
+}
+
+
+void measureRtt(const Options& options, const Placement& placement, const Identity& serverId, const Identity& clientId)
+{
+	const int count = options.quick ? 2000 : 20000;
+	std::vector<double> oursP50, oursP99, rawP50, rawP99, tcpP50, tcpP99;
+	for (int round = 0; round < options.rounds; ++round)
+	{
+		for (bool tls: {true, false})
+		{
+			OurServer server(tls, serverId, placement.serverCpu);
+			OurClient client(tls, clientId, serverId.peerId(), server.port(), placement.clientCpu);
+			client.open();
+			client.roundTrips(count / 10);
+			const auto samples = client.roundTrips(count);
+			(tls ? oursP50 : tcpP50).push_back(percentile(samples, 0.50));
+			(tls ? oursP99 : tcpP99).push_back(percentile(samples, 0.99));
+		}
+		RawServer server(serverId, placement.serverCpu);
+		onPinnedThread(placement.clientCpu, [&] {
+			RawClient client(clientId, serverId, server.port());
+			auto pConnection = client.open();
+			client.roundTrips(*pConnection, count / 10);
+			const auto samples = client.roundTrips(*pConnection, count);
+			rawP50.push_back(percentile(samples, 0.50));
+			rawP99.push_back(percentile(samples, 0.99));
+			return 0.0;
+		});
+	}
+	printRow("round trip 100 B, p50 (us)", "us", median(oursP50), median(rawP50), false);
+	printRow("round trip 100 B, p99 (us)", "us", median(oursP99), median(rawP99), false);
+	printRow("  plain TCP, same framing, p50 (us)", "us", median(tcpP50), median(rawP50), false);
+}
+
+
+void measureRate(const Options& options, const Placement& placement, const Identity& serverId, const Identity& clientId)
+{
+	const std::size_t batches[] = {1, 4, 16, 64, 256, 630};
+	for (std::size_t batch: batches)
+	{
+		// About half a second per run at the rates measured here.
+		std::uint64_t total = batch == 1 ? 150000 : batch == 4 ? 500000 : 2000000;
+		if (options.quick) total /= 20;
+		std::vector<double> ours, raw;
+		for (int round = 0; round < options.rounds; ++round)
+		{
+			{
+				OurServer server(true, serverId, placement.serverCpu);
+				OurClient client(true, clientId, serverId.peerId(), server.port(), placement.clientCpu);
+				client.open();
+				client.sink(total / 10, batch, MESSAGE_SIZE);
+				ours.push_back(static_cast<double>(total) / client.sink(total, batch, MESSAGE_SIZE) / 1e6);
+			}
+			RawServer server(serverId, placement.serverCpu);
+			raw.push_back(onPinnedThread(placement.clientCpu, [&] {
+				RawClient client(clientId, serverId, server.port());
+				auto pConnection = client.open();
+				client.sink(*pConnection, total / 10, batch, MESSAGE_SIZE);
+				return static_cast<double>(total) / client.sink(*pConnection, total, batch, MESSAGE_SIZE) / 1e6;
+			}));
+		}
+		char label[64];
+		std::snprintf(label, sizeof(label), "100-B messages, batch %zu (M msg/s)", batch);
+		printRow(label, "M/s", median(ours), median(raw), true);
+	}
+}
+
+
+void measureBulk(const Options& options, const Placement& placement, const Identity& serverId, const Identity& clientId)
+{
+	const std::uint64_t frames = options.quick ? 256 : 2048;   // x 64 KiB
+	const double megabytes = static_cast<double>(frames * (BULK_FRAME + FrameCodec::HEADER_SIZE)) / 1e6;
+	std::vector<double> ours, raw, tcp;
+	for (int round = 0; round < options.rounds; ++round)
+	{
+		for (bool tls: {true, false})
+		{
+			OurServer server(tls, serverId, placement.serverCpu);
+			OurClient client(tls, clientId, serverId.peerId(), server.port(), placement.clientCpu);
+			client.open();
+			client.sink(frames / 8, 1, BULK_FRAME);
+			(tls ? ours : tcp).push_back(megabytes / client.sink(frames, 1, BULK_FRAME));
+		}
+		RawServer server(serverId, placement.serverCpu);
+		raw.push_back(onPinnedThread(placement.clientCpu, [&] {
+			RawClient client(clientId, serverId, server.port());
+			auto pConnection = client.open();
+			client.sink(*pConnection, frames / 8, 1, BULK_FRAME);
+			return megabytes / client.sink(*pConnection, frames, 1, BULK_FRAME);
+		}));
+	}
+	printRow("bulk, 64 KiB frames (MB/s)", "MB/s", median(ours), median(raw), true);
+	printRow("  plain TCP, same framing (MB/s)", "MB/s", median(tcp), median(raw), true);
 }
 
 
@@ -252,13 +763,44 @@ Result measure(bool tls, bool quick)
 
 int main(int argc, char** argv)
 {
-	const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-	const Result plain = measure(false, quick);
-	const Result tls = measure(true, quick);
-	std::printf("%-34s %14s %14s %8s\n", "loopback, same framing", "plain TCP", "TLS 1.3", "TLS/TCP");
-	std::printf("%-34s %14.1f %14.1f %8.2f\n", "round trip p50 (us), 100 B", plain.p50Us, tls.p50Us, tls.p50Us / plain.p50Us);
-	std::printf("%-34s %14.1f %14.1f %8.2f\n", "round trip p99 (us), 100 B", plain.p99Us, tls.p99Us, tls.p99Us / plain.p99Us);
-	std::printf("%-34s %14.0f %14.0f %8.2f\n", "messages/s, 100 B", plain.messagesPerSecond, tls.messagesPerSecond, tls.messagesPerSecond / plain.messagesPerSecond);
-	std::printf("%-34s %14.1f %14.1f %8.2f\n", "bulk MiB/s, 64 KiB frames", plain.bulkMiBPerSecond, tls.bulkMiBPerSecond, tls.bulkMiBPerSecond / plain.bulkMiBPerSecond);
+	Options options;
+	for (int i = 1; i < argc; ++i)
+	{
+		const std::string arg = argv[i];
+		if (arg == "--quick")
+			options.quick = true;
+		else if (arg == "--rounds" && i + 1 < argc)
+			options.rounds = std::max(1, std::atoi(argv[++i]));
+		else if (arg == "--only" && i + 1 < argc)
+			options.only = argv[++i];
+		else if (arg == "--placement" && i + 1 < argc)
+			options.placement = argv[++i];
+		else if (arg == "--impl" && i + 1 < argc)
+			options.impl = argv[++i];
+		else
+		{
+			std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--only setup|rtt|rate|bulk] [--placement one|across] [--impl ours|raw]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (options.quick) options.rounds = 1;
+	const Identity serverId = Identity::generate();
+	const Identity clientId = Identity::generate();
+	const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+	std::vector<Placement> placements;
+	if (options.placement.empty() || options.placement == "one") placements.push_back({"one CPU (client and server on CPU 0)", 0, 0});
+	if ((options.placement.empty() || options.placement == "across") && cpus >= 2)
+		placements.push_back({"across CPUs (client on CPU 0, server on CPU 1)", 0, 1});
+	std::printf("Session-benchmark: CrossChat TLS 1.3 session vs raw OpenSSL TLS 1.3, medians of %d round(s)\n", options.rounds);
+	for (const Placement& placement: placements)
+	{
+		std::printf("\n%s\n", placement.name);
+		std::printf("  %-44s %12s %12s  %-6s %6s\n", "measure", "ours", "raw TLS", "unit", "ratio");
+		if (options.only.empty() || options.only == "setup") measureSetup(options, placement, serverId, clientId);
+		if (options.only.empty() || options.only == "rtt") measureRtt(options, placement, serverId, clientId);
+		if (options.only.empty() || options.only == "rate") measureRate(options, placement, serverId, clientId);
+		if (options.only.empty() || options.only == "bulk") measureBulk(options, placement, serverId, clientId);
+	}
+	std::printf("\nratio: ours relative to raw OpenSSL (above 1 = better than raw; for times raw/ours)\n");
 	return 0;
 }

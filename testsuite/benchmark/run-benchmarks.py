@@ -39,7 +39,10 @@ def main():
         ours, unit = rate(pair["ours"])
         base, _ = rate(pair["base"])
         label = pair["ours"]["name"] + "  vs  " + pair["base"]["name"].split("_", 3)[-1]
-        scale, suffix = (1e6, "M") if unit == "items_per_second" else (1 << 20, "MiB")
+        if unit == "items_per_second":
+            scale, suffix = (1e6, "M") if min(ours, base) >= 1e5 else (1e3, "k")
+        else:
+            scale, suffix = (1 << 20, "MiB")
         print(f"{label:42} {ours / scale:11.2f} {suffix:>2} {base / scale:11.2f} {suffix:>2} {ours / base:7.2f}")
     return 0
 

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 
 using namespace CrossChat;
@@ -42,8 +43,9 @@ void check(bool condition, const char* what)
 class Recorder: public SessionReader::Handler
 {
 public:
-	void onHello(const std::string& name) override
+	void onHello(const std::string& name, const std::vector<std::string>& caps) override
 	{
+		check(caps.size() <= 32, "at most 32 caps");
 		check(hellos == 0, "one hello");
 		check(Text::isValidUtf8(name) && name.size() <= SessionProtocol::MAX_NAME_SIZE, "hello name");
 		++hellos;

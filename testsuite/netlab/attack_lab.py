@@ -559,7 +559,9 @@ class FloodScenario(Scenario):
             "relay.controlKeepaliveSeconds=2", "relay.tunnelJoinTimeoutSeconds=5",
             # The relay's own per-IP limits would stop the attacker long before the node's: this
             # lab is about the node.
-            "relay.requestsPerSecondPerIp=5000"])
+            "relay.requestsPerSecondPerIp=5000", "relay.tunnelsPerSecondPerIp=5000",
+            "relay.maxTunnelsPerIp=1000", "relay.maxTunnels=1000", "relay.maxControlConnectionsPerIp=5000",
+            "relay.maxHttpConnectionsPerIp=2000", "relay.maxPeersPerIp=100000"])
         url = f"http://{self.RELAY}:5000"
         common = ["--relay", url, "--lan-interval", "1", "--no-port-mapping", "--no-hole-punching"]
         v = self.start_chat(self.chat("v", h["v"], f"{self.PREFIX}.11"), common, wait_online=True)

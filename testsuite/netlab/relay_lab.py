@@ -197,7 +197,10 @@ class RelayLab:
                     "--data-dir", os.path.join(self.work, inst.name), "--lan-interval", "1",
                     "--relay", RELAY_URL,
                     # This lab checks the relay path itself; nat_matrix.py covers the upgrade to direct.
-                    "--no-hole-punching", "--no-port-mapping"]
+                    "--no-hole-punching", "--no-port-mapping",
+                    # Published, so that the relay hands out b1's addresses (it never does unless
+                    # asked) and step 4 can show that the NATs block them.
+                    "--publish-address"]
             if self.args.verbose:
                 argv.append("--verbose")
             inst.proc = inst.host.spawn(argv, name=inst.name, log_path=os.path.join(self.work, inst.name + ".log"))

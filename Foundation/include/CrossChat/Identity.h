@@ -23,6 +23,9 @@ struct x509_st;
 namespace CrossChat {
 
 
+struct TlsContextCache;
+
+
 class Identity
 	/// The local peer's private key (Ed25519, OpenSSL 3), its PublicKey and PeerId, and a
 	/// self-signed X.509 certificate used to present the key in TLS.
@@ -34,7 +37,7 @@ class Identity
 	/// IdentityException.
 	///
 	/// Thread rules: immutable after construction; sign() and the accessors are safe from any
-	/// thread.
+	/// thread. (Copies share the TLS contexts TlsChannel builds for the key on first use.)
 {
 public:
 	static constexpr const char* KEY_FILE_NAME = "identity.pem";
@@ -77,11 +80,14 @@ public:
 		/// The OpenSSL certificate, for TLS code. Does not transfer ownership.
 
 private:
+	friend class TlsChannel;
+
 	explicit Identity(std::shared_ptr<evp_pkey_st> pKey);
 
 	std::shared_ptr<evp_pkey_st> _pKey;
 	std::shared_ptr<x509_st> _pCert;
 	PublicKey _publicKey;
+	std::shared_ptr<TlsContextCache> _pTlsContexts;   ///< TlsChannel's SSL_CTX objects for this key.
 };
 
 

@@ -45,6 +45,9 @@ public:
 	static PeerId fromPublicKeyDer(const std::string& spkiDer);
 		/// The ID of a public key given as DER SubjectPublicKeyInfo (SHA-256 of those bytes).
 
+	static PeerId fromPublicKeyDer(const std::uint8_t* spkiDer, std::size_t size);
+		/// As above, for bytes in a buffer.
+
 	static PeerId fromBytes(const std::string& bytes);
 		/// Takes 32 raw bytes. Throws InvalidPeerIdException on any other length.
 

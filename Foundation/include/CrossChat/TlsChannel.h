@@ -67,9 +67,10 @@ class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChan
 	/// close: close() on this side, or the peer's close_notify. A connection that ends without
 	/// close_notify, or during the handshake, reports a reason.
 	///
-	/// Pinned mode shares one SSL_CTX per Identity and role while any channel uses it; X.509
-	/// mode uses the context object's SSL_CTX current at creation (a TlsServerContext::reload()
-	/// affects only channels created afterwards).
+	/// Pinned mode builds one SSL_CTX per Identity and role on first use and keeps it with the
+	/// Identity (building one costs more than a handshake). X.509 mode uses the context
+	/// object's SSL_CTX current at creation (a TlsServerContext::reload() affects only channels
+	/// created afterwards).
 	///
 	/// Thread rules: every method must be called from the loop thread of the connection;
 	/// handlers run on it.
@@ -178,6 +179,7 @@ private:
 	class Impl;
 
 	TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer);
+	static std::shared_ptr<ssl_ctx_st> pinnedContext(const Identity& identity, bool isServer);
 	void start();
 	void beginHandshake();
 	void onCiphertext(const char* data, std::size_t size);

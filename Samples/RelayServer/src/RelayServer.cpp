@@ -4,7 +4,9 @@
 // crosschat-relay: runs a CrossChat relay (discovery API, control channels, tunnels) as a
 // Poco::Util::ServerApplication. Settings come from crosschat-relay.properties (next to the
 // binary, else the system configuration directory, or --config-file), --define name=value and
-// the command line options; every relay.* key and its default is documented in that file.
+// the command line options; every relay.* key and its default is documented in that file. The
+// PORT environment variable sets the port when neither --port nor --define relay.port does.
+// SIGTERM or SIGINT drain the relay; SIGHUP reloads its TLS certificate and key.
 //
 // Every relay.* setting is one row of SETTINGS below: a setting not in the table is an error,
 // so a misspelt name never silently falls back to a default.
@@ -41,19 +43,24 @@
 #include "Poco/Util/OptionSet.h"
 #include "Poco/Util/ServerApplication.h"
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <pthread.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -141,6 +148,19 @@ Reader text(std::string RelayServerConfig::* field)
 }
 
 
+Reader flag(bool RelayServerConfig::* field)
+	/// true/false (also yes/no, on/off, 1/0).
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		const std::string text = config.getString(key);
+		bool value = false;
+		if (!Poco::NumberParser::tryParseBool(text, value))
+			throw Poco::InvalidArgumentException(key + " must be true or false, not '" + text + "'");
+		settings.server.*field = value;
+	};
+}
+
+
 std::uint16_t readPort(const AbstractConfiguration& config, const std::string& key)
 {
 	return static_cast<std::uint16_t>(readUnsigned(config, key, 65535));
@@ -197,30 +217,42 @@ const std::vector<Setting>& settingsTable()
 		{"relay.port", readMainPort},
 		{"relay.probePort", readProbePort},
 		{"relay.maxProbeConnections", number(&RelayServerConfig::maxProbeConnections)},
+		{"relay.maxProbeConnectionsPerIp", number(&RelayServerConfig::maxProbeConnectionsPerIp)},
 		{"relay.tlsCertificateFile", text(&RelayServerConfig::tlsCertificateFile)},
 		{"relay.tlsKeyFile", text(&RelayServerConfig::tlsKeyFile)},
-		{"relay.httpThreads", number(&RelayServerConfig::httpThreads)},
-		{"relay.maxQueuedRequests", number(&RelayServerConfig::maxQueuedRequests)},
-		{"relay.maxHttpConnections", number(&RelayServerConfig::maxHttpConnections)},
-		{"relay.requestTimeoutSeconds", seconds(&RelayServerConfig::requestTimeout)},
 		{"relay.eventLoops", number(&RelayServerConfig::eventLoops)},
+		{"relay.maxHttpConnections", number(&RelayServerConfig::maxHttpConnections)},
+		{"relay.maxHttpConnectionsPerIp", number(&RelayServerConfig::maxHttpConnectionsPerIp)},
+		{"relay.firstByteTimeoutSeconds", seconds(&RelayServerConfig::firstByteTimeout)},
+		{"relay.requestTimeoutSeconds", seconds(&RelayServerConfig::requestTimeout)},
+		{"relay.keepAliveTimeoutSeconds", seconds(&RelayServerConfig::keepAliveTimeout)},
+		{"relay.maxKeepAliveRequests", number(&RelayServerConfig::maxKeepAliveRequests)},
+		{"relay.maxHeaderSize", number(&RelayServerConfig::maxHeaderSize)},
+		{"relay.maxBodySize", number(&RelayServerConfig::maxBodySize)},
 		{"relay.recordTtlSeconds", seconds(&RelayServerConfig::recordTtl)},
 		{"relay.reannounceAfterSeconds", seconds(&RelayServerConfig::reannounceAfter)},
 		{"relay.lookupRetryAfterSeconds", seconds(&RelayServerConfig::lookupRetryAfter)},
+		{"relay.maxPeers", number(&RelayServerConfig::maxPeers)},
+		{"relay.maxPeersPerIp", number(&RelayServerConfig::maxPeersPerIp)},
 		{"relay.controlKeepaliveSeconds", seconds(&RelayServerConfig::controlKeepalive)},
 		{"relay.controlHelloTimeoutSeconds", seconds(&RelayServerConfig::controlHelloTimeout)},
 		{"relay.maxControlConnections", number(&RelayServerConfig::maxControlConnections)},
+		{"relay.maxControlConnectionsPerIp", number(&RelayServerConfig::maxControlConnectionsPerIp)},
 		{"relay.maxTunnels", number(&RelayServerConfig::maxTunnels)},
+		{"relay.maxTunnelsPerIp", number(&RelayServerConfig::maxTunnelsPerIp)},
+		{"relay.tunnelsPerSecondPerIp", positiveReal(&RelayServerConfig::tunnelsPerSecondPerIp)},
 		{"relay.tunnelRateBytesPerSecond", number(&RelayServerConfig::tunnelRateBytesPerSecond)},
 		{"relay.globalRateBytesPerSecond", number(&RelayServerConfig::globalRateBytesPerSecond)},
 		{"relay.tunnelIdleTimeoutSeconds", seconds(&RelayServerConfig::tunnelIdleTimeout)},
 		{"relay.tunnelJoinTimeoutSeconds", seconds(&RelayServerConfig::tunnelJoinTimeout)},
 		{"relay.requestsPerSecondPerIp", positiveReal(&RelayServerConfig::requestsPerSecondPerIp)},
-		{"relay.maxBodySize", number(&RelayServerConfig::maxBodySize)},
-		{"relay.maxKeepAliveRequests", number(&RelayServerConfig::maxKeepAliveRequests)},
-		{"relay.maxPeers", number(&RelayServerConfig::maxPeers)},
 		{"relay.replayCacheSize", number(&RelayServerConfig::replayCacheSize)},
+		{"relay.replayCachePerIp", number(&RelayServerConfig::replayCachePerIp)},
 		{"relay.maxRateLimitedClients", number(&RelayServerConfig::maxRateLimitedClients)},
+		{"relay.trustedProxies", text(&RelayServerConfig::trustedProxies)},
+		{"relay.proxyProtocol", flag(&RelayServerConfig::proxyProtocol)},
+		{"relay.drainTimeoutSeconds", seconds(&RelayServerConfig::drainTimeout)},
+		{"relay.descriptorReserve", number(&RelayServerConfig::descriptorReserve)},
 		// The program's own settings.
 		{"relay.daemonLog", readDaemonLog},
 	};
@@ -294,9 +326,11 @@ void checkKnown(const AbstractConfiguration& config)
 }
 
 
-ProgramSettings readSettings(const AbstractConfiguration& config)
+ProgramSettings readSettings(const AbstractConfiguration& config, bool portGiven)
 	/// The table applied to config; unknown relay.* keys and bad values throw
-	/// Poco::InvalidArgumentException naming the setting.
+	/// Poco::InvalidArgumentException naming the setting. Without portGiven (--port or --define
+	/// relay.port), a PORT environment variable wins over the files' relay.port: platforms
+	/// (Heroku, Railway, ...) give the port that way.
 {
 	checkKnown(config);
 	ProgramSettings settings;
@@ -304,9 +338,20 @@ ProgramSettings readSettings(const AbstractConfiguration& config)
 	{
 		if (config.hasOption(setting.key)) setting.read(config, setting.key, settings);
 	}
-	const RelayServerConfig& server = settings.server;
+	RelayServerConfig& server = settings.server;
+	const char* pEnvironmentPort = std::getenv("PORT");
+	if (!portGiven && pEnvironmentPort && *pEnvironmentPort)
+	{
+		unsigned port = 0;
+		if (!Poco::NumberParser::tryParseUnsigned(pEnvironmentPort, port) || port > 65535)
+			throw Poco::InvalidArgumentException(std::string("the PORT environment variable must be 0 to 65535, not '")
+				+ pEnvironmentPort + "'");
+		server.bind = Poco::Net::SocketAddress(server.bind.host(), static_cast<Poco::UInt16>(port));
+	}
 	if (server.tlsCertificateFile.empty() != server.tlsKeyFile.empty())
 		throw Poco::InvalidArgumentException("HTTPS needs both relay.tlsCertificateFile (--tls-cert) and relay.tlsKeyFile (--tls-key)");
+	if (server.controlKeepalive.count() < 1)
+		throw Poco::InvalidArgumentException("relay.controlKeepaliveSeconds must be at least 1");
 	return settings;
 }
 
@@ -459,10 +504,11 @@ protected:
 		options.addOption(Option("help", "h", "Show this help and exit.")
 			.required(false).repeatable(false)
 			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleHelp)));
-		options.addOption(Option("port", "p", "TCP port to listen on (default 5000; 0 picks a free port). Sets relay.port.")
+		options.addOption(Option("port", "p", "TCP port to listen on (default 5000, or the PORT environment variable; "
+				"0 picks a free port). Sets relay.port.")
 			.required(false).repeatable(false).argument("PORT")
 			.validator(new Poco::Util::IntValidator(0, 65535))
-			.binding("relay.port"));
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handlePort)));
 		options.addOption(Option("probe-port", "", "NAT probe port (default: the port + 1; 0 disables). Sets relay.probePort.")
 			.required(false).repeatable(false).argument("PORT")
 			.validator(new Poco::Util::IntValidator(0, 65535))
@@ -507,7 +553,7 @@ protected:
 		ProgramSettings settings;
 		try
 		{
-			settings = readSettings(config());
+			settings = readSettings(config(), _portGiven);
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -520,6 +566,13 @@ protected:
 				"daemon runs here; set relay.daemonLog to a file, e.g. --define relay.daemonLog=/var/log/crosschat-relay.log");
 			return Application::EXIT_CONFIG;
 		}
+
+		// SIGHUP reloads the certificate: blocked here, before the relay's threads exist (they
+		// inherit the mask), and taken by one thread with sigwait().
+		sigset_t hangup;
+		sigemptyset(&hangup);
+		sigaddset(&hangup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
 
 		Detacher detacher;
 		if (_daemon)
@@ -559,10 +612,31 @@ protected:
 		if (server.probePort() != 0)
 			logger().information("NAT probe port " + std::to_string(server.probePort()));
 
+		std::atomic<bool> stopping{false};
+		std::thread reloader([this, &server, &hangup, &stopping]
+		{
+			int signal = 0;
+			while (sigwait(&hangup, &signal) == 0 && !stopping)
+			{
+				try
+				{
+					server.reloadCertificate();
+					logger().information("SIGHUP: certificate reloaded");
+				}
+				catch (const Poco::Exception& exc)
+				{
+					logger().error("SIGHUP: certificate not reloaded, the current one stays: " + exc.displayText());
+				}
+			}
+		});
+
 		waitForTerminationRequest();   // SIGINT, SIGTERM (or SIGQUIT)
 
-		logger().information("stopping");
-		server.stop();
+		stopping = true;
+		pthread_kill(reloader.native_handle(), SIGHUP);
+		reloader.join();
+		logger().information("stopping (draining for at most " + std::to_string(serverSettings.drainTimeout.count()) + " s)");
+		server.drain();
 		logger().information("stopped");
 		removePidFile();
 		return Application::EXIT_OK;
@@ -669,12 +743,20 @@ private:
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
 		help.setFooter(std::string("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
 			"in crosschat-relay.properties (installed as ") + SYSTEM_CONFIG_FILE + "); an unknown relay.* setting "
-			"is an error. SIGTERM or SIGINT stops the relay gracefully. Exit status: 0 after a stop, 64 for a bad "
+			"is an error. The PORT environment variable sets the port when no option does. SIGTERM or SIGINT drains "
+			"and stops the relay (control channels are told to go away, work in progress gets "
+			"relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key. Exit status: 0 after a stop, 64 for a bad "
 			"command line, 78 for a bad setting, 69 if the relay cannot start (e.g. its port is taken), "
 			"73 if the PID file or daemon log cannot be written.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();
+	}
+
+	void handlePort(const std::string&, const std::string& value)
+	{
+		config().setString("relay.port", value);
+		_portGiven = true;
 	}
 
 	void handleConfigFile(const std::string&, const std::string& value)
@@ -689,6 +771,7 @@ private:
 		if (equals == std::string::npos || equals == 0)
 			throw Poco::Util::InvalidArgumentException("--define expects NAME=VALUE, got '" + value + "'");
 		config().setString(value.substr(0, equals), value.substr(equals + 1));
+		if (value.substr(0, equals) == "relay.port") _portGiven = true;
 	}
 
 	void handleDaemon(const std::string&, const std::string&)
@@ -713,6 +796,7 @@ private:
 	bool _helpRequested = false;
 	bool _configFileGiven = false;
 	bool _daemon = false;
+	bool _portGiven = false;   ///< --port or --define relay.port (then PORT is not used).
 	std::string _pidFile;
 	bool _pidFileWritten = false;
 };

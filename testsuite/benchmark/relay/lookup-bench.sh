@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# lookup-bench.sh — lookup requests/s: crosschat-relay vs Syncthing's discovery server (stdiscosrv).
+# lookup-bench.sh — lookup requests/s and latency: crosschat-relay vs Syncthing's discovery
+# server (stdiscosrv), side by side in one run, each server pinned to the same CPUs.
 #
 # Usage: testsuite/benchmark/relay/lookup-bench.sh [BUILD_DIR] [SECONDS] [RUNS]
-#        (defaults: build-bench, 10, 3; needs wrk and syncthing-discosrv (apt), and a build with
-#        -DCROSSCHAT_BUILD_BENCHMARKS=ON for RelayLoad)
+#        (defaults: build-bench, 10, 3; needs wrk and syncthing-discosrv (apt), openssl, python3 with python3-cryptography,
+#        and a build with -DCROSSCHAT_BUILD_BENCHMARKS=ON for RelayLoad)
+# Environment: CONNECTIONS (default "50 1000": wrk keep-alive connections), PLACEMENTS
+#        (default "one across"), SCHEMES (default "http https"), RELAY_PORT, DISCO_PORT.
 #
-# The servers run side by side on 127.0.0.1 (idle while another one is measured); wrk
-# (keep-alive, 50 connections, 2 threads, SECONDS per run) measures each path in turn, and the
-# whole round is repeated RUNS times, so that a change in the machine's load hits every server
-# alike; the median of the runs is reported:
-#   crosschat-relay  GET /api/v1/peers/<id>   of a registered, online peer (RelayLoad keeps one
-#                                             announced with its control channel open) -> 200
-#                                             and of an ID nobody announced               -> 404
-#   stdiscosrv -http GET /?device=<id>       of an announced device (announced with a client
-#                                             certificate passed the way its HTTPS proxy would,
-#                                             header X-SSL-Cert)                          -> 200
-#                                             and of a device nobody announced            -> 404
-# The relay runs twice: with its shipped settings and with relay.httpThreads=50 (one HTTP worker
-# per wrk connection). Its per-IP request limit (relay.requestsPerSecondPerIp, default 20/s) is
-# raised to 100,000,000 in both, so that the 429 path is not what is measured. stdiscosrv has
-# no per-IP limit.
+# Placements (2-core machine):
+#   one     every server pinned to CPU 0 (crosschat-relay with relay.eventLoops=1, stdiscosrv
+#           with GOMAXPROCS=1), wrk pinned to CPU 1 with one thread: "per CPU".
+#   across  every server on CPUs 0-1 (relay.eventLoops=2, GOMAXPROCS=2), wrk on CPUs 0-1 with
+#           two threads, competing with the server as a real machine's other work would.
+# Schemes:
+#   http    crosschat-relay plain HTTP; stdiscosrv -http (as behind its HTTPS proxy).
+#   https   crosschat-relay with --tls-cert/--tls-key; stdiscosrv serving TLS itself.
+# Paths: GET /api/v1/peers/<id> of an announced peer (relay_announce.py, a signed announce)
+# -> 200, and of an ID nobody announced (RelayLoad newid) -> 404; stdiscosrv
+# GET /?device=<id> of an announced device (announced with a client certificate) -> 200, and
+# of an unknown device -> 404. The relay's per-IP limits are lifted (wrk is one address).
+# Every combination is measured once per round and the rounds repeated RUNS times, so that a
+# change of the machine's load hits every server alike; medians are reported, with ratios.
 # Every server is stopped at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,143 +30,142 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build-bench}
 seconds=${2:-10}
 runs=${3:-3}
+connections=${CONNECTIONS:-50 1000}
+placements=${PLACEMENTS:-one across}
+schemes=${SCHEMES:-http https}
 relay_port=${RELAY_PORT:-15001}
 disco_port=${DISCO_PORT:-18443}
 relay=$(bench_find "$build" Samples/RelayServer/crosschat-relay)
 load=$(bench_find "$build" testsuite/benchmark/RelayLoad)
-for tool in wrk stdiscosrv openssl python3; do
-	command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install wrk syncthing-discosrv openssl python3)"; exit 1; }
+for tool in wrk stdiscosrv openssl python3 taskset; do
+	command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install wrk syncthing-discosrv openssl python3 util-linux)"; exit 1; }
 done
 bench_init relay-lookup
 results="$BENCH_WORK/results.txt"
 : >"$results"
+ulimit -n "$(ulimit -Hn)"
+
+# A certificate for the HTTPS servers (both get the same one).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+	-keyout "$BENCH_WORK/server-key.pem" -out "$BENCH_WORK/server-cert.pem" 2>/dev/null
+
+cpus_of() { [ "$1" = one ] && echo 0 || echo 0,1; }
+loops_of() { [ "$1" = one ] && echo 1 || echo 2; }
+
+cpu_ticks()
+	# cpu_ticks PID: user + system CPU time of the process (all threads), in clock ticks.
+{
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 
 run_wrk()
-	# run_wrk LABEL EXPECTED_STATUS URL: one wrk run; appends "LABEL rps p50 p99 non2xx errors" to $results.
+	# run_wrk LABEL EXPECTED_STATUS URL PLACEMENT CONNECTIONS PID: one wrk run; appends a result
+	# row with the server's CPU time during the run (so requests per CPU-second, which the
+	# machine's other load does not skew the way it skews requests per second).
 {
-	local label=$1 expected=$2 url=$3 out status
-	status=$(python3 -c "import sys,urllib.request,urllib.error
-try: print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+	local label=$1 expected=$2 url=$3 placement=$4 conns=$5 pid=$6 out status threads cpus before after
+	status=$(python3 -c "import ssl,sys,urllib.request,urllib.error
+ctx=ssl.create_default_context(); ctx.check_hostname=False; ctx.verify_mode=ssl.CERT_NONE
+try: print(urllib.request.urlopen(sys.argv[1], timeout=5, context=ctx).status)
 except urllib.error.HTTPError as e: print(e.code)" "$url")
 	if [ "$status" != "$expected" ]; then
 		echo "FAILED: $url answered $status, expected $expected"
 		exit 1
 	fi
-	echo "-- $label: wrk -t2 -c50 -d${seconds}s --latency $url  (answers $status)"
-	out=$(timeout $((seconds + 30)) wrk -t2 -c50 -d"${seconds}s" --timeout 5s --latency "$url")
+	if [ "$placement" = one ]; then threads=1; cpus=1; else threads=2; cpus=0,1; fi
+	echo "-- $label: taskset -c $cpus wrk -t$threads -c$conns -d${seconds}s --latency $url  (answers $status)"
+	before=$(cpu_ticks "$pid")
+	out=$(timeout $((seconds + 60)) taskset -c "$cpus" wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 5s --latency "$url")
+	after=$(cpu_ticks "$pid")
 	echo "$out" | sed 's/^/   /'
-	python3 - "$label" "$out" >>"$results" <<'PY'
+	echo "   server CPU: $(( (after - before) * 1000 / $(getconf CLK_TCK) )) ms"
+	python3 - "$label" "$out" "$((after - before))" "$(getconf CLK_TCK)" "$seconds" >>"$results" <<'PY'
 import re, sys
-label, out = sys.argv[1], sys.argv[2]
+label, out, ticks, hz, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 def unit(value):
     m = re.match(r"([\d.]+)(us|ms|s)", value)
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else -1
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = unit(re.search(r"\s50%\s+(\S+)", out).group(1))
 p99 = unit(re.search(r"\s99%\s+(\S+)", out).group(1))
-non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
 errors = re.search(r"Socket errors:.*", out)
-print(f"{label}\t{rps:.0f}\t{p50:.2f}\t{p99:.2f}\t{non.group(1) if non else 0}\t{errors.group(0) if errors else '-'}")
+total = int(re.search(r"(\d+) requests in", out).group(1))
+per_cpu = total / max(ticks / hz, 1e-9)
+print(f"{label}\t{rps:.0f}\t{p50:.2f}\t{p99:.2f}\t{errors.group(0) if errors else '-'}\t{per_cpu:.0f}")
 PY
 }
 
-# --- crosschat-relay -------------------------------------------------------------------------
-start_relay()
-	# start_relay LABEL PORT [--define ...]: the relay with its defaults plus the given settings,
-	# and one registered, online peer (RelayLoad announces it and keeps its control channel
-	# open). Sets KNOWN and UNKNOWN (an ID nobody announced).
-{
-	local label=$1 port=$2 log
-	shift 2
-	local relay_cmd=("$relay" --bind 127.0.0.1 --port "$port" --define relay.requestsPerSecondPerIp=100000000 "$@")
-	echo "== crosschat-relay ($label): ${relay_cmd[*]}"
-	bench_start "relay-$port" "${relay_cmd[@]}"
-	bench_wait_port 127.0.0.1 "$port" 10 || { cat "$BENCH_WORK/relay-$port.log"; exit 1; }
-	bench_start "load-$port" "$load" peers --url "http://127.0.0.1:$port" --count 1 \
-		--hold $((runs * 6 * (seconds + 2) + 120)) --timeout 30
-	log="$BENCH_WORK/load-$port.log"
-	for _ in $(seq 1 300); do   # at most 30 s
-		grep -q '"event":"online"' "$log" 2>/dev/null && break
-		sleep 0.1
+urls=()
+port=$relay_port
+dport=$disco_port
+for scheme in $schemes; do
+	for placement in $placements; do
+		# --- crosschat-relay ---------------------------------------------------------------
+		tls=()
+		[ "$scheme" = https ] && tls=(--tls-cert "$BENCH_WORK/server-cert.pem" --tls-key "$BENCH_WORK/server-key.pem")
+		relay_cmd=(taskset -c "$(cpus_of "$placement")" "$relay" --bind 127.0.0.1 --port "$port" --probe-port 0
+			--define relay.eventLoops="$(loops_of "$placement")" --define relay.requestsPerSecondPerIp=100000000
+			--define relay.maxHttpConnectionsPerIp=5000 --define relay.maxHttpConnections=5000 "${tls[@]}")
+		echo "== crosschat-relay ($scheme, $placement): ${relay_cmd[*]}"
+		bench_start "relay-$port" "${relay_cmd[@]}"
+		relay_pid=$BENCH_LAST_PID
+		bench_wait_port 127.0.0.1 "$port" 10 || { cat "$BENCH_WORK/relay-$port.log"; exit 1; }
+		known=$(python3 "$here/relay_announce.py" "$scheme://127.0.0.1:$port")
+		unknown=$("$load" newid)
+		for conns in $connections; do
+			urls+=("crosschat-relay $scheme $placement c$conns 200|200|$scheme://127.0.0.1:$port/api/v1/peers/$known|$placement|$conns|$relay_pid"
+				"crosschat-relay $scheme $placement c$conns 404|404|$scheme://127.0.0.1:$port/api/v1/peers/$unknown|$placement|$conns|$relay_pid")
+		done
+		port=$((port + 1))
+
+		# --- stdiscosrv ---------------------------------------------------------------------
+		mkdir -p "$BENCH_WORK/disco-$dport"
+		http=()
+		[ "$scheme" = http ] && http=(-http)
+		disco_cmd=(env GOMAXPROCS="$(loops_of "$placement")" taskset -c "$(cpus_of "$placement")" stdiscosrv "${http[@]}"
+			-listen "127.0.0.1:$dport" -replication-listen "" -db-dir "$BENCH_WORK/disco-$dport/db"
+			-cert "$BENCH_WORK/server-cert.pem" -key "$BENCH_WORK/server-key.pem")
+		echo "== stdiscosrv $(stdiscosrv -version | cut -d' ' -f2) ($scheme, $placement): ${disco_cmd[*]}"
+		bench_start "disco-$dport" "${disco_cmd[@]}"
+		disco_pid=$BENCH_LAST_PID
+		bench_wait_port 127.0.0.1 "$dport" 30 || { cat "$BENCH_WORK/disco-$dport.log"; exit 1; }
+		read -r disco_known disco_unknown < <(python3 "$here/disco_announce.py" "$scheme" "$dport" "$BENCH_WORK/disco-$dport")
+		for conns in $connections; do
+			urls+=("stdiscosrv $scheme $placement c$conns 200|200|$scheme://127.0.0.1:$dport/?device=$disco_known|$placement|$conns|$disco_pid"
+				"stdiscosrv $scheme $placement c$conns 404|404|$scheme://127.0.0.1:$dport/?device=$disco_unknown|$placement|$conns|$disco_pid")
+		done
+		dport=$((dport + 1))
 	done
-	grep -q '"event":"online"' "$log" || { echo "FAILED: the peer did not come online"; cat "$log"; exit 1; }
-	KNOWN=$(python3 -c "import json,sys
-for line in open(sys.argv[1]):
-    if line.startswith('{') and json.loads(line).get('event') == 'peer': print(json.loads(line)['id']); break" "$log")
-	UNKNOWN=$("$load" newid)
-	echo "registered peer $KNOWN; unknown id $UNKNOWN"
-}
-# As shipped (relay.httpThreads = 8), and with one HTTP worker per wrk connection: Poco's
-# HTTPServer keeps a keep-alive connection on its worker thread, so 50 connections on 8
-# workers wait in its queue.
-start_relay "defaults" "$relay_port"
-urls=("crosschat-relay defaults 200 (registered peer)|200|http://127.0.0.1:$relay_port/api/v1/peers/$KNOWN"
-	"crosschat-relay defaults 404 (unknown id)|404|http://127.0.0.1:$relay_port/api/v1/peers/$UNKNOWN")
-start_relay "httpThreads=50" $((relay_port + 1)) --define relay.httpThreads=50
-urls+=("crosschat-relay httpThreads=50 200 (registered peer)|200|http://127.0.0.1:$((relay_port + 1))/api/v1/peers/$KNOWN"
-	"crosschat-relay httpThreads=50 404 (unknown id)|404|http://127.0.0.1:$((relay_port + 1))/api/v1/peers/$UNKNOWN")
-
-# --- stdiscosrv --------------------------------------------------------------------------------
-mkdir -p "$BENCH_WORK/disco"
-disco_cmd=(stdiscosrv -http -listen "127.0.0.1:$disco_port" -replication-listen ""
-	-db-dir "$BENCH_WORK/disco/db" -cert "$BENCH_WORK/disco/cert.pem" -key "$BENCH_WORK/disco/key.pem")
-echo "== stdiscosrv $(stdiscosrv -version | cut -d' ' -f2): ${disco_cmd[*]}"
-bench_start disco "${disco_cmd[@]}"
-bench_wait_port 127.0.0.1 "$disco_port" 30 || { cat "$BENCH_WORK/disco.log"; exit 1; }
-# A device certificate; its device ID is SHA-256 of the DER certificate (52-character base32 form,
-# which stdiscosrv accepts as well as the form with check characters).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=syncthing \
-	-keyout "$BENCH_WORK/disco/device-key.pem" -out "$BENCH_WORK/disco/device-cert.pem" 2>/dev/null
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=syncthing \
-	-keyout "$BENCH_WORK/disco/other-key.pem" -out "$BENCH_WORK/disco/other-cert.pem" 2>/dev/null
-read -r disco_known disco_unknown < <(python3 - "$BENCH_WORK/disco" "$disco_port" <<'PY'
-import base64, hashlib, ssl, sys, urllib.parse, urllib.request
-work, port = sys.argv[1], sys.argv[2]
-def device_id(path):
-    der = ssl.PEM_cert_to_DER_cert(open(path).read())
-    return base64.b32encode(hashlib.sha256(der).digest()).decode().rstrip("=")
-pem = open(f"{work}/device-cert.pem").read()
-# Announce as stdiscosrv's HTTPS proxy would forward it (certificate in X-SSL-Cert, URL-encoded).
-request = urllib.request.Request(f"http://127.0.0.1:{port}/", method="POST",
-                                 data=b'{"addresses":["tcp://192.0.2.7:22000"]}',
-                                 headers={"X-SSL-Cert": urllib.parse.quote(pem), "X-Forwarded-For": "192.0.2.7",
-                                          "Content-Type": "application/json"})
-assert urllib.request.urlopen(request, timeout=5).status == 204
-print(device_id(f"{work}/device-cert.pem"), device_id(f"{work}/other-cert.pem"))
-PY
-)
-echo "announced device $disco_known; unknown device $disco_unknown"
-urls+=("stdiscosrv 200 (announced device)|200|http://127.0.0.1:$disco_port/?device=$disco_known"
-	"stdiscosrv 404 (unknown device)|404|http://127.0.0.1:$disco_port/?device=$disco_unknown")
+done
 
 for run in $(seq 1 "$runs"); do
 	echo "== round $run of $runs ($(uptime | sed 's/.*load/load/'))"
 	for entry in "${urls[@]}"; do
-		IFS='|' read -r label expected url <<<"$entry"
-		run_wrk "$label" "$expected" "$url"
+		IFS='|' read -r label expected url placement conns pid <<<"$entry"
+		run_wrk "$label" "$expected" "$url" "$placement" "$conns" "$pid"
 	done
-done
-for port in "$relay_port" $((relay_port + 1)); do
-	echo "relay :$port /health: $(python3 -c "import urllib.request,sys;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode()[:300])" "http://127.0.0.1:$port/health")"
 done
 bench_stop_all
 
 echo
-echo "== results (wrk -t2 -c50 -d${seconds}s, keep-alive, loopback, $runs rounds)"
+echo "== results (wrk keep-alive, loopback, medians of $runs rounds)"
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 labels = list(dict.fromkeys(r[0] for r in rows))
 med = {}
-print(f"{'server / path (median of the runs)':52} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}  req/s of each run; non-2xx; socket errors")
+print(f"{'server scheme placement connections status':44} {'req/s':>9} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>8}  req/s of each run; socket errors")
 for label in labels:
     mine = [r for r in rows if r[0] == label]
-    med[label] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3)]
-    print(f"{label:52} {med[label][0]:9.0f} {med[label][1]:7.2f} {med[label][2]:7.2f}  "
-          f"{[int(float(r[1])) for r in mine]}; {sum(int(r[4]) for r in mine)}; {sorted({r[5] for r in mine})}")
-for config in ("defaults", "httpThreads=50"):
-    for ours, theirs in ((f"crosschat-relay {config} 200 (registered peer)", "stdiscosrv 200 (announced device)"),
-                         (f"crosschat-relay {config} 404 (unknown id)", "stdiscosrv 404 (unknown device)")):
-        if ours in med and theirs in med:
-            print(f"RESULT {ours} / {theirs}: {med[ours][0] / med[theirs][0]:.2f}")
+    med[label] = [statistics.median(float(r[i]) for r in mine) for i in (1, 2, 3, 5)]
+    print(f"{label:44} {med[label][0]:9.0f} {med[label][3]:10.0f} {med[label][1]:7.2f} {med[label][2]:8.2f}  "
+          f"{[int(float(r[1])) for r in mine]}; {sorted({r[4] for r in mine})}")
+for label in labels:
+    if not label.startswith("crosschat-relay "):
+        continue
+    theirs = "stdiscosrv " + label[len("crosschat-relay "):]
+    if theirs in med:
+        o, t = med[label], med[theirs]
+        print(f"RESULT {label[len('crosschat-relay '):]}: req/s {o[0] / t[0]:.2f}x, req per CPU-second {o[3] / t[3]:.2f}x, "
+              f"p99 {o[2]:.2f} vs {t[2]:.2f} ms")
 PY

@@ -36,6 +36,13 @@ def rss_kib(pid):
     return -1
 
 
+def cpu_ticks(pid):
+    """utime + stime of a process (all threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def make_contexts(count, directory):
     """Returns count client SSLContexts, each with its own self-signed EC certificate."""
     from cryptography import x509
@@ -119,6 +126,12 @@ async def run(args):
     print(f"strelay_idle: {len(joined)} of {args.count} joined in {seconds:.1f} s; errors {errors}", file=sys.stderr)
     await asyncio.sleep(args.settle)
     after = rss_kib(args.relay_pid) if args.relay_pid else -1
+    cpu_per_peer_s = None
+    if args.idle > 0 and args.relay_pid and joined:
+        ticks_before = cpu_ticks(args.relay_pid)
+        await asyncio.sleep(args.idle)
+        ticks = cpu_ticks(args.relay_pid) - ticks_before
+        cpu_per_peer_s = round(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / len(joined) / args.idle, 3)
     alive = sum(1 for reader, _w in joined if not reader.at_eof())
     self_kib = rss_kib(os.getpid())
     pinger.cancel()
@@ -126,7 +139,8 @@ async def run(args):
         writer.close()
     result = {"mode": "strelaysrv-idle", "count": args.count, "joined": len(joined), "alive_after_settle": alive,
               "seconds_to_all_joined": round(seconds, 2), "relay_rss_before_kib": before,
-              "relay_rss_after_kib": after, "client_rss_kib": self_kib, "errors": errors}
+              "relay_rss_after_kib": after, "client_rss_kib": self_kib, "errors": errors,
+              "idle_s": args.idle, "relay_cpu_us_per_peer_s": cpu_per_peer_s}
     if before > 0 and after > 0 and joined:
         result["relay_bytes_per_peer"] = round((after - before) * 1024 / len(joined), 1)
     print(json.dumps(result))
@@ -141,6 +155,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--relay-pid", type=int, default=0)
     parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--idle", type=float, default=0.0,
+                        help="then measure the relay's CPU time for this many seconds of idleness")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, args.count + 1024)

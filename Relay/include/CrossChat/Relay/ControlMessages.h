@@ -107,7 +107,12 @@ struct ControlWelcome
 	static constexpr const char* NAME = "welcome";
 
 	PeerId id;                                 ///< The client's ID as the relay derived it.
-	std::chrono::seconds keepalive{20};
+	std::chrono::seconds keepalive{20};        ///< "keepalive_s": clients without pingInterval ping every
+	                                           ///< keepalive / 2 (the relay sends twice pingInterval).
+	std::optional<std::chrono::seconds> pingInterval;   ///< "ping_s": the client pings this often; the
+	                                           ///< relay does not ping and resets a channel silent for 3 x this.
+	std::optional<bool> natTraversal;          ///< "nat_traversal": false when the relay cannot see the
+	                                           ///< client's address (behind a proxy): no probing, no punching.
 	std::optional<std::uint16_t> probePort;    ///< The relay's NAT probe port, if it has one.
 	Poco::JSON::Object::Ptr pLimits;           ///< Informational limits (may be null).
 
@@ -167,6 +172,7 @@ struct ControlError
 	std::string code;
 	std::string message;
 	std::optional<PeerId> peer;
+	std::optional<std::chrono::seconds> retryAfter;   ///< "retry_after_s" (e.g. with "going_away").
 
 	Poco::JSON::Object toBody() const;
 		/// Cuts message to MAX_MESSAGE_SIZE bytes.
@@ -199,6 +205,8 @@ struct PunchMessage
 	NatType nat = NatType::UNKNOWN;                   ///< The sender's NAT mapping.
 	std::int64_t attempt = 1;                         ///< 1 .. RelayProtocol::PUNCH_MAX_ATTEMPT.
 	bool reply = false;                               ///< A connect that answers the peer's connect.
+	std::optional<Poco::Net::SocketAddress> observed; ///< FROM_RELAY only: the sender's address as the relay
+	                                                  ///< sees it, in an answer or a sync (both peers take part).
 
 	Poco::JSON::Object toBody(Direction direction) const;
 		/// Throws Poco::InvalidArgumentException if there are too many addresses.
