@@ -6,13 +6,14 @@
 # PromQL, templates), `promtool test rules` on crosschat-relay.rules.test.yml (each alert fires,
 # with its labels and annotations, when and only when it should). With RELAY_BINARY it also
 # starts that relay on 127.0.0.1 (a free port) and checks that every crosschat_relay_* series
-# the rules read is in its /metrics: rules about series the relay does not export would never
-# fire.
+# the rules read, and every refusal reason they select, is in its /metrics: rules about series
+# the relay does not export would never fire.
 #
 set -u
 PROMTOOL=$1
 PYTHON=$2
 RELAY=${3:-}
+if [ -n "$RELAY" ]; then RELAY=$(cd "$(dirname "$RELAY")" && pwd)/$(basename "$RELAY"); fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 fail()
@@ -63,6 +64,16 @@ exported = set(re.findall(r"^(crosschat_relay_[a-z0-9_]+)(?:\{| )", metrics, re.
 missing = [name for name in wanted if name not in exported]
 if missing:
     sys.exit("series read by the rules but not exported at /metrics: %s" % ", ".join(missing))
+# The refusal reasons the rules select (reason="x" or reason=~"x|y") are reasons the relay counts.
+reasons = set(re.findall(r'^crosschat_relay_rejected_total\{reason="([a-z_]+)"\}', metrics, re.M))
+selected = set()
+for pattern in re.findall(r'reason=~?"([a-z_|]+)"', code):
+    selected.update(pattern.split("|"))
+unknown = sorted(selected - reasons)
+if unknown:
+    sys.exit("refusal reasons the rules select but the relay does not count: %s (it counts %s)"
+             % (", ".join(unknown), ", ".join(sorted(reasons))))
 print("ok: the %d crosschat_relay_* series the rules read are all exported: %s" % (len(wanted), ", ".join(wanted)))
+print("ok: the refusal reasons they select are counted: %s" % ", ".join(sorted(selected)))
 PYEOF
 echo "PASS"
