@@ -608,8 +608,10 @@ void RelayClientTest::testHttpsTunnelCarriesNestedTls()
 	// relay's TLS stream.
 	TlsChannel::Ptr bobSide;
 	std::string bobReceived;
+	bool bobClosed = false;
 	relay.setUpgradeHandler([&](const ByteStream::Ptr& pStream) {
 		bobSide = TlsChannel::server(pStream, bob);
+		bobSide->setCloseHandler([&](const std::string&) { bobClosed = true; });
 		bobSide->setDataHandler([&](const char* data, std::size_t size) {
 			bobReceived.append(data, size);
 			if (bobReceived == "hello bob") bobSide->send("hello alice");
@@ -644,7 +646,9 @@ void RelayClientTest::testHttpsTunnelCarriesNestedTls()
 
 	const TlsChannel::Ptr chat = TlsChannel::client(tunnel.connection, alice, bob.peerId());
 	std::string aliceReceived;
+	std::optional<std::string> chatClosed;
 	chat->setDataHandler([&](const char* data, std::size_t size) { aliceReceived.append(data, size); });
+	chat->setCloseHandler([&](const std::string& reason) { chatClosed = reason; });
 	chat->receiveCiphertext(tunnel.leftover);
 	chat->send("hello bob");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return aliceReceived == "hello alice"; }));
@@ -657,7 +661,10 @@ void RelayClientTest::testHttpsTunnelCarriesNestedTls()
 	CPPUNIT_ASSERT(contains(requests[0], "GET /api/v1/peers/" + bob.peerId().toString()));
 	CPPUNIT_ASSERT(contains(requests[1], "POST /api/v1/tunnels"));
 	CPPUNIT_ASSERT(contains(requests[2], "GET /api/v1/tunnels/" + token));
+	// An orderly close goes down through both layers; Bob sees it.
 	chat->close();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return chatClosed && bobClosed; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), *chatClosed);
 	client.stop();
 }
 
