@@ -20,4 +20,20 @@ void ByteStream::send(const std::string& data)
 }
 
 
+void ByteStream::sendNow(const char* data, std::size_t size)
+{
+	send(data, size);
+}
+
+
+void ByteStream::cork()
+{
+}
+
+
+void ByteStream::uncork()
+{
+}
+
+
 } // namespace CrossChat

@@ -26,6 +26,9 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
 	CPPUNIT_TEST(testNestedChannels);
+	CPPUNIT_TEST(testSendsCoalescedIntoOneRecord);
+	CPPUNIT_TEST(testLoneMessageNotDelayed);
+	CPPUNIT_TEST(testBackpressureCountsQueuedPlaintext);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -40,6 +43,9 @@ public:
 	void testOrderlyCloseByServer();
 	void testTruncationReported();
 	void testNestedChannels();
+	void testSendsCoalescedIntoOneRecord();
+	void testLoneMessageNotDelayed();
+	void testBackpressureCountsQueuedPlaintext();
 };
 
 

@@ -35,6 +35,7 @@ class ByteStream
 	///     handshake); connected() is true from then until the stream ends;
 	///   - data is delivered in order to the data handler; data arriving without one is dropped;
 	///   - send() buffers what cannot be written now; it is ignored once closed() is true;
+	///     sendNow(), cork() and uncork() are hints for a layer above that coalesces itself;
 	///   - close() is graceful (buffered output first), abort(reason) is immediate;
 	///   - the close handler runs exactly once, from a task posted to the loop (never from
 	///     inside send(), close() or abort()), with an empty reason for an orderly close; no
@@ -68,6 +69,19 @@ public:
 	virtual void send(const char* data, std::size_t size) = 0;
 	void send(const std::string& data);
 		/// send(data.data(), data.size()).
+
+	virtual void sendNow(const char* data, std::size_t size);
+		/// For output that the caller has coalesced already (one TLS record): a stream with a
+		/// fast path writes it at once without a copy when nothing is queued ahead of it
+		/// (TcpConnection); the default is send(data, size).
+
+	virtual void cork();
+	virtual void uncork();
+		/// Between cork() and the matching uncork() (they nest), a stream with a fast path only
+		/// queues what send() gets and writes it all at once at the last uncork() (TcpConnection:
+		/// the records of one SSL_write leave in one write). The default does nothing: a stream
+		/// that coalesces by itself (TlsChannel encrypts what one loop iteration sent in one
+		/// SSL_write) needs no hint.
 
 	virtual void close() = 0;
 	virtual void abort(const std::string& reason) = 0;

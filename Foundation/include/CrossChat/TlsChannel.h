@@ -31,12 +31,20 @@ namespace CrossChat {
 
 
 class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChannel>
-	/// Runs OpenSSL over memory BIOs on top of a ByteStream (Poco 1.11's non-blocking
+	/// Runs OpenSSL on top of a ByteStream through a BIO of its own (Poco 1.11's non-blocking
 	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the
 	/// event loop and over any byte pipe: a TcpConnection (a direct connection, a relay tunnel) or
 	/// another TlsChannel. It is itself a ByteStream (its plaintext side: connected() once the
 	/// handshake has succeeded), so TLS layers stack: the chat's pinned TLS runs inside the
 	/// relay's X.509 TLS when the relay is reached as https://.
+	///
+	/// OpenSSL never touches the socket: its BIO reads the ciphertext straight from the buffer
+	/// the transport delivers, and its records go to the transport's output. Over a
+	/// TcpConnection a flush that makes one record is written at once without a copy
+	/// (ByteStream::sendNow()), and the records of a larger SSL_write are gathered on the corked
+	/// connection and written together (ByteStream::cork()), which the loop flushes once per
+	/// iteration. Over another TlsChannel the records are that channel's plaintext, coalesced
+	/// by it in turn.
 	///
 	/// Two modes, chosen by the factory:
 	///
@@ -89,8 +97,12 @@ public:
 	using ByteStream::CloseHandler;
 	using ByteStream::DrainHandler;
 
-	static constexpr std::size_t READ_BUFFER_SIZE = 16 * 1024;
-		/// Plaintext is delivered in pieces of at most this size (one TLS record).
+	static constexpr std::size_t READ_BUFFER_SIZE = 64 * 1024;
+		/// Plaintext is delivered in pieces of at most this size: as much as the ciphertext at
+		/// hand decrypts to (several TLS records per piece when they arrive together).
+	static constexpr std::size_t COALESCE_LIMIT = 64 * 1024;
+		/// Plaintext queued in one iteration up to this size is encrypted at the end of the
+		/// iteration in one SSL_write; a send() that would pass it is encrypted at once.
 
 	static Ptr client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
 		/// Starts the handshake as the TLS client once the transport is connected (at once if it
@@ -136,10 +148,13 @@ public:
 		/// (for example with an HTTP upgrade response), as if they had just arrived. Set the
 		/// handlers first, and call it before the loop reads more from the connection.
 
-	void send(const char* plaintext, std::size_t size) override;
 	void send(const std::string& plaintext);
-		/// Encrypts and sends; data sent before the handshake completes is queued and sent
-		/// right after it. Ignored after close() or abort().
+	void send(const char* data, std::size_t size) override;
+		/// Queues plaintext; everything sent during one loop iteration is encrypted together at
+		/// the end of the iteration (one SSL_write: records of up to 16 KiB, not one record per
+		/// message) and leaves in the connection's one write of that iteration. A lone message
+		/// thus waits only for the rest of its iteration. Data sent before the handshake
+		/// completes is queued and sent right after it. Ignored after close() or abort().
 
 	void close() override;
 		/// Sends close_notify, flushes and closes the transport. Before the handshake has
@@ -154,7 +169,9 @@ public:
 	bool closed() const override;
 		/// True once close() or abort() was called or the channel has ended.
 	std::size_t bufferedAmount() const override;
-		/// Plaintext queued until the handshake completes plus the transport's buffered bytes.
+		/// Plaintext queued here (until the end of the iteration, or until the handshake
+		/// completes) plus the transport's buffered bytes: for backpressure, together with the
+		/// drain handler and aboveHighWaterMark().
 	bool aboveHighWaterMark() const override;
 		/// The transport's.
 	void pauseReading() override;
@@ -191,7 +208,8 @@ private:
 	void established(const PublicKey* pKey);
 	void readPlaintext();
 	void writePlaintext(const char* data, std::size_t size);
-	bool flushCiphertext();
+	void scheduleFlush();
+	void flushPlaintext();
 	void fail(const std::string& reason);
 	void deliverClose(const std::string& reason);
 
