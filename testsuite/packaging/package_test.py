@@ -127,7 +127,8 @@ class PackageTest:
             check(installed(package), f"dpkg reports {package} installed")
         depends = run(["dpkg-query", "-W", "-f=${Depends}", "crosschat-relay"]).stdout
         print(f"        crosschat-relay Depends: {depends}", flush=True)
-        for library in ("libc6", "libstdc++6", "libssl3", "libpoconet80", "libpoconetssl80", "libpocoutil80"):
+        # TLS is OpenSSL's own on the event loops (TlsChannel), so libssl3, not Poco's NetSSL.
+        for library in ("libc6", "libstdc++6", "libssl3", "libpoconet80", "libpocoutil80", "libpocojson80"):
             check(library in depends, f"crosschat-relay Depends on {library}")
         check("adduser" in depends, "crosschat-relay Depends on adduser (its postinst uses it)")
         depends = run(["dpkg-query", "-W", "-f=${Depends}", "crosschat"]).stdout
