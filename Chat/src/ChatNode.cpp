@@ -901,7 +901,6 @@ public:
 		hooks.text = [this](const OpenedEnvelope& envelope) { return mailText(envelope); };
 		hooks.receipt = [this](const PeerId& sender, const std::string& messageId) { mailReceipt(sender, messageId); };
 		hooks.deposited = [this](const PeerId& peer, const std::string& messageId) {
-			++_stats.mailDeposited;
 			if (_onDeposited) _onDeposited(messageId, peer);
 		};
 		_mailDrop = std::make_unique<MailDrop>(_loop, _identity, *_relay, relayKey(), _store.get(), std::move(hooks));
@@ -919,7 +918,6 @@ public:
 		/// brought already), then its receipt goes back on a session if there is one, else
 		/// (to a contact) through the sender's mailbox.
 	{
-		++_stats.mailReceived;
 		const Peer* pKnown = findPeer(envelope.sender);
 		if (pKnown && pKnown->relation() == Relation::BLOCKED) return MailDrop::Verdict::DROPPED;
 		Peer::Ptr peer = peerFor(envelope.sender);
@@ -1328,7 +1326,13 @@ std::uint16_t ChatNode::lanPort() const
 
 const ChatNodeStats& ChatNode::stats() const
 {
-	if (_pImpl->_mailDrop) _pImpl->_stats.mailRefused = _pImpl->_mailDrop->stats().refused;
+	if (_pImpl->_mailDrop)
+	{
+		const MailDropStats& mail = _pImpl->_mailDrop->stats();
+		_pImpl->_stats.mailDeposited = mail.deposited;
+		_pImpl->_stats.mailReceived = mail.received;
+		_pImpl->_stats.mailRefused = mail.refused;
+	}
 	return _pImpl->_stats;
 }
 

@@ -14,6 +14,12 @@
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/Relay/RelayServer.h"
+#include "Poco/File.h"
+#include "Poco/FileStream.h"
+#include "Poco/Path.h"
+#include "Poco/StreamCopier.h"
+#include "Poco/TemporaryFile.h"
+#include <sys/stat.h>
 #include <algorithm>
 #include <functional>
 #include <future>
@@ -33,14 +39,22 @@ using CrossChat::Test::runUntil;
 namespace {
 
 
-std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0)
+std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0, const std::string& dataDir = std::string())
 {
 	Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
+	config.dataDir = dataDir;
 	config.eventLoops = 1;
 	config.requestsPerSecondPerIp = 1000;
 	auto relay = std::make_unique<Relay::RelayServer>(config);
-	relay->start();
+	try
+	{
+		relay->start();
+	}
+	catch (const Poco::Exception& exc)
+	{
+		CPPUNIT_FAIL("the relay does not start on port " + std::to_string(port) + ": " + exc.displayText());
+	}
 	return relay;
 }
 
@@ -86,6 +100,58 @@ struct Recorder
 		return std::find(relayStates.begin(), relayStates.end(), state) != relayStates.end();
 	}
 };
+
+
+class TempDirectory
+	/// A private (0700) directory removed at the end of the test.
+{
+public:
+	TempDirectory():
+		_path(Poco::TemporaryFile::tempName())
+	{
+		Poco::File(_path).createDirectories();
+		::chmod(_path.c_str(), 0700);
+	}
+
+	~TempDirectory()
+	{
+		try
+		{
+			Poco::File(_path).remove(true);
+		}
+		catch (...)
+		{
+		}
+	}
+
+	std::string path(const std::string& name) const
+	{
+		return Poco::Path(Poco::Path(_path).makeDirectory(), name).toString();
+	}
+
+private:
+	std::string _path;
+};
+
+
+std::string fileBytes(const std::string& path)
+	/// The file's bytes; empty if it does not exist.
+{
+	if (!Poco::File(path).exists()) return std::string();
+	Poco::FileInputStream in(path);
+	std::string bytes;
+	Poco::StreamCopier::copyToString(in, bytes);
+	return bytes;
+}
+
+
+bool settle(EventLoop& loop, std::chrono::milliseconds pause)
+	/// Lets the loop run for pause (to give a wrong duplicate a chance to show up).
+{
+	bool settled = false;
+	TimerHandle timer = loop.runAfter(pause, [&] { settled = true; });
+	return runUntil(loop, [&] { return settled; });
+}
 
 
 } // namespace
@@ -388,4 +454,159 @@ void ChatRelayTest::testContactTunnelPastStrangers()
 	CPPUNIT_ASSERT_EQUAL(std::string("from a contact"), rb.messages.back().text);
 	CPPUNIT_ASSERT(!rb.messages.back().request);
 	CPPUNIT_ASSERT_EQUAL(std::string("relay"), rb.messages.back().path);
+}
+
+
+void ChatRelayTest::testMailboxNeverOnlineTogether()
+{
+	// Alice and Bob are never online at the same time; the relay restarts in between. The
+	// relay keeps sealed envelopes only: its database never holds the text.
+	TempDirectory dir;
+	const std::string relayDir = dir.path("relay");
+	auto relay = startRelay(0, relayDir);
+	const std::uint16_t port = relay->port();
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", port);
+	configA.databasePath = dir.path("alice.db");
+	configA.relayAnnounceAddresses = false;
+	ChatNodeConfig configB = relayConfig("bob", port);
+	configB.databasePath = dir.path("bob.db");
+	configB.relayAnnounceAddresses = false;
+
+	// Bob once: his pre-keys reach the relay with his announce; Alice is his contact.
+	{
+		ChatNode b(loop, idB, configB);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		b.accept(idA.peerId());
+		b.stop();
+	}
+	// Alice writes while Bob is away: the messages wait in her outbox and in his mailbox.
+	std::string id1, id2;
+	{
+		ChatNode a(loop, idA, configA);
+		Recorder ra;
+		ra.attach(a);
+		std::vector<std::string> deposited;
+		a.setDepositedHandler([&](const std::string& id, const PeerId& to) {
+			CPPUNIT_ASSERT(to == idB.peerId());
+			deposited.push_back(id);
+		});
+		a.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online"; }));
+		id1 = a.send(idB.peerId(), "the plaintext that no relay may keep");
+		id2 = a.send(idB.peerId(), "and a second one");
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return deposited.size() == 2; }));
+		CPPUNIT_ASSERT_EQUAL(id1, deposited[0]);
+		CPPUNIT_ASSERT_EQUAL(id2, deposited[1]);
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.stats().mailDeposited);
+		CPPUNIT_ASSERT(ra.delivered.empty());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), a.pendingMessages());
+		// Another failed round deposits nothing twice.
+		const std::uint64_t rounds = a.stats().relayLookups;
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return a.stats().relayLookups > rounds + 1; }));
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.stats().mailDeposited);
+		a.stop();
+	}
+	// The relay goes away and comes back with what it acknowledged.
+	relay->stop();
+	relay.reset();
+	relay = startRelay(port, relayDir);
+
+	// Bob comes back: both messages, once each, from the mailbox; his receipts go to hers.
+	{
+		ChatNode b(loop, idB, configB);
+		Recorder rb;
+		rb.attach(b);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return rb.messages.size() == 2 && b.stats().mailDeposited == 2; }));
+		CPPUNIT_ASSERT_EQUAL(id1, rb.messages[0].id);
+		CPPUNIT_ASSERT_EQUAL(std::string("the plaintext that no relay may keep"), rb.messages[0].text);
+		CPPUNIT_ASSERT_EQUAL(std::string("mailbox"), rb.messages[0].path);
+		CPPUNIT_ASSERT(rb.messages[0].from == idA.peerId());
+		CPPUNIT_ASSERT_EQUAL(id2, rb.messages[1].id);
+		CPPUNIT_ASSERT_EQUAL(std::string("mailbox"), rb.messages[1].path);
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), b.stats().mailReceived);
+		const auto history = b.history(idA.peerId(), 10);
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), history.size());
+		b.stop();
+	}
+	// Bob again: the relay deleted what he acknowledged, nothing comes twice.
+	{
+		ChatNode b(loop, idB, configB);
+		Recorder rb;
+		rb.attach(b);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		CPPUNIT_ASSERT(settle(loop, 300ms));
+		CPPUNIT_ASSERT(rb.messages.empty());
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), b.stats().mailReceived);
+		b.stop();
+	}
+	// Alice comes back: Bob's receipts wait in her mailbox; both messages are delivered.
+	{
+		ChatNode a(loop, idA, configA);
+		Recorder ra;
+		ra.attach(a);
+		a.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.delivered.size() == 2; }));
+		CPPUNIT_ASSERT(std::find(ra.delivered.begin(), ra.delivered.end(), id1) != ra.delivered.end());
+		CPPUNIT_ASSERT(std::find(ra.delivered.begin(), ra.delivered.end(), id2) != ra.delivered.end());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(0), a.pendingMessages());
+		CPPUNIT_ASSERT(ra.messages.empty());   // receipts are not messages
+		a.stop();
+	}
+	relay->stop();
+	relay.reset();
+	const std::string database = fileBytes(Poco::Path(Poco::Path(relayDir).makeDirectory(), "relay.db").toString())
+		+ fileBytes(Poco::Path(Poco::Path(relayDir).makeDirectory(), "relay.db-wal").toString());
+	CPPUNIT_ASSERT(!database.empty());
+	CPPUNIT_ASSERT(database.find("plaintext that no relay") == std::string::npos);
+	CPPUNIT_ASSERT(database.find("a second one") == std::string::npos);
+}
+
+
+void ChatRelayTest::testMailboxDuplicateOfSessionDropped()
+{
+	// Bob comes back while Alice is online: her message reaches him from his mailbox and on a
+	// session; he shows it once, and she sees it delivered once.
+	TempDirectory dir;
+	auto relay = startRelay();
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configB = relayConfig("bob", relay->port());
+	configB.relayAnnounceAddresses = false;
+	configB.databasePath = dir.path("bob.db");
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	configA.relayAnnounceAddresses = false;
+	{
+		ChatNode b(loop, idB, configB);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		b.accept(idA.peerId());
+		b.stop();
+	}
+	ChatNode a(loop, idA, configA);
+	Recorder ra;
+	ra.attach(a);
+	std::size_t deposits = 0;
+	a.setDepositedHandler([&](const std::string&, const PeerId&) { ++deposits; });
+	a.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online"; }));
+	const std::string id = a.send(idB.peerId(), "once only");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return deposits == 1; }));
+
+	ChatNode b(loop, idB, configB);
+	Recorder rb;
+	rb.attach(b);
+	b.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return b.stats().mailReceived == 1 && rb.messages.size() == 1 && ra.delivered.size() == 1; }));
+	CPPUNIT_ASSERT(settle(loop, 300ms));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), rb.messages.size());
+	CPPUNIT_ASSERT_EQUAL(id, rb.messages[0].id);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), ra.delivered.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), b.history(idA.peerId(), 10).size());
 }

@@ -22,6 +22,8 @@ class ChatRelayTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testUpgradeToDirectKeepsOrder);
 	CPPUNIT_TEST(testHolePunchUpgrade);
 	CPPUNIT_TEST(testContactTunnelPastStrangers);
+	CPPUNIT_TEST(testMailboxNeverOnlineTogether);
+	CPPUNIT_TEST(testMailboxDuplicateOfSessionDropped);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -32,6 +34,8 @@ public:
 	void testUpgradeToDirectKeepsOrder();
 	void testHolePunchUpgrade();
 	void testContactTunnelPastStrangers();
+	void testMailboxNeverOnlineTogether();
+	void testMailboxDuplicateOfSessionDropped();
 };
 
 
