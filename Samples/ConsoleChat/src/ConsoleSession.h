@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -54,6 +55,8 @@ public:
 		std::chrono::seconds lanInterval{30};        ///< Re-announce interval (--lan-interval).
 		std::string relay;                           ///< Relay URL (--relay); empty: none.
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
+		std::string relayToken;                      ///< A private relay's access token (--relay-token).
+		bool mailbox = true;                         ///< Offline delivery through the relay's mailbox (--no-mailbox).
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
 		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
@@ -106,6 +109,15 @@ private:
 	CommandInterpreter::Action history(const std::string& arguments);
 	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
+	void registerHandleCommands();
+	CommandInterpreter::Action handle(const std::string& name);
+	CommandInterpreter::Action whois(const std::string& spec);
+	CommandInterpreter::Action unpin(const std::string& spec);
+	void lookupHandle(const std::string& spec,
+		std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then);
+	bool msgToHandle(const std::string& who, const std::string& text);
+	std::string relayHost() const;
+	void onDeposited(const std::string& messageId, const PeerId& to);
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);

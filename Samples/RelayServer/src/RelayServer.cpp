@@ -9,6 +9,12 @@
 
 
 #include "CrossChat/Relay/RelayServer.h"
+#include "CrossChat/Relay/RelayTokens.h"
+#include "Poco/DateTimeFormat.h"
+#include "Poco/DateTimeFormatter.h"
+#include "Poco/Path.h"
+#include "Poco/String.h"
+#include "Poco/Timestamp.h"
 #include "Poco/Exception.h"
 #include "Poco/Net/IPAddress.h"
 #include "Poco/NumberParser.h"
@@ -86,11 +92,34 @@ protected:
 		options.addOption(Option("tls-key", "", "PEM private key file for --tls-cert. Sets relay.tlsKeyFile.")
 			.required(false).repeatable(false).argument("FILE")
 			.binding("relay.tlsKeyFile"));
+		options.addOption(Option("data-dir", "", "Directory of the relay's database (relay.db). Sets relay.dataDir.")
+			.required(false).repeatable(false).argument("DIR")
+			.binding("relay.dataDir"));
+		options.addOption(Option("name", "", "token add: a label for the new token (token list shows it; token revoke takes it).")
+			.required(false).repeatable(false).argument("NAME")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenName)));
+		options.addOption(Option("expires", "", "token add: the token expires after D (90d, 12h, 30m, 45s); default never.")
+			.required(false).repeatable(false).argument("D")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenExpires)));
+		options.addOption(Option("quota", "", "token add: per-token limits, e.g. peers=5,tunnels=10,mailbox=64M (default: the "
+				"relay's own limits only).")
+			.required(false).repeatable(false).argument("LIST")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenQuota)));
+		options.addOption(Option("admin", "", "token add: the token may also read the status page and /metrics "
+				"(relay.statusAccess = admin).")
+			.required(false).repeatable(false)
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenAdmin)));
 	}
 
-	int main(const std::vector<std::string>&) override
+	int main(const std::vector<std::string>& arguments) override
 	{
 		if (_helpRequested) return Application::EXIT_OK;
+		if (!arguments.empty()) return command(arguments);
+		if (_tokenOptionGiven)
+		{
+			std::cerr << "--name, --expires, --quota and --admin belong to 'crosschat-relay token add'" << std::endl;
+			return Application::EXIT_USAGE;
+		}
 
 		CrossChat::Relay::RelayServerConfig settings;
 		try
@@ -120,6 +149,9 @@ protected:
 			logger().fatal("cannot start the relay on " + settings.bind.toString() + ": " + exc.displayText());
 			return Application::EXIT_UNAVAILABLE;
 		}
+		if (settings.access == CrossChat::Relay::RelayAccess::TOKEN)
+			logger().information("private relay (relay.access = token): every client needs an access token");
+		logger().information("data directory " + (settings.dataDir == ":memory:" ? std::string("none (state in memory only)") : settings.dataDir));
 		const bool https = !settings.tlsCertificateFile.empty();
 		const Poco::Net::SocketAddress address(settings.bind.host(), server.port());
 		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
@@ -157,17 +189,140 @@ protected:
 	}
 
 private:
+	int command(const std::vector<std::string>& arguments)
+		/// crosschat-relay token add|list|revoke: on the database of relay.dataDir, while the
+		/// relay runs or not.
+	{
+		const std::string usage = "usage: crosschat-relay [OPTIONS] token add [--name N] [--expires D] [--quota peers=N,tunnels=N,mailbox=SIZE] [--admin]\n"
+			"       crosschat-relay [OPTIONS] token list\n"
+			"       crosschat-relay [OPTIONS] token revoke <id|name>";
+		if (arguments[0] != "token" || arguments.size() < 2)
+		{
+			std::cerr << "unknown command '" << arguments[0] << "'\n" << usage << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		const std::string& verb = arguments[1];
+		if ((verb == "add" || verb == "list") ? arguments.size() != 2 : verb == "revoke" ? arguments.size() != 3 : true)
+		{
+			std::cerr << usage << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		if (verb != "add" && _tokenOptionGiven)
+		{
+			std::cerr << "--name, --expires, --quota and --admin belong to 'token add'" << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		try
+		{
+			const std::string dataDir = dataDirectory();
+			CrossChat::Relay::RelayTokens tokens(dataDir);
+			if (verb == "add")
+			{
+				const std::int64_t expires = _tokenExpiresMs == 0 ? 0 : nowMs() + _tokenExpiresMs;
+				CrossChat::Relay::RelayTokenInfo info;
+				const std::string secret = tokens.add(_tokenName, _tokenAdmin, expires, _tokenQuota, &info);
+				std::cout << secret << std::endl;
+				std::cerr << "token " << info.id << (info.name.empty() ? std::string() : " (" + info.name + ")") << " added to "
+					<< dataDir << (info.expiresMs ? ", expires " + timeText(info.expiresMs) : std::string()) << ".\n"
+					<< "Give the line above to its user (crosschat --relay-token, or crosschat.relay-token in crosschat.properties);"
+					<< " it is not stored and cannot be shown again." << std::endl;
+				return Application::EXIT_OK;
+			}
+			if (verb == "list")
+			{
+				const auto list = tokens.list();
+				if (list.empty()) std::cout << "no tokens in " << dataDir << std::endl;
+				const std::int64_t now = nowMs();
+				for (const auto& token: list)
+				{
+					const std::string state = token.revokedMs ? "revoked " + timeText(token.revokedMs)
+						: token.expiresMs && token.expiresMs <= now ? "expired " + timeText(token.expiresMs)
+						: token.expiresMs ? "in force until " + timeText(token.expiresMs) : "in force";
+					std::string quota;
+					if (token.maxPeers) quota += " peers=" + std::to_string(token.maxPeers);
+					if (token.maxTunnels) quota += " tunnels=" + std::to_string(token.maxTunnels);
+					if (token.maxMailboxBytes) quota += " mailbox=" + std::to_string(token.maxMailboxBytes);
+					std::cout << token.id << "  " << (token.name.empty() ? std::string("-") : token.name) << "  created "
+						<< timeText(token.createdMs) << "  " << state << (token.admin ? "  admin" : "")
+						<< (quota.empty() ? std::string() : " " + quota) << std::endl;
+				}
+				return Application::EXIT_OK;
+			}
+			const std::size_t revoked = tokens.revoke(arguments[2]);
+			if (revoked == 0)
+			{
+				std::cerr << "no token in force is called '" << arguments[2] << "' (see crosschat-relay token list)" << std::endl;
+				return Application::EXIT_DATAERR;
+			}
+			std::cout << "revoked " << revoked << " token" << (revoked == 1 ? "" : "s")
+				<< "; a running relay ends their channels within a few seconds" << std::endl;
+			return Application::EXIT_OK;
+		}
+		catch (const Poco::Exception& exc)
+		{
+			std::cerr << "crosschat-relay token " << verb << ": " << exc.displayText() << std::endl;
+			return Application::EXIT_CANTCREAT;
+		}
+	}
+
+	static std::int64_t nowMs()
+	{
+		return Poco::Timestamp().epochMicroseconds() / 1000;
+	}
+
+	static std::string timeText(std::int64_t ms)
+	{
+		return Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%d %H:%M UTC");
+	}
+
+	std::string dataDirectory() const
+		/// relay.dataDir; by default "crosschat-relay-data" next to the settings file that was
+		/// loaded (else next to the program). ":memory:" keeps nothing.
+	{
+		if (config().hasProperty("relay.dataDir")) return config().getString("relay.dataDir");
+		const std::string base = config().hasProperty("application.configDir") ? config().getString("application.configDir")
+			: config().getString("application.dir");
+		return Poco::Path(base).makeDirectory().pushDirectory("crosschat-relay-data").toString();
+	}
+
+	void handleTokenName(const std::string&, const std::string& value)
+	{
+		_tokenName = value;
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenExpires(const std::string&, const std::string& value)
+	{
+		_tokenExpiresMs = CrossChat::Relay::RelayTokens::parseDuration(value);
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenQuota(const std::string&, const std::string& value)
+	{
+		_tokenQuota = CrossChat::Relay::RelayTokenQuota::parse(value);
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenAdmin(const std::string&, const std::string&)
+	{
+		_tokenAdmin = true;
+		_tokenOptionGiven = true;
+	}
+
 	void handleHelp(const std::string&, const std::string&)
 	{
 		Poco::Util::HelpFormatter help(options());
 		help.setCommand(commandName());
-		help.setUsage("[OPTIONS]");
+		help.setUsage("[OPTIONS]\n       crosschat-relay [OPTIONS] token add [--name N] [--expires D] [--quota LIST] [--admin]\n"
+			"       crosschat-relay [OPTIONS] token list\n       crosschat-relay [OPTIONS] token revoke <id|name>");
 		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
 		help.setFooter("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
 			"in crosschat-relay.properties. The PORT environment variable sets the port when no option does. "
 			"SIGTERM or SIGINT drains and stops the relay (control channels are told to go away, work in "
-			"progress gets relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key.");
+			"progress gets relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key. "
+			"The token commands manage the access tokens of a private relay (relay.access = token) in the database "
+			"of relay.dataDir, also while the relay runs; a new token is printed once.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();
@@ -286,12 +441,37 @@ private:
 		settings.proxyProtocol = config().getBool("relay.proxyProtocol", defaults.proxyProtocol);
 		settings.drainTimeout = seconds("relay.drainTimeoutSeconds", defaults.drainTimeout);
 		settings.descriptorReserve = count("relay.descriptorReserve", defaults.descriptorReserve);
+
+		settings.dataDir = dataDirectory();
+		const std::string access = Poco::toLower(config().getString("relay.access", "open"));
+		if (access == "open") settings.access = CrossChat::Relay::RelayAccess::OPEN;
+		else if (access == "token") settings.access = CrossChat::Relay::RelayAccess::TOKEN;
+		else throw Poco::InvalidArgumentException("relay.access must be open or token, got '" + access + "'");
+		const std::string statusAccess = Poco::toLower(config().getString("relay.statusAccess", "open"));
+		if (statusAccess != "open" && statusAccess != "admin")
+			throw Poco::InvalidArgumentException("relay.statusAccess must be open or admin, got '" + statusAccess + "'");
+		settings.adminStatus = statusAccess == "admin";
+		settings.maxHandles = config().getUInt64("relay.maxHandles", defaults.maxHandles);
+		settings.maxHandlesPerIp = config().getUInt64("relay.maxHandlesPerIp", defaults.maxHandlesPerIp);
+		settings.handleRelease = seconds("relay.handleReleaseSeconds", defaults.handleRelease);
+		settings.maxEnvelopeSize = config().getUInt64("relay.maxEnvelopeSize", defaults.maxEnvelopeSize);
+		settings.mailboxTtl = seconds("relay.mailboxTtlSeconds", defaults.mailboxTtl);
+		settings.mailboxMaxBytes = config().getUInt64("relay.mailboxMaxBytes", defaults.mailboxMaxBytes);
+		settings.mailboxPerRecipient = config().getUInt64("relay.mailboxPerRecipient", defaults.mailboxPerRecipient);
+		settings.mailboxBytesPerRecipient = config().getUInt64("relay.mailboxBytesPerRecipient", defaults.mailboxBytesPerRecipient);
+		settings.mailboxBytesPerIp = config().getUInt64("relay.mailboxBytesPerIp", defaults.mailboxBytesPerIp);
+		settings.mailboxPerIpPerRecipient = config().getUInt64("relay.mailboxPerIpPerRecipient", defaults.mailboxPerIpPerRecipient);
 		return settings;
 	}
 
 	bool _helpRequested = false;
 	bool _configFileGiven = false;
 	bool _portGiven = false;   ///< --port or --define relay.port (then PORT is not used).
+	bool _tokenOptionGiven = false;
+	std::string _tokenName;
+	std::int64_t _tokenExpiresMs = 0;
+	CrossChat::Relay::RelayTokenQuota _tokenQuota;
+	bool _tokenAdmin = false;
 };
 
 
