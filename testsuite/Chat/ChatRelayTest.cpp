@@ -14,6 +14,7 @@
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/Relay/RelayServer.h"
+#include "CrossChat/Relay/RelayTokens.h"
 #include "Poco/File.h"
 #include "Poco/FileStream.h"
 #include "Poco/Path.h"
@@ -39,11 +40,13 @@ using CrossChat::Test::runUntil;
 namespace {
 
 
-std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0, const std::string& dataDir = std::string())
+std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0, const std::string& dataDir = std::string(),
+	Relay::RelayAccess access = Relay::RelayAccess::OPEN)
 {
 	Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
 	config.dataDir = dataDir;
+	config.access = access;
 	config.eventLoops = 1;
 	config.requestsPerSecondPerIp = 1000;
 	auto relay = std::make_unique<Relay::RelayServer>(config);
@@ -609,4 +612,122 @@ void ChatRelayTest::testMailboxDuplicateOfSessionDropped()
 	CPPUNIT_ASSERT_EQUAL(id, rb.messages[0].id);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), ra.delivered.size());
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), b.history(idA.peerId(), 10).size());
+}
+
+
+void ChatRelayTest::testPrivateRelayToken()
+{
+	// relay.access = token: no token and a revoked one are refused for good (no retries), a
+	// valid one works, and a token revoked while in use ends its channel.
+	TempDirectory dir;
+	const std::string relayDir = dir.path("relay");
+	std::string good, gone;
+	{
+		Relay::RelayTokens tokens(relayDir);
+		good = tokens.add("alice", false, 0, Relay::RelayTokenQuota());
+		gone = tokens.add("old", false, 0, Relay::RelayTokenQuota());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(1), tokens.revoke("old"));
+		CPPUNIT_ASSERT_EQUAL(std::size_t(0), tokens.revoke("old"));
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), tokens.list().size());
+	}
+	auto relay = startRelay(0, relayDir, Relay::RelayAccess::TOKEN);
+	EventLoop loop;
+	const std::vector<std::pair<std::string, std::string>> refused = {{"", "token_required"}, {gone, "token_revoked"},
+		{"cxrt_" + std::string(43, 'A'), "token_invalid"}};
+	for (const auto& [token, code]: refused)
+	{
+		ChatNodeConfig config = relayConfig("nobody", relay->port());
+		config.relayToken = token;
+		Identity id = Identity::generate();
+		ChatNode node(loop, id, config);
+		Recorder recorder;
+		recorder.attach(node);
+		node.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return !node.relayRefusal().empty(); }));
+		CPPUNIT_ASSERT_EQUAL(code, node.relayRefusal());
+		CPPUNIT_ASSERT_EQUAL(std::string("offline"), node.relayState());
+		const std::size_t states = recorder.relayStates.size();
+		CPPUNIT_ASSERT(settle(loop, 400ms));   // retryMin is 50 ms: a retry would show up
+		CPPUNIT_ASSERT_EQUAL(states, recorder.relayStates.size());
+		CPPUNIT_ASSERT(!recorder.sawRelayState("online"));
+	}
+	ChatNodeConfig config = relayConfig("alice", relay->port());
+	config.relayToken = good;
+	Identity id = Identity::generate();
+	ChatNode node(loop, id, config);
+	node.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return node.relayState() == "online"; }));
+	CPPUNIT_ASSERT(node.relayRefusal().empty());
+
+	// The operator revokes it while the relay runs: the channel ends, the client stops.
+	Relay::RelayTokens(relayDir).revoke("alice");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return node.relayRefusal() == "token_revoked"; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("offline"), node.relayState());
+}
+
+
+void ChatRelayTest::testHandlesPinned()
+{
+	// A handle is claimed, found and pinned on first use; released and claimed by another key,
+	// the lookup reports the change and keeps the pin; unpinned, the next lookup pins anew.
+	TempDirectory dir;
+	auto relay = startRelay(0, dir.path("relay"));
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	Identity idC = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	configA.databasePath = dir.path("alice.db");
+	ChatNode a(loop, idA, configA);
+	ChatNode b(loop, idB, relayConfig("bob", relay->port()));
+	ChatNode c(loop, idC, relayConfig("carol", relay->port()));
+	a.start();
+	b.start();
+	c.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online" && b.relayState() == "online" && c.relayState() == "online"; }));
+	CPPUNIT_ASSERT_THROW(b.claimHandle("x", nullptr), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(b.claimHandle("9lives", nullptr), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT(!ChatNode::parseHandleSpec("bob bob"));
+	CPPUNIT_ASSERT(ChatNode::parseHandleSpec("Bob@relay.example:5000")->first == "bob");
+
+	auto claim = [&](ChatNode& node, const std::string& handle) {
+		std::optional<std::string> result;
+		node.claimHandle(handle, [&](const std::string& error) { result = error; });
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return result.has_value(); }));
+		return *result;
+	};
+	auto lookup = [&](const std::string& spec) {
+		std::optional<ChatNode::HandleAnswer> result;
+		a.lookupHandle(spec, [&](const ChatNode::HandleAnswer& answer) { result = answer; });
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return result.has_value(); }));
+		return *result;
+	};
+	CPPUNIT_ASSERT_EQUAL(std::string(), claim(b, "Bob"));
+	CPPUNIT_ASSERT(!claim(c, "bob").empty());   // first come, first served
+
+	ChatNode::HandleAnswer first = lookup("bob");
+	CPPUNIT_ASSERT(first.error.empty());
+	CPPUNIT_ASSERT(first.id && *first.id == idB.peerId());
+	CPPUNIT_ASSERT(first.firstUse);
+	CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:") + std::to_string(relay->port()), first.relay);
+	// The same relay named explicitly is the same pin.
+	ChatNode::HandleAnswer again = lookup("bob@127.0.0.1:" + std::to_string(relay->port()));
+	CPPUNIT_ASSERT(!again.firstUse && !again.keyChanged && again.pinned && *again.pinned == idB.peerId());
+	CPPUNIT_ASSERT(!lookup("nobody").id);
+
+	// Bob lets it go, Carol takes it: Alice is warned and keeps Bob's ID.
+	std::optional<std::string> released;
+	b.releaseHandle([&](const std::string& error) { released = error; });
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return released.has_value(); }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), *released);
+	CPPUNIT_ASSERT_EQUAL(std::string(), claim(c, "bob"));
+	ChatNode::HandleAnswer changed = lookup("bob");
+	CPPUNIT_ASSERT(changed.keyChanged);
+	CPPUNIT_ASSERT(changed.id && *changed.id == idC.peerId());
+	CPPUNIT_ASSERT(changed.pinned && *changed.pinned == idB.peerId());
+	CPPUNIT_ASSERT(lookup("bob").keyChanged);   // still: the pin is not replaced
+
+	CPPUNIT_ASSERT(a.unpinHandle("bob"));
+	ChatNode::HandleAnswer repinned = lookup("bob");
+	CPPUNIT_ASSERT(repinned.firstUse && !repinned.keyChanged && *repinned.id == idC.peerId());
 }

@@ -24,6 +24,8 @@ class ChatRelayTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testContactTunnelPastStrangers);
 	CPPUNIT_TEST(testMailboxNeverOnlineTogether);
 	CPPUNIT_TEST(testMailboxDuplicateOfSessionDropped);
+	CPPUNIT_TEST(testPrivateRelayToken);
+	CPPUNIT_TEST(testHandlesPinned);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -36,6 +38,8 @@ public:
 	void testContactTunnelPastStrangers();
 	void testMailboxNeverOnlineTogether();
 	void testMailboxDuplicateOfSessionDropped();
+	void testPrivateRelayToken();
+	void testHandlesPinned();
 };
 
 

@@ -16,8 +16,9 @@ Steps (each wait bounded):
      handle "bob" (/handle bob), accepts a as a contact and quits;
   3. a comes back, writes `/msg bob@203.0.113.10:5000 ...` (the handle is looked up and pinned on
      first use) twice: b is offline, so both are deposited in b's mailbox ("deposited" events);
-     a quits (its durable outbox keeps them);
-  4. the relay is killed with SIGKILL and restarted on the same data directory;
+     a is killed with SIGKILL (its durable outbox keeps them; its record stays at the relay);
+  4. the relay is killed with SIGKILL and restarted on the same data directory: the envelopes
+     and a's record are still there (a lookup finds a without a new announce);
   5. b comes online: both messages arrive once with "path":"mailbox"; b's receipts wait in a's
      mailbox (relay /health mail_waiting); b quits;
   6. a comes online: both messages are "delivered" (never online together with b);
@@ -131,6 +132,16 @@ class MailboxLab:
         code = proc.wait(10)
         self.check(code == 0, f"{name} exits with 0 on /quit ({code})")
 
+    def api_get(self, path, token):
+        """GET RELAY_URL + path from host b with a bearer token: the HTTP status (None on error)."""
+        script = ("import sys, urllib.error, urllib.request\n"
+                  "request = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n"
+                  "try:\n    print(urllib.request.urlopen(request, timeout=5).status)\n"
+                  "except urllib.error.HTTPError as exc:\n    print(exc.code)\n")
+        result = self.hosts["b"].run([sys.executable, "-c", script, RELAY_URL + path, token], check=False, timeout=15)
+        text = result.stdout.strip()
+        return int(text) if text.isdigit() else None
+
     def health(self):
         status, _headers, body = self.hosts["a"].http_get(f"{RELAY_URL}/health", timeout=5)
         return json.loads(body) if status == 200 else {}
@@ -194,7 +205,10 @@ class MailboxLab:
                    f"both messages deposited in b's mailbox ({[e.data for e in events]})")
         self.results["deposit_ms"] = ms(events[-1].t - t0)
         self.check(self.health().get("mail_waiting") == 2, f"the relay holds 2 envelopes ({self.health().get('mail_waiting')})")
-        self.quit("a", a)
+        # a dies without unregistering: its record stays at the relay (and its outbox on its disk).
+        a.kill(signal.SIGKILL)
+        a.wait(5)
+        self.check(self.api_get(f"/api/v1/peers/{self.ids['a']}", self.tokens["b"]) == 200, "a's record is at the relay")
 
     def kill_relay(self):
         print("step 4: the relay is killed (SIGKILL) and restarted on its data directory", flush=True)
@@ -204,6 +218,9 @@ class MailboxLab:
         self.start_relay()
         self.results["relay_restart_ms"] = ms(time.monotonic() - t)
         self.check(self.health().get("mail_waiting") == 2, "the 2 envelopes survived the kill")
+        self.check(self.api_get(f"/api/v1/peers/{self.ids['a']}", self.tokens["b"]) == 200,
+                   "a's record survived the kill: found without a new announce")
+        self.check(self.api_get(f"/api/v1/peers/{self.ids['a']}", self.tokens["gone"]) == 401, "... not with the revoked token")
 
     def receive(self):
         print("step 5: b comes online: both messages from the mailbox, once; receipts left for a", flush=True)
