@@ -158,7 +158,7 @@ private:
 	void openStore();
 	void reloadTokens();
 	void startListeners();
-	void onAccept(const Poco::Net::StreamSocket& socket);
+	void onAccept(std::shared_ptr<Poco::Net::StreamSocket> pSocket);
 	static void serve(ServerContext& context, RelayLoop& relayLoop, const TcpConnection::Ptr& pConnection,
 		const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin, bool trusted,
 		ConnectionSlot slot, const std::string& rest);
@@ -377,7 +377,7 @@ void RelayServer::Impl::startListeners()
 			try
 			{
 				_pListener = std::make_unique<TcpListener>(first.loop(), _config.bind,
-					[this](const Poco::Net::StreamSocket& socket) { onAccept(socket); });
+					[this](std::shared_ptr<Poco::Net::StreamSocket> pSocket) { onAccept(std::move(pSocket)); });
 			}
 			catch (const Poco::Net::NetException& exc)
 			{
@@ -437,9 +437,11 @@ RelayLoop& RelayServer::Impl::nextLoop()
 }
 
 
-void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
-	/// On the first loop: admission before anything is read, then hand-off.
+void RelayServer::Impl::onAccept(std::shared_ptr<Poco::Net::StreamSocket> pSocket)
+	/// On the first loop: admission before anything is read, then hand-off (the socket goes
+	/// to the serving loop in its shared_ptr, no copy stays here: see TcpListener::HandOffHandler).
 {
+	const Poco::Net::StreamSocket& socket = *pSocket;
 	_metrics.connectionsAccepted++;
 	Poco::Net::SocketAddress peer;
 	try
@@ -473,12 +475,12 @@ void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
 	RelayLoop& relayLoop = nextLoop();
 	ServerContext& context = *_pContext;
 	auto pSlot = std::make_shared<ConnectionSlot>(std::move(slot));
-	auto start = [&context, &relayLoop, socket, peer, trusted, pSlot]
+	auto start = [&context, &relayLoop, pSocket = std::move(pSocket), peer, trusted, pSlot]
 	{
 		TcpConnection::Ptr pConnection;
 		try
 		{
-			pConnection = TcpConnection::adopt(relayLoop.loop(), socket);
+			pConnection = TcpConnection::adopt(relayLoop.loop(), *pSocket);
 		}
 		catch (const Poco::Exception&)
 		{
@@ -517,7 +519,7 @@ void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
 			});
 	};
 	if (&relayLoop == _loops.front().get()) start();
-	else relayLoop.loop().post(start);
+	else relayLoop.loop().post(std::move(start));   // no copy of the socket stays here
 }
 
 
