@@ -273,3 +273,34 @@ void RelayPersistenceTest::testSecondRelayRefused()
 	auto relay = startRelay(data);
 	CPPUNIT_ASSERT_THROW(startRelay(data), DataDirectoryInUseException);
 }
+
+
+void RelayPersistenceTest::testTokenQuota()
+{
+	// Quotas count per token: peers announced with it, envelope bytes deposited with it.
+	const std::string data = Poco::Path(Poco::Path(_dir).makeDirectory(), "relay").toString();
+	std::string small;
+	{
+		RelayTokens tokens(data);
+		small = tokens.add("small", false, 0, RelayTokenQuota::parse("peers=1,mailbox=300"));
+	}
+	auto relay = startRelay(data, RelayAccess::TOKEN);
+	HttpClient client(relay->port());
+	const Identity first = Identity::generate();
+	const Identity second = Identity::generate();
+	const std::string body = R"({"name":"q","port":4000})";
+	HttpResult announced = client.request("POST", "/api/v1/announce", body, &first, SignOptions(), bearer(small));
+	CPPUNIT_ASSERT_EQUAL_MESSAGE(announced.body, 200, announced.status);
+	announced = client.request("POST", "/api/v1/announce", body, &second, SignOptions(), bearer(small));
+	CPPUNIT_ASSERT_EQUAL_MESSAGE(announced.body, 403, announced.status);
+	CPPUNIT_ASSERT_EQUAL(std::string("quota"), announced.json()->getValue<std::string>("error"));
+	CPPUNIT_ASSERT_EQUAL(std::string("peers"), announced.json()->getValue<std::string>("reason"));
+
+	const Identity bob = Identity::generate();
+	const std::string path = "/api/v1/mailbox/" + bob.peerId().toString();
+	const HttpResult kept = client.request("POST", path, envelopeFor(bob.peerId(), 100), nullptr, SignOptions(), bearer(small));
+	CPPUNIT_ASSERT_EQUAL_MESSAGE(kept.body, 201, kept.status);
+	const HttpResult over = client.request("POST", path, envelopeFor(bob.peerId(), 100), nullptr, SignOptions(), bearer(small));
+	CPPUNIT_ASSERT_EQUAL_MESSAGE(over.body, 403, over.status);
+	CPPUNIT_ASSERT_EQUAL(std::string("mailbox"), over.json()->getValue<std::string>("reason"));
+}

@@ -22,6 +22,7 @@ class RelayPersistenceTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testMailboxBounds);
 	CPPUNIT_TEST(testTokenAccess);
 	CPPUNIT_TEST(testTokenAdministration);
+	CPPUNIT_TEST(testTokenQuota);
 	CPPUNIT_TEST(testSecondRelayRefused);
 	CPPUNIT_TEST_SUITE_END();
 
@@ -34,6 +35,7 @@ public:
 	void testMailboxBounds();
 	void testTokenAccess();
 	void testTokenAdministration();
+	void testTokenQuota();
 	void testSecondRelayRefused();
 
 private:
