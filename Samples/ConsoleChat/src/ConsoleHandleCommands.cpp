@@ -133,14 +133,14 @@ CommandInterpreter::Action ConsoleSession::unpin(const std::string& spec)
 
 
 void ConsoleSession::lookupHandle(const std::string& spec,
-	std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then)
+	std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then, bool forMsg)
 	/// Asks the relay, reports the answer (a loud warning when the handle now names another key
 	/// than the pinned one), and passes on the ID to use: the pinned one, or the relay's on first
 	/// use; none if the key changed, nobody holds the handle, or the lookup failed without a pin.
 {
 	try
 	{
-		_pNode->lookupHandle(spec, [this, spec, then](const Chat::ChatNode::HandleAnswer& answer) {
+		_pNode->lookupHandle(spec, [this, spec, then, forMsg](const Chat::ChatNode::HandleAnswer& answer) {
 			Poco::JSON::Object::Ptr pEvent = Console::makeEvent("whois");
 			pEvent->set("handle", answer.handle);
 			pEvent->set("relay", answer.relay);
@@ -166,8 +166,10 @@ void ConsoleSession::lookupHandle(const std::string& spec,
 			}
 			else if (!answer.id)
 			{
+				const bool qualified = !forMsg || spec.find('@') != std::string::npos;
 				_console.error("nobody holds the handle " + name + (answer.pinned ? " (it was pinned to " + answer.pinned->toString()
-					+ "; that peer may have let it lapse: write to its ID)" : ""));
+					+ "; that peer may have let it lapse: write to its ID)" : "")
+					+ (qualified ? std::string() : "; no peer here matches '" + Console::printable(spec) + "' either (/peers lists them)"));
 			}
 			else if (answer.keyChanged)
 			{
@@ -216,7 +218,7 @@ bool ConsoleSession::msgToHandle(const std::string& who, const std::string& text
 		{
 			sendTo(*peer, text);
 		}
-	});
+	}, true);
 	return true;
 }
 

@@ -114,7 +114,8 @@ private:
 	CommandInterpreter::Action whois(const std::string& spec);
 	CommandInterpreter::Action unpin(const std::string& spec);
 	void lookupHandle(const std::string& spec,
-		std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then);
+		std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then,
+		bool forMsg = false);
 	bool msgToHandle(const std::string& who, const std::string& text);
 	std::string relayHost() const;
 	void onDeposited(const std::string& messageId, const PeerId& to);
