@@ -34,6 +34,7 @@ const MessageCatalog& SessionProtocol::catalog()
 			.requireString("code", 1, 32)
 			.optionalString("reason", 0, 256));
 		c.declare(8, "contact", MessageSchema().requireBoolean("accepted"));
+		c.declare(9, "name", MessageSchema().requireString("name", 0, MAX_NAME_SIZE));
 		return c;
 	}();
 	return catalog;

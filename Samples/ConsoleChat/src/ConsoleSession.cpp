@@ -21,14 +21,17 @@
 #include "Poco/Path.h"
 #include "Poco/NumberParser.h"
 #include "Poco/String.h"
+#include "Poco/StringTokenizer.h"
 #include "Poco/TextConverter.h"
 #include "Poco/TextEncoding.h"
 #include "Poco/Timestamp.h"
 #include "Poco/UTF8Encoding.h"
 #include "Poco/Util/Application.h"
+#include <algorithm>
 #include <clocale>
 #include <exception>
 #include <langinfo.h>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -65,6 +68,9 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
 	_interpreter.add("/whoami", "show your name and peer ID",
 		[this](const std::string&) { return whoami(); });
+	_interpreter.add("/nick <name>", "change the name others see, for this run (connected peers are told; "
+		"--name or crosschat.name keeps one)",
+		[this](const std::string& arguments) { return nick(arguments); });
 	_interpreter.add("/peers", "list the peers found on the LAN or met before",
 		[this](const std::string&) { return peers(); });
 	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID, a unique ID prefix, or a handle: "
@@ -175,6 +181,7 @@ int ConsoleSession::start()
 	pEvent->set("port", _pNode->port());
 	pEvent->set("lan_port", _pNode->lanPort());
 	pEvent->set("relay", _settings.relay);
+	pEvent->set("history", _pNode->durable());
 	std::string lan = _settings.lan
 		? "Looking for peers on the LAN (UDP port " + std::to_string(_pNode->lanPort()) + ").\n"
 		: "LAN discovery is off.\n";
@@ -310,6 +317,36 @@ CommandInterpreter::Action ConsoleSession::whoami()
 	pEvent->set("id", id);
 	pEvent->set("name", _settings.name);
 	_console.print(*pEvent, "You are " + _settings.name + "\nYour peer ID: " + id);
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
+CommandInterpreter::Action ConsoleSession::nick(const std::string& arguments)
+{
+	const std::string name = Poco::trim(arguments);
+	if (name.empty())
+	{
+		_console.error("usage: /nick <name>");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	if (std::any_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+	{
+		_console.error("a name must not contain control characters");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	try
+	{
+		_pNode->setName(name);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.error("cannot change the name: " + exc.message());
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	_settings.name = name;
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("nick");
+	pEvent->set("name", name);
+	_console.print(*pEvent, "You are now " + name + " (for this run).");
 	return CommandInterpreter::Action::CONTINUE;
 }
 
@@ -535,6 +572,12 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 	pEvent->set("addresses", pAddresses);
 	if (change == Change::CONNECTED) pEvent->set("path", peer.path);
 	const std::string who = (peer.name.empty() ? std::string("?") : Console::printable(peer.name)) + " (" + peer.id.shortString() + ")";
+	// The name each peer was last shown with, to say when one renames itself (/nick); bounded
+	// (forgetting only means a rename goes unmentioned).
+	if (_shownNames.size() >= MAX_SHOWN_NAMES) _shownNames.clear();
+	std::string& shown = _shownNames[peer.id];
+	const std::string previous = shown;
+	if (!peer.name.empty()) shown = peer.name;
 	std::string text;
 	switch (change)
 	{
@@ -551,7 +594,10 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 		text = "* disconnected from " + who;
 		break;
 	case Change::UPDATED:
-		if (!_console.isJson()) return;   // not worth a line for people
+		if (!previous.empty() && !peer.name.empty() && previous != peer.name)
+			text = "* " + Console::printable(previous) + " (" + peer.id.shortString() + ") is now known as " + Console::printable(peer.name);
+		else if (!_console.isJson())
+			return;   // addresses or relation: not worth a line for people
 		break;
 	case Change::PATH:
 		break;   // handled above
@@ -661,8 +707,8 @@ void ConsoleSession::registerContactCommands()
 		[this](const std::string& arguments) { return block(arguments); });
 	_interpreter.add("/contacts", "list your contacts and blocked peers: alias, ID, last seen, path",
 		[this](const std::string&) { return contacts(); });
-	_interpreter.add("/history <peer> [count]", "show the last messages of a conversation (default 20, at most 1000), "
-		"from the chat database",
+	_interpreter.add("/history <peer> [count] [--before SEQ]", "show the last messages of a conversation (default 20, "
+		"at most 1000), from the chat database; with --before, those stored before the message with that seq (page back)",
 		[this](const std::string& arguments) { return history(arguments); });
 	_interpreter.add("/search <words>", "search every conversation for messages with all the words (word* matches a prefix)",
 		[this](const std::string& arguments) { return search(arguments); });
@@ -814,16 +860,29 @@ std::string formatTime(std::int64_t ms)
 
 CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 {
-	const std::string::size_type space = arguments.find(' ');
-	const std::string who = arguments.substr(0, space);
-	const std::string countText = space == std::string::npos ? std::string() : Poco::trim(arguments.substr(space + 1));
-	if (who.empty())
+	const Poco::StringTokenizer words(arguments, " ", Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+	std::vector<std::string> rest(words.begin(), words.end());
+	std::optional<std::int64_t> before;
+	const auto option = std::find(rest.begin(), rest.end(), "--before");
+	if (option != rest.end())
 	{
-		_console.error("usage: /history <peer> [count]");
+		Poco::Int64 sequence = 0;
+		if (option + 1 == rest.end() || !Poco::NumberParser::tryParse64(*(option + 1), sequence) || sequence <= 0)
+		{
+			_console.error("--before needs a message's seq (a positive number, as /history prints it in --json)");
+			return CommandInterpreter::Action::CONTINUE;
+		}
+		before = sequence;
+		rest.erase(option, option + 2);
+	}
+	if (rest.empty() || rest.size() > 2)
+	{
+		_console.error("usage: /history <peer> [count] [--before SEQ]");
 		return CommandInterpreter::Action::CONTINUE;
 	}
+	const std::string& who = rest[0];
 	unsigned count = 20;
-	if (!countText.empty() && (!Poco::NumberParser::tryParseUnsigned(countText, count) || count == 0
+	if (rest.size() == 2 && (!Poco::NumberParser::tryParseUnsigned(rest[1], count) || count == 0
 		|| count > Chat::ChatStore::MAX_PAGE))
 	{
 		_console.error("the count must be a number from 1 to " + std::to_string(Chat::ChatStore::MAX_PAGE));
@@ -834,7 +893,7 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	std::vector<Chat::StoredMessage> messages;
 	try
 	{
-		messages = _pNode->history(*peer, count);
+		messages = _pNode->history(*peer, count, before.value_or(0));
 	}
 	catch (const Poco::Exception& exc)
 	{
@@ -843,15 +902,17 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	}
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("history");
 	pEvent->set("peer", peer->toString());
+	if (before) pEvent->set("before", *before);
 	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
 	std::ostringstream text;
-	if (messages.empty()) text << "No messages with " << nameOf(*peer) << " yet.";
+	if (messages.empty()) text << (before ? "No older messages with " : "No messages with ") << nameOf(*peer) << " yet.";
 	const std::string me = _identity->peerId().toString();
 	for (const Chat::StoredMessage& message: messages)
 	{
 		const bool outgoing = message.direction == Chat::MessageDirection::OUTGOING;
 		Poco::JSON::Object::Ptr pMessage = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 		pMessage->set("id", message.id);
+		pMessage->set("seq", message.sequence);
 		pMessage->set("from", outgoing ? me : peer->toString());
 		pMessage->set("text", message.text);
 		pMessage->set("time", message.timestampMs);
