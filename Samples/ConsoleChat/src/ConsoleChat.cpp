@@ -19,6 +19,7 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
+#include "CrossChat/TlsClientContext.h"
 #include "Poco/AutoPtr.h"
 #include "Poco/ConsoleChannel.h"
 #include "Poco/Environment.h"
@@ -62,6 +63,9 @@ using Poco::Util::OptionSet;
 namespace {
 
 
+const char* const SYSTEM_CONFIG_FILE = CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties";
+
+
 template <typename Function>
 auto callInLoop(CrossChat::EventLoop& loop, Function function) -> decltype(function())
 	/// Runs function on the loop thread and waits for its result (or exception), which the
@@ -97,6 +101,9 @@ void configureLogging(bool verbose, Poco::Channel* pTarget = nullptr)
 		// later takes its level from its nearest existing ancestor).
 		Poco::Logger::get("CrossChat.Relay.Client").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat").setLevel(Poco::Message::PRIO_ERROR);
+		// A refused TLS handshake is reported where it matters: an https relay's certificate
+		// in the relay state, a peer's key by the dial that failed.
+		Poco::Logger::get("CrossChat.Tls").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat.PortMapper").setLevel(Poco::Message::PRIO_WARNING);
 	}
 }
@@ -166,7 +173,7 @@ protected:
 				.argument("NAME")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleName)));
 		options.addOption(
-			Option("data-dir", "d", "Where the identity key is kept; default: "
+			Option("data-dir", "d", "Where the identity key and the chat database (history, contacts, outbox) are kept; default: "
 				"$XDG_DATA_HOME/crosschat, else ~/.local/share/crosschat.")
 				.required(false)
 				.repeatable(false)
@@ -203,12 +210,19 @@ protected:
 				.argument("SECONDS")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanInterval)));
 		options.addOption(
-			Option("relay", "r", "URL of a relay (http://host:port) through which peers on other networks "
-				"find and reach you by peer ID.")
+			Option("relay", "r", "URL of a relay (https://host[:port], port 443 by default, or http://host[:port], "
+				"port 80) through which peers on other networks find and reach you by peer ID.")
 				.required(false)
 				.repeatable(false)
 				.argument("URL")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelay)));
+		options.addOption(
+			Option("relay-ca", "", "Verify an https:// relay's certificate against the CA certificates in FILE "
+				"(PEM) instead of the system trust store.")
+				.required(false)
+				.repeatable(false)
+				.argument("FILE")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelayCa)));
 		options.addOption(
 			Option("relay-token", "", "Access token of a private relay (from its operator's crosschat-relay token add). "
 				"Also crosschat.relay-token; a missing, unknown or revoked token is reported and not retried.")
@@ -223,9 +237,10 @@ protected:
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleNoMailbox)));
 		options.addOption(
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
-				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
+				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
+				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-token, crosschat.mailbox, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-token, crosschat.mailbox, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
 				"crosschat.hole-punching, crosschat.bell, and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
 				"crosschat.max-pending-sessions, crosschat.max-pending-per-address, crosschat.max-strangers, "
 				"crosschat.max-dials-per-minute, crosschat.max-reconnects-per-minute. "
@@ -295,6 +310,7 @@ protected:
 			settings.lanInterval = std::chrono::seconds(_lanInterval ? *_lanInterval
 				: parseNumber("crosschat.lan-interval", file.getString("crosschat.lan-interval", "30"), 1, 3600));
 			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
+			settings.relayCa = _relayCa ? *_relayCa : file.getString("crosschat.relay-ca", "");
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
 			settings.relayToken = Poco::trim(_relayToken ? *_relayToken : file.getString("crosschat.relay-token", ""));
 			settings.mailbox = _noMailbox ? false : file.getBool("crosschat.mailbox", true);
@@ -326,6 +342,24 @@ protected:
 			{
 				reportStartupError(_json, "relay URL '" + settings.relay + "' (--relay or crosschat.relay): " + problem);
 				return EXIT_USAGE;
+			}
+		}
+		if (!settings.relayCa.empty())
+		{
+			if (settings.relay.empty() || Poco::URI(settings.relay).getScheme() != "https")
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca) is for an https:// relay"
+					+ (settings.relay.empty() ? std::string(", and no relay is set") : ", not " + settings.relay));
+				return EXIT_USAGE;
+			}
+			try
+			{
+				CrossChat::TlsClientContext::withCaFile(settings.relayCa);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca): " + exc.message());
+				return EXIT_CONFIG;
 			}
 		}
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
@@ -454,16 +488,16 @@ private:
 	static std::string relayUrlProblem(const std::string& url)
 		/// Empty if url is a usable relay URL, else what is wrong with it.
 	{
-		if (url.find("://") == std::string::npos) return "no scheme; write http://" + url;
+		if (url.find("://") == std::string::npos) return "no scheme; write https://" + url + " (or http://" + url + ")";
 		try
 		{
 			const Poco::URI uri(url);
-			if (uri.getScheme().empty()) return "no scheme; write http://host[:port]";
-			if (uri.getScheme() == "https")
-				return "https is not supported in this version (control channels and tunnels need plain http); write http://host[:port]";
-			if (uri.getScheme() != "http") return "unsupported scheme '" + uri.getScheme() + "'; write http://host[:port]";
-			if (uri.getHost().empty()) return "no host; write http://host[:port]";
-			if (!uri.getPath().empty() && uri.getPath() != "/") return "a relay URL has no path ('" + uri.getPath() + "'); write http://host[:port]";
+			if (uri.getScheme().empty()) return "no scheme; write https://host[:port] or http://host[:port]";
+			if (uri.getScheme() != "http" && uri.getScheme() != "https")
+				return "unsupported scheme '" + uri.getScheme() + "'; write https://host[:port] or http://host[:port]";
+			if (uri.getHost().empty()) return "no host; write " + uri.getScheme() + "://host[:port]";
+			if (!uri.getPath().empty() && uri.getPath() != "/")
+				return "a relay URL has no path ('" + uri.getPath() + "'); write " + uri.getScheme() + "://host[:port]";
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -586,6 +620,11 @@ private:
 		_relay = value;
 	}
 
+	void handleRelayCa(const std::string&, const std::string& value)
+	{
+		_relayCa = value;
+	}
+
 	void handleRelayToken(const std::string&, const std::string& value)
 	{
 		_relayToken = value;
@@ -605,6 +644,9 @@ private:
 	void initialize(Application& self) override
 	{
 		Application::initialize(self);
+		// The system-wide file is the bottom layer: the user's file (or --config-file) and the
+		// options override it key by key.
+		if (Poco::File(SYSTEM_CONFIG_FILE).exists()) loadConfiguration(SYSTEM_CONFIG_FILE, PRIO_DEFAULT + 1);
 		if (_configFileGiven) return;
 		const std::string home = Poco::Environment::get("XDG_CONFIG_HOME", "");
 		const std::string dir = !home.empty() && home[0] == '/' ? home
@@ -636,6 +678,7 @@ private:
 	std::optional<std::string> _relay;
 	std::optional<std::string> _relayToken;
 	bool _noMailbox = false;
+	std::optional<std::string> _relayCa;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
 };

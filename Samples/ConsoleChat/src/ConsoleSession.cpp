@@ -210,6 +210,7 @@ void ConsoleSession::startNode()
 	config.lan.port = _settings.lanPort;
 	config.lan.announceInterval = _settings.lanInterval;
 	config.relayUrl = _settings.relay;
+	config.relayCaFile = _settings.relayCa;
 	config.relayDirectory = _settings.relayDirectory;
 	config.relayToken = _settings.relayToken;
 	config.relayMailbox = _settings.mailbox;
