@@ -10,9 +10,12 @@
 #include "AddressPolicy.h"
 #include "ChatSession.h"
 #include "GroupService.h"
+#include "MailDrop.h"
 #include "Peer.h"
+#include "RelayBook.h"
 #include "PeerHost.h"
 #include "PeerService.h"
+#include "CrossChat/Relay/RelayProtocol.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/Text.h"
@@ -133,6 +136,8 @@ public:
 	{
 		for (PeerService* pService: _serviceList) pService->stop();
 		_portMapper.reset();   // removes the mapping (bounded)
+		_mailDrop.reset();
+		_foreignRelays.clear();
 		if (_relay) _relay->stop();
 		_relay.reset();
 		if (_lan) _lan->stop();
@@ -220,7 +225,9 @@ public:
 		config.directory = _config.relayDirectory;
 		config.retryMin = _config.relayRetryMin;
 		config.retryMax = _config.relayRetryMax;
+		config.accessToken = _config.relayToken;
 		_relay = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		if (_config.relayMailbox) startMailDrop();
 		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
 			onRelayState(state, detail);
 		});
@@ -987,6 +994,192 @@ public:
 		return total;
 	}
 
+	// The relay mailbox ----------------------------------------------------------------------
+
+	std::string relayKey() const
+		/// The configured relay as the store names it: "host:port".
+	{
+		const Poco::URI url(_config.relayUrl);
+		return Poco::toLower(url.getHost()) + ":" + std::to_string(url.getPort());
+	}
+
+	void startMailDrop()
+	{
+		MailDrop::Hooks hooks;
+		hooks.waiting = [this](const PeerId& id) {
+			std::vector<Outbox::Entry> entries;
+			if (const Peer* pPeer = findPeer(id)) entries.assign(pPeer->outbox().entries().begin(), pPeer->outbox().entries().end());
+			return entries;
+		};
+		hooks.text = [this](const OpenedEnvelope& envelope) { return mailText(envelope); };
+		hooks.receipt = [this](const PeerId& sender, const std::string& messageId) { mailReceipt(sender, messageId); };
+		hooks.deposited = [this](const PeerId& peer, const std::string& messageId) {
+			if (_onDeposited) _onDeposited(messageId, peer);
+		};
+		_mailDrop = std::make_unique<MailDrop>(_loop, _identity, *_relay, relayKey(), _store.get(), std::move(hooks));
+		_mailDrop->start();   // before the relay's first announce: it carries the pre-keys
+	}
+
+	void peerUnreachable(Peer& peer) override
+	{
+		// Only for contacts (strangers get no deposits), and only while messages wait.
+		if (_mailDrop && peer.relation() == Relation::CONTACT && !peer.outbox().empty()) _mailDrop->depositFor(peer.id());
+	}
+
+	MailDrop::Verdict mailText(const OpenedEnvelope& envelope)
+		/// A text from our mailbox: kept once (the store's received IDs drop what a session
+		/// brought already), then its receipt goes back on a session if there is one, else
+		/// (to a contact) through the sender's mailbox.
+	{
+		const Peer* pKnown = findPeer(envelope.sender);
+		if (pKnown && pKnown->relation() == Relation::BLOCKED) return MailDrop::Verdict::DROPPED;
+		Peer::Ptr peer = peerFor(envelope.sender);
+		if (!peer) return MailDrop::Verdict::RETRY;   // no room for another stranger now: the relay keeps it
+		const Peer::MailResult result = peer->takeMail(envelope.content.messageId, envelope.content.timestampMs,
+			envelope.content.text);
+		if (result == Peer::MailResult::BLOCKED) return MailDrop::Verdict::DROPPED;
+		const Session::Ptr& session = peer->current();
+		if (session && session->established())
+			session->sendReceipt(envelope.content.messageId);
+		else if (peer->relation() == Relation::CONTACT && _mailDrop)
+			_mailDrop->receiptFor(envelope.sender, envelope.content.messageId);
+		return MailDrop::Verdict::KEPT;
+	}
+
+	void mailReceipt(const PeerId& sender, const std::string& messageId)
+	{
+		Peer* pPeer = findPeer(sender);
+		if (!pPeer || !pPeer->acknowledgeByMail(messageId)) return;   // unknown, or delivered already
+		if (_store) _store->markDelivered(sender, messageId, "mailbox");
+		if (_onDelivered) _onDelivered(messageId, sender);
+	}
+
+	// Handles -------------------------------------------------------------------------------
+
+	struct HandleTarget
+	{
+		std::string handle;
+		std::string relay;                   ///< "host:port"
+		Relay::RelayClient* pClient = nullptr;
+		std::uint64_t foreign = 0;           ///< Its key in _foreignRelays, or 0 for ours.
+	};
+
+	HandleTarget handleTarget(const std::string& spec)
+	{
+		const auto parsed = ChatNode::parseHandleSpec(spec);
+		if (!parsed) throw Poco::InvalidArgumentException("'" + Text::terminalSafe(spec, 80) + "' is not a handle (3 to 32 characters: "
+			"a letter first, then letters, digits, - or _; optionally @relay)");
+		HandleTarget target;
+		target.handle = parsed->first;
+		const Poco::URI ours(_config.relayUrl.empty() ? std::string("http://localhost") : _config.relayUrl);
+		std::string host = parsed->second;   // "name", "name:port", "[v6]" or "[v6]:port"
+		std::string port;
+		const std::size_t close = host.find(']');
+		const std::size_t colon = host.find(':', close == std::string::npos ? 0 : close);
+		if (colon != std::string::npos && (close != std::string::npos || host.find(':', colon + 1) == std::string::npos))
+		{
+			port = host.substr(colon + 1);
+			host = host.substr(0, colon);
+		}
+		if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+		if (!port.empty() && (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535))
+			throw Poco::InvalidArgumentException("bad relay port in '" + Text::terminalSafe(spec, 80) + "'");
+		const bool sameHost = host.empty() || Poco::icompare(host, ours.getHost()) == 0;
+		if (sameHost && (port.empty() || port == std::to_string(ours.getPort())))
+		{
+			if (!_relay) throw Poco::IllegalStateException("no relay is configured (--relay) to ask for handle " + target.handle);
+			target.relay = relayKey();
+			target.pClient = _relay.get();
+			return target;
+		}
+		Relay::RelayClientConfig config;
+		const bool ipv6 = host.find(':') != std::string::npos;
+		config.url = Poco::URI(ours.getScheme() + "://" + (ipv6 ? "[" + host + "]" : host) + (port.empty() ? std::string() : ":" + port));
+		if (config.url.getHost().empty()) throw Poco::InvalidArgumentException("no relay host in '" + Text::terminalSafe(spec, 80) + "'");
+		target.relay = Poco::toLower(config.url.getHost()) + ":" + std::to_string(config.url.getPort());
+		target.foreign = _nextForeign++;
+		auto client = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		target.pClient = client.get();
+		_foreignRelays.emplace(target.foreign, std::move(client));
+		return target;
+	}
+
+	void releaseForeign(std::uint64_t key)
+		/// Later, not from inside the client's own callback.
+	{
+		if (key == 0) return;
+		std::weak_ptr<bool> alive = _alive;
+		_loop.post([this, alive, key] {
+			if (!alive.expired()) _foreignRelays.erase(key);
+		});
+	}
+
+	std::optional<HandlePin> findPin(const std::string& handle, const std::string& relay)
+	{
+		if (_store) return RelayBook(*_store).pin(handle, relay);
+		const auto it = _memoryPins.find(handle + "@" + relay);
+		if (it == _memoryPins.end()) return std::nullopt;
+		return it->second;
+	}
+
+	void savePin(const std::string& handle, const std::string& relay, const PeerId& id)
+	{
+		const std::int64_t now = wallClockMs();
+		if (_store)
+		{
+			RelayBook(*_store).setPin(handle, relay, id, now);
+			return;
+		}
+		_memoryPins[handle + "@" + relay] = HandlePin{handle, relay, id, now, now};
+	}
+
+	void lookupHandle(const std::string& spec, HandleHandler done)
+	{
+		const HandleTarget target = handleTarget(spec);
+		std::weak_ptr<bool> alive = _alive;
+		target.pClient->lookupHandle(target.handle, [this, alive, target, done](const std::optional<Relay::RelayHandle>& found,
+			const std::string& error) {
+			if (alive.expired()) return;
+			releaseForeign(target.foreign);
+			HandleAnswer answer;
+			answer.handle = target.handle;
+			answer.relay = target.relay;
+			answer.error = error;
+			const std::optional<HandlePin> pin = error.empty() ? findPin(target.handle, target.relay) : std::nullopt;
+			if (pin) answer.pinned = pin->peer;
+			if (found)
+			{
+				answer.id = found->id;
+				if (!pin)
+				{
+					savePin(target.handle, target.relay, found->id);
+					answer.firstUse = true;
+				}
+				else if (pin->peer != found->id)
+				{
+					answer.keyChanged = true;
+					logger().warning("handle %s@%s now names %s, but was pinned to %s: not taken", target.handle, target.relay,
+						found->id.toString(), pin->peer.toString());
+				}
+				else if (_store)
+				{
+					RelayBook(*_store).confirmPin(target.handle, target.relay, wallClockMs());
+				}
+			}
+			if (done) done(answer);
+		});
+	}
+
+	bool unpinHandle(const std::string& spec)
+	{
+		const auto parsed = ChatNode::parseHandleSpec(spec);
+		if (!parsed) throw Poco::InvalidArgumentException("'" + Text::terminalSafe(spec, 80) + "' is not a handle");
+		const HandleTarget target = handleTarget(spec);
+		releaseForeign(target.foreign);
+		if (_store) return RelayBook(*_store).forgetPin(target.handle, target.relay);
+		return _memoryPins.erase(target.handle + "@" + target.relay) > 0;
+	}
+
 	static constexpr std::size_t MAX_SESSIONS_PER_PEER = 4;   ///< Incoming sessions (tunnels) with one peer at once.
 
 	EventLoop& _loop;
@@ -999,6 +1192,11 @@ public:
 	std::unique_ptr<PortMapper> _portMapper;
 	std::unique_ptr<ChatStore> _store;
 	std::unique_ptr<GroupStore> _groupStore;             ///< The group tables of _store.
+	std::unique_ptr<MailDrop> _mailDrop;                 ///< With a relay (and relayMailbox).
+	std::map<std::string, HandlePin> _memoryPins;        ///< Without a store: "handle@relay" -> pin.
+	std::map<std::uint64_t, std::unique_ptr<Relay::RelayClient>> _foreignRelays;   ///< Handle lookups at other relays.
+	std::uint64_t _nextForeign = 1;
+	DepositedHandler _onDeposited;
 	std::map<PeerId, PeerEntry> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
@@ -1256,6 +1454,13 @@ std::uint16_t ChatNode::lanPort() const
 
 const ChatNodeStats& ChatNode::stats() const
 {
+	if (_pImpl->_mailDrop)
+	{
+		const MailDropStats& mail = _pImpl->_mailDrop->stats();
+		_pImpl->_stats.mailDeposited = mail.deposited;
+		_pImpl->_stats.mailReceived = mail.received;
+		_pImpl->_stats.mailRefused = mail.refused;
+	}
 	return _pImpl->_stats;
 }
 
@@ -1382,6 +1587,81 @@ GroupStats ChatNode::groupStats() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->_groups.stats();
+}
+
+
+void ChatNode::setDepositedHandler(DepositedHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onDeposited = std::move(handler);
+}
+
+
+std::optional<std::pair<std::string, std::string>> ChatNode::parseHandleSpec(const std::string& spec)
+{
+	const std::size_t at = spec.find('@');
+	const std::string handle = Poco::toLower(spec.substr(0, at));
+	if (!Relay::RelayProtocol::isValidHandle(handle)) return std::nullopt;
+	std::string relay;
+	if (at != std::string::npos)
+	{
+		relay = spec.substr(at + 1);
+		if (relay.empty() || relay.size() > 255) return std::nullopt;
+		for (const char c: relay)
+		{
+			const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'
+				|| c == ':' || c == '[' || c == ']';
+			if (!ok) return std::nullopt;
+		}
+	}
+	return std::make_pair(handle, relay);
+}
+
+
+void ChatNode::claimHandle(const std::string& handle, std::function<void(const std::string& error)> done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	const auto parsed = parseHandleSpec(handle);
+	if (!parsed || !parsed->second.empty())
+		throw Poco::InvalidArgumentException("'" + Text::terminalSafe(handle, 80) + "' is not a handle (3 to 32 characters: a letter "
+			"first, then letters, digits, - or _)");
+	if (!_pImpl->_relay) throw Poco::IllegalStateException("no relay is configured (--relay) to claim a handle on");
+	std::weak_ptr<bool> alive = _pImpl->_alive;
+	_pImpl->_relay->claimHandle(parsed->first, [alive, done](const std::optional<Relay::RelayHandle>&, const std::string& error) {
+		if (!alive.expired() && done) done(error);
+	});
+}
+
+
+void ChatNode::releaseHandle(std::function<void(const std::string& error)> done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_relay) throw Poco::IllegalStateException("no relay is configured (--relay)");
+	std::weak_ptr<bool> alive = _pImpl->_alive;
+	_pImpl->_relay->releaseHandle([alive, done](const std::string& error) {
+		if (!alive.expired() && done) done(error);
+	});
+}
+
+
+void ChatNode::lookupHandle(const std::string& spec, HandleHandler done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->lookupHandle(spec, std::move(done));
+}
+
+
+bool ChatNode::unpinHandle(const std::string& spec)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->unpinHandle(spec);
+}
+
+
+std::string ChatNode::relayRefusal() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_relay ? _pImpl->_relay->refusal() : std::string();
 }
 
 

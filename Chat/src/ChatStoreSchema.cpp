@@ -147,6 +147,43 @@ void groupsSchema(Poco::Data::Session& session)
 }
 
 
+void relaySchema(Poco::Data::Session& session)
+	/// What the identity keeps about relays (issue 10): the handles it has looked up and the
+	/// key each was bound to the first time (pins), its own mailbox pre-keys, and which queued
+	/// messages it has left in a peer's relay mailbox.
+{
+	execute(session, {
+		// handle@relay -> the peer ID it named when first used; a later answer naming another
+		// key is never taken silently (RelayBook, ChatNode).
+		"CREATE TABLE handle_pins ("
+		"  handle    TEXT    NOT NULL,"
+		"  relay     TEXT    NOT NULL,"
+		"  peer_id   BLOB    NOT NULL CHECK (length(peer_id) = 32),"
+		"  pinned_ms INTEGER NOT NULL,"
+		"  seen_ms   INTEGER NOT NULL,"
+		"  PRIMARY KEY (handle, relay)) WITHOUT ROWID",
+
+		// Our X25519 pre-keys: published while valid, the private key deleted (secure_delete
+		// zeroes it in the file) at delete_ms, once no envelope sealed to it can still be waiting.
+		"CREATE TABLE own_prekeys ("
+		"  id          INTEGER PRIMARY KEY,"
+		"  private_key BLOB    NOT NULL CHECK (length(private_key) = 32),"
+		"  public_key  BLOB    NOT NULL CHECK (length(public_key) = 32),"
+		"  created_ms  INTEGER NOT NULL,"
+		"  expires_ms  INTEGER NOT NULL,"
+		"  delete_ms   INTEGER NOT NULL)",
+
+		// Outbox messages deposited in the recipient's mailbox at a relay (one row per message
+		// and relay), so that a restart does not deposit them again.
+		"CREATE TABLE mailbox_deposits ("
+		"  seq          INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,"
+		"  relay        TEXT    NOT NULL,"
+		"  deposited_ms INTEGER NOT NULL,"
+		"  PRIMARY KEY (seq, relay)) WITHOUT ROWID"
+	});
+}
+
+
 std::int64_t nowMs()
 {
 	return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -162,6 +199,7 @@ const std::vector<Migration>& migrations()
 	static const std::vector<Migration> steps = {
 		{1, "contacts, conversations, outbox, full-text index", version1},
 		{2, "groups: membership logs and group messages", groupsSchema},
+		{3, "relays: handle pins, own pre-keys, mailbox deposits", relaySchema},
 	};
 	return steps;
 }

@@ -661,6 +661,7 @@ PeerHost& Peer::host()
 
 void Peer::reportUnreachable(const std::string& why)
 {
+	_host.peerUnreachable(*this);
 	if (_outbox.empty() || _unreachableReported)
 	{
 		logger().information("cannot reach %s: %s; retrying in the background", displayName(), why);
@@ -669,6 +670,46 @@ void Peer::reportUnreachable(const std::string& why)
 	_unreachableReported = true;
 	_host.peerError(*this, "cannot reach " + displayName() + ": " + why + "; "
 		+ std::to_string(_outbox.size()) + " message(s) wait, retrying in the background");
+}
+
+
+// The relay's mailbox ----------------------------------------------------------------------
+
+
+Peer::MailResult Peer::takeMail(const std::string& id, std::int64_t timestampMs, const std::string& text)
+{
+	if (_relation == Relation::BLOCKED)
+	{
+		_host.countStat(&ChatNodeStats::inputRefused);
+		return MailResult::BLOCKED;
+	}
+	if (_seen.count(id) || _host.isDuplicate(*this, id))
+	{
+		_host.countStat(&ChatNodeStats::duplicatesDropped);
+		return MailResult::DUPLICATE;
+	}
+	seen(id);
+	touch();
+	ChatMessage received;
+	received.id = id;
+	received.from = _id;
+	received.name = _name;
+	received.text = text;
+	received.timestampMs = timestampMs;
+	received.path = "mailbox";
+	received.request = _relation == Relation::STRANGER;
+	_host.messageReceived(*this, received);
+	_host.countStat(&ChatNodeStats::messagesReceived);
+	if (!_consented) setConsented(true);   // a peer writes only to its contacts
+	return MailResult::KEPT;
+}
+
+
+bool Peer::acknowledgeByMail(const std::string& id)
+{
+	if (!_outbox.acknowledge(id)) return false;
+	armReceiptWatchdog();
+	return true;
 }
 
 

@@ -196,6 +196,22 @@ public:
 	void reportUnreachable(const std::string& why);
 		/// A dial round failed: tells the user once per outage (while messages wait).
 
+	// The relay's mailbox -------------------------------------------------------------------
+
+	enum class MailResult
+	{
+		KEPT,         ///< New: stored and delivered to the user.
+		DUPLICATE,    ///< Seen before (by mail or on a session): dropped.
+		BLOCKED       ///< We refuse this peer's messages.
+	};
+
+	MailResult takeMail(const std::string& id, std::int64_t timestampMs, const std::string& text);
+		/// A text that came through our mailbox (path "mailbox"): the duplicate filter, then,
+		/// if new, stored (PeerHost::messageReceived()) and delivered once, like a session's.
+	bool acknowledgeByMail(const std::string& id);
+		/// The peer's receipt came through our mailbox: the message leaves the outbox. False if
+		/// it was not waiting.
+
 private:
 	void touch();
 	void keep(const Session::Ptr& session);

@@ -57,7 +57,9 @@ class Relay:
 
     def __init__(self):
         self.log = []
-        self.process = subprocess.Popen([RELAY, "--port=0", "--bind=127.0.0.1", "--define", "relay.eventLoops=1"],
+        # A fresh data directory: a relay's state (records, pre-keys) outlives it.
+        self.process = subprocess.Popen([RELAY, "--port=0", "--bind=127.0.0.1", "--define", "relay.eventLoops=1",
+                                         "--data-dir", os.path.join(WORK, "relay-data")],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True, bufsize=1)
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -18,6 +18,7 @@
 #include "GroupLogTest.h"
 #include "GroupServiceTest.h"
 #include "GroupNodeTest.h"
+#include "EnvelopeTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -36,5 +37,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(GroupLogTest::suite());
 	pSuite->addTest(GroupServiceTest::suite());
 	pSuite->addTest(GroupNodeTest::suite());
+	pSuite->addTest(EnvelopeTest::suite());
 	return pSuite;
 }

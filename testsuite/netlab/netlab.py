@@ -616,8 +616,11 @@ class Checks:
 
 def start_relay(host, relay_bin, address, port=5000, defines=(), log_path=None, timeout=15.0):
     """Starts crosschat-relay in a host namespace (--bind address --port port, each define as
-    --define) and waits until it listens; returns the Proc. Raises LabError otherwise."""
+    --define) and waits until it listens; returns the Proc. Raises LabError otherwise. Without a
+    relay.dataDir define the relay keeps its state in memory (labs must not share a directory)."""
     argv = [relay_bin, "--bind", address, "--port", str(port)]
+    if not any(d.startswith("relay.dataDir=") for d in defines):
+        argv += ["--define", "relay.dataDir=:memory:"]
     for define in defines:
         argv += ["--define", define]
     proc = host.spawn(argv, name="relay", log_path=log_path)

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -56,6 +57,8 @@ public:
 		std::string relay;                           ///< Relay URL (--relay); empty: none.
 		std::string relayCa;                         ///< PEM CA file for an https relay (--relay-ca); empty: system store.
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
+		std::string relayToken;                      ///< A private relay's access token (--relay-token).
+		bool mailbox = true;                         ///< Offline delivery through the relay's mailbox (--no-mailbox).
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
 		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
@@ -124,6 +127,16 @@ private:
 	void sendToGroup(const std::string& id, const std::string& text);
 	void onGroupMessage(const Chat::GroupMessage& message);
 	void onGroupChange(const Chat::GroupChange& change);
+	void registerHandleCommands();
+	CommandInterpreter::Action handle(const std::string& name);
+	CommandInterpreter::Action whois(const std::string& spec);
+	CommandInterpreter::Action unpin(const std::string& spec);
+	void lookupHandle(const std::string& spec,
+		std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then,
+		bool forMsg = false);
+	bool msgToHandle(const std::string& who, const std::string& text);
+	std::string relayHost() const;
+	void onDeposited(const std::string& messageId, const PeerId& to);
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);

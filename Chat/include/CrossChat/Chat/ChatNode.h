@@ -76,6 +76,9 @@ struct ChatNodeConfig
 	bool holePunching = true;                                 ///< Upgrade relayed sessions by TCP simultaneous open.
 	bool portMapping = true;                                  ///< Map the chat port on the gateway (NAT-PMP, UPnP IGD)
 	                                                          ///< and announce the mapped address to the relay.
+	std::string relayToken;                                   ///< A private relay's access token (--relay-token).
+	bool relayMailbox = true;                                 ///< Leave messages for offline contacts in their relay
+	                                                          ///< mailbox, and take ours (sealed envelopes).
 };
 
 
@@ -136,6 +139,9 @@ struct ChatNodeStats
 	std::uint64_t addressesRefused = 0;     ///< Addresses peers gave that the address policy does not let us dial
 	                                        ///< (counted once per address learned).
 	std::uint64_t punchesIgnored = 0;       ///< Punch messages from peers that are not contacts.
+	std::uint64_t mailDeposited = 0;        ///< Envelopes (messages, receipts) left in peers' relay mailboxes.
+	std::uint64_t mailReceived = 0;         ///< Envelopes from our mailbox that opened.
+	std::uint64_t mailRefused = 0;          ///< Envelopes from our mailbox that did not (dropped).
 };
 
 
@@ -362,6 +368,53 @@ public:
 		/// equals query (case-insensitive). More than one is ambiguous.
 	GroupStats groupStats() const;
 		/// Counters of the group service.
+	// Private relays, handles and the relay mailbox ------------------------------------------
+
+	struct HandleAnswer
+		/// What a relay says a handle is bound to, against what we pinned.
+	{
+		std::string handle;                 ///< Lower-case, as asked.
+		std::string relay;                  ///< The relay that answered, "host:port".
+		std::optional<PeerId> id;           ///< The peer the relay binds it to (its signed claim checked);
+		                                    ///< empty if nobody holds it (or on error).
+		std::optional<PeerId> pinned;       ///< What we pinned for handle@relay before, if anything.
+		bool firstUse = false;              ///< Pinned to id just now.
+		bool keyChanged = false;            ///< The relay names another key than the pinned one: not taken.
+		std::string error;                  ///< Why there is no answer.
+	};
+
+	using HandleHandler = std::function<void(const HandleAnswer& answer)>;
+	using DepositedHandler = std::function<void(const std::string& messageId, const PeerId& to)>;
+		/// A waiting message is now also in the recipient's relay mailbox.
+
+	void setDepositedHandler(DepositedHandler handler);
+
+	void claimHandle(const std::string& handle, std::function<void(const std::string& error)> done);
+		/// Claims handle (3 to 32 characters: a-z first, then a-z, 0-9, - or _; upper-case
+		/// letters are lowered) on the relay, first come first served; our announces keep it.
+		/// done gets an empty error on success. Throws Poco::InvalidArgumentException for a
+		/// malformed handle, Poco::IllegalStateException without a relay.
+
+	void releaseHandle(std::function<void(const std::string& error)> done);
+		/// Gives our handle on the relay up. Throws Poco::IllegalStateException without a relay.
+
+	void lookupHandle(const std::string& spec, HandleHandler done);
+		/// spec is "alice" (on the configured relay) or "alice@host[:port]" (on that relay;
+		/// the configured one if host is its host). The first answer for handle@relay is pinned
+		/// (in the store when there is one); a later answer naming another key is reported with
+		/// keyChanged and never replaces the pin. A relay answers only ID and key, never
+		/// addresses. Throws Poco::InvalidArgumentException for a malformed spec,
+		/// Poco::IllegalStateException without a relay to ask.
+
+	bool unpinHandle(const std::string& spec);
+		/// Forgets the pin of handle@relay, so that the next lookup pins what the relay says.
+
+	static std::optional<std::pair<std::string, std::string>> parseHandleSpec(const std::string& spec);
+		/// ("alice", "host[:port]" or "") for "Alice" or "alice@host[:port]"; empty if it is not
+		/// a handle. Safe to call from any thread.
+
+	std::string relayRefusal() const;
+		/// The relay's code if it refused our access token ("token_required", ...); else empty.
 
 private:
 	class Impl;

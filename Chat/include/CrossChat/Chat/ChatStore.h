@@ -200,7 +200,7 @@ public:
 	static constexpr const char* FILE_NAME = "crosschat.db";
 		/// The database's name in the data directory.
 
-	static constexpr int SCHEMA_VERSION = 2;
+	static constexpr int SCHEMA_VERSION = 3;
 		/// The newest schema this code knows; open() migrates older files up to it.
 
 	static constexpr std::size_t MAX_PAGE = 1000;
