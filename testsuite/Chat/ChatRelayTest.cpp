@@ -195,10 +195,11 @@ void ChatRelayTest::testTunnelWhenDirectImpossible()
 	CPPUNIT_ASSERT(b.stats().relayTunnels >= 1);
 	CPPUNIT_ASSERT_EQUAL(std::string("relay"), b.peer(idA.peerId())->via);   // invited through the relay
 
-	// And back, over the same session.
+	// And back. Bob's reply makes the two contacts of each other, so the ladder may upgrade
+	// the session (a hole punch on loopback) before or after this message: either path is right.
 	b.send(idA.peerId(), "and back");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.messages.size() == 1 && rb.delivered.size() == 1; }));
-	CPPUNIT_ASSERT_EQUAL(std::string("relay"), ra.messages[0].path);
+	CPPUNIT_ASSERT(ra.messages[0].path == "relay" || ra.messages[0].path == "direct");
 	CPPUNIT_ASSERT_EQUAL(std::string("and back"), ra.messages[0].text);
 }
 
