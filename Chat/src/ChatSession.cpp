@@ -76,6 +76,15 @@ void ChatSession::start()
 	_channel->setCloseHandler([weak](const std::string& reason) {
 		if (auto self = weak.lock()) self->onClosed(reason);
 	});
+	// Bulk data (file transfers) waits for the connection to drain past DRAIN_MARK, so chat
+	// frames never queue behind more than that much of it in our output buffer.
+	_channel->connection()->setHighWaterMark(DRAIN_MARK);
+	_channel->connection()->setDrainHandler([weak] {
+		auto self = weak.lock();
+		if (!self || self->_closed || !self->_onDrain) return;
+		DrainHandler handler = self->_onDrain;
+		handler();
+	});
 	_handshakeTimer = _channel->connection()->loop().runAfter(_options.handshakeTimeout, [weak] {
 		if (auto self = weak.lock())
 		{
@@ -183,6 +192,12 @@ void ChatSession::onRefused(const std::string& messageId, const char* code, cons
 }
 
 
+void ChatSession::onBinary(const Frame& frame)
+{
+	if (_pListener) _pListener->onSessionData(*this, frame.type, frame.body);
+}
+
+
 bool ChatSession::stopped() const
 {
 	return _closed;
@@ -254,6 +269,28 @@ void ChatSession::sendMessage(const std::string& name, const Poco::JSON::Object&
 }
 
 
+void ChatSession::sendData(std::uint8_t type, const std::string& body)
+{
+	if (_closed) return;
+	std::string frame;
+	frame.reserve(FrameCodec::HEADER_SIZE + body.size());
+	_codec.encodeTo(frame, type, body);
+	_channel->send(frame);
+}
+
+
+std::size_t ChatSession::unsentBytes() const
+{
+	return _channel->connection()->bufferedAmount();
+}
+
+
+void ChatSession::setDrainHandler(DrainHandler handler)
+{
+	if (!_closed) _onDrain = std::move(handler);
+}
+
+
 bool ChatSession::peerSupports(const std::string& capability) const
 {
 	return std::find(_peerCaps.begin(), _peerCaps.end(), capability) != _peerCaps.end();
@@ -294,6 +331,7 @@ void ChatSession::onClosed(const std::string& reason)
 	_closed = true;
 	_handshakeTimer.cancel();
 	_keepaliveTimer.cancel();
+	_onDrain = nullptr;
 	if (_pListener) _pListener->onSessionClosed(*this, reason);
 }
 

@@ -572,6 +572,14 @@ bool Peer::sendMessage(const std::string& name, const Poco::JSON::Object& body)
 }
 
 
+bool Peer::sendData(std::uint8_t type, const std::string& body)
+{
+	if (!_current || !_current->established()) return false;
+	_current->sendData(type, body);
+	return true;
+}
+
+
 bool Peer::supports(const std::string& capability) const
 {
 	return _current && _current->established() && _current->peerSupports(capability);
@@ -770,6 +778,14 @@ void Peer::onSessionMessage(Session& session, const Message& message)
 		setConsented(message.body->getValue<bool>("accepted"));
 	else
 		_host.serviceMessage(*this, message);
+}
+
+
+void Peer::onSessionData(Session& session, std::uint8_t type, const std::string& body)
+{
+	if (_sessions.count(session.serial()) == 0 || !session.established()) return;
+	touch();
+	_host.serviceData(*this, type, body);
 }
 
 

@@ -150,6 +150,9 @@ public:
 		/// An incoming session (TLS done, peerId() is us): the peer takes it over.
 	bool sendMessage(const std::string& name, const Poco::JSON::Object& body);
 		/// On the session in use, if there is one (false otherwise): for the node's services.
+	bool sendData(std::uint8_t type, const std::string& body);
+		/// A binary frame on the session in use, if there is one (false otherwise): for the
+		/// node's services.
 	bool supports(const std::string& capability) const;
 		/// The session in use's peer announced capability in its hello.
 	const Session::Ptr& current() const;
@@ -169,6 +172,7 @@ public:
 	void onSessionMessage(Session& session, const Message& message) override;
 	void onSessionRefusedInput(Session& session, const std::string& messageId, const std::string& problem) override;
 	void onSessionClosed(Session& session, const std::string& reason) override;
+	void onSessionData(Session& session, std::uint8_t type, const std::string& body) override;
 
 	// For the Ladder ----------------------------------------------------------------------
 
