@@ -12,12 +12,14 @@
 #include "Peer.h"
 #include "PeerHost.h"
 #include "PeerService.h"
+#include "TransferService.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/Text.h"
 #include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
+#include "Poco/Path.h"
 #include "Poco/String.h"
 #include "Poco/URI.h"
 #include "Poco/UUIDGenerator.h"
@@ -65,7 +67,7 @@ const char* relationName(Relation relation)
 }
 
 
-class ChatNode::Impl: public PeerHost, public Session::Listener
+class ChatNode::Impl: public PeerHost, public Session::Listener, private TransferService::Node
 {
 public:
 	struct SessionEntry
@@ -85,8 +87,12 @@ public:
 	Impl(EventLoop& loop, const Identity& identity, ChatNodeConfig config):
 		_loop(loop),
 		_identity(identity),
-		_config(std::move(config))
+		_config(std::move(config)),
+		_transfers(std::make_unique<TransferService>(static_cast<TransferService::Node&>(*this), _config.transfers))
 	{
+		if (!_config.databasePath.empty())
+			_transfers->setDownloadFallback(Poco::Path(_config.databasePath).absolute().parent().append("downloads").toString());
+		addService(*_transfers);
 	}
 
 	~Impl() override
@@ -633,9 +639,16 @@ public:
 		if (it != _services.end()) it->second->onMessage(peer, message);
 	}
 
+	void serviceData(Peer& peer, std::uint8_t type, const std::string& body) override
+	{
+		auto it = _dataServices.find(type);
+		if (it != _dataServices.end()) it->second->onData(peer, type, body);
+	}
+
 	void addService(PeerService& service)
 	{
 		for (const std::string& name: service.messages()) _services[name] = &service;
+		for (std::uint8_t type: service.dataTypes()) _dataServices[type] = &service;
 		for (const std::string& cap: service.caps()) _caps.push_back(cap);
 		_serviceList.push_back(&service);
 	}
@@ -874,6 +887,23 @@ public:
 		return total;
 	}
 
+	// TransferService::Node ---------------------------------------------------------------
+
+	Scheduler& transferScheduler() override
+	{
+		return _loop;
+	}
+
+	Peer* transferPeer(const PeerId& id) override
+	{
+		return findPeer(id);
+	}
+
+	ChatStore* transferStore() override
+	{
+		return _store.get();
+	}
+
 	static constexpr std::size_t MAX_SESSIONS_PER_PEER = 4;   ///< Incoming sessions (tunnels) with one peer at once.
 
 	EventLoop& _loop;
@@ -890,6 +920,7 @@ public:
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
 	std::map<std::uint64_t, Session::Ptr> _pending;      ///< Incoming sessions whose peer is not known yet.
 	std::map<std::string, PeerService*> _services;       ///< By the session message names they handle.
+	std::map<std::uint8_t, PeerService*> _dataServices;  ///< By the binary frame types they handle.
 	std::vector<PeerService*> _serviceList;              ///< In the order added (owned below the node's members).
 	std::vector<std::string> _caps;                      ///< Announced in hello.
 	std::uint64_t _nextSerial = 1;
@@ -902,6 +933,7 @@ public:
 	RefusedHandler _onRefused;
 	ErrorHandler _onError;
 	RelayHandler _onRelay;
+	std::unique_ptr<TransferService> _transfers;         ///< A service: stopped by stop(), before the peers.
 };
 
 
@@ -1144,6 +1176,99 @@ std::size_t ChatNode::peerCount() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->_peers.size();
+}
+
+
+// File transfers ---------------------------------------------------------------------------
+
+
+void ChatNode::setTransferHandler(TransferHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_transfers->setHandler(std::move(handler));
+}
+
+
+std::string ChatNode::sendFile(const PeerId& to, const std::string& path)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (to == _pImpl->_identity.peerId()) throw Poco::InvalidArgumentException("cannot send a file to yourself");
+	const Peer* pKnown = _pImpl->findPeer(to);
+	if (pKnown && pKnown->relation() == Relation::BLOCKED)
+		throw Poco::InvalidArgumentException(pKnown->displayName() + " is blocked; /accept it first");
+	_pImpl->contactFor(to);
+	return _pImpl->_transfers->sendFile(to, path);
+}
+
+
+TransferInfo ChatNode::acceptFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (const auto peer = _pImpl->_transfers->peerOf(id))
+	{
+		// Taking a stranger's file accepts the stranger, as a reply would (before its transfer is
+		// stored: a stranger's rows are subject to the store's stranger limits).
+		const Peer* pPeer = _pImpl->findPeer(*peer);
+		if (pPeer && pPeer->relation() == Relation::STRANGER) _pImpl->accept(*peer);
+	}
+	return _pImpl->_transfers->accept(id);
+}
+
+
+TransferInfo ChatNode::rejectFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->reject(id);
+}
+
+
+TransferInfo ChatNode::cancelFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->cancel(id);
+}
+
+
+std::vector<TransferInfo> ChatNode::transfers() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->transfers();
+}
+
+
+std::vector<TransferInfo> ChatNode::findTransfers(const std::string& idPrefix) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->find(idPrefix);
+}
+
+
+void ChatNode::setAutoAccept(const PeerId& peer, std::uint64_t maxBytes)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (peer == _pImpl->_identity.peerId()) throw Poco::InvalidArgumentException("cannot auto-accept files from yourself");
+	if (maxBytes > 0) _pImpl->accept(peer);   // an auto-accept setting is for a contact
+	_pImpl->_transfers->setAutoAccept(peer, maxBytes);
+}
+
+
+std::uint64_t ChatNode::autoAccept(const PeerId& peer) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->autoAccept(peer);
+}
+
+
+std::string ChatNode::downloadDirectory() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->downloadDirectory();
+}
+
+
+const TransferStats& ChatNode::transferStats() const
+{
+	return _pImpl->_transfers->stats();
 }
 
 

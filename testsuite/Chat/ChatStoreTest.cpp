@@ -550,38 +550,40 @@ void ChatStoreTest::testNewerVersionRefused()
 
 void ChatStoreTest::testMigrationToNextVersion()
 {
-	// A version-1 file, as this program writes it ...
-	const std::string db = path("v1.db");
+	// A file of the newest version, as this program writes it ...
+	const int latest = ChatStore::SCHEMA_VERSION;
+	const std::string db = path("current.db");
 	{
 		ChatStore store(*_pLoop);
 		store.open(db);
-		CPPUNIT_ASSERT_EQUAL(1, store.schemaVersion());
+		CPPUNIT_ASSERT_EQUAL(latest, store.schemaVersion());
 		store.setAlias(peer(1), "alice");
 		store.queueOutgoing(peer(1), "m1", "lunch at noon?", 10);
 		store.storeIncoming(peer(1), "r1", "noon works", 11, "direct");
 	}
-	// ... opened by a program that knows a version 2: one more step, one function.
+	// ... opened by a program that knows one more version: one more step, one function.
 	std::vector<ChatStoreSchema::Migration> steps = ChatStoreSchema::migrations();
-	CPPUNIT_ASSERT_EQUAL(std::size_t(1), steps.size());
-	steps.push_back({2, "reactions", [](Poco::Data::Session& session) {
+	CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(latest), steps.size());
+	const int next = latest + 1;
+	steps.push_back({next, "reactions", [](Poco::Data::Session& session) {
 		session << "ALTER TABLE messages ADD COLUMN reaction TEXT NOT NULL DEFAULT ''", now;
 		session << "CREATE INDEX messages_by_reaction ON messages (reaction) WHERE reaction <> ''", now;
 	}});
 	{
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
-		CPPUNIT_ASSERT_EQUAL(1, ChatStoreSchema::version(session, db));
-		CPPUNIT_ASSERT_EQUAL(2, ChatStoreSchema::migrate(session, steps, db));
-		CPPUNIT_ASSERT_EQUAL(2, ChatStoreSchema::version(session, db));
-		CPPUNIT_ASSERT_EQUAL(2, ChatStoreSchema::migrate(session, steps, db));   // nothing left to do
+		CPPUNIT_ASSERT_EQUAL(latest, ChatStoreSchema::version(session, db));
+		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::migrate(session, steps, db));
+		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::version(session, db));
+		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::migrate(session, steps, db));   // nothing left to do
 
 		std::vector<Poco::Int32> versions;
 		session << "SELECT version FROM schema_migrations ORDER BY version", into(versions), now;
-		CPPUNIT_ASSERT_EQUAL(std::size_t(2), versions.size());
-		CPPUNIT_ASSERT_EQUAL(Poco::Int32(2), versions[1]);
+		CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(next), versions.size());
+		CPPUNIT_ASSERT_EQUAL(Poco::Int32(next), versions.back());
 		Poco::Int32 userVersion = 0;
 		session << "PRAGMA user_version", into(userVersion), now;
-		CPPUNIT_ASSERT_EQUAL(Poco::Int32(2), userVersion);
+		CPPUNIT_ASSERT_EQUAL(Poco::Int32(next), userVersion);
 
 		// The old rows are there, with the new column's default, and still indexed.
 		std::vector<std::string> reactions;
@@ -593,9 +595,37 @@ void ChatStoreTest::testMigrationToNextVersion()
 		CPPUNIT_ASSERT_EQUAL(Poco::Int64(2), found);
 		session << "UPDATE messages SET reaction = 'thumbs up' WHERE msg_id = 'r1'", now;
 	}
-	// This (version 1) program then refuses the file instead of misreading it.
+	// This program then refuses the file instead of misreading it.
 	ChatStore store(*_pLoop);
 	CPPUNIT_ASSERT_THROW(store.open(db), StoreVersionException);
+}
+
+
+void ChatStoreTest::testMigrationFromVersion1()
+{
+	// A database of the first schema (issue 8's), with a conversation in it ...
+	const std::string db = path("v1.db");
+	{
+		auto session = rawSession(db);
+		ChatStoreSchema::configure(session, db);
+		const std::vector<ChatStoreSchema::Migration> first(ChatStoreSchema::migrations().begin(),
+			ChatStoreSchema::migrations().begin() + 1);
+		CPPUNIT_ASSERT_EQUAL(1, ChatStoreSchema::migrate(session, first, db));
+		session << "INSERT INTO peers (peer_id, relation, added_ms) VALUES (zeroblob(32), 1, 1)", now;
+		session << "INSERT INTO messages (peer, direction, msg_id, state, text, sender_ms, local_ms, state_ms)"
+			" VALUES (1, 0, 'm1', 0, 'waiting since version 1', 1, 1, 1)", now;
+	}
+	// (the store insists on a private file; a raw session leaves the umask's mode)
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(db.c_str(), 0600));
+	// ... is brought to the newest version by open(), keeping what it held.
+	ChatStore store(*_pLoop);
+	store.open(db);
+	CPPUNIT_ASSERT_EQUAL(ChatStore::SCHEMA_VERSION, store.schemaVersion());
+	const auto pending = store.pending();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pending.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("waiting since version 1"), pending[0].text);
+	CPPUNIT_ASSERT(store.activeTransfers().empty());
+	CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
 }
 
 
@@ -607,8 +637,9 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 		store.open(db);
 		store.queueOutgoing(peer(1), "m1", "still here", 10);
 	}
+	const int latest = ChatStore::SCHEMA_VERSION;
 	std::vector<ChatStoreSchema::Migration> steps = ChatStoreSchema::migrations();
-	steps.push_back({2, "half done", [](Poco::Data::Session& session) {
+	steps.push_back({latest + 1, "half done", [](Poco::Data::Session& session) {
 		session << "ALTER TABLE messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0", now;
 		session << "DELETE FROM messages", now;
 		throw Poco::RuntimeException("the step fails in the middle");
@@ -617,13 +648,13 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
 		CPPUNIT_ASSERT_THROW(ChatStoreSchema::migrate(session, steps, db), Poco::RuntimeException);
-		CPPUNIT_ASSERT_EQUAL(1, ChatStoreSchema::version(session, db));
+		CPPUNIT_ASSERT_EQUAL(latest, ChatStoreSchema::version(session, db));
 		Poco::Int64 columns = 0;
 		session << "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'edited'", into(columns), now;
 		CPPUNIT_ASSERT_EQUAL(Poco::Int64(0), columns);
 	}
 	// Misnumbered steps are a programming error, caught before anything runs.
-	steps.back().version = 3;
+	steps.back().version = latest + 2;
 	{
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
@@ -631,7 +662,7 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 	}
 	ChatStore store(*_pLoop);
 	store.open(db);
-	CPPUNIT_ASSERT_EQUAL(1, store.schemaVersion());
+	CPPUNIT_ASSERT_EQUAL(latest, store.schemaVersion());
 	const auto pending = store.pending();
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pending.size());
 	CPPUNIT_ASSERT_EQUAL(std::string("still here"), pending[0].text);

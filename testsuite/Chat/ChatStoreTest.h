@@ -30,6 +30,7 @@ class ChatStoreTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testDamagedPagesReported);
 	CPPUNIT_TEST(testNewerVersionRefused);
 	CPPUNIT_TEST(testMigrationToNextVersion);
+	CPPUNIT_TEST(testMigrationFromVersion1);
 	CPPUNIT_TEST(testFailedMigrationRolledBack);
 	CPPUNIT_TEST(testSecondConnectionRefused);
 	CPPUNIT_TEST(testClosedStore);
@@ -68,6 +69,7 @@ public:
 	void testDamagedPagesReported();
 	void testNewerVersionRefused();
 	void testMigrationToNextVersion();
+	void testMigrationFromVersion1();
 	void testFailedMigrationRolledBack();
 	void testSecondConnectionRefused();
 	void testClosedStore();
