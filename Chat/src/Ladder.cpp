@@ -634,6 +634,9 @@ void Ladder::punchReceived(const Relay::PunchMessage& message)
 	}
 	if (_peer.currentPath() == Path::DIRECT || !_peer.host().config().holePunching) return;
 	if (message.phase == Relay::PunchMessage::Phase::CONNECT) _remoteNat = message.nat;
+	// The relay adds the sender's observed address to an answer and a sync it forwards: what
+	// it saw, not the peer's word (PROTOCOL.md, "Hole punching").
+	if (message.observed) _peer.relayObserved(message.observed->host());
 	if (message.phase == Relay::PunchMessage::Phase::SYNC)
 	{
 		if (_incoming && _incoming->plan.attempt == message.attempt)
@@ -788,6 +791,15 @@ void Ladder::dialPlan(const PunchPlan& candidatePlan)
 	}
 	if (weMapPerDestination || theyMapPerDestination)
 	{
+		// Hundreds of dials to one host: only to the host the relay saw the peer at, never to
+		// an address the peer merely named (a hostile contact must not aim them at a third party).
+		if (!_peer.observedAt(plan.remote.front().host()))
+		{
+			_punchAttempts = MAX_PUNCH_ATTEMPTS;
+			punchAttemptFailed("no port prediction toward " + plan.remote.front().host().toString()
+				+ ": the relay has not observed the peer there");
+			return;
+		}
 		predict(plan, weMapPerDestination);
 		return;
 	}

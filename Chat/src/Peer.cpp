@@ -326,6 +326,12 @@ bool Peer::fromRelay(const Poco::Net::SocketAddress& address) const
 }
 
 
+void Peer::relayObserved(const Poco::Net::IPAddress& host)
+{
+	_relayObservedHost = host;
+}
+
+
 bool Peer::observedAt(const Poco::Net::IPAddress& host) const
 {
 	if (_relayObservedHost && *_relayObservedHost == host) return true;

@@ -131,6 +131,9 @@ public:
 		/// the relay observed, then (contacts only) addresses the peer announced that pass the
 		/// address policy.
 	bool fromRelay(const Poco::Net::SocketAddress& address) const;
+	void relayObserved(const Poco::Net::IPAddress& host);
+		/// The relay vouches that the peer's control channel comes from host (a punch answer or
+		/// sync it forwarded): an observation, like a lookup's.
 	bool observedAt(const Poco::Net::IPAddress& host) const;
 		/// Evidence that the peer is at host: our user gave an address there, its LAN
 		/// announcement came from there, or the relay saw it there (a lookup's observed address).

@@ -521,14 +521,15 @@ private:
 		announce(true);
 	}
 
-	void cycleFailed(const std::string& detail)
-		/// OFFLINE with detail, and the whole cycle again after the backoff. While retrying, the
-		/// state stays OFFLINE (no CONNECTING in between); each failure updates the detail.
+	void cycleFailed(const std::string& detail, std::chrono::seconds notBefore = std::chrono::seconds(0))
+		/// OFFLINE with detail, and the whole cycle again after the backoff (not before notBefore,
+		/// e.g. a draining relay's retry_after_s). While retrying, the state stays OFFLINE (no
+		/// CONNECTING in between); each failure updates the detail.
 	{
 		teardown(false);
 		_retrying = true;
 		_relayAddress.reset();   // resolve the host name again on the next attempt
-		const Milliseconds delay = nextDelay(_backoff);
+		const Milliseconds delay = std::max(nextDelay(_backoff), Milliseconds(notBefore));
 		std::weak_ptr<Impl> weak = shared_from_this();
 		_retryTimer = _loop.runAfter(delay, [weak] {
 			if (auto self = weak.lock()) self->beginCycle();
@@ -783,8 +784,15 @@ private:
 			const ControlWelcome welcome = ControlWelcome::parse(frame.body);
 			if (welcome.id != _identity.peerId())
 				throw MessageException("welcome names us " + welcome.id.toString());
-			_relayProbePort = welcome.probePort.value_or(0);
-			onWelcome(welcome.keepalive);
+			// A relay behind a proxy that hides client ports cannot probe or coordinate punches.
+			_natTraversal = welcome.natTraversal.value_or(true);
+			_relayProbePort = _natTraversal ? welcome.probePort.value_or(0) : 0;
+			// A relay that announces ping_s leaves the pinging to us and answers; an older one
+			// pings every keepalive_s itself and expects ours every keepalive_s / 2.
+			if (welcome.pingInterval)
+				onWelcome(Milliseconds(*welcome.pingInterval), MISSED_KEEPALIVES * Milliseconds(*welcome.pingInterval));
+			else
+				onWelcome(Milliseconds(welcome.keepalive) / 2, MISSED_KEEPALIVES * Milliseconds(welcome.keepalive));
 		}
 		else if (is(ControlInvite::NAME) && _phase == ControlPhase::ONLINE)
 		{
@@ -805,7 +813,7 @@ private:
 			}
 			std::string text = "relay " + _origin + " closed the control channel: " + error.code;
 			if (!error.message.empty()) text += " (" + error.message + ")";
-			cycleFailed(text);
+			cycleFailed(text, error.retryAfter.value_or(std::chrono::seconds(0)));
 		}
 		else if (!catalog.has(frame.type))
 		{
@@ -817,15 +825,17 @@ private:
 		}
 	}
 
-	void onWelcome(std::chrono::seconds keepalive)
+	void onWelcome(Milliseconds pingInterval, Milliseconds silenceLimit)
+		/// We ping every pingInterval (one packet per interval keeps the NAT mapping); no byte
+		/// from the relay for silenceLimit means the channel is dead.
 	{
 		_phase = ControlPhase::ONLINE;
 		_handshakeTimer.cancel();
 		_backoff = Milliseconds(0);
 		_retrying = false;
-		_keepalive = keepalive;
+		_silenceLimit = silenceLimit;
 		std::weak_ptr<Impl> weak = shared_from_this();
-		_keepaliveTimer = _loop.runEvery(std::max(Milliseconds(100), Milliseconds(keepalive) / 2), [weak] {
+		_keepaliveTimer = _loop.runEvery(std::max(Milliseconds(100), pingInterval), [weak] {
 			if (auto self = weak.lock()) self->onKeepaliveTimer();
 		});
 		setState(State::ONLINE, "connected to relay " + _origin + " as " + _identity.peerId().shortString());
@@ -837,7 +847,7 @@ private:
 	{
 		if (!_pControl) return;
 		const auto silent = EventLoop::Clock::now() - _lastReceived;
-		if (silent > MISSED_KEEPALIVES * _keepalive)
+		if (silent > _silenceLimit)
 		{
 			cycleFailed("relay " + _origin + " silent on the control channel for "
 				+ formatDelay(std::chrono::duration_cast<Milliseconds>(silent)));
@@ -863,7 +873,8 @@ private:
 	{
 		if (_relayProbePort == 0 || !_relayAddress || _punchPort == 0)
 		{
-			finishProbe(std::nullopt, _relayProbePort == 0 ? "the relay has no probe port" : "no control channel");
+			finishProbe(std::nullopt, !_natTraversal ? "the relay cannot see client addresses (behind a proxy): no NAT traversal"
+				: _relayProbePort == 0 ? "the relay has no probe port" : "no control channel");
 			return;
 		}
 		const std::uint64_t generation = ++_probeGeneration;
@@ -1158,7 +1169,8 @@ private:
 	ControlPhase _phase = ControlPhase::NONE;
 	TimerHandle _handshakeTimer;
 	TimerHandle _keepaliveTimer;
-	std::chrono::seconds _keepalive{20};
+	Milliseconds _silenceLimit{75000};             ///< No byte from the relay this long: the channel is dead.
+	bool _natTraversal = true;                     ///< welcome.nat_traversal.
 	EventLoop::Clock::time_point _lastReceived;
 	std::int64_t _pings = 0;
 	Poco::Net::SocketAddress _controlLocal;                      ///< The control channel's local address.

@@ -42,8 +42,9 @@ constexpr std::uint16_t B_PUNCH_PORT = 41000;
 
 
 PunchMessage punch(Phase phase, const PeerId& from, std::int64_t attempt, bool reply, NatType nat,
-	std::vector<SocketAddress> addresses = {})
-	/// A punch message as the relay delivers it (peer = the sender).
+	std::vector<SocketAddress> addresses = {}, std::optional<SocketAddress> observed = std::nullopt)
+	/// A punch message as the relay delivers it (peer = the sender). In an answer the relay adds
+	/// the sender's observed address: by default the first candidate (the sender's reflexive).
 {
 	PunchMessage message;
 	message.phase = phase;
@@ -51,7 +52,9 @@ PunchMessage punch(Phase phase, const PeerId& from, std::int64_t attempt, bool r
 	message.attempt = attempt;
 	message.reply = reply;
 	message.nat = nat;
+	if (reply && !observed && !addresses.empty()) observed = addresses.front();
 	message.addresses = std::move(addresses);
+	message.observed = observed;
 	return message;
 }
 
@@ -821,7 +824,7 @@ void LadderTest::testPredictionMappingSide()
 		CPPUNIT_ASSERT_EQUAL_MESSAGE(label, attempt, b.host.punches.back().message.attempt);
 		b.clock().advance(10ms);
 		const std::size_t before = b.host.dials.size();
-		b.peer->punchReceived(punch(Phase::SYNC, SMALL, attempt, false, NatType::ENDPOINT_INDEPENDENT));
+		b.peer->punchReceived(punch(Phase::SYNC, SMALL, attempt, false, NatType::ENDPOINT_INDEPENDENT, {}, A_REFLEXIVE));
 		CPPUNIT_ASSERT_EQUAL_MESSAGE(label, before + Ladder::PREDICTION_SOCKETS, b.host.dials.size());
 		for (std::size_t i = before; i < b.host.dials.size(); ++i)
 		{
@@ -857,7 +860,7 @@ void LadderTest::testPredictionGuessingResponder()
 		b.peer->punchReceived(punch(Phase::CONNECT, SMALL, attempt, false, NatType::ENDPOINT_DEPENDENT, {target}));
 		b.clock().advance(10ms);
 		const std::size_t before = b.host.dials.size();
-		b.peer->punchReceived(punch(Phase::SYNC, SMALL, attempt, false, NatType::ENDPOINT_DEPENDENT));
+		b.peer->punchReceived(punch(Phase::SYNC, SMALL, attempt, false, NatType::ENDPOINT_DEPENDENT, {}, target));
 		CPPUNIT_ASSERT_EQUAL_MESSAGE(label, before + Ladder::PREDICTION_PROBES, b.host.dials.size());
 		for (std::size_t i = before; i < b.host.dials.size(); ++i)
 		{

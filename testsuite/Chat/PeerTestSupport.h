@@ -127,10 +127,11 @@ struct Side
 };
 
 
-inline Relay::PunchMessage viaRelay(const Relay::PunchMessage& sent, const PeerId& sender)
+inline Relay::PunchMessage viaRelay(const Relay::PunchMessage& sent, const PeerId& sender,
+	const std::optional<Poco::Net::SocketAddress>& senderObserved = std::nullopt)
 	/// What the relay makes of a punch message a client sent: encoded as the client does
-	/// (schema-checked), then re-encoded with from = sender and parsed as the receiving client
-	/// does.
+	/// (schema-checked), then re-encoded with from = sender — and, in an answer or a sync, the
+	/// sender's observed address, as the relay adds it — and parsed as the receiving client does.
 {
 	FrameCodec codec(Relay::RelayProtocol::MAX_BODY_SIZE);
 	const std::string toRelay = Relay::encodeControl(codec, sent, Relay::PunchMessage::Direction::TO_RELAY);
@@ -139,6 +140,7 @@ inline Relay::PunchMessage viaRelay(const Relay::PunchMessage& sent, const PeerI
 	if (!first) throw Poco::IllegalStateException("no frame");
 	Relay::PunchMessage forwarded = Relay::PunchMessage::parse(first->body, Relay::PunchMessage::Direction::TO_RELAY);
 	forwarded.peer = sender;
+	if (sent.reply || sent.phase == Relay::PunchMessage::Phase::SYNC) forwarded.observed = senderObserved;
 	const std::string fromRelay = Relay::encodeControl(codec, forwarded, Relay::PunchMessage::Direction::FROM_RELAY);
 	codec.feed(fromRelay.data(), fromRelay.size());
 	const std::optional<Frame> second = codec.next();
@@ -169,7 +171,7 @@ private:
 	void forward(const Relay::PunchMessage& message, Side& from, Side& to)
 	{
 		if (message.peer != to.self) return;
-		const Relay::PunchMessage delivered = viaRelay(message, from.self);
+		const Relay::PunchMessage delivered = viaRelay(message, from.self, from.host.relayView.reflexive);
 		Side* pTo = &to;
 		_deliveries.push_back(_clock.runAfter(_oneWay, [pTo, delivered] { pTo->peer->punchReceived(delivered); }));
 	}
