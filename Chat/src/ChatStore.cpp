@@ -1246,7 +1246,7 @@ void ChatStore::saveTransfer(const StoredTransfer& transfer)
 		std::string error = utf8Prefix(transfer.error, MAX_REASON_SIZE);
 		store._session << "INSERT INTO transfers (peer, transfer_id, direction, state, name, size, sha256, block_size,"
 			" hashes, have, local_path, file_mtime_ns, group_id, created_ms, state_ms, error)"
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, x''), coalesce(?, x''), ?, ?, ?, ?, ?, ?)"
 			" ON CONFLICT (peer, direction, transfer_id) DO UPDATE SET state = excluded.state, name = excluded.name,"
 			" size = excluded.size, sha256 = excluded.sha256, block_size = excluded.block_size, hashes = excluded.hashes,"
 			" have = excluded.have, local_path = excluded.local_path, file_mtime_ns = excluded.file_mtime_ns,"

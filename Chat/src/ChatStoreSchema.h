@@ -118,7 +118,7 @@ namespace Sql
 		"WHERE t.peer = (SELECT id FROM peers WHERE peer_id = ?) AND t.direction = ? AND t.transfer_id = ?";
 	inline const std::string RECENT_TRANSFERS = TRANSFER_COLUMNS + "ORDER BY t.seq DESC LIMIT ?";
 	inline const std::string UPDATE_TRANSFER_HAVE =
-		"UPDATE transfers SET have = ? WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = 1"
+		"UPDATE transfers SET have = coalesce(?, x'') WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = 1"
 		" AND transfer_id = ? AND state < 4";
 }
 

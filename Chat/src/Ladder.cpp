@@ -200,7 +200,7 @@ std::vector<Poco::Net::SocketAddress> Ladder::dialableCandidates(const std::vect
 
 void Ladder::wanted()
 {
-	if (!contact() || _peer.outbox().empty() || _peer.currentPath()) return;
+	if (!contact() || !_peer.waiting() || _peer.currentPath()) return;
 	if (_round || _retryTimer.active()) return;
 	const auto now = scheduler().now();
 	forgetOld(_roundStarts, now);
@@ -307,7 +307,7 @@ void Ladder::roundFailed(const std::string& why)
 
 void Ladder::scheduleRetry()
 {
-	if (!contact() || _peer.outbox().empty())
+	if (!contact() || !_peer.waiting())
 	{
 		_backoff = std::chrono::milliseconds(0);
 		return;
@@ -448,7 +448,7 @@ void Ladder::relayChanged(bool online)
 		_incoming.reset();
 		return;
 	}
-	if (contact() && !_peer.outbox().empty() && !_peer.currentPath() && !_round)
+	if (contact() && _peer.waiting() && !_peer.currentPath() && !_round)
 	{
 		// Messages that waited for the relay go out now.
 		_retryTimer.cancel();
@@ -460,7 +460,7 @@ void Ladder::relayChanged(bool online)
 
 void Ladder::addressesChanged()
 {
-	if (!contact() || _peer.outbox().empty() || _peer.currentPath()) return;
+	if (!contact() || !_peer.waiting() || _peer.currentPath()) return;
 	if (_round)
 	{
 		if (!_dial && !_relayPending) dialStep();

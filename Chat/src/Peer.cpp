@@ -202,7 +202,7 @@ Scheduler::TimePoint Peer::lastActivity() const
 
 bool Peer::idle() const
 {
-	return _sessions.empty() && _outbox.empty() && _ladder.attempts() == 0;
+	return _sessions.empty() && !waiting() && _ladder.attempts() == 0;
 }
 
 
@@ -376,6 +376,23 @@ void Peer::restore(std::vector<Outbox::Entry> messages)
 const Outbox& Peer::outbox() const
 {
 	return _outbox;
+}
+
+
+void Peer::setWaiting(const std::string& service, bool waiting)
+{
+	if (!waiting)
+	{
+		_serviceWork.erase(service);
+		return;
+	}
+	if (_serviceWork.insert(service).second && !(_current && _current->established())) _ladder.wanted();
+}
+
+
+bool Peer::waiting() const
+{
+	return !_outbox.empty() || !_serviceWork.empty();
 }
 
 

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -146,6 +147,11 @@ public:
 	void restore(std::vector<Outbox::Entry> messages);
 		/// Messages that waited before a restart, in order; sent when a session exists.
 	const Outbox& outbox() const;
+	void setWaiting(const std::string& service, bool waiting);
+		/// A service (file transfer, ...) has work for this peer that needs a session (or no
+		/// longer has): the ladder connects for it as for waiting messages (contacts only).
+	bool waiting() const;
+		/// Messages wait in the outbox, or a service has work waiting: worth a session.
 
 	// Sessions -----------------------------------------------------------------------------
 
@@ -221,6 +227,7 @@ private:
 	std::vector<Session::Ptr> _spares;   ///< Established sessions the peer dialed besides _current, kept until
 	                                     ///< the peer (their dialer) closes the one it does not keep.
 	Outbox _outbox;
+	std::set<std::string> _serviceWork;   ///< Services with work waiting for a session.
 	TimerHandle _receiptTimer;
 	std::unordered_set<std::string> _seen;
 	std::deque<std::string> _seenOrder;

@@ -63,6 +63,7 @@ std::string bytesText(std::uint64_t bytes)
 
 
 constexpr std::chrono::milliseconds DRAIN_AT_STOP{1000};   ///< How long stop() lets pending block writes finish.
+const std::string WORK = "files";                          ///< Our name for Peer::setWaiting().
 
 
 } // namespace
@@ -229,6 +230,7 @@ void TransferService::start()
 	_started = true;
 	ChatStore* pStore = store();
 	if (!pStore) return;
+	std::vector<PeerId> resumedPeers;
 	for (const StoredTransfer& stored: pStore->activeTransfers())
 	{
 		try
@@ -239,6 +241,7 @@ void TransferService::start()
 			else
 				_outgoing[Key(stored.peer, id)] = OutgoingTransfer::restore(host(), stored);
 			++_stats.resumed;
+			resumedPeers.push_back(stored.peer);
 			logger().information("resuming the %s transfer of %s with %s", std::string(stored.direction == TransferDirection::INCOMING
 				? "incoming" : "outgoing"), Text::quoted(stored.name), stored.peer.shortString());
 		}
@@ -249,6 +252,7 @@ void TransferService::start()
 				"cannot resume: " + exc.displayText());
 		}
 	}
+	for (const PeerId& peer: resumedPeers) updateWaiting(peer);
 }
 
 
@@ -259,6 +263,10 @@ void TransferService::stop()
 	_pumps.clear();
 	for (auto& entry: _incoming) entry.second->shutdown();
 	for (auto& entry: _outgoing) entry.second->shutdown();
+	for (auto& entry: _incoming)
+		if (Peer* pPeer = _node.transferPeer(std::get<0>(entry.first))) pPeer->setWaiting(WORK, false);
+	for (auto& entry: _outgoing)
+		if (Peer* pPeer = _node.transferPeer(std::get<0>(entry.first))) pPeer->setWaiting(WORK, false);
 	// What the writer still has is written, then recorded: a clean stop loses no verified block.
 	if (_worker && !_worker->drain(DRAIN_AT_STOP))
 		logger().warning("file writes still pending after %Ld ms; they will be fetched again", static_cast<Poco::Int64>(DRAIN_AT_STOP.count()));
@@ -512,6 +520,7 @@ void TransferService::dataReady(const PeerId& peer)
 
 void TransferService::changed(const TransferInfo& info, bool progressOnly)
 {
+	if (!progressOnly) updateWaiting(info.peer);
 	if (!progressOnly && transferStateFinal(info.state))
 	{
 		try
@@ -793,6 +802,21 @@ void TransferService::pump(const PeerId& peer)
 		pPeer->sendData(SessionProtocol::FILE_DATA, body);
 		sent += body.size();
 	}
+}
+
+
+void TransferService::updateWaiting(const PeerId& peer)
+	/// A transfer that needs a session makes the peer worth connecting to, as waiting messages do.
+{
+	Peer* pPeer = _node.transferPeer(peer);
+	if (!pPeer) return;
+	bool waiting = false;
+	forEachWith(peer, [&waiting](IncomingTransfer& in) {
+		waiting = waiting || in.state() == TransferState::TRANSFERRING || in.state() == TransferState::VERIFYING;
+	}, [&waiting](OutgoingTransfer& out) {
+		waiting = waiting || out.state() == TransferState::OFFERED || out.state() == TransferState::TRANSFERRING;
+	});
+	pPeer->setWaiting(WORK, waiting);
 }
 
 

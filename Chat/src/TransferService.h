@@ -163,6 +163,7 @@ private:
 	std::uint64_t committedBytes() const;
 	void pump(const PeerId& peer);
 	void pruneFinished();
+	void updateWaiting(const PeerId& peer);
 	void forEachWith(const PeerId& peer, const std::function<void(IncomingTransfer&)>& in,
 		const std::function<void(OutgoingTransfer&)>& out);
 

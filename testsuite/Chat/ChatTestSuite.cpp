@@ -15,6 +15,7 @@
 #include "LadderTest.h"
 #include "AddressPolicyTest.h"
 #include "ChatStoreTest.h"
+#include "ChatTransferTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -30,5 +31,6 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
 	pSuite->addTest(ChatStoreTest::suite());
+	pSuite->addTest(ChatTransferTest::suite());
 	return pSuite;
 }
