@@ -7,6 +7,7 @@
 
 #include "TransferWindow.h"
 #include <algorithm>
+#include <limits>
 
 
 namespace CrossChat {
@@ -34,7 +35,7 @@ void TransferWindow::reset()
 	_queue = Duration::zero();
 	_haveBase = false;
 	_slowStart = true;
-	_sinceHalving = 0;
+	_sinceHalving = std::numeric_limits<double>::infinity();   // the first halving may come at once
 	clamp();
 }
 

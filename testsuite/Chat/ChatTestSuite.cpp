@@ -16,6 +16,11 @@
 #include "AddressPolicyTest.h"
 #include "ChatStoreTest.h"
 #include "ChatTransferTest.h"
+#include "TransferProtocolTest.h"
+#include "SafeFileNameTest.h"
+#include "TransferWindowTest.h"
+#include "PartFileTest.h"
+#include "TransferServiceTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -31,6 +36,11 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
 	pSuite->addTest(ChatStoreTest::suite());
+	pSuite->addTest(TransferProtocolTest::suite());
+	pSuite->addTest(SafeFileNameTest::suite());
+	pSuite->addTest(TransferWindowTest::suite());
+	pSuite->addTest(PartFileTest::suite());
+	pSuite->addTest(TransferServiceTest::suite());
 	pSuite->addTest(ChatTransferTest::suite());
 	return pSuite;
 }

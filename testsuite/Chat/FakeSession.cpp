@@ -136,6 +136,12 @@ void FakeSession::deliverData(std::uint8_t type, const std::string& body)
 }
 
 
+void FakeSession::deliverMessage(const std::string& name, const Poco::JSON::Object& body)
+{
+	deliver(name, body);
+}
+
+
 void FakeSession::setUnsent(std::size_t bytes)
 {
 	_unsent = bytes;

@@ -84,6 +84,8 @@ public:
 		/// through the real catalog; link() both ways first for a full pair.
 	void deliverData(std::uint8_t type, const std::string& body);
 		/// A binary frame from the peer.
+	void deliverMessage(const std::string& name, const Poco::JSON::Object& body);
+		/// Any message of the catalog from the peer (through the catalog, as deliverText()).
 	void setUnsent(std::size_t bytes);
 		/// What unsentBytes() answers (the connection's output buffer).
 	void drain();
