@@ -324,7 +324,7 @@ TransferInfo TransferService::accept(const std::string& id)
 			+ bytesText(free) + " are available");
 	}
 	in->accept(directory);
-	return in->info();
+	return named(in->info());
 }
 
 
@@ -370,8 +370,8 @@ TransferInfo TransferService::cancel(const std::string& id)
 std::vector<TransferInfo> TransferService::transfers() const
 {
 	std::vector<TransferInfo> result;
-	for (const auto& entry: _incoming) result.push_back(entry.second->info());
-	for (const auto& entry: _outgoing) result.push_back(entry.second->info());
+	for (const auto& entry: _incoming) result.push_back(named(entry.second->info()));
+	for (const auto& entry: _outgoing) result.push_back(named(entry.second->info()));
 	std::stable_sort(result.begin(), result.end(), [](const TransferInfo& a, const TransferInfo& b) { return a.createdMs < b.createdMs; });
 	return result;
 }
@@ -535,10 +535,15 @@ void TransferService::changed(const TransferInfo& info, bool progressOnly)
 			// not one of ours
 		}
 	}
-	if (!_handler) return;
-	TransferInfo named = info;
-	if (const Peer* pPeer = _node.transferPeer(info.peer)) named.peerName = pPeer->alias().empty() ? pPeer->name() : pPeer->alias();
-	_handler(named, progressOnly);
+	if (_handler) _handler(named(info), progressOnly);
+}
+
+
+TransferInfo TransferService::named(TransferInfo info) const
+	/// With the peer's alias or name, if the node knows it.
+{
+	if (const Peer* pPeer = _node.transferPeer(info.peer)) info.peerName = pPeer->alias().empty() ? pPeer->name() : pPeer->alias();
+	return info;
 }
 
 

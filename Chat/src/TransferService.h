@@ -164,6 +164,7 @@ private:
 	void pump(const PeerId& peer);
 	void pruneFinished();
 	void updateWaiting(const PeerId& peer);
+	TransferInfo named(TransferInfo info) const;
 	void forEachWith(const PeerId& peer, const std::function<void(IncomingTransfer&)>& in,
 		const std::function<void(OutgoingTransfer&)>& out);
 

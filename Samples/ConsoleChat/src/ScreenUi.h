@@ -160,6 +160,7 @@ private:
 	void renderHelp(const Poco::JSON::Object& event, const std::string& text);
 	void renderContact(const Poco::JSON::Object& event, const std::string& text);
 	void renderBye(const Poco::JSON::Object& event, const std::string& text);
+	void renderTransfer(const Poco::JSON::Object& event, const std::string& text);
 	void renderText(const Poco::JSON::Object& event, const std::string& text);
 
 	// Windows
