@@ -6,17 +6,17 @@
 
 
 #include "CrossChat/EventLoop.h"
+#include "Poller.h"
 #include "TimerState.h"
 #include "Wakeup.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
-#include "Poco/Net/PollSet.h"
 #include "Poco/Net/SocketImpl.h"
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <sstream>
 #include <vector>
 
@@ -30,23 +30,7 @@ namespace {
 thread_local EventLoop* t_pLoopInThisThread = nullptr;
 
 
-int toPollMode(int events)
-{
-	int mode = Poco::Net::PollSet::POLL_ERROR;
-	if (events & EventLoop::SOCKET_READABLE) mode |= Poco::Net::PollSet::POLL_READ;
-	if (events & EventLoop::SOCKET_WRITABLE) mode |= Poco::Net::PollSet::POLL_WRITE;
-	return mode;
-}
-
-
-int fromPollMode(int mode)
-{
-	int events = 0;
-	if (mode & Poco::Net::PollSet::POLL_READ) events |= EventLoop::SOCKET_READABLE;
-	if (mode & Poco::Net::PollSet::POLL_WRITE) events |= EventLoop::SOCKET_WRITABLE;
-	if (mode & Poco::Net::PollSet::POLL_ERROR) events |= EventLoop::SOCKET_ERROR;
-	return events;
-}
+constexpr std::uint64_t WAKEUP_ID = 0;   ///< The Poller id of the wake-up channel.
 
 
 } // namespace
@@ -59,6 +43,7 @@ public:
 	{
 		Poco::Net::Socket socket;
 		SocketHandler handler;
+		std::uint64_t id;   ///< The Poller id: never reused, so a stale event finds nothing.
 	};
 
 	struct TimerEntry
@@ -76,12 +61,14 @@ public:
 		}
 	};
 
-	static constexpr std::chrono::milliseconds MAX_POLL_WAIT{10000};
 	static constexpr std::size_t MIN_COMPACT_SIZE = 1024;
+	static constexpr int MAX_END_ROUNDS = 4;
+	static constexpr std::chrono::microseconds BUSY_POLL_INTERVAL{50};
+		///< While tasks keep the loop busy, sockets are polled at least this often.
 
 	Impl(): _logger(Poco::Logger::get("CrossChat.EventLoop"))
 	{
-		_pollSet.add(_wakeup.socket(), Poco::Net::PollSet::POLL_READ);
+		_poller.add(_wakeup.socket(), EventLoop::SOCKET_READABLE, WAKEUP_ID);
 	}
 
 	~Impl()
@@ -121,27 +108,29 @@ public:
 		_logger.error("exception escaped %s, loop continues: %s", std::string(what), text);
 	}
 
-	void wakeLocked()
+	void wakeLocked(bool onLoopThread)
 		/// Wakes the loop unless a wake-up is pending already. Callers hold _tasksMutex: the
 		/// loop thread may otherwise see the reason for the wake-up (a task, the stop flag),
-		/// return from run() and destroy the loop while this thread is still signalling.
+		/// return from run() and destroy the loop while this thread is still signalling. On the
+		/// loop thread itself the loop is not asleep: the pending flag alone makes its next
+		/// poll return at once, and the wake-up channel's write and read are saved.
 	{
-		if (!_wakePending.exchange(true, std::memory_order_acq_rel))
+		if (!_wakePending.exchange(true, std::memory_order_acq_rel) && !onLoopThread)
 			_wakeup.signal();
 	}
 
-	void enqueue(Task&& task)
+	void enqueue(Task&& task, bool onLoopThread)
 	{
 		std::lock_guard<std::mutex> lock(_tasksMutex);
 		_tasks.push_back(std::move(task));
-		wakeLocked();
+		wakeLocked(onLoopThread);
 	}
 
-	void requestStop()
+	void requestStop(bool onLoopThread)
 	{
 		std::lock_guard<std::mutex> lock(_tasksMutex);
 		_stop.store(true, std::memory_order_release);
-		wakeLocked();
+		wakeLocked(onLoopThread);
 	}
 
 	void addTimer(const std::shared_ptr<TimerHandle::State>& pState, Clock::time_point when)
@@ -164,38 +153,46 @@ public:
 		_sizeAfterCompaction = _timers.size();
 	}
 
-	Poco::Timespan pollTimeout(Clock::time_point now) const
+	std::chrono::milliseconds pollTimeout()
+		/// How long the poll may sleep: not at all with work pending, until the next live timer,
+		/// or without a limit (-1) when nothing but a socket or a wake-up can bring work. Reads
+		/// the clock only when a timer decides.
 	{
-		Clock::duration wait = MAX_POLL_WAIT;
-		if (_wakePending.load(std::memory_order_acquire))
-			wait = Clock::duration::zero();
-		else if (!_timers.empty())
-			wait = std::min(wait, std::max(Clock::duration::zero(), _timers.front().when - now));
-		// PollSet waits in whole milliseconds: round up so that a timer never busy-spins.
-		auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait);
-		return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+		if (_wakePending.load(std::memory_order_acquire) || !_atIterationEnd.empty())
+			return std::chrono::milliseconds(0);
+		// Cancelled timers at the front would end the sleep for nothing: drop them now.
+		while (!_timers.empty() && _timers.front().pState->cancelled.load(std::memory_order_acquire))
+		{
+			std::pop_heap(_timers.begin(), _timers.end(), Later());
+			_timers.pop_back();
+		}
+		if (_timers.empty())
+			return std::chrono::milliseconds(-1);   // no timer to arm in the kernel
+		const Clock::duration wait = std::max(Clock::duration::zero(), _timers.front().when - Clock::now());
+		// The poll waits in whole milliseconds: round up so that a timer never busy-spins.
+		return std::chrono::ceil<std::chrono::milliseconds>(wait);
 	}
 
-	void dispatchSockets(const Poco::Net::PollSet::SocketModeMap& ready)
+	void dispatchSockets()
 	{
-		for (const auto& [socket, mode]: ready)
+		for (const Poller::Event& event: _ready)
 		{
-			if (socket == _wakeup.socket())
+			if (event.id == WAKEUP_ID)
 			{
 				_wakeup.drain();
 				continue;
 			}
 			// Looked up now, not before the loop: an earlier handler may have removed it.
-			auto it = _sockets.find(socket.impl());
-			if (it == _sockets.end()) continue;
+			auto it = _byId.find(event.id);
+			if (it == _byId.end()) continue;
 			std::shared_ptr<Registration> pReg = it->second;  // survives removal inside the handler
-			const int events = fromPollMode(mode);
-			guarded("socket handler", [&] { pReg->handler(events); });
+			guarded("socket handler", [&] { pReg->handler(event.events); });
 		}
 	}
 
 	void runDueTimers()
 	{
+		if (_timers.empty()) return;
 		const Clock::time_point now = Clock::now();
 		// Timers scheduled while these run are due one interval later at the earliest, so the
 		// loop ends even if a callback keeps re-arming itself with a zero delay.
@@ -231,6 +228,29 @@ public:
 		}
 	}
 
+	void runIterationEnd()
+		/// Runs the end-of-iteration tasks, and those they queue, for a few rounds.
+	{
+		for (int round = 0; round < MAX_END_ROUNDS && !_atIterationEnd.empty(); ++round)
+		{
+			std::vector<EndTask> tasks;
+			tasks.swap(_atIterationEnd);
+			for (auto& entry: tasks)
+			{
+				if (entry.pShared)
+					guarded("end-of-iteration task", *entry.pShared);
+				else
+					guarded("end-of-iteration task", entry.task);
+			}
+			tasks.clear();
+			if (_atIterationEnd.empty())
+			{
+				_atIterationEnd.swap(tasks);   // keeps the capacity: no allocation next time
+				break;
+			}
+		}
+	}
+
 	void runTasks()
 	{
 		_wakePending.store(false, std::memory_order_release);
@@ -244,7 +264,8 @@ public:
 
 	Poco::Logger& _logger;
 	Wakeup _wakeup;
-	Poco::Net::PollSet _pollSet;
+	Poller _poller;
+	std::vector<Poller::Event> _ready;        ///< The last poll's result; loop thread only.
 	std::atomic<bool> _stop{false};
 	std::atomic<bool> _wakePending{false};
 	std::atomic<std::uint64_t> _handlerErrors{0};
@@ -256,7 +277,16 @@ public:
 	std::uint64_t _nextSequence = 0;
 	std::size_t _sizeAfterCompaction = 0;
 
-	std::map<Poco::Net::SocketImpl*, std::shared_ptr<Registration>> _sockets;  ///< Loop thread only.
+	std::unordered_map<Poco::Net::SocketImpl*, std::shared_ptr<Registration>> _sockets;  ///< Loop thread only.
+	std::unordered_map<std::uint64_t, std::shared_ptr<Registration>> _byId;            ///< Loop thread only.
+	std::uint64_t _nextId = WAKEUP_ID + 1;
+	struct EndTask
+	{
+		Task task;
+		std::shared_ptr<const Task> pShared;   ///< Set instead of task by the shared overload.
+	};
+
+	std::vector<EndTask> _atIterationEnd;     ///< runAtIterationEnd(); loop thread only.
 };
 
 
@@ -283,13 +313,25 @@ void EventLoop::run()
 {
 	assertInLoopThread();
 	Impl& impl = *_pImpl;
+	Clock::time_point lastPoll;   // of a poll made while busy; the epoch after a blocking one
 	while (!impl._stop.load(std::memory_order_acquire))
 	{
-		Poco::Net::PollSet::SocketModeMap ready;
-		impl.guarded("poll", [&] { ready = impl._pollSet.poll(impl.pollTimeout(Clock::now())); });
-		impl.dispatchSockets(ready);
+		// An iteration that only has tasks to run (posted, or queued for the end of the
+		// iteration) skips the poll system call if the last poll was less than
+		// BUSY_POLL_INTERVAL ago: a loop that keeps posting work to itself still serves its
+		// sockets every few microseconds, without a poll per task.
+		const bool busy = impl._wakePending.load(std::memory_order_acquire) || !impl._atIterationEnd.empty();
+		Clock::time_point now;
+		if (busy) now = Clock::now();
+		if (!busy || now - lastPoll >= Impl::BUSY_POLL_INTERVAL)
+		{
+			impl.guarded("poll", [&] { impl._poller.wait(impl.pollTimeout(), impl._ready); });
+			lastPoll = now;
+			impl.dispatchSockets();
+		}
 		impl.runDueTimers();
 		impl.runTasks();
+		impl.runIterationEnd();
 	}
 	impl._stop.store(false, std::memory_order_release);
 }
@@ -297,7 +339,7 @@ void EventLoop::run()
 
 void EventLoop::stop()
 {
-	_pImpl->requestStop();
+	_pImpl->requestStop(isInLoopThread());
 }
 
 
@@ -315,7 +357,7 @@ bool EventLoop::stopped() const
 
 void EventLoop::post(Task task)
 {
-	_pImpl->enqueue(std::move(task));
+	_pImpl->enqueue(std::move(task), isInLoopThread());
 }
 
 
@@ -324,7 +366,21 @@ void EventLoop::runInLoop(Task task)
 	if (isInLoopThread())
 		_pImpl->guarded("task", task);
 	else
-		_pImpl->enqueue(std::move(task));
+		_pImpl->enqueue(std::move(task), false);
+}
+
+
+void EventLoop::runAtIterationEnd(Task task)
+{
+	assertInLoopThread();
+	_pImpl->_atIterationEnd.push_back(Impl::EndTask{std::move(task), nullptr});
+}
+
+
+void EventLoop::runAtIterationEnd(const std::shared_ptr<const Task>& task)
+{
+	assertInLoopThread();
+	if (task) _pImpl->_atIterationEnd.push_back(Impl::EndTask{Task(), task});
 }
 
 
@@ -336,7 +392,7 @@ TimerHandle EventLoop::runAfter(Duration delay, Task task)
 	if (isInLoopThread())
 		_pImpl->addTimer(pState, when);
 	else
-		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); });
+		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); }, false);
 	return TimerHandle(pState);
 }
 
@@ -352,7 +408,7 @@ TimerHandle EventLoop::runEvery(Duration interval, Task task)
 	if (isInLoopThread())
 		_pImpl->addTimer(pState, when);
 	else
-		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); });
+		_pImpl->enqueue([this, pState, when] { _pImpl->addTimer(pState, when); }, false);
 	return TimerHandle(pState);
 }
 
@@ -360,17 +416,24 @@ TimerHandle EventLoop::runEvery(Duration interval, Task task)
 void EventLoop::addSocket(const Poco::Net::Socket& socket, int events, SocketHandler handler)
 {
 	assertInLoopThread();
-	auto pReg = std::make_shared<Impl::Registration>(Impl::Registration{socket, std::move(handler)});
-	auto it = _pImpl->_sockets.find(socket.impl());
-	if (it == _pImpl->_sockets.end())
+	Impl& impl = *_pImpl;
+	auto it = impl._sockets.find(socket.impl());
+	if (it == impl._sockets.end())
 	{
-		_pImpl->_pollSet.add(socket, toPollMode(events));
-		_pImpl->_sockets.emplace(socket.impl(), std::move(pReg));
+		const std::uint64_t id = impl._nextId++;
+		auto pReg = std::make_shared<Impl::Registration>(Impl::Registration{socket, std::move(handler), id});
+		impl._poller.add(socket, events, id);
+		impl._sockets.emplace(socket.impl(), pReg);
+		impl._byId.emplace(id, std::move(pReg));
 	}
 	else
 	{
-		_pImpl->_pollSet.update(socket, toPollMode(events));
-		it->second = std::move(pReg);
+		// A new registration object: a handler running now keeps the old one alive.
+		const std::uint64_t id = it->second->id;
+		auto pReg = std::make_shared<Impl::Registration>(Impl::Registration{socket, std::move(handler), id});
+		impl._poller.update(socket, events, id);
+		it->second = pReg;
+		impl._byId[id] = std::move(pReg);
 	}
 }
 
@@ -378,9 +441,10 @@ void EventLoop::addSocket(const Poco::Net::Socket& socket, int events, SocketHan
 void EventLoop::updateSocket(const Poco::Net::Socket& socket, int events)
 {
 	assertInLoopThread();
-	if (_pImpl->_sockets.count(socket.impl()) == 0)
+	auto it = _pImpl->_sockets.find(socket.impl());
+	if (it == _pImpl->_sockets.end())
 		throw Poco::NotFoundException("updateSocket: socket is not registered with this loop");
-	_pImpl->_pollSet.update(socket, toPollMode(events));
+	_pImpl->_poller.update(socket, events, it->second->id);
 }
 
 
@@ -389,7 +453,8 @@ void EventLoop::removeSocket(const Poco::Net::Socket& socket)
 	assertInLoopThread();
 	auto it = _pImpl->_sockets.find(socket.impl());
 	if (it == _pImpl->_sockets.end()) return;
-	_pImpl->_pollSet.remove(socket);
+	_pImpl->_poller.remove(socket);
+	_pImpl->_byId.erase(it->second->id);
 	_pImpl->_sockets.erase(it);
 }
 

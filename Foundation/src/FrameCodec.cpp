@@ -64,20 +64,30 @@ std::string FrameCodec::encode(std::uint8_t type, const std::string& body) const
 
 void FrameCodec::encodeTo(std::string& out, std::uint8_t type, const std::string& body) const
 {
-	if (body.size() > _maxBodySize)
-		throw FrameTooLargeException(tooLargeMessage(body.size(), _maxBodySize));
+	encodeTo(out, type, body.data(), body.size());
+}
 
-	const Poco::UInt32 length = Poco::ByteOrder::toBigEndian(static_cast<Poco::UInt32>(body.size()));
+
+void FrameCodec::encodeTo(std::string& out, std::uint8_t type, const char* body, std::size_t size) const
+{
 	char header[HEADER_SIZE];
+	encodeHeader(header, type, size);
+	out.reserve(out.size() + HEADER_SIZE + size);
+	out.append(header, HEADER_SIZE);
+	out.append(body, size);
+}
+
+
+void FrameCodec::encodeHeader(char* header, std::uint8_t type, std::size_t bodySize) const
+{
+	if (bodySize > _maxBodySize)
+		throw FrameTooLargeException(tooLargeMessage(bodySize, _maxBodySize));
+	const Poco::UInt32 length = Poco::ByteOrder::toBigEndian(static_cast<Poco::UInt32>(bodySize));
 	header[0] = static_cast<char>(MAGIC_0);
 	header[1] = static_cast<char>(MAGIC_1);
 	header[2] = static_cast<char>(VERSION);
 	header[3] = static_cast<char>(type);
 	std::memcpy(header + 4, &length, sizeof(length));
-
-	out.reserve(out.size() + HEADER_SIZE + body.size());
-	out.append(header, HEADER_SIZE);
-	out.append(body);
 }
 
 
@@ -98,13 +108,36 @@ void FrameCodec::feed(const char* data, std::size_t length)
 
 std::optional<Frame> FrameCodec::next()
 {
-	if (_failed)
-		throw FrameException("decoder has failed earlier; the stream cannot be resynchronised");
+	if (_failed) throwFailed();
 
 	const std::size_t available = _buffer.size() - _readPos;
 	if (available < HEADER_SIZE) return std::nullopt;
 
 	const char* pHeader = _buffer.data() + _readPos;
+	const std::size_t length = checkHeader(pHeader);
+	if (available - HEADER_SIZE < length) return std::nullopt;
+
+	Frame frame;
+	frame.type = static_cast<std::uint8_t>(pHeader[3]);
+	frame.body.assign(_buffer, _readPos + HEADER_SIZE, length);
+	_readPos += HEADER_SIZE + length;
+	if (_readPos == _buffer.size())
+	{
+		_buffer.clear();
+		_readPos = 0;
+	}
+	return frame;
+}
+
+
+void FrameCodec::throwFailed() const
+{
+	throw FrameException("decoder has failed earlier; the stream cannot be resynchronised");
+}
+
+
+std::size_t FrameCodec::checkHeader(const char* pHeader)
+{
 	const auto byte = [pHeader](std::size_t i) { return static_cast<std::uint8_t>(pHeader[i]); };
 	try
 	{
@@ -115,25 +148,12 @@ std::optional<Frame> FrameCodec::next()
 		}
 		if (byte(2) != VERSION)
 			throw FrameException("unsupported version " + std::to_string(byte(2)));
-
 		Poco::UInt32 wireLength = 0;
 		std::memcpy(&wireLength, pHeader + 4, sizeof(wireLength));
 		const std::size_t length = Poco::ByteOrder::fromBigEndian(wireLength);
 		if (length > _maxBodySize)
 			throw FrameTooLargeException(tooLargeMessage(length, _maxBodySize));
-
-		if (available - HEADER_SIZE < length) return std::nullopt;
-
-		Frame frame;
-		frame.type = byte(3);
-		frame.body.assign(_buffer, _readPos + HEADER_SIZE, length);
-		_readPos += HEADER_SIZE + length;
-		if (_readPos == _buffer.size())
-		{
-			_buffer.clear();
-			_readPos = 0;
-		}
-		return frame;
+		return length;
 	}
 	catch (FrameException&)
 	{
@@ -142,6 +162,67 @@ std::optional<Frame> FrameCodec::next()
 		_readPos = 0;
 		throw;
 	}
+}
+
+
+std::size_t FrameCodec::completeBuffered(const char* data, std::size_t length, std::optional<FrameView>& frame)
+{
+	std::size_t taken = 0;
+	std::size_t have = _buffer.size() - _readPos;
+	if (have < HEADER_SIZE)
+	{
+		const std::size_t n = std::min(HEADER_SIZE - have, length);
+		_buffer.append(data, n);
+		taken += n;
+		have += n;
+		if (have < HEADER_SIZE) return taken;
+	}
+	const std::size_t bodySize = checkHeader(_buffer.data() + _readPos);
+	const std::size_t frameSize = HEADER_SIZE + bodySize;
+	if (have < frameSize)
+	{
+		// The length was checked against the maximum: reserving the frame is bounded.
+		_buffer.reserve(_readPos + frameSize);
+		const std::size_t n = std::min(frameSize - have, length - taken);
+		_buffer.append(data + taken, n);
+		taken += n;
+		have += n;
+		if (have < frameSize) return taken;
+	}
+	FrameView view;
+	view.type = static_cast<std::uint8_t>(_buffer[_readPos + 3]);
+	view.data = _buffer.data() + _readPos + HEADER_SIZE;
+	view.size = bodySize;
+	frame = view;
+	return taken;
+}
+
+
+void FrameCodec::dropBufferedFrame()
+	/// Removes the complete frame at the front of the buffer (delivered by decode()).
+{
+	if (_failed || _buffer.size() - _readPos < HEADER_SIZE) return;
+	Poco::UInt32 wireLength = 0;
+	std::memcpy(&wireLength, _buffer.data() + _readPos + 4, sizeof(wireLength));
+	_readPos += HEADER_SIZE + Poco::ByteOrder::fromBigEndian(wireLength);
+	if (_readPos >= _buffer.size())
+	{
+		_buffer.clear();
+		_readPos = 0;
+	}
+}
+
+
+void FrameCodec::keepTail(const char* data, std::size_t length)
+	/// Appends bytes that do not make a complete frame yet.
+{
+	if (length == 0 || _failed) return;
+	if (_readPos > 0 && _readPos >= _buffer.size() / 2)
+	{
+		_buffer.erase(0, _readPos);
+		_readPos = 0;
+	}
+	_buffer.append(data, length);
 }
 
 

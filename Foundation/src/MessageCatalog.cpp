@@ -42,6 +42,16 @@ MessageCatalog& MessageCatalog::declare(std::uint8_t type, const std::string& na
 
 Message MessageCatalog::decode(const Frame& frame) const
 {
+	FrameView view;
+	view.type = frame.type;
+	view.data = frame.body.data();
+	view.size = frame.body.size();
+	return decode(view);
+}
+
+
+Message MessageCatalog::decode(const FrameView& frame) const
+{
 	const auto it = _byType.find(frame.type);
 	if (it == _byType.end())
 		throw MessageException("unknown " + _protocolName + " message type " + std::to_string(frame.type));
@@ -51,7 +61,8 @@ Message MessageCatalog::decode(const Frame& frame) const
 	message.name = it->second.name;
 	try
 	{
-		message.body = it->second.schema.parse(frame.body);
+		// Poco 1.11's JSON parser reads from a std::string.
+		message.body = it->second.schema.parse(std::string(frame.data, frame.size));
 	}
 	catch (MessageException& exc)
 	{

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 
 namespace CrossChat {
@@ -25,7 +26,8 @@ namespace {
 
 
 constexpr std::size_t READ_CHUNK = 64 * 1024;
-constexpr std::size_t MAX_WRITE = 1024 * 1024 * 1024;   ///< sendBytes() takes an int.
+constexpr std::size_t MAX_IOV = 64;                      ///< iovec entries per sendmsg().
+constexpr std::size_t MAX_WRITE = 1024 * 1024 * 1024;    ///< Bytes per sendmsg().
 
 
 Poco::Logger& logger()
@@ -35,11 +37,19 @@ Poco::Logger& logger()
 }
 
 
-bool wouldBlock(int code)
-	/// Poco 1.11 reports EAGAIN from a non-blocking send as Poco::IOException with the errno as
-	/// its code (receiveBytes returns -1 instead).
+std::string describeError(int code)
 {
-	return code == EAGAIN || code == EWOULDBLOCK || code == EINTR;
+	switch (code)
+	{
+	case ECONNRESET:
+		return "connection reset by peer";
+	case EPIPE:
+		return "connection closed by peer (broken pipe)";
+	case ETIMEDOUT:
+		return "connection timed out";
+	default:
+		return Poco::Error::getMessage(code);
+	}
 }
 
 
@@ -48,11 +58,9 @@ std::string describe(const Poco::Exception& exc)
 	switch (exc.code())
 	{
 	case ECONNRESET:
-		return "connection reset by peer";
 	case EPIPE:
-		return "connection closed by peer (broken pipe)";
 	case ETIMEDOUT:
-		return "connection timed out";
+		return describeError(exc.code());
 	default:
 		return exc.displayText();
 	}
@@ -64,6 +72,8 @@ std::string describe(const Poco::Exception& exc)
 
 constexpr std::size_t TcpConnection::DEFAULT_HIGH_WATER_MARK;
 constexpr std::size_t TcpConnection::MAX_READ_PER_EVENT;
+constexpr std::size_t TcpConnection::DIRECT_WRITE_SIZE;
+constexpr std::size_t TcpConnection::COALESCE_LIMIT;
 constexpr std::chrono::milliseconds TcpConnection::CLOSE_TIMEOUT;
 
 
@@ -188,7 +198,7 @@ void TcpConnection::setConnectHandler(ConnectHandler handler)
 void TcpConnection::setDataHandler(DataHandler handler)
 {
 	_loop.assertInLoopThread();
-	if (!_closeDelivered) _onData = std::move(handler);
+	if (!_closeDelivered) _onData = handler ? std::make_shared<const DataHandler>(std::move(handler)) : nullptr;
 }
 
 
@@ -212,21 +222,111 @@ void TcpConnection::send(const std::string& data)
 }
 
 
+void TcpConnection::send(std::string&& data)
+{
+	_loop.assertInLoopThread();
+	if (_closed || _closeRequested || data.empty()) return;
+	if (data.size() >= DIRECT_WRITE_SIZE && canWriteNow())
+	{
+		send(data.data(), data.size());
+		return;
+	}
+	_output.append(std::move(data));
+	queued();
+}
+
+
 void TcpConnection::send(const char* data, std::size_t size)
 {
 	_loop.assertInLoopThread();
 	if (_closed || _closeRequested || size == 0) return;
-	std::size_t written = 0;
-	if (_connected && bufferedAmount() == 0)
+	if (size >= DIRECT_WRITE_SIZE && canWriteNow())
 	{
-		written = writeSome(data, size);
-		if (_closed) return;
+		// Large and nothing ahead of it: straight to the socket, without a copy.
+		const std::size_t written = writeDirect(data, size);
+		if (_closed || written == size) return;
+		data += written;
+		size -= written;
 	}
-	if (written < size)
+	_output.append(data, size);
+	queued();
+}
+
+
+void TcpConnection::sendNow(const char* data, std::size_t size)
+{
+	_loop.assertInLoopThread();
+	if (_closed || _closeRequested || size == 0) return;
+	if (canWriteNow())
 	{
-		_output.append(data + written, size - written);
-		if (aboveHighWaterMark()) _wasAboveHighWater = true;
-		updateInterest();
+		const std::size_t written = writeDirect(data, size);
+		if (_closed || written == size) return;
+		data += written;
+		size -= written;
+	}
+	_output.append(data, size);
+	queued();
+}
+
+
+bool TcpConnection::canWriteNow() const
+{
+	return _connected && !_writeBlocked && _corked == 0 && _output.empty();
+}
+
+
+void TcpConnection::cork()
+{
+	_loop.assertInLoopThread();
+	++_corked;
+}
+
+
+void TcpConnection::uncork()
+{
+	_loop.assertInLoopThread();
+	if (_corked == 0 || --_corked > 0) return;
+	if (!_closed && _connected && !_writeBlocked && !_output.empty()) flushOutput(false);
+}
+
+
+void TcpConnection::queued()
+	/// After bytes were added to _output: flush at the end of the iteration (coalescing), or at
+	/// once if a lot is queued, or when the socket becomes writable if it is full; while corked,
+	/// uncork() does it.
+{
+	if (aboveHighWaterMark()) _wasAboveHighWater = true;
+	if (_corked > 0) return;
+	if (!_connected)
+	{
+		updateInterest();   // the connect completion flushes
+		return;
+	}
+	if (_writeBlocked)
+	{
+		updateInterest();   // wait for writability (a direct write may just have filled the socket)
+		return;
+	}
+	if (_output.size() >= COALESCE_LIMIT)
+	{
+		flushOutput(false);
+		return;
+	}
+	if (!_flushQueued)
+	{
+		_flushQueued = true;
+		if (!_pFlushTask)
+		{
+			std::weak_ptr<TcpConnection> weak = shared_from_this();
+			_pFlushTask = std::make_shared<const EventLoop::Task>([weak] {
+				if (auto self = weak.lock())
+				{
+					self->_flushQueued = false;
+					if (!self->_closed && !self->_writeBlocked) self->flushOutput(true);
+				}
+			});
+		}
+		_loop.runAtIterationEnd(_pFlushTask);
 	}
 }
 
@@ -242,7 +342,10 @@ void TcpConnection::close()
 		return;
 	}
 	startCloseTimer();
-	maybeFinishClose();
+	if (_connected && !_writeBlocked && !_output.empty())
+		flushOutput(false);   // finishes the close too once everything is out
+	else
+		maybeFinishClose();
 	if (!_closed) updateInterest();
 }
 
@@ -280,7 +383,7 @@ bool TcpConnection::closed() const
 
 std::size_t TcpConnection::bufferedAmount() const
 {
-	return _output.size() - _outputPos;
+	return _output.size();
 }
 
 
@@ -349,6 +452,12 @@ std::uint64_t TcpConnection::bytesSent() const
 }
 
 
+std::uint64_t TcpConnection::writeCount() const
+{
+	return _writeCount;
+}
+
+
 void TcpConnection::onSocketEvent(int events)
 {
 	if (_closed) return;
@@ -361,8 +470,11 @@ void TcpConnection::onSocketEvent(int events)
 		handleRead();
 	else if (events & EventLoop::SOCKET_ERROR)
 		handleError();
-	if (!_closed && (events & EventLoop::SOCKET_WRITABLE))
-		handleWrite();
+	if (!_closed && (events & EventLoop::SOCKET_WRITABLE) && _writeBlocked)
+	{
+		_writeBlocked = false;
+		flushOutput(true);
+	}
 }
 
 
@@ -391,7 +503,7 @@ void TcpConnection::finishConnect()
 		if (_closed) return;
 	}
 	if (bufferedAmount() > 0)
-		handleWrite();
+		flushOutput(true);
 	else
 		maybeFinishClose();
 	if (!_closed) updateInterest();
@@ -406,50 +518,60 @@ void TcpConnection::handleRead()
 	{
 		const bool discarding = _closeRequested;
 		if (_readingPaused && !discarding) break;
-		int n = 0;
-		try
-		{
-			n = _socket.receiveBytes(buffer.data(), static_cast<int>(buffer.size()));
-		}
-		catch (const Poco::Net::ConnectionResetException&)
-		{
-			shutdown(_sentFin ? "" : "connection reset by peer");
-			return;
-		}
-		catch (const Poco::Exception& exc)
-		{
-			if (wouldBlock(exc.code())) break;
-			shutdown(_sentFin ? "" : describe(exc));
-			return;
-		}
-		if (n < 0) break;   // EAGAIN
-		if (n == 0)
-		{
-			_peerFin = true;
-			if (_sentFin || bufferedAmount() == 0)
-			{
-				shutdown("");
-			}
-			else
-			{
-				// The peer has half-closed: flush what is left, then finish.
-				if (!_closeRequested)
-				{
-					_closeRequested = true;
-					startCloseTimer();
-				}
-				updateInterest();
-			}
-			return;
-		}
+		const long n = readOnce(buffer.data(), buffer.size());
+		if (n <= 0) break;
 		const auto size = static_cast<std::size_t>(n);
-		_bytesReceived += size;
 		total += size;
 		if (!discarding && _onData)
 		{
-			DataHandler handler = _onData;   // the handler may replace itself
-			handler(buffer.data(), size);
+			const std::shared_ptr<const DataHandler> pHandler = _onData;   // the handler may replace itself
+			(*pHandler)(buffer.data(), size);
 		}
+		// A short read has emptied the socket's receive queue: the poll reports what comes
+		// next, and an extra recv() that would only say EAGAIN is saved.
+		if (size < buffer.size()) break;
+	}
+}
+
+
+long TcpConnection::readOnce(char* buffer, std::size_t size)
+	/// One recv(): the number of bytes read; 0 if there is nothing to read now; -1 if the
+	/// connection has ended or is ending (the peer's FIN or an error, both handled here).
+{
+	const int fd = _socket.impl()->sockfd();
+	for (;;)
+	{
+		const ssize_t n = ::recv(fd, buffer, size, 0);
+		if (n > 0)
+		{
+			_bytesReceived += static_cast<std::size_t>(n);
+			return static_cast<long>(n);
+		}
+		if (n < 0)
+		{
+			const int error = errno;
+			if (error == EINTR) continue;
+			if (error == EAGAIN || error == EWOULDBLOCK) return 0;
+			shutdown(_sentFin ? "" : describeError(error));
+			return -1;
+		}
+		_peerFin = true;
+		if (_sentFin || bufferedAmount() == 0)
+		{
+			shutdown("");
+		}
+		else
+		{
+			// The peer has half-closed: flush what is left, then finish.
+			if (!_closeRequested)
+			{
+				_closeRequested = true;
+				startCloseTimer();
+			}
+			if (!_writeBlocked) flushOutput(true);
+			if (!_closed) updateInterest();
+		}
+		return -1;
 	}
 }
 
@@ -475,36 +597,63 @@ void TcpConnection::handleError()
 }
 
 
-void TcpConnection::handleWrite()
+void TcpConnection::flushOutput(bool mayCallHandlers)
+	/// Writes as much of _output as the socket takes, with one sendmsg() per up to MAX_IOV
+	/// chunks. Afterwards either everything is out (drain handler, close progress) or the
+	/// socket is full and _writeBlocked waits for writability. Called from inside send() or
+	/// close() (mayCallHandlers false), it leaves the drain handler to the end of the
+	/// iteration: a handler that sends again must not run inside a send() (for example inside
+	/// OpenSSL's write through TlsChannel).
 {
-	while (bufferedAmount() > 0)
+	const int fd = _socket.impl()->sockfd();
+	while (!_output.empty())
 	{
-		const std::size_t written = writeSome(_output.data() + _outputPos, bufferedAmount());
-		if (_closed) return;
-		if (written == 0) break;
-		_outputPos += written;
-	}
-	if (bufferedAmount() > 0)
-	{
-		// Keep the buffer from growing forever at the front.
-		if (_outputPos >= READ_CHUNK && _outputPos * 2 >= _output.size())
+		struct iovec iov[MAX_IOV];
+		const std::size_t count = _output.peek(iov, MAX_IOV, MAX_WRITE);
+		std::size_t offered = 0;
+		for (std::size_t i = 0; i < count; ++i) offered += iov[i].iov_len;
+		msghdr message{};
+		message.msg_iov = iov;
+		message.msg_iovlen = count;
+		const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+		if (n < 0)
 		{
-			_output.erase(0, _outputPos);
-			_outputPos = 0;
+			const int error = errno;
+			if (error == EINTR) continue;
+			if (error == EAGAIN || error == EWOULDBLOCK)
+			{
+				_writeBlocked = true;
+				break;
+			}
+			shutdown(describeError(error));
+			return;
 		}
-		updateInterest();
-		return;
+		++_writeCount;
+		_bytesSent += static_cast<std::size_t>(n);
+		_output.consume(static_cast<std::size_t>(n));
+		if (static_cast<std::size_t>(n) < offered)
+		{
+			// The socket buffer is full; another sendmsg() now would only say EAGAIN.
+			_writeBlocked = true;
+			break;
+		}
 	}
-	_output.clear();
-	_outputPos = 0;
 	updateInterest();
+	if (!_output.empty()) return;
 	if (_wasAboveHighWater)
 	{
-		_wasAboveHighWater = false;
-		if (_onDrain && !_closeRequested)
+		if (!mayCallHandlers)
 		{
-			DrainHandler handler = _onDrain;
-			handler();
+			std::weak_ptr<TcpConnection> weak = shared_from_this();
+			_loop.runAtIterationEnd([weak] {
+				auto self = weak.lock();
+				if (self && !self->_closed && self->_output.empty() && self->_wasAboveHighWater)
+					self->notifyDrained();
+			});
+		}
+		else
+		{
+			notifyDrained();
 			if (_closed) return;
 		}
 	}
@@ -512,23 +661,39 @@ void TcpConnection::handleWrite()
 }
 
 
-std::size_t TcpConnection::writeSome(const char* data, std::size_t size)
+void TcpConnection::notifyDrained()
 {
-	try
+	_wasAboveHighWater = false;
+	if (_onDrain && !_closeRequested)
 	{
-		const int n = _socket.sendBytes(data, static_cast<int>(std::min(size, MAX_WRITE)), MSG_NOSIGNAL);
-		if (n <= 0) return 0;
-		_bytesSent += static_cast<std::size_t>(n);
-		return static_cast<std::size_t>(n);
+		DrainHandler handler = _onDrain;
+		handler();
 	}
-	catch (const Poco::TimeoutException&)
+}
+
+
+std::size_t TcpConnection::writeDirect(const char* data, std::size_t size)
+	/// One send() of data while nothing is queued; returns how much the socket took. A full
+	/// socket sets _writeBlocked; an error ends the connection.
+{
+	for (;;)
 	{
-		return 0;
-	}
-	catch (const Poco::Exception& exc)
-	{
-		if (wouldBlock(exc.code())) return 0;
-		shutdown(describe(exc));
+		const ssize_t n = ::send(_socket.impl()->sockfd(), data, std::min(size, MAX_WRITE), MSG_NOSIGNAL);
+		if (n >= 0)
+		{
+			++_writeCount;
+			_bytesSent += static_cast<std::size_t>(n);
+			if (static_cast<std::size_t>(n) < size) _writeBlocked = true;
+			return static_cast<std::size_t>(n);
+		}
+		const int error = errno;
+		if (error == EINTR) continue;
+		if (error == EAGAIN || error == EWOULDBLOCK)
+		{
+			_writeBlocked = true;
+			return 0;
+		}
+		shutdown(describeError(error));
 		return 0;
 	}
 }
@@ -585,7 +750,7 @@ void TcpConnection::updateInterest()
 	else
 	{
 		if (!_peerFin && (!_readingPaused || _closeRequested)) interest |= EventLoop::SOCKET_READABLE;
-		if (bufferedAmount() > 0) interest |= EventLoop::SOCKET_WRITABLE;
+		if (_writeBlocked) interest |= EventLoop::SOCKET_WRITABLE;
 	}
 	if (interest != _interest)
 	{
@@ -616,8 +781,7 @@ void TcpConnection::shutdown(const std::string& reason)
 		logger().debug("closing socket to %s: %s", _peerAddress.toString(), exc.displayText());
 	}
 	_output.clear();
-	_output.shrink_to_fit();
-	_outputPos = 0;
+	_writeBlocked = false;
 	_wasAboveHighWater = false;
 	// The handlers move into the posted task: if the loop is destroyed before it runs, they are
 	// destroyed with it, which breaks reference cycles through pointers they captured.

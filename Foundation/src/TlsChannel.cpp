@@ -20,8 +20,7 @@
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
 #include <algorithm>
-#include <array>
-#include <climits>
+#include <cstring>
 #include <mutex>
 
 
@@ -31,14 +30,25 @@ namespace CrossChat {
 namespace {
 
 
-constexpr std::size_t WRITE_CHUNK = 64 * 1024;   ///< Plaintext per SSL_write before flushing.
-constexpr std::size_t FLUSH_CHUNK = 64 * 1024;
+constexpr std::size_t MAX_RECORD_PLAINTEXT = 16 * 1024;   ///< TLS's record size limit.
+constexpr std::size_t WRITE_PIECE = 256 * 1024;           ///< Plaintext per SSL_write.
+constexpr std::size_t KEPT_PLAINTEXT_CAPACITY = 16 * 1024;
+	///< An emptied plaintext queue larger than this gives its memory back.
 
 
 Poco::Logger& logger()
 {
 	static Poco::Logger& logger = Poco::Logger::get("CrossChat.Tls");
 	return logger;
+}
+
+
+inline void clearErrors()
+	/// Empties this thread's OpenSSL error queue before an SSL call, so that SSL_get_error()
+	/// afterwards speaks about that call. ERR_clear_error() walks and frees every slot even of
+	/// an empty queue; on the per-record path only a queue that holds something is cleared.
+{
+	if (ERR_peek_error() != 0) ERR_clear_error();
 }
 
 
@@ -207,6 +217,96 @@ std::shared_ptr<SSL_CTX> makeContext(const Identity& identity, bool isServer)
 }
 
 
+struct ChannelIo
+	/// What the channel's BIO reads from and writes to; reached through BIO_get_data().
+{
+	TcpConnection* pConnection = nullptr;   ///< Owned by the channel.
+	bool writeNow = false;                  ///< The record being written is all there is: no copy.
+	const char* pInput = nullptr;           ///< Ciphertext being processed (the connection's buffer).
+	std::size_t inputSize = 0;
+	std::string held;                       ///< Ciphertext kept from an earlier piece of input.
+	std::size_t heldPos = 0;
+
+	std::size_t available() const
+	{
+		return held.size() - heldPos + inputSize;
+	}
+
+	std::size_t take(char* out, std::size_t size)
+		/// Bytes kept from earlier input first, then the current input.
+	{
+		std::size_t taken = 0;
+		if (heldPos < held.size())
+		{
+			taken = std::min(size, held.size() - heldPos);
+			std::memcpy(out, held.data() + heldPos, taken);
+			heldPos += taken;
+			if (heldPos == held.size())
+			{
+				held.clear();
+				heldPos = 0;
+			}
+		}
+		const std::size_t n = std::min(size - taken, inputSize);
+		if (n > 0)
+		{
+			std::memcpy(out + taken, pInput, n);
+			pInput += n;
+			inputSize -= n;
+			taken += n;
+		}
+		return taken;
+	}
+
+	void endInput(bool keep)
+		/// After a piece of input has been processed: keeps what OpenSSL has not read (it reads
+		/// everything unless the channel stopped in the middle) if keep, else drops it.
+	{
+		if (inputSize > 0 && keep)
+		{
+			if (heldPos > 0)
+			{
+				held.erase(0, heldPos);
+				heldPos = 0;
+			}
+			held.append(pInput, inputSize);
+		}
+		pInput = nullptr;
+		inputSize = 0;
+	}
+
+	void release()
+	{
+		std::string().swap(held);
+		heldPos = 0;
+	}
+};
+
+
+int bioWrite(BIO* pBio, const char* data, std::size_t size, std::size_t* pWritten);
+int bioRead(BIO* pBio, char* out, std::size_t size, std::size_t* pRead);
+long bioCtrl(BIO* pBio, int command, long number, void* pointer);
+
+
+BIO_METHOD* channelBioMethod()
+	/// The BIO between OpenSSL and the connection: reads take the ciphertext the connection just
+	/// delivered, straight from its buffer; writes append ciphertext to the connection's output
+	/// queue, which leaves with the loop iteration's flush. No memory BIO in between.
+{
+	static BIO_METHOD* const pMethod = [] {
+		BIO_METHOD* p = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "CrossChat TlsChannel");
+		if (!p
+			|| BIO_meth_set_write_ex(p, bioWrite) != 1
+			|| BIO_meth_set_read_ex(p, bioRead) != 1
+			|| BIO_meth_set_ctrl(p, bioCtrl) != 1
+			|| BIO_meth_set_create(p, [](BIO* pBio) { BIO_set_init(pBio, 1); return 1; }) != 1)
+			throw CryptoException("cannot create the TLS channel's BIO method", openSSLError());
+		return p;
+	}();
+	return pMethod;
+}
+
+
 } // namespace
 
 
@@ -221,22 +321,20 @@ public:
 		if (!pContext) throw CryptoException("no TLS context");
 		pSsl = SSL_new(pContext.get());
 		if (!pSsl) throw CryptoException("SSL_new failed", openSSLError(""));
-		BIO* pIn = BIO_new(BIO_s_mem());
-		BIO* pOut = BIO_new(BIO_s_mem());
-		if (!pIn || !pOut)
+		BIO* pBio = BIO_new(channelBioMethod());
+		if (!pBio)
 		{
-			BIO_free(pIn);
-			BIO_free(pOut);
 			SSL_free(pSsl);
 			throw CryptoException("BIO_new failed", openSSLError(""));
 		}
-		// An empty memory BIO reports "retry" (WANT_READ), not end of file.
-		BIO_set_mem_eof_return(pIn, -1);
-		BIO_set_mem_eof_return(pOut, -1);
-		SSL_set_bio(pSsl, pIn, pOut);   // the SSL owns both BIOs from here
-		pReadBio = pIn;
-		pWriteBio = pOut;
+		io.pConnection = connection.get();
+		BIO_set_data(pBio, &io);
+		SSL_set_bio(pSsl, pBio, pBio);   // the SSL owns the BIO from here, for both directions
 		SSL_set_app_data(pSsl, &check);
+		// No read_ahead: OpenSSL takes a header, then the body of each record, from the input
+		// at hand (one copy into its record buffer). With read_ahead it would read many records
+		// at once and move the rest of its buffer to the front at every record (see
+		// docs/BENCHMARKS.md): for small records that costs several copies instead of one.
 		if (isServer)
 			SSL_set_accept_state(pSsl);
 		else
@@ -265,8 +363,7 @@ public:
 	const bool isServer;
 	std::shared_ptr<SSL_CTX> pContext;
 	SSL* pSsl = nullptr;
-	BIO* pReadBio = nullptr;    ///< Ciphertext from the peer; owned by pSsl.
-	BIO* pWriteBio = nullptr;   ///< Ciphertext for the peer; owned by pSsl.
+	ChannelIo io;
 	PeerCheck check;
 	std::string peerSubject;            ///< X.509 client: the verified server certificate's subject.
 	bool handshakeStarted = false;
@@ -277,15 +374,68 @@ public:
 	bool closeDelivered = false;
 	bool hasReason = false;
 	std::string reason;                 ///< Reported instead of the connection's reason.
-	std::string pending;                ///< Plaintext queued before the handshake finished.
+	std::string plaintext;              ///< Queued for one SSL_write (coalescing, or until ready).
+	bool flushQueued = false;           ///< flushPlaintext() waits for the end of the iteration.
+	std::shared_ptr<const EventLoop::Task> pFlushTask;   ///< Queued at the end of iterations.
 	ReadyHandler onReady;
 	EstablishedHandler onEstablished;
-	DataHandler onData;
+	std::shared_ptr<const DataHandler> onData;   ///< Shared: a call keeps it alive without a copy.
 	CloseHandler onClose;
 };
 
 
+namespace {
+
+
+int bioWrite(BIO* pBio, const char* data, std::size_t size, std::size_t* pWritten)
+{
+	BIO_clear_retry_flags(pBio);
+	auto* pIo = static_cast<ChannelIo*>(BIO_get_data(pBio));
+	// Ciphertext after the connection has ended is dropped: nobody can receive it.
+	if (pIo && size > 0)
+	{
+		if (pIo->writeNow)
+			pIo->pConnection->sendNow(data, size);
+		else
+			pIo->pConnection->send(data, size);
+	}
+	*pWritten = size;
+	return 1;
+}
+
+
+int bioRead(BIO* pBio, char* out, std::size_t size, std::size_t* pRead)
+{
+	BIO_clear_retry_flags(pBio);
+	auto* pIo = static_cast<ChannelIo*>(BIO_get_data(pBio));
+	const std::size_t n = pIo ? pIo->take(out, size) : 0;
+	*pRead = n;
+	if (n > 0) return 1;
+	BIO_set_retry_read(pBio);   // no more input now: WANT_READ, not end of file
+	return 0;
+}
+
+
+long bioCtrl(BIO* pBio, int command, long, void*)
+{
+	auto* pIo = static_cast<ChannelIo*>(BIO_get_data(pBio));
+	switch (command)
+	{
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return pIo ? static_cast<long>(pIo->available()) : 0;
+	default:
+		return 0;
+	}
+}
+
+
+} // namespace
+
+
 constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
+constexpr std::size_t TlsChannel::COALESCE_LIMIT;
 
 
 TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer):
@@ -411,7 +561,7 @@ void TlsChannel::setEstablishedHandler(EstablishedHandler handler)
 
 void TlsChannel::setDataHandler(DataHandler handler)
 {
-	if (!_pImpl->closeDelivered) _pImpl->onData = std::move(handler);
+	if (!_pImpl->closeDelivered) _pImpl->onData = handler ? std::make_shared<const DataHandler>(std::move(handler)) : nullptr;
 }
 
 
@@ -429,13 +579,73 @@ void TlsChannel::receiveCiphertext(const std::string& bytes)
 
 void TlsChannel::send(const std::string& plaintext)
 {
+	send(plaintext.data(), plaintext.size());
+}
+
+
+void TlsChannel::send(const char* data, std::size_t size)
+{
 	Impl& impl = *_pImpl;
 	impl.connection->loop().assertInLoopThread();
-	if (impl.closing || impl.closeAfterHandshake || plaintext.empty()) return;
+	if (impl.closing || impl.closeAfterHandshake || size == 0) return;
 	if (!impl.ready)
-		impl.pending += plaintext;
-	else
-		writePlaintext(plaintext.data(), plaintext.size());
+	{
+		impl.plaintext.append(data, size);
+		return;
+	}
+	if (impl.plaintext.size() + size >= COALESCE_LIMIT)
+	{
+		// A lot at once: what is queued first, then this without copying it.
+		flushPlaintext();
+		writePlaintext(data, size);
+		return;
+	}
+	impl.plaintext.append(data, size);
+	scheduleFlush();
+}
+
+
+std::size_t TlsChannel::bufferedAmount() const
+{
+	return _pImpl->plaintext.size() + _pImpl->connection->bufferedAmount();
+}
+
+
+void TlsChannel::scheduleFlush()
+{
+	Impl& impl = *_pImpl;
+	if (impl.flushQueued) return;
+	impl.flushQueued = true;
+	if (!impl.pFlushTask)
+	{
+		std::weak_ptr<TlsChannel> weak = shared_from_this();
+		impl.pFlushTask = std::make_shared<const EventLoop::Task>([weak] {
+			if (auto self = weak.lock())
+			{
+				self->_pImpl->flushQueued = false;
+				self->flushPlaintext();
+			}
+		});
+	}
+	impl.connection->loop().runAtIterationEnd(impl.pFlushTask);
+}
+
+
+void TlsChannel::flushPlaintext()
+	/// Encrypts everything queued with one SSL_write (records of up to 16 KiB); the ciphertext
+	/// joins the connection's output.
+{
+	Impl& impl = *_pImpl;
+	if (impl.plaintext.empty() || impl.closing || !impl.ready) return;
+	std::string plaintext;
+	plaintext.swap(impl.plaintext);
+	writePlaintext(plaintext.data(), plaintext.size());
+	// Reuse the buffer unless it has grown large.
+	if (plaintext.capacity() <= KEPT_PLAINTEXT_CAPACITY && impl.plaintext.empty())
+	{
+		plaintext.clear();
+		impl.plaintext.swap(plaintext);
+	}
 }
 
 
@@ -444,18 +654,19 @@ void TlsChannel::close()
 	Impl& impl = *_pImpl;
 	impl.connection->loop().assertInLoopThread();
 	if (impl.closing || impl.closeAfterHandshake) return;
-	if (!impl.ready && !impl.pending.empty())
+	if (!impl.ready && !impl.plaintext.empty())
 	{
 		impl.closeAfterHandshake = true;
 		return;
 	}
+	if (impl.ready) flushPlaintext();
+	if (impl.closing) return;
 	impl.closing = true;
 	if (impl.ready)
 	{
 		ERR_clear_error();
 		SSL_shutdown(impl.pSsl);   // queues close_notify; we do not wait for the peer's
 		ERR_clear_error();
-		flushCiphertext();
 	}
 	impl.connection->close();
 }
@@ -515,18 +726,9 @@ void TlsChannel::onCiphertext(const char* data, std::size_t size)
 {
 	Impl& impl = *_pImpl;
 	if (impl.closing) return;
-	while (size > 0)
-	{
-		const int chunk = static_cast<int>(std::min<std::size_t>(size, INT_MAX));
-		const int written = BIO_write(impl.pReadBio, data, chunk);
-		if (written <= 0)
-		{
-			fail("cannot buffer TLS input: " + openSSLError(""));
-			return;
-		}
-		data += written;
-		size -= static_cast<std::size_t>(written);
-	}
+	// OpenSSL reads this straight from the connection's buffer through the BIO.
+	impl.io.pInput = data;
+	impl.io.inputSize = size;
 	if (!impl.ready)
 	{
 		impl.handshakeStarted = true;
@@ -536,6 +738,7 @@ void TlsChannel::onCiphertext(const char* data, std::size_t size)
 	{
 		readPlaintext();
 	}
+	impl.io.endInput(!impl.closing);
 }
 
 
@@ -546,8 +749,8 @@ void TlsChannel::doHandshake()
 	const int rc = SSL_do_handshake(impl.pSsl);
 	const int error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(impl.pSsl, rc);
 	const std::string errors = openSSLError("");
-	// Send what the handshake produced, also an alert after a failure.
-	if (!flushCiphertext()) return;
+	// What the handshake produced (also an alert after a failure) is in the connection's output.
+	if (impl.connection->closed()) return;
 	if (rc == 1)
 	{
 		handshakeDone();
@@ -638,13 +841,8 @@ void TlsChannel::established(const PublicKey* pKey)
 {
 	Impl& impl = *_pImpl;
 	impl.ready = true;
-	if (!impl.pending.empty())
-	{
-		std::string pending;
-		pending.swap(impl.pending);
-		writePlaintext(pending.data(), pending.size());
-		if (impl.closing) return;
-	}
+	// Plaintext queued before the handshake leaves with whatever the handlers send now.
+	if (!impl.plaintext.empty()) scheduleFlush();
 	if (impl.closeAfterHandshake)
 	{
 		impl.closeAfterHandshake = false;
@@ -669,33 +867,51 @@ void TlsChannel::established(const PublicKey* pKey)
 
 
 void TlsChannel::readPlaintext()
+	/// Decrypts what the input holds into pieces of up to READ_BUFFER_SIZE (several records
+	/// each), and hands each piece to the data handler.
 {
 	Impl& impl = *_pImpl;
-	std::array<char, READ_BUFFER_SIZE> buffer;
+	char buffer[READ_BUFFER_SIZE];
 	while (!impl.closing)
 	{
-		const std::size_t before = BIO_ctrl_pending(impl.pReadBio);
-		ERR_clear_error();
-		const int n = SSL_read(impl.pSsl, buffer.data(), static_cast<int>(buffer.size()));
-		if (n > 0)
+		const std::size_t before = impl.io.available();
+		std::size_t filled = 0;
+		int error = SSL_ERROR_NONE;
+		bool drained = false;
+		clearErrors();
+		while (sizeof(buffer) - filled >= MAX_RECORD_PLAINTEXT)
 		{
-			if (impl.onData)
+			std::size_t n = 0;
+			if (SSL_read_ex(impl.pSsl, buffer + filled, sizeof(buffer) - filled, &n) != 1)
 			{
-				DataHandler handler = impl.onData;
-				handler(buffer.data(), static_cast<std::size_t>(n));
+				error = SSL_get_error(impl.pSsl, 0);
+				break;
 			}
-			continue;
+			filled += n;
+			// Everything at hand is decrypted: another SSL_read would only say WANT_READ.
+			if (impl.io.available() == 0 && !SSL_has_pending(impl.pSsl))
+			{
+				drained = true;
+				break;
+			}
 		}
-		const int error = SSL_get_error(impl.pSsl, n);
+		if (filled > 0 && impl.onData)
+		{
+			const std::shared_ptr<const DataHandler> pHandler = impl.onData;   // the handler may replace itself
+			(*pHandler)(buffer, filled);
+			if (impl.closing) return;
+		}
+		if (drained) return;
+		if (error == SSL_ERROR_NONE) continue;   // the buffer filled up: there may be more
 		if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
 		{
-			// A record that carried no application data (in TLS 1.3 for example a
-			// NewSessionTicket or KeyUpdate) may leave more records behind it: go on while
-			// input is being consumed.
-			if (!flushCiphertext()) return;
-			const std::size_t after = BIO_ctrl_pending(impl.pReadBio);
+			// OpenSSL reads until the input is used up, so WANT_READ normally means it is. A
+			// record that carried no application data (a KeyUpdate, say) may leave more
+			// behind it: go on while input remains and is being consumed.
+			if (impl.connection->closed()) return;
+			const std::size_t after = impl.io.available();
 			if (after > 0 && after < before) continue;
-			break;
+			return;
 		}
 		if (error == SSL_ERROR_ZERO_RETURN)
 		{
@@ -704,49 +920,46 @@ void TlsChannel::readPlaintext()
 			return;
 		}
 		const std::string errors = openSSLError("");
-		flushCiphertext();
 		fail("TLS error: " + (errors.empty() ? "error " + std::to_string(error) : errors));
 		return;
 	}
-	flushCiphertext();
 }
 
 
 void TlsChannel::writePlaintext(const char* data, std::size_t size)
+	/// Encrypts data in pieces of up to WRITE_PIECE: a piece of one record goes to the socket
+	/// without a copy; the records of a larger piece are queued on the corked connection and
+	/// leave in one write, and the socket gets to work on the first piece while the next one
+	/// is encrypted.
 {
 	Impl& impl = *_pImpl;
 	while (size > 0 && !impl.closing)
 	{
-		const int chunk = static_cast<int>(std::min(size, WRITE_CHUNK));
-		ERR_clear_error();
-		const int n = SSL_write(impl.pSsl, data, chunk);
-		if (n <= 0)
+		const std::size_t piece = std::min(size, WRITE_PIECE);
+		// One record: straight from OpenSSL's buffer to the socket. Several: gathered on the
+		// corked connection and written together.
+		const bool oneRecord = piece <= MAX_RECORD_PLAINTEXT;
+		std::size_t written = 0;
+		if (oneRecord)
+			impl.io.writeNow = true;
+		else
+			impl.connection->cork();
+		clearErrors();
+		const bool ok = SSL_write_ex(impl.pSsl, data, piece, &written) == 1 && written == piece;
+		const int error = ok ? SSL_ERROR_NONE : SSL_get_error(impl.pSsl, 0);
+		const std::string errors = ok ? std::string() : openSSLError("");
+		if (oneRecord)
+			impl.io.writeNow = false;
+		else
+			impl.connection->uncork();
+		if (!ok)
 		{
-			const int error = SSL_get_error(impl.pSsl, n);
-			const std::string errors = openSSLError("");
 			fail("TLS write failed: " + (errors.empty() ? "error " + std::to_string(error) : errors));
 			return;
 		}
-		data += n;
-		size -= static_cast<std::size_t>(n);
-		if (!flushCiphertext()) return;
+		data += piece;
+		size -= piece;
 	}
-}
-
-
-bool TlsChannel::flushCiphertext()
-	/// Hands everything OpenSSL has written to the connection. False if the connection has
-	/// ended meanwhile.
-{
-	Impl& impl = *_pImpl;
-	std::array<char, FLUSH_CHUNK> buffer;
-	while (BIO_ctrl_pending(impl.pWriteBio) > 0)
-	{
-		const int n = BIO_read(impl.pWriteBio, buffer.data(), static_cast<int>(buffer.size()));
-		if (n <= 0) break;
-		impl.connection->send(buffer.data(), static_cast<std::size_t>(n));
-	}
-	return !impl.connection->closed();
 }
 
 
@@ -785,7 +998,8 @@ void TlsChannel::deliverClose(const std::string& reason)
 	if (impl.closeDelivered) return;
 	impl.closeDelivered = true;
 	impl.closing = true;
-	impl.pending.clear();
+	std::string().swap(impl.plaintext);
+	impl.io.release();
 	CloseHandler handler = std::move(impl.onClose);
 	impl.onClose = nullptr;
 	impl.onReady = nullptr;

@@ -40,6 +40,8 @@ std::shared_ptr<SSL_CTX> newX509Context(bool isServer)
 	SSL_CTX_set_options(pCtx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION
 		| (isServer ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
 	SSL_CTX_set_default_passwd_cb(pCtx, noPassword);
+	// Relays hold many mostly idle connections: an idle one keeps no record buffers.
+	SSL_CTX_set_mode(pCtx, SSL_MODE_RELEASE_BUFFERS);
 	return pContext;
 }
 

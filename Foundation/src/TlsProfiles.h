@@ -21,8 +21,8 @@ namespace CrossChat {
 
 std::shared_ptr<SSL_CTX> newX509Context(bool isServer);
 	/// A context for X.509 mode (relays, HTTPS): TLS 1.2 and 1.3, ECDHE with AEAD ciphers only
-	/// for TLS 1.2 (TLS 1.3 suites are all AEAD), no renegotiation, no compression. Throws
-	/// CryptoException.
+	/// for TLS 1.2 (TLS 1.3 suites are all AEAD), no renegotiation, no compression, record
+	/// buffers released while a connection is idle. Throws CryptoException.
 
 int noPassword(char* buffer, int size, int rwflag, void* userData);
 	/// A PEM password callback that never prompts: an encrypted key is refused, not asked about.

@@ -326,10 +326,13 @@ void ChatRelayTest::testHolePunchUpgrade()
 		auto info = a.peer(idB.peerId());
 		return info && info->path == "direct";
 	}));
+	// The punch exchange ran, and a direct session it produced replaced the tunnel: on loopback
+	// both sides have no NAT, so the direct session is the simultaneous open or a connection to
+	// the other's listener (a candidate of the punch), whichever the session rules keep.
 	const std::uint64_t punches = a.stats().punchAttempts + onBob([&] { return b->stats().punchAttempts; });
-	const std::uint64_t successes = a.stats().punchSuccesses + onBob([&] { return b->stats().punchSuccesses; });
+	const std::uint64_t upgrades = a.stats().upgrades + onBob([&] { return b->stats().upgrades; });
 	CPPUNIT_ASSERT(punches >= 1);
-	CPPUNIT_ASSERT(successes >= 1);
+	CPPUNIT_ASSERT(upgrades >= 1);
 	a.send(idB.peerId(), "second");
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return onBob([&] { return bobReceived.size(); }) == 2; }));
 	const auto received = onBob([&] { return bobReceived; });

@@ -456,3 +456,72 @@ void EventLoopTest::testDirectStopDoesNotEndLoopThread()
 	thread.stop();
 	thread.stop();   // idempotent
 }
+
+
+void EventLoopTest::testRunAtIterationEnd()
+{
+	EventLoop loop;
+	HangGuard guard(loop);
+	std::vector<std::string> order;
+	loop.post([&] {
+		order.push_back("task 1");
+		loop.runAtIterationEnd([&] {
+			order.push_back("end 1");
+			// Queued from the end phase: runs in the same end phase, before the next iteration.
+			loop.runAtIterationEnd([&] { order.push_back("end 3"); });
+		});
+		loop.post([&] {
+			order.push_back("next iteration");
+			loop.stop();
+		});
+	});
+	loop.post([&] {
+		order.push_back("task 2");
+		loop.runAtIterationEnd([&] { order.push_back("end 2"); });
+	});
+	loop.run();
+	CPPUNIT_ASSERT(!guard.fired());
+	const std::vector<std::string> expected{"task 1", "task 2", "end 1", "end 2", "end 3", "next iteration"};
+	CPPUNIT_ASSERT(order == expected);
+	// An end task that throws is caught at the loop boundary like any handler.
+	const std::uint64_t errors = loop.handlerErrors();
+	bool after = false;
+	loop.post([&] {
+		loop.runAtIterationEnd([] { throw std::runtime_error("end task failed"); });
+		loop.runAtIterationEnd([&] { after = true; loop.stop(); });
+	});
+	loop.run();
+	CPPUNIT_ASSERT(after);
+	CPPUNIT_ASSERT_EQUAL(errors + 1, loop.handlerErrors());
+	// A shared task kept by its owner runs once per queueing, in queue order with the others.
+	int sharedRuns = 0;
+	std::vector<std::string> sequence;
+	const auto pShared = std::make_shared<const EventLoop::Task>([&] { ++sharedRuns; sequence.push_back("shared"); });
+	loop.post([&] {
+		loop.runAtIterationEnd([&] { sequence.push_back("first"); });
+		loop.runAtIterationEnd(pShared);
+		loop.runAtIterationEnd([&] { sequence.push_back("last"); });
+		loop.post([&] {
+			loop.runAtIterationEnd(pShared);
+			loop.runAtIterationEnd([&] { loop.stop(); });
+		});
+	});
+	loop.run();
+	CPPUNIT_ASSERT_EQUAL(2, sharedRuns);
+	CPPUNIT_ASSERT((sequence == std::vector<std::string>{"first", "shared", "last", "shared"}));
+}
+
+
+void EventLoopTest::testIterationEndTaskBeforeRunDoesNotSleep()
+{
+	// Queued before run(), the task runs at the end of the first iteration: the loop must not
+	// first sleep in poll() (with nothing else to do it would wait until the timer below).
+	EventLoop loop;
+	bool ran = false;
+	bool timerFirst = false;
+	TimerHandle late = loop.runAfter(5s, [&] { timerFirst = true; loop.stop(); });
+	loop.runAtIterationEnd([&] { ran = true; loop.stop(); });
+	loop.run();
+	CPPUNIT_ASSERT(ran);
+	CPPUNIT_ASSERT(!timerFirst);
+}

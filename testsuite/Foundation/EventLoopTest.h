@@ -32,6 +32,8 @@ class EventLoopTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testManyCancelledTimersAreReleased);
 	CPPUNIT_TEST(testShutdownWhileOtherThreadsSignal);
 	CPPUNIT_TEST(testDirectStopDoesNotEndLoopThread);
+	CPPUNIT_TEST(testRunAtIterationEnd);
+	CPPUNIT_TEST(testIterationEndTaskBeforeRunDoesNotSleep);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -52,6 +54,8 @@ public:
 	void testManyCancelledTimersAreReleased();
 	void testShutdownWhileOtherThreadsSignal();
 	void testDirectStopDoesNotEndLoopThread();
+	void testRunAtIterationEnd();
+	void testIterationEndTaskBeforeRunDoesNotSleep();
 };
 
 

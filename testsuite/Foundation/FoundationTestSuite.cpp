@@ -6,6 +6,7 @@
 
 
 #include "FoundationTestSuite.h"
+#include "ByteQueueTest.h"
 #include "EventLoopTest.h"
 #include "ManualSchedulerTest.h"
 #include "TextTest.h"
@@ -31,6 +32,7 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(DataDirectoryTest::suite());
 	pSuite->addTest(PeerIdTest::suite());
 	pSuite->addTest(FrameCodecTest::suite());
+	pSuite->addTest(ByteQueueTest::suite());
 	pSuite->addTest(MessageSchemaTest::suite());
 	pSuite->addTest(TcpConnectionTest::suite());
 	pSuite->addTest(TlsChannelTest::suite());

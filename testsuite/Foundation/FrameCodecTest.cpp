@@ -10,12 +10,14 @@
 #include "CrossChat/FoundationException.h"
 #include <algorithm>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 
 using CrossChat::Frame;
 using CrossChat::FrameCodec;
+using CrossChat::FrameView;
 using CrossChat::FrameException;
 using CrossChat::FrameTooLargeException;
 
@@ -26,6 +28,29 @@ namespace {
 void feed(FrameCodec& codec, const std::string& bytes)
 {
 	codec.feed(bytes.data(), bytes.size());
+}
+
+
+std::vector<Frame> decodeAll(FrameCodec& codec, const char* data, std::size_t size)
+	/// decode() of data, with each view copied into a Frame.
+{
+	std::vector<Frame> frames;
+	codec.decode(data, size, [&](const FrameView& view) {
+		Frame frame;
+		frame.type = view.type;
+		frame.body.assign(view.data, view.size);
+		frames.push_back(std::move(frame));
+	});
+	return frames;
+}
+
+
+bool sameFrames(const std::vector<Frame>& a, const std::vector<Frame>& b)
+{
+	if (a.size() != b.size()) return false;
+	for (std::size_t i = 0; i < a.size(); ++i)
+		if (a[i].type != b[i].type || a[i].body != b[i].body) return false;
+	return true;
 }
 
 
@@ -463,4 +488,171 @@ void FrameCodecTest::testGarbage()
 	// Both outcomes are reached, so the loop really exercised the decoder.
 	CPPUNIT_ASSERT(threw > 0);
 	CPPUNIT_ASSERT(decoded > 0);
+}
+
+
+void FrameCodecTest::testDecodeEverySplit()
+{
+	// A stream of frames of different sizes, cut into two pieces at every offset and into
+	// single bytes: decode() must return the same frames in the same order each time.
+	FrameCodec encoder;
+	std::string stream;
+	std::vector<Frame> expected;
+	const std::size_t sizes[] = {0, 1, 7, 8, 9, 100, 300, 0, 2};
+	std::uint8_t type = 1;
+	for (std::size_t size: sizes)
+	{
+		Frame frame;
+		frame.type = type++;
+		frame.body = patterned(size);
+		encoder.encodeTo(stream, frame.type, frame.body);
+		expected.push_back(frame);
+	}
+	for (std::size_t cut = 0; cut <= stream.size(); ++cut)
+	{
+		FrameCodec codec;
+		std::vector<Frame> frames = decodeAll(codec, stream.data(), cut);
+		const std::vector<Frame> rest = decodeAll(codec, stream.data() + cut, stream.size() - cut);
+		frames.insert(frames.end(), rest.begin(), rest.end());
+		CPPUNIT_ASSERT(sameFrames(expected, frames));
+		CPPUNIT_ASSERT_EQUAL(std::size_t(0), codec.buffered());
+	}
+	FrameCodec codec;
+	std::vector<Frame> frames;
+	for (char c: stream)
+	{
+		const std::vector<Frame> got = decodeAll(codec, &c, 1);
+		frames.insert(frames.end(), got.begin(), got.end());
+	}
+	CPPUNIT_ASSERT(sameFrames(expected, frames));
+}
+
+
+void FrameCodecTest::testDecodeWithoutCopy()
+{
+	// Whole frames are handed out as views into the caller's bytes; only a cut frame is kept.
+	FrameCodec codec;
+	std::string stream = codec.encode(1, "first") + codec.encode(2, "second") + codec.encode(3, "third");
+	const std::string cutFrame = codec.encode(4, "cut in two");
+	stream += cutFrame.substr(0, 11);
+	std::vector<const char*> where;
+	std::vector<std::string> bodies;
+	codec.decode(stream.data(), stream.size(), [&](const FrameView& view) {
+		where.push_back(view.data);
+		bodies.push_back(std::string(view.body()));
+	});
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), bodies.size());
+	CPPUNIT_ASSERT(where[0] == stream.data() + FrameCodec::HEADER_SIZE);
+	CPPUNIT_ASSERT(where[1] == stream.data() + 2 * FrameCodec::HEADER_SIZE + 5);
+	CPPUNIT_ASSERT_EQUAL(std::string("second"), bodies[1]);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(11), codec.buffered());
+	const std::string rest = cutFrame.substr(11);
+	std::vector<Frame> frames = decodeAll(codec, rest.data(), rest.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), frames.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("cut in two"), frames[0].body);
+	CPPUNIT_ASSERT_EQUAL(std::uint8_t(4), frames[0].type);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), codec.buffered());
+}
+
+
+void FrameCodecTest::testDecodeHandlerThrows()
+{
+	// A handler that throws stops decoding there; the frames after it are kept, not lost.
+	FrameCodec codec;
+	const std::string partial = codec.encode(5, "five");
+	const std::string stream = codec.encode(1, "one") + codec.encode(2, "two") + codec.encode(3, "three")
+		+ partial.substr(0, 6);
+	std::vector<std::string> seen;
+	CPPUNIT_ASSERT_THROW(codec.decode(stream.data(), stream.size(), [&](const FrameView& view) {
+		seen.push_back(std::string(view.body()));
+		if (view.type == 2) throw std::runtime_error("handler failed");
+	}), std::runtime_error);
+	CPPUNIT_ASSERT(seen == std::vector<std::string>({"one", "two"}));
+	CPPUNIT_ASSERT(!codec.failed());
+	const std::string rest = partial.substr(6);
+	const std::vector<Frame> frames = decodeAll(codec, rest.data(), rest.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), frames.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("three"), frames[0].body);
+	CPPUNIT_ASSERT_EQUAL(std::string("five"), frames[1].body);
+	// The same when the throwing frame was completed from bytes kept by an earlier call.
+	FrameCodec codec2;
+	const std::string two = codec2.encode(2, "two") + codec2.encode(3, "three");
+	decodeAll(codec2, two.data(), 4);
+	CPPUNIT_ASSERT_THROW(codec2.decode(two.data() + 4, two.size() - 4, [](const FrameView& view) {
+		if (view.type == 2) throw std::runtime_error("handler failed");
+	}), std::runtime_error);
+	const std::vector<Frame> after = decodeAll(codec2, nullptr, 0);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), after.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("three"), after[0].body);
+}
+
+
+void FrameCodecTest::testDecodeMalformedAfterGoodFrames()
+{
+	FrameCodec codec;
+	const std::string stream = codec.encode(1, "good") + header(0x43, 0x59, 1, 1, 0) + codec.encode(2, "never");
+	std::vector<std::string> seen;
+	CPPUNIT_ASSERT_THROW(codec.decode(stream.data(), stream.size(), [&](const FrameView& view) {
+		seen.push_back(std::string(view.body()));
+	}), FrameException);
+	CPPUNIT_ASSERT(seen == std::vector<std::string>({"good"}));
+	CPPUNIT_ASSERT(codec.failed());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), codec.buffered());
+	const std::string more = codec.encode(3, "after");
+	CPPUNIT_ASSERT_THROW(decodeAll(codec, more.data(), more.size()), FrameException);
+	codec.reset();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), decodeAll(codec, more.data(), more.size()).size());
+}
+
+
+void FrameCodecTest::testDecodeAfterFeed()
+{
+	// feed() and decode() share the buffer: frames come out in stream order.
+	FrameCodec codec;
+	const std::string stream = codec.encode(1, "a") + codec.encode(2, "b") + codec.encode(3, "c");
+	feed(codec, stream.substr(0, 14));   // "a" whole, "b" cut
+	const std::string rest = stream.substr(14);
+	const std::vector<Frame> frames = decodeAll(codec, rest.data(), rest.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), frames.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("a"), frames[0].body);
+	CPPUNIT_ASSERT_EQUAL(std::string("b"), frames[1].body);
+	CPPUNIT_ASSERT_EQUAL(std::string("c"), frames[2].body);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), codec.buffered());
+}
+
+
+void FrameCodecTest::testDecodeOversizedRejectedFromHeader()
+{
+	// The length is checked as soon as the header is complete, before any body is buffered.
+	FrameCodec codec(1000);
+	const std::string h = header(0x43, 0x58, 1, 1, 1001);
+	decodeAll(codec, h.data(), 5);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(5), codec.buffered());
+	CPPUNIT_ASSERT_THROW(decodeAll(codec, h.data() + 5, 3), FrameTooLargeException);
+	CPPUNIT_ASSERT(codec.failed());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), codec.buffered());
+	FrameCodec direct(1000);
+	const std::string whole = h + std::string(1001, 'x');
+	CPPUNIT_ASSERT_THROW(decodeAll(direct, whole.data(), whole.size()), FrameTooLargeException);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), direct.buffered());
+	// A frame of exactly the maximum, cut, is buffered and completed.
+	FrameCodec maximum(1000);
+	const std::string full = maximum.encode(9, std::string(1000, 'm'));
+	CPPUNIT_ASSERT(decodeAll(maximum, full.data(), 500).empty());
+	const std::vector<Frame> frames = decodeAll(maximum, full.data() + 500, full.size() - 500);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), frames.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1000), frames[0].body.size());
+}
+
+
+void FrameCodecTest::testEncodeHeader()
+{
+	FrameCodec codec(100);
+	char h[FrameCodec::HEADER_SIZE];
+	codec.encodeHeader(h, 7, 42);
+	CPPUNIT_ASSERT_EQUAL(header(0x43, 0x58, 1, 7, 42), std::string(h, sizeof(h)));
+	std::string out = "prefix";
+	codec.encodeTo(out, 7, "body bytes", 4);
+	CPPUNIT_ASSERT_EQUAL("prefix" + header(0x43, 0x58, 1, 7, 4) + "body", out);
+	CPPUNIT_ASSERT_THROW(codec.encodeHeader(h, 7, 101), FrameTooLargeException);
 }

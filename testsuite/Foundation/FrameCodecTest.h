@@ -31,6 +31,13 @@ class FrameCodecTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testBufferedAccounting);
 	CPPUNIT_TEST(testBufferStaysBounded);
 	CPPUNIT_TEST(testGarbage);
+	CPPUNIT_TEST(testDecodeEverySplit);
+	CPPUNIT_TEST(testDecodeWithoutCopy);
+	CPPUNIT_TEST(testDecodeHandlerThrows);
+	CPPUNIT_TEST(testDecodeMalformedAfterGoodFrames);
+	CPPUNIT_TEST(testDecodeAfterFeed);
+	CPPUNIT_TEST(testDecodeOversizedRejectedFromHeader);
+	CPPUNIT_TEST(testEncodeHeader);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -50,6 +57,13 @@ public:
 	void testBufferedAccounting();
 	void testBufferStaysBounded();
 	void testGarbage();
+	void testDecodeEverySplit();
+	void testDecodeWithoutCopy();
+	void testDecodeHandlerThrows();
+	void testDecodeMalformedAfterGoodFrames();
+	void testDecodeAfterFeed();
+	void testDecodeOversizedRejectedFromHeader();
+	void testEncodeHeader();
 };
 
 

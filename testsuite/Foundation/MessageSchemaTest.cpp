@@ -416,6 +416,16 @@ void MessageSchemaTest::testCatalogRoundTrip()
 	const Message bye = catalog.decode(*codec.next());
 	CPPUNIT_ASSERT_EQUAL(std::string("bye"), bye.name);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), bye.body->size());
+
+	// The same from FrameCodec::decode()'s views, without a Frame per message.
+	std::vector<Message> viewed;
+	codec.decode((bytes + byeBytes).data(), bytes.size() + byeBytes.size(), [&](const CrossChat::FrameView& view) {
+		viewed.push_back(catalog.decode(view));
+	});
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), viewed.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("hello"), viewed[0].name);
+	CPPUNIT_ASSERT_EQUAL(std::string("P\"eer \\ \xc3\xa9\n"), viewed[0].body->getValue<std::string>("peer"));
+	CPPUNIT_ASSERT_EQUAL(std::string("bye"), viewed[1].name);
 }
 
 

@@ -124,6 +124,32 @@ TestServer::Setup echoSetup(CloseCounter& counter, CloseRecord& record)
 }
 
 
+struct ConnectedPair
+	/// A client connection and the server's end of it, both open, on one loop; the server end
+	/// records what it receives.
+{
+	explicit ConnectedPair(EventLoop& loop):
+		server(loop, [this](const TcpConnection::Ptr& connection) {
+			connection->setDataHandler([this](const char* data, std::size_t size) {
+				received.append(data, size);
+				++reads;
+			});
+		})
+	{
+		client = TcpConnection::connect(loop, server.address());
+		bool connected = false;
+		client->setConnectHandler([&connected] { connected = true; });
+		CrossChat::Test::runUntil(loop, [&] { return connected && server.connections.size() == 1; });
+		client->setConnectHandler(nullptr);
+	}
+
+	TestServer server;
+	TcpConnection::Ptr client;
+	std::string received;
+	int reads = 0;
+};
+
+
 } // namespace
 
 
@@ -520,4 +546,190 @@ void TcpConnectionTest::testConnectFromSharedPort()
 	CPPUNIT_ASSERT_EQUAL(std::string(), serverClose.reason);
 	CPPUNIT_ASSERT_EQUAL(1, badBindClose.count);
 	CPPUNIT_ASSERT(badBindClose.reason.find("cannot bind") != std::string::npos);
+}
+
+
+void TcpConnectionTest::testSendsCoalescedPerIteration()
+{
+	// Everything sent in one iteration leaves in one write at the end of it, in order.
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	CPPUNIT_ASSERT(pair.client->connected());
+	std::string expected;
+	for (int i = 0; i < 100; ++i) expected += "message " + std::to_string(i) + ";";
+	const std::uint64_t writesBefore = pair.client->writeCount();
+	std::size_t bufferedInIteration = 0;
+	std::uint64_t sentInIteration = 1;
+	std::uint64_t writesAfter = 0;
+	std::size_t bufferedAfter = 1;
+	loop.post([&] {
+		for (int i = 0; i < 100; ++i) pair.client->send("message " + std::to_string(i) + ";");
+		bufferedInIteration = pair.client->bufferedAmount();
+		sentInIteration = pair.client->bytesSent();
+		loop.post([&] {   // runs in the next iteration
+			writesAfter = pair.client->writeCount();
+			bufferedAfter = pair.client->bufferedAmount();
+		});
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received.size() == expected.size(); }));
+	CPPUNIT_ASSERT_EQUAL(expected.size(), bufferedInIteration);   // queued, not written one by one
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), sentInIteration);
+	CPPUNIT_ASSERT_EQUAL(writesBefore + 1, writesAfter);           // one sendmsg() for all of them
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), bufferedAfter);
+	CPPUNIT_ASSERT_EQUAL(expected, pair.received);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(expected.size()), pair.client->bytesSent());
+}
+
+
+void TcpConnectionTest::testLoneMessageLeavesInItsIteration()
+{
+	// Coalescing adds no delay beyond the iteration a message was sent in: by the next
+	// iteration it is on the wire, without waiting for a timer or another event.
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	std::uint64_t sentNextIteration = 0;
+	std::size_t bufferedNextIteration = 1;
+	loop.post([&] {
+		pair.client->send("ping");
+		loop.post([&] {
+			sentNextIteration = pair.client->bytesSent();
+			bufferedNextIteration = pair.client->bufferedAmount();
+		});
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received == "ping"; }));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(4), sentNextIteration);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), bufferedNextIteration);
+	// Sent from a socket handler (as an answer to input), the same holds.
+	std::uint64_t sentAfterAnswer = 0;
+	const TcpConnection::Ptr answerer = pair.server.connections.front();
+	answerer->setDataHandler([&](const char* data, std::size_t size) {
+		pair.received.append(data, size);
+		answerer->send("pong");
+		// Tasks posted from a socket handler run later in the same iteration: check in the next.
+		loop.post([&] { loop.post([&] { sentAfterAnswer = answerer->bytesSent(); }); });
+	});
+	std::string answer;
+	pair.client->setDataHandler([&](const char* data, std::size_t size) { answer.append(data, size); });
+	pair.client->send("ping2");
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return answer == "pong"; }));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(4), sentAfterAnswer);
+}
+
+
+void TcpConnectionTest::testLargeSendsKeepOrder()
+{
+	// Small sends are queued for the end of the iteration, large ones go straight to the socket
+	// when nothing is queued, an rvalue string is adopted: the bytes still arrive in order.
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	const std::string big = pattern(3 * TcpConnection::DIRECT_WRITE_SIZE + 17);
+	std::string adopted = pattern(2 * 1024 * 1024);
+	// big leaves first (written at once), everything else in the order sent.
+	const std::string wanted = big + "a" + big + "b" + adopted + "c";
+	std::uint64_t writesAfterDirect = 0;
+	std::uint64_t writesBefore = 0;
+	loop.post([&] {
+		writesBefore = pair.client->writeCount();
+		pair.client->send(big);   // nothing queued: written at once
+		writesAfterDirect = pair.client->writeCount();
+		pair.client->send("a");   // queued after whatever of big the socket did not take
+		pair.client->send(big);   // queued behind "a"
+		pair.client->send("b");
+		pair.client->send(std::move(adopted));
+		pair.client->send("c");
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received.size() == wanted.size(); }));
+	CPPUNIT_ASSERT_EQUAL(writesBefore + 1, writesAfterDirect);
+	CPPUNIT_ASSERT(pair.received == wanted);
+}
+
+
+void TcpConnectionTest::testCloseFlushesQueuedOutput()
+{
+	// close() right after send() in the same iteration: the queued bytes go first, then the FIN.
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+	CloseRecord serverClose;
+	CloseRecord clientClose;
+	std::string received;
+	TestServer server(loop, [&](const TcpConnection::Ptr& connection) {
+		connection->setDataHandler([&](const char* data, std::size_t size) { received.append(data, size); });
+		connection->setCloseHandler(counter.handler(serverClose));
+	});
+	auto client = TcpConnection::connect(loop, server.address());
+	client->setConnectHandler([&] {
+		for (int i = 0; i < 10; ++i) client->send("part " + std::to_string(i) + ";");
+		client->close();
+		client->send("ignored after close");
+	});
+	client->setCloseHandler(counter.handler(clientClose));
+	loop.run();
+	CPPUNIT_ASSERT(!guard.fired());
+	std::string expected;
+	for (int i = 0; i < 10; ++i) expected += "part " + std::to_string(i) + ";";
+	CPPUNIT_ASSERT_EQUAL(expected, received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), clientClose.reason);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverClose.reason);
+}
+
+
+void TcpConnectionTest::testLargeSendIntoFullSocket()
+{
+	// A large send() from an ordinary task while the peer does not read: the socket takes part
+	// of it at once, the rest is queued, and the connection must wait for writability to send
+	// it (a regression: the interest was not updated after a partial direct write).
+	constexpr std::size_t TOTAL = 16 * 1024 * 1024;
+	const std::string payload = pattern(TOTAL);
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	const TcpConnection::Ptr serverEnd = pair.server.connections.front();
+	serverEnd->pauseReading();
+	std::size_t queuedAfterSend = 0;
+	loop.post([&] {
+		pair.client->send(payload);
+		pair.client->send("tail");
+		queuedAfterSend = pair.client->bufferedAmount();
+		loop.post([&] { serverEnd->resumeReading(); });
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received.size() >= TOTAL + 4; }));
+	CPPUNIT_ASSERT(queuedAfterSend > 4);   // the socket did not take it all at once
+	CPPUNIT_ASSERT(pair.received == payload + "tail");
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), pair.client->bufferedAmount());
+}
+
+
+void TcpConnectionTest::testCorkAndSendNow()
+{
+	EventLoop loop;
+	ConnectedPair pair(loop);
+	const TcpConnection::Ptr& client = pair.client;
+	std::uint64_t writesAtStart = 0;
+	std::uint64_t writesAfterSendNow = 0;
+	std::uint64_t writesWhileCorked = 0;
+	std::uint64_t writesNextIterationCorked = 0;
+	std::uint64_t writesAfterUncork = 0;
+	loop.post([&] {
+		writesAtStart = client->writeCount();
+		client->sendNow("now;", 4);                 // nothing queued: written at once
+		writesAfterSendNow = client->writeCount();
+		client->cork();
+		client->send("a;");
+		client->sendNow("b;", 2);                   // corked: queued behind "a;"
+		client->send(std::string(300 * 1024, 'c'));   // over COALESCE_LIMIT, still held
+		writesWhileCorked = client->writeCount();
+		loop.post([&] {                             // the end of the iteration did not write
+			writesNextIterationCorked = client->writeCount();
+			client->uncork();                       // everything in one write
+			writesAfterUncork = client->writeCount();
+			client->sendNow("z", 1);
+		});
+	});
+	const std::string expected = "now;a;b;" + std::string(300 * 1024, 'c') + "z";
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.received.size() >= expected.size(); }));
+	CPPUNIT_ASSERT(pair.received == expected);
+	CPPUNIT_ASSERT_EQUAL(writesAtStart + 1, writesAfterSendNow);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow, writesWhileCorked);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow, writesNextIterationCorked);
+	CPPUNIT_ASSERT_EQUAL(writesAfterSendNow + 1, writesAfterUncork);
 }

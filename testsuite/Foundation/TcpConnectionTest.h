@@ -25,6 +25,12 @@ class TcpConnectionTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testHandlersReleasedAfterClose);
 	CPPUNIT_TEST(testConnectionOutlivesUserPointer);
 	CPPUNIT_TEST(testConnectFromSharedPort);
+	CPPUNIT_TEST(testSendsCoalescedPerIteration);
+	CPPUNIT_TEST(testLoneMessageLeavesInItsIteration);
+	CPPUNIT_TEST(testLargeSendsKeepOrder);
+	CPPUNIT_TEST(testCloseFlushesQueuedOutput);
+	CPPUNIT_TEST(testLargeSendIntoFullSocket);
+	CPPUNIT_TEST(testCorkAndSendNow);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -38,6 +44,12 @@ public:
 	void testHandlersReleasedAfterClose();
 	void testConnectionOutlivesUserPointer();
 	void testConnectFromSharedPort();
+	void testSendsCoalescedPerIteration();
+	void testLoneMessageLeavesInItsIteration();
+	void testLargeSendsKeepOrder();
+	void testCloseFlushesQueuedOutput();
+	void testLargeSendIntoFullSocket();
+	void testCorkAndSendNow();
 };
 
 

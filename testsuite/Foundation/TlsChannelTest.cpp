@@ -27,6 +27,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -271,6 +272,24 @@ std::string connectWithEcCertificate(const SocketAddress& address)
 	socket.close();
 	return result;
 }
+
+
+struct ReadyPair
+	/// A client channel and the server's end, both past the handshake, on one loop.
+{
+	ReadyPair(EventLoop& loop, const Identity& serverIdentity, const Identity& clientIdentity, CloseCounter& counter):
+		server(loop, serverIdentity, counter)
+	{
+		client.attach(TlsChannel::client(TcpConnection::connect(loop, server.address()), clientIdentity,
+			serverIdentity.peerId()), counter);
+		CrossChat::Test::runUntil(loop, [this] {
+			return client.readyCount == 1 && server.sides.size() == 1 && server.sides.front()->readyCount == 1;
+		});
+	}
+
+	TlsTestServer server;
+	Side client;
+};
 
 
 } // namespace
@@ -595,4 +614,126 @@ void TlsChannelTest::testTruncationReported()
 	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
 	CPPUNIT_ASSERT_EQUAL(1, client.closeCount);
 	CPPUNIT_ASSERT(client.closeReason.find("close_notify") != std::string::npos);
+}
+
+
+void TlsChannelTest::testSendsCoalescedIntoOneRecord()
+{
+	// 100 messages sent in one iteration are encrypted together (one SSL_write, one record of
+	// 1,000 bytes instead of 100 records with 22 bytes of overhead each) and leave in one write.
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	CloseCounter counter(loop, 2);
+	ReadyPair pair(loop, serverIdentity, clientIdentity, counter);
+	CPPUNIT_ASSERT(pair.client.channel->ready());
+	const TcpConnection::Ptr& connection = pair.client.channel->connection();
+	std::string expected;
+	for (int i = 0; i < 100; ++i) expected += "msg " + std::to_string(100 + i) + ";";   // 10 bytes each
+	std::uint64_t bytesBefore = 0;
+	std::uint64_t writesBefore = 0;
+	std::uint64_t bytesAfter = 0;
+	std::uint64_t writesAfter = 0;
+	std::size_t queuedInIteration = 0;
+	loop.post([&] {
+		bytesBefore = connection->bytesSent();
+		writesBefore = connection->writeCount();
+		for (int i = 0; i < 100; ++i) pair.client.channel->send("msg " + std::to_string(100 + i) + ";");
+		queuedInIteration = pair.client.channel->bufferedAmount();
+		loop.post([&] {
+			bytesAfter = connection->bytesSent();
+			writesAfter = connection->writeCount();
+		});
+	});
+	Side& serverSide = *pair.server.sides.front();
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return serverSide.received.size() == expected.size(); }));
+	CPPUNIT_ASSERT_EQUAL(expected, serverSide.received);
+	CPPUNIT_ASSERT_EQUAL(expected.size(), queuedInIteration);
+	CPPUNIT_ASSERT_EQUAL(writesBefore + 1, writesAfter);
+	// One TLS 1.3 record: 5-byte header, content type byte and 16-byte tag around 1,000 bytes.
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(expected.size() + 22), bytesAfter - bytesBefore);
+	pair.client.channel->close();
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+}
+
+
+void TlsChannelTest::testLoneMessageNotDelayed()
+{
+	// A single message is on the wire by the next iteration, and an answer sent from the data
+	// handler too: coalescing waits for nothing but the end of the iteration.
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	CloseCounter counter(loop, 2);
+	ReadyPair pair(loop, serverIdentity, clientIdentity, counter);
+	Side& serverSide = *pair.server.sides.front();
+	std::size_t clientQueuedNext = 1;
+	std::size_t serverQueuedAfterAnswer = 1;
+	serverSide.onData = [&] {
+		if (serverSide.received != "ping") return;
+		serverSide.channel->send("pong");
+		// Tasks posted from a socket handler run later in the same iteration: check in the next.
+		loop.post([&] { loop.post([&] { serverQueuedAfterAnswer = serverSide.channel->bufferedAmount(); }); });
+	};
+	loop.post([&] {
+		pair.client.channel->send("ping");
+		loop.post([&] { clientQueuedNext = pair.client.channel->bufferedAmount(); });
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.received == "pong"; }));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), clientQueuedNext);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), serverQueuedAfterAnswer);
+	pair.client.channel->close();   // an open channel and its connection hold each other
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
+}
+
+
+void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
+{
+	// bufferedAmount() includes plaintext not yet encrypted; a sender that waits for the
+	// connection's drain handler moves 8 MiB without unbounded buffering, in order.
+	const Identity serverIdentity = Identity::generate();
+	const Identity clientIdentity = Identity::generate();
+	EventLoop loop;
+	CloseCounter counter(loop, 2);
+	ReadyPair pair(loop, serverIdentity, clientIdentity, counter);
+	Side& serverSide = *pair.server.sides.front();
+	constexpr std::size_t TOTAL = 8 * 1024 * 1024;
+	constexpr std::size_t HIGH_WATER_MARK = 256 * 1024;
+	const std::string payload = pattern(TOTAL);
+	const TcpConnection::Ptr connection = pair.client.channel->connection();
+	connection->setHighWaterMark(HIGH_WATER_MARK);
+	std::size_t offset = 0;
+	std::size_t maxBuffered = 0;
+	int drains = 0;
+	std::function<void()> pump = [&] {
+		while (offset < TOTAL && !connection->aboveHighWaterMark())
+		{
+			const std::size_t size = std::min<std::size_t>(1000, TOTAL - offset);
+			pair.client.channel->send(payload.data() + offset, size);
+			offset += size;
+			maxBuffered = std::max(maxBuffered, pair.client.channel->bufferedAmount());
+		}
+	};
+	connection->setDrainHandler([&] {
+		++drains;
+		pump();
+	});
+	std::size_t queuedPlaintext = 0;
+	loop.post([&] {
+		pair.client.channel->send("x");
+		queuedPlaintext = pair.client.channel->bufferedAmount();   // plaintext, not yet encrypted
+		offset = 1;
+		pump();
+	});
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return serverSide.received.size() >= TOTAL; }));
+	CPPUNIT_ASSERT(serverSide.received.size() == TOTAL);
+	CPPUNIT_ASSERT(serverSide.received == "x" + payload.substr(1));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), queuedPlaintext);
+	CPPUNIT_ASSERT(drains > 0);
+	CPPUNIT_ASSERT(maxBuffered < HIGH_WATER_MARK + 2 * TlsChannel::COALESCE_LIMIT);
+	connection->setDrainHandler(nullptr);
+	pair.client.channel->close();   // an open channel and its connection hold each other
+	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
 }

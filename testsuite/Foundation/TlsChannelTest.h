@@ -25,6 +25,9 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testGarbageRejected);
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
+	CPPUNIT_TEST(testSendsCoalescedIntoOneRecord);
+	CPPUNIT_TEST(testLoneMessageNotDelayed);
+	CPPUNIT_TEST(testBackpressureCountsQueuedPlaintext);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -38,6 +41,9 @@ public:
 	void testGarbageRejected();
 	void testOrderlyCloseByServer();
 	void testTruncationReported();
+	void testSendsCoalescedIntoOneRecord();
+	void testLoneMessageNotDelayed();
+	void testBackpressureCountsQueuedPlaintext();
 };
 
 

@@ -6,11 +6,15 @@
 //   - cross-thread post throughput: EventLoop::post() vs a mutex + condition variable queue
 //   - timer schedule + cancel: EventLoop::runAfter() + cancel vs std::multimap insert + erase
 //   - frame encode / decode: FrameCodec vs a plain memcpy of the same bytes
+//   - frame decode: decode() handing out views vs feed() + next() copying each body
+//   - output queue: 128 MiB queued at once and written out, ByteQueue vs the std::string
+//     erased from the front that TcpConnection used before
 //   - PublicKey from raw bytes vs the OpenSSL 3.0 encoder path it replaced, and PublicKey +
 //     verify vs the bare OpenSSL calls (a relay's per-announce key work)
 //
 
 
+#include "CrossChat/ByteQueue.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/FrameCodec.h"
@@ -19,6 +23,7 @@
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -28,8 +33,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 
 
+using CrossChat::ByteQueue;
 using CrossChat::EventLoop;
 using CrossChat::EventLoopThread;
 using CrossChat::FrameCodec;
@@ -208,6 +215,113 @@ void BM_FrameEncodeDecode_Baseline_Memcpy(benchmark::State& state)
 	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
 }
 BENCHMARK(BM_FrameEncodeDecode_Baseline_Memcpy)->Arg(100)->Arg(16 * 1024);
+
+
+void BM_FrameDecode_Views(benchmark::State& state)
+	/// FrameCodec::decode(): each frame handed out as a view into the received bytes.
+{
+	const std::size_t bodySize = static_cast<std::size_t>(state.range(0));
+	const std::string stream = makeStream(bodySize, 64);
+	FrameCodec decoder;
+	std::size_t bytes = 0;
+	for (auto _: state)
+	{
+		decoder.decode(stream.data(), stream.size(), [&](const CrossChat::FrameView& frame) {
+			bytes += frame.size;
+			benchmark::DoNotOptimize(frame.data);
+		});
+	}
+	benchmark::DoNotOptimize(bytes);
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
+}
+BENCHMARK(BM_FrameDecode_Views)->Arg(100)->Arg(16 * 1024);
+
+
+void BM_FrameDecode_Baseline_FeedNext(benchmark::State& state)
+	/// feed() + next(): the bytes appended to the codec, each body copied into a Frame.
+{
+	const std::size_t bodySize = static_cast<std::size_t>(state.range(0));
+	const std::string stream = makeStream(bodySize, 64);
+	FrameCodec decoder;
+	for (auto _: state)
+	{
+		decoder.feed(stream.data(), stream.size());
+		while (auto frame = decoder.next()) benchmark::DoNotOptimize(frame->body.data());
+	}
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
+}
+BENCHMARK(BM_FrameDecode_Baseline_FeedNext)->Arg(100)->Arg(16 * 1024);
+
+
+// A connection's output queue: 128 MiB queued at once (a sender much faster than its socket),
+// then written out in 256 KiB pieces, as TcpConnection does when the socket takes them.
+
+
+long minorFaults()
+{
+	rusage usage{};
+	::getrusage(RUSAGE_SELF, &usage);
+	return usage.ru_minflt;
+}
+
+
+constexpr std::size_t QUEUE_TOTAL = 128 * 1024 * 1024;
+constexpr std::size_t QUEUE_PIECE = 64 * 1024;
+constexpr std::size_t SOCKET_WRITE = 256 * 1024;
+
+
+void BM_OutputQueue_ByteQueue(benchmark::State& state)
+{
+	const std::string piece(QUEUE_PIECE, 'q');
+	ByteQueue queue;
+	const long faults = minorFaults();
+	for (auto _: state)
+	{
+		for (std::size_t queued = 0; queued < QUEUE_TOTAL; queued += piece.size()) queue.append(piece.data(), piece.size());
+		while (!queue.empty())
+		{
+			struct iovec iov[64];
+			const std::size_t count = queue.peek(iov, 64, SOCKET_WRITE);
+			benchmark::DoNotOptimize(iov[0].iov_base);
+			std::size_t bytes = 0;
+			for (std::size_t i = 0; i < count; ++i) bytes += iov[i].iov_len;
+			queue.consume(bytes);
+		}
+	}
+	state.counters["page_faults"] = benchmark::Counter(static_cast<double>(minorFaults() - faults),
+		benchmark::Counter::kAvgIterations);
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(QUEUE_TOTAL));
+}
+BENCHMARK(BM_OutputQueue_ByteQueue)->Unit(benchmark::kMillisecond);
+
+
+void BM_OutputQueue_Baseline_StringEraseFront(benchmark::State& state)
+{
+	// TcpConnection's queue before: one std::string, appended to, erased from the front once
+	// half of it had been written.
+	const std::string piece(QUEUE_PIECE, 'q');
+	const long faults = minorFaults();
+	for (auto _: state)
+	{
+		std::string output;
+		std::size_t position = 0;
+		for (std::size_t queued = 0; queued < QUEUE_TOTAL; queued += piece.size()) output.append(piece);
+		while (position < output.size())
+		{
+			benchmark::DoNotOptimize(output.data() + position);
+			position += std::min(SOCKET_WRITE, output.size() - position);
+			if (position < output.size() && position >= 64 * 1024 && position * 2 >= output.size())
+			{
+				output.erase(0, position);
+				position = 0;
+			}
+		}
+	}
+	state.counters["page_faults"] = benchmark::Counter(static_cast<double>(minorFaults() - faults),
+		benchmark::Counter::kAvgIterations);
+	state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(QUEUE_TOTAL));
+}
+BENCHMARK(BM_OutputQueue_Baseline_StringEraseFront)->Unit(benchmark::kMillisecond);
 
 
 // Public keys from the network: a relay verifies each announce's signature with a key that

@@ -8,7 +8,8 @@
 //     frame arrives (so the server's verification of the client is included)
 //   - round trip of a 100-byte frame (p50, p99)
 //   - 100-byte messages per second, sent in batches of B frames: ours calls send() B times in
-//     one loop iteration, raw OpenSSL writes the B frames with one SSL_write
+//     one loop iteration, raw OpenSSL copies the B frames into one buffer and writes it with one
+//     SSL_write (the same copy per message that ours makes into the channel's queue)
 //   - bulk MB/s in 64 KiB frames, with backpressure
 // Every measurement is repeated (--rounds, default 3) alternating ours and the baseline, and
 // the median of the rounds is reported. Both placements are measured and reported separately:
@@ -16,8 +17,9 @@
 // CPU 1). Rates are in units of 10^6 (MB/s = 10^6 bytes/s).
 //
 // Usage: Session-benchmark [--quick] [--rounds N] [--only setup|rtt|rate|bulk]
-//                          [--placement one|across] [--impl ours|raw]
-// (--impl runs one side only, for perf record; the setup measurement supports it.)
+//                          [--placement one|across] [--impl ours|raw] [--batch N]
+// (--impl runs one side only, for perf record: setup, rtt and rate support it; --batch limits
+// the rate measurement to one batch size.)
 //
 
 
@@ -128,16 +130,14 @@ class ServerLogic
 public:
 	void onBytes(const char* data, std::size_t size, std::string& out)
 	{
-		_codec.feed(data, size);
-		while (auto frame = _codec.next())
-		{
-			if (frame->type == ECHO)
-				_codec.encodeTo(out, ECHO, frame->body);
-			else if (frame->type == SINK)
+		_codec.decode(data, size, [&](const FrameView& frame) {
+			if (frame.type == ECHO)
+				_codec.encodeTo(out, ECHO, frame.data, frame.size);
+			else if (frame.type == SINK)
 				++_sunk;
-			else if (frame->type == REPORT)
+			else if (frame.type == REPORT)
 				_codec.encodeTo(out, REPORT, std::to_string(_sunk));
-		}
+		});
 	}
 
 private:
@@ -152,11 +152,32 @@ private:
 
 
 struct Pipe
-	/// A connected byte pipe: plain TcpConnection or TlsChannel, used the same way.
+	/// A connected byte pipe: plain TcpConnection or TlsChannel, used the same way (a direct
+	/// call, as an application makes it).
 {
-	std::function<void(const std::string&)> send;
-	std::function<void()> close;
+	TlsChannel::Ptr channel;         ///< Null for plain TCP.
 	TcpConnection::Ptr connection;
+
+	void send(const std::string& data) const
+	{
+		if (channel)
+			channel->send(data);
+		else
+			connection->send(data);
+	}
+
+	void close() const
+	{
+		if (channel)
+			channel->close();
+		else if (connection)
+			connection->close();
+	}
+
+	bool open() const
+	{
+		return connection != nullptr;
+	}
 };
 
 
@@ -248,7 +269,7 @@ public:
 	{
 		std::promise<void> done;
 		_thread.loop().post([this, &done] {
-			if (_pipe.close) _pipe.close();
+			_pipe.close();
 			_pipe = Pipe();
 			done.set_value();
 		});
@@ -299,7 +320,7 @@ public:
 		const std::string frame = _codec.encode(ECHO, std::string(MESSAGE_SIZE, 'r'));
 		Clock::time_point sentAt;
 		_thread.loop().post([&] {
-			_onFrame = [&](const Frame&) {
+			_onFrame = [&](const FrameView&) {
 				samples.push_back(micros(Clock::now() - sentAt));
 				if (static_cast<int>(samples.size()) == count)
 				{
@@ -329,8 +350,8 @@ public:
 		std::function<void()> sendBatch;
 		const Clock::time_point start = Clock::now();
 		_thread.loop().post([&] {
-			_onFrame = [&](const Frame& f) {
-				if (std::stoull(f.body) >= expected)
+			_onFrame = [&](const FrameView& f) {
+				if (std::stoull(std::string(f.body())) >= expected)
 				{
 					_sunkBase = expected;
 					_onFrame = nullptr;
@@ -374,26 +395,21 @@ private:
 		_codec.reset();
 		_pipe.connection = connection;
 		auto onData = [this, onReady](const char* data, std::size_t size) {
-			_codec.feed(data, size);
-			while (auto frame = _codec.next())
-			{
-				if (frame->type == READY)
+			_codec.decode(data, size, [&](const FrameView& frame) {
+				if (frame.type == READY)
 					onReady();
 				else if (_onFrame)
-					_onFrame(*frame);
-			}
+					_onFrame(frame);
+			});
 		};
 		if (_tls)
 		{
-			auto channel = TlsChannel::client(connection, _identity, _server);
-			_pipe.send = [channel](const std::string& data) { channel->send(data); };
-			_pipe.close = [channel] { channel->close(); };
-			channel->setDataHandler(onData);
+			_pipe.channel = TlsChannel::client(connection, _identity, _server);
+			_pipe.channel->setDataHandler(onData);
 		}
 		else
 		{
-			_pipe.send = [connection](const std::string& data) { connection->send(data); };
-			_pipe.close = [connection] { connection->close(); };
+			_pipe.channel = nullptr;
 			connection->setDataHandler(onData);
 		}
 	}
@@ -405,7 +421,7 @@ private:
 	EventLoopThread _thread{"bench-client"};
 	Pipe _pipe;
 	FrameCodec _codec;
-	std::function<void(const Frame&)> _onFrame;
+	std::function<void(const FrameView&)> _onFrame;
 	std::uint64_t _sunkBase = 0;
 };
 
@@ -495,19 +511,21 @@ public:
 	}
 
 	bool nextFrame(RawTlsConnection& connection)
-		/// Reads until a whole frame has arrived; it is in _frame.
+		/// Reads until a whole frame has arrived; it is in _frame. (The server sends one frame
+		/// per request, so no frame is left behind.)
 	{
-		for (;;)
+		bool got = false;
+		while (!got)
 		{
-			if (auto frame = _codec.next())
-			{
-				_frame = std::move(*frame);
-				return true;
-			}
 			const int n = connection.read(_buffer, sizeof(_buffer));
 			if (n <= 0) return false;
-			_codec.feed(_buffer, static_cast<std::size_t>(n));
+			_codec.decode(_buffer, static_cast<std::size_t>(n), [&](const FrameView& frame) {
+				_frame.type = frame.type;
+				_frame.body.assign(frame.data, frame.size);
+				got = true;
+			});
 		}
+		return true;
 	}
 
 	std::vector<double> setups(int count)
@@ -537,20 +555,22 @@ public:
 	}
 
 	double sink(RawTlsConnection& connection, std::uint64_t total, std::size_t batch, std::size_t frameSize)
+		/// The same work as ours per message: each frame is copied into the batch, and the batch
+		/// goes out with one SSL_write (ours copies each send() into the channel's queue and
+		/// encrypts the iteration's queue with one SSL_write).
 	{
 		std::string batchBytes;
-		const std::string body(frameSize, 'm');
-		for (std::size_t i = 0; i < batch; ++i) _codec.encodeTo(batchBytes, SINK, body);
+		batchBytes.reserve(batch * (frameSize + FrameCodec::HEADER_SIZE));
+		const std::string frame = _codec.encode(SINK, std::string(frameSize, 'm'));
 		const std::string report = _codec.encode(REPORT, "");
 		const std::uint64_t expected = _sunkBase + total;
 		const Clock::time_point start = Clock::now();
 		std::uint64_t sent = 0;
 		while (sent < total)
 		{
-			const std::uint64_t n = std::min<std::uint64_t>(batch, total - sent);
-			if (!connection.writeAll(batchBytes.data(), static_cast<std::size_t>(n) * (frameSize + FrameCodec::HEADER_SIZE)))
-				fail("raw write");
-			sent += n;
+			batchBytes.clear();
+			for (std::size_t i = 0; i < batch && sent < total; ++i, ++sent) batchBytes.append(frame);
+			if (!connection.writeAll(batchBytes.data(), batchBytes.size())) fail("raw write");
 		}
 		for (;;)
 		{
@@ -589,7 +609,8 @@ struct Options
 	int rounds = 3;
 	std::string only;
 	std::string placement;
-	std::string impl;   ///< "ours" or "raw" to run one side only (for perf record); both if empty.
+	std::string impl;   ///< "ours", "raw" (or "tcp" for the round trip) to run one side only (perf record).
+	std::size_t batch = 0;   ///< Only this batch size in the rate measurement; all if 0.
 
 	bool runs(const char* side) const
 	{
@@ -668,10 +689,12 @@ void measureRtt(const Options& options, const Placement& placement, const Identi
 {
 	const int count = options.quick ? 2000 : 20000;
 	std::vector<double> oursP50, oursP99, rawP50, rawP99, tcpP50, tcpP99;
+	if (!options.impl.empty()) oursP50 = oursP99 = rawP50 = rawP99 = tcpP50 = tcpP99 = {0};
 	for (int round = 0; round < options.rounds; ++round)
 	{
 		for (bool tls: {true, false})
 		{
+			if (!options.runs(tls ? "ours" : "tcp")) continue;
 			OurServer server(tls, serverId, placement.serverCpu);
 			OurClient client(tls, clientId, serverId.peerId(), server.port(), placement.clientCpu);
 			client.open();
@@ -680,6 +703,7 @@ void measureRtt(const Options& options, const Placement& placement, const Identi
 			(tls ? oursP50 : tcpP50).push_back(percentile(samples, 0.50));
 			(tls ? oursP99 : tcpP99).push_back(percentile(samples, 0.99));
 		}
+		if (!options.runs("raw")) continue;
 		RawServer server(serverId, placement.serverCpu);
 		onPinnedThread(placement.clientCpu, [&] {
 			RawClient client(clientId, serverId, server.port());
@@ -702,12 +726,15 @@ void measureRate(const Options& options, const Placement& placement, const Ident
 	const std::size_t batches[] = {1, 4, 16, 64, 256, 630};
 	for (std::size_t batch: batches)
 	{
+		if (options.batch != 0 && batch != options.batch) continue;
 		// About half a second per run at the rates measured here.
 		std::uint64_t total = batch == 1 ? 150000 : batch == 4 ? 500000 : 2000000;
 		if (options.quick) total /= 20;
-		std::vector<double> ours, raw;
+		std::vector<double> ours{0}, raw{0};
+		if (options.impl.empty()) ours.clear(), raw.clear();
 		for (int round = 0; round < options.rounds; ++round)
 		{
+			if (options.runs("ours"))
 			{
 				OurServer server(true, serverId, placement.serverCpu);
 				OurClient client(true, clientId, serverId.peerId(), server.port(), placement.clientCpu);
@@ -715,6 +742,7 @@ void measureRate(const Options& options, const Placement& placement, const Ident
 				client.sink(total / 10, batch, MESSAGE_SIZE);
 				ours.push_back(static_cast<double>(total) / client.sink(total, batch, MESSAGE_SIZE) / 1e6);
 			}
+			if (!options.runs("raw")) continue;
 			RawServer server(serverId, placement.serverCpu);
 			raw.push_back(onPinnedThread(placement.clientCpu, [&] {
 				RawClient client(clientId, serverId, server.port());
@@ -777,13 +805,16 @@ int main(int argc, char** argv)
 			options.placement = argv[++i];
 		else if (arg == "--impl" && i + 1 < argc)
 			options.impl = argv[++i];
+		else if (arg == "--batch" && i + 1 < argc)
+			options.batch = static_cast<std::size_t>(std::atoi(argv[++i]));
 		else
 		{
-			std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--only setup|rtt|rate|bulk] [--placement one|across] [--impl ours|raw]\n", argv[0]);
+			std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--only setup|rtt|rate|bulk] [--placement one|across] [--impl ours|raw] [--batch N]\n", argv[0]);
 			return 2;
 		}
 	}
 	if (options.quick) options.rounds = 1;
+	std::setvbuf(stdout, nullptr, _IOLBF, 0);   // one line at a time, also into a pipe
 	const Identity serverId = Identity::generate();
 	const Identity clientId = Identity::generate();
 	const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);

@@ -13,7 +13,9 @@
 //     bytes it was decoded from;
 //   - after each feed() is drained, less than one header plus one maximum body is buffered;
 //   - feeding the stream in chunks gives the same frames and the same outcome as feeding it
-//     at once.
+//     at once;
+//   - decode() (views, no copy) in the same chunks gives the same frames and outcome, keeps
+//     less than one partial frame, and stays failed after a FrameException.
 //
 
 
@@ -33,6 +35,7 @@ namespace {
 using CrossChat::Frame;
 using CrossChat::FrameCodec;
 using CrossChat::FrameException;
+using CrossChat::FrameView;
 
 
 void check(bool condition, const char* what)
@@ -117,6 +120,48 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 		check(chunked.buffered() == 0, "failed decoder buffered new bytes");
 	}
 
+	// decode() in chunks of the same sizes.
+	FrameCodec viewing(maxBody);
+	Outcome viewOutcome;
+	state = 0x9E3779B9u ^ data[1];
+	pos = 0;
+	while (pos < length && !viewOutcome.failed)
+	{
+		state ^= state << 13;
+		state ^= state >> 17;
+		state ^= state << 5;
+		std::size_t chunk = 1 + state % (2*maxBody + 16);
+		if (chunk > length - pos) chunk = length - pos;
+		try
+		{
+			viewing.decode(stream + pos, chunk, [&](const FrameView& view) {
+				check(view.size <= viewing.maxBodySize(), "view larger than the maximum");
+				Frame frame;
+				frame.type = view.type;
+				frame.body.assign(view.data, view.size);
+				viewOutcome.frames.push_back(std::move(frame));
+			});
+			check(!viewing.failed(), "decode: failed() without a throw");
+			check(viewing.buffered() < FrameCodec::HEADER_SIZE + maxBody, "decode: buffer exceeds one partial frame");
+		}
+		catch (FrameException&)
+		{
+			viewOutcome.failed = true;
+			check(viewing.failed() && viewing.buffered() == 0, "decode: threw but not failed and empty");
+			bool threwAgain = false;
+			try
+			{
+				viewing.decode(stream, length, [](const FrameView&) {});
+			}
+			catch (FrameException&)
+			{
+				threwAgain = true;
+			}
+			check(threwAgain, "decode: failed decoder did not throw again");
+		}
+		pos += chunk;
+	}
+
 	// At once.
 	FrameCodec whole(maxBody);
 	Outcome wholeOutcome;
@@ -125,6 +170,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 	check(chunkedOutcome.failed == wholeOutcome.failed, "chunking changed the outcome");
 	check(chunkedOutcome.frames.size() == wholeOutcome.frames.size(), "chunking changed the frame count");
+	check(viewOutcome.failed == wholeOutcome.failed, "decode() changed the outcome");
+	check(viewOutcome.frames.size() == wholeOutcome.frames.size(), "decode() changed the frame count");
 
 	std::string reencoded;
 	for (std::size_t i = 0; i < wholeOutcome.frames.size(); ++i)
@@ -132,6 +179,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 		const Frame& a = chunkedOutcome.frames[i];
 		const Frame& b = wholeOutcome.frames[i];
 		check(a.type == b.type && a.body == b.body, "chunking changed a frame");
+		const Frame& c = viewOutcome.frames[i];
+		check(c.type == b.type && c.body == b.body, "decode() changed a frame");
 		whole.encodeTo(reencoded, b.type, b.body);
 	}
 	check(reencoded.compare(0, std::string::npos, stream, reencoded.size()) == 0, "re-encoding differs from the input");

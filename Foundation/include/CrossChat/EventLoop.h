@@ -31,9 +31,9 @@ class EventLoop: public Scheduler
 	/// Thread rules:
 	///   - post(), runInLoop(), runAfter(), runEvery(), stop(), TimerHandle::cancel() and
 	///     isInLoopThread() are safe to call from any thread.
-	///   - addSocket(), updateSocket(), removeSocket(), run() must be called from the loop
-	///     thread; they check it with assertInLoopThread(), which is active in release builds
-	///     and aborts the process on a violation.
+	///   - addSocket(), updateSocket(), removeSocket(), runAtIterationEnd(), run() must be
+	///     called from the loop thread; they check it with assertInLoopThread(), which is
+	///     active in release builds and aborts the process on a violation.
 	///   - Every task, timer callback and socket handler runs on the loop thread.
 	///
 	/// An exception that escapes a task or handler is logged (logger "CrossChat.EventLoop"),
@@ -43,7 +43,8 @@ class EventLoop: public Scheduler
 	/// reference until removeSocket(); it owns the std::function objects given to it. Tasks
 	/// still queued when the loop is destroyed are destroyed without running.
 	///
-	/// The implementation uses Poco::Net::PollSet plus a private wake-up channel.
+	/// The implementation uses epoll directly on Linux (Poco::Net::PollSet elsewhere) plus a
+	/// private wake-up channel.
 {
 public:
 	using Scheduler::Clock;
@@ -98,6 +99,19 @@ public:
 	void runInLoop(Task task);
 		/// Runs the task at once if called on the loop thread, else post()s it.
 		/// Safe to call from any thread.
+
+	void runAtIterationEnd(Task task);
+		/// Runs the task on the loop thread at the end of the current iteration, after this
+		/// iteration's socket handlers, timers and posted tasks: the place to flush what was
+		/// gathered during the iteration (TcpConnection and TlsChannel coalesce their output
+		/// this way, so that the frames queued in one iteration leave in one write). Tasks queued
+		/// by such a task run in the same end phase (a few rounds at most; then in the next
+		/// iteration). Called outside run(), the task runs at the end of the next iteration, and
+		/// the loop does not sleep while such tasks wait. Must be called from the loop thread.
+
+	void runAtIterationEnd(const std::shared_ptr<const Task>& task);
+		/// As above, for a task its owner keeps and queues again in many iterations (a flush):
+		/// queueing it copies the pointer, not the function. Must be called from the loop thread.
 
 	[[nodiscard]] TimerHandle runAfter(Duration delay, Task task) override;
 		/// Runs the task once on the loop thread after the delay.

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 
 namespace CrossChat {
@@ -24,6 +25,21 @@ struct Frame
 {
 	std::uint8_t type = 0;
 	std::string body;
+};
+
+
+struct FrameView
+	/// One decoded frame without a copy: its type and where its body lies. Valid only during the
+	/// handler call that receives it (FrameCodec::decode()).
+{
+	std::uint8_t type = 0;
+	const char* data = nullptr;
+	std::size_t size = 0;
+
+	std::string_view body() const
+	{
+		return std::string_view(data, size);
+	}
 };
 
 
@@ -43,6 +59,11 @@ class FrameCodec
 	/// Any violation throws FrameException (FrameTooLargeException for the length), after which
 	/// the decoder stays failed: the stream cannot be resynchronised and should be closed.
 	///
+	/// Two ways to decode. decode(data, size, handler) is the fast one: it hands each complete
+	/// frame to the handler as a FrameView into the caller's bytes, without copying or
+	/// allocating; only a frame cut at the end of the bytes is copied, to be completed by the
+	/// next call. feed() + next() copy the bytes into the codec and each body into a Frame.
+	///
 	/// Thread rules: not thread-safe; use one codec per connection on its loop thread.
 {
 public:
@@ -61,7 +82,21 @@ public:
 		/// Returns header + body. Throws FrameTooLargeException if the body exceeds the maximum.
 
 	void encodeTo(std::string& out, std::uint8_t type, const std::string& body) const;
+	void encodeTo(std::string& out, std::uint8_t type, const char* body, std::size_t size) const;
 		/// Appends header + body to out. Throws FrameTooLargeException if the body is too large.
+
+	void encodeHeader(char* header, std::uint8_t type, std::size_t bodySize) const;
+		/// Writes the HEADER_SIZE header bytes for a body of bodySize bytes to header, so that a
+		/// caller can place the body itself. Throws FrameTooLargeException if it is too large.
+
+	template <typename Handler>
+	void decode(const char* data, std::size_t length, Handler&& onFrame);
+		/// Decodes data, continuing a frame left incomplete by the previous call, and calls
+		/// onFrame(const FrameView&) for each complete frame in order. Views point into data (or,
+		/// for a frame that began in an earlier call, into the codec) and are valid only during
+		/// the call. Bytes after the last complete frame are kept for the next call. Throws
+		/// FrameException on a malformed header (the frames before it have been delivered). If
+		/// onFrame throws, the exception propagates and the bytes after that frame are kept.
 
 	void feed(const char* data, std::size_t length);
 		/// Appends received bytes. Call next() until it returns nothing after each feed(): the
@@ -81,11 +116,71 @@ public:
 		/// Drops buffered bytes and the failed state (for a new connection).
 
 private:
+	[[noreturn]] void throwFailed() const;
+	std::size_t checkHeader(const char* pHeader);
+		/// The body length the header announces; throws FrameException (and fails the decoder)
+		/// if the header is malformed.
+	std::size_t completeBuffered(const char* data, std::size_t length, std::optional<FrameView>& frame);
+		/// Moves bytes from data into the buffered partial frame, as many as it needs; returns
+		/// how many it took, and sets frame once the buffered frame is complete.
+	void dropBufferedFrame();
+	void keepTail(const char* data, std::size_t length);
+
 	std::size_t _maxBodySize;
 	std::string _buffer;
 	std::size_t _readPos = 0;
 	bool _failed = false;
 };
+
+
+template <typename Handler>
+void FrameCodec::decode(const char* data, std::size_t length, Handler&& onFrame)
+{
+	if (_failed) throwFailed();   // a failed stream stays failed
+	std::size_t offset = 0;
+	// Frames that began in earlier calls (normally at most one, cut at the end of the last call).
+	while (_readPos < _buffer.size())
+	{
+		std::optional<FrameView> frame;
+		offset += completeBuffered(data + offset, length - offset, frame);
+		if (!frame) return;   // all of data went into the buffered frame
+		struct Guard
+		{
+			FrameCodec& codec;
+			~Guard() { codec.dropBufferedFrame(); }
+		} guard{*this};
+		try
+		{
+			onFrame(*frame);
+		}
+		catch (...)
+		{
+			keepTail(data + offset, length - offset);
+			throw;
+		}
+	}
+	// Whole frames straight from data: no copy.
+	while (length - offset >= HEADER_SIZE)
+	{
+		const std::size_t bodySize = checkHeader(data + offset);
+		if (length - offset - HEADER_SIZE < bodySize) break;
+		FrameView frame;
+		frame.type = static_cast<std::uint8_t>(data[offset + 3]);
+		frame.data = data + offset + HEADER_SIZE;
+		frame.size = bodySize;
+		offset += HEADER_SIZE + bodySize;
+		try
+		{
+			onFrame(frame);
+		}
+		catch (...)
+		{
+			keepTail(data + offset, length - offset);
+			throw;
+		}
+	}
+	keepTail(data + offset, length - offset);
+}
 
 
 } // namespace CrossChat

@@ -49,8 +49,10 @@ public:
 		/// Declares a message. Throws Poco::InvalidArgumentException on a duplicate type or name.
 
 	Message decode(const Frame& frame) const;
+	Message decode(const FrameView& frame) const;
 		/// Parses and validates a received frame. Throws MessageException for an unknown type,
-		/// malformed JSON or a schema violation.
+		/// malformed JSON or a schema violation. The FrameView overload lets a session decode
+		/// straight from FrameCodec::decode() without a Frame per message.
 
 	std::string encode(const FrameCodec& codec, const std::string& name, const Poco::JSON::Object& body) const;
 		/// Validates body against the named message's schema and returns the framed bytes.

@@ -10,6 +10,7 @@
 #define CrossChat_Foundation_TcpConnection_INCLUDED
 
 
+#include "CrossChat/ByteQueue.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/TimerHandle.h"
 #include "Poco/Net/SocketAddress.h"
@@ -31,6 +32,15 @@ class TcpConnection: public std::enable_shared_from_this<TcpConnection>
 	///
 	/// Reads are fair: at most MAX_READ_PER_EVENT bytes are delivered per readiness event before
 	/// the loop serves other sockets. Writes never raise SIGPIPE (MSG_NOSIGNAL).
+	///
+	/// Writes are coalesced: what send() queues during one iteration of the loop leaves in one
+	/// sendmsg() at the end of that iteration (EventLoop::runAtIterationEnd()), not one system
+	/// call per send(). A lone message is written at the end of the iteration it was sent in, so
+	/// it waits for nothing but the rest of that iteration. A large send() (DIRECT_WRITE_SIZE or
+	/// more) with nothing queued ahead of it goes to the socket at once without being copied, and
+	/// COALESCE_LIMIT queued bytes are written at once. Queued output lives in a ByteQueue
+	/// (chunks, never moved or erased from the front), written with one sendmsg() per up to 64
+	/// chunks.
 	///
 	/// close() is graceful: buffered output is flushed, the write side shut down (FIN), and the
 	/// connection lingers, discarding input, until the peer closes too (or CLOSE_TIMEOUT passes),
@@ -57,6 +67,8 @@ public:
 
 	static constexpr std::size_t DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 	static constexpr std::size_t MAX_READ_PER_EVENT = 256 * 1024;
+	static constexpr std::size_t DIRECT_WRITE_SIZE = 64 * 1024;
+	static constexpr std::size_t COALESCE_LIMIT = 256 * 1024;
 	static constexpr std::chrono::milliseconds CLOSE_TIMEOUT{10000};
 		/// How long close() may take to flush and to wait for the peer's FIN before the
 		/// connection is torn down.
@@ -88,16 +100,31 @@ public:
 	void setCloseHandler(CloseHandler handler);
 	void setDrainHandler(DrainHandler handler);
 		/// Called when the output buffer has been fully written after having exceeded the
-		/// high-water mark (backpressure).
+		/// high-water mark (backpressure). Never called from inside send() or close().
 		///
 		/// Handlers may be replaced at any time, also from inside a handler. Setting a handler
 		/// after onClose has been delivered does nothing (it would never be called or released).
 
 	void send(const char* data, std::size_t size);
 	void send(const std::string& data);
-		/// Writes what the socket takes now and buffers the rest (also while connecting).
-		/// Ignored after close() or abort(), and once the connection has ended. A write error
-		/// ends the connection; onClose(reason) follows on a later turn.
+	void send(std::string&& data);
+		/// Queues data; it is written at the end of this loop iteration together with
+		/// everything else sent meanwhile, or at once if large (see the class comment); while
+		/// connecting, once connected. The rvalue overload takes over a large string's buffer
+		/// instead of copying it. Ignored after close() or abort(), and once the connection has
+		/// ended. A write error ends the connection; onClose(reason) follows on a later turn.
+
+	void sendNow(const char* data, std::size_t size);
+		/// For output that the caller has coalesced already (TlsChannel's single record at the
+		/// end of an iteration): written at once, without a copy, if nothing is queued ahead of
+		/// it and the connection is not corked; otherwise queued like send().
+
+	void cork();
+	void uncork();
+		/// Between cork() and the matching uncork() (they nest), send() only queues: the bytes
+		/// are not written, not even when COALESCE_LIMIT is reached, until the last uncork()
+		/// writes everything queued at once. TlsChannel corks around an SSL_write so that all
+		/// of its records leave in one write.
 
 	void close();
 		/// Flushes buffered output, then shuts down the write side and closes; onClose("") follows
@@ -115,7 +142,8 @@ public:
 	bool closed() const;
 		/// True once close() or abort() was called or the connection has ended: send() is ignored.
 	std::size_t bufferedAmount() const;
-		/// Bytes accepted by send() but not yet written to the socket.
+		/// Bytes accepted by send() but not yet written to the socket (also those waiting for
+		/// the end of the iteration).
 	bool aboveHighWaterMark() const;
 	void setHighWaterMark(std::size_t bytes);
 
@@ -133,6 +161,9 @@ public:
 	EventLoop& loop() const;
 	std::uint64_t bytesReceived() const;
 	std::uint64_t bytesSent() const;
+	std::uint64_t writeCount() const;
+		/// System calls that wrote to the socket (with coalescing, about one per loop iteration
+		/// that sent anything; for statistics and tests).
 
 private:
 	TcpConnection(EventLoop& loop, const Poco::Net::StreamSocket& socket, bool connected);
@@ -141,10 +172,14 @@ private:
 	void registerWithLoop();
 	void onSocketEvent(int events);
 	void handleRead();
-	void handleWrite();
+	long readOnce(char* buffer, std::size_t size);
 	void handleError();
 	void finishConnect();
-	std::size_t writeSome(const char* data, std::size_t size);
+	bool canWriteNow() const;
+	void queued();
+	void flushOutput(bool mayCallHandlers);
+	void notifyDrained();
+	std::size_t writeDirect(const char* data, std::size_t size);
 	void maybeFinishClose();
 	void startCloseTimer();
 	void updateInterest();
@@ -164,16 +199,20 @@ private:
 	bool _closeDelivered = false;
 	bool _readingPaused = false;
 	bool _wasAboveHighWater = false;
+	bool _writeBlocked = false;     ///< The socket refused bytes: wait until it is writable.
+	bool _flushQueued = false;      ///< A flush waits for the end of the loop iteration.
+	int _corked = 0;                ///< cork() nesting depth.
 	int _interest = 0;              ///< The event mask registered with the loop.
-	std::string _output;
-	std::size_t _outputPos = 0;
+	ByteQueue _output;
 	std::size_t _highWaterMark = DEFAULT_HIGH_WATER_MARK;
 	std::uint64_t _bytesReceived = 0;
 	std::uint64_t _bytesSent = 0;
+	std::uint64_t _writeCount = 0;
 	TimerHandle _connectTimer;
 	TimerHandle _closeTimer;
 	ConnectHandler _onConnect;
-	DataHandler _onData;
+	std::shared_ptr<const DataHandler> _onData;   ///< Shared: a call keeps it alive without a copy.
+	std::shared_ptr<const EventLoop::Task> _pFlushTask;   ///< Queued at the end of iterations.
 	CloseHandler _onClose;
 	DrainHandler _onDrain;
 };

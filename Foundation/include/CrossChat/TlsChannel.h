@@ -30,9 +30,13 @@ namespace CrossChat {
 
 
 class TlsChannel: public std::enable_shared_from_this<TlsChannel>
-	/// Runs OpenSSL over memory BIOs on top of a TcpConnection (Poco 1.11's non-blocking
-	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the event loop
-	/// and over any byte pipe that a TcpConnection carries: a direct connection or a relay tunnel.
+	/// Runs OpenSSL on top of a TcpConnection through a BIO of its own (Poco 1.11's non-blocking
+	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the
+	/// event loop and over any byte pipe that a TcpConnection carries: a direct connection or a
+	/// relay tunnel. OpenSSL never touches the socket: its BIO reads the ciphertext straight
+	/// from the buffer the connection delivers, and its records go to the connection's output
+	/// (written at once without a copy when a flush makes one record, else queued and written
+	/// together), which the loop flushes once per iteration.
 	///
 	/// Two modes, chosen by the factory:
 	///
@@ -83,8 +87,12 @@ public:
 	using DataHandler = std::function<void(const char* data, std::size_t size)>;
 	using CloseHandler = std::function<void(const std::string& reason)>;
 
-	static constexpr std::size_t READ_BUFFER_SIZE = 16 * 1024;
-		/// Plaintext is delivered in pieces of at most this size (one TLS record).
+	static constexpr std::size_t READ_BUFFER_SIZE = 64 * 1024;
+		/// Plaintext is delivered in pieces of at most this size: as much as the ciphertext at
+		/// hand decrypts to (several TLS records per piece when they arrive together).
+	static constexpr std::size_t COALESCE_LIMIT = 64 * 1024;
+		/// Plaintext queued in one iteration up to this size is encrypted at the end of the
+		/// iteration in one SSL_write; a send() that would pass it is encrypted at once.
 
 	static Ptr client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
 		/// Starts the handshake as the TLS client once the connection is connected (at once if it
@@ -126,8 +134,16 @@ public:
 		/// handlers first, and call it before the loop reads more from the connection.
 
 	void send(const std::string& plaintext);
-		/// Encrypts and sends; data sent before the handshake completes is queued and sent
-		/// right after it. Ignored after close() or abort().
+	void send(const char* data, std::size_t size);
+		/// Queues plaintext; everything sent during one loop iteration is encrypted together at
+		/// the end of the iteration (one SSL_write: records of up to 16 KiB, not one record per
+		/// message) and leaves in the connection's one write of that iteration. A lone message
+		/// thus waits only for the rest of its iteration. Data sent before the handshake
+		/// completes is queued and sent right after it. Ignored after close() or abort().
+
+	std::size_t bufferedAmount() const;
+		/// Plaintext queued here plus ciphertext queued in the connection: for backpressure,
+		/// together with connection()->setDrainHandler() and aboveHighWaterMark().
 
 	void close();
 		/// Sends close_notify, flushes and closes the connection. Before the handshake has
@@ -161,7 +177,8 @@ private:
 	void established(const PublicKey* pKey);
 	void readPlaintext();
 	void writePlaintext(const char* data, std::size_t size);
-	bool flushCiphertext();
+	void scheduleFlush();
+	void flushPlaintext();
 	void fail(const std::string& reason);
 	void deliverClose(const std::string& reason);
 
