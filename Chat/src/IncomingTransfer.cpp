@@ -133,7 +133,35 @@ IncomingTransfer::Ptr IncomingTransfer::restore(TransferHost& host, const Stored
 	host.worker().submit([part, have](const std::atomic<bool>&) { part->restore(have); });
 	transfer->save();
 	transfer->armTimers();
-	if (transfer->_haveCount == count && transfer->hashesComplete()) transfer->verify();   // stopped while verifying
+	if (transfer->_haveCount == count && transfer->hashesComplete())
+	{
+		transfer->verify();   // stopped while verifying
+		return transfer;
+	}
+	if (transfer->hashesComplete() && transfer->_haveCount < count)
+	{
+		// Blocks verified and written after the last checkpoint are in the .part but not in the
+		// store (a kill between two checkpoints): find them by their hashes before asking for any.
+		transfer->_recovering = true;
+		const std::vector<Sha256Digest> hashes = transfer->_hashes;
+		std::weak_ptr<IncomingTransfer> weak = transfer;
+		Scheduler* pScheduler = &host.scheduler();
+		host.worker().submit([part, have, hashes, weak, pScheduler](const std::atomic<bool>&) {
+			std::vector<std::uint32_t> blocks;
+			std::string error;
+			try
+			{
+				blocks = part->recover(have, hashes);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				error = exc.displayText();
+			}
+			pScheduler->post([weak, blocks, error] {
+				if (auto self = weak.lock()) self->recovered(blocks, error);
+			});
+		});
+	}
 	return transfer;
 }
 
@@ -559,7 +587,7 @@ bool IncomingTransfer::takeNext(std::uint32_t& block)
 
 void IncomingTransfer::fill()
 {
-	if (_state != TransferState::TRANSFERRING || !hashesComplete() || !_host.connected(_peer)) return;
+	if (_state != TransferState::TRANSFERRING || _recovering || !hashesComplete() || !_host.connected(_peer)) return;
 	const auto now = _host.scheduler().now();
 	BlockRequest get;
 	get.id = _offer.id;
@@ -751,6 +779,38 @@ void IncomingTransfer::checkpoint()
 			}
 		});
 	});
+}
+
+
+void IncomingTransfer::recovered(const std::vector<std::uint32_t>& blocks, const std::string& error)
+{
+	_recovering = false;
+	if (_state != TransferState::TRANSFERRING) return;
+	if (!error.empty())
+		logger().warning("cannot search the partial download of %s for unrecorded blocks: %s", Text::quoted(_offer.name), error);
+	std::uint64_t bytes = 0;
+	for (std::uint32_t block: blocks)
+	{
+		if (block >= _have.size() || _have[block]) continue;
+		_have[block] = true;
+		++_haveCount;
+		_haveBytes += _plan.blockLength(block);
+		bytes += _plan.blockLength(block);
+		++_host.counters().blocksRecovered;
+	}
+	if (!blocks.empty())
+	{
+		_dirty = true;
+		logger().information("%s: %z blocks (%Lu bytes) written before the stop and not yet recorded were found in the "
+			"partial download and kept", Text::quoted(_offer.name), blocks.size(), static_cast<Poco::UInt64>(bytes));
+	}
+	if (_haveCount == _plan.blockCount())
+	{
+		verify();
+		return;
+	}
+	report(false);
+	fill();
 }
 
 

@@ -151,6 +151,7 @@ private:
 	void verify();
 	void verified(bool ok, const std::string& path, const std::string& error);
 	void checkpoint();
+	void recovered(const std::vector<std::uint32_t>& blocks, const std::string& error);
 	void checkStall();
 	void armTimers();
 
@@ -188,6 +189,7 @@ private:
 	Scheduler::TimePoint _lastReport;
 	bool _dirty = false;                   ///< Blocks written since the last checkpoint.
 	bool _checkpointing = false;
+	bool _recovering = false;              ///< After a restart: the .part is searched for unrecorded blocks.
 	TimerHandle _checkpointTimer;
 	TimerHandle _stallTimer;
 };

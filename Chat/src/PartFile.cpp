@@ -158,6 +158,33 @@ void PartFile::restore(const std::vector<bool>& written)
 }
 
 
+std::vector<std::uint32_t> PartFile::recover(const std::vector<bool>& written, const std::vector<Sha256Digest>& hashes)
+{
+	if (_fd < 0) throw Poco::FileException("recover in a closed download " + _partPath);
+	std::vector<std::uint32_t> recovered;
+	std::string buffer;
+	const std::uint32_t count = _plan.blockCount();
+	for (std::uint32_t block = 0; block < count && block < hashes.size(); ++block)
+	{
+		if ((block < written.size() && written[block]) || _written[block]) continue;
+		const off_t offset = static_cast<off_t>(_plan.blockOffset(block));
+		const std::uint32_t length = _plan.blockLength(block);
+		if (length > 0)
+		{
+			// A block never written is a hole: the next data starts after it (or there is none).
+			const off_t data = ::lseek(_fd, offset, SEEK_DATA);
+			if (data < 0 && errno == ENXIO) break;   // no data after offset: nothing more to find
+			if (data >= offset + static_cast<off_t>(length)) continue;
+		}
+		readBlock(block, buffer);
+		if (Sha256::of(buffer.data(), buffer.size()) != hashes[block]) continue;
+		_written[block] = true;
+		recovered.push_back(block);
+	}
+	return recovered;
+}
+
+
 void PartFile::write(std::uint32_t block, const std::string& data)
 {
 	if (_fd < 0) throw Poco::FileException("write to a closed download " + _partPath);

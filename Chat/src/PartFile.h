@@ -73,6 +73,13 @@ public:
 		/// The blocks already on disk (a resume): the prefix is hashed again from the disk by
 		/// the next write() or check().
 
+	std::vector<std::uint32_t> recover(const std::vector<bool>& written, const std::vector<Sha256Digest>& hashes);
+		/// After a restart: the blocks not in written (not yet recorded in the store when the
+		/// node stopped, e.g. killed between two checkpoints) whose bytes on disk match their
+		/// SHA-256 in hashes. Marks them written and returns them. Ranges that are holes in the
+		/// sparse file (never written) are skipped without reading them (SEEK_DATA). Throws
+		/// Poco::FileException on an I/O error.
+
 	void write(std::uint32_t block, const std::string& data);
 		/// Writes a verified block at its place and hashes the prefix as far as it now goes.
 		/// Throws Poco::FileException on an I/O error (a full disk).

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -195,6 +196,42 @@ void PartFileTest::testResumeRehashes()
 	CPPUNIT_ASSERT(resumed->check(Sha256::of(contents.data(), contents.size())));
 	CPPUNIT_ASSERT(readFile(resumed->finish()) == contents);
 	CPPUNIT_ASSERT_THROW(PartFile::reopen(finalPath, plan), Poco::FileNotFoundException);
+}
+
+
+void PartFileTest::testRecoverUnrecorded()
+{
+	const std::string contents = randomBytes(6 * BLOCK + 10, 5);
+	const BlockPlan plan = planOf(contents.size());
+	std::vector<Sha256Digest> hashes;
+	for (std::uint32_t i = 0; i < plan.blockCount(); ++i)
+	{
+		const std::string data = block(contents, plan, i);
+		hashes.push_back(Sha256::of(data.data(), data.size()));
+	}
+	std::string finalPath;
+	{
+		// Killed after writing 0, 1, 3 and 6; the store had recorded only 0.
+		auto part = PartFile::create(_tempDir, "disk.img", plan);
+		finalPath = part->finalPath();
+		for (std::uint32_t i: {0u, 1u, 3u, 6u}) part->write(i, block(contents, plan, i));
+	}
+	{
+		// Block 3 torn by a crash of the system: its bytes on disk no longer match.
+		const int fd = ::open((finalPath + ".part").c_str(), O_WRONLY);
+		CPPUNIT_ASSERT(fd >= 0);
+		CPPUNIT_ASSERT_EQUAL(ssize_t(3), ::pwrite(fd, "xyz", 3, static_cast<off_t>(plan.blockOffset(3)) + 100));
+		::close(fd);
+	}
+	auto resumed = PartFile::reopen(finalPath, plan);
+	const std::vector<bool> recorded{true, false, false, false, false, false, false};
+	resumed->restore(recorded);
+	const std::vector<std::uint32_t> found = resumed->recover(recorded, hashes);
+	CPPUNIT_ASSERT(found == std::vector<std::uint32_t>({1, 6}));   // 2, 4, 5 are holes, 3 does not match
+	CPPUNIT_ASSERT(resumed->recover(recorded, hashes).empty());     // marked written: not found twice
+	for (std::uint32_t i: {2u, 3u, 4u, 5u}) resumed->write(i, block(contents, plan, i));
+	CPPUNIT_ASSERT(resumed->check(Sha256::of(contents.data(), contents.size())));
+	CPPUNIT_ASSERT(readFile(resumed->finish()) == contents);
 }
 
 

@@ -20,6 +20,7 @@ class PartFileTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testWriteCheckFinish);
 	CPPUNIT_TEST(testWrongDigest);
 	CPPUNIT_TEST(testResumeRehashes);
+	CPPUNIT_TEST(testRecoverUnrecorded);
 	CPPUNIT_TEST(testReopenRefusesUnsafe);
 	CPPUNIT_TEST(testFinishNeverOverwrites);
 	CPPUNIT_TEST(testHaveBits);
@@ -33,6 +34,7 @@ public:
 	void testWriteCheckFinish();
 	void testWrongDigest();
 	void testResumeRehashes();
+	void testRecoverUnrecorded();
 	void testReopenRefusesUnsafe();
 	void testFinishNeverOverwrites();
 	void testHaveBits();

@@ -190,6 +190,21 @@ CommandInterpreter::Action ConsoleSession::files()
 	}
 	pEvent->set("transfers", pList);
 	pEvent->set("downloads", _pNode->downloadDirectory());
+	const Chat::TransferStats& stats = _pNode->transferStats();
+	Poco::JSON::Object::Ptr pStats = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+	pStats->set("offers_received", static_cast<Poco::UInt64>(stats.offersReceived));
+	pStats->set("offers_refused", static_cast<Poco::UInt64>(stats.offersRefused));
+	pStats->set("blocks_verified", static_cast<Poco::UInt64>(stats.blocksVerified));
+	pStats->set("blocks_corrupt", static_cast<Poco::UInt64>(stats.blocksCorrupt));
+	pStats->set("blocks_recovered", static_cast<Poco::UInt64>(stats.blocksRecovered));
+	pStats->set("blocks_sent", static_cast<Poco::UInt64>(stats.blocksSent));
+	pStats->set("bytes_received", static_cast<Poco::UInt64>(stats.bytesReceived));
+	pStats->set("bytes_sent", static_cast<Poco::UInt64>(stats.bytesSent));
+	pStats->set("chunks_dropped", static_cast<Poco::UInt64>(stats.chunksDropped));
+	pStats->set("stalls", static_cast<Poco::UInt64>(stats.stalls));
+	pStats->set("input_refused", static_cast<Poco::UInt64>(stats.inputRefused));
+	pStats->set("resumed", static_cast<Poco::UInt64>(stats.resumed));
+	pEvent->set("stats", pStats);   // since this crosschat started
 	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;
 }

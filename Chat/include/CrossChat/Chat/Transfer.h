@@ -110,6 +110,8 @@ struct TransferStats
 	std::uint64_t offersRefused = 0;        ///< Refused without asking: over a limit, too large, no space, blocked.
 	std::uint64_t blocksVerified = 0;       ///< Received blocks whose SHA-256 matched (written to disk).
 	std::uint64_t blocksCorrupt = 0;        ///< Received blocks whose SHA-256 did not match (fetched again).
+	std::uint64_t blocksRecovered = 0;      ///< Blocks found verified in a .part after a restart though the
+	                                        ///< store had not recorded them yet (a kill between checkpoints).
 	std::uint64_t blocksSent = 0;           ///< Blocks we started sending (a resend counts again).
 	std::uint64_t bytesReceived = 0;        ///< File data received, verified or not.
 	std::uint64_t bytesSent = 0;            ///< File data sent.
