@@ -35,13 +35,20 @@ Steps (each wait bounded):
      (+ RESEND_SLACK_BLOCKS blocks for a stalled round), a sent the file once plus at most the
      window in flight at the kill; no corrupt block, no refused input;
   8. every chat message sent during the transfer arrived exactly once, each within
-     CHAT_BOUND s (latencies during vs without the transfer are reported).
-Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, no nft or tc).
+     CHAT_BOUND s (latencies during vs without the transfer are reported);
+  9. a is restarted full screen inside tmux (its own server socket, killed at the end) and
+     sends the file again; b accepts; tmux capture-pane of a's window for b shows the progress
+     bar ("[#####-----] 27% 27.6 MiB of 100.0 MiB, 28.9 MB/s, 0:03 left") in at least two
+     states; the second copy arrives verified under a free name ("a-file (1).bin").
+Runs in ~17 s.
+Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, no nft or tc; step 9 is skipped
+without tmux).
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -314,8 +321,66 @@ class FilesScenario(Scenario):
                    f"chat during the transfer: {stats(live_ms)} ms (bound {CHAT_BOUND * 1000:.0f} ms); "
                    f"without the transfer {stats(base_ms)} ms")
         del during_ms
-        for chat in (a, b):
-            self.check(self.quit(chat) == 0, f"{chat.name} quits cleanly")
+        self.check(self.quit(a) == 0, "a quits cleanly")
+        self.progress_bar(a, b, source, sha, size)
+        self.check(self.quit(b) == 0, "b quits cleanly")
+
+    def tmux(self, *argv):
+        return self.a.run(["tmux", "-L", self.tmux_socket] + list(argv), check=False)
+
+    def progress_bar(self, a, b, source, sha, size):
+        """Step 9: a restarted full screen in tmux sends the file again; its progress bar is seen."""
+        if not shutil.which("tmux"):
+            self.step("step 9: skipped (no tmux: scripts/deps.sh installs it)")
+            self.results["progress_bar"] = "skipped: no tmux"
+            return
+        self.step("step 9: a, restarted full screen in tmux, sends the file again: its progress bar is drawn")
+        self.tmux_socket = f"crosschat-files-{os.getpid()}"
+        argv = [self.args.crosschat, "--name", a.name, "--data-dir", a.data_dir, "--relay", f"http://{RELAY}:5000",
+                "--lan-interval", "1", "--no-port-mapping"]
+        command = " ".join(f"'{x}'" for x in argv) + f" 2>>'{os.path.join(self.work, 'a-screen.log')}'"
+        try:
+            self.tmux("new-session", "-d", "-s", "a", "-x", "160", "-y", "40", "-e", "TERM=xterm-256color", command)
+            screen = ""
+            for _ in range(100):
+                screen = self.tmux("capture-pane", "-p", "-t", "a").stdout or ""
+                if "ready" in screen.lower() or a.id[:7] in screen:
+                    break
+                time.sleep(0.1)
+            before = len(b.proc.find("transfer", state="offered", direction="in"))
+            self.tmux("send-keys", "-t", "a", "-l", f"/send {b.id} {source}")
+            self.tmux("send-keys", "-t", "a", "Enter")
+            self.tmux("send-keys", "-t", "a", "M-2")   # b's window: its transfers are shown there
+            offer = b.proc.wait_for(lambda p: len(p.find("transfer", state="offered", direction="in")) > before
+                                    and p.find("transfer", state="offered", direction="in")[-1], 30.0)
+            self.check(offer is not None, "b sees the second offer from the full-screen a", fatal=True)
+            transfer_id = offer.data["id"]
+            b.proc.send(f"/accept-file {transfer_id}")
+            bars = []
+            pattern = re.compile(r"\[[#-]{10,}\] +\d{1,3}%")
+            for _ in range(int(TRANSFER_TIMEOUT / 0.2)):
+                screen = self.tmux("capture-pane", "-p", "-t", "a").stdout or ""
+                bars += [line.strip() for line in screen.splitlines() if pattern.search(line) and line.strip() not in bars]
+                with open(os.path.join(self.work, "a-screen.txt"), "a", encoding="utf-8") as f:
+                    f.write(f"--- {time.monotonic():.3f}\n{screen}\n")
+                if b.proc.first("transfer", id=transfer_id, state="complete"):
+                    break
+                time.sleep(0.2)
+            done = b.proc.wait_event("transfer", STEP_TIMEOUT, id=transfer_id, state="complete")
+            self.results["progress_bar_lines"] = bars[:6]
+            self.check(len(bars) >= 2, f"a's screen showed the progress bar moving ({len(bars)} distinct states, e.g. "
+                       f"{bars[0][:100] if bars else None!r})")
+            local = done.data.get("path", "") if done else ""
+            self.check(done is not None and os.path.isfile(local) and sha256_of(local) == sha and os.path.getsize(local) == size,
+                       f"the second copy arrives verified too, under a free name ({os.path.basename(local)})")
+            self.tmux("send-keys", "-t", "a", "-l", "/quit")
+            self.tmux("send-keys", "-t", "a", "Enter")
+            for _ in range(50):
+                if self.tmux("has-session", "-t", "a").returncode != 0:
+                    break
+                time.sleep(0.1)
+        finally:
+            self.tmux("kill-server")
 
 
 def main():
