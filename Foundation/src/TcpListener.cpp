@@ -20,6 +20,14 @@ constexpr std::chrono::milliseconds TcpListener::ACCEPT_RETRY_DELAY;
 
 
 TcpListener::TcpListener(EventLoop& loop, const Poco::Net::SocketAddress& address, AcceptHandler handler, bool reusePort):
+	TcpListener(loop, address,
+		HandOffHandler([handler = std::move(handler)](std::shared_ptr<Poco::Net::StreamSocket> pSocket) { handler(*pSocket); }),
+		reusePort)
+{
+}
+
+
+TcpListener::TcpListener(EventLoop& loop, const Poco::Net::SocketAddress& address, HandOffHandler handler, bool reusePort):
 	_loop(loop),
 	_handler(std::move(handler))
 {
@@ -69,10 +77,10 @@ void TcpListener::onReadable()
 {
 	for (int i = 0; i < MAX_ACCEPTS_PER_EVENT; ++i)
 	{
-		Poco::Net::StreamSocket socket;
+		std::shared_ptr<Poco::Net::StreamSocket> pSocket;
 		try
 		{
-			socket = _socket.acceptConnection();
+			pSocket = std::make_shared<Poco::Net::StreamSocket>(_socket.acceptConnection());
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -92,7 +100,7 @@ void TcpListener::onReadable()
 			}
 			continue;   // for example ECONNABORTED: the next one may be fine
 		}
-		_handler(socket);
+		_handler(std::move(pSocket));
 	}
 }
 

@@ -141,7 +141,7 @@ public:
 
 private:
 	void startListeners();
-	void onAccept(const Poco::Net::StreamSocket& socket);
+	void onAccept(std::shared_ptr<Poco::Net::StreamSocket> pSocket);
 	static void serve(ServerContext& context, RelayLoop& relayLoop, const TcpConnection::Ptr& pConnection,
 		const Poco::Net::SocketAddress& peer, const Poco::Net::SocketAddress& client, AddressOrigin origin, bool trusted,
 		ConnectionSlot slot, const std::string& rest);
@@ -270,7 +270,7 @@ void RelayServer::Impl::startListeners()
 			try
 			{
 				_pListener = std::make_unique<TcpListener>(first.loop(), _config.bind,
-					[this](const Poco::Net::StreamSocket& socket) { onAccept(socket); });
+					[this](std::shared_ptr<Poco::Net::StreamSocket> pSocket) { onAccept(std::move(pSocket)); });
 			}
 			catch (const Poco::Net::NetException& exc)
 			{
@@ -330,9 +330,11 @@ RelayLoop& RelayServer::Impl::nextLoop()
 }
 
 
-void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
-	/// On the first loop: admission before anything is read, then hand-off.
+void RelayServer::Impl::onAccept(std::shared_ptr<Poco::Net::StreamSocket> pSocket)
+	/// On the first loop: admission before anything is read, then hand-off (the socket goes
+	/// to the serving loop in its shared_ptr, no copy stays here: see TcpListener::HandOffHandler).
 {
+	const Poco::Net::StreamSocket& socket = *pSocket;
 	_metrics.connectionsAccepted++;
 	Poco::Net::SocketAddress peer;
 	try
@@ -366,12 +368,12 @@ void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
 	RelayLoop& relayLoop = nextLoop();
 	ServerContext& context = *_pContext;
 	auto pSlot = std::make_shared<ConnectionSlot>(std::move(slot));
-	auto start = [&context, &relayLoop, socket, peer, trusted, pSlot]
+	auto start = [&context, &relayLoop, pSocket = std::move(pSocket), peer, trusted, pSlot]
 	{
 		TcpConnection::Ptr pConnection;
 		try
 		{
-			pConnection = TcpConnection::adopt(relayLoop.loop(), socket);
+			pConnection = TcpConnection::adopt(relayLoop.loop(), *pSocket);
 		}
 		catch (const Poco::Exception&)
 		{
@@ -410,7 +412,7 @@ void RelayServer::Impl::onAccept(const Poco::Net::StreamSocket& socket)
 			});
 	};
 	if (&relayLoop == _loops.front().get()) start();
-	else relayLoop.loop().post(start);
+	else relayLoop.loop().post(std::move(start));   // no copy of the socket stays here
 }
 
 

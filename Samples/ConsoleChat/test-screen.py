@@ -8,7 +8,8 @@
 # TERM from tmux, LANG=C.UTF-8), find each other by LAN discovery on loopback (a private
 # discovery port) and chat: Tab completion of a command, a name and a peer-ID prefix,
 # window switching (Alt+2, Ctrl+N, /win), receipts on the sender's lines, a message arriving
-# while the other is typing (the typed text stays), input history, a resize; then every way
+# while the other is typing (the typed text stays), input history, a resize, scrollback from
+# the history store after a restart (PageUp beyond the top loads older pages); then every way
 # out (/quit, Ctrl+C, SIGTERM, SIGSEGV) must give the terminal back: the same stty modes as
 # before, the normal screen with what it showed before, the exit status.
 #
@@ -274,6 +275,12 @@ def main():
         raise Failure(f"a row is wider than the new width:\n{screen}")
     wait_input("alice", "[bob]")
 
+    step("bob sends 120 numbered messages (for alice's scrollback after her restart)")
+    for n in range(1, 121):
+        type_text("bob", f"n{n:03d}")
+        keys("bob", "Enter")
+    wait_text("alice", "<bob> n120")
+
     step("/quit: bye, and the terminal as it was")
     type_text("alice", "/quit")
     keys("alice", "Enter")
@@ -285,6 +292,27 @@ def main():
     wait_text("bob", "alice (" + alice_id[:7] + ") left")
     keys("bob", "C-c")
     check_restored("bob", "bob", 0)
+
+    step("scrollback survives a restart: alice again, the conversation loads from the history store")
+    start("alice2", "alice")
+    type_text("alice2", "/msg " + bob_id)
+    keys("alice2", "Enter")
+    wait_text("alice2", "<bob> n120")
+    screen = capture("alice2")
+    if "n001" in screen:
+        raise Failure(f"the whole history was loaded at once, not the newest page:\n{screen}")
+    step("PageUp beyond the top loads older pages until the first message")
+    end = time.monotonic() + DEADLINE
+    while "hello bob" not in capture("alice2"):
+        if time.monotonic() > end:
+            raise Failure(f"PageUp never reached the start of the conversation:\n{capture('alice2')}")
+        keys("alice2", "PPage")
+        time.sleep(0.05)
+    screen = capture("alice2")
+    if "<alice> hello bob \u2713" not in screen:
+        raise Failure(f"alice's first line is not shown with its delivered state:\n{screen}")
+    keys("alice2", "C-c")
+    check_restored("alice2", "alice", 0)
 
     step("SIGTERM: an orderly quit, exit status 128+15")
     start("carol", "carol")

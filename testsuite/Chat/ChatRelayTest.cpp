@@ -39,6 +39,7 @@ std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0)
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
 	config.eventLoops = 1;
 	config.requestsPerSecondPerIp = 1000;
+	if (port != 0) config.probePort = 0;   // not port + 1: any test's client may hold that port by now
 	auto relay = std::make_unique<Relay::RelayServer>(config);
 	relay->start();
 	return relay;

@@ -63,6 +63,7 @@ std::unique_ptr<RelayServer> startRelay(std::uint16_t port = 0)
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
 	config.eventLoops = 1;
 	config.requestsPerSecondPerIp = 10000;   // every test client is 127.0.0.1
+	if (port != 0) config.probePort = 0;   // not port + 1: any test's client may hold that port by now
 	auto pServer = std::make_unique<RelayServer>(config);
 	pServer->start();
 	return pServer;

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 
 namespace CrossChat {
@@ -36,6 +37,12 @@ class TcpListener
 {
 public:
 	using AcceptHandler = std::function<void(const Poco::Net::StreamSocket& socket)>;
+	using HandOffHandler = std::function<void(std::shared_ptr<Poco::Net::StreamSocket> pSocket)>;
+		/// For a handler that passes the socket to another loop: the listener keeps no reference
+		/// of its own, so the socket's last reference is dropped either by the shared_ptr (whose
+		/// count ThreadSanitizer sees) or on the loop that used it. A Poco socket's own reference
+		/// count lives in uninstrumented libPocoNet; a copy left behind on the accepting thread
+		/// and released there after the other loop has closed the socket looks like a race.
 
 	static constexpr int DEFAULT_BACKLOG = 128;
 	static constexpr int MAX_ACCEPTS_PER_EVENT = 64;
@@ -46,6 +53,8 @@ public:
 		/// port. An IPv6 address is bound dual-stack: [::] accepts IPv4 connections too.
 		/// Throws Poco::Net::NetException if the address cannot be bound.
 		/// The accepted socket is still blocking; TcpConnection::adopt() makes it non-blocking.
+	TcpListener(EventLoop& loop, const Poco::Net::SocketAddress& address, HandOffHandler handler, bool reusePort = false);
+		/// The same, for a handler that takes the socket over (see HandOffHandler).
 
 	~TcpListener();
 
@@ -63,7 +72,7 @@ private:
 
 	EventLoop& _loop;
 	Poco::Net::ServerSocket _socket;
-	AcceptHandler _handler;
+	HandOffHandler _handler;
 	std::uint64_t _acceptErrors = 0;
 	TimerHandle _retryTimer;
 };

@@ -71,6 +71,30 @@ void ChatWindow::add(Line line, Activity activity, bool current)
 }
 
 
+std::size_t ChatWindow::prepend(std::vector<Line> older)
+{
+	std::size_t taken = 0;
+	for (auto it = older.rbegin(); it != older.rend() && _firstSeq > 0; ++it)
+	{
+		const std::size_t size = characters(*it);
+		if (_lines.size() >= MAX_LINES || _characters + size > MAX_CHARACTERS) break;
+		--_firstSeq;
+		if (!it->messageId.empty()) _byId[it->messageId] = _firstSeq;
+		_characters += size;
+		_lines.push_front(std::move(*it));
+		++taken;
+	}
+	return taken;
+}
+
+
+bool ChatWindow::hasMessage(const std::string& messageId) const
+{
+	const auto it = _byId.find(messageId);
+	return it != _byId.end() && it->second >= _firstSeq;
+}
+
+
 bool ChatWindow::setState(const std::string& messageId, State state, const std::wstring& failure)
 {
 	const auto it = _byId.find(messageId);

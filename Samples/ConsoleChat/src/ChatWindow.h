@@ -36,6 +36,7 @@ class ChatWindow
 {
 public:
 	static constexpr std::size_t MAX_LINES = 2000;
+	static constexpr std::uint64_t FIRST_SEQUENCE = std::uint64_t(1) << 40;   ///< Room below for prepend().
 	static constexpr std::size_t MAX_CHARACTERS = 256 * 1024;   ///< Text kept, all lines together (1 MiB).
 
 	enum class Kind
@@ -110,6 +111,14 @@ public:
 		/// MESSAGES or HIGHLIGHT) and raises the activity level. The oldest lines go beyond
 		/// MAX_LINES or MAX_CHARACTERS. A window scrolled up stays where it is.
 
+	std::size_t prepend(std::vector<Line> older);
+		/// Adds lines older than every line in the window (scrollback from the history store),
+		/// oldest first, as far as MAX_LINES and MAX_CHARACTERS leave room (the newest of them
+		/// first); returns how many were taken. Neither the view nor the unread count moves.
+
+	bool hasMessage(const std::string& messageId) const;
+		/// True if a line of the window shows the message with this ID (either direction).
+
 	bool setState(const std::string& messageId, State state, const std::wstring& failure = std::wstring());
 		/// Updates the line of one of our messages; false if no line has that ID (it scrolled
 		/// out or was cleared). A delivered or failed line is final.
@@ -156,7 +165,7 @@ private:
 	const std::string _key;
 	std::wstring _name;
 	std::deque<Line> _lines;
-	std::uint64_t _firstSeq = 0;                 ///< Sequence number of _lines.front().
+	std::uint64_t _firstSeq = FIRST_SEQUENCE;    ///< Sequence number of _lines.front().
 	std::map<std::string, std::uint64_t> _byId;  ///< Our message IDs → sequence numbers.
 	std::size_t _characters = 0;                 ///< In all spans of _lines.
 	std::size_t _unread = 0;

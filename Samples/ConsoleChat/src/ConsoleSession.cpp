@@ -21,14 +21,17 @@
 #include "Poco/Path.h"
 #include "Poco/NumberParser.h"
 #include "Poco/String.h"
+#include "Poco/StringTokenizer.h"
 #include "Poco/TextConverter.h"
 #include "Poco/TextEncoding.h"
 #include "Poco/Timestamp.h"
 #include "Poco/UTF8Encoding.h"
 #include "Poco/Util/Application.h"
+#include <algorithm>
 #include <clocale>
 #include <exception>
 #include <langinfo.h>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -174,6 +177,7 @@ int ConsoleSession::start()
 	pEvent->set("port", _pNode->port());
 	pEvent->set("lan_port", _pNode->lanPort());
 	pEvent->set("relay", _settings.relay);
+	pEvent->set("history", _pNode->durable());
 	std::string lan = _settings.lan
 		? "Looking for peers on the LAN (UDP port " + std::to_string(_pNode->lanPort()) + ").\n"
 		: "LAN discovery is off.\n";
@@ -649,8 +653,8 @@ void ConsoleSession::registerContactCommands()
 		[this](const std::string& arguments) { return block(arguments); });
 	_interpreter.add("/contacts", "list your contacts and blocked peers: alias, ID, last seen, path",
 		[this](const std::string&) { return contacts(); });
-	_interpreter.add("/history <peer> [count]", "show the last messages of a conversation (default 20, at most 1000), "
-		"from the chat database",
+	_interpreter.add("/history <peer> [count] [--before SEQ]", "show the last messages of a conversation (default 20, "
+		"at most 1000), from the chat database; with --before, those stored before the message with that seq (page back)",
 		[this](const std::string& arguments) { return history(arguments); });
 	_interpreter.add("/search <words>", "search every conversation for messages with all the words (word* matches a prefix)",
 		[this](const std::string& arguments) { return search(arguments); });
@@ -802,16 +806,29 @@ std::string formatTime(std::int64_t ms)
 
 CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 {
-	const std::string::size_type space = arguments.find(' ');
-	const std::string who = arguments.substr(0, space);
-	const std::string countText = space == std::string::npos ? std::string() : Poco::trim(arguments.substr(space + 1));
-	if (who.empty())
+	const Poco::StringTokenizer words(arguments, " ", Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+	std::vector<std::string> rest(words.begin(), words.end());
+	std::optional<std::int64_t> before;
+	const auto option = std::find(rest.begin(), rest.end(), "--before");
+	if (option != rest.end())
 	{
-		_console.error("usage: /history <peer> [count]");
+		Poco::Int64 sequence = 0;
+		if (option + 1 == rest.end() || !Poco::NumberParser::tryParse64(*(option + 1), sequence) || sequence <= 0)
+		{
+			_console.error("--before needs a message's seq (a positive number, as /history prints it in --json)");
+			return CommandInterpreter::Action::CONTINUE;
+		}
+		before = sequence;
+		rest.erase(option, option + 2);
+	}
+	if (rest.empty() || rest.size() > 2)
+	{
+		_console.error("usage: /history <peer> [count] [--before SEQ]");
 		return CommandInterpreter::Action::CONTINUE;
 	}
+	const std::string& who = rest[0];
 	unsigned count = 20;
-	if (!countText.empty() && (!Poco::NumberParser::tryParseUnsigned(countText, count) || count == 0
+	if (rest.size() == 2 && (!Poco::NumberParser::tryParseUnsigned(rest[1], count) || count == 0
 		|| count > Chat::ChatStore::MAX_PAGE))
 	{
 		_console.error("the count must be a number from 1 to " + std::to_string(Chat::ChatStore::MAX_PAGE));
@@ -822,7 +839,7 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	std::vector<Chat::StoredMessage> messages;
 	try
 	{
-		messages = _pNode->history(*peer, count);
+		messages = _pNode->history(*peer, count, before.value_or(0));
 	}
 	catch (const Poco::Exception& exc)
 	{
@@ -831,15 +848,17 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	}
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("history");
 	pEvent->set("peer", peer->toString());
+	if (before) pEvent->set("before", *before);
 	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
 	std::ostringstream text;
-	if (messages.empty()) text << "No messages with " << nameOf(*peer) << " yet.";
+	if (messages.empty()) text << (before ? "No older messages with " : "No messages with ") << nameOf(*peer) << " yet.";
 	const std::string me = _identity->peerId().toString();
 	for (const Chat::StoredMessage& message: messages)
 	{
 		const bool outgoing = message.direction == Chat::MessageDirection::OUTGOING;
 		Poco::JSON::Object::Ptr pMessage = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 		pMessage->set("id", message.id);
+		pMessage->set("seq", message.sequence);
 		pMessage->set("from", outgoing ? me : peer->toString());
 		pMessage->set("text", message.text);
 		pMessage->set("time", message.timestampMs);

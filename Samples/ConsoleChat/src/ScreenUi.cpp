@@ -43,6 +43,7 @@ using State = ChatWindow::State;
 
 constexpr std::size_t MAX_QUEUE = 10000;
 constexpr std::size_t MAX_WINDOWS = 64;
+constexpr std::size_t HISTORY_PAGE = 100;   ///< Messages loaded from the history store per PageUp beyond the top.
 constexpr std::size_t SENDER_COLOURS = 6;
 constexpr wint_t KEY_ESCAPE = 27;
 
@@ -64,6 +65,16 @@ std::string timeOf(std::int64_t milliseconds)
 	const Poco::Timestamp when = milliseconds > 0
 		? Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(milliseconds) * 1000) : Poco::Timestamp();
 	return Poco::DateTimeFormatter::format(Poco::LocalDateTime(when), "%H:%M");
+}
+
+
+std::string dayTimeOf(std::int64_t milliseconds)
+	/// A stored message's time: the time of day if it was today, else the date too.
+{
+	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(milliseconds) * 1000));
+	const Poco::LocalDateTime now;
+	const bool today = when.year() == now.year() && when.month() == now.month() && when.day() == now.day();
+	return Poco::DateTimeFormatter::format(when, today ? "%H:%M" : "%Y-%m-%d %H:%M");
 }
 
 
@@ -122,6 +133,7 @@ ScreenUi::ScreenUi(Settings settings):
 		throw Poco::SystemException("cannot create the UI wake-up pipe", std::strerror(errno));
 	_renderers["ready"] = &ScreenUi::renderReady;
 	_renderers["message"] = &ScreenUi::renderMessage;
+	_renderers["history"] = &ScreenUi::renderHistory;
 	_renderers["sent"] = &ScreenUi::renderSent;
 	_renderers["delivered"] = &ScreenUi::renderDelivered;
 	_renderers["error"] = &ScreenUi::renderError;
@@ -274,6 +286,7 @@ void ScreenUi::renderReady(const Poco::JSON::Object& event, const std::string& t
 {
 	_ownId = member(event, "id");
 	_ownName = member(event, "name");
+	_historyAvailable = flag(event, "history");
 	addLines(statusWindow(), text, Style::NOTICE, Activity::EVENTS);
 	addLines(statusWindow(), "Full-screen mode: Alt+1..9 or Ctrl+N/Ctrl+P switch windows, PageUp/PageDown scroll, "
 		"Tab completes, /help lists the commands, Ctrl+C or /quit leaves.", Style::NOTICE, Activity::EVENTS);
@@ -292,21 +305,9 @@ void ScreenUi::renderMessage(const Poco::JSON::Object& event, const std::string&
 	if (event.has("ts")) ts = event.getValue<Poco::Int64>("ts");
 	const std::string text = member(event, "text");
 
-	ChatWindow::Line line;
-	line.spans.push_back({TerminalText::sanitize(timeOf(ts) + " "), Style::TIME, 0});
 	const std::wstring who = displayName(from, name);
-	if (text.compare(0, 4, "/me ") == 0)
-	{
-		line.spans.push_back({L"* " + who + L" ", Style::ACTION, 0});
-		line.indent = TerminalText::width(line.spans[0].text);
-		line.spans.push_back({TerminalText::sanitize(text.substr(4)), Style::ACTION, 0});
-	}
-	else
-	{
-		line.spans.push_back({L"<" + who + L"> ", Style::PEER, colourOf(from)});
-		line.indent = TerminalText::width(line.spans[0].text) + TerminalText::width(line.spans[1].text);
-		line.spans.push_back({TerminalText::sanitize(text), Style::TEXT, 0});
-	}
+	ChatWindow::Line line = messageLine(timeOf(ts), who, Style::PEER, colourOf(from), text);
+	line.messageId = member(event, "id");
 	const bool onScreen = &window == &current();
 	add(window, line, Activity::HIGHLIGHT);
 	if (flag(event, "request") && _requestHinted.insert(from).second)
@@ -328,21 +329,7 @@ void ScreenUi::renderSent(const Poco::JSON::Object& event, const std::string&)
 	const auto peer = _peers.find(to);
 	const bool connected = peer != _peers.end() && peer->second.connected;
 
-	ChatWindow::Line line;
-	line.spans.push_back({TerminalText::sanitize(timeOf(0) + " "), Style::TIME, 0});
-	const std::wstring me = TerminalText::sanitize(_ownName);
-	if (text.compare(0, 4, "/me ") == 0)
-	{
-		line.spans.push_back({L"* " + me + L" ", Style::ACTION, 0});
-		line.indent = TerminalText::width(line.spans[0].text);
-		line.spans.push_back({TerminalText::sanitize(text.substr(4)), Style::ACTION, 0});
-	}
-	else
-	{
-		line.spans.push_back({L"<" + me + L"> ", Style::OWN, 0});
-		line.indent = TerminalText::width(line.spans[0].text) + TerminalText::width(line.spans[1].text);
-		line.spans.push_back({TerminalText::sanitize(text), Style::TEXT, 0});
-	}
+	ChatWindow::Line line = messageLine(timeOf(0), TerminalText::sanitize(_ownName), Style::OWN, 0, text);
 	line.messageId = id;
 	line.state = connected ? State::SENT : State::SENDING;
 	if (&window != &current())
@@ -351,6 +338,82 @@ void ScreenUi::renderSent(const Poco::JSON::Object& event, const std::string&)
 		add(current(), notice("-> " + TerminalText::encode(window.name()) + ": " + text), Activity::NONE);
 	}
 	add(window, line, Activity::NONE);
+}
+
+
+ChatWindow::Line ScreenUi::messageLine(const std::string& stamp, const std::wstring& who, Style style, unsigned colour,
+	const std::string& text) const
+{
+	ChatWindow::Line line;
+	line.spans.push_back({TerminalText::sanitize(stamp + " "), Style::TIME, 0});
+	if (text.compare(0, 4, "/me ") == 0)
+	{
+		line.spans.push_back({L"* " + who + L" ", Style::ACTION, 0});
+		line.indent = TerminalText::width(line.spans[0].text);
+		line.spans.push_back({TerminalText::sanitize(text.substr(4)), Style::ACTION, 0});
+	}
+	else
+	{
+		line.spans.push_back({L"<" + who + L"> ", style, colour});
+		line.indent = TerminalText::width(line.spans[0].text) + TerminalText::width(line.spans[1].text);
+		line.spans.push_back({TerminalText::sanitize(text), Style::TEXT, 0});
+	}
+	return line;
+}
+
+
+void ScreenUi::renderHistory(const Poco::JSON::Object& event, const std::string& text)
+{
+	const std::string peerId = member(event, "peer");
+	const auto scrollback = _scrollback.find(peerId);
+	ChatWindow* pWindow = find(peerId);
+	if (!event.has("before") || scrollback == _scrollback.end() || !scrollback->second.pending || !pWindow)
+	{
+		renderText(event, text);   // asked for with /history: shown as it is
+		return;
+	}
+	Scrollback& state = scrollback->second;
+	state.pending = false;
+	const Poco::JSON::Array::Ptr pMessages = event.getArray("messages");
+	const std::size_t count = pMessages ? pMessages->size() : 0;
+	if (count < HISTORY_PAGE) state.exhausted = true;
+	std::vector<ChatWindow::Line> lines;
+	for (std::size_t i = 0; i < count; ++i)
+	{
+		const Poco::JSON::Object::Ptr pMessage = pMessages->getObject(static_cast<unsigned>(i));
+		if (!pMessage) continue;
+		state.oldest = std::min<std::int64_t>(state.oldest, pMessage->getValue<Poco::Int64>("seq"));
+		const std::string id = member(*pMessage, "id");
+		if (pWindow->hasMessage(id)) continue;   // shown already, as it happened
+		const bool own = member(*pMessage, "from") == _ownId;
+		const std::string body = member(*pMessage, "text");
+		ChatWindow::Line line = own
+			? messageLine(dayTimeOf(pMessage->getValue<Poco::Int64>("time")), TerminalText::sanitize(_ownName), Style::OWN, 0, body)
+			: messageLine(dayTimeOf(pMessage->getValue<Poco::Int64>("time")), displayName(peerId, std::string()), Style::PEER,
+				colourOf(peerId), body);
+		line.messageId = id;
+		if (own)
+		{
+			const std::string stored = member(*pMessage, "state");
+			line.state = stored == "delivered" ? State::DELIVERED : stored == "refused" ? State::FAILED
+				: stored == "sent" ? State::SENT : State::SENDING;
+			if (line.state == State::FAILED) line.failure = TerminalText::sanitize(member(*pMessage, "reason"));
+		}
+		lines.push_back(std::move(line));
+	}
+	const std::size_t wanted = lines.size();
+	if (pWindow->prepend(std::move(lines)) < wanted) state.exhausted = true;   // the window is full
+	_dirty = true;
+}
+
+
+void ScreenUi::requestOlder(ChatWindow& window)
+{
+	if (!_historyAvailable || !_handler || window.kind() != ChatWindow::Kind::CONVERSATION) return;
+	Scrollback& state = _scrollback[window.key()];
+	if (state.pending || state.exhausted || window.lineCount() >= ChatWindow::MAX_LINES) return;
+	state.pending = true;
+	_handler("/history " + window.key() + " " + std::to_string(HISTORY_PAGE) + " --before " + std::to_string(state.oldest));
 }
 
 
@@ -576,6 +639,7 @@ ChatWindow& ScreenUi::conversation(const std::string& peerId, const std::string&
 	peer.id = peerId;
 	if (!name.empty()) peer.name = name;
 	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::CONVERSATION, peerId, displayName(peerId, peer.name)));
+	requestOlder(*_windows.back());   // the conversation so far, also from before a restart
 	return *_windows.back();
 }
 
@@ -742,8 +806,7 @@ void ScreenUi::pageUp()
 	ChatWindow& window = current();
 	if (window.atTop(static_cast<std::size_t>(height), width) && window.kind() == ChatWindow::Kind::CONVERSATION)
 	{
-		// The seam for older history: once the node keeps history, this is where the UI asks
-		// for the page before the oldest line shown. Until then there is nothing older.
+		requestOlder(window);   // the page before the oldest line shown, from the history store
 		return;
 	}
 	window.scrollBy(height - 1, static_cast<std::size_t>(height), width);

@@ -18,6 +18,7 @@
 #include "Poco/Channel.h"
 #include "Poco/JSON/Object.h"
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <iosfwd>
@@ -150,6 +151,7 @@ private:
 	void dispatch(const Item& item);
 	void renderReady(const Poco::JSON::Object& event, const std::string& text);
 	void renderMessage(const Poco::JSON::Object& event, const std::string& text);
+	void renderHistory(const Poco::JSON::Object& event, const std::string& text);
 	void renderSent(const Poco::JSON::Object& event, const std::string& text);
 	void renderDelivered(const Poco::JSON::Object& event, const std::string& text);
 	void renderError(const Poco::JSON::Object& event, const std::string& text);
@@ -173,6 +175,11 @@ private:
 	void closeWindow(std::size_t index);
 	std::wstring displayName(const std::string& peerId, const std::string& fallback) const;
 	unsigned colourOf(const std::string& peerId) const;
+	ChatWindow::Line messageLine(const std::string& stamp, const std::wstring& who, ChatWindow::Style style, unsigned colour,
+		const std::string& text) const;
+	void requestOlder(ChatWindow& window);
+		/// Asks the session (as "/history <peer> N --before SEQ") for the page of stored messages
+		/// before the oldest one loaded; renderHistory() puts them above the window's lines.
 	ChatWindow::Line notice(const std::string& text, ChatWindow::Style style = ChatWindow::Style::NOTICE) const;
 	void addLines(ChatWindow& window, const std::string& text, ChatWindow::Style style, ChatWindow::Activity activity);
 	void add(ChatWindow& window, ChatWindow::Line line, ChatWindow::Activity activity);
@@ -208,6 +215,14 @@ private:
 	std::vector<std::unique_ptr<ChatWindow>> _windows;
 	std::size_t _current = 0;
 	std::map<std::string, PeerState> _peers;
+	struct Scrollback
+	{
+		std::int64_t oldest = INT64_MAX;   ///< Store sequence of the oldest message loaded.
+		bool pending = false;              ///< A page was asked for and has not arrived.
+		bool exhausted = false;            ///< Nothing older, or the window is full.
+	};
+	std::map<std::string, Scrollback> _scrollback;   ///< Per conversation window (peer ID).
+	bool _historyAvailable = false;    ///< The node keeps a database (the ready event says so).
 	std::set<std::string> _requestHinted;  ///< Strangers whose first message got the accept/block hint.
 	std::vector<Command> _commands;
 	InputLine _input;

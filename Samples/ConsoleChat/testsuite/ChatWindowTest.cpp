@@ -152,3 +152,36 @@ void ChatWindowTest::testScroll()
 	window.scrollBy(-1000, 10, 80);
 	CPPUNIT_ASSERT_EQUAL(std::size_t(0), window.scrolledRows());
 }
+
+void ChatWindowTest::testPrepend()
+{
+	ChatWindow window(ChatWindow::Kind::CONVERSATION, "ID", L"bob");
+	window.add(line(L"live", "m3", ChatWindow::State::SENT), ChatWindow::Activity::NONE, true);
+	std::vector<ChatWindow::Line> older;
+	older.push_back(line(L"first", "m1", ChatWindow::State::DELIVERED));
+	older.push_back(line(L"second", "m2"));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), window.prepend(std::move(older)));
+	const auto rows = window.rows(80);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), rows.size());
+	CPPUNIT_ASSERT(rowText(rows[0]).find(L"first \u2713") != std::wstring::npos);   // oldest on top, with its state
+	CPPUNIT_ASSERT(rowText(rows[1]).find(L"second") != std::wstring::npos);
+	CPPUNIT_ASSERT(rowText(rows[2]).find(L"live") != std::wstring::npos);
+	CPPUNIT_ASSERT(window.hasMessage("m1") && window.hasMessage("m2") && window.hasMessage("m3"));
+	CPPUNIT_ASSERT(!window.hasMessage("m4"));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), window.unread());
+	// States still reach a live line, and a prepended one, by ID.
+	CPPUNIT_ASSERT(window.setState("m3", ChatWindow::State::DELIVERED));
+	CPPUNIT_ASSERT(window.setState("m2", ChatWindow::State::DELIVERED));
+	// Bounded: a full window takes only what fits, the newest of the older lines first.
+	ChatWindow full(ChatWindow::Kind::CONVERSATION, "ID", L"bob");
+	for (std::size_t i = 0; i + 1 < ChatWindow::MAX_LINES; ++i) full.add(line(L"x"), ChatWindow::Activity::NONE, true);
+	std::vector<ChatWindow::Line> more;
+	more.push_back(line(L"too old", "o1"));
+	more.push_back(line(L"fits", "o2"));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), full.prepend(std::move(more)));
+	CPPUNIT_ASSERT(full.hasMessage("o2") && !full.hasMessage("o1"));
+	CPPUNIT_ASSERT_EQUAL(ChatWindow::MAX_LINES, full.lineCount());
+	// After clear() nothing is found any more.
+	full.clear();
+	CPPUNIT_ASSERT(!full.hasMessage("o2"));
+}

@@ -21,6 +21,7 @@ class ChatWindowTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testWrap);
 	CPPUNIT_TEST(testBoundedAndClear);
 	CPPUNIT_TEST(testScroll);
+	CPPUNIT_TEST(testPrepend);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -31,6 +32,7 @@ public:
 	void testWrap();
 	void testBoundedAndClear();
 	void testScroll();
+	void testPrepend();
 };
 
 
