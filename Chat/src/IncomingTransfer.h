@@ -47,7 +47,10 @@ class IncomingTransfer: public std::enable_shared_from_this<IncomingTransfer>
 	///     order is dropped and counted.
 	///   - every CHECKPOINT_INTERVAL the .part is synced and then the blocks written before the
 	///     sync are recorded in the store: a block recorded is on disk, so after a crash (kill -9
-	///     or power loss) only the blocks since the last checkpoint are fetched again.
+	///     or power loss) only the blocks since the last checkpoint are fetched again — and not
+	///     even those after a kill: restore() first searches the .part for blocks not recorded
+	///     whose bytes match their hash (PartFile::recover, on the FileWorker) and requests
+	///     nothing until that is done.
 	///   - when every block is written: VERIFYING, the whole file's SHA-256 (mostly computed
 	///     already as blocks came), the rename to the final name, file-done: COMPLETE.
 	///   - a new session with the sender (reconnect, path change): a new round; blocks asked
