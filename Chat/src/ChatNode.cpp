@@ -90,6 +90,7 @@ public:
 		_config(std::move(config)),
 		_transfers(std::make_unique<TransferService>(static_cast<TransferService::Node&>(*this), _config.transfers))
 	{
+		_caps.push_back(SessionProtocol::CAP_NICK);
 		if (!_config.databasePath.empty())
 			_transfers->setDownloadFallback(Poco::Path(_config.databasePath).absolute().parent().append("downloads").toString());
 		addService(*_transfers);
@@ -633,6 +634,15 @@ public:
 		return _policy.mayDial(address, _loop.now());
 	}
 
+	void rename(const std::string& name)
+	{
+		if (name == _config.name) return;
+		if (_lan && _listener) _lan->setLocalInfo(name, _listener->address().port());   // checks the name first
+		_config.name = name;   // the hello of every session from now on
+		if (_relay) _relay->setName(name);
+		for (auto& entry: _peers) entry.second.peer->announceName(name);
+	}
+
 	void serviceMessage(Peer& peer, const Message& message) override
 	{
 		auto it = _services.find(message.name);
@@ -663,6 +673,10 @@ public:
 				const PeerInfo info = peer.info();
 				_store->touch(peer.id(), info.lastSeenMs, info.path);
 				if (!info.name.empty()) _store->setName(peer.id(), info.name);
+			}
+			else if (change == ChatNode::PeerChange::UPDATED && !peer.name().empty())
+			{
+				_store->setName(peer.id(), peer.name());   // for example renamed with message 9
 			}
 			if (change == ChatNode::PeerChange::FOUND || change == ChatNode::PeerChange::UPDATED)
 				_store->setAddresses(peer.id(), peer.addressTexts());
@@ -1141,6 +1155,16 @@ const PeerId& ChatNode::id() const
 const std::string& ChatNode::name() const
 {
 	return _pImpl->_config.name;
+}
+
+
+void ChatNode::setName(const std::string& name)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (name.empty() || name.size() > SessionProtocol::MAX_NAME_SIZE || !Text::isValidUtf8(name))
+		throw Poco::InvalidArgumentException("a name is 1 to " + std::to_string(SessionProtocol::MAX_NAME_SIZE)
+			+ " bytes of UTF-8");
+	_pImpl->rename(name);
 }
 
 

@@ -799,6 +799,8 @@ void Peer::onSessionMessage(Session& session, const Message& message)
 		onRefuse(message);
 	else if (message.name == "contact")
 		setConsented(message.body->getValue<bool>("accepted"));
+	else if (message.name == "name")
+		onName(message.body->getValue<std::string>("name"));
 	else
 		_host.serviceMessage(*this, message);
 }
@@ -809,6 +811,26 @@ void Peer::onSessionData(Session& session, std::uint8_t type, const std::string&
 	if (_sessions.count(session.serial()) == 0 || !session.established()) return;
 	touch();
 	_host.serviceData(*this, type, body);
+}
+
+
+void Peer::onName(const std::string& name)
+	/// The peer renamed itself (/nick). Bounded like a log line: a peer that renames itself
+	/// in a loop costs a few events a minute, not a store write per frame.
+{
+	if (name == _name || name.empty()) return;
+	if (!_renameThrottle.allow(_host.scheduler().now())) return;
+	_name = name;
+	changed(ChatNode::PeerChange::UPDATED);
+}
+
+
+void Peer::announceName(const std::string& name)
+{
+	if (!supports(SessionProtocol::CAP_NICK)) return;   // it learns the name from the next hello
+	Poco::JSON::Object body;
+	body.set("name", name);
+	sendMessage("name", body);
 }
 
 

@@ -164,6 +164,8 @@ public:
 		/// node's services.
 	bool supports(const std::string& capability) const;
 		/// The session in use's peer announced capability in its hello.
+	void announceName(const std::string& name);
+		/// Tells the peer our new name (message 9) if its session in use understands it.
 	const Session::Ptr& current() const;
 		/// The established session in use, or null.
 	std::optional<Path> currentPath() const;
@@ -204,6 +206,7 @@ private:
 	void onText(Session& session, const Message& message);
 	void onReceipt(const Message& message);
 	void onRefuse(const Message& message);
+	void onName(const std::string& name);
 	bool seen(const std::string& id);
 	bool strangerAllowance();
 	bool dialedBySmallerId(const Session& session) const;
@@ -234,6 +237,7 @@ private:
 	double _strangerTokens = STRANGER_MESSAGE_BURST;
 	Scheduler::TimePoint _strangerRefill;
 	LogThrottle _logThrottle;
+	LogThrottle _renameThrottle{5, std::chrono::seconds(60)};   ///< Renames taken from the peer.
 	Ladder _ladder;
 };
 

@@ -77,6 +77,7 @@ const MessageCatalog& SessionProtocol::catalog()
 			.requireString("code", 1, 32)
 			.optionalString("reason", 0, 256));
 		c.declare(8, "contact", MessageSchema().requireBoolean("accepted"));
+		c.declare(9, "name", MessageSchema().requireString("name", 0, MAX_NAME_SIZE));
 		declareFileMessages(c);
 		return c;
 	}();

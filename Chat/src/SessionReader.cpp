@@ -85,6 +85,11 @@ void SessionReader::handle(const Frame& frame)
 			"the text is not valid UTF-8");
 		return;
 	}
+	if (message.name == "name" && !Text::isValidUtf8(message.body->getValue<std::string>("name")))
+	{
+		skip(frame, "the name is not valid UTF-8");
+		return;
+	}
 	_handler.onMessage(message);
 }
 

@@ -282,6 +282,13 @@ public:
 		reannounceIfAnnounced();
 	}
 
+	void setName(const std::string& name)
+	{
+		if (_config.name == name) return;
+		_config.name = name;
+		reannounceIfAnnounced();
+	}
+
 	void setAddresses(const std::vector<Poco::Net::SocketAddress>& addresses)
 	{
 		if (_config.addresses == addresses) return;
@@ -1307,6 +1314,13 @@ void RelayClient::setChatPort(std::uint16_t port)
 {
 	_pImpl->_loop.assertInLoopThread();
 	_pImpl->setChatPort(port);
+}
+
+
+void RelayClient::setName(const std::string& name)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->setName(name);
 }
 
 

@@ -244,6 +244,21 @@ def main():
     keys("alice", "Enter")
     wait_text("bob", "<alice> /etc/hosts is a file")
 
+    step("/nick: bob is told at once, his window and status bar follow; and back")
+    type_text("alice", "/nick alicia")
+    keys("alice", "Enter")
+    wait_text("alice", "You are now alicia")
+    wait_for("bob", lambda s: "alice (" + alice_id[:7] + ") is now known as alicia" in s and "2:alicia" in s,
+             "the rename on bob's screen")
+    type_text("alice", "renamed")
+    keys("alice", "Enter")
+    wait_text("alice", "<alicia> renamed")
+    wait_text("bob", "<alicia> renamed")
+    type_text("alice", "/nick alice")
+    keys("alice", "Enter")
+    wait_for("bob", lambda s: "alicia (" + alice_id[:7] + ") is now known as alice" in s and "2:alice" in s,
+             "the name back on bob's screen")
+
     step("a peer's name and text cannot break the layout (mallory, in line mode on a pipe)")
     mallory = subprocess.Popen(
         [CROSSCHAT, "--name", "mal\u202eory", "--data-dir", os.path.join(WORK, "mallory"),

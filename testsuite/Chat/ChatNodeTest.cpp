@@ -295,3 +295,43 @@ void ChatNodeTest::testResolve()
 	CPPUNIT_ASSERT(a.resolve("nobody").empty());
 	CPPUNIT_ASSERT(a.resolve("").empty());
 }
+
+
+void ChatNodeTest::testRename()
+{
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNode a(loop, idA, testConfig("alice"));
+	ChatNode b(loop, idB, testConfig("bob"));
+	Recorder ra, rb;
+	ra.attach(a);
+	rb.attach(b);
+	a.start();
+	b.start();
+	a.addPeerAddress(idB.peerId(), Poco::Net::SocketAddress("127.0.0.1", b.port()));
+	a.send(idB.peerId(), "hello bob");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return rb.messages.size() == 1; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("alice"), b.peer(idA.peerId())->name);
+
+	// Invalid names change nothing.
+	CPPUNIT_ASSERT_THROW(a.setName(""), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(a.setName(std::string(65, 'x')), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(a.setName("caf\xe9"), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_EQUAL(std::string("alice"), a.name());
+
+	// The connected peer is told at once (message 9), without a new session.
+	const auto opened = a.stats().sessionsOpened;
+	a.setName("Alicia \xc3\xa9");
+	CPPUNIT_ASSERT_EQUAL(std::string("Alicia \xc3\xa9"), a.name());
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		for (const auto& event: rb.peerEvents)
+			if (event.first == ChatNode::PeerChange::UPDATED && event.second.name == "Alicia \xc3\xa9") return true;
+		return false;
+	}));
+	CPPUNIT_ASSERT_EQUAL(std::string("Alicia \xc3\xa9"), b.peer(idA.peerId())->name);
+	a.send(idB.peerId(), "still me");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return rb.messages.size() == 2; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("Alicia \xc3\xa9"), rb.messages[1].name);
+	CPPUNIT_ASSERT_EQUAL(opened, a.stats().sessionsOpened);
+}

@@ -22,6 +22,7 @@ class ChatNodeTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testRestartResumesWithoutLossOrDuplicates);
 	CPPUNIT_TEST(testQueuedUntilPeerFound);
 	CPPUNIT_TEST(testResolve);
+	CPPUNIT_TEST(testRename);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -32,6 +33,7 @@ public:
 	void testRestartResumesWithoutLossOrDuplicates();
 	void testQueuedUntilPeerFound();
 	void testResolve();
+	void testRename();
 };
 
 

@@ -68,6 +68,9 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
 	_interpreter.add("/whoami", "show your name and peer ID",
 		[this](const std::string&) { return whoami(); });
+	_interpreter.add("/nick <name>", "change the name others see, for this run (connected peers are told; "
+		"--name or crosschat.name keeps one)",
+		[this](const std::string& arguments) { return nick(arguments); });
 	_interpreter.add("/peers", "list the peers found on the LAN or met before",
 		[this](const std::string&) { return peers(); });
 	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
@@ -316,6 +319,36 @@ CommandInterpreter::Action ConsoleSession::whoami()
 }
 
 
+CommandInterpreter::Action ConsoleSession::nick(const std::string& arguments)
+{
+	const std::string name = Poco::trim(arguments);
+	if (name.empty())
+	{
+		_console.error("usage: /nick <name>");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	if (std::any_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+	{
+		_console.error("a name must not contain control characters");
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	try
+	{
+		_pNode->setName(name);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_console.error("cannot change the name: " + exc.message());
+		return CommandInterpreter::Action::CONTINUE;
+	}
+	_settings.name = name;
+	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("nick");
+	pEvent->set("name", name);
+	_console.print(*pEvent, "You are now " + name + " (for this run).");
+	return CommandInterpreter::Action::CONTINUE;
+}
+
+
 CommandInterpreter::Action ConsoleSession::peers()
 {
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("peers");
@@ -536,6 +569,12 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 	pEvent->set("addresses", pAddresses);
 	if (change == Change::CONNECTED) pEvent->set("path", peer.path);
 	const std::string who = (peer.name.empty() ? std::string("?") : Console::printable(peer.name)) + " (" + peer.id.shortString() + ")";
+	// The name each peer was last shown with, to say when one renames itself (/nick); bounded
+	// (forgetting only means a rename goes unmentioned).
+	if (_shownNames.size() >= MAX_SHOWN_NAMES) _shownNames.clear();
+	std::string& shown = _shownNames[peer.id];
+	const std::string previous = shown;
+	if (!peer.name.empty()) shown = peer.name;
 	std::string text;
 	switch (change)
 	{
@@ -552,7 +591,10 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 		text = "* disconnected from " + who;
 		break;
 	case Change::UPDATED:
-		if (!_console.isJson()) return;   // not worth a line for people
+		if (!previous.empty() && !peer.name.empty() && previous != peer.name)
+			text = "* " + Console::printable(previous) + " (" + peer.id.shortString() + ") is now known as " + Console::printable(peer.name);
+		else if (!_console.isJson())
+			return;   // addresses or relation: not worth a line for people
 		break;
 	case Change::PATH:
 		break;   // handled above

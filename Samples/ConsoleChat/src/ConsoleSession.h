@@ -107,6 +107,7 @@ private:
 		/// What to do about an unusable key file, or nothing (ConsoleSessionCommands.cpp).
 
 	CommandInterpreter::Action whoami();
+	CommandInterpreter::Action nick(const std::string& arguments);
 	CommandInterpreter::Action peers();
 	CommandInterpreter::Action netinfo();
 	CommandInterpreter::Action msg(const std::string& arguments);
@@ -131,7 +132,9 @@ private:
 	void onRelay(const std::string& state, const std::string& detail);
 
 	EventLoop& _loop;
-	const Settings _settings;
+	static constexpr std::size_t MAX_SHOWN_NAMES = 4096;
+	std::map<PeerId, std::string> _shownNames;   ///< Name each peer was last shown with (renames).
+	Settings _settings;                 ///< name changes with /nick.
 	Console _console;
 	CommandInterpreter _interpreter;
 	std::optional<DataDirectory> _dataDirectory; ///< Locked for the session's lifetime.

@@ -134,6 +134,7 @@ ScreenUi::ScreenUi(Settings settings):
 	_renderers["ready"] = &ScreenUi::renderReady;
 	_renderers["message"] = &ScreenUi::renderMessage;
 	_renderers["history"] = &ScreenUi::renderHistory;
+	_renderers["nick"] = &ScreenUi::renderNick;
 	_renderers["sent"] = &ScreenUi::renderSent;
 	_renderers["delivered"] = &ScreenUi::renderDelivered;
 	_renderers["error"] = &ScreenUi::renderError;
@@ -359,6 +360,13 @@ ChatWindow::Line ScreenUi::messageLine(const std::string& stamp, const std::wstr
 		line.spans.push_back({TerminalText::sanitize(text), Style::TEXT, 0});
 	}
 	return line;
+}
+
+
+void ScreenUi::renderNick(const Poco::JSON::Object& event, const std::string& text)
+{
+	_ownName = member(event, "name");   // our lines from now on
+	renderText(event, text);
 }
 
 

@@ -152,6 +152,7 @@ private:
 	void renderReady(const Poco::JSON::Object& event, const std::string& text);
 	void renderMessage(const Poco::JSON::Object& event, const std::string& text);
 	void renderHistory(const Poco::JSON::Object& event, const std::string& text);
+	void renderNick(const Poco::JSON::Object& event, const std::string& text);
 	void renderSent(const Poco::JSON::Object& event, const std::string& text);
 	void renderDelivered(const Poco::JSON::Object& event, const std::string& text);
 	void renderError(const Poco::JSON::Object& event, const std::string& text);

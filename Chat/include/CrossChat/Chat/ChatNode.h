@@ -271,6 +271,13 @@ public:
 
 	const PeerId& id() const;
 	const std::string& name() const;
+	void setName(const std::string& name);
+		/// Our display name from now on (the console's /nick): in LAN announcements at once, in
+		/// the relay's record at its next announce, in the hello of every new session, and told
+		/// to every connected peer that understands it (message 9). Not saved: the configured
+		/// name is back at the next start. Throws Poco::InvalidArgumentException if the name is
+		/// empty, longer than SessionProtocol::MAX_NAME_SIZE bytes or not valid UTF-8. Must be
+		/// called from the loop thread.
 	std::uint16_t port() const;
 		/// The bound chat port.
 	std::uint16_t lanPort() const;

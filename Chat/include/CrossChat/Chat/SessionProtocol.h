@@ -34,6 +34,9 @@ class SessionProtocol
 	///     8     contact  accepted (bool): whether the sender has the receiver as a contact (sent
 	///                    after the handshake and whenever it changes); the connection ladder
 	///                    upgrades only between peers that are contacts of each other
+	///     9     name     name (string): the sender's new display name (/nick); sent only to
+	///                    peers whose hello listed the cap "nick"; the receiver shows it from now
+	///                    on (new sessions carry it in hello anyway)
 	///
 	/// File transfer (types 32..47, docs/PROTOCOL.md "File transfer"; only to peers whose hello
 	/// lists FILES_CAP):
@@ -63,6 +66,7 @@ public:
 	static constexpr const char* REFUSE_MALFORMED = "malformed";
 	static constexpr const char* REFUSE_BLOCKED = "blocked";
 	static constexpr const char* REFUSE_BUSY = "busy";
+	static constexpr const char* CAP_NICK = "nick";   ///< Understands message 9 (name).
 
 	static const MessageCatalog& catalog();
 		/// The JSON messages (every type above except the binary ones).

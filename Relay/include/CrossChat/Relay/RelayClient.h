@@ -187,6 +187,7 @@ public:
 		/// client cannot be started again.
 
 	void setChatPort(std::uint16_t port);
+	void setName(const std::string& name);
 	void setAddresses(const std::vector<Poco::Net::SocketAddress>& addresses);
 		/// Changes what is announced; re-announces at once if announced (or after the announce in
 		/// flight).
