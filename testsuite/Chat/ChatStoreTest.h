@@ -31,6 +31,7 @@ class ChatStoreTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testNewerVersionRefused);
 	CPPUNIT_TEST(testMigrationToNextVersion);
 	CPPUNIT_TEST(testMigrationFromVersion1);
+	CPPUNIT_TEST(testMigrationToFileTransfers);
 	CPPUNIT_TEST(testFailedMigrationRolledBack);
 	CPPUNIT_TEST(testSecondConnectionRefused);
 	CPPUNIT_TEST(testClosedStore);
@@ -70,6 +71,7 @@ public:
 	void testNewerVersionRefused();
 	void testMigrationToNextVersion();
 	void testMigrationFromVersion1();
+	void testMigrationToFileTransfers();
 	void testFailedMigrationRolledBack();
 	void testSecondConnectionRefused();
 	void testClosedStore();
