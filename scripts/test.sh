@@ -13,11 +13,16 @@
 #                testsuite/consumer against it with find_package(CrossChat)
 #   benchmarks   build/ with -DCROSSCHAT_BUILD_BENCHMARKS=ON (kept in its cache afterwards),
 #                each benchmark program run briefly; skipped until testsuite/benchmark exists
+#   packages     Release build of crosschat and crosschat-relay in build-deb/ (prefix /usr),
+#                cpack -G DEB, then testsuite/packaging/package_test.py: dpkg -i both packages,
+#                run the relay with its unit's ExecStart, chat through it, dpkg --purge.
+#                Root only (it installs packages on this machine); skipped otherwise.
 #
 # Environment: FUZZ_SECONDS (default 30), JOBS (default 2).
 #
 # A failed step does not stop the later ones (except those that need build/); the script
-# prints one summary line per step and exits non-zero if any step failed.
+# prints one summary line per step and exits non-zero if any step failed. A step that exits 77
+# could not run here (it says why) and counts as skipped.
 #
 set -euo pipefail
 
@@ -55,6 +60,10 @@ run_step()
 	if [[ $rc -eq 0 ]]; then
 		STEP_RESULTS+=("PASSED   (${elapsed}s)")
 		echo "== $name: PASSED (${elapsed}s)"
+	elif [[ $rc -eq 77 ]]; then
+		# A step that found it cannot run here (it said why) is skipped, not failed.
+		STEP_RESULTS+=("SKIPPED  (exit 77, ${elapsed}s)")
+		echo "== $name: SKIPPED (${elapsed}s)"
 	else
 		STEP_RESULTS+=("FAILED   (exit $rc, ${elapsed}s)")
 		echo "== $name: FAILED (exit $rc, ${elapsed}s)" >&2
@@ -157,6 +166,19 @@ step_benchmarks()
 	echo "$count benchmark program(s) ran"
 }
 
+step_packages()
+{
+	configure build-deb -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCROSSCHAT_BUILD_TESTS=OFF -DCROSSCHAT_BUILD_BENCHMARKS=OFF
+	cmake --build build-deb -j"$JOBS" --target crosschat crosschat-relay
+	rm -f build-deb/*.deb
+	(cd build-deb && cpack -G DEB)
+	local version
+	version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build-deb/CMakeCache.txt)
+	python3 testsuite/packaging/package_test.py \
+		build-deb/crosschat_"$version"-1_*.deb build-deb/crosschat-relay_"$version"-1_*.deb
+}
+
 banner "dependencies"
 bash scripts/deps.sh
 
@@ -182,6 +204,12 @@ elif [[ $build_ok -eq 1 ]]; then
 	run_step "benchmarks (build/)" step_benchmarks
 else
 	skip_step "benchmarks" "build failed"
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+	skip_step "packages" "needs root: installs the .deb packages with dpkg -i"
+else
+	run_step "packages (build-deb/, dpkg -i, chat, purge)" step_packages
 fi
 
 banner "summary"

@@ -209,6 +209,7 @@ public:
 	{
 		Relay::RelayClientConfig config;
 		config.url = Poco::URI(_config.relayUrl);
+		config.caFile = _config.relayCaFile;
 		config.name = _config.name;
 		if (_config.relayAnnounceAddresses)
 		{

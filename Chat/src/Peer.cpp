@@ -737,7 +737,7 @@ void Peer::takeSession(const Session::Ptr& pSession)
 			if (newDirect) _host.countStat(&ChatNodeStats::upgrades);
 			logger().information("session with %s moves from %s to %s", displayName(), std::string(pathName(_current->path())),
 				std::string(pathName(session.path())));
-			replaceCurrent(pSession, newDirect ? "upgraded to a direct path" : "the peer lost the direct path");
+			replaceCurrent(pSession, newDirect ? UPGRADE_REASON : "the peer lost the direct path");
 			changed(ChatNode::PeerChange::PATH);
 		}
 		else if (sameDialer && !session.outgoing())
@@ -764,8 +764,16 @@ void Peer::takeSession(const Session::Ptr& pSession)
 		_current = pSession;
 		_unreachableReported = false;
 		if (_relation == Relation::CONTACT) _current->sendContact(true);
-		changed(ChatNode::PeerChange::CONNECTED);
-		if (_lastPath && *_lastPath != session.path()) changed(ChatNode::PeerChange::PATH);   // e.g. fell back to the relay
+		if (_handoverTimer.active())
+		{
+			_handoverTimer.cancel();   // the session the peer moved to: a change of path only
+			if (_lastPath && *_lastPath != session.path()) changed(ChatNode::PeerChange::PATH);
+		}
+		else
+		{
+			changed(ChatNode::PeerChange::CONNECTED);
+			if (_lastPath && *_lastPath != session.path()) changed(ChatNode::PeerChange::PATH);   // e.g. fell back to the relay
+		}
 	}
 	_lastPath = session.path();
 	// Unacknowledged messages go again on the new session, in order, before any new one.
@@ -876,10 +884,31 @@ void Peer::onSessionClosed(Session& session, const std::string& reason)
 			_ladder.established();
 			return;
 		}
+		if (reason.find(UPGRADE_REASON) != std::string::npos)
+		{
+			// The peer moved to a direct session that has not reached us yet (another
+			// connection: its close may overtake the new session's hello). For a short while
+			// this is a change of path, not a disconnection.
+			logger().debug("session with %s: the peer moved to a direct path; waiting for it", displayName());
+			std::weak_ptr<Peer> weak = weak_from_this();
+			_handoverTimer = _host.scheduler().runAfter(HANDOVER_GRACE, [weak] {
+				if (auto self = weak.lock()) self->handoverFailed();
+			});
+			return;
+		}
 		logger().information("session with %s closed%s", displayName(), reason.empty() ? std::string() : ": " + Text::terminalSafe(reason, 200));
 		changed(ChatNode::PeerChange::DISCONNECTED);
 		_ladder.lost();
 	}
+}
+
+
+void Peer::handoverFailed()
+{
+	if (_current) return;
+	logger().information("session with %s closed: the direct session the peer moved to never arrived", displayName());
+	changed(ChatNode::PeerChange::DISCONNECTED);
+	_ladder.lost();
 }
 
 

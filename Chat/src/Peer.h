@@ -77,6 +77,9 @@ public:
 	static constexpr std::size_t SEEN_IDS_CONTACT = 4096;  ///< Recent message ids kept in memory per contact.
 	static constexpr std::size_t SEEN_IDS_STRANGER = 256;  ///< ... per stranger.
 	static constexpr std::size_t MAX_ADDRESSES = 16;       ///< Known addresses kept per peer.
+	static constexpr const char* UPGRADE_REASON = "upgraded to a direct path";   ///< Close reason of a relayed session replaced by a direct one.
+	static constexpr std::chrono::seconds HANDOVER_GRACE{5};  ///< How long a peer's close with UPGRADE_REASON waits for the direct session
+	                                                          ///< before it counts as a disconnection.
 	static constexpr int STRANGER_MESSAGE_BURST = 20;      ///< A stranger's messages taken at once...
 	static constexpr std::chrono::seconds STRANGER_MESSAGE_PERIOD{3};  ///< ...then one per period.
 
@@ -207,6 +210,7 @@ private:
 	void onReceipt(const Message& message);
 	void onRefuse(const Message& message);
 	void onName(const std::string& name);
+	void handoverFailed();
 	bool seen(const std::string& id);
 	bool strangerAllowance();
 	bool dialedBySmallerId(const Session& session) const;
@@ -232,6 +236,7 @@ private:
 	Outbox _outbox;
 	std::set<std::string> _serviceWork;   ///< Services with work waiting for a session.
 	TimerHandle _receiptTimer;
+	TimerHandle _handoverTimer;        ///< Armed while the peer's move to a direct session is awaited.
 	std::unordered_set<std::string> _seen;
 	std::deque<std::string> _seenOrder;
 	double _strangerTokens = STRANGER_MESSAGE_BURST;

@@ -220,7 +220,7 @@ std::shared_ptr<SSL_CTX> makeContext(const Identity& identity, bool isServer)
 struct ChannelIo
 	/// What the channel's BIO reads from and writes to; reached through BIO_get_data().
 {
-	TcpConnection* pConnection = nullptr;   ///< Owned by the channel.
+	ByteStream* pConnection = nullptr;      ///< The transport, owned by the channel.
 	bool writeNow = false;                  ///< The record being written is all there is: no copy.
 	const char* pInput = nullptr;           ///< Ciphertext being processed (the connection's buffer).
 	std::size_t inputSize = 0;
@@ -289,8 +289,8 @@ long bioCtrl(BIO* pBio, int command, long number, void* pointer);
 
 
 BIO_METHOD* channelBioMethod()
-	/// The BIO between OpenSSL and the connection: reads take the ciphertext the connection just
-	/// delivered, straight from its buffer; writes append ciphertext to the connection's output
+	/// The BIO between OpenSSL and the transport: reads take the ciphertext the transport just
+	/// delivered, straight from its buffer; writes append ciphertext to the transport's output
 	/// queue, which leaves with the loop iteration's flush. No memory BIO in between.
 {
 	static BIO_METHOD* const pMethod = [] {
@@ -313,7 +313,7 @@ BIO_METHOD* channelBioMethod()
 class TlsChannel::Impl
 {
 public:
-	Impl(const TcpConnection::Ptr& pConnection, std::shared_ptr<SSL_CTX> pSslContext, bool server):
+	Impl(const ByteStream::Ptr& pConnection, std::shared_ptr<SSL_CTX> pSslContext, bool server):
 		connection(pConnection),
 		isServer(server),
 		pContext(std::move(pSslContext))
@@ -359,7 +359,7 @@ public:
 		}
 	}
 
-	TcpConnection::Ptr connection;
+	ByteStream::Ptr connection;         ///< The transport.
 	const bool isServer;
 	std::shared_ptr<SSL_CTX> pContext;
 	SSL* pSsl = nullptr;
@@ -373,12 +373,15 @@ public:
 	bool closeNotifyReceived = false;
 	bool closeDelivered = false;
 	bool hasReason = false;
+	bool readingPaused = false;
 	std::string reason;                 ///< Reported instead of the connection's reason.
 	std::string plaintext;              ///< Queued for one SSL_write (coalescing, or until ready).
 	bool flushQueued = false;           ///< flushPlaintext() waits for the end of the iteration.
 	std::shared_ptr<const EventLoop::Task> pFlushTask;   ///< Queued at the end of iterations.
 	ReadyHandler onReady;
 	EstablishedHandler onEstablished;
+	ConnectHandler onConnect;
+	DrainHandler onDrain;
 	std::shared_ptr<const DataHandler> onData;   ///< Shared: a call keeps it alive without a copy.
 	CloseHandler onClose;
 };
@@ -438,7 +441,7 @@ constexpr std::size_t TlsChannel::READ_BUFFER_SIZE;
 constexpr std::size_t TlsChannel::COALESCE_LIMIT;
 
 
-TlsChannel::TlsChannel(const TcpConnection::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer):
+TlsChannel::TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer):
 	_pImpl(std::make_unique<Impl>(connection, std::move(pContext), isServer))
 {
 }
@@ -457,7 +460,7 @@ std::shared_ptr<ssl_ctx_st> TlsChannel::pinnedContext(const Identity& identity, 
 }
 
 
-TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
+TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer)
 {
 	connection->loop().assertInLoopThread();
 	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, false), false));
@@ -468,7 +471,7 @@ TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const I
 }
 
 
-TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const Identity& identity)
+TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& connection, const Identity& identity)
 {
 	connection->loop().assertInLoopThread();
 	Ptr pChannel(new TlsChannel(connection, pinnedContext(identity, true), true));
@@ -478,7 +481,7 @@ TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const I
 }
 
 
-TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const TlsClientContext::Ptr& context,
+TlsChannel::Ptr TlsChannel::client(const ByteStream::Ptr& connection, const TlsClientContext::Ptr& context,
 	const std::string& host)
 {
 	connection->loop().assertInLoopThread();
@@ -511,7 +514,7 @@ TlsChannel::Ptr TlsChannel::client(const TcpConnection::Ptr& connection, const T
 }
 
 
-TlsChannel::Ptr TlsChannel::server(const TcpConnection::Ptr& connection, const TlsServerContext::Ptr& context)
+TlsChannel::Ptr TlsChannel::server(const ByteStream::Ptr& connection, const TlsServerContext::Ptr& context)
 {
 	connection->loop().assertInLoopThread();
 	if (!context) throw Poco::InvalidArgumentException("TlsChannel::server: no TlsServerContext");
@@ -536,6 +539,10 @@ void TlsChannel::start()
 	// The connection's handlers own the channel: it lives as long as the connection is open.
 	impl.connection->setDataHandler([self](const char* data, std::size_t size) { self->onCiphertext(data, size); });
 	impl.connection->setCloseHandler([self](const std::string& reason) { self->onConnectionClosed(reason); });
+	std::weak_ptr<TlsChannel> weak = self;
+	impl.connection->setDrainHandler([weak] {
+		if (auto channel = weak.lock()) channel->onTransportDrained();
+	});
 	if (impl.closing) return;
 	if (!impl.isServer)
 	{
@@ -559,6 +566,12 @@ void TlsChannel::setEstablishedHandler(EstablishedHandler handler)
 }
 
 
+void TlsChannel::setConnectHandler(ConnectHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onConnect = std::move(handler);
+}
+
+
 void TlsChannel::setDataHandler(DataHandler handler)
 {
 	if (!_pImpl->closeDelivered) _pImpl->onData = handler ? std::make_shared<const DataHandler>(std::move(handler)) : nullptr;
@@ -568,6 +581,12 @@ void TlsChannel::setDataHandler(DataHandler handler)
 void TlsChannel::setCloseHandler(CloseHandler handler)
 {
 	if (!_pImpl->closeDelivered) _pImpl->onClose = std::move(handler);
+}
+
+
+void TlsChannel::setDrainHandler(DrainHandler handler)
+{
+	if (!_pImpl->closeDelivered) _pImpl->onDrain = std::move(handler);
 }
 
 
@@ -689,13 +708,75 @@ bool TlsChannel::ready() const
 }
 
 
+bool TlsChannel::connected() const
+{
+	return ready();
+}
+
+
+bool TlsChannel::closed() const
+{
+	return _pImpl->closing || _pImpl->closeAfterHandshake;
+}
+
+
+bool TlsChannel::aboveHighWaterMark() const
+{
+	return _pImpl->connection->aboveHighWaterMark();
+}
+
+
+void TlsChannel::pauseReading()
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	impl.readingPaused = true;
+	impl.connection->pauseReading();
+}
+
+
+void TlsChannel::resumeReading()
+{
+	Impl& impl = *_pImpl;
+	impl.connection->loop().assertInLoopThread();
+	if (!impl.readingPaused) return;
+	impl.readingPaused = false;
+	impl.connection->resumeReading();
+	// Ciphertext kept while paused, and records OpenSSL has decrypted already, are delivered
+	// on the next turn, not from inside this call.
+	std::weak_ptr<TlsChannel> weak = shared_from_this();
+	impl.connection->loop().post([weak] {
+		auto self = weak.lock();
+		if (self && self->_pImpl->ready && !self->_pImpl->readingPaused) self->readPlaintext();
+	});
+}
+
+
+Poco::Net::SocketAddress TlsChannel::localAddress() const
+{
+	return _pImpl->connection->localAddress();
+}
+
+
+Poco::Net::SocketAddress TlsChannel::peerAddress() const
+{
+	return _pImpl->connection->peerAddress();
+}
+
+
+EventLoop& TlsChannel::loop() const
+{
+	return _pImpl->connection->loop();
+}
+
+
 const std::optional<PeerId>& TlsChannel::peerId() const
 {
 	return _peerId;
 }
 
 
-const TcpConnection::Ptr& TlsChannel::connection() const
+const ByteStream::Ptr& TlsChannel::connection() const
 {
 	return _pImpl->connection;
 }
@@ -726,7 +807,8 @@ void TlsChannel::onCiphertext(const char* data, std::size_t size)
 {
 	Impl& impl = *_pImpl;
 	if (impl.closing) return;
-	// OpenSSL reads this straight from the connection's buffer through the BIO.
+	// OpenSSL reads this straight from the transport's buffer through the BIO; while reading
+	// is paused, endInput() keeps it for resumeReading().
 	impl.io.pInput = data;
 	impl.io.inputSize = size;
 	if (!impl.ready)
@@ -734,7 +816,7 @@ void TlsChannel::onCiphertext(const char* data, std::size_t size)
 		impl.handshakeStarted = true;
 		doHandshake();
 	}
-	else
+	else if (!impl.readingPaused)
 	{
 		readPlaintext();
 	}
@@ -861,8 +943,15 @@ void TlsChannel::established(const PublicKey* pKey)
 		handler();
 		if (impl.closing) return;
 	}
+	if (impl.onConnect)
+	{
+		ConnectHandler handler = std::move(impl.onConnect);   // once
+		impl.onConnect = nullptr;
+		handler();
+		if (impl.closing) return;
+	}
 	// Application data may have arrived together with the last handshake flight.
-	readPlaintext();
+	if (!impl.readingPaused) readPlaintext();
 }
 
 
@@ -872,7 +961,7 @@ void TlsChannel::readPlaintext()
 {
 	Impl& impl = *_pImpl;
 	char buffer[READ_BUFFER_SIZE];
-	while (!impl.closing)
+	while (!impl.closing && !impl.readingPaused)
 	{
 		const std::size_t before = impl.io.available();
 		std::size_t filled = 0;
@@ -992,6 +1081,15 @@ void TlsChannel::onConnectionClosed(const std::string& reason)
 }
 
 
+void TlsChannel::onTransportDrained()
+{
+	Impl& impl = *_pImpl;
+	if (impl.closeDelivered || !impl.onDrain) return;
+	DrainHandler handler = impl.onDrain;   // the handler may replace itself
+	handler();
+}
+
+
 void TlsChannel::deliverClose(const std::string& reason)
 {
 	Impl& impl = *_pImpl;
@@ -1004,7 +1102,9 @@ void TlsChannel::deliverClose(const std::string& reason)
 	impl.onClose = nullptr;
 	impl.onReady = nullptr;
 	impl.onEstablished = nullptr;
+	impl.onConnect = nullptr;
 	impl.onData = nullptr;
+	impl.onDrain = nullptr;
 	if (handler) handler(reason);
 }
 

@@ -6,6 +6,8 @@
 
 
 #include "HttpExchange.h"
+#include "CrossChat/TcpConnection.h"
+#include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include <sstream>
 #include <utility>
@@ -39,7 +41,8 @@ std::string shortReason(const std::string& reason)
 
 HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAddress& address,
 	const Poco::Net::HTTPRequest& request, const std::string& body,
-	std::chrono::milliseconds timeout, Handler handler, const std::optional<Poco::Net::SocketAddress>& local)
+	std::chrono::milliseconds timeout, Handler handler, const std::optional<Poco::Net::SocketAddress>& local,
+	const std::optional<TlsTarget>& tls)
 {
 	loop.assertInLoopThread();
 	Ptr pExchange(new HttpExchange(loop, std::move(handler)));
@@ -54,15 +57,28 @@ HttpExchange::Ptr HttpExchange::start(EventLoop& loop, const Poco::Net::SocketAd
 	const TcpConnection::Ptr pConnection = local
 		? TcpConnection::connectFrom(loop, *local, address, timeout)
 		: TcpConnection::connect(loop, address, timeout);
-	pExchange->_connection = pConnection;
+	ByteStream::Ptr pStream = pConnection;
+	if (tls)
+	{
+		try
+		{
+			pStream = TlsChannel::client(pConnection, tls->context, tls->host);   // sends once verified
+		}
+		catch (...)
+		{
+			pConnection->abort("cannot set up TLS");
+			throw;
+		}
+	}
+	pExchange->_stream = pStream;
 	Ptr self = pExchange;
-	pConnection->setDataHandler([self](const char* data, std::size_t size) {
+	pStream->setDataHandler([self](const char* data, std::size_t size) {
 		self->onData(data, size);
 	});
-	pConnection->setCloseHandler([self](const std::string& reason) {
+	pStream->setCloseHandler([self](const std::string& reason) {
 		self->onClose(reason);
 	});
-	pConnection->send(out.str());
+	pStream->send(out.str());
 
 	std::weak_ptr<HttpExchange> weak = pExchange;
 	pExchange->_timeout = loop.runAfter(timeout, [weak, timeout] {
@@ -90,8 +106,8 @@ void HttpExchange::cancel()
 	_finished = true;
 	_handler = nullptr;
 	_timeout.cancel();
-	if (auto pConnection = _connection.lock()) pConnection->abort("cancelled");
-	_connection.reset();
+	if (auto pStream = _stream.lock()) pStream->abort("cancelled");
+	_stream.reset();
 }
 
 
@@ -147,13 +163,13 @@ bool HttpExchange::parseHeader(std::size_t headerEnd)
 	if (status == Poco::Net::HTTPResponse::HTTP_SWITCHING_PROTOCOLS)
 	{
 		_result.leftover = _buffer.substr(_bodyStart);
-		_result.upgraded = _connection.lock();   // alive: we are inside its data handler
+		_result.upgraded = _stream.lock();   // alive: we are inside its data handler
 		_finished = true;
 		_timeout.cancel();
 		// Hand over the connection bare: the new owner installs its own handlers.
 		_result.upgraded->setDataHandler(nullptr);
 		_result.upgraded->setCloseHandler(nullptr);
-		_connection.reset();
+		_stream.reset();
 		Handler handler = std::move(_handler);
 		_handler = nullptr;
 		if (handler) handler(_result);
@@ -205,8 +221,8 @@ void HttpExchange::fail(const std::string& error)
 	_finished = true;
 	_timeout.cancel();
 	_result.error = error;
-	if (auto pConnection = _connection.lock()) pConnection->abort(error);
-	_connection.reset();
+	if (auto pStream = _stream.lock()) pStream->abort(error);
+	_stream.reset();
 	Handler handler = std::move(_handler);
 	_handler = nullptr;
 	if (handler) handler(_result);
@@ -217,8 +233,8 @@ void HttpExchange::succeed()
 {
 	_finished = true;
 	_timeout.cancel();
-	if (auto pConnection = _connection.lock()) pConnection->close();
-	_connection.reset();
+	if (auto pStream = _stream.lock()) pStream->close();
+	_stream.reset();
 	Handler handler = std::move(_handler);
 	_handler = nullptr;
 	if (handler) handler(_result);

@@ -642,6 +642,7 @@ StatusSnapshot RelayApi::snapshot(bool withPeers) const
 	s.sources = _context.budget.sources();
 	s.replayEntries = _context.auth.cachedNonces();
 	s.rateLimitedSources = _context.requestRate.size();
+	s.openDescriptors = openDescriptors();
 	s.requests = metrics.requests.load();
 	s.announcesTotal = metrics.announces.total();
 	s.lookupsTotal = metrics.lookups.total();

@@ -9,6 +9,7 @@
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/MessageSchema.h"
+#include "CrossChat/TlsClientContext.h"
 #include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "HttpExchange.h"
@@ -258,7 +259,7 @@ public:
 			{
 				HttpExchange::start(_loop, *_relayAddress,
 					makeRequest(Poco::Net::HTTPRequest::HTTP_DELETE, announcePath(), "", true, nullptr), "",
-					_config.requestTimeout, nullptr);
+					_config.requestTimeout, nullptr, std::nullopt, tlsTarget());
 			}
 			catch (const Poco::Exception& exc)
 			{
@@ -370,16 +371,35 @@ private:
 
 	// URL and requests ----------------------------------------------------------------------
 
-	std::string urlProblem() const
+	std::string urlProblem()
+		/// Empty if the URL is usable; for https, also loads the trust anchors (once).
 	{
 		const std::string scheme = _config.url.getScheme();
-		if (scheme == "https")
-			return "https relays are not supported by this client yet (relay " + _config.url.toString() + ")";
-		if (scheme != "http")
-			return "unsupported relay URL '" + _config.url.toString() + "' (expected http://host:port)";
+		if (scheme != "http" && scheme != "https")
+			return "unsupported relay URL '" + _config.url.toString() + "' (expected http://host[:port] or https://host[:port])";
 		if (_config.url.getHost().empty())
 			return "relay URL '" + _config.url.toString() + "' has no host";
+		if (scheme == "http" && !_config.caFile.empty())
+			return "a CA file (" + _config.caFile + ") is only used with an https:// relay, not " + _origin;
+		if (scheme == "https" && !_pTls)
+		{
+			try
+			{
+				_pTls = _config.caFile.empty() ? TlsClientContext::systemTrust() : TlsClientContext::withCaFile(_config.caFile);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				return "relay " + _origin + ": cannot load what to trust: " + exc.message();
+			}
+		}
 		return std::string();
+	}
+
+	std::optional<HttpExchange::TlsTarget> tlsTarget() const
+		/// For an https:// relay: its certificate must be valid for the URL's host.
+	{
+		if (!_pTls) return std::nullopt;
+		return HttpExchange::TlsTarget{_pTls, _config.url.getHost()};
 	}
 
 	bool usable(std::string& error)
@@ -470,7 +490,7 @@ private:
 					result.error = "unexpected switch to protocol '" + result.response.get("Upgrade", "") + "'";
 				}
 				handler(result);
-			}, local);
+			}, local, tlsTarget());
 	}
 
 	void track(const HttpExchange::Ptr& pExchange)
@@ -1158,6 +1178,7 @@ private:
 	bool _started = false;
 	bool _stopped = false;
 	std::optional<Poco::Net::SocketAddress> _relayAddress;
+	TlsClientContext::Ptr _pTls;             ///< https:// relays: what their certificate is verified against.
 	std::vector<std::weak_ptr<HttpExchange>> _pending;   ///< Lookups and tunnels, cancelled by stop().
 	bool _retrying = false;         ///< A cycle failed and none has succeeded since.
 	Milliseconds _backoff{0};
@@ -1171,7 +1192,7 @@ private:
 	TimerHandle _reannounceTimer;
 
 	HttpExchange::Ptr _pControlUpgrade;
-	TcpConnection::Ptr _pControl;
+	ByteStream::Ptr _pControl;
 	FrameCodec _codec;
 	ControlPhase _phase = ControlPhase::NONE;
 	TimerHandle _handshakeTimer;

@@ -112,13 +112,14 @@ EventLoop& PlainStream::loop() const
 RelayStream::Ptr TlsStream::create(const TcpConnection::Ptr& pConnection, const TlsServerContext::Ptr& pContext,
 	const std::string& ciphertextAlreadyRead)
 {
-	std::shared_ptr<TlsStream> pStream(new TlsStream(TlsChannel::server(pConnection, pContext)));
+	std::shared_ptr<TlsStream> pStream(new TlsStream(pConnection, TlsChannel::server(pConnection, pContext)));
 	if (!ciphertextAlreadyRead.empty()) pStream->_pChannel->receiveCiphertext(ciphertextAlreadyRead);
 	return pStream;
 }
 
 
-TlsStream::TlsStream(const TlsChannel::Ptr& pChannel):
+TlsStream::TlsStream(const TcpConnection::Ptr& pConnection, const TlsChannel::Ptr& pChannel):
+	_pConnection(pConnection),
 	_pChannel(pChannel)
 {
 }
@@ -180,7 +181,7 @@ bool TlsStream::aboveHighWaterMark() const
 
 void TlsStream::setHighWaterMark(std::size_t bytes)
 {
-	_pChannel->connection()->setHighWaterMark(bytes);
+	_pConnection->setHighWaterMark(bytes);
 }
 
 

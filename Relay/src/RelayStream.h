@@ -123,8 +123,9 @@ public:
 	EventLoop& loop() const override;
 
 private:
-	explicit TlsStream(const TlsChannel::Ptr& pChannel);
+	TlsStream(const TcpConnection::Ptr& pConnection, const TlsChannel::Ptr& pChannel);
 
+	TcpConnection::Ptr _pConnection;   ///< Under the channel (it holds it too): the ciphertext's buffer.
 	TlsChannel::Ptr _pChannel;
 	bool _closed = false;
 };

@@ -7,6 +7,9 @@
 
 #include "StatusPages.h"
 #include "Poco/JSON/Object.h"
+#include <dirent.h>
+#include <chrono>
+#include <mutex>
 #include <sstream>
 
 
@@ -100,6 +103,31 @@ std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot&
 		{"maxProbeConnectionsPerIp", perSource(ConnectionKind::PROBE)},
 		{"drainTimeoutSeconds", seconds(c.drainTimeout)},
 	};
+}
+
+
+std::size_t openDescriptors()
+{
+	using Clock = std::chrono::steady_clock;
+	static std::mutex mutex;
+	static Clock::time_point counted;
+	static std::size_t count = 0;
+	std::lock_guard<std::mutex> lock(mutex);
+	const Clock::time_point now = Clock::now();
+	if (count != 0 && now - counted < std::chrono::seconds(1)) return count;
+	std::size_t entries = 0;
+	if (DIR* pDir = ::opendir("/proc/self/fd"))
+	{
+		while (const dirent* pEntry = ::readdir(pDir))
+		{
+			if (pEntry->d_name[0] != '.') ++entries;
+		}
+		::closedir(pDir);
+		if (entries > 0) --entries;   // the directory stream's own descriptor
+	}
+	count = entries;
+	counted = now;
+	return count;
 }
 
 
@@ -246,12 +274,23 @@ std::string renderMetrics(const StatusSnapshot& s)
 		metric(out, "crosschat_relay_max_control_connections", "gauge", "Control channel limit.", s.pLimits->connections.total[static_cast<std::size_t>(ConnectionKind::CONTROL)]);
 		metric(out, "crosschat_relay_max_tunnels", "gauge", "Tunnel limit.", s.pLimits->maxTunnels);
 		metric(out, "crosschat_relay_max_peers", "gauge", "Peer record limit.", s.pLimits->maxPeers);
+		metric(out, "crosschat_relay_descriptor_budget", "gauge", "Descriptors the connection limits share (the limit less a reserve).", s.pLimits->descriptorBudget);
+		metric(out, "crosschat_relay_max_probe_connections", "gauge", "NAT probe connection limit.",
+			s.pLimits->connections.total[static_cast<std::size_t>(ConnectionKind::PROBE)]);
+		metric(out, "crosschat_relay_replay_capacity", "gauge", "Nonces the replay cache holds at most.", s.pLimits->replayCapacity);
+		metric(out, "crosschat_relay_max_rate_limited_sources", "gauge", "Sources the rate limiters track at most.", s.pLimits->maxRateLimitedSources);
+	}
+	if (s.pConfig)
+	{
+		metric(out, "crosschat_relay_global_rate_bytes_per_second", "gauge", "Byte rate limit of all tunnels together (relay.globalRateBytesPerSecond).",
+			s.pConfig->globalRateBytesPerSecond);
 	}
 	metric(out, "crosschat_relay_online_peers", "gauge", "Peers with an authenticated control channel.", s.online);
 	metric(out, "crosschat_relay_control_connections", "gauge", "Open control connections (authenticated or not).", s.controlConnections);
 	metric(out, "crosschat_relay_tunnels", "gauge", "Tunnels pending or running.", s.tunnels);
 	metric(out, "crosschat_relay_tunnel_connections", "gauge", "Joined tunnel ends.", s.tunnelConnections);
 	metric(out, "crosschat_relay_uptime_seconds", "gauge", "Seconds since start.", static_cast<std::uint64_t>(s.uptimeSeconds));
+	metric(out, "crosschat_relay_open_descriptors", "gauge", "Descriptors the process has open (counted at most once a second).", s.openDescriptors);
 	return out.str();
 }
 

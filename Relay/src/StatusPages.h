@@ -44,6 +44,7 @@ struct StatusSnapshot
 	std::size_t sources = 0;                ///< Sources holding connections.
 	std::size_t replayEntries = 0;
 	std::size_t rateLimitedSources = 0;
+	std::size_t openDescriptors = 0;        ///< Descriptors the process has open (openDescriptors()).
 	std::uint64_t requests = 0;
 	std::uint64_t connectionsAcceptedTotal = 0;
 	std::uint64_t announcesTotal = 0;
@@ -82,6 +83,11 @@ std::string renderMetrics(const StatusSnapshot& snapshot);
 
 std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot& snapshot);
 	/// Every limit in force as (setting, value) pairs, for the status page and /health.
+
+std::size_t openDescriptors();
+	/// The number of descriptors this process has open (the entries of /proc/self/fd), counted
+	/// at most once a second: the pages are not rate-limited, so a request must not cost a walk
+	/// over every descriptor. 0 where /proc is not available. Safe to call from any thread.
 
 
 } } // namespace CrossChat::Relay

@@ -193,5 +193,27 @@ echo "exit 78: $(cat "$WORK/err7")"
 echo "-- --help"
 "$CROSSCHAT" --help >"$WORK/help" || fail "--help exited with $?"
 grep -q -- "--data-dir" "$WORK/help" || fail "--help does not mention --data-dir"
+grep -q -- "--relay-ca" "$WORK/help" || fail "--help does not mention --relay-ca"
+
+echo "-- relay URLs and --relay-ca: refused before starting, with the reason"
+# refused <exit status> <text> <options...>
+refused()
+{
+	local status=$1 text=$2 rc
+	shift 2
+	set +e
+	"$CROSSCHAT" --no-lan --no-port-mapping --data-dir "$DATA.relay" "$@" </dev/null >"$WORK/out4" 2>"$WORK/err4"
+	rc=$?
+	set -e
+	[[ $rc -eq $status ]] || fail "'$*' exited with $rc, expected $status: $(cat "$WORK/err4")"
+	grep -qF -- "$text" "$WORK/err4" || fail "'$*' did not say '$text': $(cat "$WORK/err4")"
+}
+refused 64 "unsupported scheme 'ftp'" --relay ftp://relay.example.org
+refused 64 "--relay-ca (crosschat.relay-ca) is for an https:// relay, not http://relay.example.org" \
+	--relay http://relay.example.org --relay-ca /etc/ssl/certs/ca-certificates.crt
+refused 64 "and no relay is set" --relay-ca /etc/ssl/certs/ca-certificates.crt
+refused 78 "cannot open CA file $WORK/no-such-ca.pem" --relay https://relay.example.org --relay-ca "$WORK/no-such-ca.pem"
+printf 'not a certificate\n' > "$WORK/junk.pem"
+refused 78 "holds no PEM certificate" --relay https://relay.example.org --relay-ca "$WORK/junk.pem"
 
 echo "PASS"

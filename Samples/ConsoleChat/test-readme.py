@@ -3,22 +3,27 @@
 # test-readme.py — the README's example output is what crosschat prints today
 # (CTest: crosschat-readme).
 #
-# Usage: test-readme.py <path to crosschat> <README.md> [--print]
+# Usage: test-readme.py <path to crosschat> <README.md> [<path to crosschat-relay>] [--print]
 #
 # Each checked block in the README is a fenced code block right after a marker line
 #     <!-- readme-check: NAME -->
 # and this script knows, for each NAME, how to produce that output: it runs the programs
 # (two crosschat instances finding each other on loopback with a private discovery port,
-# typing what the README says was typed) and records their transcripts, typed lines
-# included, as a terminal would show them. Both sides are normalised the same way before
+# typing what the README says was typed; the relay stories through a crosschat-relay of
+# their own on 127.0.0.1, port 0) and records their transcripts, typed lines included, as a
+# terminal would show them. Both sides are normalised the same way before
 # comparing: peer IDs (full, shortened "ABCDEFG-…-HIJKLMN", or the 7-character short
 # form) become <ID1>, <ID2>, ... in order of appearance, message IDs <MSG1>, ..., times
 # [HH:MM:SS], addresses <ADDR> (the first LAN datagram may come by IPv4 or IPv6), port
-# numbers <PORT>, data directories <DIR>. A block must appear in its transcript as a run
-# of consecutive lines; JSON blocks are compared event by event (an "updated" peer event is
+# numbers <PORT>, data directories <DIR>, relay URLs http://<RELAY>, the list of local
+# addresses in /netinfo <ADDRS>, and in the relay's /health the uptime, the bytes relayed
+# (TLS record sizes vary) and the descriptor limit (the host's). A block must appear in its
+# transcript as a run of consecutive lines; JSON blocks are compared event by event (an "updated" peer event is
 # left out: whether the first datagram carries every address depends on the network).
 # A README line that ends its JSON with "…]" or "…}" is a shortened example: its text
 # up to the "…" must start the real line.
+#
+# Without the relay's path the relay blocks are reported SKIPPED.
 #
 # With --print it prints the transcripts (to paste into the README) instead of comparing.
 #
@@ -30,10 +35,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 CROSSCHAT = os.path.abspath(sys.argv[1])
 README = sys.argv[2]
 PRINT = "--print" in sys.argv
+ARGUMENTS = [argument for argument in sys.argv[3:] if not argument.startswith("--")]
+RELAY = os.path.abspath(ARGUMENTS[0]) if ARGUMENTS else None
 WORK = tempfile.mkdtemp(prefix="crosschat-readme.")
 LAN_PORT = 20000 + (os.getpid() * 7) % 20000
 DEADLINE = 20.0
@@ -41,6 +49,47 @@ DEADLINE = 20.0
 
 class Failure(Exception):
     pass
+
+
+class Relay:
+    """A crosschat-relay on 127.0.0.1, on a port it picks (its log names it)."""
+
+    def __init__(self):
+        self.log = []
+        self.process = subprocess.Popen([RELAY, "--port=0", "--bind=127.0.0.1", "--define", "relay.eventLoops=1"],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, bufsize=1)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        end = time.monotonic() + DEADLINE
+        self.url = None
+        while self.url is None:
+            for line in list(self.log):
+                match = re.search(r"listening on (http://127\.0\.0\.1:\d+)/", line)
+                if match:
+                    self.url = match.group(1)
+            if self.url is None:
+                if time.monotonic() > end or self.process.poll() is not None:
+                    self.stop()
+                    raise Failure("crosschat-relay did not say where it listens:\n" + "\n".join(self.log))
+                time.sleep(0.02)
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.log.append(line.rstrip("\n"))
+
+    def health(self):
+        with urllib.request.urlopen(self.url + "/health", timeout=DEADLINE) as response:
+            return response.read().decode("utf-8").strip()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 class Program:
@@ -83,6 +132,15 @@ class Program:
             time.sleep(0.02)
         raise Failure(f"{self.name}: no line matching {pattern!r}; transcript:\n" + "\n".join(self.lines()))
 
+    def peer_id(self):
+        """The full peer ID from the banner or the ready event."""
+        self.wait(r"Your peer ID: |\"event\":\"ready\"")
+        for line in self.lines():
+            match = re.search(r"[A-Z2-7]{7}(?:-[A-Z2-7]{7}){7}", line)
+            if match:
+                return match.group(0)
+        raise Failure(f"{self.name}: no peer ID in " + "\n".join(self.lines()))
+
     def close(self):
         try:
             self.process.stdin.close()
@@ -100,6 +158,9 @@ UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 ADDRESS = re.compile(r"\[[0-9a-fA-F:.%\w]+\]:\d+|\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b")
 TIME = re.compile(r"\[\d\d:\d\d:\d\d\]|\b\d\d:\d\d\b")
 PORTS = re.compile(r"(Chat port: |UDP port |chat port |LAN discovery port )\d+")
+RELAY_URL = re.compile(r"http://[\w.-]+:\d+")
+LOCAL_ADDRESSES = re.compile(r"^Local addresses: .*")
+HEALTH_VARYING = re.compile(r'"(uptime_s|bytes_relayed|descriptorLimit)":"?\d+"?')
 
 
 class Normaliser:
@@ -114,6 +175,8 @@ class Normaliser:
         line = UUID.sub(lambda m: self.messages.setdefault(m.group(0), f"<MSG{len(self.messages) + 1}>"), line)
         line = ID_FULL.sub(lambda m: self.peer(m.group(1) or m.group(2)), line)
         line = ID_SHORT.sub(lambda m: self.peer(m.group(0)), line)
+        line = RELAY_URL.sub("http://<RELAY>", line)
+        line = LOCAL_ADDRESSES.sub("Local addresses: <ADDRS>", line)
         line = ADDRESS.sub("<ADDR>", line)
         line = TIME.sub("[HH:MM:SS]", line)
         line = PORTS.sub(lambda m: m.group(1) + "<PORT>", line)
@@ -128,12 +191,14 @@ class Normaliser:
                 value = 0
             elif key == "data_dir":
                 value = "<DIR>"
-            elif key == "addresses":
+            elif key in ("addresses", "local"):
                 value = ["<ADDR>"] if value else []
-            elif key == "address":
+            elif key in ("address", "reflexive"):
                 value = "<ADDR>" if value else ""
             elif key == "peers" and isinstance(value, list):
                 value = [self.event(peer) for peer in value]
+            elif isinstance(value, dict):
+                value = self.event(value)
             elif isinstance(value, str):
                 value = self.text(value)
             result[key] = value
@@ -161,10 +226,11 @@ def readme_blocks():
     while i < len(lines):
         match = re.match(r"<!-- readme-check: ([\w-]+) -->", lines[i].strip())
         if match:
-            if not lines[i + 1].startswith("```"):
+            # (a block in a list item is indented like the marker)
+            if not lines[i + 1].strip().startswith("```"):
                 raise Failure(f"README line {i + 2}: a code block must follow the marker {match.group(1)}")
             end = i + 2
-            while not lines[end].startswith("```"):
+            while not lines[end].strip().startswith("```"):
                 end += 1
             blocks[match.group(1)] = (i + 3, lines[i + 2:end])
             i = end
@@ -266,6 +332,95 @@ def lan_story(json_mode):
         for program in (alice, bob):
             if program.process.poll() is None:
                 program.process.kill()
+
+
+def relay_story(json_mode):
+    """Across networks: alice and bob meet only through a relay (no LAN, no hole punching,
+    so the conversation stays on the relay's tunnel); bob writes to alice's full peer ID.
+    Returns alice's and bob's transcripts and the relay's /health while the tunnel is up."""
+    relay = Relay()
+    options = ["--relay", relay.url, "--no-lan", "--no-hole-punching"] + (["--json"] if json_mode else [])
+    story = "relay-json-" if json_mode else "relay-text-"
+    alice = bob = None
+    try:
+        online = r'"event":"relay","state":"online"' if json_mode else r"^\* connected to relay "
+        alice = Program("alice", *options, story=story)
+        alice.wait(online)
+        bob = Program("bob", *options, story=story)
+        bob.wait(online)
+        bob.type(f"/msg {alice.peer_id()} hello alice")
+        bob.wait(r'"event":"delivered"' if json_mode else r"✓ delivered to alice")
+        alice.wait(r'"text":"hello alice"' if json_mode else r"bob: hello alice")
+        alice.type("hi bob")
+        alice.wait(r'"event":"delivered"' if json_mode else r"✓ delivered to bob")
+        bob.wait(r'"text":"hi bob"' if json_mode else r"alice: hi bob")
+        bob.type("/peers")
+        bob.wait(r'"event":"peers"' if json_mode else r"via relay  connected")
+        health = relay.health()
+        if not json_mode:
+            alice.type("/netinfo")
+            alice.wait(r"^Port mapping: ")
+        alice.type("/quit")
+        alice.close()
+        bob.wait(r'"state":"disconnected"' if json_mode else r"disconnected from alice")
+        if json_mode:
+            bob.close()
+        else:
+            bob.type("/quit")
+            bob.close()
+        alice_lines = [line for line in alice.lines() if not (json_mode and not line.startswith("{"))]
+        bob_lines = [line for line in bob.lines() if not (json_mode and not line.startswith("{"))]
+        return alice_lines, bob_lines, health
+    finally:
+        for program in (alice, bob):
+            if program is not None and program.process.poll() is None:
+                program.process.kill()
+        relay.stop()
+
+
+def upgrade_story():
+    """The same through a relay with hole punching on: on loopback the conversation moves
+    to a direct path once both have written. Returns alice's netinfo event and the first
+    path event bob prints."""
+    relay = Relay()
+    options = ["--relay", relay.url, "--no-lan", "--json"]
+    alice = bob = None
+    try:
+        alice = Program("alice", *options, story="upgrade-")
+        alice.wait(r'"event":"relay","state":"online"')
+        bob = Program("bob", *options, story="upgrade-")
+        bob.wait(r'"event":"relay","state":"online"')
+        bob.type(f"/msg {alice.peer_id()} hello alice")
+        alice.wait(r'"text":"hello alice"')
+        alice.type("hi bob")
+        bob.wait(r'"text":"hi bob"')
+        bob.wait(r'"event":"path"')
+        alice.type("/netinfo")
+        alice.wait(r'"event":"netinfo"')
+        netinfo = next(line for line in alice.lines() if '"event":"netinfo"' in line)
+        path = next(line for line in bob.lines() if '"event":"path"' in line)
+        alice.type("/quit")
+        bob.type("/quit")
+        alice.close()
+        bob.close()
+        return [netinfo, path]
+    finally:
+        for program in (alice, bob):
+            if program is not None and program.process.poll() is None:
+                program.process.kill()
+        relay.stop()
+
+
+def check_health(name, readme_lines, health):
+    """The wrapped /health example: its text up to the "…" starts the real answer (uptime,
+    bytes relayed and the descriptor limit normalised)."""
+    want = "".join(line.strip() for line in readme_lines)
+    have = json.dumps(json.loads(health), separators=(",", ":"), ensure_ascii=False)
+    want, have = HEALTH_VARYING.sub(r'"\1":N', want), HEALTH_VARYING.sub(r'"\1":N', have)
+    prefix = want.split("…")[0]
+    if not have.startswith(prefix):
+        raise Failure(f"README block {name} is not what crosschat-relay answers on /health:\n  README:        {prefix}\n"
+                      f"  crosschat-relay: {have}")
 
 
 def other_events():
@@ -376,8 +531,9 @@ def startup_json_error():
 
 def main():
     blocks = readme_blocks()
-    expected = {"lan-alice", "lan-bob", "lan-alice-json", "lan-bob-json", "other-events", "startup-error-json",
-                "screen-alice"}
+    expected = {"startup-alice", "lan-alice", "lan-bob", "lan-alice-json", "lan-bob-json", "other-events",
+                "startup-error-json", "screen-alice", "relay-bob", "relay-alice", "netinfo", "relay-bob-json",
+                "relay-alice-json", "netinfo-path-json", "relay-health"}
     missing = expected - set(blocks)
     if missing and not PRINT:
         raise Failure(f"README lacks the checked blocks {sorted(missing)} (markers <!-- readme-check: NAME -->)")
@@ -385,20 +541,31 @@ def main():
     if unknown:
         raise Failure(f"README marks blocks this test does not know how to check: {sorted(unknown)}")
 
+    relayed_blocks = {"relay-bob", "relay-alice", "netinfo", "relay-bob-json", "relay-alice-json",
+                      "netinfo-path-json", "relay-health"}
     started = time.monotonic()
     alice, bob = lan_story(False)
     alice_json, bob_json = lan_story(True)
     others = other_events()
     startup = startup_json_error()
     screen = screen_story()
+    relayed = None
+    if RELAY is not None:
+        relay_alice, relay_bob, health = relay_story(False)
+        relay_alice_json, relay_bob_json, _ = relay_story(True)
+        upgrade = upgrade_story()
+        relayed = (("relay-alice", relay_alice), ("relay-bob", relay_bob), ("relay-alice-json", relay_alice_json),
+                   ("relay-bob-json", relay_bob_json), ("netinfo-path-json", upgrade), ("relay-health", [health]))
     if PRINT:
         print("== screen-alice")
         print("\n".join(screen or ["(no tmux)"]))
         for title, lines in (("lan-alice", alice), ("lan-bob", bob), ("lan-alice-json", alice_json),
-                             ("lan-bob-json", bob_json), ("other-events", others), ("startup-error-json", startup)):
+                             ("lan-bob-json", bob_json), ("other-events", others), ("startup-error-json", startup),
+                             *(relayed or ())):
             print(f"== {title}")
             print("\n".join(lines))
         return
+    check_text("startup-alice", blocks["startup-alice"][1], alice)
     check_text("lan-alice", blocks["lan-alice"][1], alice)
     check_text("lan-bob", blocks["lan-bob"][1], bob)
     check_json("lan-alice-json", blocks["lan-alice-json"][1], alice_json)
@@ -406,10 +573,23 @@ def main():
     check_lines("other-events", blocks["other-events"][1], others)
     check_lines("startup-error-json", blocks["startup-error-json"][1], startup)
     if screen is None:
+        skipped += 1
         print("screen-alice: SKIPPED (no tmux; scripts/deps.sh installs it)")
     else:
         check_text("screen-alice", blocks["screen-alice"][1], screen)
-    print(f"PASS: {len(blocks)} README blocks match ({time.monotonic() - started:.1f} s)")
+    skipped = 0
+    if relayed is None:
+        skipped = len(relayed_blocks)
+        print(f"relay blocks {sorted(relayed_blocks)}: SKIPPED (no crosschat-relay given)")
+    else:
+        check_text("relay-bob", blocks["relay-bob"][1], relay_bob)
+        check_text("relay-alice", blocks["relay-alice"][1], relay_alice)
+        check_text("netinfo", blocks["netinfo"][1], relay_alice)
+        check_json("relay-bob-json", blocks["relay-bob-json"][1], relay_bob_json)
+        check_json("relay-alice-json", blocks["relay-alice-json"][1], relay_alice_json)
+        check_json("netinfo-path-json", blocks["netinfo-path-json"][1], upgrade)
+        check_health("relay-health", blocks["relay-health"][1], health)
+    print(f"PASS: {len(blocks) - skipped} README blocks match, {skipped} skipped ({time.monotonic() - started:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,39 @@ void PeerTest::testDirectBeatsRelay()
 }
 
 
+void PeerTest::testPeerUpgradeIsAPathChange()
+{
+	// The larger side upgraded: its close of the tunnel overtakes the direct session it dialed
+	// (another connection). For us that is a change of path, never a disconnection.
+	Side me(SMALL, LARGE);
+	FakeSession::Ptr relay = me.incoming(Path::RELAY);
+	relay->closeByPeer("closed by the peer: upgraded to a direct path");
+	me.clock().runPending();
+	CPPUNIT_ASSERT(!me.peer->current());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), me.host.countChanges(PeerChange::DISCONNECTED));
+	FakeSession::Ptr direct = me.incoming(Path::DIRECT);
+	CPPUNIT_ASSERT(me.peer->current() == direct);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), me.host.countChanges(PeerChange::CONNECTED));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), me.host.countChanges(PeerChange::PATH));
+	me.clock().advance(Peer::HANDOVER_GRACE * 2);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), me.host.countChanges(PeerChange::DISCONNECTED));
+
+	// When the direct session never comes, the grace ends in a disconnection (and the ladder).
+	Side other(SMALL, LARGE);
+	FakeSession::Ptr tunnel = other.incoming(Path::RELAY);
+	tunnel->closeByPeer("closed by the peer: upgraded to a direct path");
+	other.clock().advance(Peer::HANDOVER_GRACE - std::chrono::seconds(1));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), other.host.countChanges(PeerChange::DISCONNECTED));
+	other.clock().advance(std::chrono::seconds(2));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), other.host.countChanges(PeerChange::DISCONNECTED));
+	// Any other close is a disconnection at once.
+	Side third(SMALL, LARGE);
+	third.incoming(Path::RELAY)->closeByPeer("keepalive timeout");
+	third.clock().runPending();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), third.host.countChanges(PeerChange::DISCONNECTED));
+}
+
+
 void PeerTest::testPeerDialedRelayReplacesDirect()
 {
 	// A direct session, then the larger side's end of it dies unnoticed by us (no link: we

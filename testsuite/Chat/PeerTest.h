@@ -17,6 +17,7 @@ class PeerTest: public CppUnit::TestFixture
 {
 	CPPUNIT_TEST_SUITE(PeerTest);
 	CPPUNIT_TEST(testDirectBeatsRelay);
+	CPPUNIT_TEST(testPeerUpgradeIsAPathChange);
 	CPPUNIT_TEST(testPeerDialedRelayReplacesDirect);
 	CPPUNIT_TEST(testSameDialerNewerWins);
 	CPPUNIT_TEST(testTieBreakSameOnBothSides);
@@ -34,6 +35,7 @@ class PeerTest: public CppUnit::TestFixture
 
 public:
 	void testDirectBeatsRelay();
+	void testPeerUpgradeIsAPathChange();
 	void testPeerDialedRelayReplacesDirect();
 	void testSameDialerNewerWins();
 	void testTieBreakSameOnBothSides();

@@ -617,6 +617,80 @@ void TlsChannelTest::testTruncationReported()
 }
 
 
+void TlsChannelTest::testNestedChannels()
+{
+	// TLS inside TLS, as the chat's session inside a tunnel of a relay reached over HTTPS: the
+	// inner channels run over the outer channels' plaintext (TlsChannel is a ByteStream). The
+	// server pauses its inner channel's reading for a while in the middle of a 1 MiB transfer;
+	// everything arrives, in order, and an orderly close goes through both layers.
+	const Identity outerServer = Identity::generate();
+	const Identity outerClient = Identity::generate();
+	const Identity innerServer = Identity::generate();
+	const Identity innerClient = Identity::generate();
+	const std::string big = pattern(1024 * 1024);
+	EventLoop loop;
+	HangGuard guard(loop);
+	CloseCounter counter(loop, 2);
+
+	Side serverSide;
+	TlsChannel::Ptr serverOuter;
+	bool paused = false;
+	bool resumed = false;
+	bool deliveredWhilePaused = false;
+	TimerHandle resumeTimer;
+	TcpListener listener(loop, SocketAddress("127.0.0.1", 0), [&](const StreamSocket& socket) {
+		serverOuter = TlsChannel::server(TcpConnection::adopt(loop, socket), outerServer);
+		serverSide.attach(TlsChannel::server(serverOuter, innerServer), counter);
+		serverSide.onData = [&] {
+			if (paused && !resumed) deliveredWhilePaused = true;
+			if (!paused && serverSide.received.size() >= big.size() / 2)
+			{
+				paused = true;
+				serverSide.channel->pauseReading();
+				resumeTimer = loop.runAfter(50ms, [&] {
+					resumed = true;
+					serverSide.channel->resumeReading();
+				});
+			}
+			if (serverSide.received.size() == big.size()) serverSide.channel->send("got it all");
+		};
+	});
+
+	Side client;
+	int connectCount = 0;
+	const TcpConnection::Ptr tcp = TcpConnection::connect(loop, listener.address());
+	const TlsChannel::Ptr clientOuter = TlsChannel::client(tcp, outerClient, outerServer.peerId());
+	client.attach(TlsChannel::client(clientOuter, innerClient, innerServer.peerId()), counter);
+	client.channel->setConnectHandler([&] {
+		++connectCount;
+		CPPUNIT_ASSERT(client.channel->connected());
+		CPPUNIT_ASSERT(clientOuter->connected());
+		client.channel->send(big.data(), big.size());
+	});
+	client.onData = [&] { if (client.received == "got it all") client.channel->close(); };
+	CPPUNIT_ASSERT(!client.channel->connected());
+	loop.run();
+
+	CPPUNIT_ASSERT(!guard.fired());
+	CPPUNIT_ASSERT_EQUAL(1, connectCount);
+	CPPUNIT_ASSERT(paused && resumed);
+	CPPUNIT_ASSERT(!deliveredWhilePaused);
+	CPPUNIT_ASSERT_EQUAL(1, client.readyCount);
+	CPPUNIT_ASSERT_EQUAL(1, serverSide.readyCount);
+	CPPUNIT_ASSERT(client.peer == innerServer.peerId());        // each layer pinned to its own key
+	CPPUNIT_ASSERT(serverSide.peer == innerClient.peerId());
+	CPPUNIT_ASSERT(*clientOuter->peerId() == outerServer.peerId());
+	CPPUNIT_ASSERT(*serverOuter->peerId() == outerClient.peerId());
+	CPPUNIT_ASSERT(serverSide.received == big);
+	CPPUNIT_ASSERT_EQUAL(std::string("got it all"), client.received);
+	CPPUNIT_ASSERT_EQUAL(std::string(), client.closeReason);
+	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+	CPPUNIT_ASSERT(client.channel->closed());
+	CPPUNIT_ASSERT(clientOuter->closed());
+	CPPUNIT_ASSERT(client.channel->peerAddress() == tcp->peerAddress());
+}
+
+
 void TlsChannelTest::testSendsCoalescedIntoOneRecord()
 {
 	// 100 messages sent in one iteration are encrypted together (one SSL_write, one record of
@@ -627,7 +701,8 @@ void TlsChannelTest::testSendsCoalescedIntoOneRecord()
 	CloseCounter counter(loop, 2);
 	ReadyPair pair(loop, serverIdentity, clientIdentity, counter);
 	CPPUNIT_ASSERT(pair.client.channel->ready());
-	const TcpConnection::Ptr& connection = pair.client.channel->connection();
+	const TcpConnection::Ptr connection = std::dynamic_pointer_cast<TcpConnection>(pair.client.channel->connection());
+	CPPUNIT_ASSERT(connection);
 	std::string expected;
 	for (int i = 0; i < 100; ++i) expected += "msg " + std::to_string(100 + i) + ";";   // 10 bytes each
 	std::uint64_t bytesBefore = 0;
@@ -691,7 +766,8 @@ void TlsChannelTest::testLoneMessageNotDelayed()
 void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 {
 	// bufferedAmount() includes plaintext not yet encrypted; a sender that waits for the
-	// connection's drain handler moves 8 MiB without unbounded buffering, in order.
+	// channel's drain handler (forwarded from the connection's) moves 8 MiB without unbounded
+	// buffering, in order.
 	const Identity serverIdentity = Identity::generate();
 	const Identity clientIdentity = Identity::generate();
 	EventLoop loop;
@@ -701,13 +777,14 @@ void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 	constexpr std::size_t TOTAL = 8 * 1024 * 1024;
 	constexpr std::size_t HIGH_WATER_MARK = 256 * 1024;
 	const std::string payload = pattern(TOTAL);
-	const TcpConnection::Ptr connection = pair.client.channel->connection();
+	const TcpConnection::Ptr connection = std::dynamic_pointer_cast<TcpConnection>(pair.client.channel->connection());
+	CPPUNIT_ASSERT(connection);
 	connection->setHighWaterMark(HIGH_WATER_MARK);
 	std::size_t offset = 0;
 	std::size_t maxBuffered = 0;
 	int drains = 0;
 	std::function<void()> pump = [&] {
-		while (offset < TOTAL && !connection->aboveHighWaterMark())
+		while (offset < TOTAL && !pair.client.channel->aboveHighWaterMark())
 		{
 			const std::size_t size = std::min<std::size_t>(1000, TOTAL - offset);
 			pair.client.channel->send(payload.data() + offset, size);
@@ -715,7 +792,7 @@ void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 			maxBuffered = std::max(maxBuffered, pair.client.channel->bufferedAmount());
 		}
 	};
-	connection->setDrainHandler([&] {
+	pair.client.channel->setDrainHandler([&] {   // forwarded from the connection's
 		++drains;
 		pump();
 	});
@@ -732,7 +809,7 @@ void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), queuedPlaintext);
 	CPPUNIT_ASSERT(drains > 0);
 	CPPUNIT_ASSERT(maxBuffered < HIGH_WATER_MARK + 2 * TlsChannel::COALESCE_LIMIT);
-	connection->setDrainHandler(nullptr);
+	pair.client.channel->setDrainHandler(nullptr);
 	pair.client.channel->close();   // an open channel and its connection hold each other
 	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
 	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);

@@ -25,6 +25,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testGarbageRejected);
 	CPPUNIT_TEST(testOrderlyCloseByServer);
 	CPPUNIT_TEST(testTruncationReported);
+	CPPUNIT_TEST(testNestedChannels);
 	CPPUNIT_TEST(testSendsCoalescedIntoOneRecord);
 	CPPUNIT_TEST(testLoneMessageNotDelayed);
 	CPPUNIT_TEST(testBackpressureCountsQueuedPlaintext);
@@ -41,6 +42,7 @@ public:
 	void testGarbageRejected();
 	void testOrderlyCloseByServer();
 	void testTruncationReported();
+	void testNestedChannels();
 	void testSendsCoalescedIntoOneRecord();
 	void testLoneMessageNotDelayed();
 	void testBackpressureCountsQueuedPlaintext();

@@ -9,10 +9,13 @@
 
 
 #include "RelayClientTest.h"
+#include "TestCertificates.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
+#include "CrossChat/TlsChannel.h"
+#include "CrossChat/TlsServerContext.h"
 #include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/Relay/RelayServer.h"
 #include "CrossChat/FrameCodec.h"
@@ -175,7 +178,7 @@ bool lookupUntil(EventLoop& loop, RelayClient& client, const PeerId& peer, const
 struct Pipe
 	/// Collects what a tunnel delivers, leftover bytes first.
 {
-	TcpConnection::Ptr connection;
+	CrossChat::ByteStream::Ptr connection;
 	std::string received;
 	bool closed = false;
 
@@ -207,15 +210,17 @@ class FakeRelay
 	/// A scripted HTTP server on the test loop: the responder maps (request head, body) to the raw
 	/// bytes to answer with ("" = never answer). A 101 answer keeps the connection open and hands
 	/// it to the upgrade handler if one is set, else echoes whatever arrives afterwards; any other
-	/// answer is followed by close().
+	/// answer is followed by close(). With a TlsServerContext it serves HTTPS (TlsChannel in X.509
+	/// mode) as https://localhost:<port>.
 {
 public:
 	using Responder = std::function<std::string(const std::string& head, const std::string& body)>;
-	using UpgradeHandler = std::function<void(const TcpConnection::Ptr& connection)>;
+	using UpgradeHandler = std::function<void(const ByteStream::Ptr& connection)>;
 
-	FakeRelay(EventLoop& loop, Responder responder):
+	FakeRelay(EventLoop& loop, Responder responder, TlsServerContext::Ptr pTls = nullptr):
 		_loop(loop),
 		_responder(std::move(responder)),
+		_pTls(std::move(pTls)),
 		_listener(loop, Poco::Net::SocketAddress("127.0.0.1", 0), [this](const Poco::Net::StreamSocket& socket) { accept(socket); })
 	{
 	}
@@ -227,7 +232,12 @@ public:
 
 	std::string url() const
 	{
-		return relayUrl(_listener.address().port());
+		return _pTls ? "https://localhost:" + std::to_string(_listener.address().port()) : relayUrl(_listener.address().port());
+	}
+
+	std::size_t accepted() const
+	{
+		return _connections.size();
 	}
 
 	void setUpgradeHandler(UpgradeHandler handler)
@@ -245,10 +255,11 @@ private:
 
 	void accept(const Poco::Net::StreamSocket& socket)
 	{
-		TcpConnection::Ptr pConnection = TcpConnection::adopt(_loop, socket);
+		ByteStream::Ptr pConnection = TcpConnection::adopt(_loop, socket);
+		if (_pTls) pConnection = TlsChannel::server(pConnection, _pTls);
 		_connections.push_back(pConnection);
 		auto pRequest = std::make_shared<Request>();
-		std::weak_ptr<TcpConnection> weak = pConnection;
+		std::weak_ptr<ByteStream> weak = pConnection;
 		pConnection->setDataHandler([this, pRequest, weak](const char* data, std::size_t size) {
 			auto pConn = weak.lock();
 			if (!pConn) return;
@@ -282,9 +293,10 @@ private:
 
 	EventLoop& _loop;
 	Responder _responder;
+	TlsServerContext::Ptr _pTls;
 	UpgradeHandler _onUpgrade;
 	TcpListener _listener;
-	std::vector<TcpConnection::Ptr> _connections;
+	std::vector<ByteStream::Ptr> _connections;
 };
 
 
@@ -447,7 +459,7 @@ void RelayClientTest::testTunnelToOfflinePeer()
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.online(); }));
 	bool done = false;
 	std::string error;
-	TcpConnection::Ptr pTunnel;
+	CrossChat::ByteStream::Ptr pTunnel;
 	const PeerId nobody = Identity::generate().peerId();
 	alice.client.openTunnel(nobody, [&](RelayTunnel tunnel, const std::string& failure) {
 		done = true;
@@ -571,17 +583,189 @@ void RelayClientTest::testUnreachableRelay()
 }
 
 
-void RelayClientTest::testHttpsNotSupported()
+void RelayClientTest::testHttpsTunnelCarriesNestedTls()
 {
+	// An https:// relay (a scripted one serving TLS with a test CA's certificate for localhost):
+	// the lookup and the tunnel go over TLS verified against --relay-ca, and the tunnel is the
+	// plaintext of that TLS, so the chat's pinned TLS runs inside it: two layers.
+	Test::TestCertificates certificates;
+	const auto authority = certificates.makeAuthority("relay");
+	const auto server = certificates.makeServer(authority, "relay");
 	EventLoop loop;
-	Peer alice(loop, "https://relay.example:5000", "alice");
-	alice.client.start();
-	CPPUNIT_ASSERT(alice.client.state() == RelayClient::State::OFFLINE);
-	CPPUNIT_ASSERT_MESSAGE(alice.client.stateDetail(), contains(alice.client.stateDetail(), "https relays are not supported"));
-	CPPUNIT_ASSERT_EQUAL(std::size_t(1), alice.states.size());
+	const Identity bob = Identity::generate();
+	const std::string token = "00112233445566778899aabbccddeeff";
+	std::vector<std::string> requests;
+	FakeRelay relay(loop, [&](const std::string& head, const std::string&) -> std::string {
+		requests.push_back(head.substr(0, head.find("\r\n")));
+		if (head.compare(0, 18, "GET /api/v1/peers/") == 0)
+			return httpAnswer("404 Not Found", "{\"error\":\"not_found\"}");
+		if (head.compare(0, 22, "POST /api/v1/tunnels H") == 0)
+			return httpAnswer("201 Created", "{\"token\":\"" + token + "\",\"expires_s\":30}");
+		if (head.compare(0, 20 + token.size(), "GET /api/v1/tunnels/" + token) == 0)
+			return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: crosschat-tunnel/1\r\n\r\n";
+		return httpAnswer("400 Bad Request", "{\"error\":\"bad_request\"}");
+	}, TlsServerContext::fromFiles(server.chainFile, server.keyFile));
+	// Bob's end of the tunnel, on the relay side of the fake: a pinned TLS server over the
+	// relay's TLS stream.
+	TlsChannel::Ptr bobSide;
+	std::string bobReceived;
+	bool bobClosed = false;
+	relay.setUpgradeHandler([&](const ByteStream::Ptr& pStream) {
+		bobSide = TlsChannel::server(pStream, bob);
+		bobSide->setCloseHandler([&](const std::string&) { bobClosed = true; });
+		bobSide->setDataHandler([&](const char* data, std::size_t size) {
+			bobReceived.append(data, size);
+			if (bobReceived == "hello bob") bobSide->send("hello alice");
+		});
+	});
 
-	const LookupResult result = lookup(loop, alice.client, alice.id());
-	CPPUNIT_ASSERT_MESSAGE(result.error, contains(result.error, "https relays are not supported"));
+	RelayClientConfig config = clientConfig(relay.url(), "alice");
+	config.caFile = authority.certificateFile;
+	const Identity alice = Identity::generate();
+	RelayClient client(loop, alice, config);
+
+	const LookupResult unknown = lookup(loop, client, bob.peerId());
+	CPPUNIT_ASSERT_EQUAL(std::string(), unknown.error);
+	CPPUNIT_ASSERT(!unknown.record);
+
+	bool done = false;
+	std::string error;
+	RelayTunnel tunnel;
+	client.openTunnel(bob.peerId(), [&](RelayTunnel joined, const std::string& failure) {
+		done = true;
+		error = failure;
+		tunnel = std::move(joined);
+	});
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return done; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), error);
+	CPPUNIT_ASSERT(tunnel.connection);
+	// The tunnel is the relay's TLS channel, verified for localhost.
+	const auto relayTls = std::dynamic_pointer_cast<TlsChannel>(tunnel.connection);
+	CPPUNIT_ASSERT(relayTls);
+	CPPUNIT_ASSERT_MESSAGE(relayTls->peerCertificateSubject(), contains(relayTls->peerCertificateSubject(), "CN=localhost"));
+	CPPUNIT_ASSERT(tunnel.connection->connected());
+
+	const TlsChannel::Ptr chat = TlsChannel::client(tunnel.connection, alice, bob.peerId());
+	std::string aliceReceived;
+	std::optional<std::string> chatClosed;
+	chat->setDataHandler([&](const char* data, std::size_t size) { aliceReceived.append(data, size); });
+	chat->setCloseHandler([&](const std::string& reason) { chatClosed = reason; });
+	chat->receiveCiphertext(tunnel.leftover);
+	chat->send("hello bob");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return aliceReceived == "hello alice"; }));
+	CPPUNIT_ASSERT(*chat->peerId() == bob.peerId());
+	CPPUNIT_ASSERT(*bobSide->peerId() == alice.peerId());
+	CPPUNIT_ASSERT_EQUAL(std::string("hello bob"), bobReceived);
+	// Three requests, each over its own verified TLS connection.
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), requests.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), relay.accepted());
+	CPPUNIT_ASSERT(contains(requests[0], "GET /api/v1/peers/" + bob.peerId().toString()));
+	CPPUNIT_ASSERT(contains(requests[1], "POST /api/v1/tunnels"));
+	CPPUNIT_ASSERT(contains(requests[2], "GET /api/v1/tunnels/" + token));
+	// An orderly close goes down through both layers; Bob sees it.
+	chat->close();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return chatClosed && bobClosed; }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), *chatClosed);
+	client.stop();
+}
+
+
+void RelayClientTest::testHttpsVerificationFailures()
+{
+	Test::TestCertificates certificates;
+	const auto authority = certificates.makeAuthority("relay");
+	const auto stranger = certificates.makeAuthority("stranger");
+	const auto localhost = certificates.makeServer(authority, "localhost");
+	Test::TestCertificates::ServerSpec otherName;
+	otherName.commonName = "relay.test";
+	otherName.dnsNames = {"relay.test"};
+	otherName.ipAddresses = {};
+	const auto elsewhere = certificates.makeServer(authority, "elsewhere", otherName);
+	Test::TestCertificates::ServerSpec expired;
+	expired.validFrom = std::chrono::hours(-48);
+	expired.validUntil = std::chrono::hours(-24);
+	const auto old = certificates.makeServer(authority, "expired", expired);
+	EventLoop loop;
+	const auto answer = [](const std::string&, const std::string&) {
+		return httpAnswer("404 Not Found", "{\"error\":\"not_found\"}");
+	};
+	FakeRelay goodRelay(loop, answer, TlsServerContext::fromFiles(localhost.chainFile, localhost.keyFile));
+	FakeRelay wrongName(loop, answer, TlsServerContext::fromFiles(elsewhere.chainFile, elsewhere.keyFile));
+	FakeRelay expiredRelay(loop, answer, TlsServerContext::fromFiles(old.chainFile, old.keyFile));
+	const PeerId someone = Identity::generate().peerId();
+
+	// errorWith(url, caFile): the error of one lookup.
+	const auto errorWith = [&](const std::string& url, const std::string& caFile) {
+		RelayClientConfig config = clientConfig(url, "alice");
+		config.caFile = caFile;
+		RelayClient client(loop, Identity::generate(), config);
+		return lookup(loop, client, someone).error;
+	};
+	std::string error = errorWith(goodRelay.url(), authority.certificateFile);
+	CPPUNIT_ASSERT_EQUAL(std::string(), error);   // the control case: trusted, right name
+
+	error = errorWith(goodRelay.url(), stranger.certificateFile);
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, goodRelay.url()));
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "TLS certificate verification failed for localhost"));
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "self-signed certificate in certificate chain (CA certificate at depth 1 CN=relay"));
+
+	// Without --relay-ca the system trust store decides, and it does not know the test CA (the
+	// relay sends its chain with the CA, so OpenSSL names that self-signed CA).
+	error = errorWith(goodRelay.url(), "");
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "TLS certificate verification failed for localhost"));
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "self-signed certificate in certificate chain (CA certificate at depth 1 CN=relay"));
+
+	error = errorWith(wrongName.url(), authority.certificateFile);
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "TLS certificate verification failed for localhost"));
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "the certificate is for DNS:relay.test"));
+
+	error = errorWith(expiredRelay.url(), authority.certificateFile);
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "TLS certificate verification failed for localhost"));
+	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "certificate has expired"));
+
+	// The connection cycle reports it as an offline state naming the relay, host and reason,
+	// and keeps retrying (a renewed certificate is picked up by the next attempt).
+	{
+		RelayClientConfig config = clientConfig(wrongName.url(), "alice");
+		config.caFile = authority.certificateFile;
+		RelayClient client(loop, Identity::generate(), config);
+		std::vector<std::string> details;
+		client.setStateHandler([&](RelayClient::State state, const std::string& detail) {
+			if (state == RelayClient::State::OFFLINE) details.push_back(detail);
+		});
+		client.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return details.size() >= 2; }));
+		CPPUNIT_ASSERT_MESSAGE(details[0], contains(details[0], "relay " + wrongName.url()));
+		CPPUNIT_ASSERT_MESSAGE(details[0], contains(details[0], "TLS certificate verification failed for localhost"));
+		CPPUNIT_ASSERT_MESSAGE(details[0], contains(details[0], "DNS:relay.test"));
+		CPPUNIT_ASSERT_MESSAGE(details[0], contains(details[0], "retrying in"));
+		CPPUNIT_ASSERT(client.state() != RelayClient::State::ONLINE);
+	}
+
+	// Trust anchors that cannot be loaded, or a CA file with an http:// relay: a configuration
+	// error, reported once, without retries.
+	const std::string missing = certificates.directory() + "/no-such-ca.pem";
+	const std::string notPem = certificates.writeFile("not-a-certificate.pem", "hello\n");
+	for (const auto& pair: std::vector<std::pair<std::string, std::string>>{
+		{goodRelay.url(), missing}, {goodRelay.url(), notPem}, {relayUrl(1), authority.certificateFile}})
+	{
+		RelayClientConfig config = clientConfig(pair.first, "alice");
+		config.caFile = pair.second;
+		RelayClient client(loop, Identity::generate(), config);
+		std::vector<std::string> details;
+		client.setStateHandler([&](RelayClient::State, const std::string& detail) { details.push_back(detail); });
+		client.start();
+		bool pause = false;
+		TimerHandle timer = loop.runAfter(300ms, [&] { pause = true; });   // retries would come after 50 ms
+		runUntil(loop, [&] { return pause; });
+		CPPUNIT_ASSERT_EQUAL(std::size_t(1), details.size());
+		CPPUNIT_ASSERT(client.state() == RelayClient::State::OFFLINE);
+		CPPUNIT_ASSERT_MESSAGE(details[0], contains(details[0], pair.second));
+		const LookupResult result = lookup(loop, client, someone);
+		CPPUNIT_ASSERT_MESSAGE(result.error, contains(result.error, pair.second));
+	}
+	// Only the three lookups with usable trust anchors connected; the configuration errors never did.
+	CPPUNIT_ASSERT_EQUAL(std::size_t(3), goodRelay.accepted());
 }
 
 
@@ -682,7 +866,7 @@ void RelayClientTest::testBadResponses()
 	CPPUNIT_ASSERT_MESSAGE(error, contains(error, "500 Internal Server Error: unexpected"));
 
 	bool done = false;
-	TcpConnection::Ptr pTunnel;
+	CrossChat::ByteStream::Ptr pTunnel;
 	client.openTunnel(busy, [&](RelayTunnel tunnel, const std::string& failure) {
 		done = true;
 		error = failure;
@@ -713,8 +897,8 @@ void RelayClientTest::testControlChannelKeepalive()
 	std::int64_t pongNumber = -1;
 	int clientPings = 0;
 	auto pCodec = std::make_shared<FrameCodec>();
-	relay.setUpgradeHandler([&, pCodec](const TcpConnection::Ptr& pConnection) {
-		std::weak_ptr<TcpConnection> weak = pConnection;
+	relay.setUpgradeHandler([&, pCodec](const ByteStream::Ptr& pConnection) {
+		std::weak_ptr<ByteStream> weak = pConnection;
 		pConnection->setDataHandler([&, pCodec, weak](const char* data, std::size_t size) {
 			auto pConn = weak.lock();
 			const MessageCatalog& catalog = RelayProtocol::control();

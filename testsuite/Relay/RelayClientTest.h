@@ -25,7 +25,8 @@ class RelayClientTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testNoCallbackAfterStop);
 	CPPUNIT_TEST(testRelayRestart);
 	CPPUNIT_TEST(testUnreachableRelay);
-	CPPUNIT_TEST(testHttpsNotSupported);
+	CPPUNIT_TEST(testHttpsTunnelCarriesNestedTls);
+	CPPUNIT_TEST(testHttpsVerificationFailures);
 	CPPUNIT_TEST(testTunnelLeftoverBytes);
 	CPPUNIT_TEST(testBadResponses);
 	CPPUNIT_TEST(testControlChannelKeepalive);
@@ -42,7 +43,8 @@ public:
 	void testNoCallbackAfterStop();
 	void testRelayRestart();
 	void testUnreachableRelay();
-	void testHttpsNotSupported();
+	void testHttpsTunnelCarriesNestedTls();
+	void testHttpsVerificationFailures();
 	void testTunnelLeftoverBytes();
 	void testBadResponses();
 	void testControlChannelKeepalive();

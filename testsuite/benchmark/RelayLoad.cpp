@@ -330,7 +330,7 @@ class Pump
 	/// connection's high-water mark buffered. Lives on the connection's loop.
 {
 public:
-	Pump(TcpConnection::Ptr connection, std::uint64_t total, std::size_t chunk):
+	Pump(ByteStream::Ptr connection, std::uint64_t total, std::size_t chunk):
 		_connection(std::move(connection)),
 		_total(total),
 		_chunk(chunk, 'x')
@@ -354,7 +354,7 @@ public:
 	}
 
 private:
-	TcpConnection::Ptr _connection;
+	ByteStream::Ptr _connection;
 	std::uint64_t _total;
 	std::string _chunk;
 	std::uint64_t _sent = 0;
@@ -421,7 +421,7 @@ int runTunnel(const Options& options)
 	auto onlineBFuture = onlineB.get_future();
 	std::promise<std::pair<Clock::time_point, std::string>> opened;
 	auto openedFuture = opened.get_future();
-	std::vector<TcpConnection::Ptr> keepB;   // loop B only
+	std::vector<ByteStream::Ptr> keepB;   // loop B only
 	std::shared_ptr<Pump> pump;              // loop A only
 
 	RelayClientConfig config;

@@ -117,7 +117,21 @@ def remove_stale_labs():
         _kill_namespace_pids(name)
         if _run(["ip", "netns", "del", name], check=False).returncode == 0:
             removed.append(name)
+        _remove_netns_etc(name)
     return removed
+
+
+NETNS_ETC = "/etc/netns"
+"""`ip netns exec NAME` bind-mounts the files of /etc/netns/NAME/ over those of /etc."""
+
+
+def _remove_netns_etc(name):
+    """Deletes /etc/netns/NAME (written by Namespace.set_hosts()), if there is one."""
+    directory = os.path.join(NETNS_ETC, name)
+    if os.path.isdir(directory):
+        for entry in os.listdir(directory):
+            os.unlink(os.path.join(directory, entry))
+        os.rmdir(directory)
 
 
 def _kill_namespace_pids(name, rounds=5):
@@ -402,6 +416,20 @@ class Namespace:
         result = self.run([sys.executable, "-c", _PING_SCRIPT, address, str(timeout)],
                           check=False, timeout=timeout + 5)
         return result.returncode == 0
+
+    def set_hosts(self, entries):
+        """Gives this namespace its own /etc/hosts: {host name: address}, plus localhost.
+
+        Written to /etc/netns/<namespace>/hosts, which `ip netns exec` (used by run() and
+        spawn()) mounts over /etc/hosts; deleted at close(). Lets programs in the lab resolve
+        lab host names (TLS host name checks, SNI) without DNS.
+        """
+        directory = os.path.join(NETNS_ETC, self.name)
+        os.makedirs(directory, exist_ok=True)
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+        lines += [f"{address} {host}" for host, address in sorted(entries.items())]
+        with open(os.path.join(directory, "hosts"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
 
     def spawn(self, argv, name=None, log_path=None, **kwargs):
         """Starts argv inside this namespace; the lab stops it at close()."""
@@ -995,6 +1023,7 @@ class Lab:
                 try:
                     _kill_namespace_pids(ns.name)
                     _run(["ip", "netns", "del", ns.name], check=False)
+                    _remove_netns_etc(ns.name)
                 except Exception:  # noqa: BLE001
                     pass
         finally:
@@ -1005,8 +1034,10 @@ class Lab:
                     _LABS.remove(self)
 
     def leftovers(self):
-        """Returns the lab's namespaces that still exist (empty after a clean close())."""
-        return [n for n in list_namespaces() if n.startswith(self.prefix)]
+        """Returns the lab's namespaces (and /etc/netns directories) that still exist (empty after
+        a clean close())."""
+        etc = os.listdir(NETNS_ETC) if os.path.isdir(NETNS_ETC) else []
+        return [n for n in list_namespaces() + etc if n.startswith(self.prefix)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 
 
 #include "CrossChat/ByteQueue.h"
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/TimerHandle.h"
 #include "Poco/Net/SocketAddress.h"
@@ -26,9 +27,10 @@
 namespace CrossChat {
 
 
-class TcpConnection: public std::enable_shared_from_this<TcpConnection>
+class TcpConnection: public ByteStream, public std::enable_shared_from_this<TcpConnection>
 	/// One TCP connection on an EventLoop: asynchronous connect, reads delivered to a handler,
-	/// writes buffered and flushed when the socket is writable, graceful close or abort.
+	/// writes buffered and flushed when the socket is writable, graceful close or abort. The
+	/// ByteStream at the bottom of every stack of protocols.
 	///
 	/// Reads are fair: at most MAX_READ_PER_EVENT bytes are delivered per readiness event before
 	/// the loop serves other sockets. Writes never raise SIGPIPE (MSG_NOSIGNAL).
@@ -59,11 +61,10 @@ class TcpConnection: public std::enable_shared_from_this<TcpConnection>
 {
 public:
 	using Ptr = std::shared_ptr<TcpConnection>;
-	using ConnectHandler = std::function<void()>;
-	using DataHandler = std::function<void(const char* data, std::size_t size)>;
-	using CloseHandler = std::function<void(const std::string& reason)>;
-		/// reason is empty for an orderly close by either side.
-	using DrainHandler = std::function<void()>;
+	using ByteStream::ConnectHandler;
+	using ByteStream::DataHandler;
+	using ByteStream::CloseHandler;
+	using ByteStream::DrainHandler;
 
 	static constexpr std::size_t DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
 	static constexpr std::size_t MAX_READ_PER_EVENT = 256 * 1024;
@@ -89,23 +90,23 @@ public:
 		/// Reading starts with the first turn of the loop, so set the handlers right after this
 		/// call. Must be called from the loop thread.
 
-	~TcpConnection();
+	~TcpConnection() override;
 
 	TcpConnection(const TcpConnection&) = delete;
 	TcpConnection& operator=(const TcpConnection&) = delete;
 
-	void setConnectHandler(ConnectHandler handler);
-	void setDataHandler(DataHandler handler);
+	void setConnectHandler(ConnectHandler handler) override;
+	void setDataHandler(DataHandler handler) override;
 		/// Data arriving while no data handler is set is discarded.
-	void setCloseHandler(CloseHandler handler);
-	void setDrainHandler(DrainHandler handler);
+	void setCloseHandler(CloseHandler handler) override;
+	void setDrainHandler(DrainHandler handler) override;
 		/// Called when the output buffer has been fully written after having exceeded the
 		/// high-water mark (backpressure). Never called from inside send() or close().
 		///
 		/// Handlers may be replaced at any time, also from inside a handler. Setting a handler
 		/// after onClose has been delivered does nothing (it would never be called or released).
 
-	void send(const char* data, std::size_t size);
+	void send(const char* data, std::size_t size) override;
 	void send(const std::string& data);
 	void send(std::string&& data);
 		/// Queues data; it is written at the end of this loop iteration together with
@@ -114,51 +115,51 @@ public:
 		/// instead of copying it. Ignored after close() or abort(), and once the connection has
 		/// ended. A write error ends the connection; onClose(reason) follows on a later turn.
 
-	void sendNow(const char* data, std::size_t size);
+	void sendNow(const char* data, std::size_t size) override;
 		/// For output that the caller has coalesced already (TlsChannel's single record at the
 		/// end of an iteration): written at once, without a copy, if nothing is queued ahead of
 		/// it and the connection is not corked; otherwise queued like send().
 
-	void cork();
-	void uncork();
+	void cork() override;
+	void uncork() override;
 		/// Between cork() and the matching uncork() (they nest), send() only queues: the bytes
 		/// are not written, not even when COALESCE_LIMIT is reached, until the last uncork()
 		/// writes everything queued at once. TlsChannel corks around an SSL_write so that all
 		/// of its records leave in one write.
 
-	void close();
+	void close() override;
 		/// Flushes buffered output, then shuts down the write side and closes; onClose("") follows
 		/// once the peer has closed too. Input arriving after close() is discarded. While the connect
 		/// is still pending, buffered output is sent once connected; with nothing buffered the
 		/// connection ends at once.
 
-	void abort(const std::string& reason);
+	void abort(const std::string& reason) override;
 		/// Closes at once with a reset, dropping buffered output; onClose(reason) follows (on a
 		/// later turn). Does nothing if the connection has already ended.
 
-	bool connected() const;
+	bool connected() const override;
 		/// True once the connect has succeeded (or the socket was adopted) and until the
 		/// connection ends.
-	bool closed() const;
+	bool closed() const override;
 		/// True once close() or abort() was called or the connection has ended: send() is ignored.
-	std::size_t bufferedAmount() const;
+	std::size_t bufferedAmount() const override;
 		/// Bytes accepted by send() but not yet written to the socket (also those waiting for
 		/// the end of the iteration).
-	bool aboveHighWaterMark() const;
+	bool aboveHighWaterMark() const override;
 	void setHighWaterMark(std::size_t bytes);
 
-	void pauseReading();
-	void resumeReading();
+	void pauseReading() override;
+	void resumeReading() override;
 		/// Flow control: stop/restart delivering data (the kernel buffer then fills and TCP
 		/// pushes back on the sender). A paused connection notices the peer's FIN only after
 		/// resumeReading(); resets and socket errors are still reported.
 
-	Poco::Net::SocketAddress localAddress() const;
+	Poco::Net::SocketAddress localAddress() const override;
 		/// The local address; a wildcard address if the socket is not bound (or already closed).
-	Poco::Net::SocketAddress peerAddress() const;
+	Poco::Net::SocketAddress peerAddress() const override;
 		/// The address connected to (for an adopted socket: the peer's address at adoption, or a
 		/// wildcard address if the peer had already reset the connection).
-	EventLoop& loop() const;
+	EventLoop& loop() const override;
 	std::uint64_t bytesReceived() const;
 	std::uint64_t bytesSent() const;
 	std::uint64_t writeCount() const;

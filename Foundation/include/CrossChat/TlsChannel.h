@@ -2,7 +2,7 @@
 // TlsChannel.h
 //
 // Library: Foundation
-// TLS over a TcpConnection: pinned to peer IDs (chat sessions) or with X.509 certificates (relays).
+// TLS over a ByteStream: pinned to peer IDs (chat sessions) or with X.509 certificates (relays).
 //
 
 
@@ -10,6 +10,7 @@
 #define CrossChat_Foundation_TlsChannel_INCLUDED
 
 
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
@@ -29,14 +30,21 @@ struct ssl_ctx_st;
 namespace CrossChat {
 
 
-class TlsChannel: public std::enable_shared_from_this<TlsChannel>
-	/// Runs OpenSSL on top of a TcpConnection through a BIO of its own (Poco 1.11's non-blocking
+class TlsChannel: public ByteStream, public std::enable_shared_from_this<TlsChannel>
+	/// Runs OpenSSL on top of a ByteStream through a BIO of its own (Poco 1.11's non-blocking
 	/// SecureStreamSocket is unreliable before 1.12, see docs/ARCHITECTURE.md), so it works on the
-	/// event loop and over any byte pipe that a TcpConnection carries: a direct connection or a
-	/// relay tunnel. OpenSSL never touches the socket: its BIO reads the ciphertext straight
-	/// from the buffer the connection delivers, and its records go to the connection's output
-	/// (written at once without a copy when a flush makes one record, else queued and written
-	/// together), which the loop flushes once per iteration.
+	/// event loop and over any byte pipe: a TcpConnection (a direct connection, a relay tunnel) or
+	/// another TlsChannel. It is itself a ByteStream (its plaintext side: connected() once the
+	/// handshake has succeeded), so TLS layers stack: the chat's pinned TLS runs inside the
+	/// relay's X.509 TLS when the relay is reached as https://.
+	///
+	/// OpenSSL never touches the socket: its BIO reads the ciphertext straight from the buffer
+	/// the transport delivers, and its records go to the transport's output. Over a
+	/// TcpConnection a flush that makes one record is written at once without a copy
+	/// (ByteStream::sendNow()), and the records of a larger SSL_write are gathered on the corked
+	/// connection and written together (ByteStream::cork()), which the loop flushes once per
+	/// iteration. Over another TlsChannel the records are that channel's plaintext, coalesced
+	/// by it in turn.
 	///
 	/// Two modes, chosen by the factory:
 	///
@@ -74,18 +82,20 @@ class TlsChannel: public std::enable_shared_from_this<TlsChannel>
 	///
 	/// Thread rules: every method must be called from the loop thread of the connection;
 	/// handlers run on it.
-	/// Ownership: held by std::shared_ptr; keeps its TcpConnection alive and installs itself
-	/// as that connection's handlers, so the connection's loop registration keeps both alive
-	/// while it is open: a caller may drop its pointer and still get onClose. Does not keep the
-	/// Identity (OpenSSL holds its own references to the key and certificate). Handlers are
-	/// released after onClose.
+	/// Ownership: held by std::shared_ptr; keeps its transport alive and installs itself as the
+	/// transport's handlers, so the transport (and in the end the TCP connection's loop
+	/// registration) keeps both alive while it is open: a caller may drop its pointer and still
+	/// get onClose. Does not keep the Identity (OpenSSL holds its own references to the key and
+	/// certificate). Handlers are released after onClose.
 {
 public:
 	using Ptr = std::shared_ptr<TlsChannel>;
 	using ReadyHandler = std::function<void(const PeerId& peer, const PublicKey& key)>;
 	using EstablishedHandler = std::function<void()>;
-	using DataHandler = std::function<void(const char* data, std::size_t size)>;
-	using CloseHandler = std::function<void(const std::string& reason)>;
+	using ByteStream::ConnectHandler;
+	using ByteStream::DataHandler;
+	using ByteStream::CloseHandler;
+	using ByteStream::DrainHandler;
 
 	static constexpr std::size_t READ_BUFFER_SIZE = 64 * 1024;
 		/// Plaintext is delivered in pieces of at most this size: as much as the ciphertext at
@@ -94,27 +104,27 @@ public:
 		/// Plaintext queued in one iteration up to this size is encrypted at the end of the
 		/// iteration in one SSL_write; a send() that would pass it is encrypted at once.
 
-	static Ptr client(const TcpConnection::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
-		/// Starts the handshake as the TLS client once the connection is connected (at once if it
+	static Ptr client(const ByteStream::Ptr& connection, const Identity& identity, const PeerId& expectedPeer);
+		/// Starts the handshake as the TLS client once the transport is connected (at once if it
 		/// already is). Throws CryptoException if OpenSSL cannot set up the session.
 
-	static Ptr server(const TcpConnection::Ptr& connection, const Identity& identity);
+	static Ptr server(const ByteStream::Ptr& connection, const Identity& identity);
 		/// Waits for the client's handshake. Throws CryptoException if OpenSSL cannot set up the
 		/// session.
 
-	static Ptr client(const TcpConnection::Ptr& connection, const TlsClientContext::Ptr& context, const std::string& host);
+	static Ptr client(const ByteStream::Ptr& connection, const TlsClientContext::Ptr& context, const std::string& host);
 		/// X.509 mode: starts the handshake once connected, verifies the server's certificate
 		/// chain against context and that it is valid for host: a DNS name (also sent as SNI) or
 		/// an IPv4/IPv6 address literal (IPv6 with or without brackets; matched against the
 		/// certificate's iPAddress entries, no SNI). Throws Poco::InvalidArgumentException for an
 		/// empty host or a null context, CryptoException if OpenSSL cannot set up the session.
 
-	static Ptr server(const TcpConnection::Ptr& connection, const TlsServerContext::Ptr& context);
+	static Ptr server(const ByteStream::Ptr& connection, const TlsServerContext::Ptr& context);
 		/// X.509 mode: presents the certificate chain that is current in context now and waits
 		/// for the client's handshake. Throws Poco::InvalidArgumentException for a null context,
 		/// CryptoException if OpenSSL cannot set up the session.
 
-	~TlsChannel();
+	~TlsChannel() override;
 
 	TlsChannel(const TlsChannel&) = delete;
 	TlsChannel& operator=(const TlsChannel&) = delete;
@@ -124,9 +134,14 @@ public:
 	void setEstablishedHandler(EstablishedHandler handler);
 		/// Both modes: called once the handshake has succeeded and the peer is verified (in
 		/// pinned mode right after the ReadyHandler).
-	void setDataHandler(DataHandler handler);
-	void setCloseHandler(CloseHandler handler);
+	void setConnectHandler(ConnectHandler handler) override;
+		/// ByteStream's connect handler: called once the handshake has succeeded, right after the
+		/// EstablishedHandler.
+	void setDataHandler(DataHandler handler) override;
+	void setCloseHandler(CloseHandler handler) override;
 		/// reason is empty for an orderly close.
+	void setDrainHandler(DrainHandler handler) override;
+		/// Called when the transport's output drained after exceeding its high-water mark.
 
 	void receiveCiphertext(const std::string& bytes);
 		/// Processes bytes that were read from the connection before this channel took it over
@@ -134,28 +149,43 @@ public:
 		/// handlers first, and call it before the loop reads more from the connection.
 
 	void send(const std::string& plaintext);
-	void send(const char* data, std::size_t size);
+	void send(const char* data, std::size_t size) override;
 		/// Queues plaintext; everything sent during one loop iteration is encrypted together at
 		/// the end of the iteration (one SSL_write: records of up to 16 KiB, not one record per
 		/// message) and leaves in the connection's one write of that iteration. A lone message
 		/// thus waits only for the rest of its iteration. Data sent before the handshake
 		/// completes is queued and sent right after it. Ignored after close() or abort().
 
-	std::size_t bufferedAmount() const;
-		/// Plaintext queued here plus ciphertext queued in the connection: for backpressure,
-		/// together with connection()->setDrainHandler() and aboveHighWaterMark().
-
-	void close();
-		/// Sends close_notify, flushes and closes the connection. Before the handshake has
+	void close() override;
+		/// Sends close_notify, flushes and closes the transport. Before the handshake has
 		/// completed, queued data is sent first if the handshake succeeds.
-	void abort(const std::string& reason);
-		/// Resets the connection at once, dropping unsent data; onClose(reason) follows.
+	void abort(const std::string& reason) override;
+		/// Resets the transport at once, dropping unsent data; onClose(reason) follows.
 
 	bool ready() const;
 		/// True once the handshake has succeeded, until the channel closes.
+	bool connected() const override;
+		/// ready().
+	bool closed() const override;
+		/// True once close() or abort() was called or the channel has ended.
+	std::size_t bufferedAmount() const override;
+		/// Plaintext queued here (until the end of the iteration, or until the handshake
+		/// completes) plus the transport's buffered bytes: for backpressure, together with the
+		/// drain handler and aboveHighWaterMark().
+	bool aboveHighWaterMark() const override;
+		/// The transport's.
+	void pauseReading() override;
+	void resumeReading() override;
+		/// Stop/restart delivering plaintext (the transport is paused too).
+	Poco::Net::SocketAddress localAddress() const override;
+	Poco::Net::SocketAddress peerAddress() const override;
+		/// The transport's.
+	EventLoop& loop() const override;
+
 	const std::optional<PeerId>& peerId() const;
 		/// The verified peer ID; empty before the handshake has succeeded.
-	const TcpConnection::Ptr& connection() const;
+	const ByteStream::Ptr& connection() const;
+		/// The transport this channel runs over.
 	std::string protocolVersion() const;
 		/// "TLSv1.3" or "TLSv1.2" once ready; empty before.
 	const std::string& peerCertificateSubject() const;
@@ -165,12 +195,13 @@ public:
 private:
 	class Impl;
 
-	TlsChannel(const TcpConnection::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer);
+	TlsChannel(const ByteStream::Ptr& connection, std::shared_ptr<ssl_ctx_st> pContext, bool isServer);
 	static std::shared_ptr<ssl_ctx_st> pinnedContext(const Identity& identity, bool isServer);
 	void start();
 	void beginHandshake();
 	void onCiphertext(const char* data, std::size_t size);
 	void onConnectionClosed(const std::string& reason);
+	void onTransportDrained();
 	void doHandshake();
 	void handshakeDone();
 	void x509HandshakeDone();

@@ -20,6 +20,7 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
+#include "CrossChat/TlsClientContext.h"
 #include "Poco/AutoPtr.h"
 #include "Poco/ConsoleChannel.h"
 #include "Poco/Environment.h"
@@ -63,6 +64,9 @@ using Poco::Util::OptionSet;
 namespace {
 
 
+const char* const SYSTEM_CONFIG_FILE = CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties";
+
+
 template <typename Function>
 auto callInLoop(CrossChat::EventLoop& loop, Function function) -> decltype(function())
 	/// Runs function on the loop thread and waits for its result (or exception), which the
@@ -98,6 +102,9 @@ void configureLogging(bool verbose, Poco::Channel* pTarget = nullptr)
 		// later takes its level from its nearest existing ancestor).
 		Poco::Logger::get("CrossChat.Relay.Client").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat").setLevel(Poco::Message::PRIO_ERROR);
+		// A refused TLS handshake is reported where it matters: an https relay's certificate
+		// in the relay state, a peer's key by the dial that failed.
+		Poco::Logger::get("CrossChat.Tls").setLevel(Poco::Message::PRIO_ERROR);
 		Poco::Logger::get("CrossChat.Chat.PortMapper").setLevel(Poco::Message::PRIO_WARNING);
 	}
 }
@@ -167,7 +174,7 @@ protected:
 				.argument("NAME")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleName)));
 		options.addOption(
-			Option("data-dir", "d", "Where the identity key is kept; default: "
+			Option("data-dir", "d", "Where the identity key and the chat database (history, contacts, outbox) are kept; default: "
 				"$XDG_DATA_HOME/crosschat, else ~/.local/share/crosschat.")
 				.required(false)
 				.repeatable(false)
@@ -204,12 +211,19 @@ protected:
 				.argument("SECONDS")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleLanInterval)));
 		options.addOption(
-			Option("relay", "r", "URL of a relay (http://host:port) through which peers on other networks "
-				"find and reach you by peer ID.")
+			Option("relay", "r", "URL of a relay (https://host[:port], port 443 by default, or http://host[:port], "
+				"port 80) through which peers on other networks find and reach you by peer ID.")
 				.required(false)
 				.repeatable(false)
 				.argument("URL")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelay)));
+		options.addOption(
+			Option("relay-ca", "", "Verify an https:// relay's certificate against the CA certificates in FILE "
+				"(PEM) instead of the system trust store.")
+				.required(false)
+				.repeatable(false)
+				.argument("FILE")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelayCa)));
 		options.addOption(
 			Option("downloads", "", "Where received files land; default: the downloads directory in the data directory.")
 				.required(false)
@@ -218,9 +232,10 @@ protected:
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleDownloads)));
 		options.addOption(
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
-				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present). "
+				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
+				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
 				"crosschat.hole-punching, crosschat.bell, crosschat.downloads, crosschat.files.max-size, crosschat.files.min-free-space, "
 				"crosschat.files.max-pending-offers, crosschat.files.max-pending-offers-per-peer, "
 				"and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
@@ -292,6 +307,7 @@ protected:
 			settings.lanInterval = std::chrono::seconds(_lanInterval ? *_lanInterval
 				: parseNumber("crosschat.lan-interval", file.getString("crosschat.lan-interval", "30"), 1, 3600));
 			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
+			settings.relayCa = _relayCa ? *_relayCa : file.getString("crosschat.relay-ca", "");
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
 			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
 			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
@@ -337,6 +353,24 @@ protected:
 			{
 				reportStartupError(_json, "relay URL '" + settings.relay + "' (--relay or crosschat.relay): " + problem);
 				return EXIT_USAGE;
+			}
+		}
+		if (!settings.relayCa.empty())
+		{
+			if (settings.relay.empty() || Poco::URI(settings.relay).getScheme() != "https")
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca) is for an https:// relay"
+					+ (settings.relay.empty() ? std::string(", and no relay is set") : ", not " + settings.relay));
+				return EXIT_USAGE;
+			}
+			try
+			{
+				CrossChat::TlsClientContext::withCaFile(settings.relayCa);
+			}
+			catch (const Poco::Exception& exc)
+			{
+				reportStartupError(_json, "--relay-ca (crosschat.relay-ca): " + exc.message());
+				return EXIT_CONFIG;
 			}
 		}
 		if (settings.name.empty() || settings.name.size() > MAX_NAME_LENGTH)
@@ -465,16 +499,16 @@ private:
 	static std::string relayUrlProblem(const std::string& url)
 		/// Empty if url is a usable relay URL, else what is wrong with it.
 	{
-		if (url.find("://") == std::string::npos) return "no scheme; write http://" + url;
+		if (url.find("://") == std::string::npos) return "no scheme; write https://" + url + " (or http://" + url + ")";
 		try
 		{
 			const Poco::URI uri(url);
-			if (uri.getScheme().empty()) return "no scheme; write http://host[:port]";
-			if (uri.getScheme() == "https")
-				return "https is not supported in this version (control channels and tunnels need plain http); write http://host[:port]";
-			if (uri.getScheme() != "http") return "unsupported scheme '" + uri.getScheme() + "'; write http://host[:port]";
-			if (uri.getHost().empty()) return "no host; write http://host[:port]";
-			if (!uri.getPath().empty() && uri.getPath() != "/") return "a relay URL has no path ('" + uri.getPath() + "'); write http://host[:port]";
+			if (uri.getScheme().empty()) return "no scheme; write https://host[:port] or http://host[:port]";
+			if (uri.getScheme() != "http" && uri.getScheme() != "https")
+				return "unsupported scheme '" + uri.getScheme() + "'; write https://host[:port] or http://host[:port]";
+			if (uri.getHost().empty()) return "no host; write " + uri.getScheme() + "://host[:port]";
+			if (!uri.getPath().empty() && uri.getPath() != "/")
+				return "a relay URL has no path ('" + uri.getPath() + "'); write " + uri.getScheme() + "://host[:port]";
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -597,6 +631,11 @@ private:
 		_relay = value;
 	}
 
+	void handleRelayCa(const std::string&, const std::string& value)
+	{
+		_relayCa = value;
+	}
+
 	void handleDownloads(const std::string&, const std::string& value)
 	{
 		_downloads = value;
@@ -611,6 +650,9 @@ private:
 	void initialize(Application& self) override
 	{
 		Application::initialize(self);
+		// The system-wide file is the bottom layer: the user's file (or --config-file) and the
+		// options override it key by key.
+		if (Poco::File(SYSTEM_CONFIG_FILE).exists()) loadConfiguration(SYSTEM_CONFIG_FILE, PRIO_DEFAULT + 1);
 		if (_configFileGiven) return;
 		const std::string home = Poco::Environment::get("XDG_CONFIG_HOME", "");
 		const std::string dir = !home.empty() && home[0] == '/' ? home
@@ -640,6 +682,7 @@ private:
 	std::optional<unsigned> _lanPort;
 	std::optional<unsigned> _lanInterval;
 	std::optional<std::string> _relay;
+	std::optional<std::string> _relayCa;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
 	std::optional<std::string> _downloads;

@@ -209,6 +209,7 @@ void ConsoleSession::startNode()
 	config.lan.port = _settings.lanPort;
 	config.lan.announceInterval = _settings.lanInterval;
 	config.relayUrl = _settings.relay;
+	config.relayCaFile = _settings.relayCa;
 	config.relayDirectory = _settings.relayDirectory;
 	config.portMapping = _settings.portMapping;
 	config.holePunching = _settings.holePunching;

@@ -54,6 +54,7 @@ public:
 		std::uint16_t lanPort = 54545;               ///< Discovery UDP port (--lan-port).
 		std::chrono::seconds lanInterval{30};        ///< Re-announce interval (--lan-interval).
 		std::string relay;                           ///< Relay URL (--relay); empty: none.
+		std::string relayCa;                         ///< PEM CA file for an https relay (--relay-ca); empty: system store.
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).

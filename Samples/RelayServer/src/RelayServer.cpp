@@ -3,43 +3,469 @@
 //
 // crosschat-relay: runs a CrossChat relay (discovery API, control channels, tunnels) as a
 // Poco::Util::ServerApplication. Settings come from crosschat-relay.properties (next to the
-// binary, or --config-file), --define name=value and the command line options; every relay.*
-// key and its default is documented in that file.
+// binary, else the system configuration directory, or --config-file), --define name=value and
+// the command line options; every relay.* key and its default is documented in that file. The
+// PORT environment variable sets the port when neither --port nor --define relay.port does.
+// SIGTERM or SIGINT drain the relay; SIGHUP reloads its TLS certificate and key.
+//
+// Every relay.* setting is one row of SETTINGS below: a setting not in the table is an error,
+// so a misspelt name never silently falls back to a default.
+//
+// --daemon is handled here rather than by Poco (whose ServerApplication forks before it has
+// read a single option and reports nothing): the program validates its settings, forks, starts
+// the relay in the child (binding the ports, loading the certificate) with stderr still the
+// caller's, and only then detaches: the parent waits for the child's "ready" byte on a pipe and
+// exits 0, or exits with the child's status if it failed. Once detached, log lines that went to
+// the console go to relay.daemonLog (syslog by default, or a file).
 //
 
 
 #include "CrossChat/Relay/RelayServer.h"
+#include "Poco/AutoPtr.h"
+#include "Poco/ConsoleChannel.h"
 #include "Poco/Exception.h"
+#include "Poco/File.h"
+#include "Poco/FileChannel.h"
+#include "Poco/FormattingChannel.h"
+#include "Poco/Logger.h"
 #include "Poco/Net/IPAddress.h"
 #include "Poco/NumberParser.h"
+#include "Poco/Path.h"
+#include "Poco/PatternFormatter.h"
+#include "Poco/String.h"
+#include "Poco/SyslogChannel.h"
+#include "Poco/Util/AbstractConfiguration.h"
 #include "Poco/Util/HelpFormatter.h"
 #include "Poco/Util/IntValidator.h"
 #include "Poco/Util/Option.h"
 #include "Poco/Util/OptionCallback.h"
+#include "Poco/Util/OptionException.h"
 #include "Poco/Util/OptionSet.h"
 #include "Poco/Util/ServerApplication.h"
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
+#include <csignal>
 #include <cstdlib>
-#include <pthread.h>
-#include <thread>
+#include <cstring>
+#include <fcntl.h>
+#include <functional>
 #include <iostream>
+#include <limits>
+#include <pthread.h>
 #include <string>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 
+using Poco::Util::AbstractConfiguration;
 using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionCallback;
 using Poco::Util::OptionSet;
+using CrossChat::Relay::RelayServerConfig;
 
 
 namespace {
 
 
 const char* const VERSION_TEXT = CROSSCHAT_VERSION;
+const char* const SYSTEM_CONFIG_FILE = CROSSCHAT_SYSCONFDIR "/crosschat/crosschat-relay.properties";
+const std::string SYSLOG("syslog");
+
+
+struct ProgramSettings
+	/// What crosschat-relay reads from its relay.* settings: the server's and the program's own.
+{
+	RelayServerConfig server;
+	std::string daemonLog = SYSLOG;   ///< relay.daemonLog: "syslog" or an absolute file path.
+};
+
+
+// Readers of one setting -------------------------------------------------------------------
+//
+// Each reader is called only when the setting is present, and throws
+// Poco::InvalidArgumentException with a message that names the setting.
+
+using Reader = std::function<void(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)>;
+
+
+std::uint64_t readUnsigned(const AbstractConfiguration& config, const std::string& key, std::uint64_t max)
+{
+	const std::string text = config.getString(key);
+	Poco::UInt64 value = 0;
+	if (!Poco::NumberParser::tryParseUnsigned64(text, value) || value > max)
+		throw Poco::InvalidArgumentException(key + " must be a whole number from 0 to " + std::to_string(max)
+			+ ", not '" + text + "'");
+	return value;
+}
+
+
+template <typename Field>
+Reader number(Field RelayServerConfig::* field)
+	/// An unsigned integer field (unsigned, std::size_t, std::uint64_t).
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		settings.server.*field = static_cast<Field>(readUnsigned(config, key, std::numeric_limits<Field>::max()));
+	};
+}
+
+
+Reader seconds(std::chrono::seconds RelayServerConfig::* field)
+	/// A duration in whole seconds.
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		settings.server.*field = std::chrono::seconds(readUnsigned(config, key,
+			static_cast<std::uint64_t>(std::numeric_limits<int>::max())));
+	};
+}
+
+
+Reader positiveReal(double RelayServerConfig::* field)
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		const std::string text = config.getString(key);
+		double value = 0;
+		if (!Poco::NumberParser::tryParseFloat(text, value) || !(value > 0) || value > 1e9)
+			throw Poco::InvalidArgumentException(key + " must be a positive number, not '" + text + "'");
+		settings.server.*field = value;
+	};
+}
+
+
+Reader text(std::string RelayServerConfig::* field)
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		settings.server.*field = config.getString(key);
+	};
+}
+
+
+Reader flag(bool RelayServerConfig::* field)
+	/// true/false (also yes/no, on/off, 1/0).
+{
+	return [field](const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings) {
+		const std::string text = config.getString(key);
+		bool value = false;
+		if (!Poco::NumberParser::tryParseBool(text, value))
+			throw Poco::InvalidArgumentException(key + " must be true or false, not '" + text + "'");
+		settings.server.*field = value;
+	};
+}
+
+
+std::uint16_t readPort(const AbstractConfiguration& config, const std::string& key)
+{
+	return static_cast<std::uint16_t>(readUnsigned(config, key, 65535));
+}
+
+
+void readBind(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	const std::string bind = config.getString(key);
+	Poco::Net::IPAddress host;
+	if (bind == "::" || bind == "[::]")   // Poco 1.11's parser refuses the IPv6 wildcard
+		host = Poco::Net::IPAddress::wildcard(Poco::Net::IPAddress::IPv6);
+	else if (!Poco::Net::IPAddress::tryParse(bind, host))
+		throw Poco::InvalidArgumentException(key + " must be an IP address, not '" + bind + "'");
+	settings.server.bind = Poco::Net::SocketAddress(host, settings.server.bind.port());
+}
+
+
+void readMainPort(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	settings.server.bind = Poco::Net::SocketAddress(settings.server.bind.host(), readPort(config, key));
+}
+
+
+void readProbePort(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	settings.server.probePort = readPort(config, key);
+}
+
+
+void readDaemonLog(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	const std::string value = config.getString(key);
+	if (value != SYSLOG && (value.empty() || value[0] != '/'))
+		throw Poco::InvalidArgumentException(key + " must be 'syslog' or an absolute file path, not '" + value + "'");
+	settings.daemonLog = value;
+}
+
+
+struct Setting
+{
+	const char* key;
+	Reader read;
+};
+
+
+const std::vector<Setting>& settingsTable()
+	/// Every relay.* setting crosschat-relay knows, in the order they are applied (relay.bind
+	/// and relay.port both set RelayServerConfig::bind). Documented with their defaults in
+	/// crosschat-relay.properties and README.md. A new RelayServerConfig field is one row here.
+{
+	static const std::vector<Setting> table = {
+		{"relay.bind", readBind},
+		{"relay.port", readMainPort},
+		{"relay.probePort", readProbePort},
+		{"relay.maxProbeConnections", number(&RelayServerConfig::maxProbeConnections)},
+		{"relay.maxProbeConnectionsPerIp", number(&RelayServerConfig::maxProbeConnectionsPerIp)},
+		{"relay.tlsCertificateFile", text(&RelayServerConfig::tlsCertificateFile)},
+		{"relay.tlsKeyFile", text(&RelayServerConfig::tlsKeyFile)},
+		{"relay.eventLoops", number(&RelayServerConfig::eventLoops)},
+		{"relay.maxHttpConnections", number(&RelayServerConfig::maxHttpConnections)},
+		{"relay.maxHttpConnectionsPerIp", number(&RelayServerConfig::maxHttpConnectionsPerIp)},
+		{"relay.firstByteTimeoutSeconds", seconds(&RelayServerConfig::firstByteTimeout)},
+		{"relay.requestTimeoutSeconds", seconds(&RelayServerConfig::requestTimeout)},
+		{"relay.keepAliveTimeoutSeconds", seconds(&RelayServerConfig::keepAliveTimeout)},
+		{"relay.maxKeepAliveRequests", number(&RelayServerConfig::maxKeepAliveRequests)},
+		{"relay.maxHeaderSize", number(&RelayServerConfig::maxHeaderSize)},
+		{"relay.maxBodySize", number(&RelayServerConfig::maxBodySize)},
+		{"relay.recordTtlSeconds", seconds(&RelayServerConfig::recordTtl)},
+		{"relay.reannounceAfterSeconds", seconds(&RelayServerConfig::reannounceAfter)},
+		{"relay.lookupRetryAfterSeconds", seconds(&RelayServerConfig::lookupRetryAfter)},
+		{"relay.maxPeers", number(&RelayServerConfig::maxPeers)},
+		{"relay.maxPeersPerIp", number(&RelayServerConfig::maxPeersPerIp)},
+		{"relay.controlKeepaliveSeconds", seconds(&RelayServerConfig::controlKeepalive)},
+		{"relay.controlHelloTimeoutSeconds", seconds(&RelayServerConfig::controlHelloTimeout)},
+		{"relay.maxControlConnections", number(&RelayServerConfig::maxControlConnections)},
+		{"relay.maxControlConnectionsPerIp", number(&RelayServerConfig::maxControlConnectionsPerIp)},
+		{"relay.maxTunnels", number(&RelayServerConfig::maxTunnels)},
+		{"relay.maxTunnelsPerIp", number(&RelayServerConfig::maxTunnelsPerIp)},
+		{"relay.tunnelsPerSecondPerIp", positiveReal(&RelayServerConfig::tunnelsPerSecondPerIp)},
+		{"relay.tunnelRateBytesPerSecond", number(&RelayServerConfig::tunnelRateBytesPerSecond)},
+		{"relay.globalRateBytesPerSecond", number(&RelayServerConfig::globalRateBytesPerSecond)},
+		{"relay.tunnelIdleTimeoutSeconds", seconds(&RelayServerConfig::tunnelIdleTimeout)},
+		{"relay.tunnelJoinTimeoutSeconds", seconds(&RelayServerConfig::tunnelJoinTimeout)},
+		{"relay.requestsPerSecondPerIp", positiveReal(&RelayServerConfig::requestsPerSecondPerIp)},
+		{"relay.replayCacheSize", number(&RelayServerConfig::replayCacheSize)},
+		{"relay.replayCachePerIp", number(&RelayServerConfig::replayCachePerIp)},
+		{"relay.maxRateLimitedClients", number(&RelayServerConfig::maxRateLimitedClients)},
+		{"relay.trustedProxies", text(&RelayServerConfig::trustedProxies)},
+		{"relay.proxyProtocol", flag(&RelayServerConfig::proxyProtocol)},
+		{"relay.drainTimeoutSeconds", seconds(&RelayServerConfig::drainTimeout)},
+		{"relay.descriptorReserve", number(&RelayServerConfig::descriptorReserve)},
+		// The program's own settings.
+		{"relay.daemonLog", readDaemonLog},
+	};
+	return table;
+}
+
+
+void collectKeys(const AbstractConfiguration& config, const std::string& prefix, std::vector<std::string>& keys)
+	/// Every key under prefix that holds a value, at any depth ("relay.a" and "relay.a.b").
+{
+	AbstractConfiguration::Keys children;
+	config.keys(prefix, children);
+	for (const std::string& child: children)
+	{
+		const std::string key = prefix + "." + child;
+		if (config.hasOption(key)) keys.push_back(key);
+		collectKeys(config, key, keys);
+	}
+}
+
+
+std::size_t editDistance(const std::string& a, const std::string& b)
+	/// Levenshtein distance, case-insensitive (for "did you mean").
+{
+	std::vector<std::size_t> row(b.size() + 1);
+	for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+	for (std::size_t i = 1; i <= a.size(); ++i)
+	{
+		std::size_t diagonal = row[0];
+		row[0] = i;
+		for (std::size_t j = 1; j <= b.size(); ++j)
+		{
+			const std::size_t above = row[j];
+			const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
+			row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+			diagonal = above;
+		}
+	}
+	return row[b.size()];
+}
+
+
+void checkKnown(const AbstractConfiguration& config)
+	/// Throws Poco::InvalidArgumentException naming the first relay.* key that no row of the
+	/// table reads, with the closest known name when one is near.
+{
+	std::vector<std::string> keys;
+	collectKeys(config, "relay", keys);
+	for (const std::string& key: keys)
+	{
+		const auto& table = settingsTable();
+		if (std::any_of(table.begin(), table.end(), [&key](const Setting& s) { return key == s.key; })) continue;
+		// Suggest a near miss (a typo), or a setting the key is the beginning of (a unit left off).
+		std::string closest;
+		std::size_t best = 4;
+		for (const Setting& setting: table)
+		{
+			const std::string known(setting.key);
+			const bool extends = known.size() > key.size() && Poco::icompare(known, 0, key.size(), key) == 0;
+			const std::size_t distance = extends ? 1 : editDistance(key, known);
+			if (distance < best)
+			{
+				best = distance;
+				closest = known;
+			}
+		}
+		throw Poco::InvalidArgumentException("unknown setting " + key
+			+ (closest.empty() ? std::string() : " (did you mean " + closest + "?)")
+			+ "; the settings are listed in crosschat-relay.properties");
+	}
+}
+
+
+ProgramSettings readSettings(const AbstractConfiguration& config, bool portGiven)
+	/// The table applied to config; unknown relay.* keys and bad values throw
+	/// Poco::InvalidArgumentException naming the setting. Without portGiven (--port or --define
+	/// relay.port), a PORT environment variable wins over the files' relay.port: platforms
+	/// (Heroku, Railway, ...) give the port that way.
+{
+	checkKnown(config);
+	ProgramSettings settings;
+	for (const Setting& setting: settingsTable())
+	{
+		if (config.hasOption(setting.key)) setting.read(config, setting.key, settings);
+	}
+	RelayServerConfig& server = settings.server;
+	const char* pEnvironmentPort = std::getenv("PORT");
+	if (!portGiven && pEnvironmentPort && *pEnvironmentPort)
+	{
+		unsigned port = 0;
+		if (!Poco::NumberParser::tryParseUnsigned(pEnvironmentPort, port) || port > 65535)
+			throw Poco::InvalidArgumentException(std::string("the PORT environment variable must be 0 to 65535, not '")
+				+ pEnvironmentPort + "'");
+		server.bind = Poco::Net::SocketAddress(server.bind.host(), static_cast<Poco::UInt16>(port));
+	}
+	if (server.tlsCertificateFile.empty() != server.tlsKeyFile.empty())
+		throw Poco::InvalidArgumentException("HTTPS needs both relay.tlsCertificateFile (--tls-cert) and relay.tlsKeyFile (--tls-key)");
+	if (server.controlKeepalive.count() < 1)
+		throw Poco::InvalidArgumentException("relay.controlKeepaliveSeconds must be at least 1");
+	return settings;
+}
+
+
+std::string errnoText(int error)
+{
+	return std::strerror(error);
+}
+
+
+class Detacher
+	/// The parent's side and the child's side of --daemon: fork() splits the process; the
+	/// parent blocks in waitForChild() until the child calls ready() (exit 0) or exits (its
+	/// status is passed on). The child keeps the caller's stdin/stdout/stderr until ready().
+{
+public:
+	Detacher() = default;
+	Detacher(const Detacher&) = delete;
+	Detacher& operator=(const Detacher&) = delete;
+
+	~Detacher()
+	{
+		if (_writeEnd >= 0) ::close(_writeEnd);
+	}
+
+	bool fork()
+		/// Returns true in the parent (which must then call waitForChild()), false in the
+		/// child, which is made a session leader without a controlling terminal. Throws
+		/// Poco::SystemException if the pipe or the fork fails.
+	{
+		int ends[2];
+		if (::pipe(ends) != 0) throw Poco::SystemException("cannot create a pipe: " + errnoText(errno));
+		const pid_t pid = ::fork();
+		if (pid < 0)
+		{
+			const int error = errno;
+			::close(ends[0]);
+			::close(ends[1]);
+			throw Poco::SystemException("cannot fork the daemon: " + errnoText(error));
+		}
+		if (pid > 0)
+		{
+			::close(ends[1]);
+			_readEnd = ends[0];
+			_child = pid;
+			return true;
+		}
+		::close(ends[0]);
+		_writeEnd = ends[1];
+		::fcntl(_writeEnd, F_SETFD, FD_CLOEXEC);
+		::setsid();
+		return false;
+	}
+
+	int waitForChild()
+		/// Parent: 0 once the child is ready; else the child's exit status (70 if it died of a
+		/// signal), after it has written its errors to the shared stderr.
+	{
+		char byte = 0;
+		ssize_t got;
+		do got = ::read(_readEnd, &byte, 1);
+		while (got < 0 && errno == EINTR);
+		::close(_readEnd);
+		if (got == 1) return Application::EXIT_OK;
+		int status = 0;
+		while (::waitpid(_child, &status, 0) < 0)
+		{
+			if (errno != EINTR) return Application::EXIT_OSERR;
+		}
+		if (WIFEXITED(status)) return WEXITSTATUS(status) == 0 ? Application::EXIT_SOFTWARE : WEXITSTATUS(status);
+		std::cerr << "crosschat-relay: the daemon died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
+			<< " while starting\n";
+		return Application::EXIT_SOFTWARE;
+	}
+
+	void ready()
+		/// Child: detaches from the caller (stdin, stdout and stderr to /dev/null, working
+		/// directory /) and tells the parent to exit 0. Throws Poco::SystemException if
+		/// /dev/null cannot be opened.
+	{
+		const int null = ::open("/dev/null", O_RDWR);
+		if (null < 0) throw Poco::SystemException("cannot open /dev/null: " + errnoText(errno));
+		std::cout.flush();
+		std::cerr.flush();
+		::dup2(null, STDIN_FILENO);
+		::dup2(null, STDOUT_FILENO);
+		::dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO) ::close(null);
+		if (::chdir("/") != 0)
+		{
+			// Not fatal: the relay opens no relative paths after start-up.
+		}
+		const char byte = 'R';
+		ssize_t written;
+		do written = ::write(_writeEnd, &byte, 1);
+		while (written < 0 && errno == EINTR);
+		::close(_writeEnd);
+		_writeEnd = -1;
+	}
+
+private:
+	int _readEnd = -1;
+	int _writeEnd = -1;
+	pid_t _child = -1;
+};
+
+
+bool writesToConsole(Poco::Channel* pChannel)
+{
+	if (dynamic_cast<Poco::ConsoleChannel*>(pChannel) || dynamic_cast<Poco::ColorConsoleChannel*>(pChannel)) return true;
+	if (auto* pFormatting = dynamic_cast<Poco::FormattingChannel*>(pChannel))
+		return writesToConsole(pFormatting->getChannel().get());
+	return false;
+}
 
 
 } // namespace
@@ -48,16 +474,32 @@ const char* const VERSION_TEXT = CROSSCHAT_VERSION;
 class RelayServerApp: public Poco::Util::ServerApplication
 	/// The crosschat-relay program.
 {
+public:
+	int runApplication()
+		/// Application::run(): initialize(), main(), uninitialize(). (ServerApplication's
+		/// run(argc, argv) would fork on --daemon before reading any option.)
+	{
+		return Application::run();
+	}
+
 protected:
 	void initialize(Application& self) override
 	{
-		if (!_configFileGiven) loadConfiguration();   // crosschat-relay.properties next to the binary
+		if (!_configFileGiven)
+		{
+			// crosschat-relay.properties next to the binary (the build tree has a copy there),
+			// else the system one (the installed package's /etc/crosschat/crosschat-relay.properties).
+			if (loadConfiguration() == 0 && Poco::File(SYSTEM_CONFIG_FILE).exists())
+				loadConfiguration(SYSTEM_CONFIG_FILE);
+		}
 		ServerApplication::initialize(self);         // configures logging from the loaded settings
 	}
 
 	void defineOptions(OptionSet& options) override
 	{
-		ServerApplication::defineOptions(options);   // --daemon, --umask, --pidfile on Unix
+		// Not ServerApplication::defineOptions(): its --daemon, --pidfile and --umask act while the
+		// options are read (Poco forks, or writes the PID file, before any setting is checked).
+		Application::defineOptions(options);
 
 		options.addOption(Option("help", "h", "Show this help and exit.")
 			.required(false).repeatable(false)
@@ -74,7 +516,8 @@ protected:
 		options.addOption(Option("bind", "b", "Address to listen on (default 0.0.0.0; :: for IPv6). Sets relay.bind.")
 			.required(false).repeatable(false).argument("ADDRESS")
 			.binding("relay.bind"));
-		options.addOption(Option("config-file", "c", "Load settings from FILE instead of crosschat-relay.properties next to the binary.")
+		options.addOption(Option("config-file", "c", std::string("Load settings from FILE instead of crosschat-relay.properties "
+			"next to the binary, else ") + SYSTEM_CONFIG_FILE + ".")
 			.required(false).repeatable(true).argument("FILE")
 			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleConfigFile)));
 		options.addOption(Option("define", "D", "Set a setting, e.g. --define relay.maxTunnels=100 (overrides the files).")
@@ -86,20 +529,41 @@ protected:
 		options.addOption(Option("tls-key", "", "PEM private key file for --tls-cert. Sets relay.tlsKeyFile.")
 			.required(false).repeatable(false).argument("FILE")
 			.binding("relay.tlsKeyFile"));
+		options.addOption(Option("daemon", "", "Run in the background once started; start-up errors are reported "
+			"here first. Logs then go to relay.daemonLog (default: syslog).")
+			.required(false).repeatable(false)
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleDaemon)));
+		options.addOption(Option("pidfile", "", "Write the process ID to FILE once the relay listens; removed when it stops.")
+			.required(false).repeatable(false).argument("FILE")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handlePidFile)));
+		options.addOption(Option("umask", "", "Set the process's umask (octal, e.g. 027).")
+			.required(false).repeatable(false).argument("MASK")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleUMask)));
 	}
 
-	int main(const std::vector<std::string>&) override
+	int main(const std::vector<std::string>& args) override
 	{
 		if (_helpRequested) return Application::EXIT_OK;
+		if (!args.empty())
+		{
+			logger().fatal("unexpected argument '" + args.front() + "'; options start with -- (see --help)");
+			return Application::EXIT_USAGE;
+		}
 
-		CrossChat::Relay::RelayServerConfig settings;
+		ProgramSettings settings;
 		try
 		{
-			settings = readSettings();
+			settings = readSettings(config(), _portGiven);
 		}
 		catch (const Poco::Exception& exc)
 		{
-			logger().fatal("bad setting: " + exc.displayText());
+			logger().fatal("bad setting: " + exc.message());
+			return Application::EXIT_CONFIG;
+		}
+		if (_daemon && settings.daemonLog == SYSLOG && !Poco::File("/dev/log").exists())
+		{
+			logger().fatal("--daemon logs to syslog (relay.daemonLog), but /dev/log does not exist: no syslog "
+				"daemon runs here; set relay.daemonLog to a file, e.g. --define relay.daemonLog=/var/log/crosschat-relay.log");
 			return Application::EXIT_CONFIG;
 		}
 
@@ -110,18 +574,39 @@ protected:
 		sigaddset(&hangup, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
 
-		CrossChat::Relay::RelayServer server(settings);
+		Detacher detacher;
+		if (_daemon)
+		{
+			try
+			{
+				if (detacher.fork()) return detacher.waitForChild();
+			}
+			catch (const Poco::Exception& exc)
+			{
+				logger().fatal(exc.message());
+				return Application::EXIT_OSERR;
+			}
+		}
+
+		const RelayServerConfig& serverSettings = settings.server;
+		CrossChat::Relay::RelayServer server(serverSettings);
 		try
 		{
 			server.start();
 		}
 		catch (const Poco::Exception& exc)
 		{
-			logger().fatal("cannot start the relay on " + settings.bind.toString() + ": " + exc.displayText());
+			logger().fatal("cannot start the relay on " + serverSettings.bind.toString() + ": " + exc.displayText());
 			return Application::EXIT_UNAVAILABLE;
 		}
-		const bool https = !settings.tlsCertificateFile.empty();
-		const Poco::Net::SocketAddress address(settings.bind.host(), server.port());
+		const int startupError = _daemon ? detach(settings.daemonLog, detacher) : writePidFile();
+		if (startupError != Application::EXIT_OK)
+		{
+			server.stop();
+			return startupError;
+		}
+		const bool https = !serverSettings.tlsCertificateFile.empty();
+		const Poco::Net::SocketAddress address(serverSettings.bind.host(), server.port());
 		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
 			+ (https ? "https://" : "http://") + address.toString() + "/");
 		if (server.probePort() != 0)
@@ -150,13 +635,105 @@ protected:
 		stopping = true;
 		pthread_kill(reloader.native_handle(), SIGHUP);
 		reloader.join();
-		logger().information("stopping (draining for at most " + std::to_string(settings.drainTimeout.count()) + " s)");
+		logger().information("stopping (draining for at most " + std::to_string(serverSettings.drainTimeout.count()) + " s)");
 		server.drain();
 		logger().information("stopped");
+		removePidFile();
 		return Application::EXIT_OK;
 	}
 
 private:
+	int detach(const std::string& daemonLog, Detacher& detacher)
+		/// Child of --daemon, relay started: opens the daemon log and moves console logging to it,
+		/// writes the PID file, then detaches. Returns 0, or an exit status after logging why
+		/// (still on the caller's stderr).
+	{
+		Poco::Channel::Ptr pTarget;
+		try
+		{
+			pTarget = openDaemonLog(daemonLog);
+		}
+		catch (const Poco::Exception& exc)
+		{
+			logger().fatal("cannot open the daemon log " + daemonLog + " (relay.daemonLog): " + exc.displayText());
+			return Application::EXIT_CANTCREAT;
+		}
+		const int rc = writePidFile();
+		if (rc != Application::EXIT_OK) return rc;
+		std::cerr << "crosschat-relay: running in the background as process " << ::getpid() << ", logging to "
+			<< daemonLog << std::endl;
+		redirectConsoleLogging(pTarget);
+		try
+		{
+			detacher.ready();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			logger().fatal(exc.message());
+			return Application::EXIT_OSERR;
+		}
+		return Application::EXIT_OK;
+	}
+
+	Poco::Channel::Ptr openDaemonLog(const std::string& daemonLog)
+		/// syslog (ident crosschat-relay, facility daemon, with the PID) or a file that rotates at
+		/// 10 MB and keeps 5 old ones. Throws Poco::Exception if the file cannot be opened.
+	{
+		if (daemonLog == SYSLOG)
+		{
+			Poco::AutoPtr<Poco::SyslogChannel> pSyslog = new Poco::SyslogChannel("crosschat-relay",
+				Poco::SyslogChannel::SYSLOG_PID, Poco::SyslogChannel::SYSLOG_DAEMON);
+			pSyslog->open();
+			Poco::AutoPtr<Poco::PatternFormatter> pFormatter = new Poco::PatternFormatter("[%p] %s: %t");
+			return new Poco::FormattingChannel(pFormatter, pSyslog);
+		}
+		Poco::AutoPtr<Poco::FileChannel> pFile = new Poco::FileChannel(daemonLog);
+		pFile->setProperty(Poco::FileChannel::PROP_ROTATION, "10 M");
+		pFile->setProperty(Poco::FileChannel::PROP_ARCHIVE, "timestamp");
+		pFile->setProperty(Poco::FileChannel::PROP_PURGECOUNT, "5");
+		pFile->open();   // creates the file now, so a bad path fails before detaching
+		Poco::AutoPtr<Poco::PatternFormatter> pFormatter = new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i [%p] %s: %t");
+		pFormatter->setProperty(Poco::PatternFormatter::PROP_TIMES, "local");
+		return new Poco::FormattingChannel(pFormatter, pFile);
+	}
+
+	static void redirectConsoleLogging(const Poco::Channel::Ptr& pTarget)
+		/// Every logger that writes to the console (the default logging set-up) writes to
+		/// pTarget from now on; loggers configured with another channel keep it. Loggers
+		/// created later inherit from their parents, so they follow.
+	{
+		std::vector<std::string> names;
+		Poco::Logger::names(names);
+		for (const std::string& name: names)
+		{
+			Poco::Logger& logger = Poco::Logger::get(name);
+			if (writesToConsole(logger.getChannel().get())) logger.setChannel(pTarget);
+		}
+	}
+
+	int writePidFile()
+	{
+		if (_pidFile.empty()) return Application::EXIT_OK;
+		const int fd = ::open(_pidFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		const std::string text = std::to_string(::getpid()) + "\n";
+		if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+		{
+			const int error = errno;
+			if (fd >= 0) ::close(fd);
+			logger().fatal("cannot write the PID file " + _pidFile + ": " + errnoText(error));
+			return Application::EXIT_CANTCREAT;
+		}
+		::close(fd);
+		_pidFileWritten = true;
+		return Application::EXIT_OK;
+	}
+
+	void removePidFile()
+	{
+		if (_pidFileWritten) ::unlink(_pidFile.c_str());
+		_pidFileWritten = false;
+	}
+
 	void handleHelp(const std::string&, const std::string&)
 	{
 		Poco::Util::HelpFormatter help(options());
@@ -164,10 +741,13 @@ private:
 		help.setUsage("[OPTIONS]");
 		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
-		help.setFooter("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
-			"in crosschat-relay.properties. The PORT environment variable sets the port when no option does. "
-			"SIGTERM or SIGINT drains and stops the relay (control channels are told to go away, work in "
-			"progress gets relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key.");
+		help.setFooter(std::string("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
+			"in crosschat-relay.properties (installed as ") + SYSTEM_CONFIG_FILE + "); an unknown relay.* setting "
+			"is an error. The PORT environment variable sets the port when no option does. SIGTERM or SIGINT drains "
+			"and stops the relay (control channels are told to go away, work in progress gets "
+			"relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key. Exit status: 0 after a stop, 64 for a bad "
+			"command line, 78 for a bad setting, 69 if the relay cannot start (e.g. its port is taken), "
+			"73 if the PID file or daemon log cannot be written.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();
@@ -189,110 +769,63 @@ private:
 	{
 		const std::string::size_type equals = value.find('=');
 		if (equals == std::string::npos || equals == 0)
-			throw Poco::InvalidArgumentException("--define expects NAME=VALUE, got '" + value + "'");
+			throw Poco::Util::InvalidArgumentException("--define expects NAME=VALUE, got '" + value + "'");
 		config().setString(value.substr(0, equals), value.substr(equals + 1));
 		if (value.substr(0, equals) == "relay.port") _portGiven = true;
 	}
 
-	std::chrono::seconds seconds(const std::string& key, std::chrono::seconds fallback) const
+	void handleDaemon(const std::string&, const std::string&)
 	{
-		const int value = config().getInt(key, static_cast<int>(fallback.count()));
-		if (value < 0) throw Poco::InvalidArgumentException(key + " must not be negative");
-		return std::chrono::seconds(value);
+		_daemon = true;
+		config().setBool("application.runAsDaemon", true);
 	}
 
-	unsigned count(const std::string& key, unsigned fallback) const
+	void handlePidFile(const std::string&, const std::string& value)
 	{
-		return config().getUInt(key, fallback);
+		_pidFile = Poco::Path(value).absolute().toString();   // the daemon changes to / before it stops
 	}
 
-	CrossChat::Relay::RelayServerConfig readSettings() const
-		/// Every RelayServerConfig field from relay.*, with the struct's defaults.
+	void handleUMask(const std::string&, const std::string& value)
 	{
-		const CrossChat::Relay::RelayServerConfig defaults;
-		CrossChat::Relay::RelayServerConfig settings;
-
-		int port = config().getInt("relay.port", defaults.bind.port());
-		// Platforms (Heroku, Railway, ...) give the port in PORT: it wins over the files, not
-		// over --port or --define relay.port.
-		const char* pEnvironmentPort = std::getenv("PORT");
-		if (!_portGiven && pEnvironmentPort && *pEnvironmentPort)
-		{
-			int value = 0;
-			if (!Poco::NumberParser::tryParse(pEnvironmentPort, value) || value < 0 || value > 65535)
-				throw Poco::InvalidArgumentException(std::string("the PORT environment variable must be 0 to 65535, got '") + pEnvironmentPort + "'");
-			port = value;
-		}
-		if (port < 0 || port > 65535) throw Poco::InvalidArgumentException("relay.port must be 0 to 65535");
-		const std::string bind = config().getString("relay.bind", defaults.bind.host().toString());
-		Poco::Net::IPAddress host;
-		if (bind == "::" || bind == "[::]")   // Poco 1.11's parser refuses the IPv6 wildcard
-			host = Poco::Net::IPAddress::wildcard(Poco::Net::IPAddress::IPv6);
-		else if (!Poco::Net::IPAddress::tryParse(bind, host))
-			throw Poco::InvalidArgumentException("relay.bind must be an IP address, got '" + bind + "'");
-		settings.bind = Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port));
-		if (config().hasProperty("relay.probePort"))
-		{
-			const int probePort = config().getInt("relay.probePort");
-			if (probePort < 0 || probePort > 65535) throw Poco::InvalidArgumentException("relay.probePort must be 0 to 65535");
-			settings.probePort = static_cast<std::uint16_t>(probePort);
-		}
-		settings.maxProbeConnections = count("relay.maxProbeConnections", defaults.maxProbeConnections);
-		settings.maxProbeConnectionsPerIp = count("relay.maxProbeConnectionsPerIp", defaults.maxProbeConnectionsPerIp);
-
-		settings.tlsCertificateFile = config().getString("relay.tlsCertificateFile", defaults.tlsCertificateFile);
-		settings.tlsKeyFile = config().getString("relay.tlsKeyFile", defaults.tlsKeyFile);
-		if (settings.tlsCertificateFile.empty() != settings.tlsKeyFile.empty())
-			throw Poco::InvalidArgumentException("HTTPS needs both relay.tlsCertificateFile (--tls-cert) and relay.tlsKeyFile (--tls-key)");
-
-		settings.eventLoops = count("relay.eventLoops", defaults.eventLoops);
-		settings.maxHttpConnections = count("relay.maxHttpConnections", defaults.maxHttpConnections);
-		settings.maxHttpConnectionsPerIp = count("relay.maxHttpConnectionsPerIp", defaults.maxHttpConnectionsPerIp);
-		settings.firstByteTimeout = seconds("relay.firstByteTimeoutSeconds", defaults.firstByteTimeout);
-		settings.requestTimeout = seconds("relay.requestTimeoutSeconds", defaults.requestTimeout);
-		settings.keepAliveTimeout = seconds("relay.keepAliveTimeoutSeconds", defaults.keepAliveTimeout);
-		settings.maxKeepAliveRequests = count("relay.maxKeepAliveRequests", defaults.maxKeepAliveRequests);
-		settings.maxHeaderSize = config().getUInt64("relay.maxHeaderSize", defaults.maxHeaderSize);
-		settings.maxBodySize = config().getUInt64("relay.maxBodySize", defaults.maxBodySize);
-
-		settings.recordTtl = seconds("relay.recordTtlSeconds", defaults.recordTtl);
-		settings.reannounceAfter = seconds("relay.reannounceAfterSeconds", defaults.reannounceAfter);
-		settings.lookupRetryAfter = seconds("relay.lookupRetryAfterSeconds", defaults.lookupRetryAfter);
-		settings.maxPeers = config().getUInt64("relay.maxPeers", defaults.maxPeers);
-		settings.maxPeersPerIp = config().getUInt64("relay.maxPeersPerIp", defaults.maxPeersPerIp);
-
-		settings.controlKeepalive = seconds("relay.controlKeepaliveSeconds", defaults.controlKeepalive);
-		if (settings.controlKeepalive.count() < 1) throw Poco::InvalidArgumentException("relay.controlKeepaliveSeconds must be at least 1");
-		settings.controlHelloTimeout = seconds("relay.controlHelloTimeoutSeconds", defaults.controlHelloTimeout);
-		settings.maxControlConnections = count("relay.maxControlConnections", defaults.maxControlConnections);
-		settings.maxControlConnectionsPerIp = count("relay.maxControlConnectionsPerIp", defaults.maxControlConnectionsPerIp);
-
-		settings.maxTunnels = count("relay.maxTunnels", defaults.maxTunnels);
-		settings.maxTunnelsPerIp = count("relay.maxTunnelsPerIp", defaults.maxTunnelsPerIp);
-		settings.tunnelsPerSecondPerIp = config().getDouble("relay.tunnelsPerSecondPerIp", defaults.tunnelsPerSecondPerIp);
-		if (settings.tunnelsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.tunnelsPerSecondPerIp must be positive");
-		settings.tunnelRateBytesPerSecond = config().getUInt64("relay.tunnelRateBytesPerSecond", defaults.tunnelRateBytesPerSecond);
-		settings.globalRateBytesPerSecond = config().getUInt64("relay.globalRateBytesPerSecond", defaults.globalRateBytesPerSecond);
-		settings.tunnelIdleTimeout = seconds("relay.tunnelIdleTimeoutSeconds", defaults.tunnelIdleTimeout);
-		settings.tunnelJoinTimeout = seconds("relay.tunnelJoinTimeoutSeconds", defaults.tunnelJoinTimeout);
-
-		settings.requestsPerSecondPerIp = config().getDouble("relay.requestsPerSecondPerIp", defaults.requestsPerSecondPerIp);
-		if (settings.requestsPerSecondPerIp <= 0) throw Poco::InvalidArgumentException("relay.requestsPerSecondPerIp must be positive");
-		settings.replayCacheSize = config().getUInt64("relay.replayCacheSize", defaults.replayCacheSize);
-		settings.replayCachePerIp = config().getUInt64("relay.replayCachePerIp", defaults.replayCachePerIp);
-		settings.maxRateLimitedClients = config().getUInt64("relay.maxRateLimitedClients", defaults.maxRateLimitedClients);
-
-		settings.trustedProxies = config().getString("relay.trustedProxies", defaults.trustedProxies);
-		settings.proxyProtocol = config().getBool("relay.proxyProtocol", defaults.proxyProtocol);
-		settings.drainTimeout = seconds("relay.drainTimeoutSeconds", defaults.drainTimeout);
-		settings.descriptorReserve = count("relay.descriptorReserve", defaults.descriptorReserve);
-		return settings;
+		unsigned mask = 0;
+		if (!Poco::NumberParser::tryParseOct(value, mask) || mask > 0777)
+			throw Poco::Util::InvalidArgumentException("--umask expects an octal mask from 000 to 777, got '" + value + "'");
+		::umask(static_cast<mode_t>(mask));
 	}
 
 	bool _helpRequested = false;
 	bool _configFileGiven = false;
+	bool _daemon = false;
 	bool _portGiven = false;   ///< --port or --define relay.port (then PORT is not used).
+	std::string _pidFile;
+	bool _pidFileWritten = false;
 };
 
 
-POCO_SERVER_MAIN(RelayServerApp)
+int main(int argc, char** argv)
+{
+	try
+	{
+		Poco::AutoPtr<RelayServerApp> pApp = new RelayServerApp;
+		try
+		{
+			pApp->init(argc, argv);   // the options (and --config-file); a bad one throws
+		}
+		catch (const Poco::Util::OptionException& exc)
+		{
+			std::cerr << "crosschat-relay: " << exc.displayText() << "; see --help" << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		catch (const Poco::Exception& exc)
+		{
+			std::cerr << "crosschat-relay: cannot read the configuration: " << exc.displayText() << std::endl;
+			return Application::EXIT_CONFIG;
+		}
+		return pApp->runApplication();
+	}
+	catch (const Poco::Exception& exc)
+	{
+		std::cerr << "crosschat-relay: " << exc.displayText() << std::endl;
+		return Application::EXIT_SOFTWARE;
+	}
+}

@@ -887,7 +887,7 @@ private:
 		startSession(index, connection, std::string());
 	}
 
-	void startSession(std::size_t index, const TcpConnection::Ptr& connection, const std::string& leftover)
+	void startSession(std::size_t index, const ByteStream::Ptr& connection, const std::string& leftover)
 	{
 		Slot& slot = _slots[index];
 		const std::uint64_t serial = slot.serial;
@@ -1076,7 +1076,7 @@ public:
 	}
 
 private:
-	void begin(const TcpConnection::Ptr& connection, const std::string& leftover)
+	void begin(const ByteStream::Ptr& connection, const std::string& leftover)
 	{
 		_session = RawSession::create(TlsChannel::client(connection, _identity, _victim), _options.name);
 		_session->onEstablished = [this] {

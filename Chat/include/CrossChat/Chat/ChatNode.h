@@ -56,7 +56,10 @@ struct ChatNodeConfig
 	                                                          ///< idle one is forgotten first (with its duplicate filter).
 	unsigned maxDialsPerMinute = 30;                          ///< Direct dials per peer in any minute.
 	unsigned maxRoundsPerMinute = 6;                          ///< Dial rounds (reconnects) per peer in any minute.
-	std::string relayUrl;                                     ///< http://host:port of a relay (--relay); empty: none.
+	std::string relayUrl;                                     ///< http://host[:port] or https://host[:port] of a relay
+	                                                          ///< (--relay); empty: none.
+	std::string relayCaFile;                                  ///< https relay: PEM CA file to trust instead of the
+	                                                          ///< system store (--relay-ca); empty: the system store.
 	bool relayDirectory = false;                              ///< Be listed in the relay's directory.
 	bool relayAnnounceAddresses = false;                      ///< true: publish our chat address (the host the relay sees
 	                                                          ///< us at, and a gateway-mapped one) to anyone who looks us

@@ -10,6 +10,7 @@
 #define CrossChat_Relay_RelayClient_INCLUDED
 
 
+#include "CrossChat/ByteStream.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
@@ -32,7 +33,10 @@ namespace Relay {
 
 struct RelayClientConfig
 {
-	Poco::URI url;                                   ///< http://host[:port] (https is not supported yet); the path is not used.
+	Poco::URI url;                                   ///< http://host[:port] (port 80 by default) or https://host[:port]
+	                                                 ///< (443); the path is not used.
+	std::string caFile;                              ///< https: trust the CA certificates of this PEM file instead of
+	                                                 ///< the system trust store (Debian: ca-certificates).
 	std::string name;
 	std::uint16_t chatPort = 0;                      ///< Announced; the relay fills an unspecified host.
 	std::vector<Poco::Net::SocketAddress> addresses; ///< Extra announced addresses (LAN, mapped).
@@ -57,7 +61,9 @@ struct RelayPeerRecord
 
 struct RelayTunnel
 	/// A joined relay tunnel: a byte pipe to the peer through the relay, which copies bytes both
-	/// ways without reading them (run TLS over it, e.g. a TlsChannel on connection).
+	/// ways without reading them (run TLS over it, e.g. a TlsChannel on connection). Over an
+	/// https:// relay the pipe is the plaintext of the client's TLS to the relay, so the TLS run
+	/// over it is a second layer inside that one.
 	///
 	/// Leftover bytes: the peer may send right after joining, so bytes of the tunnel can arrive in
 	/// the same read as the relay's 101 response. Those bytes are in leftover; they come BEFORE
@@ -67,7 +73,7 @@ struct RelayTunnel
 	/// loop reads nothing more from it until the handler returns: install your handlers (or call
 	/// connection->pauseReading()) before returning.
 {
-	TcpConnection::Ptr connection;   ///< Connected; owned by whoever keeps it (its loop registration keeps it open).
+	ByteStream::Ptr connection;      ///< Connected; owned by whoever keeps it (its loop registration keeps it open).
 	std::string leftover;            ///< Tunnel bytes that arrived with the 101 response; often empty.
 	PeerId peer;                     ///< The other end as the relay names it; unverified (verify it with TLS).
 	std::string peerName;            ///< The name from the invitation (empty for openTunnel()).
@@ -104,6 +110,16 @@ class RelayClient
 	/// HTTP requests are written with Poco::Net::HTTPRequest and read with Poco::Net::HTTPResponse
 	/// over a TcpConnection, one connection per request. Only the relay's host name resolution is
 	/// blocking (the system resolver, at start() and after failures; numeric hosts need none).
+	///
+	/// https:// relays: every request, the control channel and every tunnel run over TLS (a
+	/// TlsChannel in X.509 mode) whose server certificate is verified against the system trust
+	/// store, or config.caFile, and must be valid for the URL's host (sent as SNI). A failed
+	/// verification is a failed attempt whose detail names the host and the reason ("relay
+	/// https://relay.example.org unreachable: TLS certificate verification failed for
+	/// relay.example.org: certificate has expired (...)"); the client retries with its backoff.
+	/// Tunnels are then the TLS channel's plaintext (RelayTunnel::connection), so the chat's own
+	/// TLS runs inside the relay's. The NAT probe stays plain TCP (it carries only the observed
+	/// address).
 	///
 	/// Connection cycle: announce (signed POST /api/v1/announce), then the control channel (HTTP
 	/// upgrade, hello/challenge/auth/welcome) -> ONLINE. Re-announces at the relay's reannounce_s
@@ -179,8 +195,10 @@ public:
 	void setPunchErrorHandler(PunchErrorHandler handler);
 
 	void start();
-		/// Starts the connection cycle. An https:// or otherwise unusable URL is reported as
-		/// OFFLINE with the reason, without retries. Does nothing if already started or stopped.
+		/// Starts the connection cycle. An unusable URL (not http or https, no host), a caFile
+		/// with an http:// URL, or trust anchors that cannot be loaded (an unreadable caFile, or
+		/// one without certificates) are reported as OFFLINE with the reason, without retries.
+		/// Does nothing if already started or stopped.
 	void stop();
 		/// Unregisters (signed DELETE /api/v1/announce, fire and forget), closes everything and
 		/// cancels pending lookups and tunnels without calling their handlers. Idempotent; the
