@@ -9,6 +9,7 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/MessageSchema.h"
+#include "CrossChat/TcpConnection.h"
 #include "CrossChat/Text.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/Logger.h"
@@ -77,9 +78,19 @@ void ChatSession::start()
 		if (auto self = weak.lock()) self->onClosed(reason);
 	});
 	// Bulk data (file transfers) waits for the connection to drain past DRAIN_MARK, so chat
-	// frames never queue behind more than that much of it in our output buffer.
-	_channel->connection()->setHighWaterMark(DRAIN_MARK);
-	_channel->connection()->setDrainHandler([weak] {
+	// frames never queue behind more than that much of it in our output buffer. The mark is
+	// the TCP connection's at the bottom of the stack (under a relay tunnel reached over
+	// https there is the relay's TlsChannel in between); its drain comes up through every
+	// TlsChannel to ours.
+	ByteStream* pStream = _channel->connection().get();
+	for (int depth = 0; depth < 4; ++depth)
+	{
+		auto* pTls = dynamic_cast<TlsChannel*>(pStream);
+		if (!pTls) break;
+		pStream = pTls->connection().get();
+	}
+	if (auto* pTcp = dynamic_cast<TcpConnection*>(pStream)) pTcp->setHighWaterMark(DRAIN_MARK);
+	_channel->setDrainHandler([weak] {
 		auto self = weak.lock();
 		if (!self || self->_closed || !self->_onDrain) return;
 		DrainHandler handler = self->_onDrain;
