@@ -8,7 +8,7 @@
 #   sanitizers   clang Debug build with ASan+UBSan in build-asan/, and its CTest tests
 #   tsan         clang RelWithDebInfo build with ThreadSanitizer in build-tsan/ (libraries and
 #                test runners only), its unit tests (ctest -L unit) with halt_on_error
-#   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 30)
+#   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 20)
 #   install      cmake --install build/ into a temporary prefix, then build and run
 #                testsuite/consumer against it with find_package(CrossChat)
 #   benchmarks   build/ with -DCROSSCHAT_BUILD_BENCHMARKS=ON (kept in its cache afterwards),
@@ -18,7 +18,7 @@
 #                run the relay with its unit's ExecStart, chat through it, dpkg --purge.
 #                Root only (it installs packages on this machine); skipped otherwise.
 #
-# Environment: FUZZ_SECONDS (default 30), JOBS (default 2).
+# Environment: FUZZ_SECONDS (default 20), JOBS (default 2).
 #
 # A failed step does not stop the later ones (except those that need build/); the script
 # prints one summary line per step and exits non-zero if any step failed. A step that exits 77
@@ -29,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO_ROOT=$(pwd)
 JOBS=${JOBS:-2}
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
 STEP_NAMES=()
 STEP_RESULTS=()

@@ -609,8 +609,7 @@ protected:
 		const Poco::Net::SocketAddress address(serverSettings.bind.host(), server.port());
 		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
 			+ (https ? "https://" : "http://") + address.toString() + "/");
-		if (server.probePort() != 0)
-			logger().information("NAT probe port " + std::to_string(server.probePort()));
+		// The NAT probe port is logged by the server itself.
 
 		std::atomic<bool> stopping{false};
 		std::thread reloader([this, &server, &hangup, &stopping]
