@@ -18,6 +18,7 @@ POCO_IMPLEMENT_EXCEPTION(StoreUnsafeException, StoreException, "Unsafe chat stor
 POCO_IMPLEMENT_EXCEPTION(StoreCorruptException, StoreException, "Damaged chat store")
 POCO_IMPLEMENT_EXCEPTION(StoreVersionException, StoreException, "Chat store from a newer version")
 POCO_IMPLEMENT_EXCEPTION(StoreLockedException, StoreException, "Chat store in use")
+POCO_IMPLEMENT_EXCEPTION(EnvelopeException, Poco::DataFormatException, "Mailbox envelope refused")
 
 
 } } // namespace CrossChat::Chat

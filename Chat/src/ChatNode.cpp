@@ -9,10 +9,14 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "AddressPolicy.h"
 #include "ChatSession.h"
+#include "GroupService.h"
+#include "MailDrop.h"
 #include "Peer.h"
+#include "RelayBook.h"
 #include "PeerHost.h"
 #include "PeerService.h"
 #include "TransferService.h"
+#include "CrossChat/Relay/RelayProtocol.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/Text.h"
@@ -25,6 +29,7 @@
 #include "Poco/UUIDGenerator.h"
 #include <algorithm>
 #include <map>
+#include <set>
 
 
 namespace CrossChat {
@@ -67,7 +72,7 @@ const char* relationName(Relation relation)
 }
 
 
-class ChatNode::Impl: public PeerHost, public Session::Listener, private TransferService::Node
+class ChatNode::Impl: public PeerHost, public Session::Listener, public GroupHost, private TransferService::Node
 {
 public:
 	struct SessionEntry
@@ -88,11 +93,13 @@ public:
 		_loop(loop),
 		_identity(identity),
 		_config(std::move(config)),
-		_transfers(std::make_unique<TransferService>(static_cast<TransferService::Node&>(*this), _config.transfers))
+		_transfers(std::make_unique<TransferService>(static_cast<TransferService::Node&>(*this), _config.transfers)),
+		_groups(*this)
 	{
 		_caps.push_back(SessionProtocol::CAP_NICK);
 		if (!_config.databasePath.empty())
 			_transfers->setDownloadFallback(Poco::Path(_config.databasePath).absolute().parent().append("downloads").toString());
+		addService(_groups);
 		addService(*_transfers);
 	}
 
@@ -112,6 +119,7 @@ public:
 			auto store = std::make_unique<ChatStore>(_loop);
 			store->open(_config.databasePath);
 			_store = std::move(store);
+			_groupStore = std::make_unique<GroupStore>(*_store);
 			restore();
 		}
 		_listener = listen(_config.listenAddress);
@@ -134,6 +142,8 @@ public:
 	{
 		for (PeerService* pService: _serviceList) pService->stop();
 		_portMapper.reset();   // removes the mapping (bounded)
+		_mailDrop.reset();
+		_foreignRelays.clear();
 		if (_relay) _relay->stop();
 		_relay.reset();
 		if (_lan) _lan->stop();
@@ -149,6 +159,7 @@ public:
 		_pending.clear();
 		for (auto& entry: _peers) entry.second.peer->shutdown();
 		_sessions.clear();
+		_groupStore.reset();
 		if (_store) _store->close();
 		_store.reset();
 	}
@@ -220,7 +231,9 @@ public:
 		config.directory = _config.relayDirectory;
 		config.retryMin = _config.relayRetryMin;
 		config.retryMax = _config.relayRetryMax;
+		config.accessToken = _config.relayToken;
 		_relay = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		if (_config.relayMailbox) startMailDrop();
 		_relay->setStateHandler([this](Relay::RelayClient::State state, const std::string& detail) {
 			onRelayState(state, detail);
 		});
@@ -318,7 +331,7 @@ public:
 	std::size_t strangerCount() const
 	{
 		return static_cast<std::size_t>(std::count_if(_peers.begin(), _peers.end(), [](const auto& entry) {
-			return entry.second.peer->relation() == Relation::STRANGER;
+			return entry.second.peer->relation() == Relation::STRANGER && !entry.second.peer->groupPeer();
 		}));
 	}
 
@@ -328,7 +341,7 @@ public:
 		for (auto it = _peers.begin(); it != _peers.end(); ++it)
 		{
 			const Peer& peer = *it->second.peer;
-			if (peer.relation() != Relation::STRANGER || !peer.idle()) continue;
+			if (peer.relation() != Relation::STRANGER || peer.groupPeer() || !peer.idle()) continue;
 			if (victim == _peers.end() || peer.lastActivity() < victim->second.peer->lastActivity()) victim = it;
 		}
 		if (victim == _peers.end())
@@ -736,6 +749,98 @@ public:
 		if (_onError) _onError(message);
 	}
 
+	// GroupHost -----------------------------------------------------------------------------
+
+	Scheduler& groupScheduler() override
+	{
+		return _loop;
+	}
+
+	const Identity& groupIdentity() const override
+	{
+		return _identity;
+	}
+
+	GroupStore* groupStore() override
+	{
+		return _groupStore.get();
+	}
+
+	bool sendTo(const PeerId& id, const std::string& name, const Poco::JSON::Object& body) override
+	{
+		Peer* pPeer = findPeer(id);
+		if (!pPeer || !pPeer->supports(GroupService::CAPABILITY)) return false;
+		return pPeer->sendMessage(name, body);
+	}
+
+	bool groupConnected(const PeerId& id) const override
+	{
+		const Peer* pPeer = findPeer(id);
+		return pPeer && pPeer->supports(GroupService::CAPABILITY);
+	}
+
+	Relation groupRelation(const PeerId& id) const override
+	{
+		const Peer* pPeer = findPeer(id);
+		if (pPeer) return pPeer->relation();
+		if (_store)
+			if (auto contact = _store->contact(id)) return contact->relation;
+		return Relation::STRANGER;
+	}
+
+	std::string groupPeerName(const PeerId& id) const override
+	{
+		if (id == _identity.peerId()) return Text::terminalSafe(_config.name.empty() ? id.shortString() : _config.name, 64);
+		const Peer* pPeer = findPeer(id);
+		if (!pPeer) return id.shortString();
+		const std::string& name = pPeer->alias().empty() ? pPeer->name() : pPeer->alias();
+		return name.empty() ? id.shortString() : Text::terminalSafe(name, 64);
+	}
+
+	void setGroupPeers(const std::set<PeerId>& peers) override
+	{
+		for (const PeerId& id: _groupPeers)
+		{
+			if (peers.count(id)) continue;
+			if (Peer* pPeer = findPeer(id)) pPeer->setGroupPeer(false);
+		}
+		_groupPeers = peers;
+		for (const PeerId& id: peers)
+		{
+			Peer::Ptr peer = _peers.count(id) ? _peers.at(id).peer : nullptr;
+			if (!peer)
+			{
+				// A group peer is not a stranger: it does not count against maxStrangers.
+				peer = std::make_shared<Peer>(*this, id);
+				_peers.emplace(id, PeerEntry{peer, _nextOrder++});
+			}
+			peer->setGroupPeer(true);
+		}
+	}
+
+	void makeContact(const PeerId& id) override
+	{
+		contactFor(id);
+	}
+
+	void groupMessage(const GroupMessage& message) override
+	{
+		if (_onGroupMessage) _onGroupMessage(message);
+	}
+
+	void groupChanged(const GroupChange& change) override
+	{
+		if (_onGroup) _onGroup(change);
+	}
+
+	std::string groupKey(const std::string& text) const
+		/// The raw ID of a group's text form.
+	{
+		auto raw = GroupIds::fromText(text);
+		if (!raw) throw Poco::InvalidArgumentException("not a group ID (64 hex digits): " + Text::terminalSafe(text, 80));
+		return *raw;
+	}
+
 	// Discovery -----------------------------------------------------------------------------
 
 	void onLanPeer(Discovery::LanDiscovery::Change change, const Discovery::LanPeer& lanPeer)
@@ -919,6 +1024,192 @@ public:
 		return _store.get();
 	}
 
+	// The relay mailbox ----------------------------------------------------------------------
+
+	std::string relayKey() const
+		/// The configured relay as the store names it: "host:port".
+	{
+		const Poco::URI url(_config.relayUrl);
+		return Poco::toLower(url.getHost()) + ":" + std::to_string(url.getPort());
+	}
+
+	void startMailDrop()
+	{
+		MailDrop::Hooks hooks;
+		hooks.waiting = [this](const PeerId& id) {
+			std::vector<Outbox::Entry> entries;
+			if (const Peer* pPeer = findPeer(id)) entries.assign(pPeer->outbox().entries().begin(), pPeer->outbox().entries().end());
+			return entries;
+		};
+		hooks.text = [this](const OpenedEnvelope& envelope) { return mailText(envelope); };
+		hooks.receipt = [this](const PeerId& sender, const std::string& messageId) { mailReceipt(sender, messageId); };
+		hooks.deposited = [this](const PeerId& peer, const std::string& messageId) {
+			if (_onDeposited) _onDeposited(messageId, peer);
+		};
+		_mailDrop = std::make_unique<MailDrop>(_loop, _identity, *_relay, relayKey(), _store.get(), std::move(hooks));
+		_mailDrop->start();   // before the relay's first announce: it carries the pre-keys
+	}
+
+	void peerUnreachable(Peer& peer) override
+	{
+		// Only for contacts (strangers get no deposits), and only while messages wait.
+		if (_mailDrop && peer.relation() == Relation::CONTACT && !peer.outbox().empty()) _mailDrop->depositFor(peer.id());
+	}
+
+	MailDrop::Verdict mailText(const OpenedEnvelope& envelope)
+		/// A text from our mailbox: kept once (the store's received IDs drop what a session
+		/// brought already), then its receipt goes back on a session if there is one, else
+		/// (to a contact) through the sender's mailbox.
+	{
+		const Peer* pKnown = findPeer(envelope.sender);
+		if (pKnown && pKnown->relation() == Relation::BLOCKED) return MailDrop::Verdict::DROPPED;
+		Peer::Ptr peer = peerFor(envelope.sender);
+		if (!peer) return MailDrop::Verdict::RETRY;   // no room for another stranger now: the relay keeps it
+		const Peer::MailResult result = peer->takeMail(envelope.content.messageId, envelope.content.timestampMs,
+			envelope.content.text);
+		if (result == Peer::MailResult::BLOCKED) return MailDrop::Verdict::DROPPED;
+		const Session::Ptr& session = peer->current();
+		if (session && session->established())
+			session->sendReceipt(envelope.content.messageId);
+		else if (peer->relation() == Relation::CONTACT && _mailDrop)
+			_mailDrop->receiptFor(envelope.sender, envelope.content.messageId);
+		return MailDrop::Verdict::KEPT;
+	}
+
+	void mailReceipt(const PeerId& sender, const std::string& messageId)
+	{
+		Peer* pPeer = findPeer(sender);
+		if (!pPeer || !pPeer->acknowledgeByMail(messageId)) return;   // unknown, or delivered already
+		if (_store) _store->markDelivered(sender, messageId, "mailbox");
+		if (_onDelivered) _onDelivered(messageId, sender);
+	}
+
+	// Handles -------------------------------------------------------------------------------
+
+	struct HandleTarget
+	{
+		std::string handle;
+		std::string relay;                   ///< "host:port"
+		Relay::RelayClient* pClient = nullptr;
+		std::uint64_t foreign = 0;           ///< Its key in _foreignRelays, or 0 for ours.
+	};
+
+	HandleTarget handleTarget(const std::string& spec)
+	{
+		const auto parsed = ChatNode::parseHandleSpec(spec);
+		if (!parsed) throw Poco::InvalidArgumentException("'" + Text::terminalSafe(spec, 80) + "' is not a handle (3 to 32 characters: "
+			"a letter first, then letters, digits, - or _; optionally @relay)");
+		HandleTarget target;
+		target.handle = parsed->first;
+		const Poco::URI ours(_config.relayUrl.empty() ? std::string("http://localhost") : _config.relayUrl);
+		std::string host = parsed->second;   // "name", "name:port", "[v6]" or "[v6]:port"
+		std::string port;
+		const std::size_t close = host.find(']');
+		const std::size_t colon = host.find(':', close == std::string::npos ? 0 : close);
+		if (colon != std::string::npos && (close != std::string::npos || host.find(':', colon + 1) == std::string::npos))
+		{
+			port = host.substr(colon + 1);
+			host = host.substr(0, colon);
+		}
+		if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+		if (!port.empty() && (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535))
+			throw Poco::InvalidArgumentException("bad relay port in '" + Text::terminalSafe(spec, 80) + "'");
+		const bool sameHost = host.empty() || Poco::icompare(host, ours.getHost()) == 0;
+		if (sameHost && (port.empty() || port == std::to_string(ours.getPort())))
+		{
+			if (!_relay) throw Poco::IllegalStateException("no relay is configured (--relay) to ask for handle " + target.handle);
+			target.relay = relayKey();
+			target.pClient = _relay.get();
+			return target;
+		}
+		Relay::RelayClientConfig config;
+		const bool ipv6 = host.find(':') != std::string::npos;
+		config.url = Poco::URI(ours.getScheme() + "://" + (ipv6 ? "[" + host + "]" : host) + (port.empty() ? std::string() : ":" + port));
+		if (config.url.getHost().empty()) throw Poco::InvalidArgumentException("no relay host in '" + Text::terminalSafe(spec, 80) + "'");
+		target.relay = Poco::toLower(config.url.getHost()) + ":" + std::to_string(config.url.getPort());
+		target.foreign = _nextForeign++;
+		auto client = std::make_unique<Relay::RelayClient>(_loop, _identity, config);
+		target.pClient = client.get();
+		_foreignRelays.emplace(target.foreign, std::move(client));
+		return target;
+	}
+
+	void releaseForeign(std::uint64_t key)
+		/// Later, not from inside the client's own callback.
+	{
+		if (key == 0) return;
+		std::weak_ptr<bool> alive = _alive;
+		_loop.post([this, alive, key] {
+			if (!alive.expired()) _foreignRelays.erase(key);
+		});
+	}
+
+	std::optional<HandlePin> findPin(const std::string& handle, const std::string& relay)
+	{
+		if (_store) return RelayBook(*_store).pin(handle, relay);
+		const auto it = _memoryPins.find(handle + "@" + relay);
+		if (it == _memoryPins.end()) return std::nullopt;
+		return it->second;
+	}
+
+	void savePin(const std::string& handle, const std::string& relay, const PeerId& id)
+	{
+		const std::int64_t now = wallClockMs();
+		if (_store)
+		{
+			RelayBook(*_store).setPin(handle, relay, id, now);
+			return;
+		}
+		_memoryPins[handle + "@" + relay] = HandlePin{handle, relay, id, now, now};
+	}
+
+	void lookupHandle(const std::string& spec, HandleHandler done)
+	{
+		const HandleTarget target = handleTarget(spec);
+		std::weak_ptr<bool> alive = _alive;
+		target.pClient->lookupHandle(target.handle, [this, alive, target, done](const std::optional<Relay::RelayHandle>& found,
+			const std::string& error) {
+			if (alive.expired()) return;
+			releaseForeign(target.foreign);
+			HandleAnswer answer;
+			answer.handle = target.handle;
+			answer.relay = target.relay;
+			answer.error = error;
+			const std::optional<HandlePin> pin = error.empty() ? findPin(target.handle, target.relay) : std::nullopt;
+			if (pin) answer.pinned = pin->peer;
+			if (found)
+			{
+				answer.id = found->id;
+				if (!pin)
+				{
+					savePin(target.handle, target.relay, found->id);
+					answer.firstUse = true;
+				}
+				else if (pin->peer != found->id)
+				{
+					answer.keyChanged = true;
+					logger().warning("handle %s@%s now names %s, but was pinned to %s: not taken", target.handle, target.relay,
+						found->id.toString(), pin->peer.toString());
+				}
+				else if (_store)
+				{
+					RelayBook(*_store).confirmPin(target.handle, target.relay, wallClockMs());
+				}
+			}
+			if (done) done(answer);
+		});
+	}
+
+	bool unpinHandle(const std::string& spec)
+	{
+		const auto parsed = ChatNode::parseHandleSpec(spec);
+		if (!parsed) throw Poco::InvalidArgumentException("'" + Text::terminalSafe(spec, 80) + "' is not a handle");
+		const HandleTarget target = handleTarget(spec);
+		releaseForeign(target.foreign);
+		if (_store) return RelayBook(*_store).forgetPin(target.handle, target.relay);
+		return _memoryPins.erase(target.handle + "@" + target.relay) > 0;
+	}
+
 	static constexpr std::size_t MAX_SESSIONS_PER_PEER = 4;   ///< Incoming sessions (tunnels) with one peer at once.
 
 	EventLoop& _loop;
@@ -930,6 +1221,12 @@ public:
 	std::unique_ptr<Relay::RelayClient> _relay;
 	std::unique_ptr<PortMapper> _portMapper;
 	std::unique_ptr<ChatStore> _store;
+	std::unique_ptr<GroupStore> _groupStore;             ///< The group tables of _store.
+	std::unique_ptr<MailDrop> _mailDrop;                 ///< With a relay (and relayMailbox).
+	std::map<std::string, HandlePin> _memoryPins;        ///< Without a store: "handle@relay" -> pin.
+	std::map<std::uint64_t, std::unique_ptr<Relay::RelayClient>> _foreignRelays;   ///< Handle lookups at other relays.
+	std::uint64_t _nextForeign = 1;
+	DepositedHandler _onDeposited;
 	std::map<PeerId, PeerEntry> _peers;
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
@@ -949,6 +1246,10 @@ public:
 	ErrorHandler _onError;
 	RelayHandler _onRelay;
 	std::unique_ptr<TransferService> _transfers;         ///< A service: stopped by stop(), before the peers.
+	GroupMessageHandler _onGroupMessage;
+	GroupHandler _onGroup;
+	std::set<PeerId> _groupPeers;                        ///< Peers we share a group with (GroupService).
+	GroupService _groups;                                ///< Last: destroyed first, after stop().
 };
 
 
@@ -1185,6 +1486,13 @@ std::uint16_t ChatNode::lanPort() const
 
 const ChatNodeStats& ChatNode::stats() const
 {
+	if (_pImpl->_mailDrop)
+	{
+		const MailDropStats& mail = _pImpl->_mailDrop->stats();
+		_pImpl->_stats.mailDeposited = mail.deposited;
+		_pImpl->_stats.mailReceived = mail.received;
+		_pImpl->_stats.mailRefused = mail.refused;
+	}
 	return _pImpl->_stats;
 }
 
@@ -1294,6 +1602,191 @@ std::string ChatNode::downloadDirectory() const
 const TransferStats& ChatNode::transferStats() const
 {
 	return _pImpl->_transfers->stats();
+}
+
+
+// Groups ----------------------------------------------------------------------------------
+
+
+void ChatNode::setGroupMessageHandler(GroupMessageHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onGroupMessage = std::move(handler);
+}
+
+
+void ChatNode::setGroupHandler(GroupHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onGroup = std::move(handler);
+}
+
+
+std::string ChatNode::createGroup(const std::string& name, bool shareHistory)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.create(name, shareHistory);
+}
+
+
+void ChatNode::inviteToGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.invite(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::acceptGroupInvitation(const std::string& group)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.acceptInvitation(_pImpl->groupKey(group));
+}
+
+
+void ChatNode::leaveGroup(const std::string& group)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.leave(_pImpl->groupKey(group));
+}
+
+
+void ChatNode::kickFromGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.kick(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::promoteInGroup(const std::string& group, const PeerId& peer)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.promote(_pImpl->groupKey(group), peer);
+}
+
+
+void ChatNode::renameGroup(const std::string& group, const std::string& name)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_groups.rename(_pImpl->groupKey(group), name);
+}
+
+
+GroupMessage ChatNode::sendToGroup(const std::string& group, const std::string& text)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.send(_pImpl->groupKey(group), text);
+}
+
+
+std::vector<GroupInfo> ChatNode::groups() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.groups();
+}
+
+
+GroupInfo ChatNode::groupMembers(const std::string& group) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.info(_pImpl->groupKey(group));
+}
+
+
+std::vector<GroupMessage> ChatNode::groupHistory(const std::string& group, std::size_t count, std::int64_t beforeSequence) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.history(_pImpl->groupKey(group), count, beforeSequence);
+}
+
+
+std::vector<std::string> ChatNode::resolveGroup(const std::string& query) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	std::vector<std::string> result;
+	for (const std::string& raw: _pImpl->_groups.resolve(query)) result.push_back(GroupIds::toText(raw));
+	return result;
+}
+
+
+GroupStats ChatNode::groupStats() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_groups.stats();
+}
+
+
+void ChatNode::setDepositedHandler(DepositedHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_onDeposited = std::move(handler);
+}
+
+
+std::optional<std::pair<std::string, std::string>> ChatNode::parseHandleSpec(const std::string& spec)
+{
+	const std::size_t at = spec.find('@');
+	const std::string handle = Poco::toLower(spec.substr(0, at));
+	if (!Relay::RelayProtocol::isValidHandle(handle)) return std::nullopt;
+	std::string relay;
+	if (at != std::string::npos)
+	{
+		relay = spec.substr(at + 1);
+		if (relay.empty() || relay.size() > 255) return std::nullopt;
+		for (const char c: relay)
+		{
+			const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'
+				|| c == ':' || c == '[' || c == ']';
+			if (!ok) return std::nullopt;
+		}
+	}
+	return std::make_pair(handle, relay);
+}
+
+
+void ChatNode::claimHandle(const std::string& handle, std::function<void(const std::string& error)> done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	const auto parsed = parseHandleSpec(handle);
+	if (!parsed || !parsed->second.empty())
+		throw Poco::InvalidArgumentException("'" + Text::terminalSafe(handle, 80) + "' is not a handle (3 to 32 characters: a letter "
+			"first, then letters, digits, - or _)");
+	if (!_pImpl->_relay) throw Poco::IllegalStateException("no relay is configured (--relay) to claim a handle on");
+	std::weak_ptr<bool> alive = _pImpl->_alive;
+	_pImpl->_relay->claimHandle(parsed->first, [alive, done](const std::optional<Relay::RelayHandle>&, const std::string& error) {
+		if (!alive.expired() && done) done(error);
+	});
+}
+
+
+void ChatNode::releaseHandle(std::function<void(const std::string& error)> done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (!_pImpl->_relay) throw Poco::IllegalStateException("no relay is configured (--relay)");
+	std::weak_ptr<bool> alive = _pImpl->_alive;
+	_pImpl->_relay->releaseHandle([alive, done](const std::string& error) {
+		if (!alive.expired() && done) done(error);
+	});
+}
+
+
+void ChatNode::lookupHandle(const std::string& spec, HandleHandler done)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->lookupHandle(spec, std::move(done));
+}
+
+
+bool ChatNode::unpinHandle(const std::string& spec)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->unpinHandle(spec);
+}
+
+
+std::string ChatNode::relayRefusal() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_relay ? _pImpl->_relay->refusal() : std::string();
 }
 
 

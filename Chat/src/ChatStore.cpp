@@ -1409,6 +1409,12 @@ const ChatStoreStats& ChatStore::stats() const
 }
 
 
+Poco::Data::Session& ChatStore::database()
+{
+	return impl()._session;
+}
+
+
 std::string ChatStore::searchExpression(const std::string& words, std::size_t maxTerms)
 {
 	// ASCII white space separates words; everything else (quotes, parentheses, NEAR, AND, OR,

@@ -103,7 +103,88 @@ void version1(Poco::Data::Session& session)
 }
 
 
-void version2Files(Poco::Data::Session& session)
+void groupsSchema(Poco::Data::Session& session)
+	/// Group conversations (issue 11): groups, their membership logs, their messages.
+{
+	execute(session, {
+		// One row per group we know: founded, joined, invited to, left or removed from.
+		// state: 0 invited, 1 joining, 2 member, 3 left, 4 removed (GroupService).
+		"CREATE TABLE group_chats ("
+		"  id         INTEGER PRIMARY KEY,"
+		"  group_id   TEXT    NOT NULL UNIQUE CHECK (length(group_id) = 64),"
+		"  state      INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),"
+		"  inviter    TEXT    NOT NULL DEFAULT '',"
+		"  name       TEXT    NOT NULL DEFAULT '',"
+		"  share      INTEGER NOT NULL DEFAULT 0,"
+		"  updated_ms INTEGER NOT NULL)",
+
+		// The winning chain of the membership log, one signed entry (its JSON) per version.
+		"CREATE TABLE group_log ("
+		"  grp     INTEGER NOT NULL REFERENCES group_chats (id) ON DELETE CASCADE,"
+		"  version INTEGER NOT NULL,"
+		"  entry   TEXT    NOT NULL,"
+		"  PRIMARY KEY (grp, version)) WITHOUT ROWID",
+
+		// Delivered group messages in the order they were delivered (each author's in its
+		// order), with what is needed to hand them on signed (gap answers).
+		"CREATE TABLE group_messages ("
+		"  seq          INTEGER PRIMARY KEY AUTOINCREMENT,"
+		"  grp          INTEGER NOT NULL REFERENCES group_chats (id) ON DELETE CASCADE,"
+		"  author       TEXT    NOT NULL,"
+		"  author_seq   INTEGER NOT NULL,"
+		"  msg_id       TEXT    NOT NULL,"
+		"  version      INTEGER NOT NULL,"
+		"  prev_version INTEGER NOT NULL,"
+		"  sender_ms    INTEGER NOT NULL,"
+		"  local_ms     INTEGER NOT NULL,"
+		"  text         TEXT    NOT NULL,"
+		"  akey         TEXT    NOT NULL,"
+		"  sig          TEXT    NOT NULL)",
+		// One message per (group, author, sequence): the duplicate filter; and gap answers.
+		"CREATE UNIQUE INDEX group_messages_by_author ON group_messages (grp, author, author_seq)",
+		"CREATE INDEX group_messages_by_group ON group_messages (grp, seq)"
+	});
+}
+
+
+void relaySchema(Poco::Data::Session& session)
+	/// What the identity keeps about relays (issue 10): the handles it has looked up and the
+	/// key each was bound to the first time (pins), its own mailbox pre-keys, and which queued
+	/// messages it has left in a peer's relay mailbox.
+{
+	execute(session, {
+		// handle@relay -> the peer ID it named when first used; a later answer naming another
+		// key is never taken silently (RelayBook, ChatNode).
+		"CREATE TABLE handle_pins ("
+		"  handle    TEXT    NOT NULL,"
+		"  relay     TEXT    NOT NULL,"
+		"  peer_id   BLOB    NOT NULL CHECK (length(peer_id) = 32),"
+		"  pinned_ms INTEGER NOT NULL,"
+		"  seen_ms   INTEGER NOT NULL,"
+		"  PRIMARY KEY (handle, relay)) WITHOUT ROWID",
+
+		// Our X25519 pre-keys: published while valid, the private key deleted (secure_delete
+		// zeroes it in the file) at delete_ms, once no envelope sealed to it can still be waiting.
+		"CREATE TABLE own_prekeys ("
+		"  id          INTEGER PRIMARY KEY,"
+		"  private_key BLOB    NOT NULL CHECK (length(private_key) = 32),"
+		"  public_key  BLOB    NOT NULL CHECK (length(public_key) = 32),"
+		"  created_ms  INTEGER NOT NULL,"
+		"  expires_ms  INTEGER NOT NULL,"
+		"  delete_ms   INTEGER NOT NULL)",
+
+		// Outbox messages deposited in the recipient's mailbox at a relay (one row per message
+		// and relay), so that a restart does not deposit them again.
+		"CREATE TABLE mailbox_deposits ("
+		"  seq          INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,"
+		"  relay        TEXT    NOT NULL,"
+		"  deposited_ms INTEGER NOT NULL,"
+		"  PRIMARY KEY (seq, relay)) WITHOUT ROWID"
+	});
+}
+
+
+void fileTransfersSchema(Poco::Data::Session& session)
 	/// File transfers (issue 11): what resumes a transfer after a restart, and the per-contact
 	/// auto-accept setting.
 {
@@ -155,7 +236,9 @@ const std::vector<Migration>& migrations()
 {
 	static const std::vector<Migration> steps = {
 		{1, "contacts, conversations, outbox, full-text index", version1},
-		{2, "file transfers", version2Files},
+		{2, "groups: membership logs and group messages", groupsSchema},
+		{3, "relays: handle pins, own pre-keys, mailbox deposits", relaySchema},
+		{4, "file transfers", fileTransfersSchema},
 	};
 	return steps;
 }

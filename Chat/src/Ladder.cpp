@@ -65,15 +65,16 @@ Scheduler& Ladder::scheduler()
 
 
 bool Ladder::contact() const
+	/// A contact, or a group peer (PROTOCOL.md, "Groups": members may connect for the group).
 {
-	return _peer.relation() == Relation::CONTACT;
+	return _peer.trusted();
 }
 
 
 bool Ladder::mayUpgrade() const
 	/// Upgrades toward a contact that has written to us: both sides have chosen each other.
 {
-	return contact() && _peer.consented() && _peer.relayed();
+	return contact() && (_peer.consented() || _peer.groupPeer()) && _peer.relayed();
 }
 
 
@@ -200,7 +201,7 @@ std::vector<Poco::Net::SocketAddress> Ladder::dialableCandidates(const std::vect
 
 void Ladder::wanted()
 {
-	if (!contact() || !_peer.waiting() || _peer.currentPath()) return;
+	if (!contact() || !_peer.wantsSession() || _peer.currentPath()) return;
 	if (_round || _retryTimer.active()) return;
 	const auto now = scheduler().now();
 	forgetOld(_roundStarts, now);
@@ -307,7 +308,7 @@ void Ladder::roundFailed(const std::string& why)
 
 void Ladder::scheduleRetry()
 {
-	if (!contact() || !_peer.waiting())
+	if (!contact() || !_peer.wantsSession())
 	{
 		_backoff = std::chrono::milliseconds(0);
 		return;
@@ -448,7 +449,7 @@ void Ladder::relayChanged(bool online)
 		_incoming.reset();
 		return;
 	}
-	if (contact() && _peer.waiting() && !_peer.currentPath() && !_round)
+	if (contact() && _peer.wantsSession() && !_peer.currentPath() && !_round)
 	{
 		// Messages that waited for the relay go out now.
 		_retryTimer.cancel();
@@ -460,7 +461,7 @@ void Ladder::relayChanged(bool online)
 
 void Ladder::addressesChanged()
 {
-	if (!contact() || !_peer.waiting() || _peer.currentPath()) return;
+	if (!contact() || !_peer.wantsSession() || _peer.currentPath()) return;
 	if (_round)
 	{
 		if (!_dial && !_relayPending) dialStep();
@@ -625,7 +626,7 @@ void Ladder::startPunch()
 
 void Ladder::punchReceived(const Relay::PunchMessage& message)
 {
-	if (!contact() || !_peer.consented())
+	if (!contact() || !(_peer.consented() || _peer.groupPeer()))
 	{
 		// A stranger's word is no reason to dial anything.
 		_peer.host().countStat(&ChatNodeStats::punchesIgnored);

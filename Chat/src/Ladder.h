@@ -89,8 +89,8 @@ public:
 	Ladder& operator=(const Ladder&) = delete;
 
 	void wanted();
-		/// The peer needs a session (messages or a service's work wait, Peer::waiting()): starts a dial round unless one runs or a
-		/// session is up.
+		/// The peer needs a session (Peer::wantsSession(): messages or a service's work wait, or
+		/// it is a group peer): starts a dial round unless one runs or a session is up.
 	void established();
 		/// A session came up and is the one in use (ours or the peer's): the dial round ends;
 		/// a relayed one starts upgrade rounds, a direct one ends them.

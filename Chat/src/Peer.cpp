@@ -117,6 +117,32 @@ void Peer::setConsented(bool consented)
 }
 
 
+bool Peer::groupPeer() const
+{
+	return _groupPeer;
+}
+
+
+void Peer::setGroupPeer(bool groupPeer)
+{
+	if (groupPeer == _groupPeer) return;
+	_groupPeer = groupPeer;
+	_ladder.consentChanged();
+}
+
+
+bool Peer::trusted() const
+{
+	return _relation == Relation::CONTACT || (_groupPeer && _relation != Relation::BLOCKED);
+}
+
+
+bool Peer::wantsSession() const
+{
+	return waiting() || (_groupPeer && _relation != Relation::BLOCKED);
+}
+
+
 const std::string& Peer::alias() const
 {
 	return _alias;
@@ -311,7 +337,7 @@ std::vector<PeerAddress> Peer::dialableAddresses() const
 	std::vector<PeerAddress> result;
 	for (const auto& address: _addresses)
 		if (observed(address.source)) result.push_back(address);
-	if (_relation != Relation::CONTACT) return result;
+	if (!trusted()) return result;
 	for (const auto& address: _addresses)
 		if (!observed(address.source) && _host.mayDial(address.address)) result.push_back(address);
 	return result;
@@ -660,6 +686,7 @@ PeerHost& Peer::host()
 
 void Peer::reportUnreachable(const std::string& why)
 {
+	_host.peerUnreachable(*this);
 	if (_outbox.empty() || _unreachableReported)
 	{
 		logger().information("cannot reach %s: %s; retrying in the background", displayName(), why);
@@ -668,6 +695,46 @@ void Peer::reportUnreachable(const std::string& why)
 	_unreachableReported = true;
 	_host.peerError(*this, "cannot reach " + displayName() + ": " + why + "; "
 		+ std::to_string(_outbox.size()) + " message(s) wait, retrying in the background");
+}
+
+
+// The relay's mailbox ----------------------------------------------------------------------
+
+
+Peer::MailResult Peer::takeMail(const std::string& id, std::int64_t timestampMs, const std::string& text)
+{
+	if (_relation == Relation::BLOCKED)
+	{
+		_host.countStat(&ChatNodeStats::inputRefused);
+		return MailResult::BLOCKED;
+	}
+	if (_seen.count(id) || _host.isDuplicate(*this, id))
+	{
+		_host.countStat(&ChatNodeStats::duplicatesDropped);
+		return MailResult::DUPLICATE;
+	}
+	seen(id);
+	touch();
+	ChatMessage received;
+	received.id = id;
+	received.from = _id;
+	received.name = _name;
+	received.text = text;
+	received.timestampMs = timestampMs;
+	received.path = "mailbox";
+	received.request = _relation == Relation::STRANGER;
+	_host.messageReceived(*this, received);
+	_host.countStat(&ChatNodeStats::messagesReceived);
+	if (!_consented) setConsented(true);   // a peer writes only to its contacts
+	return MailResult::KEPT;
+}
+
+
+bool Peer::acknowledgeByMail(const std::string& id)
+{
+	if (!_outbox.acknowledge(id)) return false;
+	armReceiptWatchdog();
+	return true;
 }
 
 

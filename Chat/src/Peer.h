@@ -102,6 +102,15 @@ public:
 	bool consented() const;
 		/// The peer has written to us (so we are its contact): upgrades may start.
 	void setConsented(bool consented);
+	bool groupPeer() const;
+	void setGroupPeer(bool groupPeer);
+		/// We share a group with the peer (or invited it, or wait for it as our inviter): the
+		/// ladder acts for it as for a contact (unless it is blocked), upgrades go ahead as if it
+		/// had written to us (both sides chose the group), and a session to it is kept.
+	bool trusted() const;
+		/// A contact, or a group peer that is not blocked: the ladder may dial and upgrade it.
+	bool wantsSession() const;
+		/// Messages or a service's work wait for it (waiting()), or it is a group peer.
 	const std::string& alias() const;
 	void setAlias(const std::string& alias);
 	const std::string& name() const;
@@ -197,6 +206,22 @@ public:
 	void reportUnreachable(const std::string& why);
 		/// A dial round failed: tells the user once per outage (while messages wait).
 
+	// The relay's mailbox -------------------------------------------------------------------
+
+	enum class MailResult
+	{
+		KEPT,         ///< New: stored and delivered to the user.
+		DUPLICATE,    ///< Seen before (by mail or on a session): dropped.
+		BLOCKED       ///< We refuse this peer's messages.
+	};
+
+	MailResult takeMail(const std::string& id, std::int64_t timestampMs, const std::string& text);
+		/// A text that came through our mailbox (path "mailbox"): the duplicate filter, then,
+		/// if new, stored (PeerHost::messageReceived()) and delivered once, like a session's.
+	bool acknowledgeByMail(const std::string& id);
+		/// The peer's receipt came through our mailbox: the message leaves the outbox. False if
+		/// it was not waiting.
+
 private:
 	void touch();
 	void keep(const Session::Ptr& session);
@@ -219,6 +244,7 @@ private:
 	const PeerId _id;
 	Relation _relation = Relation::STRANGER;
 	bool _consented = false;
+	bool _groupPeer = false;
 	std::string _alias;
 	std::string _name;
 	std::string _via;

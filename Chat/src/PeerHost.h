@@ -103,6 +103,11 @@ public:
 	virtual void peerError(const Peer& peer, const std::string& text) = 0;
 		/// Something the user should hear about (e.g. unreachable, messages waiting).
 	virtual void countStat(std::uint64_t ChatNodeStats::*counter, std::uint64_t amount = 1) = 0;
+	virtual void peerUnreachable(Peer&)
+	{
+	}
+		/// A dial round for the peer failed (its messages wait): the node may leave them in its
+		/// relay mailbox. Default: nothing.
 };
 
 

@@ -28,15 +28,23 @@ std::uint64_t ControlHub::nextSerial()
 }
 
 
-void ControlHub::add(const PeerId& id, Entry entry)
+bool ControlHub::add(const PeerId& id, Entry entry, std::size_t maxPerToken)
 {
 	std::optional<Entry> previous;
 	{
 		std::lock_guard<std::mutex> lock(_mutex);
 		auto it = _entries.find(id);
+		const bool sameToken = it != _entries.end() && it->second.token == entry.token;
+		if (!entry.token.empty() && !sameToken && maxPerToken != 0)
+		{
+			const auto counted = _perToken.find(entry.token);
+			if (counted != _perToken.end() && counted->second >= maxPerToken) return false;
+		}
+		if (!entry.token.empty() && !sameToken) ++_perToken[entry.token];
 		if (it != _entries.end())
 		{
 			previous = it->second;
+			if (!sameToken) releaseTokenLocked(it->second.token);
 			it->second = std::move(entry);
 		}
 		else
@@ -53,6 +61,15 @@ void ControlHub::add(const PeerId& id, Entry entry)
 			if (auto pSession = pWeak.lock()) pSession->replace();
 		});
 	}
+	return true;
+}
+
+
+void ControlHub::releaseTokenLocked(const std::string& token)
+{
+	if (token.empty()) return;
+	const auto it = _perToken.find(token);
+	if (it != _perToken.end() && --it->second == 0) _perToken.erase(it);
 }
 
 
@@ -62,9 +79,44 @@ void ControlHub::remove(const PeerId& id, std::uint64_t serial)
 	const auto it = _entries.find(id);
 	if (it != _entries.end() && it->second.serial == serial)
 	{
+		releaseTokenLocked(it->second.token);
 		_entries.erase(it);
 		_registry.setOnline(id, false);
 	}
+}
+
+
+void ControlHub::endToken(const std::string& token)
+{
+	std::vector<Entry> ended;
+	{
+		// Linear in the online peers: revocations are rare operator actions, never a request.
+		std::lock_guard<std::mutex> lock(_mutex);
+		for (const auto& entry: _entries)
+			if (entry.second.token == token) ended.push_back(entry.second);
+	}
+	for (const Entry& entry: ended)
+	{
+		if (!entry.pLoop) continue;
+		std::weak_ptr<ControlSession> pWeak = entry.session;
+		entry.pLoop->post([pWeak]
+		{
+			if (auto pSession = pWeak.lock()) pSession->tokenEnded();
+		});
+	}
+}
+
+
+bool ControlHub::mailArrived(const PeerId& id)
+{
+	const std::optional<Entry> entry = find(id);
+	if (!entry || !entry->pLoop) return false;
+	std::weak_ptr<ControlSession> pWeak = entry->session;
+	entry->pLoop->post([pWeak]
+	{
+		if (auto pSession = pWeak.lock()) pSession->mailArrived();
+	});
+	return true;
 }
 
 

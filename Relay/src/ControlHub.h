@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 
 namespace CrossChat {
@@ -52,15 +53,24 @@ public:
 		std::string publicKeyRaw;
 		Poco::Net::SocketAddress observed;
 		std::uint64_t serial = 0;
+		std::string token;   ///< The access token's id the channel was opened with (private relays), or "".
 	};
 
 	explicit ControlHub(PeerRegistry& registry);
 
 	std::uint64_t nextSerial();
 
-	void add(const PeerId& id, Entry entry);
+	bool add(const PeerId& id, Entry entry, std::size_t maxPerToken = 0);
 		/// Registers the channel; a channel registered before for the ID is told it was replaced
-		/// (error "replaced", then closed).
+		/// (error "replaced", then closed). False (nothing registered) if entry.token already has
+		/// maxPerToken channels (0: no quota).
+
+	void endToken(const std::string& token);
+		/// The access token was revoked or has expired: every channel opened with it is told so
+		/// (error "token_revoked") and closed.
+
+	bool mailArrived(const PeerId& id);
+		/// Tells the peer's channel that its mailbox has a new envelope; false if it is not online.
 
 	void remove(const PeerId& id, std::uint64_t serial);
 		/// Unregisters the channel if it is still the one registered for the ID.
@@ -77,9 +87,12 @@ public:
 		/// peer's channel; false if the peer is not online.
 
 private:
+	void releaseTokenLocked(const std::string& token);
+
 	PeerRegistry& _registry;
 	mutable std::mutex _mutex;
 	std::unordered_map<PeerId, Entry> _entries;
+	std::unordered_map<std::string, std::uint32_t> _perToken;
 	std::atomic<std::uint64_t> _serial{0};
 };
 

@@ -187,6 +187,7 @@ Poco::JSON::Object ControlWelcome::toBody() const
 	if (natTraversal) body.set("nat_traversal", *natTraversal);
 	if (pLimits) body.set("limits", pLimits);
 	if (probePort) body.set("probe_port", static_cast<int>(*probePort));
+	if (mailbox) body.set("mailbox", *mailbox);
 	return body;
 }
 
@@ -200,6 +201,7 @@ ControlWelcome ControlWelcome::fromBody(const Poco::JSON::Object& body)
 	if (body.has("nat_traversal")) welcome.natTraversal = body.getValue<bool>("nat_traversal");
 	if (body.has("probe_port")) welcome.probePort = static_cast<std::uint16_t>(body.getValue<std::int64_t>("probe_port"));
 	if (body.has("limits")) welcome.pLimits = body.getObject("limits");
+	if (body.has("mailbox")) welcome.mailbox = body.getValue<bool>("mailbox");
 	return welcome;
 }
 
@@ -390,6 +392,104 @@ PunchMessage PunchMessage::fromBody(const Poco::JSON::Object& body, Direction di
 PunchMessage PunchMessage::parse(const std::string& frameBody, Direction direction)
 {
 	return fromBody(*decode(NAME, frameBody).body, direction);
+}
+
+
+
+//
+// ControlMailFetch, ControlMail, ControlMailAck
+//
+
+
+namespace {
+
+
+std::string mailIdField(const Poco::JSON::Object& body, const char* message)
+{
+	const std::string id = body.getValue<std::string>("id");
+	for (const char c: id)
+	{
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			throw MessageException(std::string(message) + ": id is not 32 lower-case hex digits");
+	}
+	return id;
+}
+
+
+} // namespace
+
+
+Poco::JSON::Object ControlMailFetch::toBody() const
+{
+	Poco::JSON::Object body;
+	body.set("window", window);
+	return body;
+}
+
+
+ControlMailFetch ControlMailFetch::fromBody(const Poco::JSON::Object& body)
+{
+	return ControlMailFetch{body.getValue<std::int64_t>("window")};
+}
+
+
+ControlMailFetch ControlMailFetch::parse(const std::string& frameBody)
+{
+	return fromBody(*decode(NAME, frameBody).body);
+}
+
+
+Poco::JSON::Object ControlMail::toBody() const
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	body.set("ts", depositedMs);
+	body.set("envelope", base64Encode(envelope));
+	return body;
+}
+
+
+ControlMail ControlMail::fromBody(const Poco::JSON::Object& body)
+{
+	ControlMail mail;
+	mail.id = mailIdField(body, "mail");
+	mail.depositedMs = body.getValue<std::int64_t>("ts");
+	try
+	{
+		mail.envelope = base64Decode(body.getValue<std::string>("envelope"), RelayProtocol::MAX_ENVELOPE_SIZE);
+	}
+	catch (const BadRequestException& exc)
+	{
+		throw MessageException("mail: envelope: " + exc.message());
+	}
+	if (mail.envelope.size() < RelayProtocol::MAIL_MIN_SIZE) throw MessageException("mail: envelope too short");
+	return mail;
+}
+
+
+ControlMail ControlMail::parse(const std::string& frameBody)
+{
+	return fromBody(*decode(NAME, frameBody).body);
+}
+
+
+Poco::JSON::Object ControlMailAck::toBody() const
+{
+	Poco::JSON::Object body;
+	body.set("id", id);
+	return body;
+}
+
+
+ControlMailAck ControlMailAck::fromBody(const Poco::JSON::Object& body)
+{
+	return ControlMailAck{mailIdField(body, "mail_ack")};
+}
+
+
+ControlMailAck ControlMailAck::parse(const std::string& frameBody)
+{
+	return fromBody(*decode(NAME, frameBody).body);
 }
 
 

@@ -7,6 +7,9 @@
 
 #include "ControlSession.h"
 #include "ControlHub.h"
+#include "HandleBook.h"
+#include "Mailbox.h"
+#include "TokenBook.h"
 #include "RelayApi.h"
 #include "RelayRequests.h"
 #include "CrossChat/FoundationException.h"
@@ -59,9 +62,10 @@ ControlSession::~ControlSession()
 
 std::shared_ptr<ControlSession> ControlSession::start(ServerContext& context, RelayLoop& relayLoop,
 	const RelayStream::Ptr& pStream, ConnectionSlot slot, const Poco::Net::SocketAddress& observed,
-	bool addressKnown, const std::string& leftover)
+	bool addressKnown, const std::string& leftover, std::shared_ptr<const AccessToken> token)
 {
 	std::shared_ptr<ControlSession> pSession(new ControlSession(context, relayLoop, pStream, std::move(slot), observed, addressKnown));
+	pSession->_token = std::move(token);
 	pStream->setHighWaterMark(TcpConnection::DEFAULT_HIGH_WATER_MARK);
 	pStream->setHandlers(
 		[pSession](const char* data, std::size_t size) { pSession->onData(data, size); },
@@ -115,7 +119,11 @@ void ControlSession::handle(const Frame& frame)
 			handlePunch(frame);
 			break;
 		}
-		if (frame.type == catalog.typeOf(ControlPing::NAME))
+		if (frame.type == catalog.typeOf(ControlMailAck::NAME))
+			handleMailAck(frame);
+		else if (frame.type == catalog.typeOf(ControlMailFetch::NAME))
+			handleMailFetch(frame);
+		else if (frame.type == catalog.typeOf(ControlPing::NAME))
 			send(ControlPong{ControlPing::parse(frame.body).n});
 		else if (frame.type == catalog.typeOf(ControlPong::NAME))
 			ControlPong::parse(frame.body);
@@ -164,8 +172,15 @@ void ControlSession::handleAuth(const Frame& frame)
 	entry.publicKeyRaw = _key->raw();
 	entry.observed = _observed;
 	entry.serial = _serial;
-	_context.hub.add(_key->peerId(), entry);
+	entry.token = _token ? _token->id : std::string();
+	if (!_context.hub.add(_key->peerId(), entry, _token ? static_cast<std::size_t>(_token->maxPeers) : 0))
+	{
+		_serial = 0;
+		fail(Rejection::QUOTA, "quota", "this access token's quota of peers online is used up");
+		return;
+	}
 	_context.metrics.controlAuthenticated++;
+	if (_context.pHandles) _context.pHandles->renew(_key->peerId(), ServerContext::wallMs());
 
 	const RelayServerConfig& config = _context.config;
 	ControlWelcome welcome;
@@ -175,6 +190,7 @@ void ControlSession::handleAuth(const Frame& frame)
 	welcome.pLimits = tunnelLimitsJson(config, _context.limits);
 	welcome.natTraversal = _addressKnown && _context.probePort != 0;
 	if (*welcome.natTraversal) welcome.probePort = _context.probePort;
+	if (_context.pMailbox) welcome.mailbox = true;
 	send(welcome);
 }
 
@@ -320,6 +336,63 @@ void ControlSession::replace()
 	send(ControlError{"replaced", "another control channel authenticated with this key", std::nullopt, std::nullopt});
 	_state = State::CLOSED;
 	_pStream->close();
+}
+
+
+void ControlSession::tokenEnded()
+{
+	if (_state == State::CLOSED) return;
+	_context.metrics.reject(Rejection::ACCESS);
+	send(ControlError{"token_revoked", "the access token of this channel has been revoked or has expired", std::nullopt, std::nullopt});
+	_state = State::CLOSED;
+	leaveHub();
+	_pStream->close();
+}
+
+
+void ControlSession::handleMailFetch(const Frame& frame)
+{
+	const ControlMailFetch fetch = ControlMailFetch::parse(frame.body);
+	_mailSubscribed = true;
+	_mailWindow = static_cast<std::size_t>(fetch.window);
+	pumpMail();
+}
+
+
+void ControlSession::handleMailAck(const Frame& frame)
+{
+	const ControlMailAck ack = ControlMailAck::parse(frame.body);
+	const std::optional<std::string> id = Mailbox::parseHexId(ack.id);
+	if (!id || !_context.pMailbox) return;
+	_mailInFlight.erase(*id);
+	// Only the recipient's own envelopes: an ID of someone else's acknowledges nothing.
+	if (_context.pMailbox->acknowledge(_key->peerId(), *id)) _context.metrics.mailAcknowledged++;
+	pumpMail();
+}
+
+
+void ControlSession::mailArrived()
+{
+	pumpMail();
+}
+
+
+void ControlSession::pumpMail()
+	/// Sends the oldest envelopes not in flight, up to the window. One that cannot be read (being
+	/// acknowledged, expired) is left for the next round: every acknowledgement and every new
+	/// deposit pumps again.
+{
+	if (_state != State::ONLINE || !_mailSubscribed || !_context.pMailbox) return;
+	if (_mailInFlight.size() >= _mailWindow) return;
+	const std::int64_t nowMs = ServerContext::wallMs();
+	for (const MailItem& item: _context.pMailbox->pending(_key->peerId(), _mailWindow - _mailInFlight.size(), _mailInFlight, nowMs))
+	{
+		const std::optional<std::string> envelope = _context.pMailbox->envelope(item);
+		if (!envelope) continue;
+		send(ControlMail{Mailbox::hexId(item.id), item.depositedMs, *envelope});
+		_mailInFlight.insert(item.id);
+		_context.metrics.mailDelivered++;
+	}
 }
 
 

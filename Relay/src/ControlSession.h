@@ -24,12 +24,16 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 
 namespace CrossChat {
 namespace Relay {
+
+
+struct AccessToken;
 
 
 class ControlSession: public LoopSession, public std::enable_shared_from_this<ControlSession>
@@ -41,6 +45,14 @@ class ControlSession: public LoopSession, public std::enable_shared_from_this<Co
 	/// answers each ping and resets a channel from which nothing has arrived for
 	/// 3 x controlKeepalive. welcome.keepalive_s is twice ping_s, so that clients that ping every
 	/// keepalive_s / 2 (the first protocol version) ping at the same period.
+	///
+	/// Mailbox: after mail_fetch {window} the relay sends the peer's envelopes (mail), oldest
+	/// first, at most window unacknowledged at once, and new ones as they are deposited; each
+	/// mail_ack deletes one. Unacknowledged envelopes are sent again on the next channel.
+	///
+	/// Private relays: the channel was opened with an access token (the upgrade request's); its
+	/// peer counts against the token's quota of peers online, and the channel ends (error
+	/// "token_revoked") when the token is revoked or expires.
 	///
 	/// Hole punching: punch messages are rate-limited per channel and forwarded through the hub.
 	/// A peer learns another peer's address from the relay only inside a punch both take part
@@ -63,7 +75,7 @@ public:
 
 	static std::shared_ptr<ControlSession> start(ServerContext& context, RelayLoop& relayLoop,
 		const RelayStream::Ptr& pStream, ConnectionSlot slot, const Poco::Net::SocketAddress& observed,
-		bool addressKnown, const std::string& leftover);
+		bool addressKnown, const std::string& leftover, std::shared_ptr<const AccessToken> token = nullptr);
 		/// Takes over the upgraded stream and waits for hello; leftover holds bytes that arrived
 		/// with the upgrade request. observed is the client's address (after any PROXY header or
 		/// X-Forwarded-For); addressKnown is false when its port (or the address) is not the
@@ -76,6 +88,10 @@ public:
 		/// Forwards a punch message of peer from (observed: from's address, for replies and syncs).
 	void replace();
 		/// Another channel authenticated for the same ID.
+	void tokenEnded();
+		/// The channel's access token was revoked or has expired: error "token_revoked", closed.
+	void mailArrived();
+		/// The peer's mailbox has a new envelope: send it if the window allows.
 	void shutdown() override;
 	void drain() override;
 		/// Tells the client the relay is going away (error "going_away" with retry_after_s) and closes.
@@ -104,6 +120,9 @@ private:
 	void handleHello(const Frame& frame);
 	void handleAuth(const Frame& frame);
 	void handlePunch(const Frame& frame);
+	void handleMailFetch(const Frame& frame);
+	void handleMailAck(const Frame& frame);
+	void pumpMail();
 	PunchPartner& partner(const PeerId& peer);
 	PunchPartner* findPartner(const PeerId& peer);
 	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
@@ -131,6 +150,10 @@ private:
 	Clock::time_point _lastHeard;
 	TokenBucket _punchRate;
 	std::vector<PunchPartner> _punchPartners;
+	std::shared_ptr<const AccessToken> _token;
+	bool _mailSubscribed = false;
+	std::size_t _mailWindow = 0;
+	std::set<std::string> _mailInFlight;   ///< Envelopes sent and not yet acknowledged (raw IDs).
 };
 
 

@@ -72,7 +72,7 @@ HttpConnection::HttpConnection(ServerContext& context, RelayLoop& relayLoop, con
 	_client(client),
 	_origin(origin),
 	_trustedPeer(trustedPeer),
-	_reader(context.config.maxHeaderSize, context.config.maxBodySize)
+	_reader(context.config.maxHeaderSize, context.config.maxBodySize, context.config.maxEnvelopeSize)
 {
 }
 
@@ -101,6 +101,11 @@ void HttpConnection::start(ServerContext& context, RelayLoop& relayLoop, const R
 void HttpConnection::onData(const char* data, std::size_t size)
 {
 	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED) return;
+	if (_state == State::WAITING)
+	{
+		_buffer.append(data, size);   // read before reading paused; taken after the answer
+		return;
+	}
 	if (_state == State::IDLE && _buffer.empty())
 	{
 		_state = State::REQUEST;
@@ -115,7 +120,7 @@ void HttpConnection::onDrain()
 {
 	if (!_outputPaused) return;
 	_outputPaused = false;
-	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED) return;
+	if (_state == State::CLOSING || _state == State::CLOSED || _state == State::UPGRADED || _state == State::WAITING) return;
 	_pStream->resumeReading();
 	process();
 }
@@ -188,9 +193,57 @@ void HttpConnection::dispatch(const Poco::Net::HTTPRequest& request, const std::
 	ApiReply reply;
 	_context.pApi->handle(apiRequest, reply);
 	const bool keepAlive = request.getKeepAlive();
+	if (reply.commit)
+	{
+		const std::optional<bool> outcome = reply.commit->outcome();
+		if (!outcome)
+		{
+			// Answered once the write is durable (or has failed): from the store's thread the
+			// outcome is posted to this loop; a connection gone meanwhile is not called.
+			_state = State::WAITING;
+			_deadline = _context.now() + _context.config.requestTimeout;
+			_waitingKeepAlive = keepAlive;
+			const std::uint64_t wait = ++_wait;
+			CommitTicket::Ptr ticket = reply.commit;
+			_waiting = std::move(reply);
+			_pStream->pauseReading();
+			std::weak_ptr<HttpConnection> weak = shared_from_this();
+			EventLoop& loop = _relayLoop.loop();
+			ticket->then([weak, wait, &loop](bool ok) {
+				loop.post([weak, wait, ok] {
+					if (auto self = weak.lock()) self->committed(wait, ok);
+				});
+			});
+			return;
+		}
+		if (!*outcome)
+		{
+			_context.metrics.reject(Rejection::STORAGE);
+			RelayApi::storageFailed(reply);
+		}
+	}
 	_state = State::IDLE;
 	_deadline = _context.now() + _context.config.keepAliveTimeout;
 	respond(reply, keepAlive);
+}
+
+
+void HttpConnection::committed(std::uint64_t wait, bool ok)
+{
+	if (_state != State::WAITING || wait != _wait) return;   // answered already (timeout), or closed
+	ApiReply reply = std::move(_waiting);
+	_waiting = ApiReply();
+	if (!ok)
+	{
+		_context.metrics.reject(Rejection::STORAGE);
+		RelayApi::storageFailed(reply);
+	}
+	_state = State::IDLE;
+	_deadline = _context.now() + _context.config.keepAliveTimeout;
+	respond(reply, _waitingKeepAlive);
+	if (_state != State::IDLE) return;   // closing
+	if (!_outputPaused) _pStream->resumeReading();
+	process();   // requests that arrived meanwhile
 }
 
 
@@ -243,7 +296,8 @@ void HttpConnection::handOver(ApiReply& reply)
 	if (reply.upgrade == ApiReply::Upgrade::CONTROL)
 	{
 		const bool addressKnown = _requestOrigin == AddressOrigin::DIRECT || _requestOrigin == AddressOrigin::PROXY_PROTOCOL;
-		ControlSession::start(_context, _relayLoop, pStream, std::move(reply.slot), _requestClient, addressKnown, leftover);
+		ControlSession::start(_context, _relayLoop, pStream, std::move(reply.slot), _requestClient, addressKnown, leftover,
+			reply.token);
 	}
 	else
 	{
@@ -310,6 +364,20 @@ void HttpConnection::tick(Clock::time_point now)
 	case State::REQUEST:
 		fail(HTTPResponse::HTTP_REQUEST_TIMEOUT, "timeout", "the request did not arrive in time");
 		break;
+	case State::WAITING:
+	{
+		// The database did not take the write in time: the client may try again (its write
+		// may still land; an announce or a claim is idempotent, a deposit may then be kept twice
+		// and the recipient drops the copy by its message ID).
+		++_wait;
+		_context.metrics.reject(Rejection::STORAGE);
+		ApiReply reply;
+		RelayApi::error(reply, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "busy", "the relay's storage is slow; try again later", 5);
+		reply.close = true;
+		_state = State::IDLE;
+		respond(reply, false);
+		break;
+	}
 	case State::CLOSING:
 		// close() lingers for the peer's FIN (bounded by TcpConnection::CLOSE_TIMEOUT).
 		break;

@@ -13,6 +13,7 @@
 
 #include "ConnectionBudget.h"
 #include "HttpRequestReader.h"
+#include "RelayApi.h"
 #include "RelayStream.h"
 #include "ServerContext.h"
 #include "Poco/Net/HTTPRequest.h"
@@ -29,9 +30,6 @@ namespace CrossChat {
 namespace Relay {
 
 
-struct ApiReply;
-
-
 class HttpConnection: public LoopSession, public std::enable_shared_from_this<HttpConnection>
 	/// Reads requests from one client connection and answers them in order, without a thread
 	/// of its own: a state machine on the loop that accepted it.
@@ -40,6 +38,10 @@ class HttpConnection: public LoopSession, public std::enable_shared_from_this<Ht
 	///                 between requests (then closed without an answer).
 	///   REQUEST       a request is arriving: it must be complete within requestTimeout of its
 	///                 first byte (else 408); HttpRequestReader applies the head and body limits.
+	///   WAITING       the answer waits for its write to reach the database (ApiReply::commit:
+	///                 an announce, a handle claim, a mailbox deposit); nothing more is read
+	///                 meanwhile. A write that fails is answered 500 "storage"; one not done
+	///                 within requestTimeout, 503 "busy" (its late outcome is ignored).
 	///
 	/// The complete head is parsed by Poco::Net::HTTPRequest::read() over a memory stream, the
 	/// answer written by Poco::Net::HTTPResponse::write(): no HTTP parsing of our own. Requests
@@ -75,6 +77,7 @@ private:
 	{
 		IDLE,
 		REQUEST,
+		WAITING,
 		CLOSING,
 		UPGRADED,
 		CLOSED
@@ -93,6 +96,7 @@ private:
 	void fail(int status, const std::string& code, const std::string& message);
 	void closeGracefully();
 	void handOver(ApiReply& reply);
+	void committed(std::uint64_t wait, bool ok);
 
 	ServerContext& _context;
 	RelayLoop& _relayLoop;
@@ -112,6 +116,9 @@ private:
 	bool _draining = false;
 	bool _outputPaused = false;
 	bool _processing = false;
+	ApiReply _waiting;                     ///< WAITING: the answer to send once durable.
+	bool _waitingKeepAlive = false;
+	std::uint64_t _wait = 0;               ///< Counts waits, so that a late outcome of an old one is ignored.
 };
 
 

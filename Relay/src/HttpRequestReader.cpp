@@ -6,11 +6,13 @@
 
 
 #include "HttpRequestReader.h"
+#include "CrossChat/Relay/RelayProtocol.h"
 #include "Poco/Exception.h"
 #include "Poco/MemoryStream.h"
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/Net/NetException.h"
 #include "Poco/String.h"
+#include <algorithm>
 
 
 namespace CrossChat {
@@ -20,9 +22,10 @@ namespace Relay {
 using Poco::Net::HTTPResponse;
 
 
-HttpRequestReader::HttpRequestReader(std::size_t maxHeaderSize, std::size_t maxBodySize):
+HttpRequestReader::HttpRequestReader(std::size_t maxHeaderSize, std::size_t maxBodySize, std::size_t maxEnvelopeSize):
 	_maxHeaderSize(maxHeaderSize),
-	_maxBodySize(maxBodySize)
+	_maxBodySize(maxBodySize),
+	_maxEnvelopeSize(maxEnvelopeSize)
 {
 }
 
@@ -99,8 +102,12 @@ HttpRequestReader::Status HttpRequestReader::readHead(std::string& buffer)
 		if (declared.size() > 18 || declared.find_first_not_of("0123456789") != std::string::npos)
 			return fail(HTTPResponse::HTTP_BAD_REQUEST, "bad_request", "malformed Content-Length");
 		const unsigned long long length = std::stoull(declared);
-		if (length > _maxBodySize)
-			return fail(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large", "body larger than " + std::to_string(_maxBodySize) + " bytes");
+		static const std::string MAILBOX = std::string(RelayProtocol::API_PREFIX) + "/mailbox/";
+		const bool deposit = request.getMethod() == Poco::Net::HTTPRequest::HTTP_POST
+			&& request.getURI().compare(0, MAILBOX.size(), MAILBOX) == 0;
+		const std::size_t limit = deposit ? std::max(_maxBodySize, _maxEnvelopeSize) : _maxBodySize;
+		if (length > limit)
+			return fail(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large", "body larger than " + std::to_string(limit) + " bytes");
 		_bodySize = static_cast<std::size_t>(length);
 	}
 	_wantsContinue = _bodySize > buffer.size() && Poco::icompare(request.get("Expect", ""), "100-continue") == 0;

@@ -29,7 +29,7 @@ class HttpRequestReader
 	/// Refused: a head over maxHeaderSize (431), a malformed head (400), a version other than
 	/// HTTP/1.0 and 1.1 (505), Transfer-Encoding (411: bodies need Content-Length), a malformed
 	/// or conflicting Content-Length (400), a body over maxBodySize (413, before any of it is
-	/// read). After a refusal the connection must be closed: the stream cannot be resynchronised.
+	/// read; a mailbox deposit may be up to maxEnvelopeSize). After a refusal the connection must be closed: the stream cannot be resynchronised.
 	///
 	/// Thread rules: not thread-safe; one reader per connection.
 {
@@ -41,7 +41,9 @@ public:
 		ERROR        ///< errorStatus(), errorCode() and errorMessage() say why.
 	};
 
-	HttpRequestReader(std::size_t maxHeaderSize, std::size_t maxBodySize);
+	HttpRequestReader(std::size_t maxHeaderSize, std::size_t maxBodySize, std::size_t maxEnvelopeSize = 0);
+		/// A mailbox deposit (POST /api/v1/mailbox/...) may have a body of maxEnvelopeSize
+		/// bytes when that is larger than maxBodySize; every other request maxBodySize.
 
 	Status next(std::string& buffer);
 		/// Looks at the received bytes (consuming a complete request from the front).
@@ -64,6 +66,7 @@ private:
 
 	const std::size_t _maxHeaderSize;
 	const std::size_t _maxBodySize;
+	const std::size_t _maxEnvelopeSize;
 	std::size_t _scanned = 0;          ///< Bytes of the buffer already searched for the head's end.
 	std::optional<Poco::Net::HTTPRequest> _request;
 	bool _haveHead = false;

@@ -18,6 +18,15 @@ namespace Relay {
 PeerRegistry::~PeerRegistry() = default;
 
 
+PeerRegistry::PutResult PeerRegistry::put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource)
+{
+	PutLimits limits;
+	limits.maxRecords = maxRecords;
+	limits.maxPerSource = maxPerSource;
+	return put(record, limits, nullptr);
+}
+
+
 MemoryPeerRegistry::MemoryPeerRegistry() = default;
 
 
@@ -45,10 +54,20 @@ void MemoryPeerRegistry::releaseSourceLocked(const SourceKey& source)
 }
 
 
+void MemoryPeerRegistry::releaseTokenLocked(const std::string& token)
+{
+	if (token.empty()) return;
+	const auto it = _perToken.find(token);
+	if (it == _perToken.end()) return;
+	if (--it->second == 0) _perToken.erase(it);
+}
+
+
 void MemoryPeerRegistry::eraseLocked(std::unordered_map<PeerId, Stored>::iterator it)
 {
 	unlistLocked(it->second.record);
 	releaseSourceLocked(it->second.record.source);
+	releaseTokenLocked(it->second.record.token);
 	_expiry.erase(it->second.expiry);
 	const auto recent = std::find(_recent.begin(), _recent.end(), it->first);
 	if (recent != _recent.end()) _recent.erase(recent);
@@ -56,42 +75,59 @@ void MemoryPeerRegistry::eraseLocked(std::unordered_map<PeerId, Stored>::iterato
 }
 
 
-PeerRegistry::PutResult MemoryPeerRegistry::put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource)
+PeerRegistry::PutResult MemoryPeerRegistry::put(const PeerRecord& record, const PutLimits& limits, const CommitTicket::Ptr& durable)
 {
-	std::unique_lock<std::shared_mutex> lock(_mutex);
-	auto it = _records.find(record.id);
-	const bool sameSource = it != _records.end() && it->second.record.source == record.source;
-	if (!sameSource)
 	{
-		const auto counted = _perSource.find(record.source);
-		if (counted != _perSource.end() && counted->second >= maxPerSource) return PutResult::SOURCE_FULL;
-		if (maxPerSource == 0) return PutResult::SOURCE_FULL;
-	}
-	if (it == _records.end() && _records.size() >= maxRecords) return PutResult::FULL;
+		std::unique_lock<std::shared_mutex> lock(_mutex);
+		auto it = _records.find(record.id);
+		const bool sameSource = it != _records.end() && it->second.record.source == record.source;
+		const bool sameToken = it != _records.end() && it->second.record.token == record.token;
+		if (!sameSource)
+		{
+			const auto counted = _perSource.find(record.source);
+			if (counted != _perSource.end() && counted->second >= limits.maxPerSource) return PutResult::SOURCE_FULL;
+			if (limits.maxPerSource == 0) return PutResult::SOURCE_FULL;
+		}
+		if (!sameToken && !record.token.empty() && limits.maxPerToken != 0)
+		{
+			const auto counted = _perToken.find(record.token);
+			if (counted != _perToken.end() && counted->second >= limits.maxPerToken) return PutResult::TOKEN_FULL;
+		}
+		if (it == _records.end() && _records.size() >= limits.maxRecords) return PutResult::FULL;
 
-	if (it != _records.end())
-	{
-		unlistLocked(it->second.record);
-		if (!sameSource) releaseSourceLocked(it->second.record.source);
-		_expiry.erase(it->second.expiry);
-		it->second.record = record;
-	}
-	else
-	{
-		it = _records.emplace(record.id, Stored{record, Expiry::iterator()}).first;
-	}
-	if (!sameSource) ++_perSource[record.source];
-	it->second.expiry = _expiry.emplace(record.expires, record.id);
-	listLocked(record);
+		if (it != _records.end())
+		{
+			unlistLocked(it->second.record);
+			if (!sameSource) releaseSourceLocked(it->second.record.source);
+			if (!sameToken) releaseTokenLocked(it->second.record.token);
+			_expiry.erase(it->second.expiry);
+			it->second.record = record;
+		}
+		else
+		{
+			it = _records.emplace(record.id, Stored{record, Expiry::iterator()}).first;
+		}
+		if (!sameSource) ++_perSource[record.source];
+		if (!sameToken && !record.token.empty()) ++_perToken[record.token];
+		it->second.expiry = _expiry.emplace(record.expires, record.id);
+		listLocked(record);
 
-	const auto recent = std::find(_recent.begin(), _recent.end(), record.id);
-	if (recent != _recent.end()) _recent.erase(recent);
-	if (record.directory)
-	{
-		_recent.push_front(record.id);
-		if (_recent.size() > RECENT_LIMIT) _recent.pop_back();
+		const auto recent = std::find(_recent.begin(), _recent.end(), record.id);
+		if (recent != _recent.end()) _recent.erase(recent);
+		if (record.directory)
+		{
+			_recent.push_front(record.id);
+			if (_recent.size() > RECENT_LIMIT) _recent.pop_back();
+		}
 	}
+	persist(record, durable);
 	return PutResult::OK;
+}
+
+
+void MemoryPeerRegistry::persist(const PeerRecord&, const CommitTicket::Ptr& durable)
+{
+	if (durable) durable->complete(true);   // nothing outlives this process anyway
 }
 
 

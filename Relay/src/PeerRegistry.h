@@ -12,6 +12,7 @@
 #define CrossChat_Relay_PeerRegistry_INCLUDED
 
 
+#include "CommitTicket.h"
 #include "SourceKey.h"
 #include "CrossChat/PeerId.h"
 #include "Poco/Net/SocketAddress.h"
@@ -48,7 +49,10 @@ struct PeerRecord
 	bool publishObserved = false;                       ///< The peer asked for its observed address to be
 	                                                    ///< published (an unspecified host in its addresses).
 	SourceKey source;                                   ///< Counts against this source's records.
+	std::string token;                                  ///< The access token's id it was announced with
+	                                                    ///< (private relays; counts against its quota), or "".
 	std::int64_t lastSeenMs = 0;                        ///< Wall clock, ms since the epoch.
+	std::int64_t expiresMs = 0;                         ///< Wall clock: what survives a restart.
 	Clock::time_point expires;
 };
 
@@ -89,14 +93,28 @@ public:
 	{
 		OK,
 		FULL,          ///< maxRecords live records exist and the ID is new.
-		SOURCE_FULL    ///< The announcing source already holds maxPerSource records.
+		SOURCE_FULL,   ///< The announcing source already holds maxPerSource records.
+		TOKEN_FULL     ///< The access token already holds maxPerToken records.
+	};
+
+	struct PutLimits
+	{
+		std::size_t maxRecords = 0;
+		std::size_t maxPerSource = 0;
+		std::size_t maxPerToken = 0;   ///< 0: records are not counted per token.
 	};
 
 	virtual ~PeerRegistry();
 
-	virtual PutResult put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource) = 0;
+	virtual PutResult put(const PeerRecord& record, const PutLimits& limits, const CommitTicket::Ptr& durable) = 0;
 		/// Adds or replaces the record; nothing is stored unless OK. Re-announcing an ID from the
-		/// source that already holds it always works.
+		/// source (and with the token) that already holds it always works. durable (may be null)
+		/// is completed once the record would survive a restart of the relay: at once in
+		/// memory-only registries, after the database commit in StoredPeerRegistry; it is not
+		/// completed unless the result is OK.
+
+	PutResult put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource);
+		/// put() without a token quota or a ticket.
 
 	virtual bool remove(const PeerId& id) = 0;
 		/// Returns true if a record was removed.
@@ -136,7 +154,8 @@ public:
 	MemoryPeerRegistry();
 	~MemoryPeerRegistry() override;
 
-	PutResult put(const PeerRecord& record, std::size_t maxRecords, std::size_t maxPerSource) override;
+	using PeerRegistry::put;
+	PutResult put(const PeerRecord& record, const PutLimits& limits, const CommitTicket::Ptr& durable) override;
 	bool remove(const PeerId& id) override;
 	std::optional<PeerRecord> find(const PeerId& id, Clock::time_point now) const override;
 	void setOnline(const PeerId& id, bool online) override;
@@ -147,6 +166,11 @@ public:
 	std::size_t size() const override;
 	std::size_t listed() const override;
 	std::size_t sources() const override;
+
+protected:
+	virtual void persist(const PeerRecord& record, const CommitTicket::Ptr& durable);
+		/// After a successful put(), outside the lock: completes durable (StoredPeerRegistry
+		/// writes the record first).
 
 private:
 	using DirectoryKey = std::pair<std::string, PeerId>;   ///< Lower-case name, ID.
@@ -162,6 +186,7 @@ private:
 	void unlistLocked(const PeerRecord& record);
 	void listLocked(const PeerRecord& record);
 	void releaseSourceLocked(const SourceKey& source);
+	void releaseTokenLocked(const std::string& token);
 
 	mutable std::shared_mutex _mutex;
 	std::unordered_map<PeerId, Stored> _records;
@@ -170,6 +195,7 @@ private:
 	std::unordered_set<PeerId> _online;
 	std::deque<PeerId> _recent;                                     ///< Newest first, at most RECENT_LIMIT.
 	std::unordered_map<SourceKey, std::uint32_t, SourceKeyHash> _perSource;
+	std::unordered_map<std::string, std::uint32_t> _perToken;
 };
 
 

@@ -13,12 +13,17 @@
 
 #include "RelayApi.h"
 #include "ControlHub.h"
+#include "HandleBook.h"
 #include "IpRateLimiter.h"
+#include "Mailbox.h"
 #include "PeerRegistry.h"
+#include "PrekeyBook.h"
 #include "ProxyProtocol.h"
 #include "RelayRequests.h"
+#include "RelayStore.h"
 #include "RequestAuth.h"
 #include "StatusPages.h"
+#include "TokenBook.h"
 #include "TunnelManager.h"
 #include "TunnelSession.h"
 #include "CrossChat/Relay/RelayProtocol.h"
@@ -49,6 +54,8 @@ constexpr std::size_t TOKEN_BYTES = 32;
 constexpr int PAGE_STATUS = 0;
 constexpr int PAGE_HEALTH = 1;
 constexpr int PAGE_METRICS = 2;
+constexpr int PAGE_HEALTH_PUBLIC = 3;
+constexpr std::int64_t MAX_PREKEY_LIFETIME_MS = 60LL * 86400 * 1000;   ///< A bundle is kept at most this long.
 
 
 std::string stringify(const Poco::JSON::Object& object)
@@ -175,8 +182,9 @@ bool RelayApi::admit(const ApiRequest& request, ApiReply& reply)
 }
 
 
-void RelayApi::route(const ApiRequest& request, ApiReply& reply)
+void RelayApi::route(const ApiRequest& original, ApiReply& reply)
 {
+	ApiRequest request = original;
 	const std::string& target = request.request.getURI();
 	if (target.empty() || target[0] != '/') throw BadRequestException("malformed request URI");
 	const std::size_t question = target.find('?');
@@ -197,7 +205,16 @@ void RelayApi::route(const ApiRequest& request, ApiReply& reply)
 
 	if (path == "/health" || path == "/metrics")
 	{
-		if (methodAllowed(request, reply, "GET, HEAD")) page(request, reply, path);
+		bool full = true;
+		if (methodAllowed(request, reply, "GET, HEAD") && admitStatus(request, reply, full))
+		{
+			if (path == "/metrics" && !full)
+			{
+				refuseToken(request, reply, HTTPResponse::HTTP_FORBIDDEN, "admin_required", "/metrics needs an admin token on this relay");
+				return;
+			}
+			page(request, reply, path, full);
+		}
 		return;
 	}
 	// A tunnel join that presents a callee's token is paid for by the caller (who was rate
@@ -207,7 +224,16 @@ void RelayApi::route(const ApiRequest& request, ApiReply& reply)
 	if ((api || path == "/") && !calleeJoin && !admit(request, reply)) return;
 	if (path == "/")
 	{
-		if (methodAllowed(request, reply, "GET, HEAD")) page(request, reply, path);
+		bool full = true;
+		if (methodAllowed(request, reply, "GET, HEAD") && admitStatus(request, reply, full))
+		{
+			if (!full)
+			{
+				refuseToken(request, reply, HTTPResponse::HTTP_FORBIDDEN, "admin_required", "the status page needs an admin token on this relay");
+				return;
+			}
+			page(request, reply, path, true);
+		}
 		return;
 	}
 	if (!api)
@@ -215,6 +241,7 @@ void RelayApi::route(const ApiRequest& request, ApiReply& reply)
 		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "no such path");
 		return;
 	}
+	if (!authorize(request, reply)) return;
 	if (rest == "/announce")
 	{
 		if (method == Poco::Net::HTTPRequest::HTTP_POST) announce(request, reply);
@@ -241,10 +268,100 @@ void RelayApi::route(const ApiRequest& request, ApiReply& reply)
 	{
 		if (methodAllowed(request, reply, "GET")) upgradeControl(request, reply);
 	}
+	else if (rest.compare(0, 9, "/prekeys/") == 0 && rest.size() > 9)
+	{
+		if (methodAllowed(request, reply, "GET")) prekeys(request, reply, rest.substr(9));
+	}
+	else if (rest == "/handles")
+	{
+		if (method == Poco::Net::HTTPRequest::HTTP_POST) claimHandle(request, reply);
+		else if (method == Poco::Net::HTTPRequest::HTTP_DELETE) releaseHandle(request, reply);
+		else methodAllowed(request, reply, "POST, DELETE");
+	}
+	else if (rest.compare(0, 9, "/handles/") == 0 && rest.size() > 9)
+	{
+		if (methodAllowed(request, reply, "GET")) lookupHandle(request, reply, rest.substr(9));
+	}
+	else if (rest.compare(0, 9, "/mailbox/") == 0 && rest.size() > 9)
+	{
+		if (methodAllowed(request, reply, "POST")) deposit(request, reply, rest.substr(9));
+	}
 	else
 	{
 		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "no such path");
 	}
+}
+
+
+bool RelayApi::authorize(ApiRequest& request, ApiReply& reply)
+	/// relay.access = token: every API call carries a token in force.
+{
+	if (_context.config.access != RelayAccess::TOKEN || !_context.pTokens) return true;
+	const TokenBook::Result result = _context.pTokens->check(request.request.get(RelayProtocol::HEADER_AUTHORIZATION, ""),
+		ServerContext::wallMs());
+	if (result.status == TokenBook::Status::OK)
+	{
+		request.token = result.token;
+		return true;
+	}
+	refuseToken(request, reply, HTTPResponse::HTTP_UNAUTHORIZED, TokenBook::statusCode(result.status),
+		TokenBook::statusMessage(result.status));
+	return false;
+}
+
+
+bool RelayApi::admitStatus(const ApiRequest& request, ApiReply& reply, bool& full)
+	/// relay.statusAccess = admin: full pages need an admin token; without any token, /health
+	/// is the short public form. A token that is presented must be in force.
+{
+	full = true;
+	if (!_context.config.adminStatus || !_context.pTokens) return true;
+	const std::string authorization = request.request.get(RelayProtocol::HEADER_AUTHORIZATION, "");
+	const TokenBook::Result result = _context.pTokens->check(authorization, ServerContext::wallMs());
+	if (result.status == TokenBook::Status::MISSING)
+	{
+		full = false;
+		return true;
+	}
+	if (result.status != TokenBook::Status::OK)
+	{
+		refuseToken(request, reply, HTTPResponse::HTTP_UNAUTHORIZED, TokenBook::statusCode(result.status),
+			TokenBook::statusMessage(result.status));
+		return false;
+	}
+	full = result.token->admin;
+	return true;
+}
+
+
+void RelayApi::refuseToken(const ApiRequest& request, ApiReply& reply, int status, const char* code, const std::string& message)
+{
+	// RFC 6750 section 3: the scheme, and for a token that was presented and is no good,
+	// error="invalid_token".
+	const std::string challenge = std::string("Bearer realm=\"crosschat-relay\"")
+		+ (std::string(code) == "token_required" || std::string(code) == "admin_required" ? "" : ", error=\"invalid_token\"");
+	reply.headers.emplace_back("WWW-Authenticate", challenge);
+	reject(request, reply, status, Rejection::ACCESS, code, message);
+}
+
+
+void RelayApi::quota(const ApiRequest& request, ApiReply& reply, const char* which)
+{
+	_context.metrics.reject(Rejection::QUOTA);
+	Poco::JSON::Object body(Poco::JSON_PRESERVE_KEY_ORDER);
+	body.set("error", "quota");
+	body.set("reason", which);
+	body.set("message", std::string("this access token's quota of ") + which + " is used up");
+	if (_context.logger.debug() && _context.logAllowed())
+		_context.logger.debug("%s from %s: quota of %s used up", request.request.getMethod(), request.client.toString(), std::string(which));
+	json(reply, HTTPResponse::HTTP_FORBIDDEN, body);
+}
+
+
+void RelayApi::storageFailed(ApiReply& reply)
+{
+	reply = ApiReply();
+	error(reply, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "storage", "the relay could not store this; try again later");
 }
 
 
@@ -275,6 +392,7 @@ std::shared_ptr<const std::string> RelayApi::cachedPage(CachedPage& cache, int w
 	std::string text;
 	if (which == PAGE_STATUS) text = renderStatusHtml(snapshot(true));
 	else if (which == PAGE_HEALTH) text = renderHealthJson(snapshot(false));
+	else if (which == PAGE_HEALTH_PUBLIC) text = renderPublicHealthJson(snapshot(false));
 	else text = renderMetrics(snapshot(false));
 	auto pText = std::make_shared<const std::string>(std::move(text));
 	std::lock_guard<std::mutex> lock(_cacheMutex);
@@ -284,7 +402,7 @@ std::shared_ptr<const std::string> RelayApi::cachedPage(CachedPage& cache, int w
 }
 
 
-void RelayApi::page(const ApiRequest& request, ApiReply& reply, const std::string& path)
+void RelayApi::page(const ApiRequest& request, ApiReply& reply, const std::string& path, bool full)
 {
 	reply.head = request.request.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD;
 	reply.status = HTTPResponse::HTTP_OK;
@@ -296,7 +414,7 @@ void RelayApi::page(const ApiRequest& request, ApiReply& reply, const std::strin
 	else if (path == "/health")
 	{
 		reply.contentType = "application/json";
-		reply.body = *cachedPage(_health, PAGE_HEALTH);
+		reply.body = full ? *cachedPage(_health, PAGE_HEALTH) : *cachedPage(_healthPublic, PAGE_HEALTH_PUBLIC);
 	}
 	else
 	{
@@ -341,6 +459,7 @@ void RelayApi::announce(const ApiRequest& request, ApiReply& reply)
 	const AnnounceRequest announcement = AnnounceRequest::parse(request.body);
 	const Poco::Net::SocketAddress& observed = request.client;
 	const auto now = _context.now();
+	const std::int64_t nowMs = wallClockMs();
 
 	PeerRecord record;
 	record.id = key->peerId();
@@ -352,9 +471,16 @@ void RelayApi::announce(const ApiRequest& request, ApiReply& reply)
 	record.observed = observed;
 	record.publishObserved = announcement.asksForObserved();
 	record.source = request.source;
-	record.lastSeenMs = wallClockMs();
+	record.token = request.token ? request.token->id : std::string();
+	record.lastSeenMs = nowMs;
+	record.expiresMs = nowMs + std::chrono::duration_cast<std::chrono::milliseconds>(_context.config.recordTtl).count();
 	record.expires = now + _context.config.recordTtl;
-	switch (_context.registry.put(record, _context.limits.maxPeers, _context.limits.maxRecordsPerSource))
+	PeerRegistry::PutLimits limits;
+	limits.maxRecords = _context.limits.maxPeers;
+	limits.maxPerSource = _context.limits.maxRecordsPerSource;
+	limits.maxPerToken = request.token ? static_cast<std::size_t>(request.token->maxPeers) : 0;
+	std::vector<CommitTicket::Ptr> tickets{CommitTicket::create()};
+	switch (_context.registry.put(record, limits, tickets.front()))
 	{
 	case PeerRegistry::PutResult::OK:
 		break;
@@ -366,8 +492,42 @@ void RelayApi::announce(const ApiRequest& request, ApiReply& reply)
 		reject(request, reply, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, Rejection::SOURCE_LIMIT, "busy",
 			"this address has announced as many peers as it may", ceilSeconds(_context.config.lookupRetryAfter));
 		return;
+	case PeerRegistry::PutResult::TOKEN_FULL:
+		quota(request, reply, "peers");
+		return;
 	}
 	_context.metrics.announces.add(1, now);
+	if (_context.pHandles) _context.pHandles->renew(record.id, nowMs);
+
+	std::size_t prekeysKept = 0;
+	if (announcement.prekeys && _context.pPrekeys)
+	{
+		// Pre-keys outlive the record (days, not an hour): that is what lets mail reach a peer
+		// that has been offline for long. Expired ones are dropped; the bundle lasts until its
+		// last pre-key expires, at most MAX_PREKEY_LIFETIME_MS from now.
+		PrekeyBundle bundle;
+		bundle.id = record.id;
+		bundle.publicKeyRaw = record.publicKeyRaw;
+		bundle.source = request.source;
+		for (const Prekey& prekey: *announcement.prekeys)
+		{
+			if (prekey.expiresMs <= nowMs) continue;
+			bundle.prekeys.push_back(prekey);
+			bundle.expiresMs = std::max(bundle.expiresMs, std::min(prekey.expiresMs, nowMs + MAX_PREKEY_LIFETIME_MS));
+		}
+		auto ticket = CommitTicket::create();
+		const PrekeyBook::PutResult kept = _context.pPrekeys->put(bundle, _context.limits.maxPeers,
+			_context.limits.maxRecordsPerSource, ticket);
+		if (kept == PrekeyBook::PutResult::OK)
+		{
+			tickets.push_back(ticket);
+			prekeysKept = bundle.prekeys.size();
+		}
+		else
+		{
+			_context.metrics.reject(kept == PrekeyBook::PutResult::SOURCE_FULL ? Rejection::SOURCE_LIMIT : Rejection::UNAVAILABLE);
+		}
+	}
 
 	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
 	answer.set("id", record.id.toString());
@@ -377,7 +537,168 @@ void RelayApi::announce(const ApiRequest& request, ApiReply& reply)
 	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
 	for (const auto& address: record.addresses) pAddresses->add(address.toString());
 	answer.set("addresses", pAddresses);
+	if (announcement.prekeys) answer.set("prekeys", static_cast<Poco::UInt64>(prekeysKept));
+	if (_context.pHandles)
+	{
+		const std::optional<std::string> handle = _context.pHandles->handleOf(record.id, nowMs);
+		if (handle) answer.set("handle", *handle);
+	}
 	json(reply, HTTPResponse::HTTP_OK, answer);
+	// Answered once the record (and the pre-keys) would survive a crash of the relay.
+	reply.commit = CommitTicket::all(tickets);
+}
+
+
+void RelayApi::prekeys(const ApiRequest& request, ApiReply& reply, const std::string& idText)
+{
+	const std::optional<PeerId> id = PeerId::tryParse(idText);
+	if (!id) throw BadRequestException("not a peer ID");
+	_context.metrics.prekeyLookups++;
+	const std::optional<PrekeyBundle> bundle = _context.pPrekeys ? _context.pPrekeys->find(*id, wallClockMs()) : std::nullopt;
+	if (!bundle)
+	{
+		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "no pre-keys for this peer",
+			jitteredSeconds(_context.config.lookupRetryAfter));
+		return;
+	}
+	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+	answer.set("id", id->toString());
+	answer.set("public_key", base64Encode(bundle->publicKeyRaw));
+	answer.set("prekeys", Prekey::listToJson(bundle->prekeys));
+	json(reply, HTTPResponse::HTTP_OK, answer);
+}
+
+
+void RelayApi::claimHandle(const ApiRequest& request, ApiReply& reply)
+{
+	const std::optional<PublicKey> key = authenticate(request, reply);
+	if (!key) return;
+	const HandleClaimRequest claim = HandleClaimRequest::parse(request.body);
+	const std::int64_t nowMs = wallClockMs();
+	const std::int64_t skew = std::chrono::duration_cast<std::chrono::milliseconds>(RelayProtocol::MAX_CLOCK_SKEW).count();
+	if (claim.timestampMs < nowMs - skew || claim.timestampMs > nowMs + skew)
+		throw BadRequestException("field 'ts': the claim must be made within a minute of the relay's clock");
+	if (!key->verify(RelayProtocol::handleSigningString(claim.handle, claim.timestampMs), claim.signature))
+	{
+		reject(request, reply, HTTPResponse::HTTP_UNAUTHORIZED, Rejection::UNAUTHORIZED, "unauthorized", "bad claim signature");
+		return;
+	}
+	if (!_context.pHandles)
+	{
+		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "this relay keeps no handles");
+		return;
+	}
+	HandleRecord record;
+	record.handle = claim.handle;
+	record.id = key->peerId();
+	record.publicKeyRaw = key->raw();
+	record.claimTs = claim.timestampMs;
+	record.claimSignature = claim.signature;
+	record.claimedMs = nowMs;
+	record.renewedMs = nowMs;
+	record.source = request.source;
+	record.token = request.token ? request.token->id : std::string();
+	auto ticket = CommitTicket::create();
+	switch (_context.pHandles->claim(record, _context.config.maxHandles, _context.limits.maxHandlesPerSource, ticket))
+	{
+	case HandleBook::ClaimResult::OK:
+		break;
+	case HandleBook::ClaimResult::TAKEN:
+		reject(request, reply, HTTPResponse::HTTP_CONFLICT, Rejection::CONFLICT, "handle_taken", "another peer holds this handle");
+		return;
+	case HandleBook::ClaimResult::FULL:
+		reject(request, reply, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, Rejection::UNAVAILABLE, "busy",
+			"the relay holds as many handles as it may", ceilSeconds(_context.config.lookupRetryAfter));
+		return;
+	case HandleBook::ClaimResult::SOURCE_FULL:
+		reject(request, reply, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, Rejection::SOURCE_LIMIT, "busy",
+			"this address has claimed as many handles as it may", ceilSeconds(_context.config.lookupRetryAfter));
+		return;
+	}
+	_context.metrics.handlesClaimed++;
+	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+	answer.set("handle", record.handle);
+	answer.set("id", record.id.toString());
+	answer.set("release_s", static_cast<std::int64_t>(_context.config.handleRelease.count()));
+	json(reply, HTTPResponse::HTTP_OK, answer);
+	reply.commit = ticket;
+}
+
+
+void RelayApi::releaseHandle(const ApiRequest& request, ApiReply& reply)
+{
+	const std::optional<PublicKey> key = authenticate(request, reply);
+	if (!key) return;
+	if (_context.pHandles && _context.pHandles->release(key->peerId())) _context.metrics.handlesReleased++;
+	reply.status = HTTPResponse::HTTP_NO_CONTENT;
+}
+
+
+void RelayApi::lookupHandle(const ApiRequest& request, ApiReply& reply, const std::string& handle)
+{
+	if (!RelayProtocol::isValidHandle(handle)) throw BadRequestException("not a handle");
+	_context.metrics.handleLookups++;
+	const std::optional<HandleRecord> record = _context.pHandles ? _context.pHandles->find(handle, wallClockMs()) : std::nullopt;
+	if (!record)
+	{
+		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "nobody holds this handle");
+		return;
+	}
+	// The binding and its proof, nothing else: no address, no name, no online state.
+	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+	answer.set("handle", record->handle);
+	answer.set("id", record->id.toString());
+	answer.set("public_key", base64Encode(record->publicKeyRaw));
+	answer.set("ts", record->claimTs);
+	answer.set("signature", base64Encode(record->claimSignature));
+	json(reply, HTTPResponse::HTTP_OK, answer);
+}
+
+
+void RelayApi::deposit(const ApiRequest& request, ApiReply& reply, const std::string& idText)
+{
+	const std::optional<PeerId> recipient = PeerId::tryParse(idText);
+	if (!recipient || recipient->isNull()) throw BadRequestException("not a peer ID");
+	const EnvelopeHeader header = EnvelopeHeader::parse(request.body, _context.config.maxEnvelopeSize);
+	if (header.recipient != *recipient) throw BadRequestException("the envelope is sealed for another peer");
+	if (!_context.pMailbox)
+	{
+		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "this relay keeps no mailbox");
+		return;
+	}
+	const std::int64_t nowMs = wallClockMs();
+	auto ticket = CommitTicket::create();
+	std::string id;
+	const Mailbox::DepositResult result = _context.pMailbox->deposit(*recipient, request.body, request.source,
+		request.token ? request.token->id : std::string(), request.token ? request.token->maxMailboxBytes : 0, nowMs, ticket, id);
+	switch (result)
+	{
+	case Mailbox::DepositResult::OK:
+		break;
+	case Mailbox::DepositResult::TOKEN_FULL:
+		quota(request, reply, "mailbox");
+		return;
+	default:
+	{
+		const bool source = result == Mailbox::DepositResult::SOURCE_FULL;
+		_context.metrics.reject(source ? Rejection::SOURCE_LIMIT : Rejection::UNAVAILABLE);
+		Poco::JSON::Object body(Poco::JSON_PRESERVE_KEY_ORDER);
+		body.set("error", "busy");
+		body.set("reason", result == Mailbox::DepositResult::FULL ? "mailbox_full"
+			: source ? "mailbox_source_full" : "mailbox_recipient_full");
+		body.set("message", result == Mailbox::DepositResult::FULL ? "the relay's mailbox is full"
+			: source ? "this address has left as much mail as it may" : "the recipient's mailbox is full");
+		reply.headers.emplace_back("Retry-After", std::to_string(jitteredSeconds(std::chrono::seconds(300))));
+		json(reply, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, body);
+		return;
+	}
+	}
+	_context.metrics.mailDeposited++;
+	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+	answer.set("id", Mailbox::hexId(id));
+	answer.set("expires_s", static_cast<std::int64_t>(_context.config.mailboxTtl.count()));
+	json(reply, HTTPResponse::HTTP_CREATED, answer);
+	reply.commit = ticket;   // the sender may forget it only once the relay will not
 }
 
 
@@ -520,7 +841,13 @@ void RelayApi::openTunnel(const ApiRequest& request, ApiReply& reply)
 	const std::string calleeToken = randomHex(TOKEN_BYTES);
 	auto pSession = TunnelSession::create(_context, callerToken, calleeToken, request.source);
 	const TunnelManager::AddResult added = _context.tunnels.add(pSession, callerToken, calleeToken,
-		now + _context.config.tunnelJoinTimeout, _context.limits.maxTunnels, request.source, _context.limits.maxTunnelsPerSource);
+		now + _context.config.tunnelJoinTimeout, _context.limits.maxTunnels, request.source, _context.limits.maxTunnelsPerSource,
+		request.token ? request.token->id : std::string(), request.token ? static_cast<std::size_t>(request.token->maxTunnels) : 0);
+	if (added == TunnelManager::AddResult::TOKEN_FULL)
+	{
+		quota(request, reply, "tunnels");
+		return;
+	}
 	if (added != TunnelManager::AddResult::OK)
 	{
 		const bool source = added == TunnelManager::AddResult::SOURCE_FULL;
@@ -587,6 +914,7 @@ void RelayApi::upgradeControl(const ApiRequest& request, ApiReply& reply)
 	}
 	reply.status = HTTPResponse::HTTP_SWITCHING_PROTOCOLS;
 	reply.upgrade = ApiReply::Upgrade::CONTROL;
+	reply.token = request.token;
 	reply.headers.emplace_back("Upgrade", RelayProtocol::UPGRADE_CONTROL);
 	reply.headers.emplace_back("Connection", "Upgrade");
 	reply.slot = std::move(slot);
@@ -679,6 +1007,28 @@ StatusSnapshot RelayApi::snapshot(bool withPeers) const
 			const bool online = _context.hub.online(record.id);
 			s.recent.emplace_back(std::move(record), online);
 		}
+	}
+	s.handles = _context.pHandles ? _context.pHandles->size() : 0;
+	s.prekeyBundles = _context.pPrekeys ? _context.pPrekeys->size() : 0;
+	s.mailWaiting = _context.pMailbox ? _context.pMailbox->size() : 0;
+	s.mailBytes = _context.pMailbox ? _context.pMailbox->bytes() : 0;
+	s.tokens = _context.pTokens ? _context.pTokens->size() : 0;
+	s.mailDepositedTotal = metrics.mailDeposited.load();
+	s.mailDeliveredTotal = metrics.mailDelivered.load();
+	s.mailAcknowledgedTotal = metrics.mailAcknowledged.load();
+	s.mailExpiredTotal = metrics.mailExpired.load();
+	s.handlesClaimedTotal = metrics.handlesClaimed.load();
+	s.handlesReleasedTotal = metrics.handlesReleased.load();
+	s.handleLookupsTotal = metrics.handleLookups.load();
+	s.prekeyLookupsTotal = metrics.prekeyLookups.load();
+	if (_context.pStore)
+	{
+		const RelayStore::Stats stats = _context.pStore->stats();
+		s.persistent = true;
+		s.storeCommits = stats.commits;
+		s.storeWrites = stats.writes;
+		s.storeFailures = stats.failures;
+		s.storeLargestGroup = stats.largestGroup;
 	}
 	s.clientAddresses = _context.trustedProxies.empty() ? "direct" : "proxied";
 	s.natTraversal = _context.probePort != 0 && (_context.trustedProxies.empty() || _context.config.proxyProtocol);

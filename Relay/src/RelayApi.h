@@ -12,6 +12,7 @@
 #define CrossChat_Relay_RelayApi_INCLUDED
 
 
+#include "CommitTicket.h"
 #include "ConnectionBudget.h"
 #include "RelayMetrics.h"
 #include "ServerContext.h"
@@ -38,6 +39,7 @@ namespace Relay {
 
 
 class TunnelSession;
+struct AccessToken;
 struct StatusSnapshot;
 
 
@@ -50,6 +52,7 @@ struct ApiRequest
 	AddressOrigin origin = AddressOrigin::DIRECT;
 	SourceKey source;                  ///< SourceKey of client: what per-source limits count.
 	bool secure = false;               ///< Arrived over TLS.
+	std::shared_ptr<const AccessToken> token;   ///< The access token in force it carries (set by RelayApi).
 };
 
 
@@ -74,6 +77,9 @@ struct ApiReply
 	ConnectionSlot slot;
 	std::shared_ptr<TunnelSession> tunnel;
 	int side = 0;
+	std::shared_ptr<const AccessToken> token;   ///< CONTROL: the access token the channel was opened with.
+	CommitTicket::Ptr commit;                   ///< Answer only once this completes: true as built, false
+	                                            ///< with 500 "storage" (the write did not reach the disk).
 };
 
 
@@ -100,6 +106,9 @@ public:
 	std::string healthJson();
 	StatusSnapshot snapshot(bool withPeers) const;
 
+	static void storageFailed(ApiReply& reply);
+		/// Replaces reply by 500 "storage": what it acknowledged is not durable.
+
 	static void error(ApiReply& reply, int status, const std::string& code, const std::string& message,
 		std::int64_t retryAfter = 0);
 		/// A JSON error answer {"error": code, "message": message}.
@@ -113,7 +122,16 @@ private:
 
 	void route(const ApiRequest& request, ApiReply& reply);
 	bool admit(const ApiRequest& request, ApiReply& reply);
-	void page(const ApiRequest& request, ApiReply& reply, const std::string& path);
+	bool authorize(ApiRequest& request, ApiReply& reply);
+	bool admitStatus(const ApiRequest& request, ApiReply& reply, bool& full);
+	void refuseToken(const ApiRequest& request, ApiReply& reply, int status, const char* code, const std::string& message);
+	void page(const ApiRequest& request, ApiReply& reply, const std::string& path, bool full);
+	void prekeys(const ApiRequest& request, ApiReply& reply, const std::string& idText);
+	void claimHandle(const ApiRequest& request, ApiReply& reply);
+	void releaseHandle(const ApiRequest& request, ApiReply& reply);
+	void lookupHandle(const ApiRequest& request, ApiReply& reply, const std::string& handle);
+	void deposit(const ApiRequest& request, ApiReply& reply, const std::string& idText);
+	void quota(const ApiRequest& request, ApiReply& reply, const char* which);
 	void announce(const ApiRequest& request, ApiReply& reply);
 	void unregister(const ApiRequest& request, ApiReply& reply);
 	void lookup(const ApiRequest& request, ApiReply& reply, const std::string& idText);
@@ -134,6 +152,7 @@ private:
 	std::mutex _cacheMutex;
 	CachedPage _status;
 	CachedPage _health;
+	CachedPage _healthPublic;   ///< /health without an admin token when relay.statusAccess = admin.
 	CachedPage _metrics;
 	using DirectoryList = std::list<std::pair<std::string, CachedPage>>;   ///< Most recently used first.
 	DirectoryList _directoryOrder;

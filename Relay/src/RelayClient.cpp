@@ -12,6 +12,7 @@
 #include "CrossChat/TlsClientContext.h"
 #include "CrossChat/Relay/ControlMessages.h"
 #include "CrossChat/Relay/RelayProtocol.h"
+#include "CrossChat/PublicKey.h"
 #include "HttpExchange.h"
 #include "RelayRequests.h"
 #include "Poco/DigestEngine.h"
@@ -43,7 +44,8 @@ using Result = HttpExchange::Result;
 using Milliseconds = std::chrono::milliseconds;
 
 
-constexpr std::size_t CONTROL_MAX_FRAME = 16 * 1024;
+constexpr std::size_t CONTROL_MAX_FRAME = RelayProtocol::CLIENT_CONTROL_FRAME;   ///< Mail frames carry envelopes.
+constexpr std::int64_t MAIL_WINDOW = 16;
 constexpr int MISSED_KEEPALIVES = 3;
 
 
@@ -274,6 +276,7 @@ public:
 		_onNat = nullptr;
 		_onPunch = nullptr;
 		_onPunchError = nullptr;
+		_onMail = nullptr;
 	}
 
 	void setChatPort(std::uint16_t port)
@@ -342,6 +345,245 @@ public:
 			}));
 	}
 
+	// Private relays, handles, pre-keys and the mailbox ----------------------------------------
+
+	void setPrekeys(const std::vector<Prekey>& prekeys)
+	{
+		const auto same = [](const std::vector<Prekey>& a, const std::vector<Prekey>& b) {
+			if (a.size() != b.size()) return false;
+			for (std::size_t i = 0; i < a.size(); ++i)
+				if (a[i].id != b[i].id || a[i].publicKey != b[i].publicKey || a[i].expiresMs != b[i].expiresMs) return false;
+			return true;
+		};
+		if (same(_config.prekeys, prekeys)) return;
+		_config.prekeys = prekeys;
+		reannounceIfAnnounced();
+	}
+
+	template <typename Handler, typename Failure>
+	bool prepare(const Handler& handler, Failure failure)
+		/// Reports usable()'s error to handler on a later turn; true if requests can go out.
+	{
+		std::string error;
+		if (usable(error)) return true;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		_loop.post([weak, handler, error, failure] {
+			auto self = weak.lock();
+			if (self && !self->_stopped && handler) failure(handler, error);
+		});
+		return false;
+	}
+
+	void fetchPrekeys(const PeerId& peer, PrekeysHandler handler)
+	{
+		if (!prepare(handler, [](const PrekeysHandler& h, const std::string& e) { h(std::nullopt, e); })) return;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		track(send(Poco::Net::HTTPRequest::HTTP_GET, std::string(RelayProtocol::API_PREFIX) + "/prekeys/" + peer.toString(), "", false,
+			[weak, peer, handler](Result& result) {
+				auto self = weak.lock();
+				if (!self || self->_stopped || !handler) return;
+				std::optional<RelayPrekeys> prekeys;
+				const std::string error = self->onPrekeysAnswer(result, peer, prekeys);
+				handler(prekeys, error);
+			}));
+	}
+
+	std::string onPrekeysAnswer(const Result& result, const PeerId& peer, std::optional<RelayPrekeys>& answer)
+		/// Keeps only what the peer's own key vouches for.
+	{
+		if (!result.error.empty()) return "relay " + _origin + " unreachable: " + result.error;
+		const int status = static_cast<int>(result.response.getStatus());
+		if (status == Poco::Net::HTTPResponse::HTTP_NOT_FOUND) return std::string();
+		if (status != Poco::Net::HTTPResponse::HTTP_OK) return "relay " + _origin + " refused the pre-key lookup: " + describeStatus(result);
+		try
+		{
+			static const MessageSchema schema = MessageSchema()
+				.requireString("id", 1, 80)
+				.requireString("public_key", 1, 128)
+				.requireArray("prekeys", RelayProtocol::MAX_PREKEYS);
+			const Poco::JSON::Object::Ptr pAnswer = schema.parse(result.body);
+			const std::string keyRaw = base64Decode(pAnswer->getValue<std::string>("public_key"), PublicKey::RAW_SIZE);
+			const PublicKey key = PublicKey::fromRaw(keyRaw);
+			if (key.peerId() != peer) throw MessageException("the pre-keys are signed by a key that is not the peer's");
+			RelayPrekeys prekeys;
+			prekeys.id = peer;
+			prekeys.publicKeyRaw = keyRaw;
+			const std::int64_t now = wallClockMs();
+			for (const Prekey& prekey: Prekey::listFromJson(*pAnswer->getArray("prekeys"), RelayProtocol::MAX_PREKEYS))
+			{
+				if (prekey.expiresMs > now && prekey.verify(key)) prekeys.prekeys.push_back(prekey);
+				else logger().warning("relay " + _origin + " handed out a pre-key of " + peer.shortString() + " that is expired or not signed by it");
+			}
+			std::sort(prekeys.prekeys.begin(), prekeys.prekeys.end(),
+				[](const Prekey& a, const Prekey& b) { return a.expiresMs > b.expiresMs; });
+			if (!prekeys.prekeys.empty()) answer = std::move(prekeys);
+			return std::string();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			return "relay " + _origin + " sent an invalid pre-key answer: " + exc.displayText();
+		}
+	}
+
+	void deposit(const PeerId& recipient, const std::string& envelope, DepositHandler handler)
+	{
+		if (!prepare(handler, [](const DepositHandler& h, const std::string& e) { h(false, e); })) return;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		const std::string path = std::string(RelayProtocol::API_PREFIX) + "/mailbox/" + recipient.toString();
+		Poco::Net::HTTPRequest request = makeRequest(Poco::Net::HTTPRequest::HTTP_POST, path, envelope, false, nullptr);
+		request.setContentType("application/octet-stream");
+		track(HttpExchange::start(_loop, *_relayAddress, request, envelope, _config.requestTimeout,
+			[weak, handler](Result& result) {
+				auto self = weak.lock();
+				if (!self || self->_stopped || !handler) return;
+				if (!result.error.empty())
+					handler(false, "relay " + self->_origin + " unreachable: " + result.error);
+				else if (result.response.getStatus() == Poco::Net::HTTPResponse::HTTP_CREATED)
+					handler(true, std::string());
+				else
+					handler(false, "relay " + self->_origin + " refused the envelope: " + describeStatus(result));
+			}));
+	}
+
+	void claimHandle(const std::string& handle, HandleHandler handler)
+	{
+		if (!prepare(handler, [](const HandleHandler& h, const std::string& e) { h(std::nullopt, e); })) return;
+		const std::int64_t ts = wallClockMs();
+		Poco::JSON::Object body;
+		body.set("handle", handle);
+		body.set("ts", ts);
+		body.set("signature", base64Encode(_identity.sign(RelayProtocol::handleSigningString(handle, ts))));
+		std::weak_ptr<Impl> weak = shared_from_this();
+		track(send(Poco::Net::HTTPRequest::HTTP_POST, std::string(RelayProtocol::API_PREFIX) + "/handles", toJson(body), true,
+			[weak, handle, ts, handler](Result& result) {
+				auto self = weak.lock();
+				if (!self || self->_stopped || !handler) return;
+				if (!result.error.empty())
+				{
+					handler(std::nullopt, "relay " + self->_origin + " unreachable: " + result.error);
+					return;
+				}
+				const int status = static_cast<int>(result.response.getStatus());
+				if (status == Poco::Net::HTTPResponse::HTTP_OK)
+				{
+					handler(RelayHandle{handle, self->_identity.peerId(), self->_identity.publicKey().raw(), ts}, std::string());
+					return;
+				}
+				if (status == Poco::Net::HTTPResponse::HTTP_CONFLICT)
+					handler(std::nullopt, "handle " + handle + " is taken on relay " + self->_origin);
+				else
+					handler(std::nullopt, "relay " + self->_origin + " refused the claim of " + handle + ": " + describeStatus(result));
+			}));
+	}
+
+	void releaseHandle(std::function<void(const std::string& error)> handler)
+	{
+		if (!prepare(handler, [](const std::function<void(const std::string&)>& h, const std::string& e) { h(e); })) return;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		track(send(Poco::Net::HTTPRequest::HTTP_DELETE, std::string(RelayProtocol::API_PREFIX) + "/handles", "", true,
+			[weak, handler](Result& result) {
+				auto self = weak.lock();
+				if (!self || self->_stopped || !handler) return;
+				if (!result.error.empty()) handler("relay " + self->_origin + " unreachable: " + result.error);
+				else if (result.response.getStatus() != Poco::Net::HTTPResponse::HTTP_NO_CONTENT)
+					handler("relay " + self->_origin + " refused to release the handle: " + describeStatus(result));
+				else handler(std::string());
+			}));
+	}
+
+	void lookupHandle(const std::string& handle, HandleHandler handler)
+	{
+		if (!prepare(handler, [](const HandleHandler& h, const std::string& e) { h(std::nullopt, e); })) return;
+		std::weak_ptr<Impl> weak = shared_from_this();
+		track(send(Poco::Net::HTTPRequest::HTTP_GET, std::string(RelayProtocol::API_PREFIX) + "/handles/" + handle, "", false,
+			[weak, handle, handler](Result& result) {
+				auto self = weak.lock();
+				if (!self || self->_stopped || !handler) return;
+				std::optional<RelayHandle> answer;
+				const std::string error = self->onHandleAnswer(result, handle, answer);
+				handler(answer, error);
+			}));
+	}
+
+	std::string onHandleAnswer(const Result& result, const std::string& handle, std::optional<RelayHandle>& answer)
+		/// Believes the relay only as far as the claimant's signature goes.
+	{
+		if (!result.error.empty()) return "relay " + _origin + " unreachable: " + result.error;
+		const int status = static_cast<int>(result.response.getStatus());
+		if (status == Poco::Net::HTTPResponse::HTTP_NOT_FOUND) return std::string();
+		if (status != Poco::Net::HTTPResponse::HTTP_OK) return "relay " + _origin + " refused the handle lookup: " + describeStatus(result);
+		try
+		{
+			static const MessageSchema schema = MessageSchema()
+				.requireString("handle", 1, RelayProtocol::HANDLE_MAX_SIZE)
+				.requireString("id", 1, 80)
+				.requireString("public_key", 1, 128)
+				.requireInteger("ts", 0)
+				.requireString("signature", 1, 128);
+			const Poco::JSON::Object::Ptr pAnswer = schema.parse(result.body);
+			if (pAnswer->getValue<std::string>("handle") != handle) throw MessageException("answer for another handle");
+			const std::string keyRaw = base64Decode(pAnswer->getValue<std::string>("public_key"), PublicKey::RAW_SIZE);
+			const PublicKey key = PublicKey::fromRaw(keyRaw);
+			const std::optional<PeerId> id = PeerId::tryParse(pAnswer->getValue<std::string>("id"));
+			if (!id || *id != key.peerId()) throw MessageException("the key does not belong to the ID");
+			const std::int64_t ts = pAnswer->getValue<std::int64_t>("ts");
+			const std::string signature = base64Decode(pAnswer->getValue<std::string>("signature"), PublicKey::SIGNATURE_SIZE);
+			if (!key.verify(RelayProtocol::handleSigningString(handle, ts), signature))
+				throw MessageException("the claim is not signed by the key it names");
+			answer = RelayHandle{handle, *id, keyRaw, ts};
+			return std::string();
+		}
+		catch (const Poco::Exception& exc)
+		{
+			return "relay " + _origin + " sent an invalid handle answer for " + handle + ": " + exc.displayText();
+		}
+	}
+
+	void setMailHandler(MailHandler handler)
+	{
+		_onMail = std::move(handler);
+		if (_onMail && _phase == ControlPhase::ONLINE && _relayMailbox) sendControl(ControlMailFetch{MAIL_WINDOW});
+	}
+
+	void acknowledgeMail(const std::string& mailId)
+	{
+		if (_phase == ControlPhase::ONLINE) sendControl(ControlMailAck{mailId});
+	}
+
+	bool refusedToken(const Result& result, const char* what)
+		/// A 401 whose error code names the access token: refuse() and true.
+	{
+		if (static_cast<int>(result.response.getStatus()) != Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED) return false;
+		std::string code;
+		try
+		{
+			const Poco::JSON::Object::Ptr pError = MessageSchema::parseObject(result.body);
+			if (pError->has("error") && pError->get("error").isString()) code = pError->getValue<std::string>("error");
+		}
+		catch (const Poco::Exception&)
+		{
+			return false;
+		}
+		if (code.compare(0, 6, "token_") != 0) return false;
+		refuse(code, "relay " + _origin + " refused " + what + ": " + jsonReason(result) + " (" + code + ")");
+		return true;
+	}
+
+	void refuse(const std::string& code, const std::string& detail)
+		/// The relay will not have us with this token: OFFLINE, and no retry storm (asking again
+		/// with the same token cannot succeed); the user fixes the token and restarts.
+	{
+		teardown(false);
+		_retryTimer.cancel();
+		_refusal = code;
+		const std::string hint = _config.accessToken.empty()
+			? "this relay is private: give an access token (--relay-token or crosschat.relay-token)"
+			: "check the access token (--relay-token or crosschat.relay-token)";
+		setState(State::OFFLINE, detail + "; not retrying: " + hint);
+		if (_stopped) return;
+		publishNat(NatInfo());
+	}
+
 	// State and accessors -------------------------------------------------------------------
 
 	EventLoop& _loop;
@@ -359,6 +601,8 @@ public:
 	PunchErrorHandler _onPunchError;
 	std::uint16_t _punchPort = 0;
 	NatInfo _nat;
+	MailHandler _onMail;
+	std::string _refusal;                  ///< The relay refused our access token: its code.
 
 private:
 	enum class ControlPhase
@@ -461,6 +705,8 @@ private:
 		{
 			request.setKeepAlive(false);
 		}
+		if (!_config.accessToken.empty())
+			request.set(RelayProtocol::HEADER_AUTHORIZATION, "Bearer " + _config.accessToken);
 		if (sign)
 		{
 			const std::int64_t timestamp = wallClockMs();
@@ -625,6 +871,7 @@ private:
 		body.set("addresses", addresses);
 		body.set("port", static_cast<int>(_config.chatPort));
 		body.set("directory", _config.directory);
+		if (!_config.prekeys.empty()) body.set("prekeys", Prekey::listToJson(_config.prekeys));
 		std::weak_ptr<Impl> weak = shared_from_this();
 		_announceSent = true;
 		_pAnnounce = send(Poco::Net::HTTPRequest::HTTP_POST, announcePath(), toJson(body), true,
@@ -644,6 +891,10 @@ private:
 		if (!result.error.empty())
 		{
 			error = "relay " + _origin + " unreachable: " + result.error;
+		}
+		else if (refusedToken(result, "the announce"))
+		{
+			return;
 		}
 		else if (result.response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
 		{
@@ -733,6 +984,7 @@ private:
 		}
 		if (!result.upgraded)
 		{
+			if (refusedToken(result, "the control channel")) return;
 			cycleFailed("relay " + _origin + " refused the control channel: " + describeStatus(result));
 			return;
 		}
@@ -813,6 +1065,7 @@ private:
 				throw MessageException("welcome names us " + welcome.id.toString());
 			// A relay behind a proxy that hides client ports cannot probe or coordinate punches.
 			_natTraversal = welcome.natTraversal.value_or(true);
+			_relayMailbox = welcome.mailbox.value_or(false);
 			_relayProbePort = _natTraversal ? welcome.probePort.value_or(0) : 0;
 			// A relay that announces ping_s leaves the pinging to us and answers; an older one
 			// pings every keepalive_s itself and expects ours every keepalive_s / 2.
@@ -830,6 +1083,12 @@ private:
 		{
 			onPunch(PunchMessage::parse(frame.body, PunchMessage::Direction::FROM_RELAY));
 		}
+		else if (is(ControlMail::NAME) && _phase == ControlPhase::ONLINE)
+		{
+			const ControlMail mail = ControlMail::parse(frame.body);
+			MailHandler handler = _onMail;
+			if (handler) handler(RelayMail{mail.id, mail.depositedMs, mail.envelope});
+		}
 		else if (is(ControlError::NAME))
 		{
 			const ControlError error = ControlError::parse(frame.body);
@@ -840,6 +1099,11 @@ private:
 			}
 			std::string text = "relay " + _origin + " closed the control channel: " + error.code;
 			if (!error.message.empty()) text += " (" + error.message + ")";
+			if (error.code.compare(0, 6, "token_") == 0)
+			{
+				refuse(error.code, text);
+				return;
+			}
 			cycleFailed(text, error.retryAfter.value_or(std::chrono::seconds(0)));
 		}
 		else if (!catalog.has(frame.type))
@@ -867,6 +1131,7 @@ private:
 		});
 		setState(State::ONLINE, "connected to relay " + _origin + " as " + _identity.peerId().shortString());
 		if (_stopped || _phase != ControlPhase::ONLINE) return;
+		if (_relayMailbox && _onMail) sendControl(ControlMailFetch{MAIL_WINDOW});
 		startProbe();
 	}
 
@@ -1199,6 +1464,7 @@ private:
 	TimerHandle _keepaliveTimer;
 	Milliseconds _silenceLimit{75000};             ///< No byte from the relay this long: the channel is dead.
 	bool _natTraversal = true;                     ///< welcome.nat_traversal.
+	bool _relayMailbox = false;                    ///< welcome.mailbox.
 	EventLoop::Clock::time_point _lastReceived;
 	std::int64_t _pings = 0;
 	Poco::Net::SocketAddress _controlLocal;                      ///< The control channel's local address.
@@ -1390,6 +1656,70 @@ std::optional<Poco::Net::SocketAddress> RelayClient::reflexiveAddress() const
 const Poco::URI& RelayClient::url() const
 {
 	return _pImpl->_config.url;
+}
+
+
+
+std::string RelayClient::refusal() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_refusal;
+}
+
+
+void RelayClient::setPrekeys(const std::vector<Prekey>& prekeys)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->setPrekeys(prekeys);
+}
+
+
+void RelayClient::fetchPrekeys(const PeerId& peer, PrekeysHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->fetchPrekeys(peer, std::move(handler));
+}
+
+
+void RelayClient::deposit(const PeerId& recipient, const std::string& envelope, DepositHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->deposit(recipient, envelope, std::move(handler));
+}
+
+
+void RelayClient::claimHandle(const std::string& handle, HandleHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->claimHandle(handle, std::move(handler));
+}
+
+
+void RelayClient::releaseHandle(std::function<void(const std::string& error)> handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->releaseHandle(std::move(handler));
+}
+
+
+void RelayClient::lookupHandle(const std::string& handle, HandleHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->lookupHandle(handle, std::move(handler));
+}
+
+
+void RelayClient::setMailHandler(MailHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->setMailHandler(std::move(handler));
+}
+
+
+void RelayClient::acknowledgeMail(const std::string& mailId)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->acknowledgeMail(mailId);
 }
 
 

@@ -104,6 +104,10 @@ const char* RelayMetrics::rejectionName(Rejection reason)
 	case Rejection::HTTP_TIMEOUT: return "http_timeout";
 	case Rejection::CONTROL_PROTOCOL: return "control_protocol";
 	case Rejection::CONTROL_TIMEOUT: return "control_timeout";
+	case Rejection::ACCESS: return "access";
+	case Rejection::QUOTA: return "quota";
+	case Rejection::CONFLICT: return "conflict";
+	case Rejection::STORAGE: return "storage";
 	case Rejection::COUNT: break;
 	}
 	return "unknown";

@@ -66,6 +66,10 @@ enum class Rejection
 	HTTP_TIMEOUT,
 	CONTROL_PROTOCOL,
 	CONTROL_TIMEOUT,
+	ACCESS,              ///< No access token, or one that is unknown, revoked or expired (relay.access = token).
+	QUOTA,               ///< An access token's quota (peers, tunnels, mailbox bytes) is used up.
+	CONFLICT,            ///< A handle claimed by another key.
+	STORAGE,             ///< The database could not keep a write (or was too slow).
 	COUNT
 };
 
@@ -96,6 +100,14 @@ public:
 	std::atomic<std::uint64_t> recordsExpired{0};
 	std::atomic<std::uint64_t> tunnelsExpired{0};
 	std::atomic<std::uint64_t> tunnelsJoined{0};
+	std::atomic<std::uint64_t> mailDeposited{0};
+	std::atomic<std::uint64_t> mailDelivered{0};
+	std::atomic<std::uint64_t> mailAcknowledged{0};
+	std::atomic<std::uint64_t> mailExpired{0};
+	std::atomic<std::uint64_t> handlesClaimed{0};
+	std::atomic<std::uint64_t> handlesReleased{0};
+	std::atomic<std::uint64_t> handleLookups{0};
+	std::atomic<std::uint64_t> prekeyLookups{0};
 	ActivityCounter announces;
 	ActivityCounter lookups;
 	ActivityCounter tunnelsOpened;

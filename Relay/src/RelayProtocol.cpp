@@ -30,6 +30,36 @@ std::string RelayProtocol::controlSigningString(const std::string& nonce)
 }
 
 
+bool RelayProtocol::isValidHandle(const std::string& handle)
+{
+	if (handle.size() < HANDLE_MIN_SIZE || handle.size() > HANDLE_MAX_SIZE) return false;
+	if (handle[0] < 'a' || handle[0] > 'z') return false;
+	for (const char c: handle)
+	{
+		const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+		if (!ok) return false;
+	}
+	return true;
+}
+
+
+std::string RelayProtocol::handleSigningString(const std::string& handle, std::int64_t timestampMs)
+{
+	return "CXR1-handle\n" + handle + "\n" + std::to_string(timestampMs);
+}
+
+
+std::string RelayProtocol::prekeySigningString(std::uint64_t id, const std::string& publicKey, std::int64_t expiresMs)
+{
+	std::string out("CXP1");
+	for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((id >> shift) & 0xFF);
+	out += publicKey;
+	const auto expires = static_cast<std::uint64_t>(expiresMs);
+	for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((expires >> shift) & 0xFF);
+	return out;
+}
+
+
 const MessageCatalog& RelayProtocol::control()
 {
 	static const MessageCatalog catalog = [] {
@@ -48,7 +78,8 @@ const MessageCatalog& RelayProtocol::control()
 			.optionalObject("limits")
 			.optionalInteger("probe_port", 1, 65535)
 			.optionalInteger("ping_s", 1, 3600)
-			.optionalBoolean("nat_traversal"));
+			.optionalBoolean("nat_traversal")
+			.optionalBoolean("mailbox"));
 		c.declare(5, "invite", MessageSchema()
 			.requireString("token", 16, 128)
 			.requireString("from", 1, 80)
@@ -69,6 +100,14 @@ const MessageCatalog& RelayProtocol::control()
 			.optionalInteger("attempt", 1, PUNCH_MAX_ATTEMPT)
 			.optionalBoolean("reply")
 			.optionalString("observed", 1, 64));
+		c.declare(10, "mail_fetch", MessageSchema()
+			.requireInteger("window", 1, MAIL_MAX_WINDOW));
+		c.declare(11, "mail", MessageSchema()
+			.requireString("id", 32, 32)
+			.requireInteger("ts", 0)
+			.requireString("envelope", 1, (MAX_ENVELOPE_SIZE + 2) / 3 * 4));
+		c.declare(12, "mail_ack", MessageSchema()
+			.requireString("id", 32, 32));
 		return c;
 	}();
 	return catalog;

@@ -35,7 +35,18 @@ const MessageSchema& announceSchema()
 		.optionalString("name", 0, AnnounceRequest::MAX_NAME_SIZE)
 		.optionalArray("addresses", AnnounceRequest::MAX_ADDRESSES)
 		.optionalInteger("port", 0, 65535)
-		.optionalBoolean("directory");
+		.optionalBoolean("directory")
+		.optionalArray("prekeys", RelayProtocol::MAX_PREKEYS);
+	return schema;
+}
+
+
+const MessageSchema& handleSchema()
+{
+	static const MessageSchema schema = MessageSchema()
+		.requireString("handle", RelayProtocol::HANDLE_MIN_SIZE, RelayProtocol::HANDLE_MAX_SIZE)
+		.requireInteger("ts", 0)
+		.requireString("signature", 1, 128);
 	return schema;
 }
 
@@ -156,7 +167,49 @@ AnnounceRequest AnnounceRequest::parse(const std::string& body)
 			request.addresses.push_back(parseAnnouncedAddress(item.extract<std::string>()));
 		}
 	}
+	if (pObject->has("prekeys"))
+	{
+		try
+		{
+			request.prekeys = Prekey::listFromJson(*pObject->getArray("prekeys"), RelayProtocol::MAX_PREKEYS);
+		}
+		catch (const MessageException& exc)
+		{
+			throw BadRequestException("field 'prekeys': " + exc.message());
+		}
+	}
 	return request;
+}
+
+
+HandleClaimRequest HandleClaimRequest::parse(const std::string& body)
+{
+	const Poco::JSON::Object::Ptr pObject = parseBody(handleSchema(), body);
+	HandleClaimRequest request;
+	request.handle = pObject->getValue<std::string>("handle");
+	if (!RelayProtocol::isValidHandle(request.handle))
+		throw BadRequestException("field 'handle': 3 to 32 characters, a lower-case letter first, then lower-case letters, digits, - or _");
+	request.timestampMs = pObject->getValue<std::int64_t>("ts");
+	request.signature = base64Decode(pObject->getValue<std::string>("signature"), PublicKey::SIGNATURE_SIZE);
+	if (request.signature.size() != PublicKey::SIGNATURE_SIZE) throw BadRequestException("field 'signature': expected 64 bytes");
+	return request;
+}
+
+
+EnvelopeHeader EnvelopeHeader::parse(const std::string& envelope, std::size_t maxSize)
+{
+	if (envelope.size() < RelayProtocol::MAIL_MIN_SIZE) throw BadRequestException("envelope too short");
+	if (envelope.size() > maxSize) throw BadRequestException("envelope too large");
+	if (envelope.compare(0, 4, RelayProtocol::MAIL_MAGIC) != 0) throw BadRequestException("not a mailbox envelope (magic)");
+	if (static_cast<std::uint8_t>(envelope[4]) != RelayProtocol::MAIL_VERSION)
+		throw BadRequestException("unsupported envelope version " + std::to_string(static_cast<std::uint8_t>(envelope[4])));
+	if (static_cast<std::uint8_t>(envelope[5]) != RelayProtocol::MAIL_SUITE_HPKE_X25519_CHACHA20)
+		throw BadRequestException("unsupported envelope suite " + std::to_string(static_cast<std::uint8_t>(envelope[5])));
+	EnvelopeHeader header;
+	header.recipient = PeerId::fromBytes(envelope.substr(RelayProtocol::MAIL_RECIPIENT_OFFSET, PeerId::SIZE));
+	for (std::size_t i = 0; i < 8; ++i)
+		header.prekeyId = (header.prekeyId << 8) | static_cast<std::uint8_t>(envelope[RelayProtocol::MAIL_PREKEY_OFFSET + i]);
+	return header;
 }
 
 

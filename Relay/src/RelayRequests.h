@@ -14,6 +14,7 @@
 
 #include "CrossChat/PeerId.h"
 #include "CrossChat/PublicKey.h"
+#include "CrossChat/Relay/Prekey.h"
 #include "Poco/Exception.h"
 #include "Poco/JSON/Object.h"
 #include "Poco/Net/IPAddress.h"
@@ -52,6 +53,8 @@ struct AnnounceRequest
 	std::vector<AnnouncedAddress> addresses;
 	std::uint16_t port = 0;      ///< The chat port; fills entries without a port.
 	bool directory = false;
+	std::optional<std::vector<Prekey>> prekeys;   ///< Mailbox pre-keys (shape checked), if the field is there;
+	                                              ///< an empty list withdraws the published ones.
 
 	static AnnounceRequest parse(const std::string& body);
 		/// Throws BadRequestException (malformed JSON, wrong or out-of-range field, an address
@@ -65,6 +68,32 @@ struct AnnounceRequest
 		/// The addresses to record: an unspecified host is replaced by the observed host, a missing
 		/// port by the chat port; entries still without a port are dropped; duplicates removed.
 		/// With no entries at all and a chat port, the observed host with the chat port.
+};
+
+
+struct HandleClaimRequest
+	/// The body of POST /api/v1/handles: {handle, ts, signature}.
+{
+	std::string handle;          ///< RelayProtocol::isValidHandle().
+	std::int64_t timestampMs = 0;
+	std::string signature;       ///< 64 bytes: the claimant's Ed25519 signature of
+	                             ///< RelayProtocol::handleSigningString(handle, timestampMs).
+
+	static HandleClaimRequest parse(const std::string& body);
+		/// Throws BadRequestException (the signature is checked by the caller, who has the key).
+};
+
+
+struct EnvelopeHeader
+	/// The cleartext header of a mailbox envelope (docs/PROTOCOL.md, "Mailbox"), all the relay
+	/// reads of one.
+{
+	PeerId recipient;
+	std::uint64_t prekeyId = 0;
+
+	static EnvelopeHeader parse(const std::string& envelope, std::size_t maxSize);
+		/// Checks the size (RelayProtocol::MAIL_MIN_SIZE .. maxSize), magic, version and suite.
+		/// Throws BadRequestException.
 };
 
 

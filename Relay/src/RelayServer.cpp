@@ -12,18 +12,26 @@
 
 #include "CrossChat/Relay/RelayServer.h"
 #include "ControlHub.h"
+#include "HandleBook.h"
 #include "HttpConnection.h"
 #include "IpRateLimiter.h"
+#include "Mailbox.h"
 #include "PeerRegistry.h"
+#include "PrekeyBook.h"
 #include "ProxyPreface.h"
 #include "ProxyProtocol.h"
 #include "RelayApi.h"
 #include "RelayMetrics.h"
 #include "RelayStream.h"
+#include "RelayStore.h"
 #include "RequestAuth.h"
 #include "ServerContext.h"
+#include "StoredPeerRegistry.h"
+#include "TokenBook.h"
 #include "TokenBucket.h"
 #include "TunnelManager.h"
+#include "CrossChat/DataDirectory.h"
+#include "CrossChat/Relay/RelayProtocol.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
 #include "CrossChat/TlsServerContext.h"
@@ -35,6 +43,7 @@
 #include <cerrno>
 #include <cmath>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -118,6 +127,11 @@ RelayLimits deriveLimits(const RelayServerConfig& config, std::size_t descriptor
 	const auto automatic = static_cast<std::size_t>(std::ceil(132 * std::max(0.0, config.requestsPerSecondPerIp)));
 	limits.replayPerSource = std::min(config.replayCacheSize, config.replayCachePerIp != 0 ? config.replayCachePerIp : std::max<std::size_t>(1, automatic));
 	limits.maxRateLimitedSources = config.maxRateLimitedClients;
+	limits.maxHandlesPerSource = config.maxHandlesPerIp != 0 ? config.maxHandlesPerIp : std::max<std::size_t>(1, config.maxHandles / 64);
+	limits.mailboxBytesPerSource = config.mailboxBytesPerIp != 0 ? config.mailboxBytesPerIp
+		: std::max<std::uint64_t>(config.maxEnvelopeSize, config.mailboxMaxBytes / 64);
+	limits.mailboxPerSourcePerRecipient = config.mailboxPerIpPerRecipient != 0 ? config.mailboxPerIpPerRecipient
+		: std::max<std::size_t>(1, config.mailboxPerRecipient / 4);
 	return limits;
 }
 
@@ -138,8 +152,11 @@ public:
 	std::uint16_t port() const;
 	std::uint16_t probePort() const;
 	std::string healthJson() const;
+	void flush();
 
 private:
+	void openStore();
+	void reloadTokens();
 	void startListeners();
 	void onAccept(std::shared_ptr<Poco::Net::StreamSocket> pSocket);
 	static void serve(ServerContext& context, RelayLoop& relayLoop, const TcpConnection::Ptr& pConnection,
@@ -157,8 +174,14 @@ private:
 	Clock::time_point _started;
 	RelayLimits _limits;
 	RelayMetrics _metrics;
-	MemoryPeerRegistry _registry;
-	ControlHub _hub;
+	std::optional<DataDirectory> _dataDirectory;       ///< Held while the relay runs: one relay per directory.
+	std::unique_ptr<RelayStore> _pStore;               ///< Null without a data directory.
+	std::unique_ptr<MemoryPeerRegistry> _pRegistry;    ///< A StoredPeerRegistry with a store.
+	std::unique_ptr<ControlHub> _pHub;
+	TokenBook _tokens;
+	std::unique_ptr<HandleBook> _pHandles;
+	std::unique_ptr<PrekeyBook> _pPrekeys;
+	std::unique_ptr<Mailbox> _pMailbox;
 	TunnelManager _tunnels;
 	std::unique_ptr<SharedTokenBucket> _pGlobalRate;
 	std::unique_ptr<ConnectionBudget> _pBudget;
@@ -184,9 +207,10 @@ RelayServer::Impl::Impl(RelayServerConfig config):
 	_logger(Poco::Logger::get("CrossChat.Relay")),
 	_trustedProxies(TrustedProxies::parse(_config.trustedProxies)),
 	_started(_config.clock ? _config.clock() : Clock::now()),
-	_metrics(_started),
-	_hub(_registry)
+	_metrics(_started)
 {
+	if (_config.maxEnvelopeSize > RelayProtocol::MAX_ENVELOPE_SIZE)
+		throw Poco::InvalidArgumentException("relay.maxEnvelopeSize is at most " + std::to_string(RelayProtocol::MAX_ENVELOPE_SIZE));
 }
 
 
@@ -213,6 +237,7 @@ void RelayServer::Impl::start()
 		_logger.information("TLS certificate: %s", _pTls->summary());
 	}
 	_limits = deriveLimits(_config, raiseDescriptorLimit(_logger));
+	openStore();
 	const auto now = _config.clock ? _config.clock() : Clock::now();
 	_pGlobalRate = std::make_unique<SharedTokenBucket>(static_cast<double>(_config.globalRateBytesPerSecond),
 		2.0 * static_cast<double>(_config.globalRateBytesPerSecond), now);
@@ -222,11 +247,19 @@ void RelayServer::Impl::start()
 		_limits.maxRateLimitedSources);
 	_pTunnelRate = std::make_unique<IpRateLimiter>(_config.tunnelsPerSecondPerIp, 5 * _config.tunnelsPerSecondPerIp,
 		_limits.maxRateLimitedSources);
-	_pContext = std::make_unique<ServerContext>(_config, _limits, _metrics, _hub, _tunnels, _registry, *_pGlobalRate,
+	_pContext = std::make_unique<ServerContext>(_config, _limits, _metrics, *_pHub, _tunnels, *_pRegistry, *_pGlobalRate,
 		*_pBudget, *_pAuth, *_pRequestRate, *_pTunnelRate, _trustedProxies, _logger);
 	_pApi = std::make_unique<RelayApi>(*_pContext, _started);
 	_pContext->pApi = _pApi.get();
 	_pContext->pTls = _pTls;
+	_pContext->pStore = _pStore.get();
+	_pContext->pTokens = &_tokens;
+	_pContext->pHandles = _pHandles.get();
+	_pContext->pPrekeys = _pPrekeys.get();
+	_pContext->pMailbox = _pMailbox.get();
+	ControlHub& hub = *_pHub;
+	_pMailbox->setDepositHandler([&hub](const PeerId& recipient) { hub.mailArrived(recipient); });
+	if (_pStore) _pStore->setChangeHandler([this] { reloadTokens(); });
 
 	const unsigned loops = std::max(1u, _config.eventLoops);
 	const auto clock = _config.clock;
@@ -255,6 +288,80 @@ void RelayServer::Impl::start()
 	if (!_trustedProxies.empty())
 		_logger.information("trusted proxies: %s (%s)", _trustedProxies.toString(),
 			std::string(_config.proxyProtocol ? "PROXY protocol v2" : "X-Forwarded-For"));
+}
+
+
+void RelayServer::Impl::openStore()
+	/// The data directory and its database, and everything loaded from it; or memory only.
+{
+	const bool persistent = !_config.dataDir.empty() && _config.dataDir != ":memory:";
+	MailLimits mail;
+	mail.maxBytes = _config.mailboxMaxBytes;
+	mail.perRecipient = _config.mailboxPerRecipient;
+	mail.bytesPerRecipient = _config.mailboxBytesPerRecipient;
+	mail.bytesPerSource = _limits.mailboxBytesPerSource;
+	mail.perSourcePerRecipient = _limits.mailboxPerSourcePerRecipient;
+	mail.ttlMs = std::chrono::duration_cast<std::chrono::milliseconds>(_config.mailboxTtl).count();
+	const std::int64_t releaseMs = std::chrono::duration_cast<std::chrono::milliseconds>(_config.handleRelease).count();
+	if (!persistent)
+	{
+		_pRegistry = std::make_unique<MemoryPeerRegistry>();
+		_pHub = std::make_unique<ControlHub>(*_pRegistry);
+		_pHandles = std::make_unique<HandleBook>(nullptr, releaseMs);
+		_pPrekeys = std::make_unique<PrekeyBook>(nullptr);
+		_pMailbox = std::make_unique<Mailbox>(nullptr, mail);
+		_logger.information("no data directory: the relay keeps its state in memory only");
+		if (_config.access == RelayAccess::TOKEN)
+			_logger.warning("relay.access = token without a data directory: no token can be added, so nobody can use this relay");
+		return;
+	}
+	const auto started = std::chrono::steady_clock::now();
+	_dataDirectory.emplace(DataDirectory::open(_config.dataDir));
+	_pStore = std::make_unique<RelayStore>(_dataDirectory->filePath(RelayStore::FILE_NAME), RelayStore::Mode::SERVER);
+	auto pRegistry = std::make_unique<StoredPeerRegistry>(*_pStore);
+	const auto now = _config.clock ? _config.clock() : Clock::now();
+	const std::int64_t nowMs = ServerContext::wallMs();
+	const std::size_t records = pRegistry->load(now, nowMs);
+	_pRegistry = std::move(pRegistry);
+	_pHub = std::make_unique<ControlHub>(*_pRegistry);
+	_pHandles = std::make_unique<HandleBook>(_pStore.get(), releaseMs);
+	const std::size_t handles = _pHandles->load(nowMs);
+	_pPrekeys = std::make_unique<PrekeyBook>(_pStore.get());
+	const std::size_t bundles = _pPrekeys->load(nowMs);
+	_pMailbox = std::make_unique<Mailbox>(_pStore.get(), mail);
+	const std::size_t envelopes = _pMailbox->load(nowMs);
+	std::vector<AccessToken> tokens;
+	_pStore->read([&tokens](Poco::Data::Session& session) { tokens = TokenBook::load(session); });
+	_tokens.replace(tokens, nowMs);
+	const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+	_logger.information("state from %s in %Ld ms: %z records, %z handles, %z pre-key bundles, %z envelopes, %z access tokens",
+		_pStore->path(), static_cast<Poco::Int64>(millis), records, handles, bundles, envelopes, tokens.size());
+	if (_config.access == RelayAccess::TOKEN && tokens.empty())
+		_logger.warning("relay.access = token and no access token yet: add one with crosschat-relay token add");
+}
+
+
+void RelayServer::Impl::reloadTokens()
+	/// Another process (crosschat-relay token ...) changed the database: take the tokens again
+	/// and end the channels of those no longer in force. On the store's writer thread.
+{
+	std::vector<AccessToken> tokens;
+	try
+	{
+		_pStore->read([&tokens](Poco::Data::Session& session) { tokens = TokenBook::load(session); });
+	}
+	catch (const Poco::Exception& exc)
+	{
+		_logger.error("cannot reload the access tokens: %s", exc.displayText());
+		return;
+	}
+	const std::vector<std::string> ended = _tokens.replace(tokens, ServerContext::wallMs());
+	_logger.information("access tokens reloaded: %z", tokens.size());
+	for (const std::string& id: ended)
+	{
+		_logger.information("access token %s is no longer in force: closing its control channels", id);
+		_pHub->endToken(id);
+	}
 }
 
 
@@ -522,8 +629,17 @@ void RelayServer::Impl::answerProbe(const TcpConnection::Ptr& pConnection, const
 void RelayServer::Impl::sweep()
 {
 	const auto now = _pContext->now();
-	const std::size_t expired = _registry.sweep(now);
+	const std::int64_t nowMs = ServerContext::wallMs();
+	const std::size_t expired = _pRegistry->sweep(now);
 	_metrics.recordsExpired += expired;
+	_metrics.handlesReleased += _pHandles->sweep(nowMs);
+	_pPrekeys->sweep(nowMs);
+	_metrics.mailExpired += _pMailbox->sweep(nowMs);
+	for (const std::string& id: _tokens.expire(nowMs))
+	{
+		_logger.information("access token %s has expired: closing its control channels", id);
+		_pHub->endToken(id);
+	}
 	_pRequestRate->sweep(now);
 	_pTunnelRate->sweep(now);
 	if (expired > 0) _logger.debug("%z peer records expired", expired);
@@ -594,6 +710,9 @@ void RelayServer::Impl::stop()
 		}
 		relayLoop.shutdownAll();
 	});
+	// Every write queued so far reaches the disk, and the answers waiting for one are posted to
+	// their loops, before the loops go (nothing on them queues an answer after shutdownAll()).
+	if (_pStore) _pStore->flush();
 	for (const auto& pLoop: _loops) pLoop->stop();
 	_loops.clear();
 	_tunnels.clear();
@@ -623,6 +742,12 @@ std::uint16_t RelayServer::Impl::probePort() const
 std::string RelayServer::Impl::healthJson() const
 {
 	return _pApi ? _pApi->healthJson() : std::string();
+}
+
+
+void RelayServer::Impl::flush()
+{
+	if (_pStore) _pStore->flush();
 }
 
 
@@ -674,6 +799,12 @@ std::uint16_t RelayServer::probePort() const
 std::string RelayServer::healthJson() const
 {
 	return _pImpl->healthJson();
+}
+
+
+void RelayServer::flush()
+{
+	_pImpl->flush();
 }
 
 

@@ -152,6 +152,12 @@ ServerContext::Clock::time_point ServerContext::now() const
 }
 
 
+std::int64_t ServerContext::wallMs()
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+
 bool ServerContext::logAllowed()
 {
 	const auto current = Clock::now();

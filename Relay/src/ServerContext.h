@@ -35,8 +35,13 @@ namespace Relay {
 
 
 class ControlHub;
+class HandleBook;
 class IpRateLimiter;
+class Mailbox;
 class PeerRegistry;
+class PrekeyBook;
+class RelayStore;
+class TokenBook;
 class RelayApi;
 class RelayMetrics;
 class RequestAuth;
@@ -115,6 +120,9 @@ struct RelayLimits
 	std::size_t replayCapacity = 0;
 	std::size_t replayPerSource = 0;
 	std::size_t maxRateLimitedSources = 0;
+	std::size_t maxHandlesPerSource = 0;
+	std::uint64_t mailboxBytesPerSource = 0;
+	std::size_t mailboxPerSourcePerRecipient = 0;
 };
 
 
@@ -157,11 +165,19 @@ struct ServerContext
 	Poco::Logger& logger;
 	std::uint16_t probePort = 0;          ///< The NAT probe port (0: none); set before any session starts.
 	RelayApi* pApi = nullptr;             ///< Set before the front accepts.
+	RelayStore* pStore = nullptr;         ///< The database, or null (memory only); set before the front accepts.
+	TokenBook* pTokens = nullptr;         ///< Set before the front accepts, like the three below.
+	HandleBook* pHandles = nullptr;
+	PrekeyBook* pPrekeys = nullptr;
+	Mailbox* pMailbox = nullptr;
 	TlsServerContext::Ptr pTls;           ///< The relay's certificate (HTTPS), or null; set before the front accepts.
 	std::atomic<bool> draining{false};    ///< SIGTERM: finish, take nothing new.
 
 	Clock::time_point now() const;
 		/// config.clock if set, else the steady clock.
+
+	static std::int64_t wallMs();
+		/// The wall clock, ms since the epoch (what the database keeps).
 
 	bool logAllowed();
 		/// At most LOG_RATE lines per second about untrusted input (burst LOG_BURST), so a flood

@@ -55,6 +55,15 @@ SourceKey SourceKey::of(const Poco::Net::IPAddress& address)
 }
 
 
+SourceKey SourceKey::parse(const std::string& text)
+{
+	const std::size_t slash = text.find('/');
+	Poco::Net::IPAddress address;
+	if (!Poco::Net::IPAddress::tryParse(text.substr(0, slash), address)) return SourceKey();
+	return of(address);
+}
+
+
 bool SourceKey::operator==(const SourceKey& other) const
 {
 	return _ipv6 == other._ipv6 && _bytes == other._bytes;

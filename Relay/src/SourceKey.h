@@ -37,6 +37,10 @@ public:
 
 	static SourceKey of(const Poco::Net::IPAddress& address);
 
+	static SourceKey parse(const std::string& text);
+		/// The inverse of toString() (for the relay's database); the unspecified source for
+		/// text that is not an address.
+
 	bool operator==(const SourceKey& other) const;
 	bool operator!=(const SourceKey& other) const;
 

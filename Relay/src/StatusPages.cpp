@@ -102,6 +102,19 @@ std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot&
 		{"maxProbeConnections", total(ConnectionKind::PROBE)},
 		{"maxProbeConnectionsPerIp", perSource(ConnectionKind::PROBE)},
 		{"drainTimeoutSeconds", seconds(c.drainTimeout)},
+		{"dataDir", c.dataDir.empty() || c.dataDir == ":memory:" ? std::string(":memory:") : c.dataDir},
+		{"access", c.access == RelayAccess::TOKEN ? "token" : "open"},
+		{"statusAccess", c.adminStatus ? "admin" : "open"},
+		{"maxHandles", std::to_string(c.maxHandles)},
+		{"maxHandlesPerIp", std::to_string(l.maxHandlesPerSource)},
+		{"handleReleaseSeconds", seconds(c.handleRelease)},
+		{"maxEnvelopeSize", std::to_string(c.maxEnvelopeSize)},
+		{"mailboxTtlSeconds", seconds(c.mailboxTtl)},
+		{"mailboxMaxBytes", std::to_string(c.mailboxMaxBytes)},
+		{"mailboxPerRecipient", std::to_string(c.mailboxPerRecipient)},
+		{"mailboxBytesPerRecipient", std::to_string(c.mailboxBytesPerRecipient)},
+		{"mailboxBytesPerIp", std::to_string(l.mailboxBytesPerSource)},
+		{"mailboxPerIpPerRecipient", std::to_string(l.mailboxPerSourcePerRecipient)},
 	};
 }
 
@@ -168,7 +181,12 @@ std::string renderStatusHtml(const StatusSnapshot& s)
 		<< "<tr><th>HTTP connections</th><td>" << s.httpConnections << "</td></tr>"
 		<< "<tr><th>Control connections</th><td>" << s.controlConnections << "</td></tr>"
 		<< "<tr><th>Tunnels</th><td>" << s.tunnels << "</td></tr>"
-		<< "<tr><th>Sources connected</th><td>" << s.sources << "</td></tr></table>\n"
+		<< "<tr><th>Sources connected</th><td>" << s.sources << "</td></tr>"
+		<< "<tr><th>Handles</th><td>" << s.handles << "</td></tr>"
+		<< "<tr><th>Pre-key bundles</th><td>" << s.prekeyBundles << "</td></tr>"
+		<< "<tr><th>Mailbox</th><td>" << s.mailWaiting << " envelopes, " << formatBytes(s.mailBytes) << "</td></tr>"
+		<< "<tr><th>Storage</th><td>" << (s.persistent ? "database (" + std::to_string(s.storeCommits) + " commits)" : std::string("memory only"))
+		<< "</td></tr></table>\n"
 		<< "<h2>Recent activity</h2>\n<table><tr><th></th><th>1 min</th><th>5 min</th><th>15 min</th><th>total</th></tr>\n";
 	windowRow(out, "Announces", s.announces, s.announcesTotal, false);
 	windowRow(out, "Lookups", s.lookups, s.lookupsTotal, false);
@@ -230,9 +248,25 @@ std::string renderHealthJson(const StatusSnapshot& s)
 	health.set("probe_connections", s.probeConnections);
 	health.set("directory", static_cast<Poco::UInt64>(s.listed));
 	health.set("replay_entries", static_cast<Poco::UInt64>(s.replayEntries));
+	health.set("handles", static_cast<Poco::UInt64>(s.handles));
+	health.set("prekey_bundles", static_cast<Poco::UInt64>(s.prekeyBundles));
+	health.set("mail_waiting", static_cast<Poco::UInt64>(s.mailWaiting));
+	health.set("mail_bytes", static_cast<Poco::UInt64>(s.mailBytes));
+	health.set("persistent", s.persistent);
 	Poco::JSON::Object::Ptr pLimits = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 	for (const auto& row: limitRows(s)) pLimits->set(row.first, row.second);
 	health.set("limits", pLimits);
+	std::ostringstream out;
+	health.stringify(out);
+	return out.str();
+}
+
+
+std::string renderPublicHealthJson(const StatusSnapshot& s)
+{
+	Poco::JSON::Object health(Poco::JSON_PRESERVE_KEY_ORDER);
+	health.set("status", s.draining ? "draining" : "ok");
+	health.set("version", s.version);
 	std::ostringstream out;
 	health.stringify(out);
 	return out.str();
@@ -255,6 +289,17 @@ std::string renderMetrics(const StatusSnapshot& s)
 	metric(out, "crosschat_relay_punches_forwarded_total", "counter", "Hole-punch messages forwarded between peers.", s.punchesForwardedTotal);
 	metric(out, "crosschat_relay_probes_answered_total", "counter", "NAT probe connections answered.", s.probesAnsweredTotal);
 	metric(out, "crosschat_relay_records_expired_total", "counter", "Peer records expired.", s.recordsExpiredTotal);
+	metric(out, "crosschat_relay_mail_deposited_total", "counter", "Mailbox envelopes accepted.", s.mailDepositedTotal);
+	metric(out, "crosschat_relay_mail_delivered_total", "counter", "Mailbox envelopes sent to their recipients (again after a reconnect).", s.mailDeliveredTotal);
+	metric(out, "crosschat_relay_mail_acknowledged_total", "counter", "Mailbox envelopes acknowledged and deleted.", s.mailAcknowledgedTotal);
+	metric(out, "crosschat_relay_mail_expired_total", "counter", "Mailbox envelopes deleted unfetched at their TTL.", s.mailExpiredTotal);
+	metric(out, "crosschat_relay_handles_claimed_total", "counter", "Handle claims accepted.", s.handlesClaimedTotal);
+	metric(out, "crosschat_relay_handles_released_total", "counter", "Handles released (by their owners or by absence).", s.handlesReleasedTotal);
+	metric(out, "crosschat_relay_handle_lookups_total", "counter", "Handle lookups.", s.handleLookupsTotal);
+	metric(out, "crosschat_relay_prekey_lookups_total", "counter", "Pre-key bundle lookups.", s.prekeyLookupsTotal);
+	metric(out, "crosschat_relay_store_commits_total", "counter", "Database transactions committed (one fsync each).", s.storeCommits);
+	metric(out, "crosschat_relay_store_writes_total", "counter", "Database writes committed.", s.storeWrites);
+	metric(out, "crosschat_relay_store_failures_total", "counter", "Database writes that failed.", s.storeFailures);
 	out << "# HELP crosschat_relay_rejected_total Refused requests and connections by reason.\n"
 		<< "# TYPE crosschat_relay_rejected_total counter\n";
 	for (const auto& entry: s.rejections)
@@ -289,6 +334,10 @@ std::string renderMetrics(const StatusSnapshot& s)
 	metric(out, "crosschat_relay_control_connections", "gauge", "Open control connections (authenticated or not).", s.controlConnections);
 	metric(out, "crosschat_relay_tunnels", "gauge", "Tunnels pending or running.", s.tunnels);
 	metric(out, "crosschat_relay_tunnel_connections", "gauge", "Joined tunnel ends.", s.tunnelConnections);
+	metric(out, "crosschat_relay_handles", "gauge", "Handles held.", s.handles);
+	metric(out, "crosschat_relay_prekey_bundles", "gauge", "Pre-key bundles held.", s.prekeyBundles);
+	metric(out, "crosschat_relay_mail_waiting", "gauge", "Envelopes in the mailbox.", s.mailWaiting);
+	metric(out, "crosschat_relay_mail_bytes", "gauge", "Bytes of envelopes in the mailbox.", s.mailBytes);
 	metric(out, "crosschat_relay_uptime_seconds", "gauge", "Seconds since start.", static_cast<std::uint64_t>(s.uptimeSeconds));
 	metric(out, "crosschat_relay_open_descriptors", "gauge", "Descriptors the process has open (counted at most once a second).", s.openDescriptors);
 	return out.str();

@@ -66,6 +66,24 @@ struct StatusSnapshot
 	Window bytesRelayed{};
 	std::vector<std::pair<std::string, std::uint64_t>> rejections;
 	std::vector<std::pair<PeerRecord, bool>> recent;   ///< Records with their online flag.
+	std::size_t handles = 0;                ///< Handles held.
+	std::size_t prekeyBundles = 0;
+	std::size_t mailWaiting = 0;            ///< Envelopes in the mailbox...
+	std::uint64_t mailBytes = 0;            ///< ... and their bytes.
+	std::size_t tokens = 0;                 ///< Access tokens known (in force or not).
+	std::uint64_t mailDepositedTotal = 0;
+	std::uint64_t mailDeliveredTotal = 0;
+	std::uint64_t mailAcknowledgedTotal = 0;
+	std::uint64_t mailExpiredTotal = 0;
+	std::uint64_t handlesClaimedTotal = 0;
+	std::uint64_t handlesReleasedTotal = 0;
+	std::uint64_t handleLookupsTotal = 0;
+	std::uint64_t prekeyLookupsTotal = 0;
+	bool persistent = false;                ///< The relay keeps its state in a database.
+	std::uint64_t storeCommits = 0;         ///< Database transactions committed (one fsync each).
+	std::uint64_t storeWrites = 0;
+	std::uint64_t storeFailures = 0;
+	std::uint64_t storeLargestGroup = 0;
 	std::string clientAddresses;            ///< "direct" or "proxied".
 	bool natTraversal = false;              ///< NAT probing and punch coordination offered.
 	bool draining = false;
@@ -79,6 +97,8 @@ std::string htmlEscape(const std::string& text);
 
 std::string renderStatusHtml(const StatusSnapshot& snapshot);
 std::string renderHealthJson(const StatusSnapshot& snapshot);
+std::string renderPublicHealthJson(const StatusSnapshot& snapshot);
+	/// {"status", "version"} only: /health without an admin token (relay.statusAccess = admin).
 std::string renderMetrics(const StatusSnapshot& snapshot);
 
 std::vector<std::pair<std::string, std::string>> limitRows(const StatusSnapshot& snapshot);

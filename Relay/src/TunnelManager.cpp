@@ -15,15 +15,21 @@ namespace Relay {
 
 TunnelManager::AddResult TunnelManager::add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
 	const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions, const SourceKey& source,
-	std::size_t maxPerSource)
+	std::size_t maxPerSource, const std::string& accessToken, std::size_t maxPerToken)
 {
 	std::lock_guard<std::mutex> lock(_mutex);
 	if (_sessions >= maxSessions) return AddResult::FULL;
 	const auto counted = _perSource.find(source);
 	if ((counted != _perSource.end() && counted->second >= maxPerSource) || maxPerSource == 0) return AddResult::SOURCE_FULL;
-	_tickets[callerToken] = Ticket{pSession, 0, false, expires};
-	_tickets[calleeToken] = Ticket{pSession, 1, false, expires};
+	if (!accessToken.empty() && maxPerToken != 0)
+	{
+		const auto tokenCount = _perToken.find(accessToken);
+		if (tokenCount != _perToken.end() && tokenCount->second >= maxPerToken) return AddResult::TOKEN_FULL;
+	}
+	_tickets[callerToken] = Ticket{pSession, 0, false, expires, accessToken};
+	_tickets[calleeToken] = Ticket{pSession, 1, false, expires, std::string()};
 	++_perSource[source];
+	if (!accessToken.empty()) ++_perToken[accessToken];
 	++_sessions;
 	return AddResult::OK;
 }
@@ -55,6 +61,11 @@ void TunnelManager::remove(const std::string& callerToken, const std::string& ca
 	const auto caller = _tickets.find(callerToken);
 	if (caller == _tickets.end()) return;
 	pReleased = caller->second.session;
+	if (!caller->second.accessToken.empty())
+	{
+		const auto tokenCount = _perToken.find(caller->second.accessToken);
+		if (tokenCount != _perToken.end() && --tokenCount->second == 0) _perToken.erase(tokenCount);
+	}
 	_tickets.erase(caller);
 	_tickets.erase(calleeToken);
 	if (_sessions > 0) --_sessions;
@@ -77,6 +88,7 @@ void TunnelManager::clear()
 		std::lock_guard<std::mutex> lock(_mutex);
 		tickets.swap(_tickets);
 		_perSource.clear();
+		_perToken.clear();
 		_sessions = 0;
 	}
 }

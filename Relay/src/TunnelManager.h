@@ -43,12 +43,16 @@ public:
 	{
 		OK,
 		FULL,          ///< maxSessions sessions exist.
-		SOURCE_FULL    ///< The source has maxPerSource sessions.
+		SOURCE_FULL,   ///< The source has maxPerSource sessions.
+		TOKEN_FULL     ///< The access token has maxPerToken sessions.
 	};
 
 	AddResult add(const std::shared_ptr<TunnelSession>& pSession, const std::string& callerToken,
 		const std::string& calleeToken, Clock::time_point expires, std::size_t maxSessions,
-		const SourceKey& source, std::size_t maxPerSource);
+		const SourceKey& source, std::size_t maxPerSource, const std::string& accessToken = std::string(),
+		std::size_t maxPerToken = 0);
+		/// accessToken: the id of the access token the caller asked with (private relays), which
+		/// may hold maxPerToken sessions (0: no quota).
 
 	std::shared_ptr<TunnelSession> claim(const std::string& token, Clock::time_point now, int& side);
 		/// The session and the side (0 caller, 1 callee) of an unclaimed, unexpired token, or null.
@@ -71,11 +75,13 @@ private:
 		int side = 0;
 		bool claimed = false;
 		Clock::time_point expires;
+		std::string accessToken;
 	};
 
 	mutable std::mutex _mutex;
 	std::unordered_map<std::string, Ticket> _tickets;
 	std::unordered_map<SourceKey, std::uint32_t, SourceKeyHash> _perSource;
+	std::unordered_map<std::string, std::uint32_t> _perToken;
 	std::size_t _sessions = 0;
 };
 

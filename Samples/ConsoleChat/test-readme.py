@@ -13,7 +13,8 @@
 # their own on 127.0.0.1, port 0) and records their transcripts, typed lines included, as a
 # terminal would show them. Both sides are normalised the same way before
 # comparing: peer IDs (full, shortened "ABCDEFG-…-HIJKLMN", or the 7-character short
-# form) become <ID1>, <ID2>, ... in order of appearance, message IDs <MSG1>, ..., times
+# form) become <ID1>, <ID2>, ... in order of appearance, message IDs <MSG1>, ..., group IDs
+# (64 hex digits) <GROUPn> (the group-bob-json block: bob's group events only), times
 # [HH:MM:SS], addresses <ADDR> (the first LAN datagram may come by IPv4 or IPv6), port
 # numbers <PORT>, data directories <DIR>, relay URLs http://<RELAY>, the list of local
 # addresses in /netinfo <ADDRS>, and in the relay's /health the uptime, the bytes relayed
@@ -56,7 +57,9 @@ class Relay:
 
     def __init__(self):
         self.log = []
-        self.process = subprocess.Popen([RELAY, "--port=0", "--bind=127.0.0.1", "--define", "relay.eventLoops=1"],
+        # A fresh data directory: a relay's state (records, pre-keys) outlives it.
+        self.process = subprocess.Popen([RELAY, "--port=0", "--bind=127.0.0.1", "--define", "relay.eventLoops=1",
+                                         "--data-dir", os.path.join(WORK, "relay-data")],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True, bufsize=1)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -154,6 +157,7 @@ class Program:
 
 ID_FULL = re.compile(r"\b([A-Z2-7]{7})(?:-[A-Z2-7]{7}){7}\b|\b([A-Z2-7]{7})-…-[A-Z2-7]{7}\b")
 ID_SHORT = re.compile(r"\b[A-Z2-7]{7}\b")
+GROUP_ID = re.compile(r"\b[0-9a-f]{64}\b")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 ADDRESS = re.compile(r"\[[0-9a-fA-F:.%\w]+\]:\d+|\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b")
 TIME = re.compile(r"\[\d\d:\d\d:\d\d\]|\b\d\d:\d\d\b")
@@ -173,6 +177,7 @@ class Normaliser:
 
     def text(self, line):
         line = UUID.sub(lambda m: self.messages.setdefault(m.group(0), f"<MSG{len(self.messages) + 1}>"), line)
+        line = GROUP_ID.sub(lambda m: self.messages.setdefault(m.group(0), f"<GROUP{len(self.messages) + 1}>"), line)
         line = ID_FULL.sub(lambda m: self.peer(m.group(1) or m.group(2)), line)
         line = ID_SHORT.sub(lambda m: self.peer(m.group(0)), line)
         line = RELAY_URL.sub("http://<RELAY>", line)
@@ -472,6 +477,32 @@ def other_events():
     return produced
 
 
+def group_story():
+    """bob's group events: alice founds a group on the LAN, invites bob, bob accepts, alice
+    writes to it. The events the README shows: the invitation, the join, the message."""
+    alice = Program("alice", "--json", story="group-")
+    bob = Program("bob", "--json", story="group-")
+    try:
+        alice.wait(r'"state":"found".*"name":"bob"')
+        alice.type("/group create netlab-crew")
+        alice.wait(r'"kind":"created"')
+        alice.type("/group invite netlab-crew bob")
+        bob.wait(r'"kind":"invited"')
+        bob.type("/group accept netlab-crew")
+        bob.wait(r'"kind":"joined"')
+        alice.type("/msg #netlab-crew Saturday at 9?")
+        bob.wait(r'"text":"Saturday at 9\?"')
+        alice.type("/quit")
+        alice.close()
+        bob.close()
+        shown = ('"kind":"invited"', '"kind":"joined"', '"groupName":"netlab-crew"')
+        return [line for line in bob.lines() if line.startswith("{") and any(kind in line for kind in shown)]
+    finally:
+        for program in (alice, bob):
+            if program.process.poll() is None:
+                program.process.kill()
+
+
 def screen_story():
     """The full-screen example: alice in tmux (80x14), bob in line mode on a pipe. Returns
     the lines of alice's screen, or None without tmux."""
@@ -533,7 +564,7 @@ def main():
     blocks = readme_blocks()
     expected = {"startup-alice", "lan-alice", "lan-bob", "lan-alice-json", "lan-bob-json", "other-events",
                 "startup-error-json", "screen-alice", "relay-bob", "relay-alice", "netinfo", "relay-bob-json",
-                "relay-alice-json", "netinfo-path-json", "relay-health"}
+                "relay-alice-json", "netinfo-path-json", "relay-health", "group-bob-json"}
     missing = expected - set(blocks)
     if missing and not PRINT:
         raise Failure(f"README lacks the checked blocks {sorted(missing)} (markers <!-- readme-check: NAME -->)")
@@ -547,6 +578,7 @@ def main():
     alice, bob = lan_story(False)
     alice_json, bob_json = lan_story(True)
     others = other_events()
+    group = group_story()
     startup = startup_json_error()
     screen = screen_story()
     relayed = None
@@ -561,6 +593,7 @@ def main():
         print("\n".join(screen or ["(no tmux)"]))
         for title, lines in (("lan-alice", alice), ("lan-bob", bob), ("lan-alice-json", alice_json),
                              ("lan-bob-json", bob_json), ("other-events", others), ("startup-error-json", startup),
+                             ("group-bob-json", group),
                              *(relayed or ())):
             print(f"== {title}")
             print("\n".join(lines))
@@ -572,6 +605,7 @@ def main():
     check_json("lan-bob-json", blocks["lan-bob-json"][1], bob_json)
     check_lines("other-events", blocks["other-events"][1], others)
     check_lines("startup-error-json", blocks["startup-error-json"][1], startup)
+    check_json("group-bob-json", blocks["group-bob-json"][1], group)
     if screen is None:
         skipped += 1
         print("screen-alice: SKIPPED (no tmux; scripts/deps.sh installs it)")

@@ -24,6 +24,9 @@ cleanup()
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A copy in the work directory: the relay's default data directory is next to its settings file.
+cp "$PROPERTIES" "$WORK/crosschat-relay.properties"
+PROPERTIES="$WORK/crosschat-relay.properties"
 
 fail()
 {
@@ -34,7 +37,7 @@ fail()
 
 # 1. --help lists every option and exits 0.
 "$RELAY" --help > "$WORK/help.txt" 2>&1 || fail "--help exited with $?"
-for option in --help --port --probe-port --bind --config-file --define --daemon --pidfile --umask --tls-cert --tls-key; do
+for option in --help --port --probe-port --bind --config-file --define --daemon --pidfile --umask --tls-cert --tls-key --data-dir --name --expires --quota --admin; do
 	grep -q -- "$option" "$WORK/help.txt" || fail "--help does not mention $option: $(cat "$WORK/help.txt")"
 done
 echo "ok: --help documents every option"
@@ -111,8 +114,25 @@ if result.returncode != 73 or "/nonexistent-dir/relay.log" not in result.stderr:
 print("ok: --daemon with an unwritable log file exits 73: %s" % result.stderr.strip()[-120:])
 PYEOF
 
+# Token commands: add prints the secret once, list shows the token without it, revoke by name.
+DATA="$WORK/data"
+"$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token add --name ci --expires 30d --quota peers=3,mailbox=1M \
+	> "$WORK/token.txt" 2> "$WORK/token.err" || fail "token add exited with $?: $(cat "$WORK/token.err")"
+SECRET=$(cat "$WORK/token.txt")
+[[ "$SECRET" =~ ^cxrt_[A-Za-z0-9_-]{43}$ ]] || fail "token add printed '$SECRET', not a token"
+[ "$(stat -c %a "$DATA")" = "700" ] || fail "the data directory is not private: $(stat -c %a "$DATA")"
+"$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token list > "$WORK/list.txt" 2>&1 || fail "token list exited with $?"
+grep -q "tok-[0-9a-f]\{12\}  ci  created .* in force until .* peers=3 mailbox=1048576" "$WORK/list.txt" \
+	|| fail "token list: $(cat "$WORK/list.txt")"
+grep -q "$SECRET" "$WORK/list.txt" "$DATA/relay.db" && fail "the secret is shown or stored"
+if "$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token add --quota bogus=1 > /dev/null 2>&1; then fail "a bad quota was accepted"; fi
+if "$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token revoke nobody > /dev/null 2>&1; then fail "revoking an unknown token succeeded"; fi
+"$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token revoke ci > /dev/null 2>&1 || fail "token revoke ci failed"
+"$RELAY" --config-file="$PROPERTIES" --data-dir="$DATA" token list 2>&1 | grep -q "  ci  .* revoked" || fail "the token is not shown revoked"
+echo "ok: token add, list and revoke"
+
 # 3. Start on a free port; the log names it.
-"$RELAY" --config-file="$PROPERTIES" --port=0 --bind=127.0.0.1 --define relay.eventLoops=1 > "$WORK/relay.log" 2>&1 &
+"$RELAY" --config-file="$PROPERTIES" --port=0 --bind=127.0.0.1 --define relay.eventLoops=1 --data-dir="$DATA" > "$WORK/relay.log" 2>&1 &
 PID=$!
 
 "$PYTHON" - "$WORK/relay.log" "$PID" <<'PYEOF' || fail "the relay did not answer /health as expected"

@@ -14,6 +14,13 @@
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/Relay/RelayServer.h"
+#include "CrossChat/Relay/RelayTokens.h"
+#include "Poco/File.h"
+#include "Poco/FileStream.h"
+#include "Poco/Path.h"
+#include "Poco/StreamCopier.h"
+#include "Poco/TemporaryFile.h"
+#include <sys/stat.h>
 #include <algorithm>
 #include <functional>
 #include <future>
@@ -33,15 +40,25 @@ using CrossChat::Test::runUntil;
 namespace {
 
 
-std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0)
+std::unique_ptr<Relay::RelayServer> startRelay(std::uint16_t port = 0, const std::string& dataDir = std::string(),
+	Relay::RelayAccess access = Relay::RelayAccess::OPEN)
 {
 	Relay::RelayServerConfig config;
 	config.bind = Poco::Net::SocketAddress("127.0.0.1", port);
+	config.dataDir = dataDir;
+	config.access = access;
 	config.eventLoops = 1;
 	config.requestsPerSecondPerIp = 1000;
 	if (port != 0) config.probePort = 0;   // not port + 1: any test's client may hold that port by now
 	auto relay = std::make_unique<Relay::RelayServer>(config);
-	relay->start();
+	try
+	{
+		relay->start();
+	}
+	catch (const Poco::Exception& exc)
+	{
+		CPPUNIT_FAIL("the relay does not start on port " + std::to_string(port) + ": " + exc.displayText());
+	}
 	return relay;
 }
 
@@ -87,6 +104,58 @@ struct Recorder
 		return std::find(relayStates.begin(), relayStates.end(), state) != relayStates.end();
 	}
 };
+
+
+class TempDirectory
+	/// A private (0700) directory removed at the end of the test.
+{
+public:
+	TempDirectory():
+		_path(Poco::TemporaryFile::tempName())
+	{
+		Poco::File(_path).createDirectories();
+		::chmod(_path.c_str(), 0700);
+	}
+
+	~TempDirectory()
+	{
+		try
+		{
+			Poco::File(_path).remove(true);
+		}
+		catch (...)
+		{
+		}
+	}
+
+	std::string path(const std::string& name) const
+	{
+		return Poco::Path(Poco::Path(_path).makeDirectory(), name).toString();
+	}
+
+private:
+	std::string _path;
+};
+
+
+std::string fileBytes(const std::string& path)
+	/// The file's bytes; empty if it does not exist.
+{
+	if (!Poco::File(path).exists()) return std::string();
+	Poco::FileInputStream in(path);
+	std::string bytes;
+	Poco::StreamCopier::copyToString(in, bytes);
+	return bytes;
+}
+
+
+bool settle(EventLoop& loop, std::chrono::milliseconds pause)
+	/// Lets the loop run for pause (to give a wrong duplicate a chance to show up).
+{
+	bool settled = false;
+	TimerHandle timer = loop.runAfter(pause, [&] { settled = true; });
+	return runUntil(loop, [&] { return settled; });
+}
 
 
 } // namespace
@@ -389,4 +458,277 @@ void ChatRelayTest::testContactTunnelPastStrangers()
 	CPPUNIT_ASSERT_EQUAL(std::string("from a contact"), rb.messages.back().text);
 	CPPUNIT_ASSERT(!rb.messages.back().request);
 	CPPUNIT_ASSERT_EQUAL(std::string("relay"), rb.messages.back().path);
+}
+
+
+void ChatRelayTest::testMailboxNeverOnlineTogether()
+{
+	// Alice and Bob are never online at the same time; the relay restarts in between. The
+	// relay keeps sealed envelopes only: its database never holds the text.
+	TempDirectory dir;
+	const std::string relayDir = dir.path("relay");
+	auto relay = startRelay(0, relayDir);
+	const std::uint16_t port = relay->port();
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", port);
+	configA.databasePath = dir.path("alice.db");
+	configA.relayAnnounceAddresses = false;
+	ChatNodeConfig configB = relayConfig("bob", port);
+	configB.databasePath = dir.path("bob.db");
+	configB.relayAnnounceAddresses = false;
+
+	// Bob once: his pre-keys reach the relay with his announce; Alice is his contact.
+	{
+		ChatNode b(loop, idB, configB);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		b.accept(idA.peerId());
+		b.stop();
+	}
+	// Alice writes while Bob is away: the messages wait in her outbox and in his mailbox.
+	std::string id1, id2;
+	{
+		ChatNode a(loop, idA, configA);
+		Recorder ra;
+		ra.attach(a);
+		std::vector<std::string> deposited;
+		a.setDepositedHandler([&](const std::string& id, const PeerId& to) {
+			CPPUNIT_ASSERT(to == idB.peerId());
+			deposited.push_back(id);
+		});
+		a.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online"; }));
+		id1 = a.send(idB.peerId(), "the plaintext that no relay may keep");
+		id2 = a.send(idB.peerId(), "and a second one");
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return deposited.size() == 2; }));
+		CPPUNIT_ASSERT_EQUAL(id1, deposited[0]);
+		CPPUNIT_ASSERT_EQUAL(id2, deposited[1]);
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.stats().mailDeposited);
+		CPPUNIT_ASSERT(ra.delivered.empty());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), a.pendingMessages());
+		// Another failed round deposits nothing twice.
+		const std::uint64_t rounds = a.stats().relayLookups;
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return a.stats().relayLookups > rounds + 1; }));
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.stats().mailDeposited);
+		a.stop();
+	}
+	// The relay goes away and comes back with what it acknowledged.
+	relay->stop();
+	relay.reset();
+	relay = startRelay(port, relayDir);
+
+	// Bob comes back: both messages, once each, from the mailbox; his receipts go to hers.
+	{
+		ChatNode b(loop, idB, configB);
+		Recorder rb;
+		rb.attach(b);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return rb.messages.size() == 2 && b.stats().mailDeposited == 2; }));
+		CPPUNIT_ASSERT_EQUAL(id1, rb.messages[0].id);
+		CPPUNIT_ASSERT_EQUAL(std::string("the plaintext that no relay may keep"), rb.messages[0].text);
+		CPPUNIT_ASSERT_EQUAL(std::string("mailbox"), rb.messages[0].path);
+		CPPUNIT_ASSERT(rb.messages[0].from == idA.peerId());
+		CPPUNIT_ASSERT_EQUAL(id2, rb.messages[1].id);
+		CPPUNIT_ASSERT_EQUAL(std::string("mailbox"), rb.messages[1].path);
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), b.stats().mailReceived);
+		const auto history = b.history(idA.peerId(), 10);
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), history.size());
+		b.stop();
+	}
+	// Bob again: the relay deleted what he acknowledged, nothing comes twice.
+	{
+		ChatNode b(loop, idB, configB);
+		Recorder rb;
+		rb.attach(b);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		CPPUNIT_ASSERT(settle(loop, 300ms));
+		CPPUNIT_ASSERT(rb.messages.empty());
+		CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), b.stats().mailReceived);
+		b.stop();
+	}
+	// Alice comes back: Bob's receipts wait in her mailbox; both messages are delivered.
+	{
+		ChatNode a(loop, idA, configA);
+		Recorder ra;
+		ra.attach(a);
+		a.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return ra.delivered.size() == 2; }));
+		CPPUNIT_ASSERT(std::find(ra.delivered.begin(), ra.delivered.end(), id1) != ra.delivered.end());
+		CPPUNIT_ASSERT(std::find(ra.delivered.begin(), ra.delivered.end(), id2) != ra.delivered.end());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(0), a.pendingMessages());
+		CPPUNIT_ASSERT(ra.messages.empty());   // receipts are not messages
+		a.stop();
+	}
+	relay->stop();
+	relay.reset();
+	const std::string database = fileBytes(Poco::Path(Poco::Path(relayDir).makeDirectory(), "relay.db").toString())
+		+ fileBytes(Poco::Path(Poco::Path(relayDir).makeDirectory(), "relay.db-wal").toString());
+	CPPUNIT_ASSERT(!database.empty());
+	CPPUNIT_ASSERT(database.find("plaintext that no relay") == std::string::npos);
+	CPPUNIT_ASSERT(database.find("a second one") == std::string::npos);
+}
+
+
+void ChatRelayTest::testMailboxDuplicateOfSessionDropped()
+{
+	// Bob comes back while Alice is online: her message reaches him from his mailbox and on a
+	// session; he shows it once, and she sees it delivered once.
+	TempDirectory dir;
+	auto relay = startRelay();
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	ChatNodeConfig configB = relayConfig("bob", relay->port());
+	configB.relayAnnounceAddresses = false;
+	configB.databasePath = dir.path("bob.db");
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	configA.relayAnnounceAddresses = false;
+	{
+		ChatNode b(loop, idB, configB);
+		b.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return b.relayState() == "online"; }));
+		b.accept(idA.peerId());
+		b.stop();
+	}
+	ChatNode a(loop, idA, configA);
+	Recorder ra;
+	ra.attach(a);
+	std::size_t deposits = 0;
+	a.setDepositedHandler([&](const std::string&, const PeerId&) { ++deposits; });
+	a.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online"; }));
+	const std::string id = a.send(idB.peerId(), "once only");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return deposits == 1; }));
+
+	ChatNode b(loop, idB, configB);
+	Recorder rb;
+	rb.attach(b);
+	b.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return b.stats().mailReceived == 1 && rb.messages.size() == 1 && ra.delivered.size() == 1; }));
+	CPPUNIT_ASSERT(settle(loop, 300ms));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), rb.messages.size());
+	CPPUNIT_ASSERT_EQUAL(id, rb.messages[0].id);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), ra.delivered.size());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), b.history(idA.peerId(), 10).size());
+}
+
+
+void ChatRelayTest::testPrivateRelayToken()
+{
+	// relay.access = token: no token and a revoked one are refused for good (no retries), a
+	// valid one works, and a token revoked while in use ends its channel.
+	TempDirectory dir;
+	const std::string relayDir = dir.path("relay");
+	std::string good, gone;
+	{
+		Relay::RelayTokens tokens(relayDir);
+		good = tokens.add("alice", false, 0, Relay::RelayTokenQuota());
+		gone = tokens.add("old", false, 0, Relay::RelayTokenQuota());
+		CPPUNIT_ASSERT_EQUAL(std::size_t(1), tokens.revoke("old"));
+		CPPUNIT_ASSERT_EQUAL(std::size_t(0), tokens.revoke("old"));
+		CPPUNIT_ASSERT_EQUAL(std::size_t(2), tokens.list().size());
+	}
+	auto relay = startRelay(0, relayDir, Relay::RelayAccess::TOKEN);
+	EventLoop loop;
+	const std::vector<std::pair<std::string, std::string>> refused = {{"", "token_required"}, {gone, "token_revoked"},
+		{"cxrt_" + std::string(43, 'A'), "token_invalid"}};
+	for (const auto& [token, code]: refused)
+	{
+		ChatNodeConfig config = relayConfig("nobody", relay->port());
+		config.relayToken = token;
+		Identity id = Identity::generate();
+		ChatNode node(loop, id, config);
+		Recorder recorder;
+		recorder.attach(node);
+		node.start();
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return !node.relayRefusal().empty(); }));
+		CPPUNIT_ASSERT_EQUAL(code, node.relayRefusal());
+		CPPUNIT_ASSERT_EQUAL(std::string("offline"), node.relayState());
+		const std::size_t states = recorder.relayStates.size();
+		CPPUNIT_ASSERT(settle(loop, 400ms));   // retryMin is 50 ms: a retry would show up
+		CPPUNIT_ASSERT_EQUAL(states, recorder.relayStates.size());
+		CPPUNIT_ASSERT(!recorder.sawRelayState("online"));
+	}
+	ChatNodeConfig config = relayConfig("alice", relay->port());
+	config.relayToken = good;
+	Identity id = Identity::generate();
+	ChatNode node(loop, id, config);
+	node.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return node.relayState() == "online"; }));
+	CPPUNIT_ASSERT(node.relayRefusal().empty());
+
+	// The operator revokes it while the relay runs: the channel ends, the client stops.
+	Relay::RelayTokens(relayDir).revoke("alice");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return node.relayRefusal() == "token_revoked"; }));
+	CPPUNIT_ASSERT_EQUAL(std::string("offline"), node.relayState());
+}
+
+
+void ChatRelayTest::testHandlesPinned()
+{
+	// A handle is claimed, found and pinned on first use; released and claimed by another key,
+	// the lookup reports the change and keeps the pin; unpinned, the next lookup pins anew.
+	TempDirectory dir;
+	auto relay = startRelay(0, dir.path("relay"));
+	EventLoop loop;
+	Identity idA = Identity::generate();
+	Identity idB = Identity::generate();
+	Identity idC = Identity::generate();
+	ChatNodeConfig configA = relayConfig("alice", relay->port());
+	configA.databasePath = dir.path("alice.db");
+	ChatNode a(loop, idA, configA);
+	ChatNode b(loop, idB, relayConfig("bob", relay->port()));
+	ChatNode c(loop, idC, relayConfig("carol", relay->port()));
+	a.start();
+	b.start();
+	c.start();
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.relayState() == "online" && b.relayState() == "online" && c.relayState() == "online"; }));
+	CPPUNIT_ASSERT_THROW(b.claimHandle("x", nullptr), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(b.claimHandle("9lives", nullptr), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT(!ChatNode::parseHandleSpec("bob bob"));
+	CPPUNIT_ASSERT(ChatNode::parseHandleSpec("Bob@relay.example:5000")->first == "bob");
+
+	auto claim = [&](ChatNode& node, const std::string& handle) {
+		std::optional<std::string> result;
+		node.claimHandle(handle, [&](const std::string& error) { result = error; });
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return result.has_value(); }));
+		return *result;
+	};
+	auto lookup = [&](const std::string& spec) {
+		std::optional<ChatNode::HandleAnswer> result;
+		a.lookupHandle(spec, [&](const ChatNode::HandleAnswer& answer) { result = answer; });
+		CPPUNIT_ASSERT(runUntil(loop, [&] { return result.has_value(); }));
+		return *result;
+	};
+	CPPUNIT_ASSERT_EQUAL(std::string(), claim(b, "Bob"));
+	CPPUNIT_ASSERT(!claim(c, "bob").empty());   // first come, first served
+
+	ChatNode::HandleAnswer first = lookup("bob");
+	CPPUNIT_ASSERT(first.error.empty());
+	CPPUNIT_ASSERT(first.id && *first.id == idB.peerId());
+	CPPUNIT_ASSERT(first.firstUse);
+	CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:") + std::to_string(relay->port()), first.relay);
+	// The same relay named explicitly is the same pin.
+	ChatNode::HandleAnswer again = lookup("bob@127.0.0.1:" + std::to_string(relay->port()));
+	CPPUNIT_ASSERT(!again.firstUse && !again.keyChanged && again.pinned && *again.pinned == idB.peerId());
+	CPPUNIT_ASSERT(!lookup("nobody").id);
+
+	// Bob lets it go, Carol takes it: Alice is warned and keeps Bob's ID.
+	std::optional<std::string> released;
+	b.releaseHandle([&](const std::string& error) { released = error; });
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return released.has_value(); }));
+	CPPUNIT_ASSERT_EQUAL(std::string(), *released);
+	CPPUNIT_ASSERT_EQUAL(std::string(), claim(c, "bob"));
+	ChatNode::HandleAnswer changed = lookup("bob");
+	CPPUNIT_ASSERT(changed.keyChanged);
+	CPPUNIT_ASSERT(changed.id && *changed.id == idC.peerId());
+	CPPUNIT_ASSERT(changed.pinned && *changed.pinned == idB.peerId());
+	CPPUNIT_ASSERT(lookup("bob").keyChanged);   // still: the pin is not replaced
+
+	CPPUNIT_ASSERT(a.unpinHandle("bob"));
+	ChatNode::HandleAnswer repinned = lookup("bob");
+	CPPUNIT_ASSERT(repinned.firstUse && !repinned.keyChanged && *repinned.id == idC.peerId());
 }

@@ -22,6 +22,10 @@ class ChatRelayTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testUpgradeToDirectKeepsOrder);
 	CPPUNIT_TEST(testHolePunchUpgrade);
 	CPPUNIT_TEST(testContactTunnelPastStrangers);
+	CPPUNIT_TEST(testMailboxNeverOnlineTogether);
+	CPPUNIT_TEST(testMailboxDuplicateOfSessionDropped);
+	CPPUNIT_TEST(testPrivateRelayToken);
+	CPPUNIT_TEST(testHandlesPinned);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -32,6 +36,10 @@ public:
 	void testUpgradeToDirectKeepsOrder();
 	void testHolePunchUpgrade();
 	void testContactTunnelPastStrangers();
+	void testMailboxNeverOnlineTogether();
+	void testMailboxDuplicateOfSessionDropped();
+	void testPrivateRelayToken();
+	void testHandlesPinned();
 };
 
 

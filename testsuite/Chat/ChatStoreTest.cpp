@@ -550,21 +550,21 @@ void ChatStoreTest::testNewerVersionRefused()
 
 void ChatStoreTest::testMigrationToNextVersion()
 {
-	// A file of the newest version, as this program writes it ...
-	const int latest = ChatStore::SCHEMA_VERSION;
-	const std::string db = path("current.db");
+	// A file of the current version, as this program writes it ...
+	const int current = ChatStore::SCHEMA_VERSION;
+	const int next = current + 1;
+	const std::string db = path("v1.db");
 	{
 		ChatStore store(*_pLoop);
 		store.open(db);
-		CPPUNIT_ASSERT_EQUAL(latest, store.schemaVersion());
+		CPPUNIT_ASSERT_EQUAL(current, store.schemaVersion());
 		store.setAlias(peer(1), "alice");
 		store.queueOutgoing(peer(1), "m1", "lunch at noon?", 10);
 		store.storeIncoming(peer(1), "r1", "noon works", 11, "direct");
 	}
 	// ... opened by a program that knows one more version: one more step, one function.
 	std::vector<ChatStoreSchema::Migration> steps = ChatStoreSchema::migrations();
-	CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(latest), steps.size());
-	const int next = latest + 1;
+	CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(current), steps.size());
 	steps.push_back({next, "reactions", [](Poco::Data::Session& session) {
 		session << "ALTER TABLE messages ADD COLUMN reaction TEXT NOT NULL DEFAULT ''", now;
 		session << "CREATE INDEX messages_by_reaction ON messages (reaction) WHERE reaction <> ''", now;
@@ -572,7 +572,7 @@ void ChatStoreTest::testMigrationToNextVersion()
 	{
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
-		CPPUNIT_ASSERT_EQUAL(latest, ChatStoreSchema::version(session, db));
+		CPPUNIT_ASSERT_EQUAL(current, ChatStoreSchema::version(session, db));
 		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::migrate(session, steps, db));
 		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::version(session, db));
 		CPPUNIT_ASSERT_EQUAL(next, ChatStoreSchema::migrate(session, steps, db));   // nothing left to do
@@ -683,9 +683,9 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 		store.open(db);
 		store.queueOutgoing(peer(1), "m1", "still here", 10);
 	}
-	const int latest = ChatStore::SCHEMA_VERSION;
+	const int current = ChatStore::SCHEMA_VERSION;
 	std::vector<ChatStoreSchema::Migration> steps = ChatStoreSchema::migrations();
-	steps.push_back({latest + 1, "half done", [](Poco::Data::Session& session) {
+	steps.push_back({current + 1, "half done", [](Poco::Data::Session& session) {
 		session << "ALTER TABLE messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0", now;
 		session << "DELETE FROM messages", now;
 		throw Poco::RuntimeException("the step fails in the middle");
@@ -694,13 +694,13 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
 		CPPUNIT_ASSERT_THROW(ChatStoreSchema::migrate(session, steps, db), Poco::RuntimeException);
-		CPPUNIT_ASSERT_EQUAL(latest, ChatStoreSchema::version(session, db));
+		CPPUNIT_ASSERT_EQUAL(current, ChatStoreSchema::version(session, db));
 		Poco::Int64 columns = 0;
 		session << "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'edited'", into(columns), now;
 		CPPUNIT_ASSERT_EQUAL(Poco::Int64(0), columns);
 	}
 	// Misnumbered steps are a programming error, caught before anything runs.
-	steps.back().version = latest + 2;
+	steps.back().version = current + 2;
 	{
 		auto session = rawSession(db);
 		ChatStoreSchema::configure(session, db);
@@ -708,7 +708,7 @@ void ChatStoreTest::testFailedMigrationRolledBack()
 	}
 	ChatStore store(*_pLoop);
 	store.open(db);
-	CPPUNIT_ASSERT_EQUAL(latest, store.schemaVersion());
+	CPPUNIT_ASSERT_EQUAL(current, store.schemaVersion());
 	const auto pending = store.pending();
 	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pending.size());
 	CPPUNIT_ASSERT_EQUAL(std::string("still here"), pending[0].text);

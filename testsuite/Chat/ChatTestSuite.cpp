@@ -21,6 +21,10 @@
 #include "TransferWindowTest.h"
 #include "PartFileTest.h"
 #include "TransferServiceTest.h"
+#include "GroupLogTest.h"
+#include "GroupServiceTest.h"
+#include "GroupNodeTest.h"
+#include "EnvelopeTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -42,5 +46,9 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(PartFileTest::suite());
 	pSuite->addTest(TransferServiceTest::suite());
 	pSuite->addTest(ChatTransferTest::suite());
+	pSuite->addTest(GroupLogTest::suite());
+	pSuite->addTest(GroupServiceTest::suite());
+	pSuite->addTest(GroupNodeTest::suite());
+	pSuite->addTest(EnvelopeTest::suite());
 	return pSuite;
 }

@@ -127,6 +127,45 @@ void LadderTest::testNoDialsForStranger()
 // Dial rounds ------------------------------------------------------------------------------
 
 
+void LadderTest::testGroupPeerDialedWhileShared()
+{
+	// A member of one of our groups (PROTOCOL.md, "Groups": group peers): not a contact, no
+	// message waiting, yet the ladder keeps a session to it — until the group no longer joins us.
+	Side me(SMALL, LARGE);
+	me.peer->lanFound("member", SocketAddress("192.168.1.7", 7001), {SocketAddress("203.0.113.99", 7001)});
+	me.clock().advance(1min);
+	CPPUNIT_ASSERT(me.host.dials.empty());
+	me.peer->setGroupPeer(true);
+	CPPUNIT_ASSERT(me.peer->trusted());
+	CPPUNIT_ASSERT(me.peer->wantsSession());
+	CPPUNIT_ASSERT_EQUAL(Relation::STRANGER, me.peer->relation());
+	CPPUNIT_ASSERT(!me.host.dials.empty());
+	CPPUNIT_ASSERT(me.host.dials.front().dial.address == SocketAddress("192.168.1.7", 7001));
+	// Every dial is refused: the round fails and is retried with backoff.
+	std::size_t handled = 0;
+	for (int i = 0; i < 20; ++i)
+	{
+		refuseOpenDials(me, handled);
+		me.clock().advance(5s);
+	}
+	const std::size_t dials = me.host.dials.size();
+	CPPUNIT_ASSERT(dials > 2);
+	// Leaving the group (or being removed) ends it: no further dial.
+	refuseOpenDials(me, handled);
+	me.peer->setGroupPeer(false);
+	CPPUNIT_ASSERT(!me.peer->trusted());
+	CPPUNIT_ASSERT(!me.peer->wantsSession());
+	me.clock().advance(10min);
+	CPPUNIT_ASSERT_EQUAL(dials, me.host.dials.size());
+	// A blocked peer stays blocked, group or not.
+	me.peer->setRelation(Relation::BLOCKED);
+	me.peer->setGroupPeer(true);
+	CPPUNIT_ASSERT(!me.peer->trusted());
+	me.clock().advance(10min);
+	CPPUNIT_ASSERT_EQUAL(dials, me.host.dials.size());
+}
+
+
 void LadderTest::testDialRoundOrder()
 {
 	Side me(SMALL, LARGE);

@@ -17,6 +17,7 @@ class LadderTest: public CppUnit::TestFixture
 {
 	CPPUNIT_TEST_SUITE(LadderTest);
 	CPPUNIT_TEST(testNoDialsForStranger);
+	CPPUNIT_TEST(testGroupPeerDialedWhileShared);
 	CPPUNIT_TEST(testDialRoundOrder);
 	CPPUNIT_TEST(testBackoff);
 	CPPUNIT_TEST(testRoundBudget);
@@ -39,6 +40,7 @@ class LadderTest: public CppUnit::TestFixture
 
 public:
 	void testNoDialsForStranger();
+	void testGroupPeerDialedWhileShared();
 	void testDialRoundOrder();
 	void testBackoff();
 	void testRoundBudget();

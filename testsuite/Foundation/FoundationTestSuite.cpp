@@ -19,6 +19,7 @@
 #include "TlsChannelTest.h"
 #include "TlsClientContextTest.h"
 #include "TlsServerContextTest.h"
+#include "HpkeTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -38,5 +39,6 @@ CppUnit::Test* FoundationTestSuite::suite()
 	pSuite->addTest(TlsChannelTest::suite());
 	pSuite->addTest(TlsServerContextTest::suite());
 	pSuite->addTest(TlsClientContextTest::suite());
+	pSuite->addTest(HpkeTest::suite());
 	return pSuite;
 }

@@ -13,6 +13,7 @@
 #include "RelayTunnelTest.h"
 #include "RelayClientTest.h"
 #include "RelayNatTest.h"
+#include "RelayPersistenceTest.h"
 #include <cppunit/TestSuite.h>
 
 
@@ -26,5 +27,6 @@ CppUnit::Test* RelayTestSuite::suite()
 	pSuite->addTest(RelayTunnelTest::suite());
 	pSuite->addTest(RelayClientTest::suite());
 	pSuite->addTest(RelayNatTest::suite());
+	pSuite->addTest(RelayPersistenceTest::suite());
 	return pSuite;
 }

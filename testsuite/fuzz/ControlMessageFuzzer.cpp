@@ -5,7 +5,8 @@
 // the one parser both the relay server and RelayClient use. The first input byte picks the
 // message and, for punch, the direction; the rest is the frame body. A parser may reject its
 // input only with MessageException (schema and semantic errors); any other exception escapes
-// and crashes the fuzzer, as does a memory error. An accepted message must re-encode (the
+// and crashes the fuzzer, as does a memory error. First bytes from 0xF0 on pick the mailbox
+// messages (mail_fetch, mail, mail_ack by the byte modulo 3). An accepted message must re-encode (the
 // catalog validates it) and parse back to the same value.
 //
 // max_len: 8192
@@ -81,6 +82,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
 	try
 	{
+		if (data[0] >= 0xF0)   // the mailbox messages (issue 10); below 0xF0 the original mapping stays
+		{
+			switch (data[0] % 3)
+			{
+			case 0: roundTrip<ControlMailFetch>(input); break;
+			case 1: roundTrip<ControlMail>(input); break;
+			default: roundTrip<ControlMailAck>(input); break;
+			}
+			return 0;
+		}
 		switch (data[0] % 10)
 		{
 		case 0: roundTrip<ControlHello>(input); break;

@@ -4,8 +4,9 @@
 // testsuite: libFuzzer target for every parser of what clients send the relay server:
 // the announce and tunnel-open bodies, the directory query string, the signed-request headers,
 // and announced addresses (the control channel's messages: ControlMessageFuzzer).
-// The first input byte picks the parser (modulo 8; 3, 4, 6, 7: addresses),
-// the rest is its input. A parser may reject its input
+// The first input byte picks the parser (modulo 8; 3, 4, 6, 7: addresses; from 0xF0 on, the
+// bodies of issue 10: 0xF0 a handle claim, 0xF1 a mailbox envelope's header, 0xF2 a pre-key
+// list), the rest is its input. A parser may reject its input
 // only with BadRequestException; any other exception escapes and crashes the fuzzer, as does
 // any memory error or a violated invariant of an accepted input.
 //
@@ -16,6 +17,9 @@
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/PublicKey.h"
 #include "CrossChat/Relay/RelayProtocol.h"
+#include "CrossChat/FoundationException.h"
+#include "CrossChat/Relay/Prekey.h"
+#include "Poco/JSON/Parser.h"
 #include "Poco/Net/NameValueCollection.h"
 #include <cstdint>
 #include <cstdio>
@@ -67,6 +71,53 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
 	try
 	{
+		if (data[0] >= 0xF0)
+		{
+			if (data[0] == 0xF0)
+			{
+				const HandleClaimRequest claim = HandleClaimRequest::parse(input);
+				check(RelayProtocol::isValidHandle(claim.handle), "a claimed handle is valid");
+				check(claim.signature.size() == 64, "a claim's signature has 64 bytes");
+			}
+			else if (data[0] == 0xF1)
+			{
+				const EnvelopeHeader header = EnvelopeHeader::parse(input, RelayProtocol::MAX_ENVELOPE_SIZE);
+				check(input.size() >= RelayProtocol::MAIL_MIN_SIZE, "an envelope has at least a header and a tag");
+				check(!header.recipient.isNull(), "an envelope names a recipient");
+			}
+			else
+			{
+				Poco::JSON::Array::Ptr pArray;
+				try
+				{
+					Poco::JSON::Parser parser;
+					const Poco::Dynamic::Var parsed = parser.parse(input);
+					if (parsed.type() == typeid(Poco::JSON::Array::Ptr)) pArray = parsed.extract<Poco::JSON::Array::Ptr>();
+				}
+				catch (const Poco::Exception&)
+				{
+					// not JSON: not what this case fuzzes
+				}
+				if (pArray)
+				{
+					try
+					{
+						const std::vector<Prekey> prekeys = Prekey::listFromJson(*pArray, RelayProtocol::MAX_PREKEYS);
+						check(prekeys.size() <= RelayProtocol::MAX_PREKEYS, "at most MAX_PREKEYS pre-keys");
+						for (const Prekey& prekey: prekeys)
+						{
+							check(prekey.publicKey.size() == RelayProtocol::PREKEY_SIZE, "a pre-key has 32 bytes");
+							check(prekey.id >= 1 && prekey.id <= Prekey::MAX_ID, "a pre-key ID is in range");
+						}
+					}
+					catch (const CrossChat::MessageException&)
+					{
+						// rejected
+					}
+				}
+			}
+			return 0;
+		}
 		switch (data[0] % 8)
 		{
 		case 0:

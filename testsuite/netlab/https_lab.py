@@ -280,7 +280,8 @@ class HttpsLab:
     # -- processes ---------------------------------------------------------------------------
 
     def spawn_relay(self, scenario, argv_extra):
-        argv = [self.args.relay_bin] + argv_extra
+        # In memory: the scenarios may overlap, and one data directory admits one relay.
+        argv = [self.args.relay_bin, "--data-dir", ":memory:"] + argv_extra
         for define in RELAY_DEFINES:
             argv += ["--define", define]
         proc = self.relay_host.spawn(argv, name=f"relay-{scenario}",

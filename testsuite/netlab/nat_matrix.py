@@ -230,7 +230,7 @@ class NatMatrix:
         self.check(True, "lab: miniupnpd runs in ru1 and ru2 (UPnP IGD + NAT-PMP)")
 
     def start_relay(self):
-        argv = [self.args.relay_bin, "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT)]
+        argv = [self.args.relay_bin, "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT), "--data-dir", ":memory:"]
         for define in RELAY_DEFINES:
             argv += ["--define", define]
         proc = self.relay_host.spawn(argv, name="relay", log_path=os.path.join(self.work, "relay.log"))

@@ -33,6 +33,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -615,14 +616,40 @@ class Checks:
 
 def start_relay(host, relay_bin, address, port=5000, defines=(), log_path=None, timeout=15.0):
     """Starts crosschat-relay in a host namespace (--bind address --port port, each define as
-    --define) and waits until it listens; returns the Proc. Raises LabError otherwise."""
+    --define) and waits until it listens; returns the Proc. Raises LabError otherwise. Without a
+    relay.dataDir define the relay keeps its state in memory (labs must not share a directory)."""
     argv = [relay_bin, "--bind", address, "--port", str(port)]
+    if not any(d.startswith("relay.dataDir=") for d in defines):
+        argv += ["--define", "relay.dataDir=:memory:"]
     for define in defines:
         argv += ["--define", define]
     proc = host.spawn(argv, name="relay", log_path=log_path)
     if not proc.wait_for(lambda p: any("listening on" in l.text for l in p.stderr), timeout):
         raise LabError(f"crosschat-relay does not listen on {address}:{port} within {timeout} s: {proc.stderr_tail(3)}")
     return proc
+
+
+def preflight(lab_name, tools=(), programs=()):
+    """What every lab checks before it builds anything: root and network namespaces, the tools
+    it needs (tools: names on PATH), the programs it runs (programs: (option, path) pairs, each
+    an executable file); then removes namespaces left by an earlier, killed lab. Prints why it
+    cannot run and returns the exit code (77 skipped, 1 failed), or None to go on."""
+    ok, reason = namespaces_available()
+    if not ok:
+        print(f"SKIPPED: netlab needs root and network namespaces ({reason})")
+        return 77
+    for tool in tools:
+        if not shutil.which(tool):
+            print(f"SKIPPED: the {lab_name} needs {tool} (scripts/deps.sh installs it)")
+            return 77
+    for option, path in programs:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            print(f"FAILED: {option} {path} is not an executable file")
+            return 1
+    stale = remove_stale_labs()
+    if stale:
+        print(f"lab: removed namespaces left by an earlier, killed lab: {stale}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ class AttackLab:
 
     def start_relay(self):
         argv = ["prlimit", f"--nofile={DESCRIPTORS}:{DESCRIPTORS}", "--", self.args.relay_bin,
-                "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT), "--probe-port", str(PROBE_PORT)]
+                "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT), "--probe-port", str(PROBE_PORT),
+                "--data-dir", ":memory:"]   # the in-memory relay, as measured so far
         for define in RELAY_DEFINES:
             argv += ["--define", define]
         self.relay_proc = self.relay_host.spawn(argv, name="relay", log_path=os.path.join(self.work, "relay.log"))

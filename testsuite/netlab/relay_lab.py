@@ -179,7 +179,9 @@ class RelayLab:
 
     def start_relay(self):
         self.relay_starts += 1
-        argv = [self.args.relay_bin, "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT)]
+        # A data directory of its own: the restart step (6) kills it and finds its state again.
+        argv = [self.args.relay_bin, "--bind", RELAY_ADDRESS, "--port", str(RELAY_PORT),
+                "--data-dir", os.path.join(self.work, "relay-data")]
         for define in RELAY_DEFINES:
             argv += ["--define", define]
         proc = self.relay_host.spawn(argv, name=f"relay{self.relay_starts}",

@@ -231,11 +231,23 @@ protected:
 				.argument("DIR")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleDownloads)));
 		options.addOption(
+			Option("relay-token", "", "Access token of a private relay (from its operator's crosschat-relay token add). "
+				"Also crosschat.relay-token; a missing, unknown or revoked token is reported and not retried.")
+				.required(false)
+				.repeatable(false)
+				.argument("TOKEN")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelayToken)));
+		options.addOption(
+			Option("no-mailbox", "", "Do not leave messages for offline contacts in their relay mailbox, nor take ours.")
+				.required(false)
+				.repeatable(false)
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleNoMailbox)));
+		options.addOption(
 			Option("config-file", "c", "Read settings from FILE (default: $XDG_CONFIG_HOME/crosschat/"
 				"crosschat.properties, else ~/.config/crosschat/crosschat.properties, if present), over the "
 				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
-				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
+				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-token, crosschat.mailbox, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
 				"crosschat.hole-punching, crosschat.bell, crosschat.downloads, crosschat.files.max-size, crosschat.files.min-free-space, "
 				"crosschat.files.max-pending-offers, crosschat.files.max-pending-offers-per-peer, "
 				"and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
@@ -309,6 +321,8 @@ protected:
 			settings.relay = _relay ? *_relay : file.getString("crosschat.relay", "");
 			settings.relayCa = _relayCa ? *_relayCa : file.getString("crosschat.relay-ca", "");
 			settings.relayDirectory = file.getBool("crosschat.relay-directory", false);
+			settings.relayToken = Poco::trim(_relayToken ? *_relayToken : file.getString("crosschat.relay-token", ""));
+			settings.mailbox = _noMailbox ? false : file.getBool("crosschat.mailbox", true);
 			settings.portMapping = _noPortMapping ? false : file.getBool("crosschat.port-mapping", true);
 			settings.holePunching = _noHolePunching ? false : file.getBool("crosschat.hole-punching", true);
 			bell = file.getBool("crosschat.bell", true);
@@ -641,6 +655,16 @@ private:
 		_downloads = value;
 	}
 
+	void handleRelayToken(const std::string&, const std::string& value)
+	{
+		_relayToken = value;
+	}
+
+	void handleNoMailbox(const std::string&, const std::string&)
+	{
+		_noMailbox = true;
+	}
+
 	void handleConfigFile(const std::string&, const std::string& value)
 	{
 		loadConfiguration(value);   // throws (exit 78) if the file is missing or malformed
@@ -682,6 +706,8 @@ private:
 	std::optional<unsigned> _lanPort;
 	std::optional<unsigned> _lanInterval;
 	std::optional<std::string> _relay;
+	std::optional<std::string> _relayToken;
+	bool _noMailbox = false;
 	std::optional<std::string> _relayCa;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;

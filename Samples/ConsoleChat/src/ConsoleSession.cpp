@@ -73,10 +73,13 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 		[this](const std::string& arguments) { return nick(arguments); });
 	_interpreter.add("/peers", "list the peers found on the LAN or met before",
 		[this](const std::string&) { return peers(); });
-	_interpreter.add("/msg <peer> [text]", "send text to a peer (a name, a peer ID or a unique ID prefix) "
-		"and make it the current conversation; without text, only switch to it",
+	_interpreter.add("/msg <peer|#group> [text]", "send text to a peer (a name, a peer ID, a unique ID prefix, or a handle: "
+		"name@relay, or name on your relay) or a group (#name or #ID prefix) and make it the current conversation; "
+		"without text, only switch to it",
 		[this](const std::string& arguments) { return msg(arguments); });
 	registerContactCommands();
+	registerGroupCommands();
+	registerHandleCommands();
 	_interpreter.add("/netinfo", "show what crosschat knows about the network: local addresses, "
 		"chat port, address seen by the relay, NAT mapping type, relay state",
 		[this](const std::string&) { return netinfo(); });
@@ -211,6 +214,8 @@ void ConsoleSession::startNode()
 	config.relayUrl = _settings.relay;
 	config.relayCaFile = _settings.relayCa;
 	config.relayDirectory = _settings.relayDirectory;
+	config.relayToken = _settings.relayToken;
+	config.relayMailbox = _settings.mailbox;
 	config.portMapping = _settings.portMapping;
 	config.holePunching = _settings.holePunching;
 	config.relayAnnounceAddresses = _settings.publishAddress;
@@ -233,6 +238,8 @@ void ConsoleSession::startNode()
 	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
 	_pNode->setRelayHandler([this](const std::string& state, const std::string& detail) { onRelay(state, detail); });
 	_pNode->setTransferHandler([this](const Chat::TransferInfo& transfer, bool progressOnly) { onTransfer(transfer, progressOnly); });
+	startGroups();
+	_pNode->setDepositedHandler([this](const std::string& id, const PeerId& to) { onDeposited(id, to); });
 	_pNode->start();
 }
 
@@ -442,12 +449,15 @@ CommandInterpreter::Action ConsoleSession::msg(const std::string& arguments)
 	const std::string text = space == std::string::npos ? std::string() : arguments.substr(space + 1);
 	if (who.empty())
 	{
-		_console.error("usage: /msg <peer> [text]");
+		_console.error("usage: /msg <peer|#group> [text]");
 		return CommandInterpreter::Action::CONTINUE;
 	}
+	if (who[0] == '#') return groupConversation(who, text);
+	if (msgToHandle(who, text)) return CommandInterpreter::Action::CONTINUE;
 	const std::optional<PeerId> peer = resolvePeer(who);
 	if (!peer) return CommandInterpreter::Action::CONTINUE;
 	_conversation = peer;
+	_groupConversation.reset();
 	if (text.empty())
 	{
 		Poco::JSON::Object::Ptr pEvent = Console::makeEvent("conversation");
@@ -465,6 +475,11 @@ CommandInterpreter::Action ConsoleSession::msg(const std::string& arguments)
 
 CommandInterpreter::Action ConsoleSession::text(const std::string& line)
 {
+	if (_groupConversation)
+	{
+		sendToGroup(*_groupConversation, line);
+		return CommandInterpreter::Action::CONTINUE;
+	}
 	if (!_conversation)
 	{
 		_console.error("no current conversation: use /msg <peer> <text> first (/peers lists peers)");
@@ -606,7 +621,7 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 
 void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 {
-	if (!_conversation) _conversation = message.from;   // answering needs no /msg
+	if (!_conversation && !_groupConversation) _conversation = message.from;   // answering needs no /msg
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("message");
 	pEvent->set("from", message.from.toString());
 	pEvent->set("name", message.name);
@@ -618,7 +633,7 @@ void ConsoleSession::onMessage(const Chat::ChatMessage& message)
 	const Poco::LocalDateTime when(Poco::Timestamp(static_cast<Poco::Timestamp::TimeVal>(message.timestampMs) * 1000));
 	const std::string who = message.name.empty() ? message.from.shortString() : Console::printable(message.name);
 	std::string text = "[" + Poco::DateTimeFormatter::format(when, "%H:%M:%S") + "] " + (message.request ? "(request) " : "")
-		+ who + ": " + Console::printable(message.text);
+		+ who + ": " + Console::printable(message.text) + (message.path == "mailbox" ? "  (from the relay mailbox)" : "");
 	if (message.request && _requestHinted.insert(message.from).second)
 	{
 		text += "\n  " + who + " (" + message.from.shortString() + ") is not a contact: reply or /accept "
@@ -650,6 +665,15 @@ void ConsoleSession::onRelay(const std::string& state, const std::string& detail
 		_relayFailures = 0;
 	}
 	_console.print(*pEvent, text);
+	const std::string refusal = _pNode ? _pNode->relayRefusal() : std::string();
+	if (!refusal.empty())
+	{
+		// A private relay refused our token: an error, not a passing state (nothing retries).
+		Poco::JSON::Object::Ptr pError = Console::makeEvent("error");
+		pError->set("code", refusal);
+		pError->set("message", detail);
+		_console.print(*pError, "error: the relay refused the access token (" + refusal + "): nothing is retried until you fix it and restart");
+	}
 }
 
 

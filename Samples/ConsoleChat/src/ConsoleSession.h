@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -56,6 +57,8 @@ public:
 		std::string relay;                           ///< Relay URL (--relay); empty: none.
 		std::string relayCa;                         ///< PEM CA file for an https relay (--relay-ca); empty: system store.
 		bool relayDirectory = false;                 ///< List us in the relay's directory.
+		std::string relayToken;                      ///< A private relay's access token (--relay-token).
+		bool mailbox = true;                         ///< Offline delivery through the relay's mailbox (--no-mailbox).
 		bool portMapping = true;                     ///< Map the chat port on the gateway (--no-port-mapping).
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
 		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
@@ -119,6 +122,31 @@ private:
 	CommandInterpreter::Action history(const std::string& arguments);
 	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
+	// Groups (ConsoleSessionGroups.cpp)
+	void registerGroupCommands();
+	void startGroups();
+	CommandInterpreter::Action group(const std::string& arguments);
+	CommandInterpreter::Action groupList();
+	CommandInterpreter::Action groupMembers(const std::string& id);
+	CommandInterpreter::Action groupHistory(const std::string& id, unsigned count);
+	CommandInterpreter::Action groupConversation(const std::string& query, const std::string& text);
+	std::optional<std::string> resolveGroup(const std::string& query);
+	std::optional<std::string> groupArgument(std::string& arguments, std::size_t wordsAfter);
+	std::optional<PeerId> memberByName(const std::string& group, const std::string& query);
+	std::string groupLabel(const std::string& id) const;
+	void sendToGroup(const std::string& id, const std::string& text);
+	void onGroupMessage(const Chat::GroupMessage& message);
+	void onGroupChange(const Chat::GroupChange& change);
+	void registerHandleCommands();
+	CommandInterpreter::Action handle(const std::string& name);
+	CommandInterpreter::Action whois(const std::string& spec);
+	CommandInterpreter::Action unpin(const std::string& spec);
+	void lookupHandle(const std::string& spec,
+		std::function<void(const Chat::ChatNode::HandleAnswer& answer, const std::optional<PeerId>& peer)> then,
+		bool forMsg = false);
+	bool msgToHandle(const std::string& who, const std::string& text);
+	std::string relayHost() const;
+	void onDeposited(const std::string& messageId, const PeerId& to);
 	void reportContact(const PeerId& peer, const std::string& what);
 	bool validInput(std::string& line);
 	CommandInterpreter::Action text(const std::string& line);
@@ -141,7 +169,8 @@ private:
 	std::optional<DataDirectory> _dataDirectory; ///< Locked for the session's lifetime.
 	std::optional<Identity> _identity;
 	std::unique_ptr<Chat::ChatNode> _pNode;     ///< Declared after _identity, which it uses.
-	std::optional<PeerId> _conversation;        ///< Where plain text goes.
+	std::optional<PeerId> _conversation;        ///< Where plain text goes (unless _groupConversation is set).
+	std::optional<std::string> _groupConversation;   ///< A group (ID text) as the current conversation.
 	std::string _relayState;                     ///< Last relay state shown, to print changes only.
 	std::string _relayDetail;
 	bool _ready = false;                         ///< "ready" printed: it is always the first event.

@@ -71,7 +71,7 @@ void ConsoleSession::registerFileCommands()
 {
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
 	_interpreter.add("/send <peer> <path>", "offer a file to a peer (it is sent when the peer accepts it; "
-		"/send #<group> <path> offers it to every member of a group)",
+		"not to a group: send it to each member)",
 		[this](const std::string& arguments) { return sendFile(arguments); });
 	_interpreter.add("/accept-file <id>", "accept a file offered to you (an ID prefix is enough); it lands in the "
 		"downloads directory",
@@ -100,7 +100,8 @@ CommandInterpreter::Action ConsoleSession::sendFile(const std::string& arguments
 	}
 	if (who[0] == '#')
 	{
-		_console.error("cannot offer a file to the group " + Console::printable(who) + ": this crosschat has no group chats yet");
+		_console.error("cannot offer a file to the group " + Console::printable(who) + ": files go to one peer at a time; "
+			"send it to each member (/group members " + Console::printable(who) + " lists them)");
 		return CommandInterpreter::Action::CONTINUE;
 	}
 	const std::optional<PeerId> peer = resolvePeer(who);

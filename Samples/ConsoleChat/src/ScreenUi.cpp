@@ -146,6 +146,7 @@ ScreenUi::ScreenUi(Settings settings):
 	_renderers["bye"] = &ScreenUi::renderBye;
 	_renderers["contact"] = &ScreenUi::renderContact;
 	_renderers["transfer"] = &ScreenUi::renderTransfer;
+	_renderers["group"] = &ScreenUi::renderGroup;
 	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::STATUS, "status", L"status"));
 }
 
@@ -301,7 +302,8 @@ void ScreenUi::renderMessage(const Poco::JSON::Object& event, const std::string&
 	PeerState& peer = _peers[from];
 	peer.id = from;
 	if (!name.empty()) peer.name = name;
-	ChatWindow& window = conversation(from, name);
+	const std::string group = member(event, "group");
+	ChatWindow& window = group.empty() ? conversation(from, name) : groupWindow(group, member(event, "groupName"));
 	std::int64_t ts = 0;
 	if (event.has("ts")) ts = event.getValue<Poco::Int64>("ts");
 	const std::string text = member(event, "text");
@@ -326,13 +328,15 @@ void ScreenUi::renderSent(const Poco::JSON::Object& event, const std::string&)
 	const std::string to = member(event, "to");
 	const std::string id = member(event, "id");
 	const std::string text = member(event, "text");
-	ChatWindow& window = conversation(to, std::string());
+	const std::string group = member(event, "group");
+	ChatWindow& window = group.empty() ? conversation(to, std::string()) : groupWindow(group, std::string());
 	const auto peer = _peers.find(to);
 	const bool connected = peer != _peers.end() && peer->second.connected;
 
 	ChatWindow::Line line = messageLine(timeOf(0), TerminalText::sanitize(_ownName), Style::OWN, 0, text);
 	line.messageId = id;
-	line.state = connected ? State::SENT : State::SENDING;
+	// A group message has no receipt: it is signed, stored and handed to every member in reach.
+	line.state = !group.empty() ? State::NONE : connected ? State::SENT : State::SENDING;
 	if (&window != &current())
 	{
 		// Typed elsewhere (/msg bob ... in another window): say where it went.
@@ -512,9 +516,40 @@ void ScreenUi::renderRelay(const Poco::JSON::Object& event, const std::string& t
 
 void ScreenUi::renderConversation(const Poco::JSON::Object& event, const std::string&)
 {
-	const std::string id = member(event, "id");
-	ChatWindow& window = conversation(id, member(event, "name"));
+	const std::string group = member(event, "group");
+	ChatWindow& window = group.empty() ? conversation(member(event, "id"), member(event, "name")) : groupWindow(group, member(event, "name"));
 	select(indexOf(window.key()));
+}
+
+
+void ScreenUi::renderGroup(const Poco::JSON::Object& event, const std::string& text)
+{
+	const std::string kind = member(event, "kind");
+	const std::string group = member(event, "group");
+	const std::string line = text.compare(0, 2, "* ") == 0 ? text.substr(2) : text;
+	if (kind == "invited" || kind == "declined")
+	{
+		addLines(statusWindow(), line, Style::NOTICE, Activity::HIGHLIGHT);
+		return;
+	}
+	ChatWindow& window = groupWindow(group, member(event, "name"));
+	addLines(window, line, Style::NOTICE, Activity::EVENTS);
+	if (kind == "created" || kind == "joining") select(indexOf(window.key()));
+}
+
+
+ChatWindow& ScreenUi::groupWindow(const std::string& groupId, const std::string& name)
+{
+	const std::string key = "#" + groupId;
+	const std::wstring title = L"#" + TerminalText::truncate(TerminalText::sanitize(name.empty() ? groupId.substr(0, 8) : name), 31);
+	if (ChatWindow* pWindow = find(key))
+	{
+		if (!name.empty()) pWindow->rename(title);
+		return *pWindow;
+	}
+	if (_windows.size() >= MAX_WINDOWS) return statusWindow();   // bounded; the lines still show
+	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::CONVERSATION, key, title));
+	return *_windows.back();
 }
 
 
@@ -1027,7 +1062,9 @@ void ScreenUi::drawTitle(int width)
 	else
 	{
 		const auto it = _peers.find(window.key());
-		title = " [" + std::to_string(_current + 1) + "] " + TerminalText::encode(window.name()) + " (" + shortId(window.key()) + ")";
+		const bool group = window.key().compare(0, 1, "#") == 0;
+		title = " [" + std::to_string(_current + 1) + "] " + TerminalText::encode(window.name()) + " ("
+			+ (group ? "group " + window.key().substr(1, 8) : shortId(window.key())) + ")";
 		if (it != _peers.end())
 		{
 			const PeerState& peer = it->second;

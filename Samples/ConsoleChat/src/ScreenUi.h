@@ -162,6 +162,8 @@ private:
 	void renderConversation(const Poco::JSON::Object& event, const std::string& text);
 	void renderHelp(const Poco::JSON::Object& event, const std::string& text);
 	void renderContact(const Poco::JSON::Object& event, const std::string& text);
+	void renderGroup(const Poco::JSON::Object& event, const std::string& text);
+		/// Membership changes, in the group's window (invitations in the status window).
 	void renderBye(const Poco::JSON::Object& event, const std::string& text);
 	void renderTransfer(const Poco::JSON::Object& event, const std::string& text);
 	void renderText(const Poco::JSON::Object& event, const std::string& text);
@@ -171,6 +173,8 @@ private:
 	ChatWindow& current();
 	ChatWindow* find(const std::string& key);
 	ChatWindow& conversation(const std::string& peerId, const std::string& name);
+	ChatWindow& groupWindow(const std::string& groupId, const std::string& name);
+		/// The window of a group (key "#" + its ID), made if needed.
 	std::size_t indexOf(const std::string& key) const;
 	void select(std::size_t index);
 	void closeWindow(std::size_t index);

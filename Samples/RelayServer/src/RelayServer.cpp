@@ -21,8 +21,10 @@
 
 
 #include "CrossChat/Relay/RelayServer.h"
+#include "CrossChat/Relay/RelayTokens.h"
 #include "Poco/AutoPtr.h"
 #include "Poco/ConsoleChannel.h"
+#include "Poco/DateTimeFormatter.h"
 #include "Poco/Exception.h"
 #include "Poco/File.h"
 #include "Poco/FileChannel.h"
@@ -34,6 +36,7 @@
 #include "Poco/PatternFormatter.h"
 #include "Poco/String.h"
 #include "Poco/SyslogChannel.h"
+#include "Poco/Timestamp.h"
 #include "Poco/Util/AbstractConfiguration.h"
 #include "Poco/Util/HelpFormatter.h"
 #include "Poco/Util/IntValidator.h"
@@ -79,6 +82,7 @@ namespace {
 const char* const VERSION_TEXT = CROSSCHAT_VERSION;
 const char* const SYSTEM_CONFIG_FILE = CROSSCHAT_SYSCONFDIR "/crosschat/crosschat-relay.properties";
 const std::string SYSLOG("syslog");
+const char* const PACKAGE_DATA_DIR = "/var/lib/crosschat-relay";   ///< relay.dataDir with the package's settings file.
 
 
 struct ProgramSettings
@@ -200,6 +204,24 @@ void readDaemonLog(const AbstractConfiguration& config, const std::string& key, 
 }
 
 
+void readAccess(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	const std::string value = Poco::toLower(config.getString(key));
+	if (value == "open") settings.server.access = CrossChat::Relay::RelayAccess::OPEN;
+	else if (value == "token") settings.server.access = CrossChat::Relay::RelayAccess::TOKEN;
+	else throw Poco::InvalidArgumentException(key + " must be open or token, not '" + value + "'");
+}
+
+
+void readStatusAccess(const AbstractConfiguration& config, const std::string& key, ProgramSettings& settings)
+{
+	const std::string value = Poco::toLower(config.getString(key));
+	if (value != "open" && value != "admin")
+		throw Poco::InvalidArgumentException(key + " must be open or admin, not '" + value + "'");
+	settings.server.adminStatus = value == "admin";
+}
+
+
 struct Setting
 {
 	const char* key;
@@ -253,6 +275,19 @@ const std::vector<Setting>& settingsTable()
 		{"relay.proxyProtocol", flag(&RelayServerConfig::proxyProtocol)},
 		{"relay.drainTimeoutSeconds", seconds(&RelayServerConfig::drainTimeout)},
 		{"relay.descriptorReserve", number(&RelayServerConfig::descriptorReserve)},
+		{"relay.dataDir", text(&RelayServerConfig::dataDir)},
+		{"relay.access", readAccess},
+		{"relay.statusAccess", readStatusAccess},
+		{"relay.maxHandles", number(&RelayServerConfig::maxHandles)},
+		{"relay.maxHandlesPerIp", number(&RelayServerConfig::maxHandlesPerIp)},
+		{"relay.handleReleaseSeconds", seconds(&RelayServerConfig::handleRelease)},
+		{"relay.maxEnvelopeSize", number(&RelayServerConfig::maxEnvelopeSize)},
+		{"relay.mailboxTtlSeconds", seconds(&RelayServerConfig::mailboxTtl)},
+		{"relay.mailboxMaxBytes", number(&RelayServerConfig::mailboxMaxBytes)},
+		{"relay.mailboxPerRecipient", number(&RelayServerConfig::mailboxPerRecipient)},
+		{"relay.mailboxBytesPerRecipient", number(&RelayServerConfig::mailboxBytesPerRecipient)},
+		{"relay.mailboxBytesPerIp", number(&RelayServerConfig::mailboxBytesPerIp)},
+		{"relay.mailboxPerIpPerRecipient", number(&RelayServerConfig::mailboxPerIpPerRecipient)},
 		// The program's own settings.
 		{"relay.daemonLog", readDaemonLog},
 	};
@@ -539,6 +574,23 @@ protected:
 		options.addOption(Option("umask", "", "Set the process's umask (octal, e.g. 027).")
 			.required(false).repeatable(false).argument("MASK")
 			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleUMask)));
+		options.addOption(Option("data-dir", "", "Directory of the relay's database (relay.db). Sets relay.dataDir.")
+			.required(false).repeatable(false).argument("DIR")
+			.binding("relay.dataDir"));
+		options.addOption(Option("name", "", "token add: a label for the new token (token list shows it; token revoke takes it).")
+			.required(false).repeatable(false).argument("NAME")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenName)));
+		options.addOption(Option("expires", "", "token add: the token expires after D (90d, 12h, 30m, 45s); default never.")
+			.required(false).repeatable(false).argument("D")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenExpires)));
+		options.addOption(Option("quota", "", "token add: per-token limits, e.g. peers=5,tunnels=10,mailbox=64M (default: the "
+				"relay's own limits only).")
+			.required(false).repeatable(false).argument("LIST")
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenQuota)));
+		options.addOption(Option("admin", "", "token add: the token may also read the status page and /metrics "
+				"(relay.statusAccess = admin).")
+			.required(false).repeatable(false)
+			.callback(OptionCallback<RelayServerApp>(this, &RelayServerApp::handleTokenAdmin)));
 	}
 
 	int main(const std::vector<std::string>& args) override
@@ -546,7 +598,14 @@ protected:
 		if (_helpRequested) return Application::EXIT_OK;
 		if (!args.empty())
 		{
-			logger().fatal("unexpected argument '" + args.front() + "'; options start with -- (see --help)");
+			if (args.front() == "token") return command(args);
+			logger().fatal("unexpected argument '" + args.front() + "'; options start with -- (see --help; the one "
+				"command is: token add|list|revoke)");
+			return Application::EXIT_USAGE;
+		}
+		if (_tokenOptionGiven)
+		{
+			logger().fatal("--name, --expires, --quota and --admin belong to 'crosschat-relay token add'");
 			return Application::EXIT_USAGE;
 		}
 
@@ -554,6 +613,7 @@ protected:
 		try
 		{
 			settings = readSettings(config(), _portGiven);
+			settings.server.dataDir = dataDirectory();
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -605,6 +665,10 @@ protected:
 			server.stop();
 			return startupError;
 		}
+		if (serverSettings.access == CrossChat::Relay::RelayAccess::TOKEN)
+			logger().information("private relay (relay.access = token): every client needs an access token");
+		logger().information("data directory " + (serverSettings.dataDir == ":memory:" ? std::string("none (state in memory only)")
+			: serverSettings.dataDir));
 		const bool https = !serverSettings.tlsCertificateFile.empty();
 		const Poco::Net::SocketAddress address(serverSettings.bind.host(), server.port());
 		logger().information(std::string("crosschat-relay ") + VERSION_TEXT + " listening on "
@@ -642,6 +706,128 @@ protected:
 	}
 
 private:
+	int command(const std::vector<std::string>& arguments)
+		/// crosschat-relay token add|list|revoke: on the database of relay.dataDir, while the
+		/// relay runs or not.
+	{
+		const std::string usage = "usage: crosschat-relay [OPTIONS] token add [--name N] [--expires D] [--quota peers=N,tunnels=N,mailbox=SIZE] [--admin]\n"
+			"       crosschat-relay [OPTIONS] token list\n"
+			"       crosschat-relay [OPTIONS] token revoke <id|name>";
+		if (arguments[0] != "token" || arguments.size() < 2)
+		{
+			std::cerr << "unknown command '" << arguments[0] << "'\n" << usage << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		const std::string& verb = arguments[1];
+		if ((verb == "add" || verb == "list") ? arguments.size() != 2 : verb == "revoke" ? arguments.size() != 3 : true)
+		{
+			std::cerr << usage << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		if (verb != "add" && _tokenOptionGiven)
+		{
+			std::cerr << "--name, --expires, --quota and --admin belong to 'token add'" << std::endl;
+			return Application::EXIT_USAGE;
+		}
+		try
+		{
+			const std::string dataDir = dataDirectory();
+			CrossChat::Relay::RelayTokens tokens(dataDir);
+			if (verb == "add")
+			{
+				const std::int64_t expires = _tokenExpiresMs == 0 ? 0 : nowMs() + _tokenExpiresMs;
+				CrossChat::Relay::RelayTokenInfo info;
+				const std::string secret = tokens.add(_tokenName, _tokenAdmin, expires, _tokenQuota, &info);
+				std::cout << secret << std::endl;
+				std::cerr << "token " << info.id << (info.name.empty() ? std::string() : " (" + info.name + ")") << " added to "
+					<< dataDir << (info.expiresMs ? ", expires " + timeText(info.expiresMs) : std::string()) << ".\n"
+					<< "Give the line above to its user (crosschat --relay-token, or crosschat.relay-token in crosschat.properties);"
+					<< " it is not stored and cannot be shown again." << std::endl;
+				return Application::EXIT_OK;
+			}
+			if (verb == "list")
+			{
+				const auto list = tokens.list();
+				if (list.empty()) std::cout << "no tokens in " << dataDir << std::endl;
+				const std::int64_t now = nowMs();
+				for (const auto& token: list)
+				{
+					const std::string state = token.revokedMs ? "revoked " + timeText(token.revokedMs)
+						: token.expiresMs && token.expiresMs <= now ? "expired " + timeText(token.expiresMs)
+						: token.expiresMs ? "in force until " + timeText(token.expiresMs) : "in force";
+					std::string quota;
+					if (token.maxPeers) quota += " peers=" + std::to_string(token.maxPeers);
+					if (token.maxTunnels) quota += " tunnels=" + std::to_string(token.maxTunnels);
+					if (token.maxMailboxBytes) quota += " mailbox=" + std::to_string(token.maxMailboxBytes);
+					std::cout << token.id << "  " << (token.name.empty() ? std::string("-") : token.name) << "  created "
+						<< timeText(token.createdMs) << "  " << state << (token.admin ? "  admin" : "")
+						<< (quota.empty() ? std::string() : " " + quota) << std::endl;
+				}
+				return Application::EXIT_OK;
+			}
+			const std::size_t revoked = tokens.revoke(arguments[2]);
+			if (revoked == 0)
+			{
+				std::cerr << "no token in force is called '" << arguments[2] << "' (see crosschat-relay token list)" << std::endl;
+				return Application::EXIT_DATAERR;
+			}
+			std::cout << "revoked " << revoked << " token" << (revoked == 1 ? "" : "s")
+				<< "; a running relay ends their channels within a few seconds" << std::endl;
+			return Application::EXIT_OK;
+		}
+		catch (const Poco::Exception& exc)
+		{
+			std::cerr << "crosschat-relay token " << verb << ": " << exc.displayText() << std::endl;
+			return Application::EXIT_CANTCREAT;
+		}
+	}
+
+	static std::int64_t nowMs()
+	{
+		return Poco::Timestamp().epochMicroseconds() / 1000;
+	}
+
+	static std::string timeText(std::int64_t ms)
+	{
+		return Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%d %H:%M UTC");
+	}
+
+	std::string dataDirectory() const
+		/// relay.dataDir; by default PACKAGE_DATA_DIR with the installed package's settings file,
+		/// else "crosschat-relay-data" next to the settings file that was loaded (else next to
+		/// the program). ":memory:" keeps nothing.
+	{
+		if (config().hasProperty("relay.dataDir")) return config().getString("relay.dataDir");
+		const std::string base = config().hasProperty("application.configDir") ? config().getString("application.configDir")
+			: config().getString("application.dir");
+		if (Poco::Path(base).makeDirectory().toString() == Poco::Path(SYSTEM_CONFIG_FILE).parent().toString()) return PACKAGE_DATA_DIR;
+		return Poco::Path(base).makeDirectory().pushDirectory("crosschat-relay-data").toString();
+	}
+
+	void handleTokenName(const std::string&, const std::string& value)
+	{
+		_tokenName = value;
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenExpires(const std::string&, const std::string& value)
+	{
+		_tokenExpiresMs = CrossChat::Relay::RelayTokens::parseDuration(value);
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenQuota(const std::string&, const std::string& value)
+	{
+		_tokenQuota = CrossChat::Relay::RelayTokenQuota::parse(value);
+		_tokenOptionGiven = true;
+	}
+
+	void handleTokenAdmin(const std::string&, const std::string&)
+	{
+		_tokenAdmin = true;
+		_tokenOptionGiven = true;
+	}
+
 	int detach(const std::string& daemonLog, Detacher& detacher)
 		/// Child of --daemon, relay started: opens the daemon log and moves console logging to it,
 		/// writes the PID file, then detaches. Returns 0, or an exit status after logging why
@@ -737,7 +923,8 @@ private:
 	{
 		Poco::Util::HelpFormatter help(options());
 		help.setCommand(commandName());
-		help.setUsage("[OPTIONS]");
+		help.setUsage("[OPTIONS]\n       crosschat-relay [OPTIONS] token add [--name N] [--expires D] [--quota LIST] [--admin]\n"
+			"       crosschat-relay [OPTIONS] token list\n       crosschat-relay [OPTIONS] token revoke <id|name>");
 		help.setHeader(std::string("CrossChat relay ") + VERSION_TEXT
 			+ ": peer discovery by ID, control channels and forwarding tunnels for crosschat.");
 		help.setFooter(std::string("Every setting (relay.*) and the logging set-up are documented, with their defaults, "
@@ -746,7 +933,9 @@ private:
 			"and stops the relay (control channels are told to go away, work in progress gets "
 			"relay.drainTimeoutSeconds); SIGHUP reloads the TLS certificate and key. Exit status: 0 after a stop, 64 for a bad "
 			"command line, 78 for a bad setting, 69 if the relay cannot start (e.g. its port is taken), "
-			"73 if the PID file or daemon log cannot be written.");
+			"73 if the PID file or daemon log cannot be written. The token commands manage the access tokens of a "
+			"private relay (relay.access = token) in the database of relay.dataDir, also while the relay runs; a new "
+			"token is printed once.");
 		help.format(std::cout);
 		_helpRequested = true;
 		stopOptionsProcessing();
@@ -798,6 +987,11 @@ private:
 	bool _portGiven = false;   ///< --port or --define relay.port (then PORT is not used).
 	std::string _pidFile;
 	bool _pidFileWritten = false;
+	bool _tokenOptionGiven = false;
+	std::string _tokenName;
+	std::int64_t _tokenExpiresMs = 0;
+	CrossChat::Relay::RelayTokenQuota _tokenQuota;
+	bool _tokenAdmin = false;
 };
 
 

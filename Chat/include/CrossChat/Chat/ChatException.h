@@ -32,6 +32,10 @@ POCO_DECLARE_EXCEPTION(, StoreVersionException, StoreException)
 POCO_DECLARE_EXCEPTION(, StoreLockedException, StoreException)
 	/// Another connection (another process, or another ChatStore) has the database open.
 
+POCO_DECLARE_EXCEPTION(, EnvelopeException, Poco::DataFormatException)
+	/// A mailbox envelope cannot be opened: malformed, sealed for another peer or to a pre-key
+	/// we no longer hold, changed on the way, or not signed by the key it names.
+
 
 } } // namespace CrossChat::Chat
 

@@ -12,6 +12,7 @@
 
 #include "CrossChat/Discovery/LanDiscovery.h"
 #include "CrossChat/Chat/ChatStore.h"
+#include "CrossChat/Chat/Group.h"
 #include "CrossChat/Chat/PortMapper.h"
 #include "CrossChat/Chat/Relation.h"
 #include "CrossChat/Chat/Transfer.h"
@@ -77,6 +78,9 @@ struct ChatNodeConfig
 	bool portMapping = true;                                  ///< Map the chat port on the gateway (NAT-PMP, UPnP IGD)
 	                                                          ///< and announce the mapped address to the relay.
 	TransferConfig transfers;                                 ///< File transfers (downloads directory, limits).
+	std::string relayToken;                                   ///< A private relay's access token (--relay-token).
+	bool relayMailbox = true;                                 ///< Leave messages for offline contacts in their relay
+	                                                          ///< mailbox, and take ours (sealed envelopes).
 };
 
 
@@ -137,6 +141,9 @@ struct ChatNodeStats
 	std::uint64_t addressesRefused = 0;     ///< Addresses peers gave that the address policy does not let us dial
 	                                        ///< (counted once per address learned).
 	std::uint64_t punchesIgnored = 0;       ///< Punch messages from peers that are not contacts.
+	std::uint64_t mailDeposited = 0;        ///< Envelopes (messages, receipts) left in peers' relay mailboxes.
+	std::uint64_t mailReceived = 0;         ///< Envelopes from our mailbox that opened.
+	std::uint64_t mailRefused = 0;          ///< Envelopes from our mailbox that did not (dropped).
 };
 
 
@@ -356,6 +363,112 @@ public:
 		/// Where received files land.
 
 	const TransferStats& transferStats() const;
+
+	// Groups (Group.h; docs/PROTOCOL.md, "Groups") ------------------------------------------
+	//
+	// A group is named by its ID's text form (64 hex digits, GroupInfo::id). Its membership is
+	// a log signed by its founder and the admins the founder names; messages are signed by
+	// their authors and fanned out over the members' pairwise sessions; a member that was away
+	// catches up from any member when a session comes up. Consent: an invitation is a request
+	// (GroupChange "invited") the user accepts or ignores; the members of the groups we are in
+	// become peers the node connects to for the group (not contacts); leaving or being removed
+	// ends that. With a database, groups and their history survive restarts.
+	// Every call below must be called from the loop thread; handlers run on it. Calls taking a
+	// group throw Poco::InvalidArgumentException for a malformed ID and
+	// Poco::NotFoundException for an unknown group.
+
+	using GroupMessageHandler = std::function<void(const GroupMessage& message)>;
+		/// A member's message, delivered once, in its author's order.
+	using GroupHandler = std::function<void(const GroupChange& change)>;
+		/// Membership, name or invitation changes.
+
+	void setGroupMessageHandler(GroupMessageHandler handler);
+	void setGroupHandler(GroupHandler handler);
+
+	std::string createGroup(const std::string& name, bool shareHistory = false);
+		/// Founds a group (we are its founder and only member) and returns its ID. With
+		/// shareHistory, new members receive the messages written before they joined.
+		/// Throws Poco::InvalidArgumentException for a name that is not 1..64 bytes of UTF-8
+		/// without control characters.
+	void inviteToGroup(const std::string& group, const PeerId& peer);
+		/// Invites peer (it becomes our contact); the invitation goes out when a session is up.
+		/// When the peer accepts, we add it to the log. Throws Poco::IllegalStateException unless
+		/// we are an admin of the group, Poco::InvalidArgumentException for a member or us.
+	void acceptGroupInvitation(const std::string& group);
+		/// Accepts an invitation: our signed join goes to the inviter, who adds us ("joined").
+	void leaveGroup(const std::string& group);
+		/// Leaves the group (a signed entry in its log), or declines an invitation.
+	void kickFromGroup(const std::string& group, const PeerId& peer);
+		/// Removes a member (admins; only the founder removes admins). Its messages after the
+		/// last one we had are refused by every member that has seen the removal.
+	void promoteInGroup(const std::string& group, const PeerId& peer);
+		/// Makes a member an admin (the founder only).
+	void renameGroup(const std::string& group, const std::string& name);
+		/// Renames the group (admins).
+	GroupMessage sendToGroup(const std::string& group, const std::string& text);
+		/// Writes a message to every member (stored first with a database) and returns it.
+		/// Throws Poco::IllegalStateException unless we are a member,
+		/// Poco::InvalidArgumentException for text over SessionProtocol::MAX_TEXT_SIZE or not UTF-8.
+	std::vector<GroupInfo> groups() const;
+		/// Every group we know (member, invited, joining, left, removed), by name.
+	GroupInfo groupMembers(const std::string& group) const;
+		/// The group with its memberList.
+	std::vector<GroupMessage> groupHistory(const std::string& group, std::size_t count, std::int64_t beforeSequence = 0) const;
+		/// The last count messages (at most ChatStore::MAX_PAGE) in the order they were delivered
+		/// (each author's in its order), oldest first; before beforeSequence if positive. Without
+		/// a database, the recent ones kept in memory.
+	std::vector<std::string> resolveGroup(const std::string& query) const;
+		/// IDs of the groups whose ID starts with query (4 or more hex digits), else whose name
+		/// equals query (case-insensitive). More than one is ambiguous.
+	GroupStats groupStats() const;
+		/// Counters of the group service.
+	// Private relays, handles and the relay mailbox ------------------------------------------
+
+	struct HandleAnswer
+		/// What a relay says a handle is bound to, against what we pinned.
+	{
+		std::string handle;                 ///< Lower-case, as asked.
+		std::string relay;                  ///< The relay that answered, "host:port".
+		std::optional<PeerId> id;           ///< The peer the relay binds it to (its signed claim checked);
+		                                    ///< empty if nobody holds it (or on error).
+		std::optional<PeerId> pinned;       ///< What we pinned for handle@relay before, if anything.
+		bool firstUse = false;              ///< Pinned to id just now.
+		bool keyChanged = false;            ///< The relay names another key than the pinned one: not taken.
+		std::string error;                  ///< Why there is no answer.
+	};
+
+	using HandleHandler = std::function<void(const HandleAnswer& answer)>;
+	using DepositedHandler = std::function<void(const std::string& messageId, const PeerId& to)>;
+		/// A waiting message is now also in the recipient's relay mailbox.
+
+	void setDepositedHandler(DepositedHandler handler);
+
+	void claimHandle(const std::string& handle, std::function<void(const std::string& error)> done);
+		/// Claims handle (3 to 32 characters: a-z first, then a-z, 0-9, - or _; upper-case
+		/// letters are lowered) on the relay, first come first served; our announces keep it.
+		/// done gets an empty error on success. Throws Poco::InvalidArgumentException for a
+		/// malformed handle, Poco::IllegalStateException without a relay.
+
+	void releaseHandle(std::function<void(const std::string& error)> done);
+		/// Gives our handle on the relay up. Throws Poco::IllegalStateException without a relay.
+
+	void lookupHandle(const std::string& spec, HandleHandler done);
+		/// spec is "alice" (on the configured relay) or "alice@host[:port]" (on that relay;
+		/// the configured one if host is its host). The first answer for handle@relay is pinned
+		/// (in the store when there is one); a later answer naming another key is reported with
+		/// keyChanged and never replaces the pin. A relay answers only ID and key, never
+		/// addresses. Throws Poco::InvalidArgumentException for a malformed spec,
+		/// Poco::IllegalStateException without a relay to ask.
+
+	bool unpinHandle(const std::string& spec);
+		/// Forgets the pin of handle@relay, so that the next lookup pins what the relay says.
+
+	static std::optional<std::pair<std::string, std::string>> parseHandleSpec(const std::string& spec);
+		/// ("alice", "host[:port]" or "") for "Alice" or "alice@host[:port]"; empty if it is not
+		/// a handle. Safe to call from any thread.
+
+	std::string relayRefusal() const;
+		/// The relay's code if it refused our access token ("token_required", ...); else empty.
 
 private:
 	class Impl;

@@ -22,6 +22,12 @@
 #include <vector>
 
 
+namespace Poco {
+namespace Data {
+class Session;
+} } // namespace Poco::Data
+
+
 namespace CrossChat {
 
 
@@ -195,7 +201,7 @@ public:
 	static constexpr const char* FILE_NAME = "crosschat.db";
 		/// The database's name in the data directory.
 
-	static constexpr int SCHEMA_VERSION = 2;
+	static constexpr int SCHEMA_VERSION = 4;
 		/// The newest schema this code knows; open() migrates older files up to it.
 
 	static constexpr std::size_t MAX_PAGE = 1000;
@@ -397,6 +403,13 @@ public:
 
 	const ChatStoreStats& stats() const;
 		/// Counters since open(). Must be called from the loop thread.
+
+	Poco::Data::Session& database();
+		/// The open connection, for the library's own stores of features that keep their
+		/// tables in this file (groups: GroupStore; their migrations are in ChatStoreSchema).
+		/// Writes outside transaction() commit one statement at a time. Throws
+		/// Poco::IllegalStateException when the store is not open. Must be called from the
+		/// loop thread.
 
 	static std::string searchExpression(const std::string& words, std::size_t maxTerms);
 		/// The FTS5 query search() runs for words: each whitespace-separated word as an FTS5

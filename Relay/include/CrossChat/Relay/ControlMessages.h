@@ -114,6 +114,8 @@ struct ControlWelcome
 	std::optional<bool> natTraversal;          ///< "nat_traversal": false when the relay cannot see the
 	                                           ///< client's address (behind a proxy): no probing, no punching.
 	std::optional<std::uint16_t> probePort;    ///< The relay's NAT probe port, if it has one.
+	std::optional<bool> mailbox;               ///< "mailbox": the relay keeps envelopes for offline peers
+	                                           ///< (mail_fetch, mail, mail_ack).
 	Poco::JSON::Object::Ptr pLimits;           ///< Informational limits (may be null).
 
 	Poco::JSON::Object toBody() const;
@@ -215,6 +217,48 @@ struct PunchMessage
 
 	static const char* phaseName(Phase phase);
 		/// "connect" or "sync".
+};
+
+
+struct ControlMailFetch
+	/// client -> relay: deliver my mailbox, with at most window envelopes unacknowledged at once;
+	/// new deposits follow while the channel stays open.
+{
+	static constexpr const char* NAME = "mail_fetch";
+
+	std::int64_t window = 16;   ///< 1 .. RelayProtocol::MAIL_MAX_WINDOW.
+
+	Poco::JSON::Object toBody() const;
+	static ControlMailFetch fromBody(const Poco::JSON::Object& body);
+	static ControlMailFetch parse(const std::string& frameBody);
+};
+
+
+struct ControlMail
+	/// relay -> client: one sealed envelope from the mailbox (docs/PROTOCOL.md, "Mailbox").
+{
+	static constexpr const char* NAME = "mail";
+
+	std::string id;                 ///< The relay's name for it: 32 lower-case hex digits.
+	std::int64_t depositedMs = 0;   ///< "ts": when it was deposited (the relay's wall clock).
+	std::string envelope;           ///< The envelope's bytes (base64 on the wire).
+
+	Poco::JSON::Object toBody() const;
+	static ControlMail fromBody(const Poco::JSON::Object& body);
+	static ControlMail parse(const std::string& frameBody);
+};
+
+
+struct ControlMailAck
+	/// client -> relay: the envelope is kept (or refused for good): delete it.
+{
+	static constexpr const char* NAME = "mail_ack";
+
+	std::string id;
+
+	Poco::JSON::Object toBody() const;
+	static ControlMailAck fromBody(const Poco::JSON::Object& body);
+	static ControlMailAck parse(const std::string& frameBody);
 };
 
 

@@ -15,6 +15,7 @@
 #include "CrossChat/Identity.h"
 #include "CrossChat/PeerId.h"
 #include "CrossChat/Relay/ControlMessages.h"
+#include "CrossChat/Relay/Prekey.h"
 #include "CrossChat/TcpConnection.h"
 #include "Poco/Net/SocketAddress.h"
 #include "Poco/URI.h"
@@ -44,6 +45,39 @@ struct RelayClientConfig
 	std::chrono::milliseconds requestTimeout{10000}; ///< Per HTTP request, connect included; also the control handshake.
 	std::chrono::milliseconds retryMin{1000};        ///< Reconnect/re-announce backoff, doubled up to retryMax, jittered.
 	std::chrono::milliseconds retryMax{60000};
+	std::string accessToken;                         ///< A private relay's access token: sent as "Authorization:
+	                                                 ///< Bearer <token>" with every request and upgrade.
+	std::vector<Prekey> prekeys;                     ///< Mailbox pre-keys to publish with every announce.
+};
+
+
+struct RelayPrekeys
+	/// A peer's pre-key bundle as a relay handed it out, checked: the key hashes to the ID, and
+	/// only pre-keys whose signature by that key verifies and that have not expired are kept.
+{
+	PeerId id;
+	std::string publicKeyRaw;
+	std::vector<Prekey> prekeys;   ///< Newest expiry first.
+};
+
+
+struct RelayHandle
+	/// A handle's binding as a relay answered it, checked: the key hashes to the ID and signed
+	/// the claim of exactly this handle. A relay can withhold or replay a binding, never forge one.
+{
+	std::string handle;
+	PeerId id;
+	std::string publicKeyRaw;
+	std::int64_t claimTs = 0;
+};
+
+
+struct RelayMail
+	/// One envelope from our mailbox at the relay (acknowledge it with acknowledgeMail()).
+{
+	std::string id;                 ///< The relay's ID for it.
+	std::int64_t depositedMs = 0;
+	std::string envelope;
 };
 
 
@@ -171,6 +205,14 @@ public:
 		/// vouches for it: it is the key that authenticated the sender's control channel).
 	using PunchErrorHandler = std::function<void(const PeerId& peer, const std::string& error)>;
 		/// The relay could not forward our punch message to peer (offline, rate limited, ...).
+	using PrekeysHandler = std::function<void(const std::optional<RelayPrekeys>& prekeys, const std::string& error)>;
+		/// Empty with an empty error: the relay has no usable pre-key of that peer.
+	using DepositHandler = std::function<void(bool kept, const std::string& error)>;
+		/// kept: the relay has stored the envelope durably.
+	using HandleHandler = std::function<void(const std::optional<RelayHandle>& handle, const std::string& error)>;
+		/// A lookup: empty with an empty error if nobody holds the handle; a claim: the handle
+		/// now ours, or an error ("handle alice is taken", ...).
+	using MailHandler = std::function<void(const RelayMail& mail)>;
 
 	RelayClient(EventLoop& loop, const Identity& identity, RelayClientConfig config);
 		/// Must be called from the loop thread. Nothing happens before start().
@@ -222,6 +264,42 @@ public:
 	bool sendPunch(const PunchMessage& message);
 		/// Sends a punch message to message.peer through the relay (message.peer is the target).
 		/// Returns false, sending nothing, unless the control channel is online.
+
+	// Private relays, handles, pre-keys and the mailbox ----------------------------------------
+
+	std::string refusal() const;
+		/// The relay's code when it refused our access token ("token_required", "token_invalid",
+		/// "token_revoked", "token_expired"): the client then stays OFFLINE and does not retry
+		/// (a token does not get better by asking again); empty otherwise.
+
+	void setPrekeys(const std::vector<Prekey>& prekeys);
+		/// The pre-keys published with every announce; re-announces at once if they changed.
+
+	void fetchPrekeys(const PeerId& peer, PrekeysHandler handler);
+		/// GET /api/v1/prekeys/<id>, checked (see RelayPrekeys). Works before start(); the handler
+		/// is called later, unless the client is stopped first.
+
+	void deposit(const PeerId& recipient, const std::string& envelope, DepositHandler handler);
+		/// POST /api/v1/mailbox/<id> with the envelope (not signed: the relay does not learn the
+		/// sender). Works before start().
+
+	void claimHandle(const std::string& handle, HandleHandler handler);
+		/// Signed POST /api/v1/handles with our signed claim of handle (lower-case, see
+		/// RelayProtocol::isValidHandle()). Works before start().
+
+	void releaseHandle(std::function<void(const std::string& error)> handler);
+		/// Signed DELETE /api/v1/handles. Works before start().
+
+	void lookupHandle(const std::string& handle, HandleHandler handler);
+		/// GET /api/v1/handles/<handle>, checked (see RelayHandle). Works before start().
+
+	void setMailHandler(MailHandler handler);
+		/// With a handler, the client asks a relay that keeps mail (welcome.mailbox) for its
+		/// envelopes every time the control channel comes up (mail_fetch), and passes each one on.
+
+	void acknowledgeMail(const std::string& mailId);
+		/// The envelope is kept (or refused for good): the relay deletes it. Ignored while the
+		/// control channel is down (the relay sends it again next time).
 
 	std::uint16_t punchPort() const;
 		/// The control channel's local port (bound with SO_REUSEADDR and SO_REUSEPORT), which the

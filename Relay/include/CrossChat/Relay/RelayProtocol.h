@@ -54,6 +54,7 @@ class RelayProtocol
 	///   client -> punch {to, phase, addrs, nat, attempt, reply}
 	///                                         relay -> punch {from, phase, addrs, nat, attempt, reply}
 	///   relay -> error {code, message, peer}  (about a punch to peer; the channel stays open)
+	///   client -> mail_fetch {window}        relay -> mail {id, ts, envelope}   client -> mail_ack {id}
 	/// auth.signature signs controlSigningString(nonce). welcome.probe_port (optional) names the
 	/// relay's NAT probe port: a TCP connection to it gets one line {"observed":"ip:port"} and
 	/// is closed. punch: hole-punch coordination (DCUtR-like), see docs/PROTOCOL.md, "Hole punching".
@@ -78,6 +79,38 @@ public:
 	static constexpr std::size_t PUNCH_MAX_ADDRESSES = 16;   ///< Candidates in one punch message.
 	static constexpr std::int64_t PUNCH_MAX_ATTEMPT = 1000;
 	static constexpr std::size_t PROBE_MAX_LINE = 128;       ///< The probe port's answer, newline included.
+
+	// Private relays, handles, pre-keys and the mailbox (docs/PROTOCOL.md, "Private relays",
+	// "Handles", "Mailbox").
+	static constexpr const char* HEADER_AUTHORIZATION = "Authorization";   ///< "Bearer <token>" (RFC 6750).
+	static constexpr std::size_t HANDLE_MIN_SIZE = 3;
+	static constexpr std::size_t HANDLE_MAX_SIZE = 32;
+	static constexpr std::size_t MAX_PREKEYS = 4;            ///< Pre-keys in one announce.
+	static constexpr std::size_t PREKEY_SIZE = 32;           ///< An X25519 public key.
+	static constexpr const char* MAIL_MAGIC = "CXM1";
+	static constexpr std::uint8_t MAIL_VERSION = 1;
+	static constexpr std::uint8_t MAIL_SUITE_HPKE_X25519_CHACHA20 = 1;   ///< HPKE base, DHKEM(X25519, HKDF-SHA256),
+	                                                                      ///< HKDF-SHA256, ChaCha20-Poly1305.
+	static constexpr std::size_t MAIL_RECIPIENT_OFFSET = 6;  ///< magic 4, version 1, suite 1.
+	static constexpr std::size_t MAIL_PREKEY_OFFSET = 38;    ///< ... recipient ID 32.
+	static constexpr std::size_t MAIL_ENC_OFFSET = 46;       ///< ... pre-key ID 8.
+	static constexpr std::size_t MAIL_HEADER_SIZE = 78;      ///< ... enc 32: the cleartext header.
+	static constexpr std::size_t MAIL_MIN_SIZE = MAIL_HEADER_SIZE + 16;   ///< Header and an AEAD tag.
+	static constexpr std::size_t MAX_ENVELOPE_SIZE = 64 * 1024;   ///< What relay.maxEnvelopeSize may be at most
+	                                                              ///< (its default: 24 KiB).
+	static constexpr std::size_t CLIENT_CONTROL_FRAME = 96 * 1024;   ///< A client takes control frames this large
+	                                                              ///< (a mail frame carries a base64 envelope).
+	static constexpr std::int64_t MAIL_MAX_WINDOW = 64;      ///< Envelopes in flight on a control channel.
+
+	static bool isValidHandle(const std::string& handle);
+		/// 3 to 32 characters: a lower-case ASCII letter, then lower-case letters, digits, '-' or '_'.
+
+	static std::string handleSigningString(const std::string& handle, std::int64_t timestampMs);
+		/// "CXR1-handle\n" handle "\n" timestamp: what a peer signs to claim a handle.
+
+	static std::string prekeySigningString(std::uint64_t id, const std::string& publicKey, std::int64_t expiresMs);
+		/// "CXP1" || id (8 bytes) || publicKey (32 bytes) || expiresMs (8 bytes), big-endian:
+		/// what a peer signs to publish a pre-key.
 
 	static std::string signingString(const std::string& method, const std::string& pathAndQuery,
 		const std::string& body, std::int64_t timestampMs, const std::string& nonce);

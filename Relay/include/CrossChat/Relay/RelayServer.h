@@ -24,6 +24,14 @@ namespace CrossChat {
 namespace Relay {
 
 
+enum class RelayAccess
+	/// Who may use a relay (relay.access).
+{
+	OPEN,    ///< Anyone ("open").
+	TOKEN    ///< Every API call and control channel needs an access token ("token").
+};
+
+
 struct RelayServerConfig
 	/// Every setting of crosschat-relay (relay.* in crosschat-relay.properties), with defaults.
 	/// Limits marked "0 = auto" are derived at start from the descriptor limit (see
@@ -81,6 +89,28 @@ struct RelayServerConfig
 	std::chrono::seconds drainTimeout{10};               ///< drain(): longest wait for work in progress.
 	unsigned descriptorReserve = 64;                     ///< Descriptors kept out of every connection budget.
 
+	// Persistence, private relays, handles and the mailbox.
+	std::string dataDir;                                 ///< Where the relay's database (relay.db) lives; created (0700) if
+	                                                     ///< missing. Empty or ":memory:": nothing survives a restart
+	                                                     ///< (the library's default; crosschat-relay's is a directory).
+	RelayAccess access = RelayAccess::OPEN;              ///< TOKEN: "Authorization: Bearer <token>" on every API call,
+	                                                     ///< tunnel join and control channel (tokens: crosschat-relay token).
+	bool adminStatus = false;                            ///< The status page and /metrics need an admin token, and /health
+	                                                     ///< shows only its status without one (relay.statusAccess = admin).
+	std::size_t maxHandles = 100000;                     ///< Handles held; claims of new ones beyond get 503.
+	std::size_t maxHandlesPerIp = 0;                     ///< ... claimed from one source (0 = auto: maxHandles / 64).
+	std::chrono::seconds handleRelease{30 * 86400};      ///< A handle whose owner has not announced (nor connected) for
+	                                                     ///< this long is released.
+	std::size_t maxEnvelopeSize = 24 * 1024;             ///< Largest mailbox envelope (at most RelayProtocol::MAX_ENVELOPE_SIZE).
+	std::chrono::seconds mailboxTtl{7 * 86400};          ///< An envelope not fetched by then is deleted.
+	std::uint64_t mailboxMaxBytes = 1024ull * 1024 * 1024;     ///< Envelope bytes held in all.
+	std::size_t mailboxPerRecipient = 256;               ///< Envelopes waiting for one peer...
+	std::uint64_t mailboxBytesPerRecipient = 4 * 1024 * 1024;  ///< ... and their bytes.
+	std::uint64_t mailboxBytesPerIp = 0;                 ///< Bytes waiting that one source deposited (0 = auto: 1/64 of
+	                                                     ///< mailboxMaxBytes).
+	std::size_t mailboxPerIpPerRecipient = 0;            ///< Envelopes one source may leave for one peer (0 = auto:
+	                                                     ///< mailboxPerRecipient / 4): strangers cannot fill a box.
+
 	std::function<std::chrono::steady_clock::time_point()> clock;
 		///< Tests only: replaces steady_clock::now() for rate limits, expiry and timeouts checks.
 };
@@ -127,8 +157,11 @@ public:
 	RelayServer& operator=(const RelayServer&) = delete;
 
 	void start();
-		/// Raises the descriptor limit, binds and starts serving. Throws Poco::Net::NetException
-		/// ("port N is taken ...") if the address cannot be bound.
+		/// Opens the data directory (DataDirectory: one relay per directory) and its database and
+		/// loads what it holds, raises the descriptor limit, binds and starts serving. Throws
+		/// Poco::Net::NetException ("port N is taken ...") if the address cannot be bound,
+		/// DataDirectoryException (or DataDirectoryInUseException) for an unusable or busy data
+		/// directory, Poco::Exception naming the file for an unusable database.
 
 	void drain();
 		/// Graceful shutdown (SIGTERM): stops accepting, tells every control channel to go away
@@ -153,6 +186,10 @@ public:
 
 	std::string healthJson() const;
 		/// The document served at /health (at most RelayApi::PAGE_CACHE old).
+
+	void flush();
+		/// Waits until every write queued to the database so far is committed (nothing to do
+		/// without a data directory). For tests and benchmarks.
 
 private:
 	class Impl;

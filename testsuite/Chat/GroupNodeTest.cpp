@@ -1,0 +1,184 @@
+//
+// GroupNodeTest.cpp
+//
+// testsuite: group conversations through ChatNode over loopback: invitations, fan-out over
+// real sessions, a member away (stopped) that catches up after a restart from its database.
+// All nodes share one EventLoop in the test thread; tests wait for events (runUntil), the
+// time limit only turns a hang into a failure.
+//
+
+
+#include "GroupNodeTest.h"
+#include "../TestSupport.h"
+#include "CrossChat/Chat/ChatNode.h"
+#include "CrossChat/EventLoop.h"
+#include "CrossChat/Identity.h"
+#include "Poco/Exception.h"
+#include "Poco/File.h"
+#include "Poco/TemporaryFile.h"
+#include <map>
+#include <memory>
+#include <sys/stat.h>
+
+
+using namespace CrossChat;
+using namespace CrossChat::Chat;
+using namespace std::chrono_literals;
+using CrossChat::Test::runUntil;
+
+
+namespace {
+
+
+ChatNodeConfig config(const std::string& name, const std::string& database = std::string())
+{
+	ChatNodeConfig config;
+	config.name = name;
+	config.listenAddress = Poco::Net::SocketAddress("127.0.0.1", 0);
+	config.enableLan = false;
+	config.portMapping = false;
+	config.reconnectMin = 20ms;
+	config.reconnectMax = 200ms;
+	config.connectTimeout = 2000ms;
+	config.databasePath = database;
+	return config;
+}
+
+
+struct Member
+{
+	Member(EventLoop& loop, const std::string& name, const std::string& database = std::string(),
+		const Identity& given = Identity::generate()):
+		identity(given),
+		node(std::make_unique<ChatNode>(loop, identity, config(name, database)))
+	{
+		attach();
+	}
+
+	void attach()
+	{
+		node->setGroupMessageHandler([this](const GroupMessage& message) { messages.push_back(message); });
+		node->setGroupHandler([this](const GroupChange& change) { changes.push_back(change); });
+	}
+
+	bool saw(const std::string& kind) const
+	{
+		for (const GroupChange& change: changes) if (change.kind == kind) return true;
+		return false;
+	}
+
+	Identity identity;
+	std::unique_ptr<ChatNode> node;
+	std::vector<GroupMessage> messages;
+	std::vector<GroupChange> changes;
+};
+
+
+void meet(Member& a, Member& b)
+{
+	a.node->addPeerAddress(b.identity.peerId(), Poco::Net::SocketAddress("127.0.0.1", b.node->port()));
+	b.node->addPeerAddress(a.identity.peerId(), Poco::Net::SocketAddress("127.0.0.1", a.node->port()));
+}
+
+
+std::map<std::string, std::vector<std::uint64_t>> perAuthor(const std::vector<GroupMessage>& history)
+	/// Each author's sequence numbers in the order they were delivered.
+{
+	std::map<std::string, std::vector<std::uint64_t>> result;
+	for (const GroupMessage& message: history) result[message.from.toString()].push_back(message.seq);
+	return result;
+}
+
+
+} // namespace
+
+
+void GroupNodeTest::testThreeMembersOneAway()
+{
+	const std::string dir = Poco::TemporaryFile::tempName();
+	Poco::File(dir).createDirectories();
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
+	EventLoop loop;
+	Member alice(loop, "alice", dir + "/alice.db");
+	Member bob(loop, "bob", dir + "/bob.db");
+	Member carol(loop, "carol", dir + "/carol.db");
+	alice.node->start();
+	bob.node->start();
+	carol.node->start();
+	meet(alice, bob);
+	meet(alice, carol);
+	meet(bob, carol);
+
+	const std::string group = alice.node->createGroup("trio");
+	alice.node->inviteToGroup(group, bob.identity.peerId());
+	alice.node->inviteToGroup(group, carol.identity.peerId());
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.saw("invited") && carol.saw("invited"); }));
+	// An invitation is only a request: nothing joins until the user accepts.
+	CPPUNIT_ASSERT_EQUAL(std::string("invited"), bob.node->groups().front().state);
+	bob.node->acceptGroupInvitation(group);
+	carol.node->acceptGroupInvitation(group);
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		return bob.saw("joined") && carol.saw("joined") && bob.node->groupMembers(group).members == 3
+			&& carol.node->groupMembers(group).members == 3;
+	}));
+
+	alice.node->sendToGroup(group, "hello both");
+	bob.node->sendToGroup(group, "hi");
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return carol.messages.size() == 2 && bob.messages.size() == 1 && alice.messages.size() == 1; }));
+	CPPUNIT_ASSERT_EQUAL(group, carol.messages.front().group);
+
+	// carol goes away; alice and bob go on.
+	const Identity carolId = carol.identity;
+	carol.node->stop();
+	carol.node.reset();
+	for (int i = 1; i <= 5; ++i) alice.node->sendToGroup(group, "a" + std::to_string(i));
+	for (int i = 1; i <= 4; ++i) bob.node->sendToGroup(group, "b" + std::to_string(i));
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.messages.size() == 6 && alice.messages.size() == 5; }));
+
+	// carol is back (a new process on her database) and catches up.
+	Member back(loop, "carol", dir + "/carol.db", carolId);
+	back.node->start();
+	meet(alice, back);
+	meet(bob, back);
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return back.node->groupHistory(group, 100).size() == 11; }));
+	const auto a = perAuthor(alice.node->groupHistory(group, 100));
+	const auto b = perAuthor(bob.node->groupHistory(group, 100));
+	const auto c = perAuthor(back.node->groupHistory(group, 100));
+	CPPUNIT_ASSERT(a == b);
+	CPPUNIT_ASSERT(a == c);
+	CPPUNIT_ASSERT((c.at(alice.identity.peerId().toString()) == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+	CPPUNIT_ASSERT((c.at(bob.identity.peerId().toString()) == std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+	// Group peers are not contacts: carol never wrote to bob.
+	const auto bobSeen = back.node->peer(bob.identity.peerId());
+	CPPUNIT_ASSERT(bobSeen && bobSeen->relation == Relation::STRANGER);
+	back.node->stop();
+	alice.node->stop();
+	bob.node->stop();
+	Poco::File(dir).remove(true);
+}
+
+
+void GroupNodeTest::testApiErrors()
+{
+	EventLoop loop;
+	Member alice(loop, "alice");
+	alice.node->start();
+	CPPUNIT_ASSERT_THROW(alice.node->createGroup(""), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(alice.node->createGroup(std::string(65, 'x')), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup("nothex", "x"), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup(std::string(64, 'a'), "x"), Poco::NotFoundException);
+	const std::string group = alice.node->createGroup("solo");
+	CPPUNIT_ASSERT_EQUAL(std::size_t(64), group.size());
+	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup(group, std::string(16 * 1024 + 1, 'x')), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup(group, "caf\xe9"), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(alice.node->inviteToGroup(group, alice.identity.peerId()), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), alice.node->sendToGroup(group, "note to self").seq);
+	CPPUNIT_ASSERT((alice.node->resolveGroup("solo") == std::vector<std::string>{group}));
+	CPPUNIT_ASSERT((alice.node->resolveGroup(group.substr(0, 6)) == std::vector<std::string>{group}));
+	CPPUNIT_ASSERT(alice.node->resolveGroup("other").empty());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), alice.node->groupHistory(group, 10).size());
+	alice.node->leaveGroup(group);
+	CPPUNIT_ASSERT_EQUAL(std::string("left"), alice.node->groups().front().state);
+	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup(group, "x"), Poco::IllegalStateException);
+	alice.node->stop();
+}
