@@ -43,6 +43,7 @@ using State = ChatWindow::State;
 
 constexpr std::size_t MAX_QUEUE = 10000;
 constexpr std::size_t MAX_WINDOWS = 64;
+constexpr std::size_t MAX_HANDLES = 1024;   ///< Handles remembered for Tab completion.
 constexpr std::size_t HISTORY_PAGE = 100;   ///< Messages loaded from the history store per PageUp beyond the top.
 constexpr std::size_t SENDER_COLOURS = 6;
 constexpr wint_t KEY_ESCAPE = 27;
@@ -135,6 +136,7 @@ ScreenUi::ScreenUi(Settings settings):
 	_renderers["message"] = &ScreenUi::renderMessage;
 	_renderers["history"] = &ScreenUi::renderHistory;
 	_renderers["nick"] = &ScreenUi::renderNick;
+	_renderers["whois"] = &ScreenUi::renderWhois;
 	_renderers["sent"] = &ScreenUi::renderSent;
 	_renderers["delivered"] = &ScreenUi::renderDelivered;
 	_renderers["error"] = &ScreenUi::renderError;
@@ -370,6 +372,21 @@ ChatWindow::Line ScreenUi::messageLine(const std::string& stamp, const std::wstr
 void ScreenUi::renderNick(const Poco::JSON::Object& event, const std::string& text)
 {
 	_ownName = member(event, "name");   // our lines from now on
+	renderText(event, text);
+}
+
+
+void ScreenUi::renderWhois(const Poco::JSON::Object& event, const std::string& text)
+{
+	// A handle the relay bound to the key we pinned: Tab completes it from now on.
+	const std::string handle = member(event, "handle");
+	const std::string id = member(event, "id");
+	if (!handle.empty() && !id.empty() && !flag(event, "key_changed") && _handles.size() < MAX_HANDLES)
+	{
+		_handles[handle] = id;
+		const std::string relay = member(event, "relay");
+		if (!relay.empty()) _handles[handle + "@" + relay] = id;
+	}
 	renderText(event, text);
 }
 
@@ -1007,6 +1024,7 @@ Completer::Sources ScreenUi::completionSources() const
 		if (!entry.second.alias.empty()) sources.peers.push_back({entry.second.alias, entry.second.id});
 		sources.peers.push_back({entry.second.name, entry.second.id});
 	}
+	for (const auto& entry: _handles) sources.peers.push_back({entry.first, entry.second});
 	for (std::size_t i = 0; i < _windows.size(); ++i)
 		sources.windows.push_back({static_cast<unsigned>(i + 1), TerminalText::encode(_windows[i]->name())});
 	return sources;

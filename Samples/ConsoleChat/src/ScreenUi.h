@@ -153,6 +153,7 @@ private:
 	void renderMessage(const Poco::JSON::Object& event, const std::string& text);
 	void renderHistory(const Poco::JSON::Object& event, const std::string& text);
 	void renderNick(const Poco::JSON::Object& event, const std::string& text);
+	void renderWhois(const Poco::JSON::Object& event, const std::string& text);
 	void renderSent(const Poco::JSON::Object& event, const std::string& text);
 	void renderDelivered(const Poco::JSON::Object& event, const std::string& text);
 	void renderError(const Poco::JSON::Object& event, const std::string& text);
@@ -226,7 +227,8 @@ private:
 		bool pending = false;              ///< A page was asked for and has not arrived.
 		bool exhausted = false;            ///< Nothing older, or the window is full.
 	};
-	std::map<std::string, Scrollback> _scrollback;   ///< Per conversation window (peer ID).
+	std::map<std::string, Scrollback> _scrollback;
+	std::map<std::string, std::string> _handles;   ///< "alice" and "alice@relay" -> peer ID, from /whois answers.   ///< Per conversation window (peer ID).
 	bool _historyAvailable = false;    ///< The node keeps a database (the ready event says so).
 	std::set<std::string> _requestHinted;  ///< Strangers whose first message got the accept/block hint.
 	std::vector<Command> _commands;
