@@ -15,6 +15,7 @@
 #include "RelayBook.h"
 #include "PeerHost.h"
 #include "PeerService.h"
+#include "TransferService.h"
 #include "CrossChat/Relay/RelayProtocol.h"
 #include "CrossChat/TcpConnection.h"
 #include "CrossChat/TcpListener.h"
@@ -22,6 +23,7 @@
 #include "CrossChat/TlsChannel.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
+#include "Poco/Path.h"
 #include "Poco/String.h"
 #include "Poco/URI.h"
 #include "Poco/UUIDGenerator.h"
@@ -70,7 +72,7 @@ const char* relationName(Relation relation)
 }
 
 
-class ChatNode::Impl: public PeerHost, public Session::Listener, public GroupHost
+class ChatNode::Impl: public PeerHost, public Session::Listener, public GroupHost, private TransferService::Node
 {
 public:
 	struct SessionEntry
@@ -91,10 +93,14 @@ public:
 		_loop(loop),
 		_identity(identity),
 		_config(std::move(config)),
+		_transfers(std::make_unique<TransferService>(static_cast<TransferService::Node&>(*this), _config.transfers)),
 		_groups(*this)
 	{
 		_caps.push_back(SessionProtocol::CAP_NICK);
+		if (!_config.databasePath.empty())
+			_transfers->setDownloadFallback(Poco::Path(_config.databasePath).absolute().parent().append("downloads").toString());
 		addService(_groups);
+		addService(*_transfers);
 	}
 
 	~Impl() override
@@ -657,9 +663,16 @@ public:
 		if (it != _services.end()) it->second->onMessage(peer, message);
 	}
 
+	void serviceData(Peer& peer, std::uint8_t type, const std::string& body) override
+	{
+		auto it = _dataServices.find(type);
+		if (it != _dataServices.end()) it->second->onData(peer, type, body);
+	}
+
 	void addService(PeerService& service)
 	{
 		for (const std::string& name: service.messages()) _services[name] = &service;
+		for (std::uint8_t type: service.dataTypes()) _dataServices[type] = &service;
 		for (const std::string& cap: service.caps()) _caps.push_back(cap);
 		_serviceList.push_back(&service);
 	}
@@ -994,6 +1007,23 @@ public:
 		return total;
 	}
 
+	// TransferService::Node ---------------------------------------------------------------
+
+	Scheduler& transferScheduler() override
+	{
+		return _loop;
+	}
+
+	Peer* transferPeer(const PeerId& id) override
+	{
+		return findPeer(id);
+	}
+
+	ChatStore* transferStore() override
+	{
+		return _store.get();
+	}
+
 	// The relay mailbox ----------------------------------------------------------------------
 
 	std::string relayKey() const
@@ -1202,6 +1232,7 @@ public:
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
 	std::map<std::uint64_t, Session::Ptr> _pending;      ///< Incoming sessions whose peer is not known yet.
 	std::map<std::string, PeerService*> _services;       ///< By the session message names they handle.
+	std::map<std::uint8_t, PeerService*> _dataServices;  ///< By the binary frame types they handle.
 	std::vector<PeerService*> _serviceList;              ///< In the order added (owned below the node's members).
 	std::vector<std::string> _caps;                      ///< Announced in hello.
 	std::uint64_t _nextSerial = 1;
@@ -1214,6 +1245,7 @@ public:
 	RefusedHandler _onRefused;
 	ErrorHandler _onError;
 	RelayHandler _onRelay;
+	std::unique_ptr<TransferService> _transfers;         ///< A service: stopped by stop(), before the peers.
 	GroupMessageHandler _onGroupMessage;
 	GroupHandler _onGroup;
 	std::set<PeerId> _groupPeers;                        ///< Peers we share a group with (GroupService).
@@ -1477,6 +1509,99 @@ std::size_t ChatNode::peerCount() const
 {
 	_pImpl->_loop.assertInLoopThread();
 	return _pImpl->_peers.size();
+}
+
+
+// File transfers ---------------------------------------------------------------------------
+
+
+void ChatNode::setTransferHandler(TransferHandler handler)
+{
+	_pImpl->_loop.assertInLoopThread();
+	_pImpl->_transfers->setHandler(std::move(handler));
+}
+
+
+std::string ChatNode::sendFile(const PeerId& to, const std::string& path)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (to == _pImpl->_identity.peerId()) throw Poco::InvalidArgumentException("cannot send a file to yourself");
+	const Peer* pKnown = _pImpl->findPeer(to);
+	if (pKnown && pKnown->relation() == Relation::BLOCKED)
+		throw Poco::InvalidArgumentException(pKnown->displayName() + " is blocked; /accept it first");
+	_pImpl->contactFor(to);
+	return _pImpl->_transfers->sendFile(to, path);
+}
+
+
+TransferInfo ChatNode::acceptFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (const auto peer = _pImpl->_transfers->peerOf(id))
+	{
+		// Taking a stranger's file accepts the stranger, as a reply would (before its transfer is
+		// stored: a stranger's rows are subject to the store's stranger limits).
+		const Peer* pPeer = _pImpl->findPeer(*peer);
+		if (pPeer && pPeer->relation() == Relation::STRANGER) _pImpl->accept(*peer);
+	}
+	return _pImpl->_transfers->accept(id);
+}
+
+
+TransferInfo ChatNode::rejectFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->reject(id);
+}
+
+
+TransferInfo ChatNode::cancelFile(const std::string& id)
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->cancel(id);
+}
+
+
+std::vector<TransferInfo> ChatNode::transfers() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->transfers();
+}
+
+
+std::vector<TransferInfo> ChatNode::findTransfers(const std::string& idPrefix) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->find(idPrefix);
+}
+
+
+void ChatNode::setAutoAccept(const PeerId& peer, std::uint64_t maxBytes)
+{
+	_pImpl->_loop.assertInLoopThread();
+	if (peer == _pImpl->_identity.peerId()) throw Poco::InvalidArgumentException("cannot auto-accept files from yourself");
+	if (maxBytes > 0) _pImpl->accept(peer);   // an auto-accept setting is for a contact
+	_pImpl->_transfers->setAutoAccept(peer, maxBytes);
+}
+
+
+std::uint64_t ChatNode::autoAccept(const PeerId& peer) const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->autoAccept(peer);
+}
+
+
+std::string ChatNode::downloadDirectory() const
+{
+	_pImpl->_loop.assertInLoopThread();
+	return _pImpl->_transfers->downloadDirectory();
+}
+
+
+const TransferStats& ChatNode::transferStats() const
+{
+	return _pImpl->_transfers->stats();
 }
 
 

@@ -9,6 +9,7 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/MessageSchema.h"
+#include "CrossChat/TcpConnection.h"
 #include "CrossChat/Text.h"
 #include "Poco/JSON/Array.h"
 #include "Poco/Logger.h"
@@ -75,6 +76,25 @@ void ChatSession::start()
 	});
 	_channel->setCloseHandler([weak](const std::string& reason) {
 		if (auto self = weak.lock()) self->onClosed(reason);
+	});
+	// Bulk data (file transfers) waits for the connection to drain past DRAIN_MARK, so chat
+	// frames never queue behind more than that much of it in our output buffer. The mark is
+	// the TCP connection's at the bottom of the stack (under a relay tunnel reached over
+	// https there is the relay's TlsChannel in between); its drain comes up through every
+	// TlsChannel to ours.
+	ByteStream* pStream = _channel->connection().get();
+	for (int depth = 0; depth < 4; ++depth)
+	{
+		auto* pTls = dynamic_cast<TlsChannel*>(pStream);
+		if (!pTls) break;
+		pStream = pTls->connection().get();
+	}
+	if (auto* pTcp = dynamic_cast<TcpConnection*>(pStream)) pTcp->setHighWaterMark(DRAIN_MARK);
+	_channel->setDrainHandler([weak] {
+		auto self = weak.lock();
+		if (!self || self->_closed || !self->_onDrain) return;
+		DrainHandler handler = self->_onDrain;
+		handler();
 	});
 	_handshakeTimer = _channel->connection()->loop().runAfter(_options.handshakeTimeout, [weak] {
 		if (auto self = weak.lock())
@@ -183,6 +203,12 @@ void ChatSession::onRefused(const std::string& messageId, const char* code, cons
 }
 
 
+void ChatSession::onBinary(const Frame& frame)
+{
+	if (_pListener) _pListener->onSessionData(*this, frame.type, frame.body);
+}
+
+
 bool ChatSession::stopped() const
 {
 	return _closed;
@@ -254,6 +280,28 @@ void ChatSession::sendMessage(const std::string& name, const Poco::JSON::Object&
 }
 
 
+void ChatSession::sendData(std::uint8_t type, const std::string& body)
+{
+	if (_closed) return;
+	std::string frame;
+	frame.reserve(FrameCodec::HEADER_SIZE + body.size());
+	_codec.encodeTo(frame, type, body);
+	_channel->send(frame);
+}
+
+
+std::size_t ChatSession::unsentBytes() const
+{
+	return _channel->connection()->bufferedAmount();
+}
+
+
+void ChatSession::setDrainHandler(DrainHandler handler)
+{
+	if (!_closed) _onDrain = std::move(handler);
+}
+
+
 bool ChatSession::peerSupports(const std::string& capability) const
 {
 	return std::find(_peerCaps.begin(), _peerCaps.end(), capability) != _peerCaps.end();
@@ -294,6 +342,7 @@ void ChatSession::onClosed(const std::string& reason)
 	_closed = true;
 	_handshakeTimer.cancel();
 	_keepaliveTimer.cancel();
+	_onDrain = nullptr;
 	if (_pListener) _pListener->onSessionClosed(*this, reason);
 }
 

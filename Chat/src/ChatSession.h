@@ -69,6 +69,9 @@ public:
 	void sendContact(bool accepted) override;
 	void sendMessage(const std::string& name, const Poco::JSON::Object& body) override;
 	bool peerSupports(const std::string& capability) const override;
+	void sendData(std::uint8_t type, const std::string& body) override;
+	std::size_t unsentBytes() const override;
+	void setDrainHandler(DrainHandler handler) override;
 	void close(const std::string& reason) override;
 	void abort(const std::string& reason) override;
 	void detach() override;
@@ -94,6 +97,7 @@ private:
 	void onHello(const std::string& name, const std::vector<std::string>& caps) override;
 	void onMessage(const Message& message) override;
 	void onRefused(const std::string& messageId, const char* code, const std::string& problem) override;
+	void onBinary(const Frame& frame) override;
 	bool stopped() const override;
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void onKeepaliveTick();
@@ -116,6 +120,7 @@ private:
 	LogThrottle _logThrottle;
 	TimerHandle _handshakeTimer;
 	TimerHandle _keepaliveTimer;
+	DrainHandler _onDrain;
 };
 
 

@@ -1176,6 +1176,209 @@ bool ChatStore::forgetPeer(const PeerId& peer)
 }
 
 
+// File transfers ---------------------------------------------------------------------------
+
+
+namespace {
+
+
+using TransferRow = Poco::Tuple<BLOB, std::string, Poco::Int32, Poco::Int32, BLOB, Poco::Int64, BLOB, Poco::Int64,
+	BLOB, BLOB, BLOB, Poco::Int64, BLOB, Poco::Int64, Poco::Int64, BLOB>;
+
+
+StoredTransfer transferOf(const TransferRow& row)
+{
+	StoredTransfer transfer;
+	transfer.peer = peerOf(row.get<0>());
+	transfer.id = row.get<1>();
+	transfer.direction = static_cast<TransferDirection>(row.get<2>());
+	transfer.state = static_cast<TransferState>(row.get<3>());
+	transfer.name = textOf(row.get<4>());
+	transfer.size = static_cast<std::uint64_t>(std::max<Poco::Int64>(row.get<5>(), 0));
+	transfer.sha256 = textOf(row.get<6>());
+	transfer.blockSize = static_cast<std::uint32_t>(row.get<7>());
+	transfer.hashes = textOf(row.get<8>());
+	transfer.have = textOf(row.get<9>());
+	transfer.localPath = textOf(row.get<10>());
+	transfer.fileMtimeNs = row.get<11>();
+	transfer.group = textOf(row.get<12>());
+	transfer.createdMs = row.get<13>();
+	transfer.stateMs = row.get<14>();
+	transfer.error = textOf(row.get<15>());
+	return transfer;
+}
+
+
+BLOB blobOf(const std::string& bytes)
+{
+	return BLOB(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+
+} // namespace
+
+
+void ChatStore::saveTransfer(const StoredTransfer& transfer)
+{
+	if (transfer.id.size() != 32) throw Poco::InvalidArgumentException("a transfer ID has 32 characters");
+	if (transfer.sha256.size() != 32) throw Poco::InvalidArgumentException("a SHA-256 digest has 32 bytes");
+	checkSize(transfer.name, SessionProtocol::MAX_FILE_NAME_SIZE, "file name");
+	checkSize(transfer.group, 64, "group ID");
+	Impl& store = impl();
+	translated(store._path, "save a transfer", [&] {
+		Impl::Scope scope(store, _stats);
+		Poco::Int64 rowId = store.ensurePeer(transfer.peer, Relation::CONTACT).rowId;
+		const bool final = transferStateFinal(transfer.state);
+		std::string id = transfer.id;
+		Poco::Int32 direction = static_cast<Poco::Int32>(transfer.direction);
+		Poco::Int32 state = static_cast<Poco::Int32>(transfer.state);
+		std::string name = transfer.name;
+		Poco::Int64 size = static_cast<Poco::Int64>(transfer.size);
+		BLOB sha256 = blobOf(transfer.sha256);
+		Poco::Int64 blockSize = transfer.blockSize;
+		BLOB hashes = blobOf(final ? std::string() : transfer.hashes);
+		BLOB have = blobOf(final ? std::string() : transfer.have);
+		std::string localPath = transfer.localPath;
+		Poco::Int64 mtime = transfer.fileMtimeNs;
+		std::string group = transfer.group;
+		Poco::Int64 created = transfer.createdMs > 0 ? transfer.createdMs : nowMs();
+		Poco::Int64 stateMs = nowMs();
+		std::string error = utf8Prefix(transfer.error, MAX_REASON_SIZE);
+		store._session << "INSERT INTO transfers (peer, transfer_id, direction, state, name, size, sha256, block_size,"
+			" hashes, have, local_path, file_mtime_ns, group_id, created_ms, state_ms, error)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, x''), coalesce(?, x''), ?, ?, ?, ?, ?, ?)"
+			" ON CONFLICT (peer, direction, transfer_id) DO UPDATE SET state = excluded.state, name = excluded.name,"
+			" size = excluded.size, sha256 = excluded.sha256, block_size = excluded.block_size, hashes = excluded.hashes,"
+			" have = excluded.have, local_path = excluded.local_path, file_mtime_ns = excluded.file_mtime_ns,"
+			" group_id = excluded.group_id, state_ms = excluded.state_ms, error = excluded.error",
+			use(rowId), use(id), use(direction), use(state), use(name), use(size), use(sha256), use(blockSize),
+			use(hashes), use(have), use(localPath), use(mtime), use(group), use(created), use(stateMs), use(error), now;
+		scope.commit();
+	});
+}
+
+
+bool ChatStore::setTransferState(const PeerId& peer, TransferDirection direction, const std::string& id, TransferState state,
+	const std::string& error)
+{
+	Impl& store = impl();
+	return translated(store._path, "save a transfer's state", [&] {
+		Impl::Scope scope(store, _stats);
+		BLOB key = blobOf(peer);
+		Poco::Int32 directionValue = static_cast<Poco::Int32>(direction);
+		Poco::Int32 stateValue = static_cast<Poco::Int32>(state);
+		Poco::Int64 stateMs = nowMs();
+		std::string reason = utf8Prefix(error, MAX_REASON_SIZE);
+		std::string transferId = id;
+		Statement statement = transferStateFinal(state)
+			? (store._session << "UPDATE transfers SET state = ?, state_ms = ?, error = ?, hashes = x'', have = x''"
+				" WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = ? AND transfer_id = ?",
+				use(stateValue), use(stateMs), use(reason), use(key), use(directionValue), use(transferId))
+			: (store._session << "UPDATE transfers SET state = ?, state_ms = ?, error = ?"
+				" WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = ? AND transfer_id = ?",
+				use(stateValue), use(stateMs), use(reason), use(key), use(directionValue), use(transferId));
+		const bool changed = statement.execute() > 0;
+		scope.commit();
+		return changed;
+	});
+}
+
+
+bool ChatStore::setTransferHave(const PeerId& peer, const std::string& id, const std::string& have)
+{
+	Impl& store = impl();
+	return translated(store._path, "save a transfer's progress", [&] {
+		Impl::Scope scope(store, _stats);
+		BLOB key = blobOf(peer);
+		BLOB bits = blobOf(have);
+		std::string transferId = id;
+		Statement statement = (store._session << ChatStoreSchema::Sql::UPDATE_TRANSFER_HAVE, use(bits), use(key), use(transferId));
+		const bool changed = statement.execute() > 0;
+		scope.commit();
+		return changed;
+	});
+}
+
+
+std::optional<StoredTransfer> ChatStore::transfer(const PeerId& peer, TransferDirection direction, const std::string& id) const
+{
+	Impl& store = impl();
+	return translated(store._path, "read a transfer", [&]() -> std::optional<StoredTransfer> {
+		BLOB key = blobOf(peer);
+		Poco::Int32 directionValue = static_cast<Poco::Int32>(direction);
+		std::string transferId = id;
+		std::vector<TransferRow> rows;
+		store._session << ChatStoreSchema::Sql::TRANSFER, use(key), use(directionValue), use(transferId), into(rows), now;
+		if (rows.empty()) return std::nullopt;
+		return transferOf(rows.front());
+	});
+}
+
+
+std::vector<StoredTransfer> ChatStore::activeTransfers() const
+{
+	Impl& store = impl();
+	return translated(store._path, "read the transfers", [&] {
+		std::vector<TransferRow> rows;
+		store._session << ChatStoreSchema::Sql::ACTIVE_TRANSFERS, into(rows), now;
+		std::vector<StoredTransfer> result;
+		result.reserve(rows.size());
+		for (const TransferRow& row: rows) result.push_back(transferOf(row));
+		return result;
+	});
+}
+
+
+std::vector<StoredTransfer> ChatStore::recentTransfers(std::size_t count) const
+{
+	Impl& store = impl();
+	return translated(store._path, "read the transfers", [&] {
+		Poco::Int64 limit = static_cast<Poco::Int64>(std::min(count, MAX_PAGE));
+		std::vector<TransferRow> rows;
+		store._session << ChatStoreSchema::Sql::RECENT_TRANSFERS, use(limit), into(rows), now;
+		std::vector<StoredTransfer> result;
+		result.reserve(rows.size());
+		for (const TransferRow& row: rows) result.push_back(transferOf(row));
+		return result;
+	});
+}
+
+
+void ChatStore::setAutoAccept(const PeerId& peer, std::uint64_t maxBytes)
+{
+	Impl& store = impl();
+	translated(store._path, "save the auto-accept setting", [&] {
+		Impl::Scope scope(store, _stats);
+		Poco::Int64 rowId = store.ensurePeer(peer, Relation::CONTACT).rowId;
+		if (maxBytes == 0)
+		{
+			store._session << "DELETE FROM file_auto_accept WHERE peer = ?", use(rowId), now;
+		}
+		else
+		{
+			Poco::Int64 limit = static_cast<Poco::Int64>(std::min<std::uint64_t>(maxBytes,
+				static_cast<std::uint64_t>(std::numeric_limits<Poco::Int64>::max())));
+			store._session << "INSERT INTO file_auto_accept (peer, max_bytes) VALUES (?, ?)"
+				" ON CONFLICT (peer) DO UPDATE SET max_bytes = excluded.max_bytes", use(rowId), use(limit), now;
+		}
+		scope.commit();
+	});
+}
+
+
+std::uint64_t ChatStore::autoAccept(const PeerId& peer) const
+{
+	Impl& store = impl();
+	return translated(store._path, "read the auto-accept setting", [&] {
+		BLOB key = blobOf(peer);
+		std::vector<Poco::Int64> limits;
+		store._session << "SELECT a.max_bytes FROM file_auto_accept a JOIN peers p ON p.id = a.peer WHERE p.peer_id = ?",
+			use(key), into(limits), now;
+		return limits.empty() ? std::uint64_t(0) : static_cast<std::uint64_t>(std::max<Poco::Int64>(limits.front(), 0));
+	});
+}
+
+
 std::string ChatStore::check() const
 {
 	Impl& store = impl();

@@ -184,6 +184,44 @@ void relaySchema(Poco::Data::Session& session)
 }
 
 
+void fileTransfersSchema(Poco::Data::Session& session)
+	/// File transfers (issue 11): what resumes a transfer after a restart, and the per-contact
+	/// auto-accept setting.
+{
+	execute(session, {
+		// direction: 0 outgoing, 1 incoming (enum TransferDirection); state: 0 preparing,
+		// 1 offered, 2 transferring, 3 verifying, 4 complete, 5 rejected, 6 cancelled, 7 failed
+		// (enum TransferState). hashes: 32 bytes per block; have: one bit per block verified and
+		// synced to the .part file (incoming). Both are emptied when the transfer ends.
+		"CREATE TABLE transfers ("
+		"  seq           INTEGER PRIMARY KEY AUTOINCREMENT,"
+		"  peer          INTEGER NOT NULL REFERENCES peers (id) ON DELETE CASCADE,"
+		"  transfer_id   TEXT    NOT NULL CHECK (length(transfer_id) = 32),"
+		"  direction     INTEGER NOT NULL CHECK (direction IN (0, 1)),"
+		"  state         INTEGER NOT NULL CHECK (state BETWEEN 0 AND 7),"
+		"  name          TEXT    NOT NULL,"
+		"  size          INTEGER NOT NULL CHECK (size >= 0),"
+		"  sha256        BLOB    NOT NULL,"
+		"  block_size    INTEGER NOT NULL,"
+		"  hashes        BLOB    NOT NULL DEFAULT x'',"
+		"  have          BLOB    NOT NULL DEFAULT x'',"
+		"  local_path    TEXT    NOT NULL DEFAULT '',"
+		"  file_mtime_ns INTEGER NOT NULL DEFAULT 0,"
+		"  group_id      TEXT    NOT NULL DEFAULT '',"
+		"  created_ms    INTEGER NOT NULL,"
+		"  state_ms      INTEGER NOT NULL,"
+		"  error         TEXT    NOT NULL DEFAULT '')",
+		"CREATE UNIQUE INDEX transfers_by_id ON transfers (peer, direction, transfer_id)",
+		// The transfers to resume at start: only unfinished ones are in it.
+		"CREATE INDEX transfers_active ON transfers (seq) WHERE state < 4",
+		// Offers from a contact up to max_bytes are accepted without asking.
+		"CREATE TABLE file_auto_accept ("
+		"  peer      INTEGER PRIMARY KEY REFERENCES peers (id) ON DELETE CASCADE,"
+		"  max_bytes INTEGER NOT NULL CHECK (max_bytes > 0))"
+	});
+}
+
+
 std::int64_t nowMs()
 {
 	return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -200,6 +238,7 @@ const std::vector<Migration>& migrations()
 		{1, "contacts, conversations, outbox, full-text index", version1},
 		{2, "groups: membership logs and group messages", groupsSchema},
 		{3, "relays: handle pins, own pre-keys, mailbox deposits", relaySchema},
+		{4, "file transfers", fileTransfersSchema},
 	};
 	return steps;
 }

@@ -109,6 +109,17 @@ namespace Sql
 		" WHERE messages_fts MATCH ? ORDER BY messages_fts.rowid DESC LIMIT ?";
 	inline const std::string STRANGER_MESSAGE_COUNT = "SELECT count(*) FROM messages WHERE peer = ?";
 	inline const std::string STRANGER_COUNT = "SELECT count(*) FROM peers WHERE relation = 0";
+	inline const std::string TRANSFER_COLUMNS =
+		"SELECT p.peer_id, t.transfer_id, t.direction, t.state, CAST(t.name AS BLOB), t.size, t.sha256, t.block_size,"
+		" t.hashes, t.have, CAST(t.local_path AS BLOB), t.file_mtime_ns, CAST(t.group_id AS BLOB), t.created_ms,"
+		" t.state_ms, CAST(t.error AS BLOB) FROM transfers t JOIN peers p ON p.id = t.peer ";
+	inline const std::string ACTIVE_TRANSFERS = TRANSFER_COLUMNS + "WHERE t.state < 4 ORDER BY t.seq";
+	inline const std::string TRANSFER = TRANSFER_COLUMNS +
+		"WHERE t.peer = (SELECT id FROM peers WHERE peer_id = ?) AND t.direction = ? AND t.transfer_id = ?";
+	inline const std::string RECENT_TRANSFERS = TRANSFER_COLUMNS + "ORDER BY t.seq DESC LIMIT ?";
+	inline const std::string UPDATE_TRANSFER_HAVE =
+		"UPDATE transfers SET have = coalesce(?, x'') WHERE peer = (SELECT id FROM peers WHERE peer_id = ?) AND direction = 1"
+		" AND transfer_id = ? AND state < 4";
 }
 
 

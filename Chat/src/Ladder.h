@@ -38,7 +38,7 @@ class Ladder
 	/// How one peer is reached, and how a relayed conversation goes direct (PROTOCOL.md, "The
 	/// connection ladder"):
 	///
-	///   dial round   (while messages wait and no session is up; contacts only)
+	///   dial round   (while messages or a service's work wait and no session is up; contacts only)
 	///                each dialable address directly (connectTimeout; relayAddressTimeout for
 	///                addresses the relay gave), then a relay lookup whose new addresses are
 	///                tried the same way, then a relay tunnel; a failed round is repeated after a
@@ -89,8 +89,8 @@ public:
 	Ladder& operator=(const Ladder&) = delete;
 
 	void wanted();
-		/// The peer needs a session (messages wait): starts a dial round unless one runs or a
-		/// session is up.
+		/// The peer needs a session (Peer::wantsSession(): messages or a service's work wait, or
+		/// it is a group peer): starts a dial round unless one runs or a session is up.
 	void established();
 		/// A session came up and is the one in use (ours or the peer's): the dial round ends;
 		/// a relayed one starts upgrade rounds, a direct one ends them.

@@ -139,7 +139,7 @@ bool Peer::trusted() const
 
 bool Peer::wantsSession() const
 {
-	return !_outbox.empty() || (_groupPeer && _relation != Relation::BLOCKED);
+	return waiting() || (_groupPeer && _relation != Relation::BLOCKED);
 }
 
 
@@ -228,7 +228,7 @@ Scheduler::TimePoint Peer::lastActivity() const
 
 bool Peer::idle() const
 {
-	return _sessions.empty() && _outbox.empty() && _ladder.attempts() == 0;
+	return _sessions.empty() && !waiting() && _ladder.attempts() == 0;
 }
 
 
@@ -402,6 +402,23 @@ void Peer::restore(std::vector<Outbox::Entry> messages)
 const Outbox& Peer::outbox() const
 {
 	return _outbox;
+}
+
+
+void Peer::setWaiting(const std::string& service, bool waiting)
+{
+	if (!waiting)
+	{
+		_serviceWork.erase(service);
+		return;
+	}
+	if (_serviceWork.insert(service).second && !(_current && _current->established())) _ladder.wanted();
+}
+
+
+bool Peer::waiting() const
+{
+	return !_outbox.empty() || !_serviceWork.empty();
 }
 
 
@@ -600,6 +617,14 @@ bool Peer::sendMessage(const std::string& name, const Poco::JSON::Object& body)
 {
 	if (!_current || !_current->established()) return false;
 	_current->sendMessage(name, body);
+	return true;
+}
+
+
+bool Peer::sendData(std::uint8_t type, const std::string& body)
+{
+	if (!_current || !_current->established()) return false;
+	_current->sendData(type, body);
 	return true;
 }
 
@@ -853,6 +878,14 @@ void Peer::onSessionMessage(Session& session, const Message& message)
 		onName(message.body->getValue<std::string>("name"));
 	else
 		_host.serviceMessage(*this, message);
+}
+
+
+void Peer::onSessionData(Session& session, std::uint8_t type, const std::string& body)
+{
+	if (_sessions.count(session.serial()) == 0 || !session.established()) return;
+	touch();
+	_host.serviceData(*this, type, body);
 }
 
 

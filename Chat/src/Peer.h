@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -109,7 +110,7 @@ public:
 	bool trusted() const;
 		/// A contact, or a group peer that is not blocked: the ladder may dial and upgrade it.
 	bool wantsSession() const;
-		/// Messages wait for it, or it is a group peer.
+		/// Messages or a service's work wait for it (waiting()), or it is a group peer.
 	const std::string& alias() const;
 	void setAlias(const std::string& alias);
 	const std::string& name() const;
@@ -158,6 +159,11 @@ public:
 	void restore(std::vector<Outbox::Entry> messages);
 		/// Messages that waited before a restart, in order; sent when a session exists.
 	const Outbox& outbox() const;
+	void setWaiting(const std::string& service, bool waiting);
+		/// A service (file transfer, ...) has work for this peer that needs a session (or no
+		/// longer has): the ladder connects for it as for waiting messages (contacts only).
+	bool waiting() const;
+		/// Messages wait in the outbox, or a service has work waiting: worth a session.
 
 	// Sessions -----------------------------------------------------------------------------
 
@@ -165,6 +171,9 @@ public:
 		/// An incoming session (TLS done, peerId() is us): the peer takes it over.
 	bool sendMessage(const std::string& name, const Poco::JSON::Object& body);
 		/// On the session in use, if there is one (false otherwise): for the node's services.
+	bool sendData(std::uint8_t type, const std::string& body);
+		/// A binary frame on the session in use, if there is one (false otherwise): for the
+		/// node's services.
 	bool supports(const std::string& capability) const;
 		/// The session in use's peer announced capability in its hello.
 	void announceName(const std::string& name);
@@ -186,6 +195,7 @@ public:
 	void onSessionMessage(Session& session, const Message& message) override;
 	void onSessionRefusedInput(Session& session, const std::string& messageId, const std::string& problem) override;
 	void onSessionClosed(Session& session, const std::string& reason) override;
+	void onSessionData(Session& session, std::uint8_t type, const std::string& body) override;
 
 	// For the Ladder ----------------------------------------------------------------------
 
@@ -250,6 +260,7 @@ private:
 	std::vector<Session::Ptr> _spares;   ///< Established sessions the peer dialed besides _current, kept until
 	                                     ///< the peer (their dialer) closes the one it does not keep.
 	Outbox _outbox;
+	std::set<std::string> _serviceWork;   ///< Services with work waiting for a session.
 	TimerHandle _receiptTimer;
 	TimerHandle _handoverTimer;        ///< Armed while the peer's move to a direct session is awaited.
 	std::unordered_set<std::string> _seen;

@@ -89,6 +89,8 @@ public:
 	virtual void peerChanged(ChatNode::PeerChange change, Peer& peer) = 0;
 	virtual void serviceMessage(Peer& peer, const Message& message) = 0;
 		/// A message for one of the node's services (not text, receipt, refuse or contact).
+	virtual void serviceData(Peer& peer, std::uint8_t type, const std::string& body) = 0;
+		/// A binary frame (SessionProtocol::isBinary(type)) for one of the node's services.
 	virtual void messageReceived(Peer& peer, const ChatMessage& message) = 0;
 		/// A new text message (duplicates already dropped).
 	virtual bool isDuplicate(Peer& peer, const std::string& messageId) = 0;

@@ -51,6 +51,12 @@ public:
 	virtual void onMessage(Peer& peer, const Message& message) = 0;
 		/// One of its messages from peer (schema-checked).
 
+	virtual std::vector<std::uint8_t> dataTypes() const { return {}; }
+		/// The binary frame types it handles (SessionProtocol::isBinary()); none by default.
+
+	virtual void onData(Peer& /*peer*/, std::uint8_t /*type*/, const std::string& /*body*/) {}
+		/// One of its binary frames from peer, unparsed (the service's own codec checks it).
+
 	virtual void onPeerChanged(Peer& peer, ChatNode::PeerChange change) = 0;
 
 	virtual void start() = 0;

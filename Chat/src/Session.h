@@ -16,7 +16,9 @@
 #include "CrossChat/PeerId.h"
 #include "Poco/JSON/Object.h"
 #include "Poco/Net/SocketAddress.h"
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -64,7 +66,16 @@ public:
 			/// readable one; messageId is empty otherwise). The session goes on.
 		virtual void onSessionClosed(Session& session, const std::string& reason) = 0;
 			/// Called once; reason is empty for an orderly close.
+		virtual void onSessionData(Session& /*session*/, std::uint8_t /*type*/, const std::string& /*body*/) {}
+			/// A binary frame (SessionProtocol::isBinary(type), e.g. file data) after the
+			/// handshake, unparsed. Ignored by default.
 	};
+
+	using DrainHandler = std::function<void()>;
+
+	static constexpr std::size_t DRAIN_MARK = 64 * 1024;
+		/// Unsent bytes above which a bulk sender (a file transfer) stops writing and waits for
+		/// the drain handler, so that chat frames never queue behind more than this much of it.
 
 	virtual ~Session() = default;
 
@@ -82,6 +93,14 @@ public:
 		/// node's services (PeerService). Nothing is sent on a closed session.
 	virtual bool peerSupports(const std::string& capability) const = 0;
 		/// True if the peer's hello listed capability in its caps (what it can parse).
+	virtual void sendData(std::uint8_t type, const std::string& body) = 0;
+		/// A binary frame (SessionProtocol::isBinary(type)) for the node's services; body is the
+		/// whole frame body. Nothing is sent on a closed session.
+	virtual std::size_t unsentBytes() const = 0;
+		/// Bytes handed to the session that its connection has not yet written to the socket.
+	virtual void setDrainHandler(DrainHandler handler) = 0;
+		/// Called (on the loop, never from inside a send) each time unsentBytes() has fallen to 0
+		/// after it exceeded DRAIN_MARK; empty: none. The session holds it until it closes.
 
 	virtual void close(const std::string& reason) = 0;
 		/// Sends a close message, then closes. The Listener still gets onSessionClosed.

@@ -12,6 +12,49 @@ namespace CrossChat {
 namespace Chat {
 
 
+namespace {
+
+
+void declareFileMessages(MessageCatalog& c)
+	/// File transfer (types 32..47). Ids are 32 lowercase hex characters (16 random bytes), hashes
+	/// 64 (SHA-256); TransferProtocol checks their form, the schema their length.
+{
+	constexpr std::size_t ID = 32;
+	constexpr std::size_t HASH = 64;
+	c.declare(32, "file-offer", MessageSchema()
+		.requireString("id", ID, ID)
+		.requireString("name", 1, SessionProtocol::MAX_FILE_NAME_SIZE)
+		.requireInteger("size", 0, std::int64_t(1) << 40)
+		.requireString("sha256", HASH, HASH)
+		.requireInteger("block_size", 1, std::int64_t(1) << 24)
+		.requireInteger("ts", 0)
+		.optionalString("group", 1, 64));
+	c.declare(33, "file-accept", MessageSchema()
+		.requireString("id", ID, ID));
+	c.declare(34, "file-cancel", MessageSchema()
+		.requireString("id", ID, ID)
+		.requireString("code", 1, 32)
+		.optionalString("reason", 0, 256));
+	c.declare(35, "file-hashes-get", MessageSchema()
+		.requireString("id", ID, ID)
+		.requireInteger("first", 0, std::int64_t(1) << 32)
+		.requireInteger("count", 1, static_cast<std::int64_t>(SessionProtocol::MAX_HASHES_PER_MESSAGE)));
+	c.declare(36, "file-hashes", MessageSchema()
+		.requireString("id", ID, ID)
+		.requireInteger("first", 0, std::int64_t(1) << 32)
+		.requireArray("hashes", SessionProtocol::MAX_HASHES_PER_MESSAGE));
+	c.declare(37, "file-get", MessageSchema()
+		.requireString("id", ID, ID)
+		.requireInteger("round", 0, 0xFFFFFFFFLL)
+		.requireArray("blocks", SessionProtocol::MAX_BLOCKS_PER_GET));
+	c.declare(38, "file-done", MessageSchema()
+		.requireString("id", ID, ID));
+}
+
+
+} // namespace
+
+
 const MessageCatalog& SessionProtocol::catalog()
 {
 	static const MessageCatalog catalog = [] {
@@ -72,9 +115,16 @@ const MessageCatalog& SessionProtocol::catalog()
 		c.declare(22, "group_want", MessageSchema()
 			.requireString("group", 64, 64)
 			.requireArray("want", 32));
+		declareFileMessages(c);
 		return c;
 	}();
 	return catalog;
+}
+
+
+bool SessionProtocol::isBinary(std::uint8_t type)
+{
+	return type == FILE_DATA;
 }
 
 

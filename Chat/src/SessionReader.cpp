@@ -39,6 +39,12 @@ void SessionReader::feed(const char* data, std::size_t size)
 void SessionReader::handle(const Frame& frame)
 {
 	const MessageCatalog& catalog = SessionProtocol::catalog();
+	if (SessionProtocol::isBinary(frame.type))
+	{
+		if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");
+		_handler.onBinary(frame);
+		return;
+	}
 	if (!catalog.has(frame.type)) return;   // a newer peer's message: skipped, so the protocol can grow
 	if (frame.type == catalog.typeOf("hello"))
 	{

@@ -33,7 +33,8 @@ class SessionReader
 	///   - after hello, one bad item costs one error: a text that fails its schema or is not
 	///     UTF-8 is reported to onRefused() with its id if one can be read (a lossy UTF-8 decode
 	///     is enough), else with an empty id; any other malformed message likewise, without id;
-	///   - ping, close and the rest are handed on, schema-checked.
+	///   - ping, close and the rest are handed on, schema-checked;
+	///   - binary frames (file data) go to onBinary() as they are; before hello they are fatal.
 	///
 	/// Thread rules: not thread-safe; owned by one session on its loop.
 {
@@ -50,6 +51,9 @@ public:
 		virtual void onRefused(const std::string& messageId, const char* code, const std::string& problem) = 0;
 			/// A malformed message was skipped; messageId is empty if none could be read,
 			/// code is SessionProtocol::REFUSE_INVALID_UTF8 or REFUSE_MALFORMED.
+		virtual void onBinary(const Frame& /*frame*/) {}
+			/// A frame of a binary type (SessionProtocol::isBinary()) after hello, unparsed: its
+			/// own parser checks it. Ignored by default.
 		virtual bool stopped() const = 0;
 			/// True once the owner closed the session: the rest of the input is ignored.
 	};

@@ -601,6 +601,80 @@ void ChatStoreTest::testMigrationToNextVersion()
 }
 
 
+void ChatStoreTest::testMigrationFromVersion1()
+{
+	// A database of the first schema (issue 8's), with a conversation in it ...
+	const std::string db = path("v1.db");
+	{
+		auto session = rawSession(db);
+		ChatStoreSchema::configure(session, db);
+		const std::vector<ChatStoreSchema::Migration> first(ChatStoreSchema::migrations().begin(),
+			ChatStoreSchema::migrations().begin() + 1);
+		CPPUNIT_ASSERT_EQUAL(1, ChatStoreSchema::migrate(session, first, db));
+		session << "INSERT INTO peers (peer_id, relation, added_ms) VALUES (zeroblob(32), 1, 1)", now;
+		session << "INSERT INTO messages (peer, direction, msg_id, state, text, sender_ms, local_ms, state_ms)"
+			" VALUES (1, 0, 'm1', 0, 'waiting since version 1', 1, 1, 1)", now;
+	}
+	// (the store insists on a private file; a raw session leaves the umask's mode)
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(db.c_str(), 0600));
+	// ... is brought to the newest version by open(), keeping what it held.
+	ChatStore store(*_pLoop);
+	store.open(db);
+	CPPUNIT_ASSERT_EQUAL(ChatStore::SCHEMA_VERSION, store.schemaVersion());
+	const auto pending = store.pending();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pending.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("waiting since version 1"), pending[0].text);
+	CPPUNIT_ASSERT(store.activeTransfers().empty());
+	CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
+}
+
+
+void ChatStoreTest::testMigrationToFileTransfers()
+{
+	// A database of the version just before the file transfers' step (whatever came before it) ...
+	const std::vector<ChatStoreSchema::Migration>& all = ChatStoreSchema::migrations();
+	const auto files = std::find_if(all.begin(), all.end(),
+		[](const ChatStoreSchema::Migration& step) { return step.description == std::string("file transfers"); });
+	CPPUNIT_ASSERT(files != all.end() && files != all.begin());
+	const std::string db = path("before-files.db");
+	{
+		auto session = rawSession(db);
+		ChatStoreSchema::configure(session, db);
+		const std::vector<ChatStoreSchema::Migration> before(all.begin(), files);
+		CPPUNIT_ASSERT_EQUAL(files->version - 1, ChatStoreSchema::migrate(session, before, db));
+		Poco::Int64 tables = 0;
+		session << "SELECT count(*) FROM sqlite_master WHERE name IN ('transfers', 'file_auto_accept')", into(tables), now;
+		CPPUNIT_ASSERT_EQUAL(Poco::Int64(0), tables);
+		session << "INSERT INTO peers (peer_id, relation, added_ms) VALUES (zeroblob(32), 1, 1)", now;
+		session << "INSERT INTO messages (peer, direction, msg_id, state, text, sender_ms, local_ms, state_ms)"
+			" VALUES (1, 0, 'm1', 0, 'written before file transfers', 1, 1, 1)", now;
+	}
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(db.c_str(), 0600));
+	// ... gains the transfer tables on open(), keeps its messages, and stores transfers.
+	ChatStore store(*_pLoop);
+	store.open(db);
+	CPPUNIT_ASSERT_EQUAL(ChatStore::SCHEMA_VERSION, store.schemaVersion());
+	const auto pending = store.pending();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pending.size());
+	CPPUNIT_ASSERT_EQUAL(std::string("written before file transfers"), pending[0].text);
+	const PeerId contact = pending[0].peer;
+	StoredTransfer transfer;
+	transfer.id = std::string(32, 'a');
+	transfer.peer = contact;
+	transfer.direction = TransferDirection::INCOMING;
+	transfer.state = TransferState::TRANSFERRING;
+	transfer.name = "after-migration.bin";
+	transfer.size = 1;
+	transfer.sha256 = std::string(32, '\x01');
+	transfer.blockSize = 128 * 1024;
+	store.saveTransfer(transfer);
+	store.setAutoAccept(contact, 1000);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), store.activeTransfers().size());
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1000), store.autoAccept(contact));
+	CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
+}
+
+
 void ChatStoreTest::testFailedMigrationRolledBack()
 {
 	const std::string db = path("v1.db");

@@ -30,6 +30,8 @@ class ChatStoreTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testDamagedPagesReported);
 	CPPUNIT_TEST(testNewerVersionRefused);
 	CPPUNIT_TEST(testMigrationToNextVersion);
+	CPPUNIT_TEST(testMigrationFromVersion1);
+	CPPUNIT_TEST(testMigrationToFileTransfers);
 	CPPUNIT_TEST(testFailedMigrationRolledBack);
 	CPPUNIT_TEST(testSecondConnectionRefused);
 	CPPUNIT_TEST(testClosedStore);
@@ -68,6 +70,8 @@ public:
 	void testDamagedPagesReported();
 	void testNewerVersionRefused();
 	void testMigrationToNextVersion();
+	void testMigrationFromVersion1();
+	void testMigrationToFileTransfers();
 	void testFailedMigrationRolledBack();
 	void testSecondConnectionRefused();
 	void testClosedStore();

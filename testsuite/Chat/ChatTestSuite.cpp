@@ -15,6 +15,12 @@
 #include "LadderTest.h"
 #include "AddressPolicyTest.h"
 #include "ChatStoreTest.h"
+#include "ChatTransferTest.h"
+#include "TransferProtocolTest.h"
+#include "SafeFileNameTest.h"
+#include "TransferWindowTest.h"
+#include "PartFileTest.h"
+#include "TransferServiceTest.h"
 #include "GroupLogTest.h"
 #include "GroupServiceTest.h"
 #include "GroupNodeTest.h"
@@ -34,6 +40,12 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(ChatRelayTest::suite());
 	pSuite->addTest(PortMapperTest::suite());
 	pSuite->addTest(ChatStoreTest::suite());
+	pSuite->addTest(TransferProtocolTest::suite());
+	pSuite->addTest(SafeFileNameTest::suite());
+	pSuite->addTest(TransferWindowTest::suite());
+	pSuite->addTest(PartFileTest::suite());
+	pSuite->addTest(TransferServiceTest::suite());
+	pSuite->addTest(ChatTransferTest::suite());
 	pSuite->addTest(GroupLogTest::suite());
 	pSuite->addTest(GroupServiceTest::suite());
 	pSuite->addTest(GroupNodeTest::suite());

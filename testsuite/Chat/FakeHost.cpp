@@ -195,15 +195,24 @@ bool FakeHost::mayDial(const Poco::Net::SocketAddress& address) const
 }
 
 
-void FakeHost::serviceMessage(Chat::Peer&, const Message& message)
+void FakeHost::serviceMessage(Chat::Peer& peer, const Message& message)
 {
 	serviceMessages.push_back(message.name);
+	if (pService) pService->onMessage(peer, message);
+}
+
+
+void FakeHost::serviceData(Chat::Peer& peer, std::uint8_t type, const std::string& body)
+{
+	serviceFrames.push_back(type);
+	if (pService) pService->onData(peer, type, body);
 }
 
 
 void FakeHost::peerChanged(Chat::ChatNode::PeerChange change, Chat::Peer& peer)
 {
 	changes.emplace_back(change, peer.info());
+	if (pService) pService->onPeerChanged(peer, change);
 }
 
 

@@ -12,6 +12,7 @@
 
 #include "FakeSession.h"
 #include "PeerHost.h"
+#include "PeerService.h"
 #include "AddressPolicy.h"
 #include "CrossChat/ManualScheduler.h"
 #include <cstddef>
@@ -130,6 +131,10 @@ public:
 	std::vector<Chat::ChatMessage> messages;
 	std::vector<std::string> deliveredIds;
 	std::vector<std::string> serviceMessages;   ///< Names of the messages routed to the node's services.
+	std::vector<std::uint8_t> serviceFrames;    ///< Types of the binary frames routed to them.
+	Chat::PeerService* pService = nullptr;
+		/// If set, receives what the node would route to its services (messages, binary frames,
+		/// peer changes), as ChatNode does. Not owned.
 	std::vector<Refused> refusedIds;
 	std::vector<std::string> writtenIds;
 	std::vector<std::string> errors;
@@ -156,7 +161,9 @@ public:
 	bool mayDial(const Poco::Net::SocketAddress& address) const override;
 	void peerChanged(Chat::ChatNode::PeerChange change, Chat::Peer& peer) override;
 	void serviceMessage(Chat::Peer& peer, const Message& message) override;
-		/// Recorded in serviceMessages (by name).
+		/// Recorded in serviceMessages (by name), and given to pService.
+	void serviceData(Chat::Peer& peer, std::uint8_t type, const std::string& body) override;
+		/// Recorded in serviceData (by type), and given to pService.
 	void messageReceived(Chat::Peer& peer, const Chat::ChatMessage& message) override;
 	bool isDuplicate(Chat::Peer& peer, const std::string& messageId) override;
 	void delivered(const Chat::Peer& peer, const std::string& messageId) override;

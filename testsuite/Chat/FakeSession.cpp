@@ -123,6 +123,78 @@ void FakeSession::closeByPeer(const std::string& reason)
 }
 
 
+void FakeSession::forwardTo(const Ptr& mirror)
+{
+	_forward = mirror;
+}
+
+
+void FakeSession::deliverData(std::uint8_t type, const std::string& body)
+{
+	if (!established()) throw Poco::IllegalStateException("data on a fake session that is not established");
+	if (_pListener) _pListener->onSessionData(*this, type, body);
+}
+
+
+void FakeSession::deliverMessage(const std::string& name, const Poco::JSON::Object& body)
+{
+	deliver(name, body);
+}
+
+
+void FakeSession::setUnsent(std::size_t bytes)
+{
+	_unsent = bytes;
+}
+
+
+void FakeSession::drain()
+{
+	_unsent = 0;
+	if (_onDrain && !_closed)
+	{
+		DrainHandler handler = _onDrain;
+		handler();
+	}
+}
+
+
+void FakeSession::sendData(std::uint8_t type, const std::string& body)
+{
+	if (_closed) return;
+	if (!Chat::SessionProtocol::isBinary(type)) throw Poco::InvalidArgumentException("sendData() of a JSON message type");
+	_data.emplace_back(type, body);
+	if (auto mirror = _forward.lock())
+	{
+		std::string wire = body;
+		if (dataHook) dataHook(type, wire);
+		std::weak_ptr<FakeSession> weak = mirror;
+		_scheduler.post([weak, type, wire] {
+			auto target = weak.lock();
+			if (target && target->established()) target->deliverData(type, wire);
+		});
+	}
+}
+
+
+std::size_t FakeSession::unsentBytes() const
+{
+	return _unsent;
+}
+
+
+void FakeSession::setDrainHandler(DrainHandler handler)
+{
+	_onDrain = std::move(handler);
+}
+
+
+const std::vector<std::pair<std::uint8_t, std::string>>& FakeSession::dataSent() const
+{
+	return _data;
+}
+
+
 void FakeSession::link(const Ptr& mirror)
 {
 	_mirror = mirror;
@@ -258,6 +330,23 @@ void FakeSession::sendMessage(const std::string& name, const Poco::JSON::Object&
 	std::ostringstream json;
 	body.stringify(json);
 	_messages.emplace_back(name, json.str());
+	if (auto mirror = _forward.lock())
+	{
+		// Encoded and decoded through the real catalog, as the network would carry it.
+		const MessageCatalog& catalog = Chat::SessionProtocol::catalog();
+		FrameCodec codec(Chat::SessionProtocol::MAX_FRAME_SIZE);
+		const std::string wire = catalog.encode(codec, name, body);
+		std::weak_ptr<FakeSession> weak = mirror;
+		_scheduler.post([weak, wire] {
+			auto target = weak.lock();
+			if (!target || !target->established()) return;
+			FrameCodec decoder(Chat::SessionProtocol::MAX_FRAME_SIZE);
+			decoder.feed(wire.data(), wire.size());
+			const std::optional<Frame> frame = decoder.next();
+			if (frame && target->_pListener)
+				target->_pListener->onSessionMessage(*target, Chat::SessionProtocol::catalog().decode(*frame));
+		});
+	}
 }
 
 

@@ -78,6 +78,18 @@ public:
 		/// The other end closed: reported at once.
 	void link(const Ptr& mirror);
 		/// The two ends of one simulated connection: closing either ends both.
+	void forwardTo(const Ptr& mirror);
+		/// From now on, what the code under test sends (sendMessage(), sendData()) reaches the
+		/// mirror's listener too, from a task posted on the scheduler (as from the network),
+		/// through the real catalog; link() both ways first for a full pair.
+	void deliverData(std::uint8_t type, const std::string& body);
+		/// A binary frame from the peer.
+	void deliverMessage(const std::string& name, const Poco::JSON::Object& body);
+		/// Any message of the catalog from the peer (through the catalog, as deliverText()).
+	void setUnsent(std::size_t bytes);
+		/// What unsentBytes() answers (the connection's output buffer).
+	void drain();
+		/// The output buffer empties: unsentBytes() becomes 0 and the drain handler runs.
 
 	// Recorded -----------------------------------------------------------------------------
 
@@ -108,6 +120,13 @@ public:
 		/// What the other end's hello listed.
 	const std::vector<std::pair<std::string, std::string>>& messagesSent() const;
 		/// (name, JSON body) of every sendMessage().
+	void sendData(std::uint8_t type, const std::string& body) override;
+	std::size_t unsentBytes() const override;
+	void setDrainHandler(DrainHandler handler) override;
+	const std::vector<std::pair<std::uint8_t, std::string>>& dataSent() const;
+		/// (type, body) of every sendData().
+	std::function<void(std::uint8_t type, std::string& body)> dataHook;
+		/// Called with each frame body sendData() forwards, before it leaves (a test may change it).
 	void close(const std::string& reason) override;
 	void abort(const std::string& reason) override;
 	void detach() override;
@@ -136,6 +155,10 @@ private:
 	const Poco::Net::SocketAddress _remote;
 	Listener* _pListener;
 	std::weak_ptr<FakeSession> _mirror;
+	std::weak_ptr<FakeSession> _forward;
+	std::vector<std::pair<std::uint8_t, std::string>> _data;
+	std::size_t _unsent = 0;
+	DrainHandler _onDrain;
 	bool _tlsReady = false;
 	bool _established = false;
 	bool _closed = false;

@@ -7,7 +7,7 @@
 // FrameException or MessageException (the session ends); any other exception escapes and
 // crashes the fuzzer, as does a memory error or a broken rule: nothing but hello before
 // hello, one hello, schema-valid messages with UTF-8 texts, refused ids that are UTF-8 and
-// within the ID size.
+// within the ID size, binary frames (file data) only after hello and within the frame limit.
 //
 // max_len: 200000
 
@@ -72,12 +72,21 @@ public:
 		++refusals;
 	}
 
+	void onBinary(const Frame& frame) override
+	{
+		check(hellos == 1, "binary frames only after hello");
+		check(SessionProtocol::isBinary(frame.type), "a binary type");
+		check(frame.body.size() <= SessionProtocol::MAX_FRAME_SIZE, "binary frame size");
+		++binaries;
+	}
+
 	bool stopped() const override
 	{
 		return false;
 	}
 
 	int hellos = 0;
+	std::uint64_t binaries = 0;
 	std::uint64_t messages = 0;
 	std::uint64_t refusals = 0;
 };

@@ -109,6 +109,18 @@ bool ChatWindow::setState(const std::string& messageId, State state, const std::
 }
 
 
+bool ChatWindow::replace(const std::string& key, Line line)
+{
+	const auto it = _byId.find(key);
+	if (it == _byId.end() || it->second < _firstSeq) return false;
+	Line& old = _lines[static_cast<std::size_t>(it->second - _firstSeq)];
+	_characters = _characters - characters(old) + characters(line);
+	old.spans = std::move(line.spans);
+	old.indent = line.indent;
+	return true;
+}
+
+
 std::vector<std::string> ChatWindow::retreat(State from, State to)
 {
 	std::vector<std::string> ids;

@@ -123,6 +123,10 @@ public:
 		/// Updates the line of one of our messages; false if no line has that ID (it scrolled
 		/// out or was cleared). A delivered or failed line is final.
 
+	bool replace(const std::string& key, Line line);
+		/// Replaces the spans of the line added with messageId key (a transfer's progress line,
+		/// updated in place); false if no line has that key (it scrolled out or was cleared).
+
 	std::vector<std::string> retreat(State from, State to);
 		/// Moves every line in state from to state to (the session to the peer came up: SENDING
 		/// to SENT; it went down: SENT to SENDING); returns their message IDs.

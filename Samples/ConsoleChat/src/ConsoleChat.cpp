@@ -16,6 +16,7 @@
 #include "ConsoleSession.h"
 #include "ScreenUi.h"
 #include "Terminal.h"
+#include "TransferText.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/Identity.h"
@@ -224,6 +225,12 @@ protected:
 				.argument("FILE")
 				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleRelayCa)));
 		options.addOption(
+			Option("downloads", "", "Where received files land; default: the downloads directory in the data directory.")
+				.required(false)
+				.repeatable(false)
+				.argument("DIR")
+				.callback(OptionCallback<ConsoleChat>(this, &ConsoleChat::handleDownloads)));
+		options.addOption(
 			Option("relay-token", "", "Access token of a private relay (from its operator's crosschat-relay token add). "
 				"Also crosschat.relay-token; a missing, unknown or revoked token is reported and not retried.")
 				.required(false)
@@ -241,7 +248,9 @@ protected:
 				"system-wide " CROSSCHAT_SYSCONFDIR "/crosschat/crosschat.properties. "
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
 				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-token, crosschat.mailbox, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
-				"crosschat.hole-punching, crosschat.bell, and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
+				"crosschat.hole-punching, crosschat.bell, crosschat.downloads, crosschat.files.max-size, crosschat.files.min-free-space, "
+				"crosschat.files.max-pending-offers, crosschat.files.max-pending-offers-per-peer, "
+				"and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
 				"crosschat.max-pending-sessions, crosschat.max-pending-per-address, crosschat.max-strangers, "
 				"crosschat.max-dials-per-minute, crosschat.max-reconnects-per-minute. "
 				"Options win over the file.")
@@ -329,6 +338,22 @@ protected:
 			limits.maxStrangers = limit("crosschat.max-strangers", limits.maxStrangers, 100000);
 			limits.maxDialsPerMinute = static_cast<unsigned>(limit("crosschat.max-dials-per-minute", limits.maxDialsPerMinute, 10000));
 			limits.maxRoundsPerMinute = static_cast<unsigned>(limit("crosschat.max-reconnects-per-minute", limits.maxRoundsPerMinute, 1000));
+			CrossChat::Chat::TransferConfig& transfers = settings.transfers;
+			transfers.downloadDirectory = _downloads ? *_downloads : file.getString("crosschat.downloads", "");
+			auto size = [&](const char* key, std::uint64_t defaultValue) {
+				const std::string text = file.getString(key, "");
+				if (text.empty()) return defaultValue;
+				const auto bytes = CrossChat::TransferText::parseSize(text);
+				if (!bytes) throw Poco::Util::InvalidArgumentException(std::string(key) + " needs a size (e.g. 500M, 2G), not '" + text + "'");
+				return *bytes;
+			};
+			transfers.maxFileSize = size("crosschat.files.max-size", transfers.maxFileSize);
+			transfers.minFreeSpace = size("crosschat.files.min-free-space", transfers.minFreeSpace);
+			transfers.maxPendingOffers = limit("crosschat.files.max-pending-offers", transfers.maxPendingOffers, 10000);
+			transfers.maxPendingOffersPerPeer = limit("crosschat.files.max-pending-offers-per-peer", transfers.maxPendingOffersPerPeer, 10000);
+			// Test hook (off by default): as a sender, corrupt one bit of this block once (README, "Testing hooks").
+			if (file.has("crosschat.test.corrupt-block"))
+				transfers.testCorruptBlock = parseNumber("crosschat.test.corrupt-block", file.getString("crosschat.test.corrupt-block"), 0, 65535);
 		}
 		catch (const Poco::Exception& exc)
 		{
@@ -625,6 +650,11 @@ private:
 		_relayCa = value;
 	}
 
+	void handleDownloads(const std::string&, const std::string& value)
+	{
+		_downloads = value;
+	}
+
 	void handleRelayToken(const std::string&, const std::string& value)
 	{
 		_relayToken = value;
@@ -681,6 +711,7 @@ private:
 	std::optional<std::string> _relayCa;
 	std::optional<std::string> _name;
 	std::optional<std::string> _dataDir;
+	std::optional<std::string> _downloads;
 };
 
 

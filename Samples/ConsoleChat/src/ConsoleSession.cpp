@@ -91,6 +91,7 @@ ConsoleSession::ConsoleSession(EventLoop& loop, Settings settings, std::ostream&
 		});
 	_interpreter.setTextHandler([this](const std::string& line) { return text(line); });
 	addChatCommands();
+	registerFileCommands();
 }
 
 
@@ -226,6 +227,7 @@ void ConsoleSession::startNode()
 	config.maxDialsPerMinute = _settings.limits.maxDialsPerMinute;
 	config.maxRoundsPerMinute = _settings.limits.maxRoundsPerMinute;
 	config.databasePath = Poco::Path(_dataDirectory->path(), Chat::ChatStore::FILE_NAME).toString();
+	config.transfers = _settings.transfers;   // an empty downloads directory means <data dir>/downloads
 	_pNode = std::make_unique<Chat::ChatNode>(_loop, *_identity, config);
 	_pNode->setPeerHandler([this](Chat::ChatNode::PeerChange change, const Chat::PeerInfo& peer) { onPeer(change, peer); });
 	_pNode->setMessageHandler([this](const Chat::ChatMessage& message) { onMessage(message); });
@@ -235,6 +237,7 @@ void ConsoleSession::startNode()
 	});
 	_pNode->setErrorHandler([this](const std::string& message) { _console.error(message); });
 	_pNode->setRelayHandler([this](const std::string& state, const std::string& detail) { onRelay(state, detail); });
+	_pNode->setTransferHandler([this](const Chat::TransferInfo& transfer, bool progressOnly) { onTransfer(transfer, progressOnly); });
 	startGroups();
 	_pNode->setDepositedHandler([this](const std::string& id, const PeerId& to) { onDeposited(id, to); });
 	_pNode->start();

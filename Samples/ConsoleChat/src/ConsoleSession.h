@@ -63,6 +63,7 @@ public:
 		bool holePunching = true;                    ///< Upgrade relayed chats by hole punching (--no-hole-punching).
 		bool publishAddress = false;                 ///< Let the relay publish our address (--publish-address).
 		Chat::ChatNodeConfig limits;                 ///< Only its caps and budgets are used (crosschat.max-* settings).
+		Chat::TransferConfig transfers;              ///< File transfers (--downloads, crosschat.downloads, crosschat.files.*).
 	};
 
 	ConsoleSession(EventLoop& loop, Settings settings, std::ostream& out, std::ostream& err);
@@ -95,6 +96,15 @@ public:
 private:
 	void addChatCommands();
 		/// Registers /me and /say (ConsoleSessionCommands.cpp).
+	void registerFileCommands();
+		/// Registers /send, /accept-file, /reject-file, /cancel-file, /files, /auto-accept
+		/// (ConsoleSessionFiles.cpp).
+	CommandInterpreter::Action sendFile(const std::string& arguments);
+	CommandInterpreter::Action answerFile(const std::string& arguments, const std::string& command);
+	CommandInterpreter::Action files();
+	CommandInterpreter::Action autoAccept(const std::string& arguments);
+	std::optional<std::string> resolveTransfer(const std::string& prefix);
+	void onTransfer(const Chat::TransferInfo& transfer, bool progressOnly);
 	std::string portProblem(const Poco::Exception& exc) const;
 		/// Which port could not be opened and what to do (ConsoleSessionCommands.cpp).
 	static std::string identityAdvice(const std::string& problem);
@@ -169,6 +179,7 @@ private:
 	std::deque<std::pair<std::string, std::string>> _sentTexts;   ///< Message ID and text, until the receipt.
 	std::string _inputCharset;                   ///< The terminal's character set, if it is not UTF-8.
 	std::set<PeerId> _requestHinted;             ///< Strangers whose first message got the accept/block hint.
+	std::map<std::string, std::chrono::steady_clock::time_point> _progressShown;   ///< Transfer ID -> last progress line.
 };
 
 

@@ -8,6 +8,7 @@
 #include "ScreenUi.h"
 #include "Terminal.h"
 #include "TerminalText.h"
+#include "TransferText.h"
 #include "Poco/DateTimeFormatter.h"
 #include "Poco/Exception.h"
 #include "Poco/JSON/Array.h"
@@ -146,6 +147,7 @@ ScreenUi::ScreenUi(Settings settings):
 	_renderers["help"] = &ScreenUi::renderHelp;
 	_renderers["bye"] = &ScreenUi::renderBye;
 	_renderers["contact"] = &ScreenUi::renderContact;
+	_renderers["transfer"] = &ScreenUi::renderTransfer;
 	_renderers["group"] = &ScreenUi::renderGroup;
 	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::STATUS, "status", L"status"));
 }
@@ -604,6 +606,42 @@ void ScreenUi::renderBye(const Poco::JSON::Object& event, const std::string& tex
 {
 	_lastWords.push_back(text);
 	renderText(event, text);
+}
+
+
+void ScreenUi::renderTransfer(const Poco::JSON::Object& event, const std::string& text)
+	/// A file transfer: one line with its progress bar in the peer's window, updated in place,
+	/// and, when its state changes, what happened (an offer with the commands to answer it, the
+	/// path a file was saved as, the reason it ended).
+{
+	const std::string peer = member(event, "peer");
+	const std::string id = member(event, "id");
+	const std::string state = member(event, "state");
+	ChatWindow& window = conversation(peer, member(event, "name"));
+	const bool in = member(event, "direction") == "in";
+	const auto number = [&event](const char* name) {
+		return event.has(name) ? event.getValue<Poco::UInt64>(name) : Poco::UInt64(0);
+	};
+	std::optional<std::int64_t> eta;
+	if (event.has("eta")) eta = event.getValue<Poco::Int64>("eta");
+	std::string bar = std::string(in ? "<= " : "=> ") + "\"" + member(event, "file") + "\" ";
+	if (state == "transferring")
+		bar += TransferText::progress(number("bytes"), number("size"), static_cast<double>(number("rate")), eta, flag(event, "connected"));
+	else if (state == "complete")
+		bar += TransferText::bar(1, 1) + " " + TransferText::size(number("size")) + ", verified";
+	else
+		bar += TransferText::size(number("size")) + " " + state;
+	Style style = Style::NOTICE;
+	if (state == "failed" || state == "cancelled" || state == "rejected") style = Style::FAILED;
+	else if (state == "complete") style = Style::DELIVERED;
+	ChatWindow::Line line = notice(bar, style);
+	line.messageId = "transfer:" + id;
+	if (!window.replace(line.messageId, line)) add(window, line, Activity::EVENTS);
+	_dirty = true;
+	if (flag(event, "progress") || text.empty()) return;
+	const bool offer = in && state == "offered";
+	addLines(window, text, Style::NOTICE, offer ? Activity::HIGHLIGHT : Activity::EVENTS);
+	if (offer && &window != &current() && _settings.bell) beep();
 }
 
 

@@ -166,6 +166,7 @@ private:
 	void renderGroup(const Poco::JSON::Object& event, const std::string& text);
 		/// Membership changes, in the group's window (invitations in the status window).
 	void renderBye(const Poco::JSON::Object& event, const std::string& text);
+	void renderTransfer(const Poco::JSON::Object& event, const std::string& text);
 	void renderText(const Poco::JSON::Object& event, const std::string& text);
 
 	// Windows

@@ -15,6 +15,7 @@
 #include "CrossChat/Chat/Group.h"
 #include "CrossChat/Chat/PortMapper.h"
 #include "CrossChat/Chat/Relation.h"
+#include "CrossChat/Chat/Transfer.h"
 #include "CrossChat/Relay/RelayClient.h"
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
@@ -76,6 +77,7 @@ struct ChatNodeConfig
 	bool holePunching = true;                                 ///< Upgrade relayed sessions by TCP simultaneous open.
 	bool portMapping = true;                                  ///< Map the chat port on the gateway (NAT-PMP, UPnP IGD)
 	                                                          ///< and announce the mapped address to the relay.
+	TransferConfig transfers;                                 ///< File transfers (downloads directory, limits).
 	std::string relayToken;                                   ///< A private relay's access token (--relay-token).
 	bool relayMailbox = true;                                 ///< Leave messages for offline contacts in their relay
 	                                                          ///< mailbox, and take ours (sealed envelopes).
@@ -309,6 +311,58 @@ public:
 
 	std::size_t peerCount() const;
 		/// Peers kept in memory (contacts, and strangers up to maxStrangers).
+
+	// File transfers (docs/PROTOCOL.md, "File transfer") ----------------------------------------
+	//
+	// A file is offered with its name, size and SHA-256, and pulled by the receiver in blocks
+	// (128 KiB, larger for big files), each verified before it is written, the whole file
+	// verified at the end. Transfers resume after a broken session, a change of path or a
+	// restart of either side (with a database), and never delay chat messages by more than a
+	// few milliseconds' worth of data. Transfer IDs are 32 hex characters.
+
+	using TransferHandler = std::function<void(const TransferInfo& transfer, bool progressOnly)>;
+		/// Every change of a transfer: a new offer (incoming: OFFERED, with request set for a
+		/// stranger's), each change of state, and, with progressOnly, its progress at most every
+		/// TransferConfig::progressInterval.
+
+	void setTransferHandler(TransferHandler handler);
+
+	std::string sendFile(const PeerId& to, const std::string& path);
+		/// Makes to a contact and offers it the file (after hashing it on a worker thread);
+		/// returns the transfer's ID. Throws Poco::InvalidArgumentException if to is us or
+		/// blocked, Poco::FileNotFoundException / Poco::FileException if path is not a readable
+		/// regular file.
+
+	TransferInfo acceptFile(const std::string& id);
+		/// Accepts an offer: the file lands in the downloads directory under a safe, free name.
+		/// A stranger's offer makes it a contact (as a reply does). Throws
+		/// Poco::NotFoundException, Poco::IllegalStateException (not waiting for an answer),
+		/// Poco::RuntimeException (not enough disk space; too many downloads), Poco::FileException.
+
+	TransferInfo rejectFile(const std::string& id);
+		/// Declines an offer. Throws as acceptFile().
+
+	TransferInfo cancelFile(const std::string& id);
+		/// Ends an unfinished transfer in either direction (a partial download is deleted).
+		/// Throws Poco::NotFoundException.
+
+	std::vector<TransferInfo> transfers() const;
+		/// The transfers in memory: unfinished ones and the last finished ones, oldest first.
+
+	std::vector<TransferInfo> findTransfers(const std::string& idPrefix) const;
+		/// Transfers whose ID starts with idPrefix (so users can type a short prefix).
+
+	void setAutoAccept(const PeerId& peer, std::uint64_t maxBytes);
+		/// Offers from this contact of at most maxBytes are accepted without asking; 0: ask
+		/// (kept in the database). Never applies to strangers. Throws
+		/// Poco::InvalidArgumentException for ourselves.
+
+	std::uint64_t autoAccept(const PeerId& peer) const;
+
+	std::string downloadDirectory() const;
+		/// Where received files land.
+
+	const TransferStats& transferStats() const;
 
 	// Groups (Group.h; docs/PROTOCOL.md, "Groups") ------------------------------------------
 	//

@@ -11,6 +11,7 @@
 
 
 #include "CrossChat/Chat/Relation.h"
+#include "CrossChat/Chat/Transfer.h"
 #include "CrossChat/PeerId.h"
 #include <cstddef>
 #include <cstdint>
@@ -200,7 +201,7 @@ public:
 	static constexpr const char* FILE_NAME = "crosschat.db";
 		/// The database's name in the data directory.
 
-	static constexpr int SCHEMA_VERSION = 3;
+	static constexpr int SCHEMA_VERSION = 4;
 		/// The newest schema this code knows; open() migrates older files up to it.
 
 	static constexpr std::size_t MAX_PAGE = 1000;
@@ -358,6 +359,42 @@ public:
 	bool forgetPeer(const PeerId& peer);
 		/// Deletes the peer and its whole conversation. False if it was unknown.
 		/// Must be called from the loop thread.
+
+	// File transfers ---------------------------------------------------------------------
+
+	void saveTransfer(const StoredTransfer& transfer);
+		/// Creates the transfer (peer, direction, id), or replaces every field of it; creates an
+		/// unknown peer as a CONTACT (only transfers the user chose are stored: its own, and
+		/// offers it accepted). A final state empties hashes and have (they only serve a resume).
+		/// Throws Poco::InvalidArgumentException for an id that is not 32 characters, a digest
+		/// that is not 32 bytes, or a name over 255 bytes. Must be called from the loop thread.
+
+	bool setTransferState(const PeerId& peer, TransferDirection direction, const std::string& id, TransferState state,
+		const std::string& error = std::string());
+		/// Records a new state (and, for a final one, empties hashes and have). False if there is
+		/// no such transfer. Must be called from the loop thread.
+
+	bool setTransferHave(const PeerId& peer, const std::string& id, const std::string& have);
+		/// Incoming: the bitmap of the blocks verified and synced to disk. False if there is no
+		/// such unfinished incoming transfer. Must be called from the loop thread.
+
+	std::optional<StoredTransfer> transfer(const PeerId& peer, TransferDirection direction, const std::string& id) const;
+		/// Must be called from the loop thread.
+
+	std::vector<StoredTransfer> activeTransfers() const;
+		/// Every unfinished transfer (not COMPLETE, REJECTED, CANCELLED or FAILED), oldest first:
+		/// what resumes at start. Must be called from the loop thread.
+
+	std::vector<StoredTransfer> recentTransfers(std::size_t count) const;
+		/// The last count (at most MAX_PAGE) transfers, newest first. Must be called from the loop
+		/// thread.
+
+	void setAutoAccept(const PeerId& peer, std::uint64_t maxBytes);
+		/// Offers from peer up to maxBytes are accepted without asking; 0 turns it off. Creates
+		/// an unknown peer as a CONTACT. Must be called from the loop thread.
+
+	std::uint64_t autoAccept(const PeerId& peer) const;
+		/// The peer's auto-accept limit, 0 if none. Must be called from the loop thread.
 
 	std::string check() const;
 		/// Runs SQLite's integrity check over the whole file: "ok", or the problems found.

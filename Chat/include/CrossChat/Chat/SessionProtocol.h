@@ -38,6 +38,18 @@ class SessionProtocol
 	///                    peers whose hello listed the cap "nick"; the receiver shows it from now
 	///                    on (new sessions carry it in hello anyway)
 	///
+	/// File transfer (types 32..47, docs/PROTOCOL.md "File transfer"; only to peers whose hello
+	/// lists FILES_CAP):
+	///
+	///     32    file-offer       id, name, size, sha256, block_size, ts (, group)
+	///     33    file-accept      id
+	///     34    file-cancel      id, code, reason: either side ends the transfer
+	///     35    file-hashes-get  id, first, count
+	///     36    file-hashes      id, first, hashes (array of hex SHA-256)
+	///     37    file-get         id, round, blocks (array of block indexes)
+	///     38    file-done        id: the receiver has the whole file, verified
+	///     40    file-data        binary, not JSON (TransferProtocol: a 28-byte header + bytes)
+	///
 	/// Refusal codes: "invalid_utf8" (text or name not UTF-8), "malformed" (a text message that
 	/// fails its schema, e.g. text longer than MAX_TEXT_SIZE), "blocked" (the receiver blocked
 	/// the sender), "busy" (the receiver keeps no more messages from this sender for now).
@@ -57,6 +69,19 @@ public:
 	static constexpr const char* CAP_NICK = "nick";   ///< Understands message 9 (name).
 
 	static const MessageCatalog& catalog();
+		/// The JSON messages (every type above except the binary ones).
+
+	// File transfer ------------------------------------------------------------------------
+
+	static constexpr const char* FILES_CAP = "files/1";   ///< In hello caps: the peer speaks file transfer.
+	static constexpr std::uint8_t FILE_DATA = 40;         ///< Binary frame: TransferProtocol::DataHeader + bytes.
+	static constexpr std::size_t MAX_FILE_NAME_SIZE = 255;
+	static constexpr std::size_t MAX_HASHES_PER_MESSAGE = 512;
+	static constexpr std::size_t MAX_BLOCKS_PER_GET = 64;
+
+	static bool isBinary(std::uint8_t type);
+		/// True for the frame types whose body is not JSON (FILE_DATA): the session hands them
+		/// to its Listener as bytes, and their own parser (TransferProtocol) checks them.
 };
 
 
