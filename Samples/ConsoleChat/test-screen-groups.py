@@ -90,10 +90,17 @@ def main():
     command("bob", "/groups")
     wait_for("bob", lambda s: "#crew" in s and "member" in s and "<- current" in s, "the group list")
 
+    step("after a restart the group window opens with the group's stored history")
+    command("carol", "/quit")
+    screen.check_restored("carol", "carol", 0)
+    screen.start("carol2", "carol", width=110)
+    command("carol2", "/msg #crew")
+    wait_for("carol2", lambda s: "<alice> hello crew" in s and "hi from carol" in s, "the stored group messages")
+
     step("/quit restores the terminal")
-    for name in ("alice", "bob", "carol"):
-        command(name, "/quit")
-        screen.check_restored(name, name, 0)
+    for session, name in (("alice", "alice"), ("bob", "bob"), ("carol2", "carol")):
+        command(session, "/quit")
+        screen.check_restored(session, name, 0)
     print(f"PASS ({time.monotonic() - started:.1f} s)")
 
 

@@ -128,7 +128,7 @@ private:
 	CommandInterpreter::Action group(const std::string& arguments);
 	CommandInterpreter::Action groupList();
 	CommandInterpreter::Action groupMembers(const std::string& id);
-	CommandInterpreter::Action groupHistory(const std::string& id, unsigned count);
+	CommandInterpreter::Action groupHistory(const std::string& id, unsigned count, std::int64_t before);
 	CommandInterpreter::Action groupConversation(const std::string& query, const std::string& text);
 	std::optional<std::string> resolveGroup(const std::string& query);
 	std::optional<std::string> groupArgument(std::string& arguments, std::size_t wordsAfter);

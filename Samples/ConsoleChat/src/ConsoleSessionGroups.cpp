@@ -211,6 +211,21 @@ CommandInterpreter::Action ConsoleSession::group(const std::string& arguments)
 		}
 		else if (verb == "history")
 		{
+			// [--before ORDER]: the page before the message with that "order" (as the event gives it).
+			std::int64_t before = 0;
+			const std::string::size_type option = rest.find("--before");
+			if (option != std::string::npos)
+			{
+				const std::string value = Poco::trim(rest.substr(option + 8));
+				Poco::Int64 parsed = 0;
+				if (!Poco::NumberParser::tryParse64(value, parsed) || parsed <= 0)
+				{
+					_console.error("--before needs a message's order (a positive number, as /group history gives it in --json)");
+					return CommandInterpreter::Action::CONTINUE;
+				}
+				before = parsed;
+				rest = Poco::trim(rest.substr(0, option));
+			}
 			std::string countText;
 			auto split = firstWord(rest);
 			unsigned count = 20;
@@ -233,7 +248,7 @@ CommandInterpreter::Action ConsoleSession::group(const std::string& arguments)
 				_console.error("usage: /group history [group] [count]");
 				return CommandInterpreter::Action::CONTINUE;
 			}
-			return groupHistory(*id, count);
+			return groupHistory(*id, count, before);
 		}
 		else
 		{
@@ -319,16 +334,17 @@ CommandInterpreter::Action ConsoleSession::groupMembers(const std::string& id)
 }
 
 
-CommandInterpreter::Action ConsoleSession::groupHistory(const std::string& id, unsigned count)
+CommandInterpreter::Action ConsoleSession::groupHistory(const std::string& id, unsigned count, std::int64_t before)
 {
 	if (count == 0 || count > Chat::ChatStore::MAX_PAGE)
 	{
 		_console.error("the count must be a number from 1 to " + std::to_string(Chat::ChatStore::MAX_PAGE));
 		return CommandInterpreter::Action::CONTINUE;
 	}
-	const std::vector<Chat::GroupMessage> messages = _pNode->groupHistory(id, count);
+	const std::vector<Chat::GroupMessage> messages = _pNode->groupHistory(id, count, before);
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("history");
 	pEvent->set("group", id);
+	if (before > 0) pEvent->set("before", before);
 	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
 	std::ostringstream text;
 	if (messages.empty()) text << "No messages in " << groupLabel(id) << " yet.";
@@ -338,6 +354,8 @@ CommandInterpreter::Action ConsoleSession::groupHistory(const std::string& id, u
 		pMessage->set("id", message.id);
 		pMessage->set("from", message.from.toString());
 		pMessage->set("seq", static_cast<Poco::UInt64>(message.seq));
+		pMessage->set("order", message.sequence);
+		pMessage->set("name", message.name);
 		pMessage->set("text", message.text);
 		pMessage->set("time", message.timestampMs);
 		pList->add(pMessage);

@@ -393,9 +393,13 @@ void ScreenUi::renderWhois(const Poco::JSON::Object& event, const std::string& t
 
 void ScreenUi::renderHistory(const Poco::JSON::Object& event, const std::string& text)
 {
-	const std::string peerId = member(event, "peer");
-	const auto scrollback = _scrollback.find(peerId);
-	ChatWindow* pWindow = find(peerId);
+	// A conversation's window has the peer's ID as its key, a group's "#" and the group's ID;
+	// a group message's place in the store is its "order" ("seq" is its author's counter).
+	const std::string group = member(event, "group");
+	const std::string key = group.empty() ? member(event, "peer") : "#" + group;
+	const std::string orderField = group.empty() ? "seq" : "order";
+	const auto scrollback = _scrollback.find(key);
+	ChatWindow* pWindow = find(key);
 	if (!event.has("before") || scrollback == _scrollback.end() || !scrollback->second.pending || !pWindow)
 	{
 		renderText(event, text);   // asked for with /history: shown as it is
@@ -411,17 +415,18 @@ void ScreenUi::renderHistory(const Poco::JSON::Object& event, const std::string&
 	{
 		const Poco::JSON::Object::Ptr pMessage = pMessages->getObject(static_cast<unsigned>(i));
 		if (!pMessage) continue;
-		state.oldest = std::min<std::int64_t>(state.oldest, pMessage->getValue<Poco::Int64>("seq"));
+		state.oldest = std::min<std::int64_t>(state.oldest, pMessage->getValue<Poco::Int64>(orderField));
 		const std::string id = member(*pMessage, "id");
 		if (pWindow->hasMessage(id)) continue;   // shown already, as it happened
-		const bool own = member(*pMessage, "from") == _ownId;
+		const std::string from = member(*pMessage, "from");
+		const bool own = from == _ownId;
 		const std::string body = member(*pMessage, "text");
 		ChatWindow::Line line = own
 			? messageLine(dayTimeOf(pMessage->getValue<Poco::Int64>("time")), TerminalText::sanitize(_ownName), Style::OWN, 0, body)
-			: messageLine(dayTimeOf(pMessage->getValue<Poco::Int64>("time")), displayName(peerId, std::string()), Style::PEER,
-				colourOf(peerId), body);
+			: messageLine(dayTimeOf(pMessage->getValue<Poco::Int64>("time")), displayName(from, member(*pMessage, "name")),
+				Style::PEER, colourOf(from), body);
 		line.messageId = id;
-		if (own)
+		if (own && group.empty())
 		{
 			const std::string stored = member(*pMessage, "state");
 			line.state = stored == "delivered" ? State::DELIVERED : stored == "refused" ? State::FAILED
@@ -442,7 +447,11 @@ void ScreenUi::requestOlder(ChatWindow& window)
 	Scrollback& state = _scrollback[window.key()];
 	if (state.pending || state.exhausted || window.lineCount() >= ChatWindow::MAX_LINES) return;
 	state.pending = true;
-	_handler("/history " + window.key() + " " + std::to_string(HISTORY_PAGE) + " --before " + std::to_string(state.oldest));
+	const std::string page = std::to_string(HISTORY_PAGE) + " --before " + std::to_string(state.oldest);
+	if (window.key().compare(0, 1, "#") == 0)
+		_handler("/group history " + window.key() + " " + page);
+	else
+		_handler("/history " + window.key() + " " + page);
 }
 
 
@@ -566,6 +575,7 @@ ChatWindow& ScreenUi::groupWindow(const std::string& groupId, const std::string&
 	}
 	if (_windows.size() >= MAX_WINDOWS) return statusWindow();   // bounded; the lines still show
 	_windows.push_back(std::make_unique<ChatWindow>(ChatWindow::Kind::CONVERSATION, key, title));
+	requestOlder(*_windows.back());   // the group's conversation so far, from the store
 	return *_windows.back();
 }
 
