@@ -8,17 +8,17 @@
 #   sanitizers   clang Debug build with ASan+UBSan in build-asan/, and its CTest tests
 #   tsan         clang RelWithDebInfo build with ThreadSanitizer in build-tsan/ (libraries and
 #                test runners only), its unit tests (ctest -L unit) with halt_on_error
-#   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 20)
+#   fuzzing      clang libFuzzer build in build-fuzz/, each fuzzer for $FUZZ_SECONDS (default 10)
 #   install      cmake --install build/ into a temporary prefix, then build and run
 #                testsuite/consumer against it with find_package(CrossChat)
 #   benchmarks   build/ with -DCROSSCHAT_BUILD_BENCHMARKS=ON (kept in its cache afterwards),
 #                each benchmark program run briefly; skipped until testsuite/benchmark exists
-#   packages     Release build of crosschat and crosschat-relay in build-deb/ (prefix /usr),
-#                cpack -G DEB, then testsuite/packaging/package_test.py: dpkg -i both packages,
+#   packages     build/ configured for the prefix /usr (only the programs' /etc path is compiled
+#                again), cpack -G DEB with stripped binaries, then testsuite/packaging/package_test.py: dpkg -i both packages,
 #                run the relay with its unit's ExecStart, chat through it, dpkg --purge.
 #                Root only (it installs packages on this machine); skipped otherwise.
 #
-# Environment: FUZZ_SECONDS (default 20), JOBS (default 2).
+# Environment: FUZZ_SECONDS (default 10), JOBS (default 2).
 #
 # A failed step does not stop the later ones (except those that need build/); the script
 # prints one summary line per step and exits non-zero if any step failed. A step that exits 77
@@ -29,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO_ROOT=$(pwd)
 JOBS=${JOBS:-2}
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 STEP_NAMES=()
 STEP_RESULTS=()
@@ -92,7 +92,7 @@ configure()
 
 step_build()
 {
-	configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr/local
 	cmake --build build -j"$JOBS"
 }
 
@@ -168,15 +168,17 @@ step_benchmarks()
 
 step_packages()
 {
-	configure build-deb -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-		-DCROSSCHAT_BUILD_TESTS=OFF -DCROSSCHAT_BUILD_BENCHMARKS=OFF
-	cmake --build build-deb -j"$JOBS" --target crosschat crosschat-relay
-	rm -f build-deb/*.deb
-	(cd build-deb && cpack -G DEB)
+	# From build/ (RelWithDebInfo, the binaries stripped by CPack): only the code that embeds
+	# the install prefix (the programs' /etc path) is compiled again, for /usr. step_build
+	# sets the prefix back, so build/'s own programs never read /etc/crosschat.
+	configure build -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build build -j"$JOBS"
+	rm -f build/*.deb
+	(cd build && cpack -G DEB -D CPACK_STRIP_FILES=ON)
 	local version
-	version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build-deb/CMakeCache.txt)
+	version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build/CMakeCache.txt)
 	python3 testsuite/packaging/package_test.py \
-		build-deb/crosschat_"$version"-1_*.deb build-deb/crosschat-relay_"$version"-1_*.deb
+		build/crosschat_"$version"-1_*.deb build/crosschat-relay_"$version"-1_*.deb
 }
 
 banner "dependencies"
@@ -209,7 +211,7 @@ fi
 if [[ $(id -u) -ne 0 ]]; then
 	skip_step "packages" "needs root: installs the .deb packages with dpkg -i"
 else
-	run_step "packages (build-deb/, dpkg -i, chat, purge)" step_packages
+	run_step "packages (build/, dpkg -i, chat, purge)" step_packages
 fi
 
 banner "summary"
