@@ -33,7 +33,11 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 STEP_NAMES=()
 STEP_RESULTS=()
+STEP_DETAILS=()
 FAILED=0
+# Each step's output is also kept here, so a failed step's summary can quote it.
+LOG_DIR="$REPO_ROOT/build-logs"
+mkdir -p "$LOG_DIR"
 
 banner()
 {
@@ -45,15 +49,17 @@ banner()
 
 # run_step <name> <function>: runs the function in a subshell with errexit active and
 # records PASSED/FAILED with the elapsed time; sets LAST_RC. Never call it in a condition
-# (if, ||, &&): bash would then ignore errexit inside the step.
+# (if, ||, &&): bash would then ignore errexit inside the step. The step's output is kept in
+# $LOG_DIR; for a failed step the summary repeats the lines that say why (see failure_lines).
 run_step()
 {
 	local name=$1 function=$2 started rc
+	local log="$LOG_DIR/step-${#STEP_NAMES[@]}.log"
 	banner "$name"
 	started=$SECONDS
 	set +e
-	( set -euo pipefail; "$function" )
-	rc=$?
+	( set -euo pipefail; "$function" ) 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
 	set -e
 	local elapsed=$((SECONDS - started))
 	STEP_NAMES+=("$name")
@@ -66,10 +72,26 @@ run_step()
 		echo "== $name: SKIPPED (${elapsed}s)"
 	else
 		STEP_RESULTS+=("FAILED   (exit $rc, ${elapsed}s)")
+		STEP_DETAILS+=("== $name: FAILED (exit $rc); the lines that say why (whole output: $log):"
+			"$(failure_lines "$log")")
 		echo "== $name: FAILED (exit $rc, ${elapsed}s)" >&2
 		FAILED=1
 	fi
 	LAST_RC=$rc
+}
+
+# failure_lines <log>: the lines of a failed step's output that name what failed (failed
+# tests, compiler errors, sanitizer and libFuzzer reports, a fuzzer's crash summary) — at most
+# 60 — or, if none matches, the step's last 30 lines.
+failure_lines()
+{
+	local matches
+	matches=$(grep -E -a 'FAILED|Failed|[Ee]rror|ERROR|SUMMARY|Assertion|not ok|Timeout|timed out|Test #[0-9]+:.*\*\*\*|deadly signal|out-of-memory|leak|==[0-9]+==|Test unit written|Base64:' "$1" | tail -n 60 || true)
+	if [[ -n $matches ]]; then
+		echo "$matches"
+	else
+		tail -n 30 "$1"
+	fi
 }
 
 skip_step()
@@ -217,6 +239,9 @@ fi
 banner "summary"
 for i in "${!STEP_NAMES[@]}"; do
 	printf '  %-45s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"
+done
+for detail in "${STEP_DETAILS[@]}"; do
+	echo "$detail"
 done
 if [[ $FAILED -ne 0 ]]; then
 	echo "test.sh: FAILED" >&2
