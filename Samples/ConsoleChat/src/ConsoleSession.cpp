@@ -871,23 +871,33 @@ std::string formatTime(std::int64_t ms)
 } // namespace
 
 
-CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
+bool ConsoleSession::takeBefore(std::string& arguments, const std::string& what, std::int64_t& before)
 {
 	const Poco::StringTokenizer words(arguments, " ", Poco::StringTokenizer::TOK_IGNORE_EMPTY);
 	std::vector<std::string> rest(words.begin(), words.end());
-	std::optional<std::int64_t> before;
+	before = 0;
 	const auto option = std::find(rest.begin(), rest.end(), "--before");
-	if (option != rest.end())
+	if (option == rest.end()) return true;
+	Poco::Int64 position = 0;
+	if (option + 1 == rest.end() || !Poco::NumberParser::tryParse64(*(option + 1), position) || position <= 0)
 	{
-		Poco::Int64 sequence = 0;
-		if (option + 1 == rest.end() || !Poco::NumberParser::tryParse64(*(option + 1), sequence) || sequence <= 0)
-		{
-			_console.error("--before needs a message's seq (a positive number, as /history prints it in --json)");
-			return CommandInterpreter::Action::CONTINUE;
-		}
-		before = sequence;
-		rest.erase(option, option + 2);
+		_console.error("--before needs a message's " + what + " (a positive number, as the history events give it in --json)");
+		return false;
 	}
+	before = position;
+	rest.erase(option, option + 2);
+	arguments = Poco::cat(std::string(" "), rest.begin(), rest.end());
+	return true;
+}
+
+
+CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
+{
+	std::string remaining = arguments;
+	std::int64_t before = 0;
+	if (!takeBefore(remaining, "seq", before)) return CommandInterpreter::Action::CONTINUE;
+	const Poco::StringTokenizer words(remaining, " ", Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+	const std::vector<std::string> rest(words.begin(), words.end());
 	if (rest.empty() || rest.size() > 2)
 	{
 		_console.error("usage: /history <peer> [count] [--before SEQ]");
@@ -906,7 +916,7 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	std::vector<Chat::StoredMessage> messages;
 	try
 	{
-		messages = _pNode->history(*peer, count, before.value_or(0));
+		messages = _pNode->history(*peer, count, before);
 	}
 	catch (const Poco::Exception& exc)
 	{
@@ -915,10 +925,10 @@ CommandInterpreter::Action ConsoleSession::history(const std::string& arguments)
 	}
 	Poco::JSON::Object::Ptr pEvent = Console::makeEvent("history");
 	pEvent->set("peer", peer->toString());
-	if (before) pEvent->set("before", *before);
+	if (before > 0) pEvent->set("before", before);
 	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
 	std::ostringstream text;
-	if (messages.empty()) text << (before ? "No older messages with " : "No messages with ") << nameOf(*peer) << " yet.";
+	if (messages.empty()) text << (before > 0 ? "No older messages with " : "No messages with ") << nameOf(*peer) << " yet.";
 	const std::string me = _identity->peerId().toString();
 	for (const Chat::StoredMessage& message: messages)
 	{

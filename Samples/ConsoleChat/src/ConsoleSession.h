@@ -120,6 +120,10 @@ private:
 	CommandInterpreter::Action alias(const std::string& arguments);
 	CommandInterpreter::Action contacts();
 	CommandInterpreter::Action history(const std::string& arguments);
+	bool takeBefore(std::string& arguments, const std::string& what, std::int64_t& before);
+		/// Removes "--before N" from arguments and sets before to N (0 without the option); N
+		/// is a message's position as the history events give it in --json (what names it:
+		/// "seq", "order"). Says what is wrong and returns false if N is not a positive number.
 	CommandInterpreter::Action search(const std::string& arguments);
 	void registerContactCommands();
 	// Groups (ConsoleSessionGroups.cpp)

@@ -213,20 +213,7 @@ CommandInterpreter::Action ConsoleSession::group(const std::string& arguments)
 		{
 			// [--before ORDER]: the page before the message with that "order" (as the event gives it).
 			std::int64_t before = 0;
-			const std::string::size_type option = rest.find("--before");
-			if (option != std::string::npos)
-			{
-				const std::string value = Poco::trim(rest.substr(option + 8));
-				Poco::Int64 parsed = 0;
-				if (!Poco::NumberParser::tryParse64(value, parsed) || parsed <= 0)
-				{
-					_console.error("--before needs a message's order (a positive number, as /group history gives it in --json)");
-					return CommandInterpreter::Action::CONTINUE;
-				}
-				before = parsed;
-				rest = Poco::trim(rest.substr(0, option));
-			}
-			std::string countText;
+			if (!takeBefore(rest, "order", before)) return CommandInterpreter::Action::CONTINUE;
 			auto split = firstWord(rest);
 			unsigned count = 20;
 			std::optional<std::string> id;
@@ -245,7 +232,7 @@ CommandInterpreter::Action ConsoleSession::group(const std::string& arguments)
 			}
 			if (!id)
 			{
-				_console.error("usage: /group history [group] [count]");
+				_console.error("usage: /group history [group] [count] [--before ORDER]");
 				return CommandInterpreter::Action::CONTINUE;
 			}
 			return groupHistory(*id, count, before);
