@@ -147,6 +147,40 @@ bool Mailbox::removeLocked(const PeerId& recipient, const std::string& id)
 }
 
 
+bool Mailbox::fairShareLocked(const Box& box, const SourceKey& source, std::size_t size, std::vector<std::string>& victims) const
+{
+	std::size_t count = box.items.size();
+	std::uint64_t bytes = box.bytes;
+	if (count < _limits.perRecipient && bytes + size <= _limits.bytesPerRecipient) return true;
+	// The box is full: the sources holding the most in it give way, newest envelope first, as long
+	// as each keeps more than the depositor will hold. Planned before anything is removed.
+	std::unordered_map<SourceKey, std::vector<const MailItem*>, SourceKeyHash> bySource;   // oldest first
+	for (const MailItem& item: box.items) bySource[item.source].push_back(&item);
+	const auto own = bySource.find(source);
+	const std::size_t mine = (own != bySource.end() ? own->second.size() : 0) + 1;
+	while (count >= _limits.perRecipient || bytes + size > _limits.bytesPerRecipient)
+	{
+		auto largest = bySource.end();
+		for (auto it = bySource.begin(); it != bySource.end(); ++it)
+		{
+			if (it->first == source) continue;
+			if (largest == bySource.end() || it->second.size() > largest->second.size()) largest = it;
+		}
+		if (largest == bySource.end() || largest->second.size() <= mine)
+		{
+			victims.clear();
+			return false;
+		}
+		const MailItem* pVictim = largest->second.back();
+		largest->second.pop_back();
+		victims.push_back(pVictim->id);
+		--count;
+		bytes -= pVictim->size;
+	}
+	return true;
+}
+
+
 Mailbox::DepositResult Mailbox::deposit(const PeerId& recipient, const std::string& envelope, const SourceKey& source,
 	const std::string& token, std::uint64_t tokenQuota, std::int64_t nowMs, const CommitTicket::Ptr& durable, std::string& id)
 {
@@ -161,17 +195,11 @@ Mailbox::DepositResult Mailbox::deposit(const PeerId& recipient, const std::stri
 	if (RAND_bytes(reinterpret_cast<unsigned char*>(&item.id[0]), static_cast<int>(ID_BYTES)) != 1)
 		throw std::runtime_error("no random bytes for a mail ID");
 	std::function<void(const PeerId&)> onDeposit;
+	std::vector<std::string> evicted;
 	{
 		std::lock_guard<std::mutex> lock(_mutex);
 		if (_total + item.size > _limits.maxBytes) return DepositResult::FULL;
-		const auto boxIt = _boxes.find(recipient);
-		if (boxIt != _boxes.end()
-			&& (boxIt->second.items.size() >= _limits.perRecipient || boxIt->second.bytes + item.size > _limits.bytesPerRecipient))
-		{
-			return DepositResult::RECIPIENT_FULL;
-		}
-		if (boxIt == _boxes.end() && (_limits.perRecipient == 0 || item.size > _limits.bytesPerRecipient))
-			return DepositResult::RECIPIENT_FULL;
+		if (_limits.perRecipient == 0 || item.size > _limits.bytesPerRecipient) return DepositResult::RECIPIENT_FULL;
 		const auto sourceBytes = _perSourceBytes.find(source);
 		if ((sourceBytes != _perSourceBytes.end() ? sourceBytes->second : 0) + item.size > _limits.bytesPerSource)
 			return DepositResult::SOURCE_FULL;
@@ -184,6 +212,13 @@ Mailbox::DepositResult Mailbox::deposit(const PeerId& recipient, const std::stri
 			if ((tokenBytes != _perTokenBytes.end() ? tokenBytes->second : 0) + item.size > tokenQuota)
 				return DepositResult::TOKEN_FULL;
 		}
+		const auto boxIt = _boxes.find(recipient);
+		if (boxIt != _boxes.end())
+		{
+			if (!fairShareLocked(boxIt->second, source, item.size, evicted)) return DepositResult::RECIPIENT_FULL;
+			for (const std::string& victim: evicted) removeLocked(recipient, victim);
+			_evicted += evicted.size();
+		}
 		addLocked(item, _pStore ? std::string() : envelope);
 		onDeposit = _onDeposit;
 	}
@@ -192,7 +227,7 @@ Mailbox::DepositResult Mailbox::deposit(const PeerId& recipient, const std::stri
 	{
 		// The recipient hears of it only once it is durable: what it fetches survives a crash.
 		const CommitTicket::Ptr ticket = durable;
-		_pStore->submit([item, envelope](Poco::Data::Session& session) {
+		_pStore->submit([item, envelope, evicted](Poco::Data::Session& session) {
 			BLOB blobId = blobOf(item.id);
 			const auto& bytes = item.recipient.bytes();
 			BLOB recipientId(bytes.data(), bytes.size());
@@ -204,6 +239,11 @@ Mailbox::DepositResult Mailbox::deposit(const PeerId& recipient, const std::stri
 			session << "INSERT INTO mail (id, recipient, deposited_ms, expires_ms, source, token, envelope)"
 				" VALUES (?, ?, ?, ?, ?, ?, ?)", use(blobId), use(recipientId), use(deposited), use(expires), use(sourceText),
 				use(tokenText), use(body), now;
+			for (const std::string& victim: evicted)
+			{
+				BLOB victimId = blobOf(victim);
+				session << "DELETE FROM mail WHERE id = ?", use(victimId), now;
+			}
 		}, [ticket, onDeposit, recipient](bool ok) {
 			if (ticket) ticket->complete(ok);
 			if (ok && onDeposit) onDeposit(recipient);
@@ -343,6 +383,13 @@ std::uint64_t Mailbox::bytes() const
 {
 	std::lock_guard<std::mutex> lock(_mutex);
 	return _total;
+}
+
+
+std::uint64_t Mailbox::evicted() const
+{
+	std::lock_guard<std::mutex> lock(_mutex);
+	return _evicted;
 }
 
 

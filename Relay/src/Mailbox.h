@@ -65,6 +65,11 @@ class Mailbox
 	/// the source address), so what strangers can leave for someone is bounded per source:
 	/// per recipient (perSourcePerRecipient) and in all (bytesPerSource); and per recipient
 	/// (perRecipient, bytesPerRecipient), per access token (its quota) and in all (maxBytes).
+	/// A full box is shared fairly: a deposit from a source that holds less of it than another
+	/// evicts that source's newest envelopes (the source holding the most first) while the other
+	/// still keeps at least as many as the depositor then holds — so a few addresses that fill someone's
+	/// box cannot keep an honest sender out. Evicted envelopes are not lost for the sender: its
+	/// client keeps every message until the recipient's receipt.
 	///
 	/// Storage: the index (MailItem) lives in memory; the envelopes in the relay's database
 	/// (table mail; a deposit's ticket completes once durable, acknowledgements and expiry
@@ -115,6 +120,9 @@ public:
 	std::uint64_t bytes() const;
 	std::size_t waiting(const PeerId& recipient) const;
 
+	std::uint64_t evicted() const;
+		/// Envelopes evicted from full boxes to make room for a fairer share, since start.
+
 	static std::string hexId(const std::string& id);
 	static std::optional<std::string> parseHexId(const std::string& hex);
 
@@ -125,6 +133,9 @@ private:
 		std::uint64_t bytes = 0;
 	};
 
+	bool fairShareLocked(const Box& box, const SourceKey& source, std::size_t size, std::vector<std::string>& victims) const;
+		/// Whether an envelope of size from source fits into the box, after evicting victims
+		/// (their IDs; none if it fits as it is); false (victims empty) if it does not fit even so.
 	void addLocked(const MailItem& item, std::string envelope);
 	bool removeLocked(const PeerId& recipient, const std::string& id);
 	std::string senderKey(const SourceKey& source, const PeerId& recipient) const;
@@ -142,6 +153,7 @@ private:
 	std::unordered_map<std::string, std::uint64_t> _perTokenBytes;
 	std::size_t _count = 0;
 	std::uint64_t _total = 0;
+	std::uint64_t _evicted = 0;
 	std::function<void(const PeerId&)> _onDeposit;
 };
 

@@ -1017,6 +1017,7 @@ StatusSnapshot RelayApi::snapshot(bool withPeers) const
 	s.mailDeliveredTotal = metrics.mailDelivered.load();
 	s.mailAcknowledgedTotal = metrics.mailAcknowledged.load();
 	s.mailExpiredTotal = metrics.mailExpired.load();
+	s.mailEvictedTotal = _context.pMailbox ? _context.pMailbox->evicted() : 0;
 	s.handlesClaimedTotal = metrics.handlesClaimed.load();
 	s.handlesReleasedTotal = metrics.handlesReleased.load();
 	s.handleLookupsTotal = metrics.handleLookups.load();

@@ -293,6 +293,7 @@ std::string renderMetrics(const StatusSnapshot& s)
 	metric(out, "crosschat_relay_mail_delivered_total", "counter", "Mailbox envelopes sent to their recipients (again after a reconnect).", s.mailDeliveredTotal);
 	metric(out, "crosschat_relay_mail_acknowledged_total", "counter", "Mailbox envelopes acknowledged and deleted.", s.mailAcknowledgedTotal);
 	metric(out, "crosschat_relay_mail_expired_total", "counter", "Mailbox envelopes deleted unfetched at their TTL.", s.mailExpiredTotal);
+	metric(out, "crosschat_relay_mail_evicted_total", "counter", "Mailbox envelopes evicted from a full box for a depositor holding less of it.", s.mailEvictedTotal);
 	metric(out, "crosschat_relay_handles_claimed_total", "counter", "Handle claims accepted.", s.handlesClaimedTotal);
 	metric(out, "crosschat_relay_handles_released_total", "counter", "Handles released (by their owners or by absence).", s.handlesReleasedTotal);
 	metric(out, "crosschat_relay_handle_lookups_total", "counter", "Handle lookups.", s.handleLookupsTotal);

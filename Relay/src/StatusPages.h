@@ -75,6 +75,7 @@ struct StatusSnapshot
 	std::uint64_t mailDeliveredTotal = 0;
 	std::uint64_t mailAcknowledgedTotal = 0;
 	std::uint64_t mailExpiredTotal = 0;
+	std::uint64_t mailEvictedTotal = 0;
 	std::uint64_t handlesClaimedTotal = 0;
 	std::uint64_t handlesReleasedTotal = 0;
 	std::uint64_t handleLookupsTotal = 0;

@@ -9,15 +9,18 @@
 #include "ConnectionBudget.h"
 #include "HttpRequestReader.h"
 #include "IpRateLimiter.h"
+#include "Mailbox.h"
 #include "PeerRegistry.h"
 #include "ProxyProtocol.h"
 #include "RelayRequests.h"
 #include "SourceKey.h"
 #include "CrossChat/Identity.h"
 #include "Poco/Exception.h"
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 
 using namespace CrossChat::Relay;
@@ -374,4 +377,58 @@ void RelayFrontPartsTest::testRegistryPerSource()
 	CPPUNIT_ASSERT(registry.put(record(CrossChat::Identity::generate(), "4", false, "192.0.2.5", later), 3, 2) == PeerRegistry::PutResult::FULL);
 	CPPUNIT_ASSERT(registry.remove(one.peerId()));
 	CPPUNIT_ASSERT(!registry.remove(one.peerId()));
+}
+
+
+void RelayFrontPartsTest::testMailboxFairShare()
+{
+	MailLimits limits;
+	limits.maxBytes = 1 << 20;
+	limits.perRecipient = 8;
+	limits.bytesPerRecipient = 1 << 20;
+	limits.bytesPerSource = 1 << 20;
+	limits.perSourcePerRecipient = 4;
+	limits.ttlMs = 60000;
+	Mailbox mailbox(nullptr, limits);
+	const CrossChat::PeerId bob = CrossChat::Identity::generate().peerId();
+	const SourceKey x1 = SourceKey::of(IPAddress("203.0.113.21"));
+	const SourceKey x2 = SourceKey::of(IPAddress("203.0.113.22"));
+	const SourceKey honest = SourceKey::of(IPAddress("198.51.100.7"));
+	std::string id;
+	std::vector<std::string> flood;
+	// Two addresses fill bob's box (4 each, their per-source share).
+	for (int i = 0; i < 4; ++i)
+	{
+		for (const SourceKey& source: {x1, x2})
+		{
+			CPPUNIT_ASSERT(mailbox.deposit(bob, "flood", source, "", 0, 1000 + i, nullptr, id) == Mailbox::DepositResult::OK);
+			flood.push_back(id);
+		}
+	}
+	CPPUNIT_ASSERT_EQUAL(std::size_t(8), mailbox.waiting(bob));
+	CPPUNIT_ASSERT(mailbox.deposit(bob, "more", x1, "", 0, 2000, nullptr, id) == Mailbox::DepositResult::SOURCE_FULL);
+	// An honest sender still gets in: the newest envelope of a source holding more gives way.
+	CPPUNIT_ASSERT(mailbox.deposit(bob, "hello bob", honest, "", 0, 3000, nullptr, id) == Mailbox::DepositResult::OK);
+	const std::string honestId = id;
+	CPPUNIT_ASSERT_EQUAL(std::size_t(8), mailbox.waiting(bob));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), mailbox.evicted());
+	std::vector<MailItem> items = mailbox.pending(bob, 16, {}, 3000);
+	CPPUNIT_ASSERT(std::any_of(items.begin(), items.end(), [&](const MailItem& item) { return item.id == honestId; }));
+	// The oldest envelopes stay: the evicted one is the newest of its source.
+	CPPUNIT_ASSERT(std::any_of(items.begin(), items.end(), [&](const MailItem& item) { return item.id == flood[0]; }));
+	CPPUNIT_ASSERT(std::any_of(items.begin(), items.end(), [&](const MailItem& item) { return item.id == flood[1]; }));
+	// Shares even out and then stop: a second one gets in (x1 and x2 keep 3 each)...
+	CPPUNIT_ASSERT(mailbox.deposit(bob, "2", honest, "", 0, 3001, nullptr, id) == Mailbox::DepositResult::OK);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), mailbox.evicted());
+	// ... a third would leave a source with fewer than the depositor: the box is full for it.
+	CPPUNIT_ASSERT(mailbox.deposit(bob, "3", honest, "", 0, 3002, nullptr, id) == Mailbox::DepositResult::RECIPIENT_FULL);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), mailbox.evicted());
+	CPPUNIT_ASSERT_EQUAL(std::size_t(8), mailbox.waiting(bob));
+	items = mailbox.pending(bob, 16, {}, 3003);
+	std::size_t fromHonest = 0;
+	for (const MailItem& item: items) fromHonest += item.source == honest ? 1 : 0;
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), fromHonest);
+	// A flooding source cannot push the honest sender out in turn.
+	CPPUNIT_ASSERT(mailbox.deposit(bob, "again", x2, "", 0, 3004, nullptr, id) != Mailbox::DepositResult::OK);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(8), mailbox.waiting(bob));
 }
