@@ -221,6 +221,13 @@ void ControlSession::tick(Clock::time_point now)
 }
 
 
+FrameCodec& ControlSession::sendCodec()
+{
+	static FrameCodec codec(RelayProtocol::CLIENT_CONTROL_FRAME);
+	return codec;
+}
+
+
 void ControlSession::sendInvite(const std::string& token, const PeerId& from, const std::string& name)
 {
 	if (_state != State::ONLINE) return;

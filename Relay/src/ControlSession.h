@@ -66,7 +66,7 @@ class ControlSession: public LoopSession, public std::enable_shared_from_this<Co
 	/// its RelayLoop (ticks: handshake and silence timeouts).
 {
 public:
-	static constexpr std::size_t MAX_FRAME_BODY = 4096;
+	static constexpr std::size_t MAX_FRAME_BODY = 4096;   ///< What a client may send.
 	static constexpr double PUNCH_RATE = 10;     ///< Punch messages per second a peer may send...
 	static constexpr double PUNCH_BURST = 20;    ///< ...with this burst.
 	static constexpr std::chrono::seconds PUNCH_WINDOW{10};
@@ -126,10 +126,15 @@ private:
 	PunchPartner& partner(const PeerId& peer);
 	PunchPartner* findPartner(const PeerId& peer);
 	void sendPunchError(const std::string& code, const std::string& message, const PeerId& peer);
+	static FrameCodec& sendCodec();
+		/// Frames what the relay sends: up to RelayProtocol::CLIENT_CONTROL_FRAME, since mail
+		/// frames carry envelopes (what it receives stays within MAX_FRAME_BODY). Shared by
+		/// every loop: encoding is const.
+
 	template <class M, class... Args>
 	void send(const M& message, Args... args)
 	{
-		_pStream->send(encodeControl(_codec, message, args...));
+		_pStream->send(encodeControl(sendCodec(), message, args...));
 	}
 	void fail(Rejection reason, const std::string& code, const std::string& message);
 	void leaveHub();

@@ -129,7 +129,9 @@ void RelayPersistenceTest::testMailboxSurvivesRestart()
 {
 	const std::string data = Poco::Path(Poco::Path(_dir).makeDirectory(), "relay").toString();
 	const Identity bob = Identity::generate();
-	const std::string envelope = envelopeFor(bob.peerId());
+	// The largest envelope the relay takes by default (24 KiB): its mail frame is far larger
+	// than anything a client may send on the control channel.
+	const std::string envelope = envelopeFor(bob.peerId(), RelayServerConfig().maxEnvelopeSize - 78);
 	{
 		auto relay = startRelay(data);
 		HttpClient client(relay->port());

@@ -249,7 +249,8 @@ Poco::Net::StreamSocket upgrade(std::uint16_t port, const std::string& path, con
 
 
 ControlClient::ControlClient(std::uint16_t port, const std::vector<std::pair<std::string, std::string>>& headers,
-	Poco::Net::Context::Ptr pTls)
+	Poco::Net::Context::Ptr pTls):
+	_codec(RelayProtocol::CLIENT_CONTROL_FRAME)   // as RelayClient: mail frames carry envelopes
 {
 	int status = 0;
 	_socket = upgrade(port, std::string(RelayProtocol::API_PREFIX) + "/control", RelayProtocol::UPGRADE_CONTROL, status,

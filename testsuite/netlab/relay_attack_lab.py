@@ -13,11 +13,12 @@ Topology (network namespaces only):
 
 crosschat-relay runs with a descriptor limit of 1024 (prlimit), so every budget it derives is
 small and within reach of the attack. Each attacker (relay_attacker.py attack) runs, for
---attack-seconds (default 45), all at once: slowloris (60 connections, one header line every
+--attack-seconds (default 50), all at once: slowloris (60 connections, one header line every
 5 s), 300 idle sockets, a control-channel flood (fresh keys), a tunnel flood (its own peers,
 both ends joined and held), an invite flood at b1 (fresh keys), signed announces as fast as
-answered (replay cache and records), directory and status-page hammering, and NAT-probe
-connections that never read.
+answered (replay cache and records), directory and status-page hammering, NAT-probe
+connections that never read, junk envelopes deposited into b1's mailbox (anonymous, 24 KiB,
+sealed to nothing) and handle claims with fresh keys.
 
 Checks, during the attack:
   1. b1 came online before the attack and stays usable;
@@ -25,7 +26,11 @@ Checks, during the attack:
      connection each: every answer 200, p99 under 100 ms;
   3. a1, started during the attack behind NAT A, comes online within 20 s, and a1 -> b1 and
      b1 -> a1 messages arrive exactly once through a tunnel (path "relay", --no-hole-punching);
-  4. the relay refused the attackers by its per-source bounds (/metrics: source_limit,
+  4. then, still during the mailbox and handle floods: a1 claims a handle; b1 quits, a1 writes to it and the
+     message is deposited in b1's mailbox although the attackers keep it full (a full box is
+     shared fairly: the relay evicts a flooder's newest envelope); b1 comes back and gets it
+     once (path "mailbox") among the junk, and a1 sees it delivered;
+  5. the relay refused the attackers by its per-source bounds (/metrics: source_limit,
      rate_limited and http_timeout refusals), held no more HTTP connections than its budget,
      and is still running; it exits with 0 on SIGTERM afterwards.
 Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, nft, prlimit or
@@ -57,7 +62,9 @@ STEP_TIMEOUT = 20.0
 MESSAGE_TIMEOUT = 30.0
 LOOKUP_P99_MS = 100.0
 DEADLINE = 170            # seconds for the whole run (CTest's TIMEOUT is 180)
-RELAY_DEFINES = ["relay.tunnelJoinTimeoutSeconds=10"]
+MAILBOX_PER_RECIPIENT = 16   # small, so that the attackers' shares (4 each) fill b1's box within seconds
+RELAY_DEFINES = ["relay.tunnelJoinTimeoutSeconds=10", f"relay.mailboxPerRecipient={MAILBOX_PER_RECIPIENT}"]
+MODES = "slowloris,idle,control,tunnels,invites,replay,hammer,probes,mailbox,handles"
 ATTACKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_attacker.py")
 
 
@@ -182,7 +189,7 @@ class AttackLab:
         for host in self.attacker_hosts:
             proc = host.spawn([sys.executable, ATTACKER, "attack", "--relay", f"{RELAY_ADDRESS}:{RELAY_PORT}",
                                "--probe-port", str(PROBE_PORT), "--victim", self.chats["b1"]["id"],
-                               "--duration", str(self.args.attack_seconds)],
+                               "--duration", str(self.args.attack_seconds), "--modes", MODES],
                               name=f"attack-{host.name}", log_path=os.path.join(self.work, f"attack-{host.name}.log"))
             self.attackers.append(proc)
         for proc in self.attackers:
@@ -218,11 +225,15 @@ class AttackLab:
         self.check(set(statuses) == {"200"}, f"every honest lookup answered 200 ({statuses})")
         self.check(p99 is not None and p99 < LOOKUP_P99_MS, f"honest lookup p99 {p99} ms < {LOOKUP_P99_MS:.0f} ms")
 
-        print("step 4: the attackers met the relay's bounds; the relay is alive", flush=True)
+        self.mailbox_and_handle(token)
+
+        print("step 5: the attackers met the relay's bounds; the relay is alive", flush=True)
         after = self.metrics()
         self.results["metrics_during"] = after
         refused = {k: v for k, v in after.items() if k.startswith("crosschat_relay_rejected_total") and v}
         self.note(f"refusals: {refused}")
+        self.check(after.get("crosschat_relay_mail_evicted_total", 0) > 0,
+                   "the relay evicted flood envelopes from b1's full box for a1's message")
         for reason in ("source_limit", "rate_limited", "http_timeout"):
             self.check(after.get(f'crosschat_relay_rejected_total{{reason="{reason}"}}', 0) > 0,
                        f"the relay refused attackers with {reason}")
@@ -247,6 +258,55 @@ class AttackLab:
         code = self.relay_proc.wait(20)
         self.check(code == 0, f"crosschat-relay exits with 0 on SIGTERM ({code})")
 
+    def mailbox_and_handle(self, token):
+        print("step 4: a1 claims a handle and reaches b1 through its mailbox during the mailbox and handle floods", flush=True)
+        a1 = self.chats["a1"]["proc"]
+        t_claim = a1.send("/handle honesta1")
+        claimed = a1.wait_for(lambda p: next((e for e in p.find("handle", action="claim") if e.t >= t_claim), None), STEP_TIMEOUT)
+        errors = [e.data.get("message") for e in a1.find("error") if e.t >= t_claim][-2:]
+        self.check(claimed is not None, f"a1 claims the handle honesta1 during the handle flood ({errors})")
+        self.note(f"a1's handle claim took {ms(claimed.t - t_claim)} ms")
+        b1 = self.chats["b1"]["proc"]
+        b1_id = self.chats["b1"]["id"]
+        b1.send("/quit")
+        self.check(b1.wait(10) is not None, "b1 quits")
+        # The flood fills b1's box meanwhile (its share: a quarter of the box per attacker address).
+        full_by = time.monotonic() + STEP_TIMEOUT
+        waiting = 0
+        while time.monotonic() < full_by:
+            waiting = self.health().get("mail_waiting", 0)
+            if waiting >= MAILBOX_PER_RECIPIENT:
+                break
+            time.sleep(0.5)
+        self.check(waiting >= MAILBOX_PER_RECIPIENT, f"the attackers fill b1's mailbox ({waiting} of {MAILBOX_PER_RECIPIENT} envelopes)")
+        text = f"attack-lab-{token}-mailbox"
+        t_send = a1.send(f"/msg {b1_id} {text}")
+        sent = a1.wait_for(lambda p: next((e for e in p.find("sent", to=b1_id) if e.t >= t_send), None), STEP_TIMEOUT)
+        self.check(sent is not None, "a1 queues a message for b1, who is offline")
+        message_id = sent.data["id"]
+        deposited = a1.wait_for(lambda p: p.first("deposited", id=message_id), STEP_TIMEOUT + 15)
+        errors = [e.data.get("message") for e in a1.find("error") if e.t >= t_send][-3:]
+        self.check(deposited is not None, f"a1 deposits it in b1's mailbox during the mailbox flood ({errors})")
+        self.note(f"deposited {ms(deposited.t - t_send)} ms after a1 wrote it")
+        t_back = time.monotonic()
+        b1 = self.start_chat("b1")
+        self.wait_online("b1", t_back)
+        got = b1.wait_event("message", MESSAGE_TIMEOUT, id=message_id)
+        delivered = a1.wait_event("delivered", MESSAGE_TIMEOUT, id=message_id)
+        time.sleep(1.0)
+        copies = len(b1.find("message", id=message_id))
+        self.check(got is not None and copies == 1 and got.data.get("text") == text and got.data.get("path") == "mailbox",
+                   f"b1, back, gets a1's message once from its mailbox among the junk "
+                   f"({got.data if got else None}; {copies} copies)")
+        self.check(delivered is not None, "a1 sees it delivered")
+        self.results.update({"handle_claim_ms": ms(claimed.t - t_claim), "deposit_ms": ms(deposited.t - t_send),
+                             "mailbox_message_ms": ms(got.t - t_back), "mail_waiting_at_deposit": waiting})
+        self.note(f"b1 got it {ms(got.t - t_back)} ms after its restart")
+
+    def health(self):
+        status, _headers, body = self.prober.http_get(f"{RELAY_URL}/health", timeout=5)
+        return json.loads(body) if status == 200 else {}
+
     def close(self):
         self.lab.close()
         clean = not self.lab.leftovers() and netlab.root_interfaces() == self.root_before
@@ -269,7 +329,7 @@ def main():
     parser.add_argument("--relay-bin", required=True)
     parser.add_argument("--results")
     parser.add_argument("--keep", action="store_true", default=os.environ.get("NETLAB_KEEP") == "1")
-    parser.add_argument("--attack-seconds", type=int, default=45)
+    parser.add_argument("--attack-seconds", type=int, default=50)
     args = parser.parse_args()
 
     ok, reason = netlab.namespaces_available()

@@ -18,6 +18,10 @@ attack runs every mode in its own threads for S seconds (control and tunnels fir
   hammer      GET /api/v1/directory?q=<random> and GET / on keep-alive connections
   probes      connections to the NAT probe port that never read (slots held until the relay
               gives up on them)
+  mailbox     anonymous deposits of well-formed junk envelopes (24 KiB, sealed to nothing) into
+              the victim's mailbox, as fast as answered (not in the default list)
+  handles     handle claims (random names) with fresh keys, as fast as answered (not in the
+              default list)
 lookups makes an honest lookup of ID R times per second on a new connection each, for S seconds,
 and prints {"latencies_ms": [...], "statuses": {...}} (a failed lookup counts as 10,000 ms).
 
@@ -74,10 +78,10 @@ def signed_headers(key, method, path, body):
             "X-CrossChat-Signature": key.sign(text)}
 
 
-def request_bytes(method, path, host, body=b"", headers=None, keep_alive=True):
+def request_bytes(method, path, host, body=b"", headers=None, keep_alive=True, content_type="application/json"):
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     if body or method == "POST":
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if not keep_alive:
@@ -107,6 +111,21 @@ def read_response(sock):
             raise ConnectionError("closed in body")
         rest += chunk
     return status, headers, rest[:length], rest[length:]
+
+
+def peer_id_bytes(peer_id):
+    """The 32 bytes of a peer ID in its text form (docs/PROTOCOL.md, Peer ID): base32 in 4 blocks
+    of 13 characters, each followed by a check character; dashes only group for reading."""
+    chars = peer_id.replace("-", "")
+    data = "".join(c for i, c in enumerate(chars) if i % 14 != 13)
+    return base64.b32decode(data + "=" * (-len(data) % 8))[:32]
+
+
+def junk_envelope(recipient, size):
+    """An envelope whose header the relay accepts (magic, version, suite, recipient) and whose
+    rest is random: nobody can open it (docs/PROTOCOL.md, Envelope)."""
+    header = b"CXM1" + bytes([1, 1]) + recipient + os.urandom(8) + os.urandom(32)
+    return header + os.urandom(max(0, size - len(header)))
 
 
 def frame(name, body):
@@ -380,6 +399,53 @@ class Attacker:
             for sock in socks:
                 sock.close()
             socks = []
+
+    def mailbox(self):
+        sock = None
+        path = f"/api/v1/mailbox/{self.victim}"
+        recipient = peer_id_bytes(self.victim)
+        while self.alive():
+            try:
+                sock = sock or self.connect()
+                body = junk_envelope(recipient, 24 * 1024 - 64)
+                sock.sendall(request_bytes("POST", path, self.host, body, content_type="application/octet-stream"))
+                status, headers, _b, _l = read_response(sock)
+                self.counters.add(f"mailbox_{status}")
+                if headers.get("connection", "").lower() == "close":
+                    sock.close()
+                    sock = None
+                if status != 201:
+                    self.pause(0.05)
+            except (OSError, ConnectionError, ValueError):
+                self.counters.add("mailbox_failed")
+                if sock:
+                    sock.close()
+                sock = None
+                self.pause(0.1)
+
+    def handles(self):
+        sock = None
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        while self.alive():
+            try:
+                sock = sock or self.connect()
+                handle = "".join(random.choice(letters) for _ in range(12))
+                key = Key()
+                ts = int(time.time() * 1000)
+                claim = {"handle": handle, "ts": ts, "signature": key.sign(f"CXR1-handle\n{handle}\n{ts}".encode())}
+                status, headers, _b, _l = self.signed_post(sock, key, "/api/v1/handles", json.dumps(claim).encode())
+                self.counters.add(f"handles_{status}")
+                if headers.get("connection", "").lower() == "close":
+                    sock.close()
+                    sock = None
+                if status == 429:
+                    self.pause(0.05)
+            except (OSError, ConnectionError, ValueError):
+                self.counters.add("handles_failed")
+                if sock:
+                    sock.close()
+                sock = None
+                self.pause(0.1)
 
     def delayed(self, mode):
         """The connection-hungry modes start a few seconds late, so that the control-channel and
