@@ -276,15 +276,18 @@ void GroupService::onInvite(const PeerId& from, const Message& message)
 		if (pGroup->state == State::JOINING && pGroup->inviter == from) sendAccept(*pGroup);
 		if (pGroup->state != State::LEFT && pGroup->state != State::REMOVED) return;
 	}
+	// Strangers share MAX_INVITATIONS among them; a contact's are bounded per peer only (the
+	// user chose its contacts), so a crowd of throwaway keys cannot keep a friend's out.
+	const bool fromStranger = _host.groupRelation(from) == Relation::STRANGER;
 	std::size_t fromPeer = 0;
-	std::size_t total = 0;
+	std::size_t fromStrangers = 0;
 	for (const auto& entry: _groups)
 	{
 		if (entry.second->state != State::INVITED) continue;
-		++total;
 		if (entry.second->inviter == from) ++fromPeer;
+		if (fromStranger && _host.groupRelation(entry.second->inviter) == Relation::STRANGER) ++fromStrangers;
 	}
-	if (fromPeer >= MAX_INVITATIONS_PER_PEER || total >= MAX_INVITATIONS || (!pGroup && _groups.size() >= MAX_GROUPS))
+	if (fromPeer >= MAX_INVITATIONS_PER_PEER || fromStrangers >= MAX_INVITATIONS || (!pGroup && _groups.size() >= MAX_GROUPS))
 	{
 		refuse(from, "too many unanswered invitations");
 		return;

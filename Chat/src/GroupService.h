@@ -101,7 +101,7 @@ public:
 	static constexpr const char* CAPABILITY = "groups/1";
 	static constexpr std::size_t MAX_GROUPS = 256;                ///< Groups kept (any state).
 	static constexpr std::size_t MAX_INVITATIONS_PER_PEER = 4;    ///< Unanswered invitations from one peer.
-	static constexpr std::size_t MAX_INVITATIONS = 64;            ///< Unanswered invitations in all.
+	static constexpr std::size_t MAX_INVITATIONS = 64;            ///< Unanswered invitations from strangers in all.
 	static constexpr std::size_t MAX_PENDING_INVITES = 64;        ///< Our invitations waiting for an answer, per group.
 	static constexpr std::size_t MAX_HELD_PER_AUTHOR = 256;       ///< Messages held back per author.
 	static constexpr std::size_t MAX_HELD = 2048;                 ///< ... in all.

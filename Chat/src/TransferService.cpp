@@ -641,15 +641,18 @@ bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::strin
 		reason = "the receiver takes files up to " + bytesText(_config.maxFileSize);
 		return true;
 	}
+	// Strangers share maxPendingOffers among them; a contact's offers are bounded per peer only
+	// (the user chose its contacts), so a crowd of throwaway keys cannot keep a friend's out.
+	const bool fromStranger = peer.relation() == Relation::STRANGER;
 	std::size_t fromPeer = 0;
-	std::size_t pending = 0;
+	std::size_t fromStrangers = 0;
 	for (const auto& entry: _incoming)
 	{
 		if (entry.second->state() != TransferState::OFFERED) continue;
-		++pending;
 		if (entry.second->peer() == peer.id()) ++fromPeer;
+		if (entry.second->request()) ++fromStrangers;
 	}
-	if (fromPeer >= _config.maxPendingOffersPerPeer || pending >= _config.maxPendingOffers)
+	if (fromPeer >= _config.maxPendingOffersPerPeer || (fromStranger && fromStrangers >= _config.maxPendingOffers))
 	{
 		code = TransferProtocol::BUSY;
 		reason = "too many offers are waiting for an answer; offer it again later";

@@ -47,7 +47,8 @@ class TransferService: public PeerService, private TransferHost
 	/// they share:
 	///   - consent and bounds for offers: a blocked peer's are refused; a stranger's are shown
 	///     as requests and never accepted without the user; at most maxPendingOffersPerPeer
-	///     offers wait per peer and maxPendingOffers in all (beyond: "busy"); an offer over
+	///     offers wait per peer and maxPendingOffers from strangers in all (beyond: "busy";
+	///     a contact's offer is never refused for strangers' offers); an offer over
 	///     maxFileSize is refused ("too_large"), as is one that would leave less than
 	///     minFreeSpace on the downloads' disk with the accepted downloads ("no_space"); a
 	///     contact's offers up to its auto-accept limit are accepted without asking;

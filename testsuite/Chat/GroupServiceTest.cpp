@@ -51,7 +51,10 @@ struct Node: public GroupHost
 	GroupStore* groupStore() override { return store.get(); }
 	bool sendTo(const PeerId& peer, const std::string& name, const Poco::JSON::Object& body) override;
 	bool groupConnected(const PeerId& peer) const override;
-	Relation groupRelation(const PeerId& peer) const override { return blocked.count(peer) ? Relation::BLOCKED : Relation::STRANGER; }
+	Relation groupRelation(const PeerId& peer) const override
+	{
+		return blocked.count(peer) ? Relation::BLOCKED : contacts.count(peer) ? Relation::CONTACT : Relation::STRANGER;
+	}
 	std::string groupPeerName(const PeerId& peer) const override { return peer.shortString(); }
 	void setGroupPeers(const std::set<PeerId>& peers) override { groupPeers = peers; }
 	void makeContact(const PeerId& peer) override { contacts.insert(peer); }
@@ -300,6 +303,34 @@ void GroupServiceTest::testInvitationIsARequest()
 	for (const GroupInfo& info: bob.service.groups()) if (info.state == "invited") ++invitations;
 	CPPUNIT_ASSERT_EQUAL(GroupService::MAX_INVITATIONS_PER_PEER, invitations);
 	CPPUNIT_ASSERT(bob.service.stats().refused >= 6);
+}
+
+
+void GroupServiceTest::testStrangersCannotCrowdOutAContact()
+{
+	Net net;
+	Node& bob = net.add("bob");
+	// Strangers fill bob's invitations from strangers (4 each, 64 in all)...
+	const std::size_t crowd = GroupService::MAX_INVITATIONS / GroupService::MAX_INVITATIONS_PER_PEER + 1;
+	for (std::size_t i = 0; i < crowd; ++i)
+	{
+		Node& stranger = net.add("stranger" + std::to_string(i));
+		net.link(stranger, bob);
+		for (std::size_t j = 0; j < GroupService::MAX_INVITATIONS_PER_PEER; ++j)
+			stranger.service.invite(raw(stranger.service.create("spam", false)), bob.identity.peerId());
+	}
+	net.settle();
+	std::size_t invitations = 0;
+	for (const GroupInfo& info: bob.service.groups()) if (info.state == "invited") ++invitations;
+	CPPUNIT_ASSERT_EQUAL(GroupService::MAX_INVITATIONS, invitations);
+	// ... and a contact's invitation still reaches him.
+	Node& alice = net.add("alice");
+	bob.contacts.insert(alice.identity.peerId());
+	net.link(alice, bob);
+	const std::string group = alice.service.create("friends", false);
+	alice.service.invite(raw(group), bob.identity.peerId());
+	net.settle();
+	CPPUNIT_ASSERT_EQUAL(std::string("invited"), stateOf(bob, group));
 }
 
 

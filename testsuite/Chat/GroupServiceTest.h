@@ -18,6 +18,7 @@ class GroupServiceTest: public CppUnit::TestFixture
 	CPPUNIT_TEST_SUITE(GroupServiceTest);
 	CPPUNIT_TEST(testInviteAcceptJoin);
 	CPPUNIT_TEST(testInvitationIsARequest);
+	CPPUNIT_TEST(testStrangersCannotCrowdOutAContact);
 	CPPUNIT_TEST(testFanOutThroughAMember);
 	CPPUNIT_TEST(testOfflineMemberCatchesUp);
 	CPPUNIT_TEST(testGapRoundsAreBounded);
@@ -36,6 +37,7 @@ class GroupServiceTest: public CppUnit::TestFixture
 public:
 	void testInviteAcceptJoin();
 	void testInvitationIsARequest();
+	void testStrangersCannotCrowdOutAContact();
 	void testFanOutThroughAMember();
 	void testOfflineMemberCatchesUp();
 	void testGapRoundsAreBounded();

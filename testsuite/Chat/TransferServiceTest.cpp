@@ -299,6 +299,17 @@ void TransferServiceTest::testStrangerOffersBounded()
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(8), pair.b.service.stats().offersRefused);
 	// Nothing of a stranger's offer is on disk before the user accepts it.
 	CPPUNIT_ASSERT(!Poco::File(Poco::Path(_tempDir).append("b").toString()).exists());
+	// Strangers filled the total; a contact's offer still waits for the user (its own cap only).
+	pair.b.side.peer->setRelation(Relation::CONTACT);
+	const TransferId fromContact = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("from a friend", 100, fromContact));
+	CPPUNIT_ASSERT(pair.b.latest.count(fromContact.toString()) == 1);
+	CPPUNIT_ASSERT(!pair.b.latest[fromContact.toString()].request);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(8), pair.b.sent(pair.sessionB, "file-cancel").size());
+	// ... up to the per-peer cap (4 waiting from this peer now).
+	pair.sessionB->deliverMessage("file-offer", offerFor("one too many", 100));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(9), pair.b.sent(pair.sessionB, "file-cancel").size());
+	CPPUNIT_ASSERT_EQUAL(std::string("busy"), pair.b.sent(pair.sessionB, "file-cancel").back()->getValue<std::string>("code"));
 	// A blocked peer's offers are refused "blocked".
 	pair.b.side.peer->setRelation(Relation::BLOCKED);
 	pair.sessionB->deliverMessage("file-offer", offerFor("g", 100));

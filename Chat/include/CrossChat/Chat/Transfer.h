@@ -66,7 +66,7 @@ struct TransferConfig
 	                                                  ///< protocol's limit (1 TiB).
 	std::uint64_t minFreeSpace = 256 * 1024 * 1024;   ///< Disk space left free: an offer that would eat into it
 	                                                  ///< (with the downloads already accepted) is refused ("no_space").
-	std::size_t maxPendingOffers = 32;                ///< Offers waiting for the user, in all...
+	std::size_t maxPendingOffers = 32;                ///< Strangers' offers waiting for the user, in all...
 	std::size_t maxPendingOffersPerPeer = 4;          ///< ... and from one peer (beyond: refused "busy").
 	std::size_t maxActiveIncoming = 64;               ///< Accepted downloads not finished, in all.
 	std::chrono::milliseconds progressInterval{500};  ///< Progress reports per transfer at most this often.
