@@ -354,11 +354,9 @@ void IncomingTransfer::onData(const DataChunk& chunk)
 	if (request.received == 0)
 	{
 		if (request.sample) _window.sample(now - request.at);
-		request.hash = std::make_unique<Sha256>();
 		request.data.reserve(length);
 	}
 	request.data.append(chunk.data, chunk.size);
-	request.hash->update(chunk.data, chunk.size);
 	request.received += static_cast<std::uint32_t>(chunk.size);
 	_inFlight -= std::min(_inFlight, chunk.size);
 	_lastData = now;
@@ -367,27 +365,27 @@ void IncomingTransfer::onData(const DataChunk& chunk)
 
 
 void IncomingTransfer::blockComplete(std::uint32_t block, Request& request)
+	/// The block is checked and written on the FileWorker (write()); the answer comes to written().
 {
-	const Sha256Digest digest = request.hash->finish();
 	std::string data = std::move(request.data);
 	_requested.erase(block);
-	if (digest != _hashes[block])
+	write(block, std::move(data));
+	fill();
+}
+
+
+void IncomingTransfer::corrupt(std::uint32_t block)
+{
+	++_host.counters().blocksCorrupt;
+	const unsigned failures = ++_failures[block];
+	logger().warning("block %u of %s from %s failed its SHA-256 check (%u of %u times); fetching it again", block,
+		Text::quoted(_offer.name), _peer.shortString(), failures, MAX_BLOCK_FAILURES);
+	if (failures >= MAX_BLOCK_FAILURES)
 	{
-		++_host.counters().blocksCorrupt;
-		const unsigned failures = ++_failures[block];
-		logger().warning("block %u of %s from %s failed its SHA-256 check (%u of %u times); fetching it again", block,
-			Text::quoted(_offer.name), _peer.shortString(), failures, MAX_BLOCK_FAILURES);
-		if (failures >= MAX_BLOCK_FAILURES)
-		{
-			fail("block " + std::to_string(block) + " failed its SHA-256 check " + std::to_string(failures) + " times");
-			return;
-		}
-		_retry.push_front(block);
+		fail("block " + std::to_string(block) + " failed its SHA-256 check " + std::to_string(failures) + " times");
+		return;
 	}
-	else
-	{
-		write(block, std::move(data));
-	}
+	_retry.push_front(block);
 	fill();
 }
 
@@ -501,26 +499,13 @@ void IncomingTransfer::setState(TransferState state, const std::string& error)
 {
 	_state = state;
 	_error = error;
-	if (ChatStore* pStore = _host.store())
-	{
-		try
-		{
-			pStore->setTransferState(_peer, TransferDirection::INCOMING, _offer.id.toString(), state, error);
-		}
-		catch (const Poco::Exception& exc)
-		{
-			logger().error("cannot record the state of %s: %s", Text::quoted(_offer.name), exc.displayText());
-		}
-	}
+	recordTransferState(_host, _peer, TransferDirection::INCOMING, _offer.id.toString(), _offer.name, state, error);
 }
 
 
 void IncomingTransfer::report(bool progressOnly)
 {
-	const auto now = _host.scheduler().now();
-	if (progressOnly && now - _lastReport < _host.config().progressInterval) return;
-	_lastReport = now;
-	_host.changed(info(), progressOnly);
+	if (transferReportDue(_host, _lastReport, progressOnly)) _host.changed(info(), progressOnly);
 }
 
 
@@ -620,24 +605,26 @@ void IncomingTransfer::write(std::uint32_t block, std::string data)
 	std::weak_ptr<IncomingTransfer> weak = shared_from_this();
 	Scheduler* pScheduler = &_host.scheduler();
 	auto shared = std::make_shared<std::string>(std::move(data));
-	_host.worker().submit([part, block, shared, weak, pScheduler](const std::atomic<bool>&) {
+	const Sha256Digest expected = _hashes[block];
+	_host.worker().submit([part, block, shared, expected, weak, pScheduler](const std::atomic<bool>&) {
+		bool matched = false;
 		std::string error;
 		try
 		{
-			part->write(block, *shared);
+			matched = part->writeVerified(block, *shared, expected);
 		}
 		catch (const Poco::Exception& exc)
 		{
 			error = exc.displayText();
 		}
-		pScheduler->post([weak, block, error] {
-			if (auto self = weak.lock()) self->written(block, error);
+		pScheduler->post([weak, block, matched, error] {
+			if (auto self = weak.lock()) self->written(block, matched, error);
 		});
 	});
 }
 
 
-void IncomingTransfer::written(std::uint32_t block, const std::string& error)
+void IncomingTransfer::written(std::uint32_t block, bool matched, const std::string& error)
 {
 	if (!_writing.erase(block)) return;
 	const std::uint32_t length = _plan.blockLength(block);
@@ -646,6 +633,11 @@ void IncomingTransfer::written(std::uint32_t block, const std::string& error)
 	if (!error.empty())
 	{
 		fail("cannot write the file: " + error);
+		return;
+	}
+	if (!matched)
+	{
+		corrupt(block);
 		return;
 	}
 	_have[block] = true;

@@ -40,11 +40,13 @@ class IncomingTransfer: public std::enable_shared_from_this<IncomingTransfer>
 	///     file-accept; then the block hashes are fetched (file-hashes-get, a few pages at once)
 	///     and kept in the store, and blocks are requested (file-get) within the TransferWindow,
 	///     lowest first (so the running whole-file hash follows).
-	///   - each block arrives as file-data chunks in order; it is hashed as it comes, checked
-	///     against its hash when complete, and only then handed to the FileWorker to be written.
-	///     A block that fails its check is requested again (at most MAX_BLOCK_FAILURES times,
-	///     then the transfer fails); data for an old round, a block not requested or out of
-	///     order is dropped and counted.
+	///   - each block arrives as file-data chunks in order and is gathered on the loop; once
+	///     complete it goes to the FileWorker, which checks its SHA-256 and writes it only if it
+	///     matches (PartFile::writeVerified: the loop hashes nothing, and the whole file's
+	///     SHA-256 follows the written prefix from the same bytes in memory). A block that fails
+	///     its check is requested again (at most MAX_BLOCK_FAILURES times, then the transfer
+	///     fails); data for an old round, a block not requested or out of order is dropped and
+	///     counted.
 	///   - every CHECKPOINT_INTERVAL the .part is synced and then the blocks written before the
 	///     sync are recorded in the store: a block recorded is on disk, so after a crash (kill -9
 	///     or power loss) only the blocks since the last checkpoint are fetched again — and not
@@ -66,7 +68,7 @@ public:
 	using Ptr = std::shared_ptr<IncomingTransfer>;
 
 	static constexpr unsigned MAX_BLOCK_FAILURES = 3;
-	static constexpr std::size_t MAX_WRITE_BACKLOG = 64 * 1024 * 1024;   ///< Verified bytes waiting for the disk.
+	static constexpr std::size_t MAX_WRITE_BACKLOG = 64 * 1024 * 1024;   ///< Complete blocks waiting for their check and the disk.
 	static constexpr std::chrono::seconds CHECKPOINT_INTERVAL{2};
 	static constexpr std::uint32_t HASH_PAGES_AT_ONCE = 4;
 
@@ -132,7 +134,6 @@ private:
 		Scheduler::TimePoint at;
 		bool sample = false;        ///< The first block of its file-get: its first bytes measure the delay.
 		std::uint32_t received = 0;
-		std::unique_ptr<Sha256> hash;
 		std::string data;
 	};
 
@@ -150,7 +151,8 @@ private:
 	void drop(std::uint32_t block, bool retry);
 	void blockComplete(std::uint32_t block, Request& request);
 	void write(std::uint32_t block, std::string data);
-	void written(std::uint32_t block, const std::string& error);
+	void written(std::uint32_t block, bool matched, const std::string& error);
+	void corrupt(std::uint32_t block);
 	void verify();
 	void verified(bool ok, const std::string& path, const std::string& error);
 	void checkpoint();
@@ -176,7 +178,7 @@ private:
 	std::vector<bool> _have;               ///< Verified and written.
 	std::uint32_t _haveCount = 0;
 	std::uint64_t _haveBytes = 0;
-	std::set<std::uint32_t> _writing;
+	std::set<std::uint32_t> _writing;      ///< Complete blocks on the FileWorker (checked, then written).
 	std::size_t _writingBytes = 0;
 	std::map<std::uint32_t, unsigned> _failures;
 

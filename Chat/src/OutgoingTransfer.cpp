@@ -508,28 +508,16 @@ void OutgoingTransfer::save()
 
 void OutgoingTransfer::setState(TransferState state, const std::string& error)
 {
-	const bool stored = _state != TransferState::PREPARING;
+	const bool stored = _state != TransferState::PREPARING;   // not in the store before its offer
 	_state = state;
 	_error = error;
-	ChatStore* pStore = _host.store();
-	if (!pStore || !stored) return;
-	try
-	{
-		pStore->setTransferState(_peer, TransferDirection::OUTGOING, _offer.id.toString(), state, error);
-	}
-	catch (const Poco::Exception& exc)
-	{
-		logger().error("cannot record the state of %s: %s", Text::quoted(_offer.name), exc.displayText());
-	}
+	if (stored) recordTransferState(_host, _peer, TransferDirection::OUTGOING, _offer.id.toString(), _offer.name, state, error);
 }
 
 
 void OutgoingTransfer::report(bool progressOnly)
 {
-	const auto now = _host.scheduler().now();
-	if (progressOnly && now - _lastReport < _host.config().progressInterval) return;
-	_lastReport = now;
-	_host.changed(info(), progressOnly);
+	if (transferReportDue(_host, _lastReport, progressOnly)) _host.changed(info(), progressOnly);
 }
 
 

@@ -210,6 +210,14 @@ void PartFile::write(std::uint32_t block, const std::string& data)
 }
 
 
+bool PartFile::writeVerified(std::uint32_t block, const std::string& data, const Sha256Digest& expected)
+{
+	if (Sha256::of(data.data(), data.size()) != expected) return false;
+	write(block, data);
+	return true;
+}
+
+
 void PartFile::sync()
 {
 	if (_fd >= 0 && ::fdatasync(_fd) != 0) throw Poco::FileException(systemError("cannot sync", _partPath, errno));
@@ -263,6 +271,12 @@ std::uint32_t PartFile::hashedBlocks() const
 }
 
 
+std::uint64_t PartFile::rereadBytes() const
+{
+	return _reread;
+}
+
+
 void PartFile::advance(std::uint32_t justWritten, const std::string* pData)
 {
 	std::string buffer;
@@ -276,6 +290,7 @@ void PartFile::advance(std::uint32_t justWritten, const std::string* pData)
 		{
 			readBlock(_hashed, buffer);
 			_stream.update(buffer.data(), buffer.size());
+			_reread += buffer.size();
 		}
 		++_hashed;
 	}

@@ -33,10 +33,13 @@ class PartFile
 	/// overwritten: the final rename refuses an existing name (renameat2 RENAME_NOREPLACE) and
 	/// takes the next free one instead.
 	///
-	/// Blocks are written only after their SHA-256 matched (the transfer checks it); as the
-	/// prefix of written blocks grows, it is hashed (from the block in memory, or read back for
-	/// blocks that came out of order), so that the whole-file check at the end costs at most the
-	/// blocks that arrived last. After a restart, the prefix is hashed again from the disk.
+	/// Blocks are written only after their SHA-256 matched (writeVerified() checks it here, on
+	/// the FileWorker, so that the loop never hashes); as the prefix of written blocks grows,
+	/// the whole file's SHA-256 follows it: from the block in memory when it extends the prefix
+	/// (the usual case, as blocks are asked for lowest first: the bytes are still in the cache
+	/// from the block's check), read back from the disk only for blocks that were written ahead
+	/// of a gap (a block fetched again, a new round) or before a restart (rereadBytes() counts
+	/// them). So the whole-file check at the end costs at most the blocks that arrived last.
 	///
 	/// Thread rules: create() and reopen() on the loop (a few quick system calls); after that
 	/// every other method on the FileWorker's thread only (the loop submits jobs and reads
@@ -84,6 +87,10 @@ public:
 		/// Writes a verified block at its place and hashes the prefix as far as it now goes.
 		/// Throws Poco::FileException on an I/O error (a full disk).
 
+	bool writeVerified(std::uint32_t block, const std::string& data, const Sha256Digest& expected);
+		/// Checks the block's SHA-256 against expected and, only if it matches, write()s it.
+		/// Returns whether it matched (nothing is written otherwise). Throws as write().
+
 	void sync();
 		/// fdatasync(): the blocks written so far survive a crash of the system.
 
@@ -101,6 +108,10 @@ public:
 	std::uint32_t hashedBlocks() const;
 		/// Blocks of the prefix hashed so far.
 
+	std::uint64_t rereadBytes() const;
+		/// Bytes read back from the disk for the whole file's SHA-256 (blocks written out of
+		/// order or before a restart); 0 when every block extended the prefix as it came.
+
 private:
 	PartFile(int fd, std::string finalPath, const BlockPlan& plan);
 	void advance(std::uint32_t justWritten, const std::string* pData);
@@ -114,6 +125,7 @@ private:
 	std::vector<bool> _written;
 	Sha256 _stream;
 	std::uint32_t _hashed = 0;   ///< Blocks [0, _hashed) are in _stream.
+	std::uint64_t _reread = 0;   ///< Bytes read back for _stream.
 	int _checked = -1;           ///< The result of check() once the digest is final (0 or 1).
 };
 

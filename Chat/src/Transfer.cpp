@@ -8,6 +8,10 @@
 
 #include "CrossChat/Chat/Transfer.h"
 #include "TransferHost.h"
+#include "CrossChat/Chat/ChatStore.h"
+#include "CrossChat/Text.h"
+#include "Poco/Exception.h"
+#include "Poco/Logger.h"
 
 
 namespace CrossChat {
@@ -40,6 +44,31 @@ bool transferStateFinal(TransferState state)
 {
 	return state == TransferState::COMPLETE || state == TransferState::REJECTED || state == TransferState::CANCELLED
 		|| state == TransferState::FAILED;
+}
+
+
+void recordTransferState(TransferHost& host, const PeerId& peer, TransferDirection direction, const std::string& id,
+	const std::string& name, TransferState state, const std::string& error)
+{
+	ChatStore* pStore = host.store();
+	if (!pStore) return;
+	try
+	{
+		pStore->setTransferState(peer, direction, id, state, error);
+	}
+	catch (const Poco::Exception& exc)
+	{
+		Poco::Logger::get("CrossChat.Chat").error("cannot record the state of %s: %s", Text::quoted(name), exc.displayText());
+	}
+}
+
+
+bool transferReportDue(TransferHost& host, Scheduler::TimePoint& lastReport, bool progressOnly)
+{
+	const auto now = host.scheduler().now();
+	if (progressOnly && now - lastReport < host.config().progressInterval) return false;
+	lastReport = now;
+	return true;
 }
 
 

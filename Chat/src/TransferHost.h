@@ -60,6 +60,18 @@ public:
 };
 
 
+void recordTransferState(TransferHost& host, const PeerId& peer, TransferDirection direction, const std::string& id,
+	const std::string& name, TransferState state, const std::string& error);
+	/// Records a transfer's new state (and error) in the host's store, if it keeps one; a store
+	/// that fails is logged (naming the file name), never thrown: the transfer goes on in memory.
+	/// Must be called from the loop thread.
+
+bool transferReportDue(TransferHost& host, Scheduler::TimePoint& lastReport, bool progressOnly);
+	/// Whether a transfer reports now: always for a change of state, for progress only once per
+	/// the config's progressInterval since lastReport; when it does, lastReport is set to now.
+	/// Must be called from the loop thread.
+
+
 class ProgressMeter
 	/// Bytes over time, for the rate and the time left of a transfer: a sliding window of
 	/// samples (the last RATE_WINDOW).

@@ -143,6 +143,8 @@ void PartFileTest::testWriteCheckFinish()
 	CPPUNIT_ASSERT(!part->check(Sha256::of(contents.data(), contents.size())));   // block 4 is missing
 	part->write(4, block(contents, plan, 4));
 	CPPUNIT_ASSERT_EQUAL(6u, part->hashedBlocks());
+	// Read back for the whole file's hash: only the blocks written ahead of the prefix (1, 3, 5).
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(2 * BLOCK + 321), part->rereadBytes());
 	CPPUNIT_ASSERT(part->check(Sha256::of(contents.data(), contents.size())));
 	CPPUNIT_ASSERT(part->check(Sha256::of(contents.data(), contents.size())));   // asked again: the same answer
 	const std::string final = part->finish();
@@ -174,6 +176,31 @@ void PartFileTest::testWrongDigest()
 }
 
 
+void PartFileTest::testWriteVerified()
+{
+	const std::string contents = randomBytes(3 * BLOCK + 77, 5);
+	const BlockPlan plan = planOf(contents.size());
+	auto part = PartFile::create(_tempDir, "checked.bin", plan);
+	const std::string first = block(contents, plan, 0);
+	// A block that does not match its hash is not written: the .part keeps its hole.
+	std::string damaged = first;
+	damaged[100] = static_cast<char>(damaged[100] ^ 0x01);
+	CPPUNIT_ASSERT(!part->writeVerified(0, damaged, Sha256::of(first.data(), first.size())));
+	CPPUNIT_ASSERT_EQUAL(0u, part->hashedBlocks());
+	CPPUNIT_ASSERT(readFile(part->partPath()).substr(0, BLOCK) == std::string(BLOCK, '\0'));
+	// Blocks in order: each is hashed for the whole file from memory, nothing is read back.
+	for (std::uint32_t index = 0; index < plan.blockCount(); ++index)
+	{
+		const std::string data = block(contents, plan, index);
+		CPPUNIT_ASSERT(part->writeVerified(index, data, Sha256::of(data.data(), data.size())));
+		CPPUNIT_ASSERT_EQUAL(index + 1, part->hashedBlocks());
+	}
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), part->rereadBytes());
+	CPPUNIT_ASSERT(part->check(Sha256::of(contents.data(), contents.size())));
+	CPPUNIT_ASSERT(readFile(part->finish()) == contents);
+}
+
+
 void PartFileTest::testResumeRehashes()
 {
 	const std::string contents = randomBytes(4 * BLOCK + 10, 3);
@@ -194,6 +221,7 @@ void PartFileTest::testResumeRehashes()
 	resumed->write(4, block(contents, plan, 4));
 	resumed->write(3, block(contents, plan, 3));
 	CPPUNIT_ASSERT(resumed->check(Sha256::of(contents.data(), contents.size())));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(2 * BLOCK + 10), resumed->rereadBytes());   // 0 and 2 from before, 4 written early
 	CPPUNIT_ASSERT(readFile(resumed->finish()) == contents);
 	CPPUNIT_ASSERT_THROW(PartFile::reopen(finalPath, plan), Poco::FileNotFoundException);
 }

@@ -19,6 +19,7 @@ class PartFileTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testFreeNames);
 	CPPUNIT_TEST(testWriteCheckFinish);
 	CPPUNIT_TEST(testWrongDigest);
+	CPPUNIT_TEST(testWriteVerified);
 	CPPUNIT_TEST(testResumeRehashes);
 	CPPUNIT_TEST(testRecoverUnrecorded);
 	CPPUNIT_TEST(testReopenRefusesUnsafe);
@@ -33,6 +34,7 @@ public:
 	void testFreeNames();
 	void testWriteCheckFinish();
 	void testWrongDigest();
+	void testWriteVerified();
 	void testResumeRehashes();
 	void testRecoverUnrecorded();
 	void testReopenRefusesUnsafe();
