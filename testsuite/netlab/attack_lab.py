@@ -26,14 +26,17 @@ stranger  A stranger over the relay cannot make the node send a single SYN to an
           reply. Then v accepts s (a contact turned hostile) and s attacks again: no SYN to
           loopback or to a private network that is not v's, whatever s says; what v dials
           toward l and t is reported.
-flood     2,000 throwaway identities: f1, f2, f3 (500 each over direct TCP, f3 holding the
-          victim's closing sockets open) and fr (500 over relay tunnels) on one LAN with the
-          victim v, contact c and the relay. v's VmRSS and descriptors (/proc/<pid>) are sampled
+flood     2,000 throwaway identities: f1, f2, f3 (500 each over direct TCP, f2's each sending 4
+          group invitations and 4 file offers before its message, f3 holding the victim's
+          closing sockets open) and fr (500 over relay tunnels) on one LAN with the victim v,
+          contact c and the relay. v's VmRSS and descriptors (/proc/<pid>) are sampled
           every 100 ms: descriptors stay within maxSessions + maxPendingSessions of the
           baseline, memory within MEMORY_BOUND_MIB; the strangers v keeps stay within
           maxStrangers; c (restarted during the flood, so it must connect anew) writes to v
           during and after the flood: every message arrives once and in order; latencies are
-          reported.
+          reported. While the strangers' requests fill v's caps (64 unanswered invitations from
+          strangers, 32 offers), c invites v to a group and offers it a file: both reach v's
+          user (not as requests), and v holds no more strangers' requests than the caps.
 poison    The Latin-1 line. p sends v "caf\\xe9" as a text (raw bytes), then 5 valid texts at
           once: p gets one refusal (invalid_utf8) for that id and receipts for the 5, in order;
           v shows the 5 in order and keeps the session. v writes 5 messages to r, which refuses
@@ -73,6 +76,8 @@ MAX_SESSIONS_PER_ADDRESS = 16
 MAX_PENDING_SESSIONS = 64
 MAX_PENDING_PER_ADDRESS = 8
 MAX_STRANGERS = 256
+MAX_STRANGER_INVITATIONS = 64  # GroupService::MAX_INVITATIONS (from strangers, in all)
+MAX_STRANGER_OFFERS = 32       # crosschat.files.max-pending-offers (strangers' offers, in all)
 MAX_ROUNDS_PER_MINUTE = 6
 MAX_DIALS_PER_MINUTE = 30
 PREDICTION_PROBES = 256        # Ladder::PREDICTION_PROBES: guessed ports per prediction attempt
@@ -585,7 +590,7 @@ class FloodScenario(Scenario):
         target = f"{self.PREFIX}.11:{v.port}"
         flooders = []
         t_flood = time.monotonic()
-        for name, behavior, hold, parallel in (("f1", "message", 0, 12), ("f2", "message", 0, 12),
+        for name, behavior, hold, parallel in (("f1", "message", 0, 12), ("f2", "requests", 0, 12),
                                                ("f3", "linger", self.LINGER_MS, 12)):
             flooders.append(self.adversary(h[name], name, [
                 "--mode", "flood", "--victim", v.id, "--connect", target, "--count", str(self.PER_FLOODER),
@@ -607,6 +612,7 @@ class FloodScenario(Scenario):
                    f"(descriptors {sampler.peak('fds', t_flood)}, baseline {baseline['fds']})")
         self.start_chat(c, common)
         during = self.conversation(c, v, self.DURING_MESSAGES, "during", 0.5)
+        requests = self.contact_requests(c, v)
         self.results["fds_while_c_wrote"] = sampler.peak("fds", t_full)
         reports = {}
         for proc in flooders:
@@ -620,6 +626,50 @@ class FloodScenario(Scenario):
         time.sleep(2.0)
         sampler.stop()
         self.judge(v, baseline, sampler, t_flood, t_flood_end, reports, during, after, baseline_latency)
+        self.judge_requests(v, c, requests)
+
+    def contact_requests(self, c, v):
+        """During the flood, c invites v to a new group and offers it a file; returns what v saw."""
+        path = os.path.join(self.work, "for-v.txt")
+        with open(path, "w") as f:
+            f.write("a file from a friend, during the flood\n" * 100)
+        t0 = time.monotonic()
+        c.proc.send("/group create friends")
+        created = c.proc.wait_for(lambda p: p.first("group", kind="created"), STEP_TIMEOUT)
+        self.check(created is not None, "c creates a group during the flood", fatal=True)
+        group = created.data.get("group")
+        c.proc.send(f"/group invite friends {v.id}")
+        c.proc.send(f"/send {v.id} {path}")
+        invited = v.proc.wait_for(lambda p: next((e for e in p.find("group", kind="invited")
+                                                  if e.data.get("group") == group), None), 30.0)
+        offered = v.proc.wait_for(lambda p: next((e for e in p.find("transfer", direction="in", state="offered")
+                                                  if e.data.get("peer") == c.id), None), 30.0)
+        return {"invited": invited, "offered": offered, "t0": t0, "group": group}
+
+    def judge_requests(self, v, c, requests):
+        invited, offered = requests["invited"], requests["offered"]
+        self.check(invited is not None, f"c's group invitation reaches v during the strangers' invitation flood "
+                   f"({ms(invited.t - requests['t0']) if invited else None} ms)")
+        self.check(offered is not None and not offered.data.get("request"),
+                   f"c's file offer reaches v as a contact's offer during the strangers' offer flood "
+                   f"({offered.data if offered else None})")
+        v.proc.send("/groups")
+        groups = v.proc.wait_for(lambda p: p.first("groups"), STEP_TIMEOUT)
+        waiting = [g for g in (groups.data.get("groups", []) if groups else []) if g.get("state") == "invited"]
+        from_strangers = [g for g in waiting if g.get("inviter") != c.id]
+        v.proc.send("/files")
+        files = v.proc.wait_for(lambda p: p.first("files"), STEP_TIMEOUT)
+        offers = [t for t in (files.data.get("transfers", []) if files else [])
+                  if t.get("direction") == "in" and t.get("state") == "offered"]
+        stranger_offers = [t for t in offers if t.get("request")]
+        self.results["requests"] = {"invitations_from_strangers": len(from_strangers), "stranger_offers": len(stranger_offers),
+                                    "contact_invitation_ms": ms(invited.t - requests["t0"]) if invited else None}
+        self.note(f"v holds {len(from_strangers)} strangers' invitations and {len(stranger_offers)} strangers' offers")
+        self.check(0 < len(from_strangers) <= MAX_STRANGER_INVITATIONS,
+                   f"strangers' invitations waiting at v within the cap ({len(from_strangers)} <= {MAX_STRANGER_INVITATIONS})")
+        self.check(0 < len(stranger_offers) <= MAX_STRANGER_OFFERS,
+                   f"strangers' offers waiting at v within the cap ({len(stranger_offers)} <= {MAX_STRANGER_OFFERS})")
+        self.check(any(g.get("inviter") == c.id for g in waiting), "c's invitation is among v's waiting ones")
 
     def wait_found(self, a, b):
         for x, y in ((a, b), (b, a)):

@@ -11,8 +11,9 @@
 //                     writes again, and reports every punch message the victim sends back.
 //   --mode flood      --count throwaway identities, --parallel at a time, each opening a
 //                     session over direct TCP (--connect) or a relay tunnel (--relay) and
-//                     behaving as --behavior says (message, linger, hello, stall); outcomes
-//                     are counted and reported.
+//                     behaving as --behavior says (message, linger, hello, stall, requests:
+//                     --requests group invitations and as many file offers, then a message);
+//                     outcomes are counted and reported.
 //   --mode poison     one identity (--key-file) opens a session, sends the text --bad-text-hex
 //                     (default "caf\xe9", Latin-1) as a text message with its raw bytes, then
 //                     --count valid messages at once; reports receipts and refusals in order.
@@ -51,6 +52,7 @@
 #include "Poco/Logger.h"
 #include "Poco/NumberParser.h"
 #include "Poco/URI.h"
+#include <openssl/rand.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -96,6 +98,7 @@ struct Options
 	long count = 100;
 	long parallel = 16;
 	std::string behavior = "message";
+	int requests = 4;
 	long holdMs = 0;
 	long rampMs = 0;                                     ///< flood: the slots' first sessions spread over this.
 	long retryMs = 0;                                    ///< flood: a slot whose identity was turned away waits this long.
@@ -120,7 +123,7 @@ const char* USAGE =
 	"            [--announce IP:PORT]... [--unknown-rounds N] [--punch-rounds N] [--punch-interval-ms MS]\n"
 	"            [--hold-ms MS]\n"
 	"  flood:    --victim ID (--connect HOST:PORT | --relay URL) --count N [--parallel K]\n"
-	"            [--behavior message|linger|hello|stall] [--hold-ms MS] [--ramp-ms MS] [--retry-ms MS]\n"
+	"            [--behavior message|linger|hello|stall|requests] [--requests N] [--hold-ms MS] [--ramp-ms MS] [--retry-ms MS]\n"
 	"            [--hold-until-ms MS] [--session-timeout-ms MS] [--progress-every N]\n"
 	"  poison:   --victim ID (--connect HOST:PORT | --relay URL) [--bad-text-hex HEX] [--count N]\n"
 	"            [--hold-ms MS]\n"
@@ -167,6 +170,7 @@ Options parseOptions(int argc, char** argv)
 		else if (arg == "--count") o.count = parseNumber(arg, value, 0, 1000000);
 		else if (arg == "--parallel") o.parallel = parseNumber(arg, value, 1, 4096);
 		else if (arg == "--behavior") o.behavior = value;
+		else if (arg == "--requests") o.requests = Poco::NumberParser::parse(value);
 		else if (arg == "--hold-ms") o.holdMs = parseNumber(arg, value, 0, 3600000);
 		else if (arg == "--ramp-ms") o.rampMs = parseNumber(arg, value, 0, 3600000);
 		else if (arg == "--retry-ms") o.retryMs = parseNumber(arg, value, 0, 3600000);
@@ -188,8 +192,10 @@ Options parseOptions(int argc, char** argv)
 	if (o.mode == "stranger" && o.relay.empty()) throw Poco::InvalidArgumentException("--mode stranger needs --relay");
 	if ((o.mode == "flood" || o.mode == "poison") && o.connect.empty() == o.relay.empty())
 		throw Poco::InvalidArgumentException("--mode " + o.mode + " needs one of --connect and --relay");
-	if (o.behavior != "message" && o.behavior != "linger" && o.behavior != "hello" && o.behavior != "stall")
-		throw Poco::InvalidArgumentException("--behavior must be message, linger, hello or stall");
+	if (o.behavior != "message" && o.behavior != "linger" && o.behavior != "hello" && o.behavior != "stall"
+		&& o.behavior != "requests")
+		throw Poco::InvalidArgumentException("--behavior must be message, linger, hello, stall or requests");
+	if (o.requests < 0 || o.requests > 64) throw Poco::InvalidArgumentException("--requests must be 0..64");
 	if (o.onText != "receipt" && o.onText != "abort" && o.onText != "garbage" && o.onText != "silent")
 		throw Poco::InvalidArgumentException("--on-text must be receipt, abort, garbage or silent");
 	if (!Relay::parseNatType(o.nat)) throw Poco::InvalidArgumentException("--nat must be none, eim, edm or unknown");
@@ -230,6 +236,15 @@ std::string hexOf(const std::string& bytes)
 		hex += DIGITS[c & 0x0F];
 	}
 	return hex;
+}
+
+
+std::string randomHex(std::size_t bytes)
+{
+	std::string raw(bytes, '\0');
+	if (RAND_bytes(reinterpret_cast<unsigned char*>(&raw[0]), static_cast<int>(bytes)) != 1)
+		throw Poco::RuntimeException("no random bytes");
+	return hexOf(raw);
 }
 
 
@@ -308,6 +323,15 @@ public:
 		/// A well-formed message (the catalog checks it).
 	{
 		if (!_closed) _channel->send(SessionProtocol::catalog().encode(_codec, name, body));
+	}
+
+	void sendType(std::uint8_t type, const Poco::JSON::Object& body)
+		/// A message of a type outside the core catalog (groups, files), as docs/PROTOCOL.md
+		/// describes it.
+	{
+		std::ostringstream out;
+		body.stringify(out);
+		if (!_closed) _channel->send(_codec.encode(type, out.str()));
 	}
 
 	void sendFrame(const std::string& name, const std::string& body)
@@ -401,6 +425,8 @@ private:
 		Poco::JSON::Array::Ptr pCaps = new Poco::JSON::Array;
 		pCaps->add(std::string("refuse"));
 		pCaps->add(std::string("contact"));
+		pCaps->add(std::string("groups/1"));
+		pCaps->add(std::string("files/1"));
 		hello.set("caps", pCaps);
 		send("hello", hello);
 		if (onTlsReady) onTlsReady();
@@ -902,6 +928,7 @@ private:
 				s.timer = _loop.runAfter(holdFor(), [this, index, serial] { end(index, serial, "held"); });
 				return;
 			}
+			if (_options.behavior == "requests") sendRequests(*s.session, serial);
 			s.session->sendText("flood-" + std::to_string(serial), "hello from throwaway identity " + std::to_string(serial));
 		};
 		slot.session->onMessage = [this, index, serial](const std::string& name, const Poco::JSON::Object::Ptr& body) {
@@ -940,6 +967,28 @@ private:
 				: s.session->tlsIsReady() ? "closed_after_tls" : "closed_before_tls");
 		};
 		slot.session->begin(leftover);
+	}
+
+	void sendRequests(RawSession& session, std::uint64_t serial)
+		/// --requests group invitations (type 16) and file offers (type 32): requests the
+		/// victim's user would have to answer.
+	{
+		for (int i = 0; i < _options.requests; ++i)
+		{
+			Poco::JSON::Object invite;
+			invite.set("group", randomHex(32));
+			invite.set("name", "flood group " + std::to_string(serial) + "." + std::to_string(i));
+			invite.set("members", 1);
+			session.sendType(16, invite);
+			Poco::JSON::Object offer;
+			offer.set("id", randomHex(16));
+			offer.set("name", "flood-" + std::to_string(serial) + "-" + std::to_string(i) + ".bin");
+			offer.set("size", static_cast<Poco::Int64>(1) << 20);
+			offer.set("sha256", randomHex(32));
+			offer.set("block_size", 131072);
+			offer.set("ts", static_cast<Poco::Int64>(wallClockMs()));
+			session.sendType(32, offer);
+		}
 	}
 
 	void end(std::size_t index, std::uint64_t serial, const std::string& outcome)
