@@ -207,6 +207,7 @@ EnvelopeHeader EnvelopeHeader::parse(const std::string& envelope, std::size_t ma
 		throw BadRequestException("unsupported envelope suite " + std::to_string(static_cast<std::uint8_t>(envelope[5])));
 	EnvelopeHeader header;
 	header.recipient = PeerId::fromBytes(envelope.substr(RelayProtocol::MAIL_RECIPIENT_OFFSET, PeerId::SIZE));
+	if (header.recipient.isNull()) throw BadRequestException("the envelope names no recipient");
 	for (std::size_t i = 0; i < 8; ++i)
 		header.prekeyId = (header.prekeyId << 8) | static_cast<std::uint8_t>(envelope[RelayProtocol::MAIL_PREKEY_OFFSET + i]);
 	return header;
