@@ -583,6 +583,8 @@ void ConsoleSession::onPeer(Chat::ChatNode::PeerChange change, const Chat::PeerI
 	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
 	for (const auto& address: peer.addresses) pAddresses->add(address.toString());
 	pEvent->set("addresses", pAddresses);
+	pEvent->set("alias", peer.alias);
+	pEvent->set("relation", std::string(Chat::relationName(peer.relation)));
 	if (change == Change::CONNECTED) pEvent->set("path", peer.path);
 	const std::string who = (peer.name.empty() ? std::string("?") : Console::printable(peer.name)) + " (" + peer.id.shortString() + ")";
 	// The name each peer was last shown with, to say when one renames itself (/nick); bounded
