@@ -283,22 +283,34 @@ void TransferService::stop()
 // The node's API -----------------------------------------------------------------------------
 
 
-std::string TransferService::sendFile(const PeerId& to, const std::string& path, const std::string& group)
+std::string TransferService::sendFile(const PeerId& to, const std::string& path)
 {
-	const std::string absolute = Poco::Path(path).absolute().toString();
-	struct stat st;
-	if (::stat(absolute.c_str(), &st) != 0)
-	{
-		if (errno == ENOENT) throw Poco::FileNotFoundException(absolute);
-		throw Poco::FileException("cannot use " + absolute + ": " + std::strerror(errno));
-	}
-	if (!S_ISREG(st.st_mode)) throw Poco::FileException(absolute + " is not a regular file");
-	if (::access(absolute.c_str(), R_OK) != 0) throw Poco::FileAccessDeniedException(absolute);
+	const std::string absolute = checkedPath(path);
 	pruneFinished();
-	auto out = std::make_shared<OutgoingTransfer>(host(), to, absolute, group);
+	auto out = std::make_shared<OutgoingTransfer>(host(), to, absolute, std::string());
 	_outgoing[Key(to, out->id())] = out;
 	out->prepare();
 	return out->id().toString();
+}
+
+
+std::vector<std::string> TransferService::shareFile(const std::vector<PeerId>& members, const std::string& path,
+	const std::string& group)
+{
+	if (members.empty()) throw Poco::InvalidArgumentException("the group has no other member to share the file with");
+	const std::string absolute = checkedPath(path);
+	pruneFinished();
+	std::vector<OutgoingTransfer::Ptr> transfers;
+	std::vector<std::string> ids;
+	for (const PeerId& member: members)
+	{
+		auto out = std::make_shared<OutgoingTransfer>(host(), member, absolute, group);
+		_outgoing[Key(member, out->id())] = out;
+		transfers.push_back(out);
+		ids.push_back(out->id().toString());
+	}
+	OutgoingTransfer::prepare(host(), transfers);
+	return ids;
 }
 
 
@@ -604,7 +616,9 @@ void TransferService::onOffer(Peer& peer, const FileOffer& offer)
 		}
 		return;
 	}
-	const bool stranger = peer.relation() != Relation::CONTACT;
+	// A group's file from a member of a group we are in is taken like a contact's (refuseOffer()
+	// refused it from anyone else).
+	const bool stranger = peer.relation() != Relation::CONTACT && offer.group.empty();
 	auto in = std::make_shared<IncomingTransfer>(host(), from, offer, stranger);
 	_incoming[Key(from, offer.id)] = in;
 	changed(in->info(), false);
@@ -633,6 +647,12 @@ bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::strin
 	{
 		code = TransferProtocol::BLOCKED;
 		reason = "the receiver does not take files from you";
+		return true;
+	}
+	if (!offer.group.empty() && !_node.transferGroupMember(offer.group, peer.id()))
+	{
+		code = TransferProtocol::NOT_MEMBER;
+		reason = "the receiver does not share that group with you";
 		return true;
 	}
 	if (_config.maxFileSize > 0 && offer.size > _config.maxFileSize)
@@ -664,6 +684,23 @@ bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::strin
 		return true;
 	}
 	return false;
+}
+
+
+std::string TransferService::checkedPath(const std::string& path) const
+	/// The absolute form of path, if it names a regular file we may read; else throws
+	/// Poco::FileNotFoundException, Poco::FileAccessDeniedException or Poco::FileException.
+{
+	const std::string absolute = Poco::Path(path).absolute().toString();
+	struct stat st;
+	if (::stat(absolute.c_str(), &st) != 0)
+	{
+		if (errno == ENOENT) throw Poco::FileNotFoundException(absolute);
+		throw Poco::FileException("cannot use " + absolute + ": " + std::strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode)) throw Poco::FileException(absolute + " is not a regular file");
+	if (::access(absolute.c_str(), R_OK) != 0) throw Poco::FileAccessDeniedException(absolute);
+	return absolute;
 }
 
 
