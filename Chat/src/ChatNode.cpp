@@ -1024,6 +1024,12 @@ public:
 		return _store.get();
 	}
 
+	bool transferGroupMember(const std::string& group, const PeerId& peer) override
+	{
+		const auto raw = GroupIds::fromText(group);
+		return raw && _groups.shares(*raw, peer);
+	}
+
 	// The relay mailbox ----------------------------------------------------------------------
 
 	std::string relayKey() const
@@ -1534,15 +1540,27 @@ std::string ChatNode::sendFile(const PeerId& to, const std::string& path)
 }
 
 
+std::vector<std::string> ChatNode::sendFileToGroup(const std::string& group, const std::string& path)
+{
+	_pImpl->_loop.assertInLoopThread();
+	const std::string key = _pImpl->groupKey(group);
+	return _pImpl->_transfers->shareFile(_pImpl->_groups.otherMembers(key), path, GroupIds::toText(key));
+}
+
+
 TransferInfo ChatNode::acceptFile(const std::string& id)
 {
 	_pImpl->_loop.assertInLoopThread();
 	if (const auto peer = _pImpl->_transfers->peerOf(id))
 	{
 		// Taking a stranger's file accepts the stranger, as a reply would (before its transfer is
-		// stored: a stranger's rows are subject to the store's stranger limits).
+		// stored: a stranger's rows are subject to the store's stranger limits); a group's file
+		// from a member comes from a peer we already connect to for the group.
 		const Peer* pPeer = _pImpl->findPeer(*peer);
-		if (pPeer && pPeer->relation() == Relation::STRANGER) _pImpl->accept(*peer);
+		const std::vector<TransferInfo> found = _pImpl->_transfers->find(id);
+		const bool fromMember = found.size() == 1 && !found.front().group.empty()
+			&& _pImpl->transferGroupMember(found.front().group, *peer);
+		if (pPeer && pPeer->relation() == Relation::STRANGER && !fromMember) _pImpl->accept(*peer);
 	}
 	return _pImpl->_transfers->accept(id);
 }

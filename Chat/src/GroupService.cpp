@@ -1236,6 +1236,25 @@ std::vector<GroupInfo> GroupService::groups() const
 }
 
 
+bool GroupService::shares(const std::string& id, const PeerId& peer) const
+{
+	auto it = _groups.find(id);
+	return it != _groups.end() && it->second->state == State::MEMBER && it->second->log.state().isMember(peer)
+		&& peer != _host.groupIdentity().peerId();
+}
+
+
+std::vector<PeerId> GroupService::otherMembers(const std::string& id) const
+{
+	const Group& group = find(id);
+	if (group.state != State::MEMBER) throw Poco::IllegalStateException("not a member of the group");
+	std::vector<PeerId> members;
+	for (const auto& member: group.log.state().members)
+		if (member.first != _host.groupIdentity().peerId()) members.push_back(member.first);
+	return members;
+}
+
+
 GroupInfo GroupService::info(const std::string& id) const
 {
 	const Group& group = find(id);

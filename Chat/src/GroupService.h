@@ -158,6 +158,11 @@ public:
 	std::vector<GroupInfo> groups() const;
 	GroupInfo info(const std::string& group) const;
 		/// With memberList. Throws Poco::NotFoundException.
+	bool shares(const std::string& group, const PeerId& peer) const;
+		/// True if we are a member of the group and so is peer (false for an unknown group).
+	std::vector<PeerId> otherMembers(const std::string& group) const;
+		/// The group's members but us. Throws Poco::NotFoundException, and
+		/// Poco::IllegalStateException unless we are a member.
 	std::vector<GroupMessage> history(const std::string& group, std::size_t count, std::int64_t beforeSequence) const;
 	std::vector<std::string> resolve(const std::string& query) const;
 		/// Groups (raw IDs) whose ID text starts with query (at least 4 digits), else whose

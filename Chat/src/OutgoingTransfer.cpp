@@ -11,6 +11,7 @@
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FoundationException.h"
 #include "CrossChat/Text.h"
+#include "Poco/Bugcheck.h"
 #include "Poco/Exception.h"
 #include "Poco/Logger.h"
 #include "Poco/Path.h"
@@ -120,24 +121,41 @@ OutgoingTransfer::Ptr OutgoingTransfer::restore(TransferHost& host, const Stored
 
 void OutgoingTransfer::prepare()
 {
-	if (_state != TransferState::PREPARING) return;
-	report(false);
-	const std::string path = _path;
-	const auto cancelled = _cancelled;
-	std::weak_ptr<OutgoingTransfer> weak = shared_from_this();
-	Scheduler* pScheduler = &_host.scheduler();
-	_host.hasher().submit([path, cancelled, weak, pScheduler](const std::atomic<bool>& stopping) {
-		const Hashed result = hashFile(path, stopping, *cancelled);
-		if (stopping || *cancelled) return;
+	prepare(_host, {shared_from_this()});
+}
+
+
+void OutgoingTransfer::prepare(TransferHost& host, const std::vector<Ptr>& transfers)
+{
+	std::vector<Ptr> waiting;
+	for (const Ptr& transfer: transfers)
+		if (transfer->_state == TransferState::PREPARING && !transfer->_hashing) waiting.push_back(transfer);
+	if (waiting.empty()) return;
+	const std::string path = waiting.front()->_path;
+	const auto hashing = std::make_shared<std::atomic<std::size_t>>(waiting.size());
+	std::vector<std::weak_ptr<OutgoingTransfer>> weak;
+	for (const Ptr& transfer: waiting)
+	{
+		poco_assert(transfer->_path == path && &transfer->_host == &host);
+		transfer->_hashing = hashing;
+		weak.push_back(transfer);
+		transfer->report(false);
+	}
+	++host.counters().filesHashed;
+	Scheduler* pScheduler = &host.scheduler();
+	host.hasher().submit([path, hashing, weak, pScheduler](const std::atomic<bool>& stopping) {
+		const Hashed result = hashFile(path, stopping, *hashing);
+		if (stopping || *hashing == 0) return;
 		pScheduler->post([weak, result] {
-			if (auto self = weak.lock()) self->hashed(result);
+			for (const auto& transfer: weak)
+				if (auto self = transfer.lock()) self->hashed(result);
 		});
 	});
 }
 
 
 OutgoingTransfer::Hashed OutgoingTransfer::hashFile(const std::string& path, const std::atomic<bool>& stopping,
-	const std::atomic<bool>& cancelled)
+	const std::atomic<std::size_t>& waiting)
 	/// On the hasher thread: one pass over the file for the whole file's SHA-256 and each
 	/// block's. The file must not change meanwhile (size and modification time are compared).
 {
@@ -174,7 +192,7 @@ OutgoingTransfer::Hashed OutgoingTransfer::hashFile(const std::string& path, con
 	std::uint64_t blockLeft = plan.blockLength(0);
 	while (offset < result.size)
 	{
-		if (stopping || cancelled)
+		if (stopping || waiting == 0)
 		{
 			::close(fd);
 			result.error = "stopped";
@@ -215,6 +233,7 @@ OutgoingTransfer::Hashed OutgoingTransfer::hashFile(const std::string& path, con
 void OutgoingTransfer::hashed(const Hashed& result)
 {
 	if (_state != TransferState::PREPARING) return;
+	_hashing.reset();
 	if (!result.error.empty())
 	{
 		end(TransferState::FAILED, std::string(), result.error);
@@ -468,7 +487,7 @@ bool OutgoingTransfer::nextChunk(std::string& body)
 
 void OutgoingTransfer::shutdown()
 {
-	*_cancelled = true;
+	leaveHashing();
 	closeFile();
 }
 
@@ -525,7 +544,7 @@ void OutgoingTransfer::end(TransferState state, const std::string& code, const s
 {
 	if (state == TransferState::FAILED)
 		logger().warning("sending %s to %s failed: %s", Text::quoted(_offer.name), _peer.shortString(), reason);
-	*_cancelled = true;
+	leaveHashing();
 	const bool offered = _state != TransferState::PREPARING;
 	closeFile();
 	clearQueue();
@@ -574,6 +593,15 @@ void OutgoingTransfer::clearQueue()
 	_queued.clear();
 	_current.reset();
 	_offset = 0;
+}
+
+
+void OutgoingTransfer::leaveHashing()
+	/// This transfer no longer waits for its file's hashing: the reading stops when none does.
+{
+	if (!_hashing) return;
+	--*_hashing;
+	_hashing.reset();
 }
 
 

@@ -69,6 +69,12 @@ public:
 	void prepare();
 		/// Starts hashing the file (on the hasher); the offer follows.
 
+	static void prepare(TransferHost& host, const std::vector<Ptr>& transfers);
+		/// Starts hashing the file of transfers, new transfers of the same file to different
+		/// peers (a file shared with a group), once for all of them: each offers it when the
+		/// result comes (or fails with it). The reading stops early only if every one of them
+		/// has ended meanwhile.
+
 	const PeerId& peer() const;
 	const TransferId& id() const;
 	TransferState state() const;
@@ -110,7 +116,7 @@ private:
 		std::string error;
 	};
 
-	static Hashed hashFile(const std::string& path, const std::atomic<bool>& stopping, const std::atomic<bool>& cancelled);
+	static Hashed hashFile(const std::string& path, const std::atomic<bool>& stopping, const std::atomic<std::size_t>& waiting);
 	void hashed(const Hashed& result);
 	void sendOffer();
 	void save();
@@ -120,6 +126,7 @@ private:
 	bool openFile(std::string& problem);
 	void closeFile();
 	void clearQueue();
+	void leaveHashing();
 
 	TransferHost& _host;
 	const PeerId _peer;
@@ -131,7 +138,8 @@ private:
 	std::vector<Sha256Digest> _hashes;
 	std::string _error;
 	std::int64_t _createdMs = 0;
-	std::shared_ptr<std::atomic<bool>> _cancelled = std::make_shared<std::atomic<bool>>(false);
+	std::shared_ptr<std::atomic<std::size_t>> _hashing;   ///< While PREPARING: the transfers still waiting for the
+	                                                       ///< hashing this one waits for (shared by a group share).
 
 	int _fd = -1;
 	std::uint32_t _round = 0;

@@ -242,6 +242,8 @@ public:
 	static constexpr const char* TOO_LARGE = "too_large";   ///< Over the receiver's size cap.
 	static constexpr const char* NO_SPACE = "no_space";     ///< Not enough free disk space.
 	static constexpr const char* BLOCKED = "blocked";       ///< The receiver blocked the sender.
+	static constexpr const char* NOT_MEMBER = "not_member"; ///< A group's file from someone not (or no
+	                                                        ///< longer) in that group with the receiver.
 	static constexpr const char* UNKNOWN = "unknown";       ///< No such transfer (anymore).
 	static constexpr const char* CHANGED = "changed";       ///< The sender's file changed or vanished.
 	static constexpr const char* FAILED = "failed";         ///< Anything else (corrupt data, I/O error).

@@ -283,22 +283,34 @@ void TransferService::stop()
 // The node's API -----------------------------------------------------------------------------
 
 
-std::string TransferService::sendFile(const PeerId& to, const std::string& path, const std::string& group)
+std::string TransferService::sendFile(const PeerId& to, const std::string& path)
 {
-	const std::string absolute = Poco::Path(path).absolute().toString();
-	struct stat st;
-	if (::stat(absolute.c_str(), &st) != 0)
-	{
-		if (errno == ENOENT) throw Poco::FileNotFoundException(absolute);
-		throw Poco::FileException("cannot use " + absolute + ": " + std::strerror(errno));
-	}
-	if (!S_ISREG(st.st_mode)) throw Poco::FileException(absolute + " is not a regular file");
-	if (::access(absolute.c_str(), R_OK) != 0) throw Poco::FileAccessDeniedException(absolute);
+	const std::string absolute = checkedPath(path);
 	pruneFinished();
-	auto out = std::make_shared<OutgoingTransfer>(host(), to, absolute, group);
+	auto out = std::make_shared<OutgoingTransfer>(host(), to, absolute, std::string());
 	_outgoing[Key(to, out->id())] = out;
 	out->prepare();
 	return out->id().toString();
+}
+
+
+std::vector<std::string> TransferService::shareFile(const std::vector<PeerId>& members, const std::string& path,
+	const std::string& group)
+{
+	if (members.empty()) throw Poco::InvalidArgumentException("the group has no other member to share the file with");
+	const std::string absolute = checkedPath(path);
+	pruneFinished();
+	std::vector<OutgoingTransfer::Ptr> transfers;
+	std::vector<std::string> ids;
+	for (const PeerId& member: members)
+	{
+		auto out = std::make_shared<OutgoingTransfer>(host(), member, absolute, group);
+		_outgoing[Key(member, out->id())] = out;
+		transfers.push_back(out);
+		ids.push_back(out->id().toString());
+	}
+	OutgoingTransfer::prepare(host(), transfers);
+	return ids;
 }
 
 
@@ -604,7 +616,7 @@ void TransferService::onOffer(Peer& peer, const FileOffer& offer)
 		}
 		return;
 	}
-	const bool stranger = peer.relation() != Relation::CONTACT;
+	const bool stranger = isRequest(peer, offer);
 	auto in = std::make_shared<IncomingTransfer>(host(), from, offer, stranger);
 	_incoming[Key(from, offer.id)] = in;
 	changed(in->info(), false);
@@ -627,6 +639,14 @@ void TransferService::onOffer(Peer& peer, const FileOffer& offer)
 }
 
 
+bool TransferService::isRequest(const Peer& peer, const FileOffer& offer)
+{
+	// A group's file from a member of a group we are in is taken like a contact's (refuseOffer()
+	// refuses it from anyone else).
+	return peer.relation() != Relation::CONTACT && offer.group.empty();
+}
+
+
 bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::string& code, std::string& reason)
 {
 	if (peer.relation() == Relation::BLOCKED)
@@ -635,15 +655,22 @@ bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::strin
 		reason = "the receiver does not take files from you";
 		return true;
 	}
+	if (!offer.group.empty() && !_node.transferGroupMember(offer.group, peer.id()))
+	{
+		code = TransferProtocol::NOT_MEMBER;
+		reason = "the receiver does not share that group with you";
+		return true;
+	}
 	if (_config.maxFileSize > 0 && offer.size > _config.maxFileSize)
 	{
 		code = TransferProtocol::TOO_LARGE;
 		reason = "the receiver takes files up to " + bytesText(_config.maxFileSize);
 		return true;
 	}
-	// Strangers share maxPendingOffers among them; a contact's offers are bounded per peer only
-	// (the user chose its contacts), so a crowd of throwaway keys cannot keep a friend's out.
-	const bool fromStranger = peer.relation() == Relation::STRANGER;
+	// Strangers share maxPendingOffers among them; a contact's offers (and a fellow member's
+	// group files) are bounded per peer only (the user chose its contacts and groups), so a
+	// crowd of throwaway keys cannot keep a friend's out.
+	const bool fromStranger = isRequest(peer, offer);
 	std::size_t fromPeer = 0;
 	std::size_t fromStrangers = 0;
 	for (const auto& entry: _incoming)
@@ -667,6 +694,23 @@ bool TransferService::refuseOffer(Peer& peer, const FileOffer& offer, std::strin
 		return true;
 	}
 	return false;
+}
+
+
+std::string TransferService::checkedPath(const std::string& path) const
+	/// The absolute form of path, if it names a regular file we may read; else throws
+	/// Poco::FileNotFoundException, Poco::FileAccessDeniedException or Poco::FileException.
+{
+	const std::string absolute = Poco::Path(path).absolute().toString();
+	struct stat st;
+	if (::stat(absolute.c_str(), &st) != 0)
+	{
+		if (errno == ENOENT) throw Poco::FileNotFoundException(absolute);
+		throw Poco::FileException("cannot use " + absolute + ": " + std::strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode)) throw Poco::FileException(absolute + " is not a regular file");
+	if (::access(absolute.c_str(), R_OK) != 0) throw Poco::FileAccessDeniedException(absolute);
+	return absolute;
 }
 
 

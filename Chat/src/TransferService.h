@@ -82,6 +82,9 @@ public:
 			/// The peer if the node has it in memory, else null.
 		virtual ChatStore* transferStore() = 0;
 			/// The open store, or null.
+		virtual bool transferGroupMember(const std::string& group, const PeerId& peer) = 0;
+			/// True if we are a member of the group (its ID's text form, as offers carry it)
+			/// and so is peer.
 	};
 
 	using Handler = std::function<void(const TransferInfo& info, bool progressOnly)>;
@@ -111,10 +114,14 @@ public:
 
 	// The node's API --------------------------------------------------------------------------
 
-	std::string sendFile(const PeerId& to, const std::string& path, const std::string& group = std::string());
+	std::string sendFile(const PeerId& to, const std::string& path);
 		/// Starts an outgoing transfer (the file is hashed, then offered); returns its ID.
 		/// Throws Poco::FileNotFoundException / Poco::FileException if path is not a readable
 		/// regular file.
+	std::vector<std::string> shareFile(const std::vector<PeerId>& members, const std::string& path, const std::string& group);
+		/// Starts one outgoing transfer per member, each offer marked with the group (its ID's
+		/// text form); the file is hashed once for all of them. Returns the IDs in the order of
+		/// members. Throws as sendFile(), and Poco::InvalidArgumentException without members.
 	TransferInfo accept(const std::string& id);
 		/// Accepts an offer (the node has made its sender a contact). Throws
 		/// Poco::NotFoundException, Poco::IllegalStateException (not an offer waiting for us),
@@ -153,8 +160,12 @@ private:
 
 	void handle(Peer& peer, const Message& message);
 	void onOffer(Peer& peer, const FileOffer& offer);
+	static bool isRequest(const Peer& peer, const FileOffer& offer);
+		/// Whether an offer from peer is a stranger's request (shown as such, never auto-accepted,
+		/// counted in maxPendingOffers): not from a contact, and not a fellow member's group file.
 	bool refuseOffer(Peer& peer, const FileOffer& offer, std::string& code, std::string& reason);
 	void refuseInput(Peer& peer, const std::string& what, const std::string& problem);
+	std::string checkedPath(const std::string& path) const;
 	IncomingTransfer::Ptr incoming(const PeerId& peer, const TransferId& id) const;
 	OutgoingTransfer::Ptr outgoing(const PeerId& peer, const TransferId& id) const;
 	void replyUnknown(const PeerId& peer, const TransferId& id);

@@ -16,8 +16,10 @@
 #include "Poco/Exception.h"
 #include "Poco/File.h"
 #include "Poco/TemporaryFile.h"
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <sys/stat.h>
 
 
@@ -59,6 +61,13 @@ struct Member
 	{
 		node->setGroupMessageHandler([this](const GroupMessage& message) { messages.push_back(message); });
 		node->setGroupHandler([this](const GroupChange& change) { changes.push_back(change); });
+		node->setTransferHandler([this](const TransferInfo& transfer, bool) { transfers[transfer.id] = transfer; });
+	}
+
+	TransferState state(const std::string& id) const
+	{
+		auto it = transfers.find(id);
+		return it == transfers.end() ? TransferState::PREPARING : it->second.state;
 	}
 
 	bool saw(const std::string& kind) const
@@ -71,6 +80,7 @@ struct Member
 	std::unique_ptr<ChatNode> node;
 	std::vector<GroupMessage> messages;
 	std::vector<GroupChange> changes;
+	std::map<std::string, TransferInfo> transfers;   ///< The latest of each transfer.
 };
 
 
@@ -78,6 +88,25 @@ void meet(Member& a, Member& b)
 {
 	a.node->addPeerAddress(b.identity.peerId(), Poco::Net::SocketAddress("127.0.0.1", b.node->port()));
 	b.node->addPeerAddress(a.identity.peerId(), Poco::Net::SocketAddress("127.0.0.1", a.node->port()));
+}
+
+
+std::string privateDirectory()
+	/// A new temporary directory only we may enter (the store insists), for the databases.
+{
+	const std::string dir = Poco::TemporaryFile::tempName();
+	Poco::File(dir).createDirectories();
+	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
+	return dir;
+}
+
+
+std::string readAll(const std::string& path)
+{
+	std::ifstream in(path, std::ios::binary);
+	std::ostringstream text;
+	text << in.rdbuf();
+	return text.str();
 }
 
 
@@ -95,9 +124,7 @@ std::map<std::string, std::vector<std::uint64_t>> perAuthor(const std::vector<Gr
 
 void GroupNodeTest::testThreeMembersOneAway()
 {
-	const std::string dir = Poco::TemporaryFile::tempName();
-	Poco::File(dir).createDirectories();
-	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
+	const std::string dir = privateDirectory();
 	EventLoop loop;
 	Member alice(loop, "alice", dir + "/alice.db");
 	Member bob(loop, "bob", dir + "/bob.db");
@@ -181,4 +208,75 @@ void GroupNodeTest::testApiErrors()
 	CPPUNIT_ASSERT_EQUAL(std::string("left"), alice.node->groups().front().state);
 	CPPUNIT_ASSERT_THROW(alice.node->sendToGroup(group, "x"), Poco::IllegalStateException);
 	alice.node->stop();
+}
+
+
+void GroupNodeTest::testFileToGroup()
+{
+	const std::string dir = privateDirectory();
+	EventLoop loop;
+	Member alice(loop, "alice", dir + "/alice.db");
+	Member bob(loop, "bob", dir + "/bob.db");
+	Member carol(loop, "carol", dir + "/carol.db");
+	for (Member* pMember: {&alice, &bob, &carol}) pMember->node->start();
+	meet(alice, bob);
+	meet(alice, carol);
+	meet(bob, carol);
+	const std::string group = alice.node->createGroup("files");
+	for (Member* pMember: {&bob, &carol}) alice.node->inviteToGroup(group, pMember->identity.peerId());
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return bob.saw("invited") && carol.saw("invited"); }));
+	for (Member* pMember: {&bob, &carol}) pMember->node->acceptGroupInvitation(group);
+	CPPUNIT_ASSERT(runUntil(loop, [&] {
+		return bob.node->groupMembers(group).members == 3 && carol.node->groupMembers(group).members == 3
+			&& alice.node->groupMembers(group).members == 3;
+	}));
+
+	// carol is away when bob, who is not her contact, shares a file with the group.
+	const Identity carolId = carol.identity;
+	carol.node->stop();
+	carol.node.reset();
+	const std::string file = dir + "/notes.bin";
+	std::string contents(700 * 1024, '\0');
+	for (std::size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<char>((i * 131) ^ (i >> 9));
+	std::ofstream(file, std::ios::binary) << contents;
+	const std::vector<std::string> ids = bob.node->sendFileToGroup(group, file);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), ids.size());
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.state(ids[0]) == TransferState::OFFERED || alice.state(ids[1]) == TransferState::OFFERED; }));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), bob.node->transferStats().filesHashed);
+	const std::string forAlice = alice.state(ids[0]) == TransferState::OFFERED ? ids[0] : ids[1];
+	const std::string forCarol = forAlice == ids[0] ? ids[1] : ids[0];
+	CPPUNIT_ASSERT_EQUAL(group, alice.transfers[forAlice].group);
+	CPPUNIT_ASSERT(!alice.transfers[forAlice].request);
+	alice.node->acceptFile(forAlice);
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.state(forAlice) == TransferState::COMPLETE; }));
+	CPPUNIT_ASSERT(readAll(alice.transfers[forAlice].localPath) == contents);
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, bob.state(forCarol));
+
+	// carol is back (from her database): the offer waited for her; taking it makes bob no contact.
+	Member back(loop, "carol", dir + "/carol.db", carolId);
+	back.node->start();
+	meet(alice, back);
+	meet(bob, back);
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return back.state(forCarol) == TransferState::OFFERED; }));
+	CPPUNIT_ASSERT_EQUAL(group, back.transfers[forCarol].group);
+	CPPUNIT_ASSERT(!back.transfers[forCarol].request);
+	back.node->acceptFile(forCarol);
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return back.state(forCarol) == TransferState::COMPLETE && bob.state(forCarol) == TransferState::COMPLETE; }));
+	CPPUNIT_ASSERT(readAll(back.transfers[forCarol].localPath) == contents);
+	const auto bobSeen = back.node->peer(bob.identity.peerId());
+	CPPUNIT_ASSERT(bobSeen && bobSeen->relation == Relation::STRANGER);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), bob.node->transferStats().filesHashed);
+
+	// Not a member: no group file.
+	Member dave(loop, "dave");
+	dave.node->start();
+	CPPUNIT_ASSERT_THROW(dave.node->sendFileToGroup(group, file), Poco::NotFoundException);
+	const std::string solo = dave.node->createGroup("solo");
+	CPPUNIT_ASSERT_THROW(dave.node->sendFileToGroup(solo, file), Poco::InvalidArgumentException);   // no other member
+	CPPUNIT_ASSERT_THROW(dave.node->sendFileToGroup("nothex", file), Poco::InvalidArgumentException);
+	dave.node->stop();
+	back.node->stop();
+	alice.node->stop();
+	bob.node->stop();
+	Poco::File(dir).remove(true);
 }

@@ -17,11 +17,13 @@ class GroupNodeTest: public CppUnit::TestFixture
 	CPPUNIT_TEST_SUITE(GroupNodeTest);
 	CPPUNIT_TEST(testThreeMembersOneAway);
 	CPPUNIT_TEST(testApiErrors);
+	CPPUNIT_TEST(testFileToGroup);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
 	void testThreeMembersOneAway();
 	void testApiErrors();
+	void testFileToGroup();
 };
 
 

@@ -90,6 +90,13 @@ public:
 		return nullptr;
 	}
 
+	bool transferGroupMember(const std::string& group, const PeerId& peer) override
+	{
+		return groups.count(group) && _side.peer && _side.peer->id() == peer;
+	}
+
+	std::set<std::string> groups;   ///< The groups (IDs' text) we share with the other node.
+
 private:
 	ManualScheduler& _clock;
 	Side& _side;
@@ -205,9 +212,11 @@ std::string writeSample(const std::string& dir, const std::string& name, std::si
 }
 
 
-Poco::JSON::Object offerFor(const std::string& name, std::uint64_t size, const TransferId& id = TransferId::random())
+Poco::JSON::Object offerFor(const std::string& name, std::uint64_t size, const TransferId& id = TransferId::random(),
+	const std::string& group = std::string())
 {
 	FileOffer offer;
+	offer.group = group;
 	offer.id = id;
 	offer.name = name;
 	offer.size = size;
@@ -503,4 +512,90 @@ void TransferServiceTest::testRoundsAfterNewSession()
 	const auto gets = pair.b.sent(pair.sessionB, "file-get");
 	CPPUNIT_ASSERT(!gets.empty());
 	CPPUNIT_ASSERT(gets[0]->getValue<Poco::Int64>("round") >= 2);
+}
+
+
+void TransferServiceTest::testGroupOffers()
+{
+	// Bob and Alice are not contacts; they share the group G (64 hex digits) and not H.
+	const std::string g(64, 'a');
+	const std::string h(64, 'b');
+	Pair pair(_tempDir, TransferConfig(), TransferConfig(), false);
+	pair.b.node.groups.insert(g);
+
+	// From a member of a group we are in: an offer like a contact's (not a request), marked.
+	const TransferId shared = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("shared.txt", 100, shared, g));
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.b.state(shared.toString()));
+	CPPUNIT_ASSERT(!pair.b.latest[shared.toString()].request);
+	CPPUNIT_ASSERT_EQUAL(g, pair.b.latest[shared.toString()].group);
+
+	// The same sender's offer without the group is a stranger's: a request.
+	const TransferId plain = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("plain.txt", 100, plain));
+	CPPUNIT_ASSERT(pair.b.latest[plain.toString()].request);
+
+	// Naming a group we do not share with the sender: refused "not_member", nothing kept.
+	const TransferId foreign = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("foreign.txt", 100, foreign, h));
+	CPPUNIT_ASSERT(pair.b.latest.count(foreign.toString()) == 0);
+	CPPUNIT_ASSERT_EQUAL(std::string("not_member"), pair.b.sent(pair.sessionB, "file-cancel").back()->getValue<std::string>("code"));
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), pair.b.service.stats().offersRefused);
+
+	// The sender's auto-accept setting applies to its group offers.
+	pair.b.service.setAutoAccept(testId(0x11), 1000);
+	const TransferId automatic = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("auto.txt", 100, automatic, g));
+	CPPUNIT_ASSERT(pair.b.state(automatic.toString()) != TransferState::OFFERED);   // accepted without asking
+	CPPUNIT_ASSERT(!pair.b.latest[automatic.toString()].localPath.empty());
+	const TransferId large = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("large.txt", 1001, large, g));
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.b.state(large.toString()));
+
+	// Once the sender is out of the group (or we are), its group offers are refused.
+	pair.b.node.groups.clear();
+	const TransferId late = TransferId::random();
+	pair.sessionB->deliverMessage("file-offer", offerFor("late.txt", 100, late, g));
+	CPPUNIT_ASSERT(pair.b.latest.count(late.toString()) == 0);
+	CPPUNIT_ASSERT_EQUAL(std::string("not_member"), pair.b.sent(pair.sessionB, "file-cancel").back()->getValue<std::string>("code"));
+}
+
+
+void TransferServiceTest::testGroupShareHashedOnce()
+{
+	const std::string g(64, 'c');
+	Pair pair(_tempDir);
+	pair.b.node.groups.insert(g);
+	const std::string file = writeSample(_tempDir, "shared.bin", 300 * 1024, 5);
+	CPPUNIT_ASSERT_THROW(pair.a.service.shareFile({}, file, g), Poco::InvalidArgumentException);
+	CPPUNIT_ASSERT_THROW(pair.a.service.shareFile({testId(0x77)}, path("missing"), g), Poco::FileNotFoundException);
+	// Bob (connected) and a member who is not: one reading of the file, two offers.
+	const std::vector<std::string> ids = pair.a.service.shareFile({testId(0x77), testId(0x99)}, file, g);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(2), ids.size());
+	pair.run();
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), pair.a.service.stats().filesHashed);
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.a.state(ids[0]));
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.a.state(ids[1]));
+	CPPUNIT_ASSERT(pair.a.latest[ids[0]].sha256 == pair.a.latest[ids[1]].sha256);
+	CPPUNIT_ASSERT_EQUAL(g, pair.a.latest[ids[1]].group);
+	// Only Bob's session carried an offer, marked with the group; he sees it as the group's.
+	const auto offers = pair.a.sent(pair.sessionA, "file-offer");
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), offers.size());
+	CPPUNIT_ASSERT_EQUAL(g, offers[0]->getValue<std::string>("group"));
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.b.state(ids[0]));
+	CPPUNIT_ASSERT_EQUAL(g, pair.b.latest[ids[0]].group);
+	// He takes it and it arrives whole; the other member's offer still waits for it to connect.
+	pair.b.service.accept(ids[0]);
+	for (int i = 0; i < 1000 && pair.b.state(ids[0]) != TransferState::COMPLETE; ++i) pair.run();
+	CPPUNIT_ASSERT_EQUAL(TransferState::COMPLETE, pair.b.state(ids[0]));
+	CPPUNIT_ASSERT_EQUAL(TransferState::COMPLETE, pair.a.state(ids[0]));
+	CPPUNIT_ASSERT(readFile(pair.b.latest[ids[0]].localPath) == readFile(file));
+	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.a.state(ids[1]));
+	// Cancelled before its reading ends, a share reads no further than needed: both end.
+	const std::vector<std::string> dropped = pair.a.service.shareFile({testId(0x77), testId(0x99)}, file, g);
+	pair.a.service.cancel(dropped[0]);
+	pair.a.service.cancel(dropped[1]);
+	pair.run();
+	CPPUNIT_ASSERT_EQUAL(TransferState::CANCELLED, pair.a.state(dropped[0]));
+	CPPUNIT_ASSERT_EQUAL(TransferState::CANCELLED, pair.a.state(dropped[1]));
 }

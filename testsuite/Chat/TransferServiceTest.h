@@ -24,6 +24,8 @@ class TransferServiceTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testPumpWaitsForDrain);
 	CPPUNIT_TEST(testCorruptBlocksGiveUp);
 	CPPUNIT_TEST(testRoundsAfterNewSession);
+	CPPUNIT_TEST(testGroupOffers);
+	CPPUNIT_TEST(testGroupShareHashedOnce);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -38,6 +40,8 @@ public:
 	void testPumpWaitsForDrain();
 	void testCorruptBlocksGiveUp();
 	void testRoundsAfterNewSession();
+	void testGroupOffers();
+	void testGroupShareHashedOnce();
 
 private:
 	std::string path(const std::string& name) const;

@@ -32,8 +32,12 @@ Steps (each wait bounded):
   6. the transfer completes at both ends; the file at b has the offered SHA-256 (computed here
      from the bytes on disk) and the right size, no .part file is left;
   7. /files counters: b after the restart received no more than the bytes it still lacked
-     (+ RESEND_SLACK_BLOCKS blocks for a stalled round), a sent the file once plus at most the
-     window in flight at the kill; no corrupt block, no refused input;
+     (+ RESEND_SLACK_BLOCKS blocks for a stalled round, + the corrupted block), a sent the file
+     once plus at most the window in flight at the kill (+ the corrupted block); no refused input;
+     the corrupted block (a runs with the test hook crosschat.test.corrupt-block = the block at
+     CORRUPT_AT of the file, in a --config-file: one bit of it flipped once before encryption,
+     after b's restart) was caught by b's per-block SHA-256 check (blocks_corrupt 1) and fetched
+     again — the file's SHA-256 in step 6 is the offered one;
   8. every chat message sent during the transfer arrived exactly once, each within
      CHAT_BOUND s (latencies during vs without the transfer are reported);
   9. a is restarted full screen inside tmux (its own server socket, killed at the end) and
@@ -71,6 +75,17 @@ CHAT_BOUND = 1.0          # seconds: every message during the transfer arrives w
 TRANSFER_TIMEOUT = 45.0   # seconds for each half of the transfer
 RESEND_SLACK_BLOCKS = 4   # blocks a restarted round may fetch twice (a stall)
 MAX_WINDOW_BYTES = 32 << 20   # TransferWindow::Limits::maximum: what may be in flight at the kill
+CORRUPT_AT = 0.75         # the test hook corrupts the block at this share of the file (after the kill
+                          # at KILL_AT plus the window in flight: sent once, after b's restart)
+
+
+def block_size_for(size):
+    """TransferProtocol::blockSizeFor (Syncthing's rule): 128 KiB, doubled while the file would
+    have more than 2000 blocks, at most 16 MiB."""
+    block = 128 << 10
+    while block < (16 << 20) and (size + block - 1) // block > 2000:
+        block *= 2
+    return block
 
 
 def sha256_of(path):
@@ -92,7 +107,7 @@ class FilesScenario(Scenario):
         lab = self.lab
         inet, lana, lanb = lab.add_switch("inet"), lab.add_switch("lana"), lab.add_switch("lanb")
         self.relay_host = lab.add_host("relay", inet, f"{RELAY}/24")
-        lab.add_nat_router("ra", inet, "203.0.113.1/24", lana, "192.168.1.1/24")
+        self.ra = lab.add_nat_router("ra", inet, "203.0.113.1/24", lana, "192.168.1.1/24")
         self.rb = lab.add_nat_router("rb", inet, "203.0.113.2/24", lanb, "192.168.2.1/24")
         self.a = lab.add_host("a", lana, "192.168.1.11/24")
         self.a.route_add("default", via="192.168.1.1")
@@ -146,7 +161,13 @@ class FilesScenario(Scenario):
         url = f"http://{RELAY}:5000"
         common = ["--relay", url, "--lan-interval", "1", "--no-port-mapping"]
         self.downloads = os.path.join(self.work, "b-downloads")
-        a = self.start_chat(self.chat("a", self.a, "192.168.1.11"), common, wait_online=True)
+        size = self.args.size_mib << 20
+        self.corrupt_block = int(size * CORRUPT_AT) // block_size_for(size)
+        a_config = os.path.join(self.work, "a.properties")
+        with open(a_config, "w", encoding="utf-8") as f:
+            # The sender's test hook (README, "Testing hooks"): a local setting, nothing a peer can set.
+            f.write(f"crosschat.test.corrupt-block = {self.corrupt_block}\n")
+        a = self.start_chat(self.chat("a", self.a, "192.168.1.11"), common + ["--config-file", a_config], wait_online=True)
         b_args = common + ["--downloads", self.downloads]
         b = self.start_chat(self.chat("b", self.b, "192.168.2.11"), b_args, wait_online=True)
 
@@ -179,7 +200,6 @@ class FilesScenario(Scenario):
         self.results["chat_baseline_ms"] = stats(base_ms)
         self.check(not base_missing, f"baseline: {len(base_ms)} messages arrived, latency {stats(base_ms)} ms")
 
-        size = self.args.size_mib << 20
         self.step(f"step 3: a offers a {self.args.size_mib} MiB random file, b accepts it")
         source = os.path.join(self.work, "a-file.bin")
         digest = hashlib.sha256()
@@ -287,20 +307,22 @@ class FilesScenario(Scenario):
         b_stats = self.files(b).get("stats", {})
         a_stats = self.files(a).get("stats", {})
         self.results["stats"] = {"a": a_stats, "b_after_restart": b_stats}
-        block = 128 << 10
         lacked = size - resume_bytes
         self.check(b_stats.get("resumed", 0) >= 1, f"b resumed the transfer from its store ({b_stats.get('resumed')}; "
                    f"{b_stats.get('blocks_recovered')} blocks verified after the last checkpoint found in the .part)")
-        self.check(b_stats.get("bytes_received", size + 1) <= lacked + RESEND_SLACK_BLOCKS * block,
+        block = block_size_for(size)
+        self.check(b_stats.get("blocks_corrupt") == 1,
+                   f"the block corrupted by a's test hook (block {self.corrupt_block}) failed b's SHA-256 check once and "
+                   f"was fetched again (blocks_corrupt {b_stats.get('blocks_corrupt')}; the file's SHA-256 is the offered one)")
+        self.check(b_stats.get("bytes_received", size + 1) <= lacked + (RESEND_SLACK_BLOCKS + 1) * block,
                    f"b after the restart received {b_stats.get('bytes_received')} bytes for the {lacked} it lacked "
-                   f"(slack {RESEND_SLACK_BLOCKS} blocks)")
+                   f"(slack {RESEND_SLACK_BLOCKS} blocks and the corrupted one)")
         overhead = a_stats.get("bytes_sent", 0) - size
         self.results["sender_overhead_bytes"] = overhead
-        self.check(0 <= overhead <= MAX_WINDOW_BYTES + RESEND_SLACK_BLOCKS * block,
-                   f"a sent the file once plus {overhead} bytes lost in flight at the kill (bound: the window, "
-                   f"{MAX_WINDOW_BYTES >> 20} MiB)")
-        self.check(b_stats.get("blocks_corrupt") == 0 and b_stats.get("input_refused") == 0
-                   and a_stats.get("input_refused") == 0, "no corrupt block, no refused transfer input")
+        self.check(block <= overhead <= MAX_WINDOW_BYTES + (RESEND_SLACK_BLOCKS + 1) * block,
+                   f"a sent the file once, the corrupted block twice, plus {overhead - block} bytes lost in flight at the "
+                   f"kill (bound: the window, {MAX_WINDOW_BYTES >> 20} MiB)")
+        self.check(b_stats.get("input_refused") == 0 and a_stats.get("input_refused") == 0, "no refused transfer input")
 
         self.step("step 8: chat during the transfer")
         for chat_proc in (a.proc, b.proc):
@@ -393,15 +415,19 @@ def main():
     parser.add_argument("--keep", action="store_true", default=os.environ.get("NETLAB_KEEP") == "1",
                         help="keep the work directory with logs (also: NETLAB_KEEP=1)")
     parser.add_argument("--verbose", action="store_true", help="run crosschat with --verbose (logs in the work dir)")
-    args = parser.parse_args()
+    return execute(FilesScenario, parser.parse_args(), "files")
 
+
+def execute(scenario_class, args, label):
+    """Runs one scenario of this lab's family (also files_relay_lab.py): preflight, the deadline,
+    the run, the report; returns the exit code (0 passed, 1 failed, 77 skipped)."""
     ok, reason = netlab.namespaces_available()
     if not ok:
         print(f"SKIPPED: netlab needs root and network namespaces ({reason})")
         return 77
-    for tool in FilesScenario.TOOLS:
+    for tool in scenario_class.TOOLS:
         if not shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-            print(f"SKIPPED: the files lab needs {tool} (scripts/deps.sh installs it)")
+            print(f"SKIPPED: the {label} lab needs {tool} (scripts/deps.sh installs it)")
             return 77
     for option, attr in (("--crosschat", "crosschat"), ("--relay-bin", "relay_bin")):
         path = getattr(args, attr)
@@ -414,12 +440,12 @@ def main():
         print(f"lab: removed namespaces left by an earlier, killed lab: {stale}")
 
     def on_alarm(_signum, _frame):
-        raise Deadline(f"the lab ran longer than {DEADLINE} s")
+        raise Deadline(f"the lab ran longer than {scenario_class.DEADLINE} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(DEADLINE)
-    work = tempfile.mkdtemp(prefix="crosschat-files.")
-    scenario = FilesScenario(args, work)
+    signal.alarm(scenario_class.DEADLINE)
+    work = tempfile.mkdtemp(prefix=f"crosschat-{label}.")
+    scenario = scenario_class(args, work)
     started = time.monotonic()
     error = None
     try:
@@ -444,7 +470,7 @@ def main():
         print(f"  work dir {work} (logs)")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print("netlab-files:", "PASSED" if passed else f"FAILED — {error or '; '.join(scenario.failures)}")
+    print(f"netlab-{label}:", "PASSED" if passed else f"FAILED — {error or '; '.join(scenario.failures)}")
     return 0 if passed else 1
 
 

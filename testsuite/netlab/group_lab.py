@@ -30,11 +30,17 @@ Checks (each wait bounded):
      receives the 9 messages it missed, each author's in order; b1 starts again;
   5. /group history at every member: the 21 messages, every author's in the order it wrote
      them (sequences 1, 2, 3, ...), the same everywhere;
-  6. the instances end cleanly on /quit, the lab leaves nothing behind.
-Measured: time to join, message latency to the last member, catch-up time of the returning member.
+  6. b1 shares a file with the group (/send #<group> <path>, 4 MiB of random bytes): it is read
+     once (/files: files_hashed 1) and offered to a1, a2 and c1, each offer a "transfer" event
+     with "group"; each accepts it on its own (/accept-file) and has it complete with the
+     SHA-256 computed here from the bytes on disk;
+  7. the instances end cleanly on /quit, the lab leaves nothing behind.
+Measured: time to join, message latency to the last member, catch-up time of the returning member,
+time for the group's file to reach every member.
 Exit 0 = passed, 1 = failed, 77 = skipped (not root, no namespaces, no nft).
 """
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -54,6 +60,8 @@ RELAY_URL = f"http://{RELAY_ADDRESS}:{RELAY_PORT}"
 STEP_TIMEOUT = 20.0      # seconds for start, relay online, a command's answer
 JOIN_TIMEOUT = 60.0      # seconds for an invitation or a join across the NATs (lookup, tunnel)
 MESSAGE_TIMEOUT = 45.0   # seconds for messages to reach every member
+FILE_TIMEOUT = 45.0      # seconds for the group's file to reach every member
+FILE_MIB = 4             # size of the group's file
 CATCHUP_TIMEOUT = 90.0   # seconds for the returning member to catch up
 SETTLE = 1.5             # seconds to wait for duplicates
 DEADLINE = 290           # seconds for the whole run (CTest's TIMEOUT is 300)
@@ -71,6 +79,7 @@ class Member:
         self.proc = None
         self.id = None
         self.starts = 0
+        self.transfer = None   # the group file's transfer ID (step 6)
 
     def __repr__(self):
         return self.name
@@ -264,8 +273,49 @@ class GroupLab:
             self.check(per_author == written,
                        f"{name}'s history: every author's messages, in the order the author wrote them")
 
+    def group_file(self):
+        print(f"step 6: b1 shares a {FILE_MIB} MiB file with the group; a1, a2 and c1 each accept it", flush=True)
+        b1 = self.member("b1")
+        receivers = [m for m in self.members if m is not b1]
+        data = os.urandom(FILE_MIB << 20)
+        sha = hashlib.sha256(data).hexdigest()
+        source = os.path.join(self.work, "crew-notes.bin")
+        with open(source, "wb") as f:
+            f.write(data)
+        t0 = time.monotonic()
+        b1.proc.send(f"/send #{self.group[:12]} {source}")
+        deadline = t0 + FILE_TIMEOUT
+        for m in receivers:
+            offer = m.proc.wait_event("transfer", max(0.0, deadline - time.monotonic()), state="offered", direction="in",
+                                      group=self.group)
+            self.check(offer is not None and offer.data.get("peer") == b1.id and offer.data.get("sha256") == sha
+                       and offer.data.get("size") == len(data) and not offer.data.get("request"),
+                       f"{m.name} gets b1's offer of the group's file, marked with the group, not as a request")
+            m.transfer = offer.data["id"]
+            m.proc.send(f"/accept-file {m.transfer[:8]}")
+        arrival = {}
+        for m in receivers:
+            done = m.proc.wait_event("transfer", max(0.0, deadline - time.monotonic()), id=m.transfer, state="complete")
+            self.check(done is not None, f"{m.name}: the group's file is complete")
+            local = done.data.get("path", "")
+            with open(local, "rb") as f:
+                on_disk = hashlib.sha256(f.read()).hexdigest()
+            self.check(on_disk == sha, f"{m.name}: {os.path.basename(local)} has the offered SHA-256 ({on_disk[:16]}…)")
+            arrival[m.name] = ms(done.t - t0)
+        ids = {m.transfer for m in receivers}
+        self.check(len(ids) == len(receivers), "one transfer per member")
+        stats_event = self.command(b1, "/files", "files")
+        sent = [t for t in stats_event.data.get("transfers", []) if t.get("id") in ids]
+        self.check(stats_event.data.get("stats", {}).get("files_hashed") == 1
+                   and len(sent) == len(receivers) and all(t.get("state") == "complete" and t.get("group") == self.group
+                                                           for t in sent),
+                   f"b1 read the file once for the {len(receivers)} members (files_hashed "
+                   f"{stats_event.data.get('stats', {}).get('files_hashed')}); each member's transfer complete")
+        self.results["group_file_ms"] = arrival
+        self.note(f"the group's file was complete at each member after: {arrival} ms")
+
     def shutdown(self):
-        print("step 6: /quit", flush=True)
+        print("step 7: /quit", flush=True)
         for m in self.members:
             m.proc.send("/quit")
         codes = {m.name: m.proc.wait(10) for m in self.members}
@@ -306,6 +356,7 @@ class GroupLab:
         self.converse()
         self.away_and_back()
         self.same_history()
+        self.group_file()
         self.shutdown()
 
     def close(self):

@@ -70,8 +70,9 @@ Poco::JSON::Object::Ptr transferObject(const Chat::TransferInfo& transfer, Poco:
 void ConsoleSession::registerFileCommands()
 {
 	// The handlers capture this: the interpreter is a member, so they cannot outlive the session.
-	_interpreter.add("/send <peer> <path>", "offer a file to a peer (it is sent when the peer accepts it; "
-		"not to a group: send it to each member)",
+	// The usage names <peer> (the full screen completes peers there); the text names the group form.
+	_interpreter.add("/send <peer> <path>", "offer a file to a peer (it is sent when the peer accepts it); "
+		"/send #<group> <path> offers it to every member of a group, each takes it or not",
 		[this](const std::string& arguments) { return sendFile(arguments); });
 	_interpreter.add("/accept-file <id>", "accept a file offered to you (an ID prefix is enough); it lands in the "
 		"downloads directory",
@@ -95,20 +96,23 @@ CommandInterpreter::Action ConsoleSession::sendFile(const std::string& arguments
 	const std::string path = space == std::string::npos ? std::string() : Poco::trim(arguments.substr(space + 1));
 	if (who.empty() || path.empty())
 	{
-		_console.error("usage: /send <peer> <path>");
+		_console.error("usage: /send <peer|#group> <path>");
 		return CommandInterpreter::Action::CONTINUE;
 	}
+	std::optional<std::string> group;
+	std::optional<PeerId> peer;
 	if (who[0] == '#')
-	{
-		_console.error("cannot offer a file to the group " + Console::printable(who) + ": files go to one peer at a time; "
-			"send it to each member (/group members " + Console::printable(who) + " lists them)");
-		return CommandInterpreter::Action::CONTINUE;
-	}
-	const std::optional<PeerId> peer = resolvePeer(who);
-	if (!peer) return CommandInterpreter::Action::CONTINUE;
+		group = resolveGroup(who);
+	else
+		peer = resolvePeer(who);
+	if (!group && !peer) return CommandInterpreter::Action::CONTINUE;
 	try
 	{
-		_pNode->sendFile(*peer, Poco::Path::expand(path));   // the transfer events say what happens
+		// The transfer events say what happens (one transfer per member for a group).
+		if (peer)
+			_pNode->sendFile(*peer, Poco::Path::expand(path));
+		else
+			_pNode->sendFileToGroup(*group, Poco::Path::expand(path));
 	}
 	catch (const Poco::FileNotFoundException&)
 	{
@@ -174,7 +178,7 @@ CommandInterpreter::Action ConsoleSession::files()
 	Poco::JSON::Array::Ptr pList = new Poco::JSON::Array;
 	std::ostringstream text;
 	const std::vector<Chat::TransferInfo> all = _pNode->transfers();
-	if (all.empty()) text << "No file transfers. /send <peer> <path> offers a file; received files go to "
+	if (all.empty()) text << "No file transfers. /send <peer|#group> <path> offers a file; received files go to "
 		<< _pNode->downloadDirectory();
 	for (const Chat::TransferInfo& transfer: all)
 	{
@@ -195,6 +199,7 @@ CommandInterpreter::Action ConsoleSession::files()
 	Poco::JSON::Object::Ptr pStats = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
 	pStats->set("offers_received", static_cast<Poco::UInt64>(stats.offersReceived));
 	pStats->set("offers_refused", static_cast<Poco::UInt64>(stats.offersRefused));
+	pStats->set("files_hashed", static_cast<Poco::UInt64>(stats.filesHashed));
 	pStats->set("blocks_verified", static_cast<Poco::UInt64>(stats.blocksVerified));
 	pStats->set("blocks_corrupt", static_cast<Poco::UInt64>(stats.blocksCorrupt));
 	pStats->set("blocks_recovered", static_cast<Poco::UInt64>(stats.blocksRecovered));
@@ -277,17 +282,20 @@ void ConsoleSession::onTransfer(const Chat::TransferInfo& transfer, bool progres
 	switch (transfer.state)
 	{
 	case Chat::TransferState::PREPARING:
-		text = "* reading " + file + " (SHA-256) to offer it to " + who;
+		text = "* reading " + file + " (SHA-256) to offer it to " + who
+			+ (transfer.group.empty() ? "" : " (in " + groupLabel(transfer.group) + ")");
 		break;
 	case Chat::TransferState::OFFERED:
 		if (in)
 		{
-			text = "* " + who + " offers you " + file + " (" + TransferText::size(transfer.size) + "): /accept-file " + id + " or /reject-file " + id;
+			text = "* " + who + (transfer.group.empty() ? "" : " (in " + groupLabel(transfer.group) + ")") + " offers you " + file
+				+ " (" + TransferText::size(transfer.size) + "): /accept-file " + id + " or /reject-file " + id;
 			if (transfer.request) text += "\n  " + who + " (" + transfer.peer.shortString() + ") is not a contact; accepting the file accepts it";
 		}
 		else
 		{
-			text = "* offered " + file + " (" + TransferText::size(transfer.size) + ") to " + who + " [" + id + "]"
+			text = "* offered " + file + " (" + TransferText::size(transfer.size) + ") to " + who
+				+ (transfer.group.empty() ? "" : " (in " + groupLabel(transfer.group) + ")") + " [" + id + "]"
 				+ (transfer.connected ? "; waiting for an answer" : "; it goes out when " + who + " is reachable");
 		}
 		break;

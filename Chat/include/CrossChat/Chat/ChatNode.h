@@ -333,9 +333,19 @@ public:
 		/// blocked, Poco::FileNotFoundException / Poco::FileException if path is not a readable
 		/// regular file.
 
+	std::vector<std::string> sendFileToGroup(const std::string& group, const std::string& path);
+		/// Offers the file to every other member of the group, each over its own session and
+		/// each offer marked with the group (TransferInfo::group); the file is hashed once.
+		/// Members are not made contacts; a member not connected now gets the offer when it
+		/// connects (the offers are stored, as any). Returns the transfer IDs, one per member.
+		/// Throws Poco::InvalidArgumentException (a malformed group ID, no other member),
+		/// Poco::NotFoundException (an unknown group), Poco::IllegalStateException (we are not
+		/// a member), and as sendFile() for the path.
+
 	TransferInfo acceptFile(const std::string& id);
 		/// Accepts an offer: the file lands in the downloads directory under a safe, free name.
-		/// A stranger's offer makes it a contact (as a reply does). Throws
+		/// A stranger's offer makes it a contact (as a reply does; not a group's file from a
+		/// member of the group, which is taken like a contact's). Throws
 		/// Poco::NotFoundException, Poco::IllegalStateException (not waiting for an answer),
 		/// Poco::RuntimeException (not enough disk space; too many downloads), Poco::FileException.
 

@@ -107,6 +107,8 @@ struct TransferStats
 	/// Counters of the file transfers since the node started.
 {
 	std::uint64_t offersReceived = 0;
+	std::uint64_t filesHashed = 0;          ///< Files read to offer them (a file shared with a group: once
+	                                        ///< for all its members).
 	std::uint64_t offersRefused = 0;        ///< Refused without asking: over a limit, too large, no space, blocked.
 	std::uint64_t blocksVerified = 0;       ///< Received blocks whose SHA-256 matched (written to disk).
 	std::uint64_t blocksCorrupt = 0;        ///< Received blocks whose SHA-256 did not match (fetched again).
