@@ -1544,7 +1544,13 @@ std::vector<std::string> ChatNode::sendFileToGroup(const std::string& group, con
 {
 	_pImpl->_loop.assertInLoopThread();
 	const std::string key = _pImpl->groupKey(group);
-	return _pImpl->_transfers->shareFile(_pImpl->_groups.otherMembers(key), path, GroupIds::toText(key));
+	std::vector<PeerId> members;
+	for (const PeerId& member: _pImpl->_groups.otherMembers(key))
+	{
+		const Peer* pPeer = _pImpl->findPeer(member);
+		if (!pPeer || pPeer->relation() != Relation::BLOCKED) members.push_back(member);   // not to those we blocked
+	}
+	return _pImpl->_transfers->shareFile(members, path, GroupIds::toText(key));
 }
 
 

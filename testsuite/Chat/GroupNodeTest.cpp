@@ -267,6 +267,12 @@ void GroupNodeTest::testFileToGroup()
 	CPPUNIT_ASSERT(bobSeen && bobSeen->relation == Relation::STRANGER);
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), bob.node->transferStats().filesHashed);
 
+	// A member bob blocked is left out.
+	bob.node->block(carolId.peerId());
+	const std::vector<std::string> again = bob.node->sendFileToGroup(group, file);
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), again.size());
+	CPPUNIT_ASSERT(runUntil(loop, [&] { return alice.state(again[0]) == TransferState::OFFERED; }));
+
 	// Not a member: no group file.
 	Member dave(loop, "dave");
 	dave.node->start();

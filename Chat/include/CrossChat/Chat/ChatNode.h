@@ -334,8 +334,9 @@ public:
 		/// regular file.
 
 	std::vector<std::string> sendFileToGroup(const std::string& group, const std::string& path);
-		/// Offers the file to every other member of the group, each over its own session and
-		/// each offer marked with the group (TransferInfo::group); the file is hashed once.
+		/// Offers the file to every other member of the group but those we blocked, each over
+		/// its own session and each offer marked with the group (TransferInfo::group); the file
+		/// is hashed once.
 		/// Members are not made contacts; a member not connected now gets the offer when it
 		/// connects (the offers are stored, as any). Returns the transfer IDs, one per member.
 		/// Throws Poco::InvalidArgumentException (a malformed group ID, no other member),
