@@ -38,6 +38,30 @@ const char* pathName(Path path)
 }
 
 
+void Session::Listener::onSessionText(Session& session, std::string_view id, std::int64_t timestampMs, std::string_view text)
+{
+	Message message;
+	message.type = SessionProtocol::catalog().typeOf("text");
+	message.name = "text";
+	message.body = new Poco::JSON::Object;
+	message.body->set("id", std::string(id));
+	message.body->set("ts", timestampMs);
+	message.body->set("text", std::string(text));
+	onSessionMessage(session, message);
+}
+
+
+void Session::Listener::onSessionReceipt(Session& session, std::string_view id)
+{
+	Message message;
+	message.type = SessionProtocol::catalog().typeOf("receipt");
+	message.name = "receipt";
+	message.body = new Poco::JSON::Object;
+	message.body->set("id", std::string(id));
+	onSessionMessage(session, message);
+}
+
+
 ChatSession::Ptr ChatSession::create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options)
 {
 	return Ptr(new ChatSession(channel, outgoing, serial, pListener, std::move(options)));
@@ -128,6 +152,7 @@ void ChatSession::onTlsReady(const PeerId& peer)
 	Poco::JSON::Array::Ptr pCaps = new Poco::JSON::Array;
 	pCaps->add(std::string("refuse"));
 	pCaps->add(std::string("contact"));
+	if (_options.binaryText) pCaps->add(std::string(SessionProtocol::CAP_BINARY_TEXT));
 	for (const std::string& cap: _options.caps) pCaps->add(cap);
 	hello.set("caps", pCaps);
 	send("hello", hello);
@@ -155,6 +180,7 @@ void ChatSession::onHello(const std::string& name, const std::vector<std::string
 {
 	_peerName = name;
 	_peerCaps = caps;
+	_binaryText = _options.binaryText && peerSupports(SessionProtocol::CAP_BINARY_TEXT);
 	_handshakeTimer.cancel();
 	std::weak_ptr<ChatSession> weak = shared_from_this();
 	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
@@ -203,6 +229,18 @@ void ChatSession::onRefused(const std::string& messageId, const char* code, cons
 }
 
 
+void ChatSession::onText(std::string_view id, std::int64_t timestampMs, std::string_view text)
+{
+	if (_pListener) _pListener->onSessionText(*this, id, timestampMs, text);
+}
+
+
+void ChatSession::onReceipt(std::string_view id)
+{
+	if (_pListener) _pListener->onSessionReceipt(*this, id);
+}
+
+
 void ChatSession::onBinary(const Frame& frame)
 {
 	if (_pListener) _pListener->onSessionData(*this, frame.type, frame.body);
@@ -238,6 +276,14 @@ void ChatSession::send(const std::string& name, const Poco::JSON::Object& body)
 
 void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, const std::string& text)
 {
+	if (_binaryText)
+	{
+		if (_closed) return;
+		_sendBuffer.clear();
+		SessionProtocol::encodeText(_codec, _sendBuffer, id, timestampMs, text);
+		_channel->send(_sendBuffer.data(), _sendBuffer.size());
+		return;
+	}
 	Poco::JSON::Object body;
 	body.set("id", id);
 	body.set("ts", timestampMs);
@@ -248,9 +294,49 @@ void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, cons
 
 void ChatSession::sendReceipt(const std::string& id)
 {
+	if (_binaryText)
+	{
+		if (_closed) return;
+		SessionProtocol::appendReceiptId(_receiptEntries, id);
+		if (++_receiptCount == SessionProtocol::MAX_RECEIPTS_PER_FRAME)
+		{
+			flushReceipts();
+		}
+		else if (!_receiptFlushQueued)
+		{
+			if (!_pReceiptFlush)
+			{
+				std::weak_ptr<ChatSession> weak = shared_from_this();
+				_pReceiptFlush = std::make_shared<const EventLoop::Task>([weak] {
+					if (auto self = weak.lock())
+					{
+						self->_receiptFlushQueued = false;
+						self->flushReceipts();
+					}
+				});
+			}
+			_receiptFlushQueued = true;
+			_channel->connection()->loop().runAtIterationEnd(_pReceiptFlush);
+		}
+		return;
+	}
 	Poco::JSON::Object body;
 	body.set("id", id);
 	send("receipt", body);
+}
+
+
+void ChatSession::flushReceipts()
+{
+	if (_receiptCount == 0) return;
+	if (!_closed)
+	{
+		_sendBuffer.clear();
+		SessionProtocol::encodeReceipts(_codec, _sendBuffer, _receiptCount, _receiptEntries);
+		_channel->send(_sendBuffer.data(), _sendBuffer.size());
+	}
+	_receiptEntries.clear();
+	_receiptCount = 0;
 }
 
 
@@ -311,6 +397,7 @@ bool ChatSession::peerSupports(const std::string& capability) const
 void ChatSession::close(const std::string& reason)
 {
 	if (_closed) return;
+	flushReceipts();   // the receipts gathered in this iteration still go out
 	if (_tlsReady)
 	{
 		Poco::JSON::Object body;
@@ -340,6 +427,7 @@ void ChatSession::onClosed(const std::string& reason)
 {
 	if (_closed) return;
 	_closed = true;
+	flushReceipts();   // closed: drops them
 	_handshakeTimer.cancel();
 	_keepaliveTimer.cancel();
 	_onDrain = nullptr;
@@ -404,6 +492,12 @@ Poco::Net::SocketAddress ChatSession::remoteAddress() const
 std::uint64_t ChatSession::skippedMessages() const
 {
 	return _reader.skipped();
+}
+
+
+bool ChatSession::binaryText() const
+{
+	return _binaryText;
 }
 
 

@@ -7,6 +7,7 @@
 
 #include "CrossChat/Text.h"
 #include "Poco/UTF8Encoding.h"
+#include <string_view>
 
 
 namespace CrossChat {
@@ -18,7 +19,7 @@ namespace {
 const std::string REPLACEMENT = "\xEF\xBF\xBD";
 
 
-int sequenceAt(const std::string& text, std::size_t offset, int& codePoint)
+int sequenceAt(std::string_view text, std::size_t offset, int& codePoint)
 	/// The length of the well-formed UTF-8 sequence at offset (its code point in codePoint),
 	/// or 0 if the bytes there are malformed.
 {
@@ -41,10 +42,7 @@ bool unsafe(int codePoint)
 }
 
 
-} // namespace
-
-
-std::size_t Text::invalidUtf8Offset(const std::string& text)
+std::size_t firstInvalid(std::string_view text)
 {
 	std::size_t offset = 0;
 	while (offset < text.size())
@@ -63,9 +61,24 @@ std::size_t Text::invalidUtf8Offset(const std::string& text)
 }
 
 
+} // namespace
+
+
+std::size_t Text::invalidUtf8Offset(const std::string& text)
+{
+	return firstInvalid(text);
+}
+
+
 bool Text::isValidUtf8(const std::string& text)
 {
-	return invalidUtf8Offset(text) == std::string::npos;
+	return firstInvalid(text) == std::string::npos;
+}
+
+
+bool Text::isValidUtf8(const char* data, std::size_t size)
+{
+	return firstInvalid(std::string_view(data, size)) == std::string::npos;
 }
 
 
