@@ -292,7 +292,7 @@ void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, cons
 }
 
 
-void ChatSession::sendReceipt(const std::string& id)
+void ChatSession::sendReceipt(std::string_view id)
 {
 	if (_binaryText)
 	{
@@ -321,7 +321,7 @@ void ChatSession::sendReceipt(const std::string& id)
 		return;
 	}
 	Poco::JSON::Object body;
-	body.set("id", id);
+	body.set("id", std::string(id));
 	send("receipt", body);
 }
 

@@ -92,7 +92,7 @@ public:
 		/// Where events go from now on; nullptr: nowhere.
 
 	virtual void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text) = 0;
-	virtual void sendReceipt(const std::string& id) = 0;
+	virtual void sendReceipt(std::string_view id) = 0;
 		/// To a peer that reads binary receipts the ids of one loop iteration leave together,
 		/// in one RECEIPTS frame at the end of the iteration (or at close()).
 	virtual void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) = 0;

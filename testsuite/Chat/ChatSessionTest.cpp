@@ -171,7 +171,7 @@ public:
 	void onSessionText(Session& session, std::string_view id, std::int64_t timestampMs, std::string_view text) override
 	{
 		binaryTexts.push_back({std::string(id), timestampMs, std::string(text)});
-		if (answer) session.sendReceipt(std::string(id));
+		if (answer) session.sendReceipt(id);
 	}
 
 	void onSessionReceipt(Session&, std::string_view id) override
