@@ -7,6 +7,8 @@
 
 #include "CrossChat/Text.h"
 #include "Poco/UTF8Encoding.h"
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 
@@ -47,6 +49,15 @@ std::size_t firstInvalid(std::string_view text)
 	std::size_t offset = 0;
 	while (offset < text.size())
 	{
+		// ASCII eight bytes at a time (a word with no high bit set).
+		while (text.size() - offset >= 8)
+		{
+			std::uint64_t word = 0;
+			std::memcpy(&word, text.data() + offset, 8);
+			if (word & 0x8080808080808080ULL) break;
+			offset += 8;
+		}
+		if (offset == text.size()) break;
 		if (static_cast<unsigned char>(text[offset]) < 0x80)
 		{
 			++offset;
