@@ -330,6 +330,17 @@ void ChatSessionTest::testCodecRoundTrip()
 	CPPUNIT_ASSERT_EQUAL(ID_A, std::string(ids[0]));
 	CPPUNIT_ASSERT_EQUAL(ID_C, std::string(ids[1]));
 
+	// The examples in PROTOCOL.md, byte for byte.
+	out.clear();
+	SessionProtocol::encodeText(codec, out, "c1", 1795715534839, "hi");
+	CPPUNIT_ASSERT_EQUAL(std::string("\x43\x58\x01\x0a\x00\x00\x00\x0d\x02\x63\x31\x00\x00\x01\xa2\x18\xfc\x8f\xf7\x68\x69", 21), out);
+	entries.clear();
+	SessionProtocol::appendReceiptId(entries, "c1");
+	SessionProtocol::appendReceiptId(entries, "c2");
+	out.clear();
+	SessionProtocol::encodeReceipts(codec, out, 2, entries);
+	CPPUNIT_ASSERT_EQUAL(std::string("\x43\x58\x01\x0b\x00\x00\x00\x08\x00\x02\x02\x63\x31\x02\x63\x32", 16), out);
+
 	// The largest texts and receipt frames stay within the session's frame limit.
 	out.clear();
 	SessionProtocol::encodeText(codec, out, std::string(SessionProtocol::MAX_MESSAGE_ID_SIZE, 'i'), 0,
