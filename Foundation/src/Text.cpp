@@ -44,8 +44,32 @@ bool unsafe(int codePoint)
 }
 
 
+bool allAscii(std::string_view text)
+	/// True if no byte has its high bit set: eight bytes at a time, the last word overlapping.
+{
+	constexpr std::uint64_t HIGH_BITS = 0x8080808080808080ULL;
+	const std::size_t size = text.size();
+	const char* data = text.data();
+	if (size < 8)
+	{
+		for (std::size_t i = 0; i < size; ++i)
+			if (static_cast<unsigned char>(data[i]) >= 0x80) return false;
+		return true;
+	}
+	std::uint64_t word = 0;
+	for (std::size_t i = 0; i + 8 <= size; i += 8)
+	{
+		std::memcpy(&word, data + i, 8);
+		if (word & HIGH_BITS) return false;
+	}
+	std::memcpy(&word, data + size - 8, 8);
+	return (word & HIGH_BITS) == 0;
+}
+
+
 std::size_t firstInvalid(std::string_view text)
 {
+	if (allAscii(text)) return std::string::npos;
 	std::size_t offset = 0;
 	while (offset < text.size())
 	{
