@@ -270,6 +270,7 @@ void ChatSession::onKeepaliveTick()
 void ChatSession::send(const std::string& name, const Poco::JSON::Object& body)
 {
 	if (_closed) return;
+	flushPending();   // binary frames gathered before this message leave before it
 	_channel->send(SessionProtocol::catalog().encode(_codec, name, body));
 }
 
@@ -279,9 +280,13 @@ void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, cons
 	if (_binaryText)
 	{
 		if (_closed) return;
-		_sendBuffer.clear();
-		SessionProtocol::encodeText(_codec, _sendBuffer, id, timestampMs, text);
-		_channel->send(_sendBuffer.data(), _sendBuffer.size());
+		// Gathered with the iteration's other binary frames and handed to the channel at once
+		// (a large batch straight from here into SSL_write, without a copy into its queue).
+		SessionProtocol::encodeText(_codec, _pending, id, timestampMs, text);
+		if (_pending.size() >= TlsChannel::COALESCE_LIMIT)
+			flushPending();
+		else
+			scheduleFlush();
 		return;
 	}
 	Poco::JSON::Object body;
@@ -299,25 +304,9 @@ void ChatSession::sendReceipt(std::string_view id)
 		if (_closed) return;
 		SessionProtocol::appendReceiptId(_receiptEntries, id);
 		if (++_receiptCount == SessionProtocol::MAX_RECEIPTS_PER_FRAME)
-		{
-			flushReceipts();
-		}
-		else if (!_receiptFlushQueued)
-		{
-			if (!_pReceiptFlush)
-			{
-				std::weak_ptr<ChatSession> weak = shared_from_this();
-				_pReceiptFlush = std::make_shared<const EventLoop::Task>([weak] {
-					if (auto self = weak.lock())
-					{
-						self->_receiptFlushQueued = false;
-						self->flushReceipts();
-					}
-				});
-			}
-			_receiptFlushQueued = true;
-			_channel->connection()->loop().runAtIterationEnd(_pReceiptFlush);
-		}
+			flushPending();
+		else
+			scheduleFlush();
 		return;
 	}
 	Poco::JSON::Object body;
@@ -326,17 +315,36 @@ void ChatSession::sendReceipt(std::string_view id)
 }
 
 
-void ChatSession::flushReceipts()
+void ChatSession::scheduleFlush()
 {
-	if (_receiptCount == 0) return;
-	if (!_closed)
+	if (_flushQueued) return;
+	if (!_pFlush)
 	{
-		_sendBuffer.clear();
-		SessionProtocol::encodeReceipts(_codec, _sendBuffer, _receiptCount, _receiptEntries);
-		_channel->send(_sendBuffer.data(), _sendBuffer.size());
+		std::weak_ptr<ChatSession> weak = shared_from_this();
+		_pFlush = std::make_shared<const EventLoop::Task>([weak] {
+			if (auto self = weak.lock())
+			{
+				self->_flushQueued = false;
+				self->flushPending();
+			}
+		});
 	}
-	_receiptEntries.clear();
-	_receiptCount = 0;
+	_flushQueued = true;
+	_channel->connection()->loop().runAtIterationEnd(_pFlush);
+}
+
+
+void ChatSession::flushPending()
+{
+	if (_receiptCount > 0)
+	{
+		SessionProtocol::encodeReceipts(_codec, _pending, _receiptCount, _receiptEntries);
+		_receiptEntries.clear();
+		_receiptCount = 0;
+	}
+	if (_pending.empty()) return;
+	if (!_closed) _channel->send(_pending.data(), _pending.size());
+	_pending.clear();
 }
 
 
@@ -372,6 +380,7 @@ void ChatSession::sendData(std::uint8_t type, const std::string& body)
 	std::string frame;
 	frame.reserve(FrameCodec::HEADER_SIZE + body.size());
 	_codec.encodeTo(frame, type, body);
+	flushPending();
 	_channel->send(frame);
 }
 
@@ -397,7 +406,7 @@ bool ChatSession::peerSupports(const std::string& capability) const
 void ChatSession::close(const std::string& reason)
 {
 	if (_closed) return;
-	flushReceipts();   // the receipts gathered in this iteration still go out
+	flushPending();   // the texts and receipts gathered in this iteration still go out
 	if (_tlsReady)
 	{
 		Poco::JSON::Object body;
@@ -427,7 +436,7 @@ void ChatSession::onClosed(const std::string& reason)
 {
 	if (_closed) return;
 	_closed = true;
-	flushReceipts();   // closed: drops them
+	flushPending();   // closed: drops them
 	_handshakeTimer.cancel();
 	_keepaliveTimer.cancel();
 	_onDrain = nullptr;

@@ -39,8 +39,10 @@ class ChatSession: public Session, private SessionReader::Handler, public std::e
 	///
 	/// Texts and receipts go as binary frames (SessionProtocol::TEXT_BIN, RECEIPTS) when both
 	/// hellos list SessionProtocol::CAP_BINARY_TEXT, else as the JSON messages text and
-	/// receipt. Binary receipts are gathered during a loop iteration and leave as one frame at
-	/// its end (at most MAX_RECEIPTS_PER_FRAME ids per frame; a close() sends them first).
+	/// receipt. Binary texts and receipts are gathered during a loop iteration and handed to
+	/// the channel together at its end (the receipts as one frame of at most
+	/// MAX_RECEIPTS_PER_FRAME ids; earlier if 64 KiB of texts are waiting); any other message
+	/// sends them first, so the order of what is sent is kept, and so does close().
 	///
 	/// What the peer sends is read by a SessionReader (the rules are there): one bad item costs
 	/// one error — a malformed or non-UTF-8 text is answered with a refuse for its id (if it has
@@ -114,7 +116,9 @@ private:
 	bool stopped() const override;
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void onKeepaliveTick();
-	void flushReceipts();
+	void scheduleFlush();
+	void flushPending();
+		/// Hands the gathered binary frames (texts, then the receipts frame) to the channel.
 
 	TlsChannel::Ptr _channel;
 	Listener* _pListener;
@@ -136,11 +140,11 @@ private:
 	TimerHandle _keepaliveTimer;
 	DrainHandler _onDrain;
 	bool _binaryText = false;            ///< Both sides listed CAP_BINARY_TEXT.
-	std::string _sendBuffer;             ///< Reused to encode binary frames.
+	std::string _pending;                ///< Binary texts of this iteration, not yet handed to the channel.
 	std::string _receiptEntries;         ///< Ids of the RECEIPTS frame being gathered.
 	std::size_t _receiptCount = 0;
-	bool _receiptFlushQueued = false;
-	std::shared_ptr<const EventLoop::Task> _pReceiptFlush;
+	bool _flushQueued = false;
+	std::shared_ptr<const EventLoop::Task> _pFlush;   ///< Runs flushPending() at the end of the iteration.
 };
 
 
