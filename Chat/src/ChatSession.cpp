@@ -38,6 +38,30 @@ const char* pathName(Path path)
 }
 
 
+void Session::Listener::onSessionText(Session& session, std::string_view id, std::int64_t timestampMs, std::string_view text)
+{
+	Message message;
+	message.type = SessionProtocol::catalog().typeOf("text");
+	message.name = "text";
+	message.body = new Poco::JSON::Object;
+	message.body->set("id", std::string(id));
+	message.body->set("ts", timestampMs);
+	message.body->set("text", std::string(text));
+	onSessionMessage(session, message);
+}
+
+
+void Session::Listener::onSessionReceipt(Session& session, std::string_view id)
+{
+	Message message;
+	message.type = SessionProtocol::catalog().typeOf("receipt");
+	message.name = "receipt";
+	message.body = new Poco::JSON::Object;
+	message.body->set("id", std::string(id));
+	onSessionMessage(session, message);
+}
+
+
 ChatSession::Ptr ChatSession::create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options)
 {
 	return Ptr(new ChatSession(channel, outgoing, serial, pListener, std::move(options)));
@@ -128,6 +152,7 @@ void ChatSession::onTlsReady(const PeerId& peer)
 	Poco::JSON::Array::Ptr pCaps = new Poco::JSON::Array;
 	pCaps->add(std::string("refuse"));
 	pCaps->add(std::string("contact"));
+	if (_options.binaryText) pCaps->add(std::string(SessionProtocol::CAP_BINARY_TEXT));
 	for (const std::string& cap: _options.caps) pCaps->add(cap);
 	hello.set("caps", pCaps);
 	send("hello", hello);
@@ -155,6 +180,7 @@ void ChatSession::onHello(const std::string& name, const std::vector<std::string
 {
 	_peerName = name;
 	_peerCaps = caps;
+	_binaryText = _options.binaryText && peerSupports(SessionProtocol::CAP_BINARY_TEXT);
 	_handshakeTimer.cancel();
 	std::weak_ptr<ChatSession> weak = shared_from_this();
 	_keepaliveTimer = _channel->connection()->loop().runEvery(_options.keepaliveInterval, [weak] {
@@ -203,6 +229,18 @@ void ChatSession::onRefused(const std::string& messageId, const char* code, cons
 }
 
 
+void ChatSession::onText(std::string_view id, std::int64_t timestampMs, std::string_view text)
+{
+	if (_pListener) _pListener->onSessionText(*this, id, timestampMs, text);
+}
+
+
+void ChatSession::onReceipt(std::string_view id)
+{
+	if (_pListener) _pListener->onSessionReceipt(*this, id);
+}
+
+
 void ChatSession::onBinary(const Frame& frame)
 {
 	if (_pListener) _pListener->onSessionData(*this, frame.type, frame.body);
@@ -232,12 +270,25 @@ void ChatSession::onKeepaliveTick()
 void ChatSession::send(const std::string& name, const Poco::JSON::Object& body)
 {
 	if (_closed) return;
+	flushPending();   // binary frames gathered before this message leave before it
 	_channel->send(SessionProtocol::catalog().encode(_codec, name, body));
 }
 
 
 void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, const std::string& text)
 {
+	if (_binaryText)
+	{
+		if (_closed) return;
+		// Gathered with the iteration's other binary frames and handed to the channel at once
+		// (a large batch straight from here into SSL_write, without a copy into its queue).
+		SessionProtocol::encodeText(_codec, _pending, id, timestampMs, text);
+		if (_pending.size() >= TlsChannel::COALESCE_LIMIT)
+			flushPending();
+		else
+			scheduleFlush();
+		return;
+	}
 	Poco::JSON::Object body;
 	body.set("id", id);
 	body.set("ts", timestampMs);
@@ -246,11 +297,54 @@ void ChatSession::sendText(const std::string& id, std::int64_t timestampMs, cons
 }
 
 
-void ChatSession::sendReceipt(const std::string& id)
+void ChatSession::sendReceipt(std::string_view id)
 {
+	if (_binaryText)
+	{
+		if (_closed) return;
+		SessionProtocol::appendReceiptId(_receiptEntries, id);
+		if (++_receiptCount == SessionProtocol::MAX_RECEIPTS_PER_FRAME)
+			flushPending();
+		else
+			scheduleFlush();
+		return;
+	}
 	Poco::JSON::Object body;
-	body.set("id", id);
+	body.set("id", std::string(id));
 	send("receipt", body);
+}
+
+
+void ChatSession::scheduleFlush()
+{
+	if (_flushQueued) return;
+	if (!_pFlush)
+	{
+		std::weak_ptr<ChatSession> weak = shared_from_this();
+		_pFlush = std::make_shared<const EventLoop::Task>([weak] {
+			if (auto self = weak.lock())
+			{
+				self->_flushQueued = false;
+				self->flushPending();
+			}
+		});
+	}
+	_flushQueued = true;
+	_channel->connection()->loop().runAtIterationEnd(_pFlush);
+}
+
+
+void ChatSession::flushPending()
+{
+	if (_receiptCount > 0)
+	{
+		SessionProtocol::encodeReceipts(_codec, _pending, _receiptCount, _receiptEntries);
+		_receiptEntries.clear();
+		_receiptCount = 0;
+	}
+	if (_pending.empty()) return;
+	if (!_closed) _channel->send(_pending.data(), _pending.size());
+	_pending.clear();
 }
 
 
@@ -286,6 +380,7 @@ void ChatSession::sendData(std::uint8_t type, const std::string& body)
 	std::string frame;
 	frame.reserve(FrameCodec::HEADER_SIZE + body.size());
 	_codec.encodeTo(frame, type, body);
+	flushPending();
 	_channel->send(frame);
 }
 
@@ -311,6 +406,7 @@ bool ChatSession::peerSupports(const std::string& capability) const
 void ChatSession::close(const std::string& reason)
 {
 	if (_closed) return;
+	flushPending();   // the texts and receipts gathered in this iteration still go out
 	if (_tlsReady)
 	{
 		Poco::JSON::Object body;
@@ -340,6 +436,7 @@ void ChatSession::onClosed(const std::string& reason)
 {
 	if (_closed) return;
 	_closed = true;
+	flushPending();   // closed: drops them
 	_handshakeTimer.cancel();
 	_keepaliveTimer.cancel();
 	_onDrain = nullptr;
@@ -404,6 +501,12 @@ Poco::Net::SocketAddress ChatSession::remoteAddress() const
 std::uint64_t ChatSession::skippedMessages() const
 {
 	return _reader.skipped();
+}
+
+
+bool ChatSession::binaryText() const
+{
+	return _binaryText;
 }
 
 

@@ -13,6 +13,7 @@
 
 #include "Session.h"
 #include "SessionReader.h"
+#include "CrossChat/EventLoop.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/LogThrottle.h"
 #include "CrossChat/MessageCatalog.h"
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 
@@ -34,6 +36,13 @@ class ChatSession: public Session, private SessionReader::Handler, public std::e
 	/// TLS is up, becomes established when the peer's hello arrives, answers pings, sends its
 	/// own keepalive pings and closes a session that stays silent for three intervals or does
 	/// not finish its handshake in time. Text, receipt and refuse messages go to the Listener.
+	///
+	/// Texts and receipts go as binary frames (SessionProtocol::TEXT_BIN, RECEIPTS) when both
+	/// hellos list SessionProtocol::CAP_BINARY_TEXT, else as the JSON messages text and
+	/// receipt. Binary texts and receipts are gathered during a loop iteration and handed to
+	/// the channel together at its end (the receipts as one frame of at most
+	/// MAX_RECEIPTS_PER_FRAME ids; earlier if 64 KiB of texts are waiting); any other message
+	/// sends them first, so the order of what is sent is kept, and so does close().
 	///
 	/// What the peer sends is read by a SessionReader (the rules are there): one bad item costs
 	/// one error — a malformed or non-UTF-8 text is answered with a refuse for its id (if it has
@@ -55,6 +64,7 @@ public:
 		std::chrono::milliseconds keepaliveInterval{15000};
 		std::chrono::milliseconds handshakeTimeout{10000};
 		Path path = Path::DIRECT;
+		bool binaryText = true;   ///< Announce and use CAP_BINARY_TEXT; false: behave as a peer without it.
 	};
 
 	static Ptr create(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options);
@@ -64,7 +74,7 @@ public:
 
 	void setListener(Listener* pListener) override;
 	void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text) override;
-	void sendReceipt(const std::string& id) override;
+	void sendReceipt(std::string_view id) override;
 	void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) override;
 	void sendContact(bool accepted) override;
 	void sendMessage(const std::string& name, const Poco::JSON::Object& body) override;
@@ -89,6 +99,9 @@ public:
 	std::uint64_t skippedMessages() const;
 		/// Malformed messages skipped (refused or not) since the session started.
 
+	bool binaryText() const;
+		/// True once established with a peer that reads binary texts and receipts, if we do too.
+
 private:
 	ChatSession(const TlsChannel::Ptr& channel, bool outgoing, std::uint64_t serial, Listener* pListener, Options options);
 	void onTlsReady(const PeerId& peer);
@@ -97,10 +110,15 @@ private:
 	void onHello(const std::string& name, const std::vector<std::string>& caps) override;
 	void onMessage(const Message& message) override;
 	void onRefused(const std::string& messageId, const char* code, const std::string& problem) override;
+	void onText(std::string_view id, std::int64_t timestampMs, std::string_view text) override;
+	void onReceipt(std::string_view id) override;
 	void onBinary(const Frame& frame) override;
 	bool stopped() const override;
 	void send(const std::string& name, const Poco::JSON::Object& body);
 	void onKeepaliveTick();
+	void scheduleFlush();
+	void flushPending();
+		/// Hands the gathered binary frames (texts, then the receipts frame) to the channel.
 
 	TlsChannel::Ptr _channel;
 	Listener* _pListener;
@@ -121,6 +139,12 @@ private:
 	TimerHandle _handshakeTimer;
 	TimerHandle _keepaliveTimer;
 	DrainHandler _onDrain;
+	bool _binaryText = false;            ///< Both sides listed CAP_BINARY_TEXT.
+	std::string _pending;                ///< Binary texts of this iteration, not yet handed to the channel.
+	std::string _receiptEntries;         ///< Ids of the RECEIPTS frame being gathered.
+	std::size_t _receiptCount = 0;
+	bool _flushQueued = false;
+	std::shared_ptr<const EventLoop::Task> _pFlush;   ///< Runs flushPending() at the end of the iteration.
 };
 
 

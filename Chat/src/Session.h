@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 
 namespace CrossChat {
@@ -66,6 +67,14 @@ public:
 			/// readable one; messageId is empty otherwise). The session goes on.
 		virtual void onSessionClosed(Session& session, const std::string& reason) = 0;
 			/// Called once; reason is empty for an orderly close.
+		virtual void onSessionText(Session& session, std::string_view id, std::int64_t timestampMs, std::string_view text);
+			/// A text that came as a binary frame (SessionProtocol::TEXT_BIN; the text is valid
+			/// UTF-8, the views are valid only during the call). By default handed to
+			/// onSessionMessage() as the "text" message it stands for; a listener that wants no
+			/// JSON object per message overrides it.
+		virtual void onSessionReceipt(Session& session, std::string_view id);
+			/// One id of a binary receipt frame (SessionProtocol::RECEIPTS). By default handed to
+			/// onSessionMessage() as a "receipt" message.
 		virtual void onSessionData(Session& /*session*/, std::uint8_t /*type*/, const std::string& /*body*/) {}
 			/// A binary frame (SessionProtocol::isBinary(type), e.g. file data) after the
 			/// handshake, unparsed. Ignored by default.
@@ -83,7 +92,9 @@ public:
 		/// Where events go from now on; nullptr: nowhere.
 
 	virtual void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text) = 0;
-	virtual void sendReceipt(const std::string& id) = 0;
+	virtual void sendReceipt(std::string_view id) = 0;
+		/// To a peer that reads binary receipts the ids of one loop iteration leave together,
+		/// in one RECEIPTS frame at the end of the iteration (or at close()).
 	virtual void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) = 0;
 		/// Tells the peer that we will not take its message id (see SessionProtocol "refuse").
 	virtual void sendContact(bool accepted) = 0;

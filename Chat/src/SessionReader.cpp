@@ -26,23 +26,42 @@ SessionReader::SessionReader(Handler& handler):
 
 void SessionReader::feed(const char* data, std::size_t size)
 {
-	_codec.feed(data, size);
-	while (!_handler.stopped())
+	if (_handler.stopped()) return;
+	try
 	{
-		std::optional<Frame> frame = _codec.next();
-		if (!frame) break;
-		handle(*frame);
+		_codec.decode(data, size, [this](const FrameView& frame) {
+			if (!_handler.stopped()) handle(frame);
+		});
+	}
+	catch (const FrameException&)
+	{
+		if (_handler.stopped()) return;   // what follows a close is not read
+		throw;
 	}
 }
 
 
-void SessionReader::handle(const Frame& frame)
+void SessionReader::handle(const FrameView& frame)
 {
 	const MessageCatalog& catalog = SessionProtocol::catalog();
-	if (SessionProtocol::isBinary(frame.type))
+	if (frame.type == SessionProtocol::TEXT_BIN || frame.type == SessionProtocol::RECEIPTS || SessionProtocol::isBinary(frame.type))
 	{
 		if (!_established) throw MessageException("message type " + std::to_string(frame.type) + " before hello");
-		_handler.onBinary(frame);
+		if (frame.type == SessionProtocol::TEXT_BIN)
+		{
+			handleText(frame);
+		}
+		else if (frame.type == SessionProtocol::RECEIPTS)
+		{
+			handleReceipts(frame);
+		}
+		else
+		{
+			Frame copy;
+			copy.type = frame.type;
+			copy.body.assign(frame.data, frame.size);
+			_handler.onBinary(copy);
+		}
 		return;
 	}
 	if (!catalog.has(frame.type)) return;   // a newer peer's message: skipped, so the protocol can grow
@@ -94,17 +113,54 @@ void SessionReader::handle(const Frame& frame)
 }
 
 
-void SessionReader::skip(const Frame& frame, const std::string& problem)
+void SessionReader::handleText(const FrameView& frame)
+{
+	std::string_view id;
+	std::string_view text;
+	std::int64_t timestampMs = 0;
+	if (const char* problem = SessionProtocol::parseText(frame.body(), id, timestampMs, text))
+	{
+		++_skipped;
+		_handler.onRefused(std::string(id), SessionProtocol::REFUSE_MALFORMED, problem);
+		return;
+	}
+	if (!Text::isValidUtf8(text.data(), text.size()))
+	{
+		++_skipped;
+		_handler.onRefused(std::string(id), SessionProtocol::REFUSE_INVALID_UTF8, "the text is not valid UTF-8");
+		return;
+	}
+	_handler.onText(id, timestampMs, text);
+}
+
+
+void SessionReader::handleReceipts(const FrameView& frame)
+{
+	if (const char* problem = SessionProtocol::parseReceipts(frame.body(), _receiptIds))
+	{
+		++_skipped;
+		_handler.onRefused(std::string(), SessionProtocol::REFUSE_MALFORMED, problem);
+		return;
+	}
+	for (const std::string_view id: _receiptIds)
+	{
+		if (_handler.stopped()) break;
+		_handler.onReceipt(id);
+	}
+}
+
+
+void SessionReader::skip(const FrameView& frame, const std::string& problem)
 {
 	++_skipped;
 	std::string id;
-	const bool utf8 = Text::isValidUtf8(frame.body);
+	const bool utf8 = Text::isValidUtf8(frame.data, frame.size);
 	if (frame.type == SessionProtocol::catalog().typeOf("text"))
 	{
 		try
 		{
 			// A lossy decode is enough to read the id of a text that is not UTF-8.
-			const Poco::JSON::Object::Ptr pBody = MessageSchema::parseObject(utf8 ? frame.body : Text::replaceInvalidUtf8(frame.body));
+			const Poco::JSON::Object::Ptr pBody = MessageSchema::parseObject(utf8 ? std::string(frame.body()) : Text::replaceInvalidUtf8(std::string(frame.body())));
 			if (pBody->has("id") && pBody->get("id").isString())
 			{
 				id = pBody->getValue<std::string>("id");

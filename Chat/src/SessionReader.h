@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 
@@ -34,7 +35,13 @@ class SessionReader
 	///     UTF-8 is reported to onRefused() with its id if one can be read (a lossy UTF-8 decode
 	///     is enough), else with an empty id; any other malformed message likewise, without id;
 	///   - ping, close and the rest are handed on, schema-checked;
+	///   - binary texts (TEXT_BIN) go to onText(), binary receipts (RECEIPTS) to onReceipt()
+	///     once per id; a malformed one is skipped like a malformed JSON one (a text by its id
+	///     if it can be read); before hello they are fatal;
 	///   - binary frames (file data) go to onBinary() as they are; before hello they are fatal.
+	///
+	/// Frames are decoded in place (FrameCodec::decode()): a binary text or receipt costs no
+	/// copy and no allocation.
 	///
 	/// Thread rules: not thread-safe; owned by one session on its loop.
 {
@@ -51,6 +58,12 @@ public:
 		virtual void onRefused(const std::string& messageId, const char* code, const std::string& problem) = 0;
 			/// A malformed message was skipped; messageId is empty if none could be read,
 			/// code is SessionProtocol::REFUSE_INVALID_UTF8 or REFUSE_MALFORMED.
+		virtual void onText(std::string_view id, std::int64_t timestampMs, std::string_view text) = 0;
+			/// A well-formed binary text (TEXT_BIN) after hello; the text is valid UTF-8. The
+			/// views are valid only during the call.
+		virtual void onReceipt(std::string_view id) = 0;
+			/// One id of a well-formed binary receipt frame (RECEIPTS) after hello, in order.
+			/// The view is valid only during the call.
 		virtual void onBinary(const Frame& /*frame*/) {}
 			/// A frame of a binary type (SessionProtocol::isBinary()) after hello, unparsed: its
 			/// own parser checks it. Ignored by default.
@@ -71,11 +84,14 @@ public:
 		/// Malformed messages skipped so far.
 
 private:
-	void handle(const Frame& frame);
-	void skip(const Frame& frame, const std::string& problem);
+	void handle(const FrameView& frame);
+	void handleText(const FrameView& frame);
+	void handleReceipts(const FrameView& frame);
+	void skip(const FrameView& frame, const std::string& problem);
 
 	Handler& _handler;
 	FrameCodec _codec;
+	std::vector<std::string_view> _receiptIds;   ///< Reused for each RECEIPTS frame.
 	bool _established = false;
 	std::uint64_t _skipped = 0;
 };

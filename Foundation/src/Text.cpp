@@ -7,6 +7,9 @@
 
 #include "CrossChat/Text.h"
 #include "Poco/UTF8Encoding.h"
+#include <cstdint>
+#include <cstring>
+#include <string_view>
 
 
 namespace CrossChat {
@@ -18,7 +21,7 @@ namespace {
 const std::string REPLACEMENT = "\xEF\xBF\xBD";
 
 
-int sequenceAt(const std::string& text, std::size_t offset, int& codePoint)
+int sequenceAt(std::string_view text, std::size_t offset, int& codePoint)
 	/// The length of the well-formed UTF-8 sequence at offset (its code point in codePoint),
 	/// or 0 if the bytes there are malformed.
 {
@@ -41,14 +44,44 @@ bool unsafe(int codePoint)
 }
 
 
-} // namespace
-
-
-std::size_t Text::invalidUtf8Offset(const std::string& text)
+bool allAscii(std::string_view text)
+	/// True if no byte has its high bit set: eight bytes at a time, the last word overlapping.
 {
+	constexpr std::uint64_t HIGH_BITS = 0x8080808080808080ULL;
+	const std::size_t size = text.size();
+	const char* data = text.data();
+	if (size < 8)
+	{
+		for (std::size_t i = 0; i < size; ++i)
+			if (static_cast<unsigned char>(data[i]) >= 0x80) return false;
+		return true;
+	}
+	std::uint64_t word = 0;
+	for (std::size_t i = 0; i + 8 <= size; i += 8)
+	{
+		std::memcpy(&word, data + i, 8);
+		if (word & HIGH_BITS) return false;
+	}
+	std::memcpy(&word, data + size - 8, 8);
+	return (word & HIGH_BITS) == 0;
+}
+
+
+std::size_t firstInvalid(std::string_view text)
+{
+	if (allAscii(text)) return std::string::npos;
 	std::size_t offset = 0;
 	while (offset < text.size())
 	{
+		// ASCII eight bytes at a time (a word with no high bit set).
+		while (text.size() - offset >= 8)
+		{
+			std::uint64_t word = 0;
+			std::memcpy(&word, text.data() + offset, 8);
+			if (word & 0x8080808080808080ULL) break;
+			offset += 8;
+		}
+		if (offset == text.size()) break;
 		if (static_cast<unsigned char>(text[offset]) < 0x80)
 		{
 			++offset;
@@ -63,9 +96,24 @@ std::size_t Text::invalidUtf8Offset(const std::string& text)
 }
 
 
+} // namespace
+
+
+std::size_t Text::invalidUtf8Offset(const std::string& text)
+{
+	return firstInvalid(text);
+}
+
+
 bool Text::isValidUtf8(const std::string& text)
 {
-	return invalidUtf8Offset(text) == std::string::npos;
+	return firstInvalid(text) == std::string::npos;
+}
+
+
+bool Text::isValidUtf8(const char* data, std::size_t size)
+{
+	return firstInvalid(std::string_view(data, size)) == std::string::npos;
 }
 
 

@@ -9,6 +9,7 @@
 #include "ChatNodeTest.h"
 #include "ChatRelayTest.h"
 #include "SessionProtocolTest.h"
+#include "ChatSessionTest.h"
 #include "PortMapperTest.h"
 #include "OutboxTest.h"
 #include "PeerTest.h"
@@ -32,6 +33,7 @@ CppUnit::Test* ChatTestSuite::suite()
 {
 	CppUnit::TestSuite* pSuite = new CppUnit::TestSuite("ChatTestSuite");
 	pSuite->addTest(SessionProtocolTest::suite());
+	pSuite->addTest(ChatSessionTest::suite());
 	pSuite->addTest(OutboxTest::suite());
 	pSuite->addTest(AddressPolicyTest::suite());
 	pSuite->addTest(PeerTest::suite());

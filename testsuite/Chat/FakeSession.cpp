@@ -305,9 +305,9 @@ void FakeSession::sendText(const std::string& id, std::int64_t timestampMs, cons
 }
 
 
-void FakeSession::sendReceipt(const std::string& id)
+void FakeSession::sendReceipt(std::string_view id)
 {
-	_receipts.push_back(id);
+	_receipts.emplace_back(id);
 }
 
 

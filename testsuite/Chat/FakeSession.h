@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 
@@ -111,7 +112,7 @@ public:
 
 	void setListener(Listener* pListener) override;
 	void sendText(const std::string& id, std::int64_t timestampMs, const std::string& text) override;
-	void sendReceipt(const std::string& id) override;
+	void sendReceipt(std::string_view id) override;
 	void sendRefusal(const std::string& id, const std::string& code, const std::string& reason) override;
 	void sendContact(bool accepted) override;
 	void sendMessage(const std::string& name, const Poco::JSON::Object& body) override;

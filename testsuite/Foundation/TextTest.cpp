@@ -42,6 +42,22 @@ void TextTest::testInvalidUtf8()
 	CPPUNIT_ASSERT_EQUAL("caf" + R + " ok \xC3\xA9", Text::replaceInvalidUtf8("caf\xE9 ok \xC3\xA9"));
 	CPPUNIT_ASSERT_EQUAL(R + R, Text::replaceInvalidUtf8("\xC0\xAF"));
 	CPPUNIT_ASSERT(Text::isValidUtf8(Text::replaceInvalidUtf8("a\xF0\x9F\x98\x80\xFF\xED\xA0\x80z")));
+	// ASCII is checked a word at a time: a bad byte or a valid sequence at every offset and
+	// alignment, after and before ASCII runs of every length, is still found exactly.
+	for (std::size_t before = 0; before < 20; ++before)
+	{
+		for (std::size_t after = 0; after < 12; ++after)
+		{
+			const std::string bad = std::string(before, 'a') + "\xE9" + std::string(after, 'b');
+			CPPUNIT_ASSERT_EQUAL(before, Text::invalidUtf8Offset(bad));
+			CPPUNIT_ASSERT(!Text::isValidUtf8(bad.data(), bad.size()));
+			const std::string good = std::string(before, 'a') + "\xC3\xA9\xF0\x9F\x98\x80" + std::string(after, 'b');
+			CPPUNIT_ASSERT(Text::isValidUtf8(good));
+			CPPUNIT_ASSERT(Text::isValidUtf8(good.data(), good.size()));
+			const std::string cut = std::string(before, 'a') + "\xF0\x9F\x98";
+			CPPUNIT_ASSERT_EQUAL(before, Text::invalidUtf8Offset(cut));
+		}
+	}
 }
 
 

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cstring>
@@ -138,6 +139,16 @@ bool RawTlsConnection::writeAll(const char* data, std::size_t size)
 int RawTlsConnection::read(char* buffer, std::size_t size)
 {
 	return SSL_read(_pSsl, buffer, static_cast<int>(size));
+}
+
+
+bool RawTlsConnection::readable() const
+{
+	if (SSL_has_pending(_pSsl)) return true;
+	pollfd pfd{};
+	pfd.fd = _fd;
+	pfd.events = POLLIN;
+	return ::poll(&pfd, 1, 0) > 0;
 }
 
 

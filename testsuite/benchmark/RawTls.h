@@ -63,6 +63,10 @@ public:
 	int read(char* buffer, std::size_t size);
 		/// SSL_read; <= 0 at the end of the stream or on an error.
 
+	bool readable() const;
+		/// True if read() would not wait for the peer: OpenSSL holds bytes already, or the
+		/// socket has some (poll with no timeout).
+
 private:
 	SSL* _pSsl;
 	int _fd;

@@ -11,19 +11,26 @@
 //     one loop iteration, raw OpenSSL copies the B frames into one buffer and writes it with one
 //     SSL_write (the same copy per message that ours makes into the channel's queue)
 //   - bulk MB/s in 64 KiB frames, with backpressure
+//   - chat: 100-byte texts with ids and receipts between two ChatSessions (Chat/src): the sender
+//     calls sendText() B times per loop iteration, the receiver answers each text with
+//     sendReceipt(), timed until the sender has every receipt; binary frames (cap text-bin/1)
+//     and JSON (both sessions without the cap). Raw OpenSSL sends the same text-bin frames, B
+//     per SSL_write; its server answers each read with one receipts frame (no validation).
 // Every measurement is repeated (--rounds, default 3) alternating ours and the baseline, and
 // the median of the rounds is reported. Both placements are measured and reported separately:
 // "one CPU" (client and server pinned to CPU 0) and "across CPUs" (client on CPU 0, server on
 // CPU 1). Rates are in units of 10^6 (MB/s = 10^6 bytes/s).
 //
-// Usage: Session-benchmark [--quick] [--rounds N] [--only setup|rtt|rate|bulk]
-//                          [--placement one|across] [--impl ours|raw] [--batch N]
-// (--impl runs one side only, for perf record: setup, rtt and rate support it; --batch limits
-// the rate measurement to one batch size.)
+// Usage: Session-benchmark [--quick] [--rounds N] [--only setup|rtt|rate|bulk|chat]
+//                          [--placement one|across] [--impl ours|raw|json] [--batch N]
+// (--impl runs one side only, for perf record: setup, rtt, rate and chat support it; --batch
+// limits the rate and chat measurements to one batch size.)
 //
 
 
 #include "RawTls.h"
+#include "ChatSession.h"
+#include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/EventLoopThread.h"
 #include "CrossChat/FrameCodec.h"
 #include "CrossChat/Identity.h"
@@ -32,6 +39,7 @@
 #include "CrossChat/TlsChannel.h"
 #include <pthread.h>
 #include <sched.h>
+#include <string_view>
 #include <time.h>
 #include <unistd.h>
 #include <algorithm>
@@ -126,10 +134,14 @@ double percentile(std::vector<double> samples, double p)
 class ServerLogic
 	/// What every server does with the bytes of one connection, ours and raw alike: decode
 	/// frames, answer ECHO and REPORT, count SINK. Answers to one read go out as one write.
+	/// (The raw server also answers chat texts, text-bin frames, with one receipts frame per
+	/// read: the id of each is copied, nothing is validated.)
 {
 public:
 	void onBytes(const char* data, std::size_t size, std::string& out)
 	{
+		std::size_t receipts = 0;
+		_entries.clear();
 		_codec.decode(data, size, [&](const FrameView& frame) {
 			if (frame.type == ECHO)
 				_codec.encodeTo(out, ECHO, frame.data, frame.size);
@@ -137,13 +149,51 @@ public:
 				++_sunk;
 			else if (frame.type == REPORT)
 				_codec.encodeTo(out, REPORT, std::to_string(_sunk));
+			else if (frame.type == Chat::SessionProtocol::TEXT_BIN && frame.size > 0)
+			{
+				const std::size_t idSize = static_cast<unsigned char>(frame.data[0]);
+				if (1 + idSize > frame.size) return;
+				_entries.append(frame.data, 1 + idSize);
+				if (++receipts == Chat::SessionProtocol::MAX_RECEIPTS_PER_FRAME) appendReceipts(out, receipts);
+			}
 		});
+		if (receipts > 0) appendReceipts(out, receipts);
 	}
 
 private:
+	void appendReceipts(std::string& out, std::size_t& count)
+	{
+		char header[FrameCodec::HEADER_SIZE + 2];
+		_codec.encodeHeader(header, Chat::SessionProtocol::RECEIPTS, 2 + _entries.size());
+		header[FrameCodec::HEADER_SIZE] = static_cast<char>(count >> 8);
+		header[FrameCodec::HEADER_SIZE + 1] = static_cast<char>(count & 0xFF);
+		out.append(header, sizeof(header));
+		out.append(_entries);
+		_entries.clear();
+		count = 0;
+	}
+
 	FrameCodec _codec;
 	std::uint64_t _sunk = 0;
+	std::string _entries;
 };
+
+
+const std::vector<std::string>& chatIds()
+	/// 4,096 message IDs in the form of the reference's UUIDs (36 characters), used in turn.
+{
+	static const std::vector<std::string> ids = [] {
+		std::vector<std::string> result;
+		for (unsigned i = 0; i < 4096; ++i)
+		{
+			char id[40];
+			std::snprintf(id, sizeof(id), "%08x-97ab-49f4-a9a7-%012x", i * 2654435761u, i);
+			result.emplace_back(id);
+		}
+		return result;
+	}();
+	return ids;
+}
 
 
 //
@@ -599,6 +649,234 @@ private:
 
 
 //
+// Chat: two ChatSessions (texts with ids, receipts) on EventLoopThreads.
+//
+
+
+class ChatEvents: public Chat::Session::Listener
+	/// One end of the chat measurement: answers every text with a receipt and counts receipts.
+{
+public:
+	void onSessionTlsReady(Chat::Session&) override
+	{
+	}
+
+	void onSessionEstablished(Chat::Session&) override
+	{
+		if (onEstablished) onEstablished();
+	}
+
+	void onSessionMessage(Chat::Session& session, const Message& message) override
+	{
+		if (message.name == "text")
+			session.sendReceipt(message.body->getValue<std::string>("id"));
+		else if (message.name == "receipt")
+			countReceipt();
+	}
+
+	void onSessionText(Chat::Session& session, std::string_view id, std::int64_t, std::string_view) override
+	{
+		session.sendReceipt(id);
+	}
+
+	void onSessionReceipt(Chat::Session&, std::string_view) override
+	{
+		countReceipt();
+	}
+
+	void onSessionRefusedInput(Chat::Session&, const std::string&, const std::string& problem) override
+	{
+		std::fprintf(stderr, "chat: refused input: %s\n", problem.c_str());
+		std::exit(1);
+	}
+
+	void onSessionClosed(Chat::Session&, const std::string&) override
+	{
+	}
+
+	std::function<void()> onEstablished;
+	std::function<void()> onDone;
+	std::uint64_t receipts = 0;
+	std::uint64_t target = 0;
+
+private:
+	void countReceipt()
+	{
+		if (++receipts == target && onDone) onDone();
+	}
+};
+
+
+class OurChat
+	/// A sender ChatSession (dialing, on the client CPU) and a receiver (on the server CPU),
+	/// established; binary selects the cap text-bin/1 on both.
+{
+public:
+	OurChat(bool binary, const Identity& serverId, const Identity& clientId, const Placement& placement)
+	{
+		pinLoop(_receiverThread, placement.serverCpu);
+		pinLoop(_senderThread, placement.clientCpu);
+		Chat::ChatSession::Options options;
+		options.binaryText = binary;
+		std::promise<std::uint16_t> port;
+		_receiverThread.loop().post([&] {
+			EventLoop& loop = _receiverThread.loop();
+			_pListener = std::make_unique<TcpListener>(loop, Poco::Net::SocketAddress("127.0.0.1", 0),
+				[this, &loop, &serverId, options](const Poco::Net::StreamSocket& socket) {
+					_receiver = Chat::ChatSession::create(TlsChannel::server(TcpConnection::adopt(loop, socket), serverId), false, 1,
+						&_receiverEvents, options);
+					_receiver->start();
+				});
+			port.set_value(_pListener->address().port());
+		});
+		const std::uint16_t serverPort = port.get_future().get();
+		std::promise<void> established;
+		_senderEvents.onEstablished = [&] { established.set_value(); };
+		_senderThread.loop().post([&] {
+			EventLoop& loop = _senderThread.loop();
+			_sender = Chat::ChatSession::create(TlsChannel::client(TcpConnection::connect(loop, Poco::Net::SocketAddress("127.0.0.1", serverPort)),
+				clientId, serverId.peerId()), true, 2, &_senderEvents, options);
+			_sender->start();
+		});
+		established.get_future().wait();
+		std::promise<void> cleared;
+		_senderThread.loop().post([&] {
+			_senderEvents.onEstablished = nullptr;
+			cleared.set_value();
+		});
+		cleared.get_future().wait();
+	}
+
+	~OurChat()
+	{
+		std::promise<void> senderDone;
+		_senderThread.loop().post([&] {
+			if (_sender) _sender->detach();
+			_sender.reset();
+			senderDone.set_value();
+		});
+		senderDone.get_future().wait();
+		std::promise<void> receiverDone;
+		_receiverThread.loop().post([&] {
+			if (_receiver) _receiver->detach();
+			_receiver.reset();
+			_pListener.reset();
+			receiverDone.set_value();
+		});
+		receiverDone.get_future().wait();
+	}
+
+	double run(std::uint64_t total, std::size_t batch)
+		/// Seconds from the first sendText() until the sender has the receipt of the last of
+		/// total texts, sent batch per loop iteration, with backpressure (DRAIN_MARK).
+	{
+		const std::vector<std::string>& ids = chatIds();
+		const std::string text(MESSAGE_SIZE, 'm');
+		std::promise<void> done;
+		std::uint64_t sent = 0;
+		std::function<void()> sendBatch;
+		EventLoop& loop = _senderThread.loop();
+		const Clock::time_point start = Clock::now();
+		loop.post([&] {
+			_senderEvents.target = _senderEvents.receipts + total;
+			_senderEvents.onDone = [&] { done.set_value(); };
+			sendBatch = [&] {
+				for (std::size_t i = 0; i < batch && sent < total; ++i, ++sent)
+					_sender->sendText(ids[sent % ids.size()], 1795715534839, text);
+				if (sent == total) return;
+				if (_sender->unsentBytes() > Chat::Session::DRAIN_MARK)
+				{
+					_sender->setDrainHandler([&] {
+						_sender->setDrainHandler(nullptr);
+						loop.post(sendBatch);
+					});
+				}
+				else
+				{
+					loop.post(sendBatch);
+				}
+			};
+			sendBatch();
+		});
+		done.get_future().wait();
+		const double elapsed = seconds(Clock::now() - start);
+		std::promise<void> cleared;
+		loop.post([&] {
+			_senderEvents.onDone = nullptr;
+			cleared.set_value();
+		});
+		cleared.get_future().wait();
+		return elapsed;
+	}
+
+private:
+	EventLoopThread _receiverThread{"chat-receiver"};
+	EventLoopThread _senderThread{"chat-sender"};
+	std::unique_ptr<TcpListener> _pListener;
+	ChatEvents _receiverEvents;
+	ChatEvents _senderEvents;
+	Chat::ChatSession::Ptr _receiver;
+	Chat::ChatSession::Ptr _sender;
+};
+
+
+double rawChat(RawTlsConnection& connection, std::uint64_t total, std::size_t batch)
+	/// Raw OpenSSL's side of the chat measurement: the same text-bin frames (id, ts, 100-byte
+	/// text) written batch per SSL_write; receipts frames read whenever the socket has some
+	/// between batches, then until all have arrived. Seconds.
+{
+	const std::vector<std::string>& ids = chatIds();
+	const std::string text(MESSAGE_SIZE, 'm');
+	FrameCodec codec;
+	std::string batchBytes;
+	std::vector<char> buffer(64 * 1024);
+	std::uint64_t sent = 0;
+	std::uint64_t received = 0;
+	auto readReceipts = [&] {
+		const int n = connection.read(buffer.data(), buffer.size());
+		if (n <= 0)
+		{
+			std::fprintf(stderr, "raw chat read failed\n");
+			std::exit(1);
+		}
+		codec.decode(buffer.data(), static_cast<std::size_t>(n), [&](const FrameView& frame) {
+			if (frame.type == Chat::SessionProtocol::RECEIPTS && frame.size >= 2)
+				received += (static_cast<std::uint64_t>(static_cast<unsigned char>(frame.data[0])) << 8) | static_cast<unsigned char>(frame.data[1]);
+		});
+	};
+	const Clock::time_point start = Clock::now();
+	while (sent < total)
+	{
+		batchBytes.clear();
+		for (std::size_t i = 0; i < batch && sent < total; ++i, ++sent)
+		{
+			const std::string& id = ids[sent % ids.size()];
+			const std::size_t bodySize = 1 + id.size() + 8 + text.size();
+			const std::size_t at = batchBytes.size();
+			batchBytes.resize(at + FrameCodec::HEADER_SIZE + bodySize);
+			char* p = &batchBytes[at];
+			codec.encodeHeader(p, Chat::SessionProtocol::TEXT_BIN, bodySize);
+			p += FrameCodec::HEADER_SIZE;
+			*p++ = static_cast<char>(id.size());
+			std::memcpy(p, id.data(), id.size());
+			p += id.size();
+			const std::uint64_t ts = 1795715534839;
+			for (int shift = 56; shift >= 0; shift -= 8) *p++ = static_cast<char>((ts >> shift) & 0xFF);
+			std::memcpy(p, text.data(), text.size());
+		}
+		if (!connection.writeAll(batchBytes.data(), batchBytes.size()))
+		{
+			std::fprintf(stderr, "raw chat write failed\n");
+			std::exit(1);
+		}
+		while (received < sent && connection.readable()) readReceipts();
+	}
+	while (received < total) readReceipts();
+	return seconds(Clock::now() - start);
+}
+
+
+//
 // The measurements.
 //
 
@@ -609,7 +887,7 @@ struct Options
 	int rounds = 3;
 	std::string only;
 	std::string placement;
-	std::string impl;   ///< "ours", "raw" (or "tcp" for the round trip) to run one side only (perf record).
+	std::string impl;   ///< "ours", "raw" ("tcp" for the round trip, "json" for chat) to run one side only (perf record).
 	std::size_t batch = 0;   ///< Only this batch size in the rate measurement; all if 0.
 
 	bool runs(const char* side) const
@@ -786,6 +1064,49 @@ void measureBulk(const Options& options, const Placement& placement, const Ident
 }
 
 
+void measureChat(const Options& options, const Placement& placement, const Identity& serverId, const Identity& clientId)
+{
+	const std::size_t batches[] = {1, 64, 630};
+	for (std::size_t batch: batches)
+	{
+		if (options.batch != 0 && batch != options.batch) continue;
+		std::uint64_t total = batch == 1 ? 100000 : 2000000;
+		if (options.quick) total /= 20;
+		std::vector<double> binary{0}, json{0}, raw{0};
+		if (options.impl.empty()) binary.clear(), json.clear(), raw.clear();
+		for (int round = 0; round < options.rounds; ++round)
+		{
+			if (options.runs("ours"))
+			{
+				OurChat chat(true, serverId, clientId, placement);
+				chat.run(total / 10, batch);
+				binary.push_back(static_cast<double>(total) / chat.run(total, batch) / 1e6);
+			}
+			if (options.runs("json"))
+			{
+				const std::uint64_t fewer = std::max<std::uint64_t>(total / 4, 1000);   // JSON is slower
+				OurChat chat(false, serverId, clientId, placement);
+				chat.run(fewer / 10, batch);
+				json.push_back(static_cast<double>(fewer) / chat.run(fewer, batch) / 1e6);
+			}
+			if (!options.runs("raw")) continue;
+			RawServer server(serverId, placement.serverCpu);
+			raw.push_back(onPinnedThread(placement.clientCpu, [&] {
+				RawClient client(clientId, serverId, server.port());
+				auto pConnection = client.open();
+				rawChat(*pConnection, total / 10, batch);
+				return static_cast<double>(total) / rawChat(*pConnection, total, batch) / 1e6;
+			}));
+		}
+		char label[64];
+		std::snprintf(label, sizeof(label), "chat, ids+receipts, batch %zu (M msg/s)", batch);
+		printRow(label, "M/s", median(binary), median(raw), true);
+		std::snprintf(label, sizeof(label), "  same, JSON text/receipt, batch %zu", batch);
+		printRow(label, "M/s", median(json), median(raw), true);
+	}
+}
+
+
 } // namespace
 
 
@@ -809,7 +1130,7 @@ int main(int argc, char** argv)
 			options.batch = static_cast<std::size_t>(std::atoi(argv[++i]));
 		else
 		{
-			std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--only setup|rtt|rate|bulk] [--placement one|across] [--impl ours|raw] [--batch N]\n", argv[0]);
+			std::fprintf(stderr, "usage: %s [--quick] [--rounds N] [--only setup|rtt|rate|bulk|chat] [--placement one|across] [--impl ours|raw|json] [--batch N]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -831,6 +1152,7 @@ int main(int argc, char** argv)
 		if (options.only.empty() || options.only == "rtt") measureRtt(options, placement, serverId, clientId);
 		if (options.only.empty() || options.only == "rate") measureRate(options, placement, serverId, clientId);
 		if (options.only.empty() || options.only == "bulk") measureBulk(options, placement, serverId, clientId);
+		if (options.only.empty() || options.only == "chat") measureChat(options, placement, serverId, clientId);
 	}
 	std::printf("\nratio: ours relative to raw OpenSSL (above 1 = better than raw; for times raw/ours)\n");
 	return 0;

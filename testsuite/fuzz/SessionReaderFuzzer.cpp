@@ -6,8 +6,10 @@
 // message — fed in chunks whose sizes come from the input. A stream may be refused only with
 // FrameException or MessageException (the session ends); any other exception escapes and
 // crashes the fuzzer, as does a memory error or a broken rule: nothing but hello before
-// hello, one hello, schema-valid messages with UTF-8 texts, refused ids that are UTF-8 and
-// within the ID size, binary frames (file data) only after hello and within the frame limit.
+// hello, one hello, schema-valid messages with UTF-8 texts, binary texts and receipts
+// (text-bin, receipts) with ids and texts within their bounds and UTF-8, refused ids that are
+// UTF-8 and within the ID size, binary frames (file data) only after hello and within the frame
+// limit.
 //
 // max_len: 200000
 
@@ -20,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 
@@ -61,6 +64,22 @@ public:
 			check(Text::isValidUtf8(message.body->getValue<std::string>("text")), "texts are UTF-8");
 			check(message.body->getValue<std::string>("text").size() <= SessionProtocol::MAX_TEXT_SIZE, "text size");
 		}
+		++messages;
+	}
+
+	void onText(std::string_view id, std::int64_t timestampMs, std::string_view text) override
+	{
+		check(hellos == 1, "texts only after hello");
+		check(!id.empty() && id.size() <= SessionProtocol::MAX_MESSAGE_ID_SIZE && Text::isValidUtf8(id.data(), id.size()), "text id");
+		check(timestampMs >= 0, "text timestamp");
+		check(text.size() <= SessionProtocol::MAX_TEXT_SIZE && Text::isValidUtf8(text.data(), text.size()), "binary texts are UTF-8 within the size");
+		++messages;
+	}
+
+	void onReceipt(std::string_view id) override
+	{
+		check(hellos == 1, "receipts only after hello");
+		check(!id.empty() && id.size() <= SessionProtocol::MAX_MESSAGE_ID_SIZE && Text::isValidUtf8(id.data(), id.size()), "receipt id");
 		++messages;
 	}
 

@@ -30,6 +30,9 @@ public:
 		/// True if text is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
 		/// above U+10FFFF). The empty string is valid.
 
+	static bool isValidUtf8(const char* data, std::size_t size);
+		/// The same for the size bytes at data (a view into a received frame, no copy).
+
 	static std::size_t invalidUtf8Offset(const std::string& text);
 		/// The byte offset of the first malformed sequence, or std::string::npos if there is none.
 

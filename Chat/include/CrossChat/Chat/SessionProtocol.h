@@ -10,9 +10,13 @@
 #define CrossChat_Chat_SessionProtocol_INCLUDED
 
 
+#include "CrossChat/FrameCodec.h"
 #include "CrossChat/MessageCatalog.h"
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 
 namespace CrossChat {
@@ -37,6 +41,15 @@ class SessionProtocol
 	///     9     name     name (string): the sender's new display name (/nick); sent only to
 	///                    peers whose hello listed the cap "nick"; the receiver shows it from now
 	///                    on (new sessions carry it in hello anyway)
+	///
+	/// Binary text and receipts (not JSON; only to peers whose hello lists CAP_BINARY_TEXT, the
+	/// others get texts and receipts as messages 2 and 3; all integers big-endian):
+	///
+	///     10    text-bin  id length (1 byte, 1..64), id (UTF-8), ts (8 bytes, 0..2^63-1),
+	///                     text (the rest, 0..MAX_TEXT_SIZE bytes of UTF-8): message 2
+	///     11    receipts  count (2 bytes, 1..MAX_RECEIPTS_PER_FRAME), then count times: id length
+	///                     (1 byte, 1..64), id (UTF-8); nothing after the last: message 3 for
+	///                     each id, in order
 	///
 	/// File transfer (types 32..47, docs/PROTOCOL.md "File transfer"; only to peers whose hello
 	/// lists FILES_CAP):
@@ -71,6 +84,35 @@ public:
 	static const MessageCatalog& catalog();
 		/// The JSON messages (every type above except the binary ones).
 
+	// Binary text and receipts ---------------------------------------------------------------
+
+	static constexpr const char* CAP_BINARY_TEXT = "text-bin/1";   ///< In hello caps: the peer reads TEXT_BIN and RECEIPTS.
+	static constexpr std::uint8_t TEXT_BIN = 10;
+	static constexpr std::uint8_t RECEIPTS = 11;
+	static constexpr std::size_t MAX_RECEIPTS_PER_FRAME = 512;   ///< 512 x 65 bytes + 2 < MAX_FRAME_SIZE.
+
+	static void encodeText(const FrameCodec& codec, std::string& out, std::string_view id, std::int64_t timestampMs, std::string_view text);
+		/// Appends a whole TEXT_BIN frame to out. Throws MessageException if the id is empty,
+		/// longer than MAX_MESSAGE_ID_SIZE or not UTF-8, if the timestamp is negative, or if
+		/// the text is longer than MAX_TEXT_SIZE or not UTF-8 (the JSON text's rules).
+
+	static const char* parseText(std::string_view body, std::string_view& id, std::int64_t& timestampMs, std::string_view& text);
+		/// Reads a TEXT_BIN body into views of it. Returns nullptr if it is well-formed, else
+		/// what is wrong (id is then set if it could be read: a length within bounds and UTF-8
+		/// bytes). The text's UTF-8 is not checked here (the caller refuses it by id).
+
+	static void appendReceiptId(std::string& entries, std::string_view id);
+		/// Appends one id entry (length byte + id) of a RECEIPTS body to entries. Throws
+		/// MessageException if the id is empty, too long or not UTF-8.
+
+	static void encodeReceipts(const FrameCodec& codec, std::string& out, std::size_t count, std::string_view entries);
+		/// Appends a whole RECEIPTS frame to out: count (1..MAX_RECEIPTS_PER_FRAME) ids already
+		/// appended to entries by appendReceiptId(). Throws MessageException otherwise.
+
+	static const char* parseReceipts(std::string_view body, std::vector<std::string_view>& ids);
+		/// Reads a RECEIPTS body into ids (cleared first; views of body). Returns nullptr if it
+		/// is well-formed, else what is wrong (ids is then empty): all or nothing.
+
 	// File transfer ------------------------------------------------------------------------
 
 	static constexpr const char* FILES_CAP = "files/1";   ///< In hello caps: the peer speaks file transfer.
@@ -80,8 +122,9 @@ public:
 	static constexpr std::size_t MAX_BLOCKS_PER_GET = 64;
 
 	static bool isBinary(std::uint8_t type);
-		/// True for the frame types whose body is not JSON (FILE_DATA): the session hands them
-		/// to its Listener as bytes, and their own parser (TransferProtocol) checks them.
+		/// True for the frame types whose body is not JSON and that the session hands to its
+		/// Listener as bytes (FILE_DATA; their own parser, TransferProtocol, checks them).
+		/// TEXT_BIN and RECEIPTS are not JSON either, but the session parses them itself.
 };
 
 
