@@ -81,6 +81,7 @@ IncomingTransfer::IncomingTransfer(TransferHost& host, const PeerId& peer, const
 IncomingTransfer::~IncomingTransfer()
 {
 	shutdown();
+	releaseBudget(_budgetHeld);   // blocks still asked for, and writes whose answer will not come back
 }
 
 
@@ -276,6 +277,8 @@ void IncomingTransfer::end(TransferState state, const std::string& code, const s
 	_state = state;
 	_error = reason;
 	shutdown();
+	releaseRequested();   // the blocks on the FileWorker give theirs back when their answer comes (written())
+	_retry.clear();
 	if (!code.empty()) _host.sendMessage(_peer, "file-cancel", TransferProtocol::cancelBody(_offer.id, code, reason));
 	if (_part)
 	{
@@ -431,6 +434,18 @@ void IncomingTransfer::shutdown()
 }
 
 
+std::size_t IncomingTransfer::budgetHeld() const
+{
+	return _budgetHeld;
+}
+
+
+void IncomingTransfer::budgetFreed()
+{
+	fill();
+}
+
+
 void IncomingTransfer::checkpointNow()
 {
 	if (!_part || _state != TransferState::TRANSFERRING) return;
@@ -534,9 +549,28 @@ void IncomingTransfer::newRound()
 {
 	++_round;
 	for (auto it = _requested.rbegin(); it != _requested.rend(); ++it) _retry.push_front(it->first);
+	releaseRequested();
+	_window.reset();
+}
+
+
+void IncomingTransfer::releaseRequested()
+	/// Forgets every block asked for and not complete, and gives back their budget.
+{
+	std::size_t bytes = 0;
+	for (const auto& entry: _requested) bytes += _plan.blockLength(entry.first);
 	_requested.clear();
 	_inFlight = 0;
-	_window.reset();
+	releaseBudget(bytes);
+}
+
+
+void IncomingTransfer::releaseBudget(std::size_t bytes)
+{
+	bytes = std::min(bytes, _budgetHeld);
+	if (bytes == 0) return;
+	_budgetHeld -= bytes;
+	_host.budget().release(bytes);
 }
 
 
@@ -547,6 +581,7 @@ void IncomingTransfer::drop(std::uint32_t block, bool retry)
 	const std::uint32_t length = _plan.blockLength(block);
 	_inFlight -= std::min<std::size_t>(_inFlight, length - it->second.received);
 	_requested.erase(it);
+	releaseBudget(length);
 	if (retry) _retry.push_front(block);
 }
 
@@ -583,13 +618,22 @@ void IncomingTransfer::fill()
 		get.blocks.clear();
 		return sent;
 	};
+	DownloadBudget& budget = _host.budget();
+	const std::shared_ptr<DownloadBudget::Client> self = shared_from_this();
 	std::uint32_t block = 0;
 	while (_window.allows(_inFlight) && _writingBytes < MAX_WRITE_BACKLOG && takeNext(block))
 	{
+		const std::uint32_t length = _plan.blockLength(block);
+		if (!budget.acquire(self, length))
+		{
+			_retry.push_front(block);   // the first asked for when our turn comes (budgetFreed())
+			break;
+		}
+		_budgetHeld += length;
 		Request& request = _requested[block];
 		request.at = now;
 		request.sample = get.blocks.empty();
-		_inFlight += _plan.blockLength(block);
+		_inFlight += length;
 		get.blocks.push_back(block);
 		if (get.blocks.size() == SessionProtocol::MAX_BLOCKS_PER_GET && !flush()) break;
 	}
@@ -629,6 +673,7 @@ void IncomingTransfer::written(std::uint32_t block, bool matched, const std::str
 	if (!_writing.erase(block)) return;
 	const std::uint32_t length = _plan.blockLength(block);
 	_writingBytes -= std::min<std::size_t>(_writingBytes, length);
+	releaseBudget(length);
 	if (_state != TransferState::TRANSFERRING) return;
 	if (!error.empty())
 	{

@@ -11,6 +11,7 @@
 #define CrossChat_Chat_IncomingTransfer_INCLUDED
 
 
+#include "DownloadBudget.h"
 #include "PartFile.h"
 #include "TransferHost.h"
 #include "TransferProtocol.h"
@@ -33,13 +34,17 @@ namespace CrossChat {
 namespace Chat {
 
 
-class IncomingTransfer: public std::enable_shared_from_this<IncomingTransfer>
+class IncomingTransfer: public std::enable_shared_from_this<IncomingTransfer>, public DownloadBudget::Client
 	/// The receiving side of one transfer; it drives it (the sender only answers):
 	///   - OFFERED: the offer waits for the user (accept(), reject()); nothing is on disk.
 	///   - accept(): a .part file with a safe, free name (PartFile), the record in the store,
 	///     file-accept; then the block hashes are fetched (file-hashes-get, a few pages at once)
 	///     and kept in the store, and blocks are requested (file-get) within the TransferWindow,
-	///     lowest first (so the running whole-file hash follows).
+	///     lowest first (so the running whole-file hash follows), and only as far as the host's
+	///     DownloadBudget allows: each block requested holds its length of the node-wide
+	///     download memory until it is written, dropped or asked again in a new round, or the
+	///     transfer ends (when the budget is short, the transfer waits its turn and is called
+	///     back, budgetFreed()).
 	///   - each block arrives as file-data chunks in order and is gathered on the loop; once
 	///     complete it goes to the FileWorker, which checks its SHA-256 and writes it only if it
 	///     matches (PartFile::writeVerified: the loop hashes nothing, and the whole file's
@@ -80,7 +85,8 @@ public:
 		/// (or, if it is gone, a new one is started). Throws Poco::Exception if the record cannot
 		/// be used (the caller marks it failed).
 
-	~IncomingTransfer();
+	~IncomingTransfer() override;
+		/// Gives back the download memory it still holds.
 
 	IncomingTransfer(const IncomingTransfer&) = delete;
 	IncomingTransfer& operator=(const IncomingTransfer&) = delete;
@@ -124,6 +130,12 @@ public:
 		/// Syncs the .part and records the blocks written, on the calling (loop) thread; only
 		/// when the FileWorker is idle (FileWorker::drain()).
 
+	std::size_t budgetHeld() const;
+		/// Bytes of the host's DownloadBudget this transfer holds now.
+
+	void budgetFreed() override;
+		/// DownloadBudget::Client: its turn for budget; it requests blocks again.
+
 	static std::string encodeBits(const std::vector<bool>& bits);
 		/// One bit per block, LSB first in each byte (the store's "have").
 	static std::vector<bool> decodeBits(const std::string& bytes, std::size_t count);
@@ -149,6 +161,8 @@ private:
 	void fill();
 	bool takeNext(std::uint32_t& block);
 	void drop(std::uint32_t block, bool retry);
+	void releaseRequested();
+	void releaseBudget(std::size_t bytes);
 	void blockComplete(std::uint32_t block, Request& request);
 	void write(std::uint32_t block, std::string data);
 	void written(std::uint32_t block, bool matched, const std::string& error);
@@ -185,6 +199,7 @@ private:
 	std::uint32_t _round = 0;
 	std::map<std::uint32_t, Request> _requested;
 	std::size_t _inFlight = 0;             ///< Bytes requested and not received.
+	std::size_t _budgetHeld = 0;           ///< Of the host's DownloadBudget: the blocks in _requested and _writing.
 	std::deque<std::uint32_t> _retry;      ///< Blocks to ask for before new ones.
 	std::uint32_t _scan = 0;               ///< Blocks below it were asked for at least once.
 	TransferWindow _window;

@@ -28,6 +28,7 @@ namespace Chat {
 
 
 class ChatStore;
+class DownloadBudget;
 class FileWorker;
 
 
@@ -48,6 +49,8 @@ public:
 	virtual FileWorker& hasher() = 0;
 		/// For hashing files before they are offered (a big file takes seconds: downloads do not
 		/// wait behind it).
+	virtual DownloadBudget& budget() = 0;
+		/// The download memory all incoming transfers share (TransferConfig::downloadMemory).
 	virtual bool sendMessage(const PeerId& peer, const std::string& name, const Poco::JSON::Object& body) = 0;
 		/// On the session in use, if the peer is connected and speaks file transfer; false if not.
 	virtual bool connected(const PeerId& peer) const = 0;

@@ -72,7 +72,8 @@ const std::string WORK = "files";                          ///< Our name for Pee
 TransferService::TransferService(Node& node, TransferConfig config, bool threaded):
 	_node(node),
 	_config(std::move(config)),
-	_threaded(threaded)
+	_threaded(threaded),
+	_budget(node.transferScheduler(), std::max<std::size_t>(_config.downloadMemory, 1), _stats)
 {
 }
 
@@ -441,6 +442,12 @@ const TransferStats& TransferService::stats() const
 }
 
 
+std::size_t TransferService::downloadMemory() const
+{
+	return _budget.used();
+}
+
+
 std::string TransferService::downloadDirectory() const
 {
 	if (!_config.downloadDirectory.empty()) return Poco::Path(_config.downloadDirectory).absolute().toString();
@@ -493,6 +500,12 @@ FileWorker& TransferService::hasher()
 {
 	if (!_hasher) _hasher = std::make_unique<FileWorker>("FileHasher", _threaded);
 	return *_hasher;
+}
+
+
+DownloadBudget& TransferService::budget()
+{
+	return _budget;
 }
 
 

@@ -11,6 +11,7 @@
 #define CrossChat_Chat_TransferService_INCLUDED
 
 
+#include "DownloadBudget.h"
 #include "FileWorker.h"
 #include "IncomingTransfer.h"
 #include "OutgoingTransfer.h"
@@ -56,6 +57,8 @@ class TransferService: public PeerService, private TransferHost
 	///     user's);
 	///   - two FileWorker threads: one hashes files before they are offered, one writes,
 	///     syncs and checks downloads;
+	///   - the download memory (DownloadBudget, TransferConfig::downloadMemory): blocks asked
+	///     for and blocks waiting for the disk, over all downloads, shared fairly;
 	///   - per peer, the pump that sends file data: chunk by chunk, round robin over that peer's
 	///     transfers, only while the session's unsent bytes are at most Session::DRAIN_MARK
 	///     (then the session's drain handler resumes it), and at most PUMP_BUDGET bytes per
@@ -138,6 +141,9 @@ public:
 	void setAutoAccept(const PeerId& peer, std::uint64_t maxBytes);
 	std::uint64_t autoAccept(const PeerId& peer) const;
 	const TransferStats& stats() const;
+	std::size_t downloadMemory() const;
+		/// The download memory the incoming transfers hold now (at most
+		/// TransferConfig::downloadMemory, or one block).
 	std::string downloadDirectory() const;
 	void setDownloadFallback(const std::string& directory);
 		/// Where downloads go if the configuration names no directory (the node's choice).
@@ -152,6 +158,7 @@ private:
 	ChatStore* store() override;
 	FileWorker& worker() override;
 	FileWorker& hasher() override;
+	DownloadBudget& budget() override;
 	bool sendMessage(const PeerId& peer, const std::string& name, const Poco::JSON::Object& body) override;
 	bool connected(const PeerId& peer) const override;
 	void dataReady(const PeerId& peer) override;
@@ -192,6 +199,8 @@ private:
 	TransferConfig _config;
 	const bool _threaded;
 	std::string _fallbackDirectory;
+	TransferStats _stats;
+	DownloadBudget _budget;                        ///< Before the transfers: they give theirs back as they go.
 	std::unique_ptr<FileWorker> _worker;
 	std::unique_ptr<FileWorker> _hasher;
 	std::map<Key, IncomingTransfer::Ptr> _incoming;
@@ -200,7 +209,6 @@ private:
 	std::map<PeerId, std::uint64_t> _autoAccept;   ///< Without a store.
 	std::map<PeerId, Pump> _pumps;
 	std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
-	TransferStats _stats;
 	LogThrottle _logThrottle;
 	Handler _handler;
 	bool _started = false;

@@ -20,6 +20,7 @@
 #include "TransferProtocolTest.h"
 #include "SafeFileNameTest.h"
 #include "TransferWindowTest.h"
+#include "DownloadBudgetTest.h"
 #include "PartFileTest.h"
 #include "TransferServiceTest.h"
 #include "GroupLogTest.h"
@@ -45,6 +46,7 @@ CppUnit::Test* ChatTestSuite::suite()
 	pSuite->addTest(TransferProtocolTest::suite());
 	pSuite->addTest(SafeFileNameTest::suite());
 	pSuite->addTest(TransferWindowTest::suite());
+	pSuite->addTest(DownloadBudgetTest::suite());
 	pSuite->addTest(PartFileTest::suite());
 	pSuite->addTest(TransferServiceTest::suite());
 	pSuite->addTest(ChatTransferTest::suite());

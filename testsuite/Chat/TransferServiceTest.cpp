@@ -515,6 +515,76 @@ void TransferServiceTest::testRoundsAfterNewSession()
 }
 
 
+void TransferServiceTest::testDownloadMemoryShared()
+{
+	// Bob's downloads may hold four blocks in all; Alice offers five files of 30 blocks.
+	const std::size_t limit = 4 * BLOCK;
+	TransferConfig configB;
+	configB.downloadMemory = limit;
+	configB.maxPendingOffersPerPeer = 5;
+	Pair pair(_tempDir, TransferConfig(), configB);
+	std::vector<std::string> files;
+	std::vector<std::string> ids;
+	for (unsigned i = 0; i < 5; ++i)
+	{
+		files.push_back(writeSample(_tempDir, "m" + std::to_string(i) + ".bin", 30 * BLOCK, 20 + i));
+		ids.push_back(pair.a.service.sendFile(testId(0x77), files.back()));
+	}
+	pair.run();
+	// Every chunk Alice sends: Bob holds no more than the budget. After 20 blocks' worth of
+	// chunks her connection stalls.
+	bool exceeded = false;
+	std::size_t chunks = 0;
+	TransferService& bob = pair.b.service;
+	auto watch = [&](const FakeSession::Ptr& session, bool stall) {
+		FakeSession* pSession = session.get();
+		session->dataHook = [&, pSession, stall](std::uint8_t, std::string&) {
+			if (bob.downloadMemory() > limit) exceeded = true;
+			if (stall && ++chunks == 20 * BLOCK / TransferProtocol::CHUNK_SIZE) pSession->setUnsent(Session::DRAIN_MARK + 1);
+		};
+	};
+	watch(pair.sessionA, true);
+	for (const std::string& id: ids) bob.accept(id);
+	pair.run();
+	CPPUNIT_ASSERT(!exceeded);
+	// (Alice sends chunk by chunk in turn over the five, so some blocks are still partial.)
+	const std::uint64_t verified = bob.stats().blocksVerified;
+	CPPUNIT_ASSERT_MESSAGE(std::to_string(verified), verified >= 10 && verified <= 20);
+	// The budget was shared: every download got blocks while the others had theirs in flight.
+	for (const std::string& id: ids)
+		CPPUNIT_ASSERT_MESSAGE(id, pair.b.latest[id].bytesDone > 0 && pair.b.state(id) == TransferState::TRANSFERRING);
+	CPPUNIT_ASSERT(bob.stats().budgetWaits > 0);
+	CPPUNIT_ASSERT(bob.downloadMemory() > 0 && bob.downloadMemory() <= limit);
+	// A download cancelled gives its share back; so does a broken session (a new round).
+	bob.cancel(ids[4]);
+	pair.run();
+	CPPUNIT_ASSERT(bob.downloadMemory() <= limit);
+	pair.sessionA->closeByPeer("path lost");
+	pair.run();
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), bob.downloadMemory());
+	// On a new session the four others all finish, within the budget.
+	pair.connect();
+	watch(pair.sessionA, false);
+	for (int i = 0; i < 2000; ++i)
+	{
+		bool done = true;
+		for (std::size_t k = 0; k < 4; ++k) done = done && pair.b.state(ids[k]) == TransferState::COMPLETE;
+		if (done) break;
+		pair.run();
+	}
+	CPPUNIT_ASSERT(!exceeded);
+	for (std::size_t k = 0; k < 4; ++k)
+	{
+		CPPUNIT_ASSERT_EQUAL(TransferState::COMPLETE, pair.b.state(ids[k]));
+		CPPUNIT_ASSERT(readFile(pair.b.latest[ids[k]].localPath) == readFile(files[k]));
+	}
+	CPPUNIT_ASSERT_EQUAL(TransferState::CANCELLED, pair.b.state(ids[4]));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(0), bob.downloadMemory());
+	CPPUNIT_ASSERT(bob.stats().downloadMemoryPeak > 0 && bob.stats().downloadMemoryPeak <= limit);
+	CPPUNIT_ASSERT_EQUAL(std::uint64_t(120), bob.stats().blocksVerified - pair.b.latest[ids[4]].bytesDone / BLOCK);
+}
+
+
 void TransferServiceTest::testGroupOffers()
 {
 	// Bob and Alice are not contacts; they share the group G (64 hex digits) and not H.

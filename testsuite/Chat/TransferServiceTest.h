@@ -24,6 +24,7 @@ class TransferServiceTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testPumpWaitsForDrain);
 	CPPUNIT_TEST(testCorruptBlocksGiveUp);
 	CPPUNIT_TEST(testRoundsAfterNewSession);
+	CPPUNIT_TEST(testDownloadMemoryShared);
 	CPPUNIT_TEST(testGroupOffers);
 	CPPUNIT_TEST(testGroupShareHashedOnce);
 	CPPUNIT_TEST_SUITE_END();
@@ -40,6 +41,7 @@ public:
 	void testPumpWaitsForDrain();
 	void testCorruptBlocksGiveUp();
 	void testRoundsAfterNewSession();
+	void testDownloadMemoryShared();
 	void testGroupOffers();
 	void testGroupShareHashedOnce();
 

@@ -75,6 +75,7 @@ CHAT_BOUND = 1.0          # seconds: every message during the transfer arrives w
 TRANSFER_TIMEOUT = 45.0   # seconds for each half of the transfer
 RESEND_SLACK_BLOCKS = 4   # blocks a restarted round may fetch twice (a stall)
 MAX_WINDOW_BYTES = 32 << 20   # TransferWindow::Limits::maximum: what may be in flight at the kill
+DOWNLOAD_MEMORY_BYTES = 256 << 20   # TransferConfig::downloadMemory (crosschat.files.download-memory) default
 CORRUPT_AT = 0.75         # the test hook corrupts the block at this share of the file (after the kill
                           # at KILL_AT plus the window in flight: sent once, after b's restart)
 
@@ -323,6 +324,11 @@ class FilesScenario(Scenario):
                    f"a sent the file once, the corrupted block twice, plus {overhead - block} bytes lost in flight at the "
                    f"kill (bound: the window, {MAX_WINDOW_BYTES >> 20} MiB)")
         self.check(b_stats.get("input_refused") == 0 and a_stats.get("input_refused") == 0, "no refused transfer input")
+        peak = b_stats.get("download_memory_peak", -1)
+        self.results["download_memory_peak_bytes"] = peak
+        self.check(0 < peak <= DOWNLOAD_MEMORY_BYTES,
+                   f"b's downloads held at most {peak} bytes in memory at once (budget "
+                   f"crosschat.files.download-memory, {DOWNLOAD_MEMORY_BYTES >> 20} MiB by default)")
 
         self.step("step 8: chat during the transfer")
         for chat_proc in (a.proc, b.proc):

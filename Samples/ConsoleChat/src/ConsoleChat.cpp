@@ -48,6 +48,7 @@
 #include <exception>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -249,7 +250,7 @@ protected:
 				"Keys: crosschat.name, crosschat.data-dir, crosschat.port, crosschat.lan, crosschat.lan-port, "
 				"crosschat.lan-interval, crosschat.relay, crosschat.relay-ca, crosschat.relay-token, crosschat.mailbox, crosschat.relay-directory, crosschat.publish-address, crosschat.port-mapping, "
 				"crosschat.hole-punching, crosschat.bell, crosschat.downloads, crosschat.files.max-size, crosschat.files.min-free-space, "
-				"crosschat.files.max-pending-offers, crosschat.files.max-pending-offers-per-peer, "
+				"crosschat.files.max-pending-offers, crosschat.files.max-pending-offers-per-peer, crosschat.files.download-memory, "
 				"and the limits crosschat.max-sessions, crosschat.max-sessions-per-address, "
 				"crosschat.max-pending-sessions, crosschat.max-pending-per-address, crosschat.max-strangers, "
 				"crosschat.max-dials-per-minute, crosschat.max-reconnects-per-minute. "
@@ -351,6 +352,10 @@ protected:
 			transfers.minFreeSpace = size("crosschat.files.min-free-space", transfers.minFreeSpace);
 			transfers.maxPendingOffers = limit("crosschat.files.max-pending-offers", transfers.maxPendingOffers, 10000);
 			transfers.maxPendingOffersPerPeer = limit("crosschat.files.max-pending-offers-per-peer", transfers.maxPendingOffersPerPeer, 10000);
+			const std::uint64_t downloadMemory = size("crosschat.files.download-memory", transfers.downloadMemory);
+			if (downloadMemory < 1024 * 1024 || downloadMemory > std::numeric_limits<std::size_t>::max())
+				throw Poco::Util::InvalidArgumentException("crosschat.files.download-memory must be at least 1M");
+			transfers.downloadMemory = static_cast<std::size_t>(downloadMemory);
 			// Test hook (off by default): as a sender, corrupt one bit of this block once (README, "Testing hooks").
 			if (file.has("crosschat.test.corrupt-block"))
 				transfers.testCorruptBlock = parseNumber("crosschat.test.corrupt-block", file.getString("crosschat.test.corrupt-block"), 0, 65535);

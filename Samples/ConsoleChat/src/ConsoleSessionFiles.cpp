@@ -210,6 +210,8 @@ CommandInterpreter::Action ConsoleSession::files()
 	pStats->set("stalls", static_cast<Poco::UInt64>(stats.stalls));
 	pStats->set("input_refused", static_cast<Poco::UInt64>(stats.inputRefused));
 	pStats->set("resumed", static_cast<Poco::UInt64>(stats.resumed));
+	pStats->set("download_memory_peak", static_cast<Poco::UInt64>(stats.downloadMemoryPeak));
+	pStats->set("budget_waits", static_cast<Poco::UInt64>(stats.budgetWaits));
 	pEvent->set("stats", pStats);   // since this crosschat started
 	_console.print(*pEvent, text.str());
 	return CommandInterpreter::Action::CONTINUE;

@@ -69,6 +69,10 @@ struct TransferConfig
 	std::size_t maxPendingOffers = 32;                ///< Strangers' offers waiting for the user, in all...
 	std::size_t maxPendingOffersPerPeer = 4;          ///< ... and from one peer (beyond: refused "busy").
 	std::size_t maxActiveIncoming = 64;               ///< Accepted downloads not finished, in all.
+	std::size_t downloadMemory = 256 * 1024 * 1024;   ///< Memory all downloads may hold at once: blocks requested
+	                                                  ///< and not yet written, and complete blocks waiting for
+	                                                  ///< the disk (shared fairly; at least one block is always
+	                                                  ///< allowed when nothing else is held).
 	std::chrono::milliseconds progressInterval{500};  ///< Progress reports per transfer at most this often.
 	std::chrono::milliseconds targetDelay{5};         ///< Queueing delay a transfer may add in front of chat
 	                                                  ///< messages (TransferWindow; plus a quarter of the path's
@@ -121,6 +125,8 @@ struct TransferStats
 	std::uint64_t stalls = 0;               ///< Rounds restarted because no data came for stallTimeout.
 	std::uint64_t inputRefused = 0;         ///< Malformed or out-of-place transfer messages from peers.
 	std::uint64_t resumed = 0;              ///< Transfers resumed from the store at start.
+	std::uint64_t downloadMemoryPeak = 0;   ///< The most download memory held at once (TransferConfig::downloadMemory).
+	std::uint64_t budgetWaits = 0;          ///< Times a download had to wait for download memory.
 };
 
 
