@@ -62,8 +62,9 @@ STEP_TIMEOUT = 20.0
 MESSAGE_TIMEOUT = 30.0
 LOOKUP_P99_MS = 100.0
 DEADLINE = 170            # seconds for the whole run (CTest's TIMEOUT is 180)
-MAILBOX_PER_RECIPIENT = 16   # small, so that the attackers' shares (4 each) fill b1's box within seconds
-RELAY_DEFINES = ["relay.tunnelJoinTimeoutSeconds=10", f"relay.mailboxPerRecipient={MAILBOX_PER_RECIPIENT}"]
+MAILBOX_PER_RECIPIENT = 16   # small, and half of it per address: any two attackers fill b1's box within seconds
+RELAY_DEFINES = ["relay.tunnelJoinTimeoutSeconds=10", f"relay.mailboxPerRecipient={MAILBOX_PER_RECIPIENT}",
+                 f"relay.mailboxPerIpPerRecipient={MAILBOX_PER_RECIPIENT // 2}"]
 MODES = "slowloris,idle,control,tunnels,invites,replay,hammer,probes,mailbox,handles"
 ATTACKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_attacker.py")
 
@@ -270,7 +271,7 @@ class AttackLab:
         b1_id = self.chats["b1"]["id"]
         b1.send("/quit")
         self.check(b1.wait(10) is not None, "b1 quits")
-        # The flood fills b1's box meanwhile (its share: a quarter of the box per attacker address).
+        # The flood fills b1's box meanwhile (half of the box per attacker address).
         full_by = time.monotonic() + STEP_TIMEOUT
         waiting = 0
         while time.monotonic() < full_by:
