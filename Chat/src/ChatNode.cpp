@@ -149,15 +149,15 @@ public:
 		if (_lan) _lan->stop();
 		_lan.reset();
 		_listener.reset();
+		for (auto& entry: _peers) entry.second.peer->shutdown();
+		// What is left ends now: handshakes not handed to a peer yet, and sessions the node
+		// closed itself (a blocked peer, ourselves) whose close still lingers for the peer's FIN.
+		// Nothing keeps a connection and its TLS state alive past the node.
 		for (auto& entry: _sessions)
 		{
-			if (auto session = entry.second.session.lock())
-			{
-				if (_pending.count(entry.first)) session->detach();
-			}
+			if (auto session = entry.second.session.lock()) session->detach();
 		}
 		_pending.clear();
-		for (auto& entry: _peers) entry.second.peer->shutdown();
 		_sessions.clear();
 		_groupStore.reset();
 		if (_store) _store->close();
