@@ -303,6 +303,14 @@ EventLoop::EventLoop():
 EventLoop::~EventLoop()
 {
 	assertInLoopThread();
+	// The socket registrations go first, while the loop is whole: what they own may still call
+	// it (removeSocket()) as it is destroyed.
+	auto sockets = std::move(_pImpl->_sockets);
+	auto byId = std::move(_pImpl->_byId);
+	_pImpl->_sockets.clear();
+	_pImpl->_byId.clear();
+	sockets.clear();
+	byId.clear();
 	t_pLoopInThisThread = nullptr;
 	for (const auto& entry: _pImpl->_timers)
 		entry.pState->cancelled.store(true, std::memory_order_release);

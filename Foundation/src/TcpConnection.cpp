@@ -182,8 +182,14 @@ void TcpConnection::registerWithLoop()
 {
 	_interest = _connected ? EventLoop::SOCKET_READABLE : EventLoop::SOCKET_WRITABLE;
 	// The registration owns a strong reference: the connection lives while its socket is watched.
+	// When the registration goes without shutdown() — the loop is destroyed while the connection
+	// is open, or lingers for the peer's FIN after close() — the handlers go with it: they may
+	// own what owns this connection (a TlsChannel does), and that cycle would outlive the loop.
 	auto self = shared_from_this();
-	_loop.addSocket(_socket, _interest, [self](int events) { self->onSocketEvent(events); });
+	std::shared_ptr<TcpConnection> registration(self.get(), [self](TcpConnection* pConnection) {
+		pConnection->releaseHandlers();
+	});
+	_loop.addSocket(_socket, _interest, [registration](int events) { registration->onSocketEvent(events); });
 	_registered = true;
 }
 

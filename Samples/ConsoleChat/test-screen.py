@@ -87,7 +87,7 @@ def visible_lines(screen):
 
 def wait_input(session, expected, deadline=DEADLINE):
     """The input line (the last row) is exactly expected (right-trimmed)."""
-    return wait_for(session, lambda screen: visible_lines(screen)[-1].rstrip() == expected,
+    return wait_for(session, lambda screen: (visible_lines(screen) or [""])[-1].rstrip() == expected,
                     f"input line {expected!r}", deadline)
 
 
@@ -281,11 +281,13 @@ def main():
 
     step("resize: 100x30 to 60x20, the layout follows")
     tmux("resize-window", "-t", "alice", "-x", "60", "-y", "20")
-    screen = wait_for("alice", lambda s: len(visible_lines(s)) <= 20 and "[2] bob" in s.split("\n")[0],
-                      "the title after the resize")
+    def redrawn(screen):
+        # The whole layout, not a capture taken while the redraw is still under way.
+        rows = visible_lines(screen)
+        return (2 <= len(rows) <= 20 and "[2] bob" in rows[0]
+                and rows[-2].startswith("[") and "2:bob" in rows[-2])
+    screen = wait_for("alice", redrawn, "the title, and the status bar above the input line, after the resize")
     rows = visible_lines(screen)
-    if not rows[-2].startswith("[") or "2:bob" not in rows[-2]:
-        raise Failure(f"no status bar above the input line after the resize:\n{screen}")
     if any(len(r) > 60 for r in rows):
         raise Failure(f"a row is wider than the new width:\n{screen}")
     wait_input("alice", "[bob]")

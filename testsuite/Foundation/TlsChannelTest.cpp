@@ -20,6 +20,7 @@
 #include "Poco/Channel.h"
 #include "Poco/Logger.h"
 #include "Poco/Message.h"
+#include "Poco/Net/ServerSocket.h"
 #include "Poco/Net/SocketAddress.h"
 #include "Poco/Net/SocketImpl.h"
 #include "Poco/Net/StreamSocket.h"
@@ -813,4 +814,35 @@ void TlsChannelTest::testBackpressureCountsQueuedPlaintext()
 	pair.client.channel->close();   // an open channel and its connection hold each other
 	CPPUNIT_ASSERT(CrossChat::Test::runUntil(loop, [&] { return pair.client.closeCount == 1 && serverSide.closeCount == 1; }));
 	CPPUNIT_ASSERT_EQUAL(std::string(), serverSide.closeReason);
+}
+
+
+void TlsChannelTest::testLingeringChannelGoesWithItsLoop()
+{
+	// A channel closed gracefully lingers until the peer's FIN (or TcpConnection::CLOSE_TIMEOUT):
+	// its connection's handlers own it, and it owns its connection. If its loop is destroyed
+	// meanwhile, both must go with the loop, not live on as a cycle.
+	const Identity identity = Identity::generate();
+	Poco::Net::ServerSocket listener(SocketAddress("127.0.0.1", 0));
+	StreamSocket silent(listener.address());   // connects, and never sends, reads or closes
+	std::weak_ptr<TlsChannel> weakChannel;
+	std::weak_ptr<TcpConnection> weakConnection;
+	{
+		EventLoop loop;
+		HangGuard guard(loop);
+		TcpConnection::Ptr connection = TcpConnection::adopt(loop, listener.acceptConnection());
+		TlsChannel::Ptr channel = TlsChannel::server(connection, identity);
+		weakChannel = channel;
+		weakConnection = connection;
+		channel->close();
+		TimerHandle settle = loop.runAfter(50ms, [&] { loop.stop(); });
+		loop.run();
+		CPPUNIT_ASSERT(!guard.fired());
+		CPPUNIT_ASSERT(channel->closed());
+		channel.reset();
+		connection.reset();
+		CPPUNIT_ASSERT(!weakChannel.expired());   // lingering for the FIN that never comes
+	}
+	CPPUNIT_ASSERT(weakChannel.expired());
+	CPPUNIT_ASSERT(weakConnection.expired());
 }

@@ -29,6 +29,7 @@ class TlsChannelTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testSendsCoalescedIntoOneRecord);
 	CPPUNIT_TEST(testLoneMessageNotDelayed);
 	CPPUNIT_TEST(testBackpressureCountsQueuedPlaintext);
+	CPPUNIT_TEST(testLingeringChannelGoesWithItsLoop);
 	CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -46,6 +47,7 @@ public:
 	void testSendsCoalescedIntoOneRecord();
 	void testLoneMessageNotDelayed();
 	void testBackpressureCountsQueuedPlaintext();
+	void testLingeringChannelGoesWithItsLoop();
 };
 
 

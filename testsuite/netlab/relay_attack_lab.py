@@ -23,7 +23,7 @@ sealed to nothing) and handle claims with fresh keys.
 Checks, during the attack:
   1. b1 came online before the attack and stays usable;
   2. an honest prober on its own address looks b1 up 10 times a second for 20 s on a new
-     connection each: every answer 200, p99 under 100 ms;
+     connection each: every answer 200, p99 under 250 ms;
   3. a1, started during the attack behind NAT A, comes online within 20 s, and a1 -> b1 and
      b1 -> a1 messages arrive exactly once through a tunnel (path "relay", --no-hole-punching);
   4. then, still during the mailbox and handle floods: a1 claims a handle; b1 quits, a1 writes to it and the
@@ -60,7 +60,7 @@ ATTACKERS = ["203.0.113.21", "203.0.113.22", "203.0.113.23", "203.0.113.24"]
 PROBER = "203.0.113.40"
 STEP_TIMEOUT = 20.0
 MESSAGE_TIMEOUT = 30.0
-LOOKUP_P99_MS = 100.0
+LOOKUP_P99_MS = 250.0   # measured 2.5–31 ms in the lab alone (BENCHMARKS.md); the bound tolerates a loaded machine
 DEADLINE = 170            # seconds for the whole run (CTest's TIMEOUT is 180)
 MAILBOX_PER_RECIPIENT = 16   # small, and half of it per address: any two attackers fill b1's box within seconds
 RELAY_DEFINES = ["relay.tunnelJoinTimeoutSeconds=10", f"relay.mailboxPerRecipient={MAILBOX_PER_RECIPIENT}",

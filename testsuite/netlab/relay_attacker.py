@@ -323,66 +323,51 @@ class Attacker:
         for sock in held:
             sock.close()
 
-    def invites(self):
+    def request_loop(self, name, request, backs_off=lambda status: False):
+        """Sends request(sock) -> (status, headers) over one keep-alive connection (a new one
+        whenever the relay closes it) until the attack ends; counts name_<status>, waits
+        50 ms after a status backs_off(status) names and 100 ms after a failure."""
         sock = None
-        body = json.dumps({"to": self.victim}).encode()
         while self.alive():
             try:
                 sock = sock or self.connect()
-                status, headers, _b, _l = self.signed_post(sock, Key(), "/api/v1/tunnels", body)
-                self.counters.add(f"invites_{status}")
+                status, headers = request(sock)
+                self.counters.add(f"{name}_{status}")
                 if headers.get("connection", "").lower() == "close":
                     sock.close()
                     sock = None
-                if status == 429:
+                if backs_off(status):
                     self.pause(0.05)
-            except (OSError, ConnectionError):
-                self.counters.add("invites_failed")
+            except (OSError, ConnectionError, ValueError):
+                self.counters.add(f"{name}_failed")
                 if sock:
                     sock.close()
                 sock = None
                 self.pause(0.1)
+
+    def post(self, sock, path, body, content_type="application/octet-stream"):
+        sock.sendall(request_bytes("POST", path, self.host, body, content_type=content_type))
+        return read_response(sock)[:2]
+
+    def invites(self):
+        body = json.dumps({"to": self.victim}).encode()
+        self.request_loop("invites", lambda sock: self.signed_post(sock, Key(), "/api/v1/tunnels", body)[:2],
+                          lambda status: status == 429)
 
     def replay(self):
-        sock = None
-        while self.alive():
-            try:
-                sock = sock or self.connect()
-                body = json.dumps({"name": "x" * 8, "addresses": ["0.0.0.0:4000"]}).encode()
-                status, headers, _b, _l = self.signed_post(sock, Key(), "/api/v1/announce", body)
-                self.counters.add(f"announce_{status}")
-                if headers.get("connection", "").lower() == "close":
-                    sock.close()
-                    sock = None
-            except (OSError, ConnectionError):
-                self.counters.add("announce_failed")
-                if sock:
-                    sock.close()
-                sock = None
-                self.pause(0.1)
+        body = json.dumps({"name": "x" * 8, "addresses": ["0.0.0.0:4000"]}).encode()
+        self.request_loop("announce", lambda sock: self.signed_post(sock, Key(), "/api/v1/announce", body)[:2])
 
     def hammer(self):
-        sock = None
-        while self.alive():
-            try:
-                sock = sock or self.connect()
-                if random.random() < 0.5:
-                    query = f"q={random.choice('abcdefghijklmnopqrstuvwxyz')}{random.randint(0, 99)}&offset={random.randint(0, 50)}"
-                    path = "/api/v1/directory?" + query
-                else:
-                    path = "/"
-                sock.sendall(request_bytes("GET", path, self.host))
-                status, headers, _b, _l = read_response(sock)
-                self.counters.add(f"hammer_{status}")
-                if headers.get("connection", "").lower() == "close":
-                    sock.close()
-                    sock = None
-            except (OSError, ConnectionError):
-                self.counters.add("hammer_failed")
-                if sock:
-                    sock.close()
-                sock = None
-                self.pause(0.1)
+        def request(sock):
+            if random.random() < 0.5:
+                query = f"q={random.choice('abcdefghijklmnopqrstuvwxyz')}{random.randint(0, 99)}&offset={random.randint(0, 50)}"
+                path = "/api/v1/directory?" + query
+            else:
+                path = "/"
+            sock.sendall(request_bytes("GET", path, self.host))
+            return read_response(sock)[:2]
+        self.request_loop("hammer", request)
 
     def probes(self, count=50):
         socks = []
@@ -401,51 +386,21 @@ class Attacker:
             socks = []
 
     def mailbox(self):
-        sock = None
         path = f"/api/v1/mailbox/{self.victim}"
         recipient = peer_id_bytes(self.victim)
-        while self.alive():
-            try:
-                sock = sock or self.connect()
-                body = junk_envelope(recipient, 24 * 1024 - 64)
-                sock.sendall(request_bytes("POST", path, self.host, body, content_type="application/octet-stream"))
-                status, headers, _b, _l = read_response(sock)
-                self.counters.add(f"mailbox_{status}")
-                if headers.get("connection", "").lower() == "close":
-                    sock.close()
-                    sock = None
-                if status != 201:
-                    self.pause(0.05)
-            except (OSError, ConnectionError, ValueError):
-                self.counters.add("mailbox_failed")
-                if sock:
-                    sock.close()
-                sock = None
-                self.pause(0.1)
+        self.request_loop("mailbox", lambda sock: self.post(sock, path, junk_envelope(recipient, 24 * 1024 - 64)),
+                          lambda status: status != 201)
 
     def handles(self):
-        sock = None
         letters = "abcdefghijklmnopqrstuvwxyz"
-        while self.alive():
-            try:
-                sock = sock or self.connect()
-                handle = "".join(random.choice(letters) for _ in range(12))
-                key = Key()
-                ts = int(time.time() * 1000)
-                claim = {"handle": handle, "ts": ts, "signature": key.sign(f"CXR1-handle\n{handle}\n{ts}".encode())}
-                status, headers, _b, _l = self.signed_post(sock, key, "/api/v1/handles", json.dumps(claim).encode())
-                self.counters.add(f"handles_{status}")
-                if headers.get("connection", "").lower() == "close":
-                    sock.close()
-                    sock = None
-                if status == 429:
-                    self.pause(0.05)
-            except (OSError, ConnectionError, ValueError):
-                self.counters.add("handles_failed")
-                if sock:
-                    sock.close()
-                sock = None
-                self.pause(0.1)
+
+        def request(sock):
+            handle = "".join(random.choice(letters) for _ in range(12))
+            key = Key()
+            ts = int(time.time() * 1000)
+            claim = {"handle": handle, "ts": ts, "signature": key.sign(f"CXR1-handle\n{handle}\n{ts}".encode())}
+            return self.signed_post(sock, key, "/api/v1/handles", json.dumps(claim).encode())[:2]
+        self.request_loop("handles", request, lambda status: status == 429)
 
     def delayed(self, mode):
         """The connection-hungry modes start a few seconds late, so that the control-channel and
