@@ -186,8 +186,10 @@ void TcpConnection::registerWithLoop()
 	// is open, or lingers for the peer's FIN after close() — the handlers go with it: they may
 	// own what owns this connection (a TlsChannel does), and that cycle would outlive the loop.
 	auto self = shared_from_this();
+	// (shutdown() removes the registration itself, after setting _closed and before it takes
+	// the close handler out: the handlers stay for it.)
 	std::shared_ptr<TcpConnection> registration(self.get(), [self](TcpConnection* pConnection) {
-		pConnection->releaseHandlers();
+		if (!pConnection->_closed) pConnection->releaseHandlers();
 	});
 	_loop.addSocket(_socket, _interest, [registration](int events) { registration->onSocketEvent(events); });
 	_registered = true;
