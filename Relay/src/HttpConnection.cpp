@@ -249,6 +249,7 @@ void HttpConnection::committed(std::uint64_t wait, bool ok)
 
 void HttpConnection::respond(ApiReply& reply, bool keepAliveWanted)
 {
+	const std::string& body = reply.sharedBody ? *reply.sharedBody : reply.body;
 	HTTPResponse response(static_cast<HTTPResponse::HTTPStatus>(reply.status));
 	for (const auto& header: reply.headers) response.add(header.first, header.second);
 	response.set("Server", SERVER);
@@ -257,7 +258,7 @@ void HttpConnection::respond(ApiReply& reply, bool keepAliveWanted)
 	{
 		if (!reply.contentType.empty()) response.setContentType(reply.contentType);
 		response.set("Cache-Control", "no-store");
-		response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+		response.setContentLength64(static_cast<Poco::Int64>(body.size()));
 	}
 	++_served;
 	const bool keepAlive = keepAliveWanted && !reply.close && !_draining && !_context.draining
@@ -265,8 +266,10 @@ void HttpConnection::respond(ApiReply& reply, bool keepAliveWanted)
 	if (reply.upgrade == ApiReply::Upgrade::NONE) response.setKeepAlive(keepAlive);
 	std::ostringstream out;
 	response.write(out);
-	if (!reply.head && !noBodyStatus(reply.status)) out << reply.body;
+	// Head and body are two sends, queued together: they leave in one write (one TLS record)
+	// at the end of this iteration, and the body (maybe shared) is not copied into the head.
 	_pStream->send(out.str());
+	if (!reply.head && !noBodyStatus(reply.status) && !body.empty()) _pStream->send(body);
 	if (reply.upgrade != ApiReply::Upgrade::NONE)
 	{
 		handOver(reply);

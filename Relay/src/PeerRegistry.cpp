@@ -102,11 +102,14 @@ PeerRegistry::PutResult MemoryPeerRegistry::put(const PeerRecord& record, const 
 			if (!sameToken) releaseTokenLocked(it->second.record.token);
 			_expiry.erase(it->second.expiry);
 			it->second.record = record;
+			it->second.answers[0].reset();
+			it->second.answers[1].reset();
 		}
 		else
 		{
-			it = _records.emplace(record.id, Stored{record, Expiry::iterator()}).first;
+			it = _records.emplace(record.id, Stored{record, Expiry::iterator(), 0, {}}).first;
 		}
+		it->second.version = ++_versions;
 		if (!sameSource) ++_perSource[record.source];
 		if (!sameToken && !record.token.empty()) ++_perToken[record.token];
 		it->second.expiry = _expiry.emplace(record.expires, record.id);
@@ -147,6 +150,30 @@ std::optional<PeerRecord> MemoryPeerRegistry::find(const PeerId& id, Clock::time
 	const auto it = _records.find(id);
 	if (it == _records.end() || it->second.record.expires <= now) return std::nullopt;
 	return it->second.record;
+}
+
+
+PeerLookup MemoryPeerRegistry::lookup(const PeerId& id, bool online, Clock::time_point now) const
+{
+	PeerLookup result;
+	std::shared_lock<std::shared_mutex> lock(_mutex);
+	const auto it = _records.find(id);
+	if (it == _records.end() || it->second.record.expires <= now) return result;
+	result.found = true;
+	result.version = it->second.version;
+	result.answer = it->second.answers[online ? 1 : 0];
+	if (!result.answer) result.record = it->second.record;
+	return result;
+}
+
+
+void MemoryPeerRegistry::keepAnswer(const PeerId& id, std::uint64_t version, bool online,
+	const std::shared_ptr<const std::string>& answer)
+{
+	std::unique_lock<std::shared_mutex> lock(_mutex);
+	const auto it = _records.find(id);
+	if (it == _records.end() || it->second.version != version) return;
+	it->second.answers[online ? 1 : 0] = answer;
 }
 
 

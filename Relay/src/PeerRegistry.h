@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -54,6 +55,17 @@ struct PeerRecord
 	std::int64_t lastSeenMs = 0;                        ///< Wall clock, ms since the epoch.
 	std::int64_t expiresMs = 0;                         ///< Wall clock: what survives a restart.
 	Clock::time_point expires;
+};
+
+
+struct PeerLookup
+	/// What PeerRegistry::lookup() finds for one ID.
+{
+	bool found = false;                           ///< A live (unexpired) record exists.
+	std::shared_ptr<const std::string> answer;    ///< The answer kept with this version of the record for
+	                                              ///< the online state asked about (keepAnswer()), or null.
+	std::optional<PeerRecord> record;             ///< Found without a kept answer: a copy of the record.
+	std::uint64_t version = 0;                    ///< Found: the record's version, for keepAnswer().
 };
 
 
@@ -121,6 +133,19 @@ public:
 
 	virtual std::optional<PeerRecord> find(const PeerId& id, Clock::time_point now) const = 0;
 
+	virtual PeerLookup lookup(const PeerId& id, bool online, Clock::time_point now) const = 0;
+		/// find() for the relay's lookup answer: if an answer was kept for this version of the
+		/// record and this online state (keepAnswer()), returns it and no copy of the record;
+		/// otherwise the record and its version. The registry does not look into answers: they
+		/// are what the caller rendered from exactly this record (and online).
+
+	virtual void keepAnswer(const PeerId& id, std::uint64_t version, bool online,
+		const std::shared_ptr<const std::string>& answer) = 0;
+		/// Keeps answer with the record if the record is still at version (else does nothing:
+		/// a put() came in between and the answer describes an older record). Every put() of
+		/// the ID starts a new version without answers; remove() and expiry drop them with the
+		/// record. At most two answers per record (online and offline).
+
 	virtual void setOnline(const PeerId& id, bool online) = 0;
 		/// Whether the peer has an authenticated control channel (the directory lists only
 		/// those). Remembered also for IDs without a record.
@@ -158,6 +183,9 @@ public:
 	PutResult put(const PeerRecord& record, const PutLimits& limits, const CommitTicket::Ptr& durable) override;
 	bool remove(const PeerId& id) override;
 	std::optional<PeerRecord> find(const PeerId& id, Clock::time_point now) const override;
+	PeerLookup lookup(const PeerId& id, bool online, Clock::time_point now) const override;
+	void keepAnswer(const PeerId& id, std::uint64_t version, bool online,
+		const std::shared_ptr<const std::string>& answer) override;
 	void setOnline(const PeerId& id, bool online) override;
 	DirectoryPage directory(const std::string& text, std::size_t offset, std::size_t limit,
 		Clock::time_point now) const override;
@@ -180,6 +208,9 @@ private:
 	{
 		PeerRecord record;
 		Expiry::iterator expiry;
+		std::uint64_t version = 0;                       ///< From _versions, new with every put().
+		std::shared_ptr<const std::string> answers[2];   ///< keepAnswer(): [online]; immutable once
+		                                                 ///< kept, replaced only under the unique lock.
 	};
 
 	void eraseLocked(std::unordered_map<PeerId, Stored>::iterator it);
@@ -196,6 +227,7 @@ private:
 	std::deque<PeerId> _recent;                                     ///< Newest first, at most RECENT_LIMIT.
 	std::unordered_map<SourceKey, std::uint32_t, SourceKeyHash> _perSource;
 	std::unordered_map<std::string, std::uint32_t> _perToken;
+	std::uint64_t _versions = 0;                                    ///< The last record version handed out.
 };
 
 

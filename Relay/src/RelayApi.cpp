@@ -711,42 +711,61 @@ void RelayApi::unregister(const ApiRequest& request, ApiReply& reply)
 }
 
 
+std::string RelayApi::renderLookup(const PeerRecord& record, bool online)
+{
+	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
+	answer.set("id", record.id.toString());
+	answer.set("name", record.name);
+	answer.set("public_key", base64Encode(record.publicKeyRaw));
+	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
+	for (const auto& address: record.addresses) pAddresses->add(address.toString());
+	answer.set("addresses", pAddresses);
+	// The peer's public address only if it asked for it to be published (privacy).
+	if (record.publishObserved) answer.set("observed", record.observed.toString());
+	answer.set("last_seen_ms", record.lastSeenMs);
+	answer.set("online", online);
+	return stringify(answer);
+}
+
+
 void RelayApi::lookup(const ApiRequest& request, ApiReply& reply, const std::string& idText)
 {
 	const std::optional<PeerId> id = PeerId::tryParse(idText);
 	if (!id) throw BadRequestException("not a peer ID");
 	const auto now = _context.now();
 	_context.metrics.lookups.add(1, now);
-	const std::optional<PeerRecord> record = _context.registry.find(*id, now);
-	const std::optional<ControlHub::Entry> control = _context.hub.find(*id);
-	if (!record && !control)
+	const bool online = _context.hub.online(*id);
+	PeerLookup found = _context.registry.lookup(*id, online, now);
+	if (found.found)
+	{
+		// Everything in this answer comes from the record and online: rendered once per
+		// version of the record and online state, kept with the record, shared from then on.
+		if (!found.answer)
+		{
+			found.answer = std::make_shared<const std::string>(renderLookup(*found.record, online));
+			_context.registry.keepAnswer(*id, found.version, online, found.answer);
+		}
+		reply.status = HTTPResponse::HTTP_OK;
+		reply.contentType = "application/json";
+		reply.sharedBody = std::move(found.answer);
+		return;
+	}
+	const std::optional<ControlHub::Entry> control = online ? _context.hub.find(*id) : std::nullopt;
+	if (!control)
 	{
 		reject(request, reply, HTTPResponse::HTTP_NOT_FOUND, Rejection::NOT_FOUND, "not_found", "unknown peer",
 			jitteredSeconds(_context.config.lookupRetryAfter));
 		return;
 	}
+	// Online without an announce: the key is useful, the address is not handed out. Its
+	// last_seen_ms is now, so this answer is rendered per request, never kept.
 	Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
 	answer.set("id", id->toString());
-	Poco::JSON::Array::Ptr pAddresses = new Poco::JSON::Array;
-	if (record)
-	{
-		answer.set("name", record->name);
-		answer.set("public_key", base64Encode(record->publicKeyRaw));
-		for (const auto& address: record->addresses) pAddresses->add(address.toString());
-		answer.set("addresses", pAddresses);
-		// The peer's public address only if it asked for it to be published (privacy).
-		if (record->publishObserved) answer.set("observed", record->observed.toString());
-		answer.set("last_seen_ms", record->lastSeenMs);
-	}
-	else
-	{
-		// Online without an announce: the key is useful, the address is not handed out.
-		answer.set("name", "");
-		answer.set("public_key", base64Encode(control->publicKeyRaw));
-		answer.set("addresses", pAddresses);
-		answer.set("last_seen_ms", wallClockMs());
-	}
-	answer.set("online", control.has_value());
+	answer.set("name", "");
+	answer.set("public_key", base64Encode(control->publicKeyRaw));
+	answer.set("addresses", Poco::JSON::Array::Ptr(new Poco::JSON::Array));
+	answer.set("last_seen_ms", wallClockMs());
+	answer.set("online", true);
 	json(reply, HTTPResponse::HTTP_OK, answer);
 }
 

@@ -40,6 +40,7 @@ namespace Relay {
 
 class TunnelSession;
 struct AccessToken;
+struct PeerRecord;
 struct StatusSnapshot;
 
 
@@ -70,6 +71,8 @@ struct ApiReply
 	int status = 200;
 	std::string contentType;                           ///< Empty: no body.
 	std::string body;
+	std::shared_ptr<const std::string> sharedBody;     ///< If set, the body instead of body: an answer
+	                                                   ///< rendered once and shared (lookups), not copied.
 	std::vector<std::pair<std::string, std::string>> headers;
 	bool close = false;                                ///< Close the connection after this answer.
 	bool head = false;                                 ///< HEAD: headers only (Content-Length of the body).
@@ -87,9 +90,15 @@ class RelayApi
 	/// Routes a request and builds the answer (docs/PROTOCOL.md, "Relay"): rate limit, route,
 	/// signature, body, action. Status pages, /health, /metrics and directory pages are cached
 	/// for PAGE_CACHE (rendered at most once per period, whatever the request rate); the
-	/// directory cache holds at most DIRECTORY_CACHE_ENTRIES queries.
+	/// directory cache holds at most DIRECTORY_CACHE_ENTRIES queries. A lookup's 200 answer is
+	/// rendered once per version of the record and online state and kept with the record in the
+	/// PeerRegistry (PeerRegistry::keepAnswer(): at most two per record, dropped when the record
+	/// is replaced, removed or expires); an online peer without a record is rendered per request
+	/// (its last_seen_ms is the current time).
 	///
-	/// Thread rules: handle() and the page functions are safe to call from any thread.
+	/// Thread rules: handle() and the page functions are safe to call from any thread. A kept
+	/// lookup answer is an immutable std::shared_ptr<const std::string>, published and read
+	/// under the registry's lock; the loops share it without copying it.
 	/// Ownership: does not own the context.
 {
 public:
@@ -112,6 +121,9 @@ public:
 	static void error(ApiReply& reply, int status, const std::string& code, const std::string& message,
 		std::int64_t retryAfter = 0);
 		/// A JSON error answer {"error": code, "message": message}.
+
+	static std::string renderLookup(const PeerRecord& record, bool online);
+		/// The body of GET /api/v1/peers/<id> for an announced record (docs/PROTOCOL.md).
 
 private:
 	struct CachedPage

@@ -136,7 +136,7 @@ void TlsStream::setHandlers(DataHandler onData, CloseHandler onClose, DrainHandl
 void TlsStream::send(const char* data, std::size_t size)
 {
 	if (_closed) return;
-	_pChannel->send(std::string(data, size));
+	_pChannel->send(data, size);   // queued by the channel: no copy of our own
 }
 
 

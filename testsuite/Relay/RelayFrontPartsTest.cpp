@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -377,6 +378,65 @@ void RelayFrontPartsTest::testRegistryPerSource()
 	CPPUNIT_ASSERT(registry.put(record(CrossChat::Identity::generate(), "4", false, "192.0.2.5", later), 3, 2) == PeerRegistry::PutResult::FULL);
 	CPPUNIT_ASSERT(registry.remove(one.peerId()));
 	CPPUNIT_ASSERT(!registry.remove(one.peerId()));
+}
+
+
+void RelayFrontPartsTest::testRegistryKeepsAnswers()
+{
+	MemoryPeerRegistry registry;
+	const auto now = std::chrono::steady_clock::now();
+	const CrossChat::Identity alice = CrossChat::Identity::generate();
+	const CrossChat::Identity stranger = CrossChat::Identity::generate();
+	CPPUNIT_ASSERT(!registry.lookup(stranger.peerId(), false, now).found);
+	CPPUNIT_ASSERT(registry.put(record(alice, "Alice", false, "192.0.2.1", now + std::chrono::seconds(60)), 10, 10)
+		== PeerRegistry::PutResult::OK);
+
+	// Nothing kept yet: the record, and its version.
+	PeerLookup first = registry.lookup(alice.peerId(), false, now);
+	CPPUNIT_ASSERT(first.found);
+	CPPUNIT_ASSERT(!first.answer);
+	CPPUNIT_ASSERT(first.record.has_value());
+	CPPUNIT_ASSERT_EQUAL(std::string("Alice"), first.record->name);
+	const auto offline = std::make_shared<const std::string>("offline answer");
+	registry.keepAnswer(alice.peerId(), first.version, false, offline);
+	// Kept: the same answer, no copy of the record; the other online state has none yet.
+	PeerLookup again = registry.lookup(alice.peerId(), false, now);
+	CPPUNIT_ASSERT(again.found);
+	CPPUNIT_ASSERT(again.answer == offline);
+	CPPUNIT_ASSERT(!again.record.has_value());
+	CPPUNIT_ASSERT_EQUAL(first.version, again.version);
+	PeerLookup online = registry.lookup(alice.peerId(), true, now);
+	CPPUNIT_ASSERT(online.found && !online.answer && online.record.has_value());
+	const auto onlineAnswer = std::make_shared<const std::string>("online answer");
+	registry.keepAnswer(alice.peerId(), online.version, true, onlineAnswer);
+	CPPUNIT_ASSERT(registry.lookup(alice.peerId(), true, now).answer == onlineAnswer);
+	CPPUNIT_ASSERT(registry.lookup(alice.peerId(), false, now).answer == offline);
+
+	// A re-announce is a new version: both answers are gone, and an answer rendered from the
+	// old record (a lookup racing with the put) is not kept.
+	CPPUNIT_ASSERT(registry.put(record(alice, "Alice 2", false, "192.0.2.1", now + std::chrono::seconds(60)), 10, 10)
+		== PeerRegistry::PutResult::OK);
+	PeerLookup renewed = registry.lookup(alice.peerId(), false, now);
+	CPPUNIT_ASSERT(renewed.found && !renewed.answer && renewed.record.has_value());
+	CPPUNIT_ASSERT_EQUAL(std::string("Alice 2"), renewed.record->name);
+	CPPUNIT_ASSERT(renewed.version != first.version);
+	CPPUNIT_ASSERT(!registry.lookup(alice.peerId(), true, now).answer);
+	registry.keepAnswer(alice.peerId(), first.version, false, offline);
+	CPPUNIT_ASSERT(!registry.lookup(alice.peerId(), false, now).answer);
+	registry.keepAnswer(alice.peerId(), renewed.version, false, std::make_shared<const std::string>("renewed"));
+	CPPUNIT_ASSERT_EQUAL(std::string("renewed"), *registry.lookup(alice.peerId(), false, now).answer);
+
+	// Expired: not found, kept answer or not; removed and announced again: a fresh version.
+	CPPUNIT_ASSERT(!registry.lookup(alice.peerId(), false, now + std::chrono::seconds(61)).found);
+	CPPUNIT_ASSERT(registry.remove(alice.peerId()));
+	CPPUNIT_ASSERT(!registry.lookup(alice.peerId(), false, now).found);
+	registry.keepAnswer(alice.peerId(), renewed.version, false, offline);   // no record: nothing kept
+	CPPUNIT_ASSERT(registry.put(record(alice, "Alice 3", false, "192.0.2.1", now + std::chrono::seconds(60)), 10, 10)
+		== PeerRegistry::PutResult::OK);
+	PeerLookup back = registry.lookup(alice.peerId(), false, now);
+	CPPUNIT_ASSERT(back.found && !back.answer);
+	CPPUNIT_ASSERT(back.version != renewed.version);
+	CPPUNIT_ASSERT_EQUAL(std::string("Alice 3"), back.record->name);
 }
 
 

@@ -28,6 +28,7 @@ class RelayFrontPartsTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testRequestReaderRejects);
 	CPPUNIT_TEST(testRegistryIndexes);
 	CPPUNIT_TEST(testRegistryPerSource);
+	CPPUNIT_TEST(testRegistryKeepsAnswers);
 	CPPUNIT_TEST(testMailboxFairShare);
 	CPPUNIT_TEST_SUITE_END();
 
@@ -43,6 +44,7 @@ public:
 	void testRequestReaderRejects();
 	void testRegistryIndexes();
 	void testRegistryPerSource();
+	void testRegistryKeepsAnswers();
 	void testMailboxFairShare();
 };
 

@@ -6,6 +6,8 @@
 
 
 #include "RelayServerTest.h"
+#include "PeerRegistry.h"
+#include "RelayApi.h"
 #include "RelayTestSupport.h"
 #include "CrossChat/Identity.h"
 #include "CrossChat/MessageSchema.h"
@@ -23,6 +25,7 @@
 #include "CrossChat/FoundationException.h"
 #include "Poco/TemporaryFile.h"
 #include <fstream>
+#include <thread>
 #include "Poco/NumberParser.h"
 #include "Poco/StreamCopier.h"
 
@@ -185,6 +188,103 @@ void RelayServerTest::testLookupUnknownAndMalformed()
 	std::string typo = stranger.peerId().toString();
 	typo[3] = typo[3] == 'A' ? 'B' : 'A';
 	CPPUNIT_ASSERT_EQUAL(400, client.request("GET", API + "/peers/" + typo).status);
+}
+
+
+namespace {
+
+
+std::string lookupUntil(HttpClient& client, const Identity& identity, bool online)
+	/// The lookup answer's body once its "online" is online, or after 5 s whatever it is: the
+	/// relay notices a closed control channel on its own loop, a moment after the client closed.
+{
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+	for (;;)
+	{
+		const HttpResult found = client.request("GET", peerPath(identity));
+		CPPUNIT_ASSERT_EQUAL(200, found.status);
+		if (found.json()->getValue<bool>("online") == online || std::chrono::steady_clock::now() >= deadline) return found.body;
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
+}
+
+
+} // namespace
+
+
+void RelayServerTest::testLookupAnswerKept()
+{
+	// The lookup answer is rendered once per version of the record and online state and kept
+	// with the record: what is served must be, byte for byte, a fresh rendering of the record
+	// as it is now, never an answer of an older record or online state.
+	using CrossChat::Relay::PeerRecord;
+	using CrossChat::Relay::RelayApi;
+	RelayServer server(RelayTest::testConfig());
+	server.start();
+	HttpClient client(server.port());
+	const Identity alice = Identity::generate();
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(alice, R"({"name":"alice","addresses":["192.0.2.7:4000","[2001:db8::5]:6"]})").status);
+
+	PeerRecord expected;
+	expected.id = alice.peerId();
+	expected.publicKeyRaw = alice.publicKey().raw();
+	expected.name = "alice";
+	expected.addresses = {Poco::Net::SocketAddress("192.0.2.7:4000"), Poco::Net::SocketAddress("[2001:db8::5]:6")};
+	const HttpResult first = client.request("GET", peerPath(alice));
+	CPPUNIT_ASSERT_EQUAL(200, first.status);
+	CPPUNIT_ASSERT_EQUAL(std::string("application/json"), first.headers.get("Content-Type"));
+	CPPUNIT_ASSERT_EQUAL(std::to_string(first.body.size()), first.headers.get("Content-Length"));
+	expected.lastSeenMs = first.json()->getValue<std::int64_t>("last_seen_ms");   // the relay's clock at the announce
+	CPPUNIT_ASSERT_EQUAL(RelayApi::renderLookup(expected, false), first.body);
+	// Served again (now from the kept answer): the same bytes.
+	CPPUNIT_ASSERT_EQUAL(first.body, client.request("GET", peerPath(alice)).body);
+
+	// Online: the online answer, then again offline once the channel has gone.
+	{
+		RelayTest::ControlClient control(server.port());
+		control.authenticate(alice);
+		const HttpResult online = client.request("GET", peerPath(alice));
+		CPPUNIT_ASSERT_EQUAL(RelayApi::renderLookup(expected, true), online.body);
+		CPPUNIT_ASSERT_EQUAL(online.body, client.request("GET", peerPath(alice)).body);
+	}
+	CPPUNIT_ASSERT_EQUAL(RelayApi::renderLookup(expected, false), lookupUntil(client, alice, false));
+
+	// A re-announce with other fields: the new record's answer at once, never the old one.
+	CPPUNIT_ASSERT_EQUAL(200, client.announce(alice, R"({"name":"alice 2","addresses":["0.0.0.0:7000"]})").status);
+	const HttpResult renewed = client.request("GET", peerPath(alice));
+	CPPUNIT_ASSERT_EQUAL(200, renewed.status);
+	const auto pRenewed = renewed.json();
+	CPPUNIT_ASSERT_EQUAL(std::string("alice 2"), pRenewed->getValue<std::string>("name"));
+	CPPUNIT_ASSERT_EQUAL(std::size_t(1), pRenewed->getArray("addresses")->size());
+	CPPUNIT_ASSERT(pRenewed->has("observed"));   // an unspecified host publishes the observed address
+	expected.name = "alice 2";
+	expected.addresses = {Poco::Net::SocketAddress(pRenewed->getArray("addresses")->getElement<std::string>(0))};
+	expected.publishObserved = true;
+	expected.observed = Poco::Net::SocketAddress(pRenewed->getValue<std::string>("observed"));
+	expected.lastSeenMs = pRenewed->getValue<std::int64_t>("last_seen_ms");
+	CPPUNIT_ASSERT(expected.lastSeenMs >= first.json()->getValue<std::int64_t>("last_seen_ms"));
+	CPPUNIT_ASSERT_EQUAL(RelayApi::renderLookup(expected, false), renewed.body);
+	CPPUNIT_ASSERT_EQUAL(renewed.body, client.request("GET", peerPath(alice)).body);
+
+	// Unregistered: not found, although an answer was kept.
+	CPPUNIT_ASSERT_EQUAL(204, client.request("DELETE", API + "/announce", "", &alice).status);
+	CPPUNIT_ASSERT_EQUAL(404, client.request("GET", peerPath(alice)).status);
+
+	// Online without a record: rendered per request, last_seen_ms is the time of the lookup.
+	const Identity bob = Identity::generate();
+	RelayTest::ControlClient bobControl(server.port());
+	bobControl.authenticate(bob);
+	for (int i = 0; i < 2; ++i)
+	{
+		const std::int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+			std::chrono::system_clock::now().time_since_epoch()).count();
+		const HttpResult found = client.request("GET", peerPath(bob));
+		CPPUNIT_ASSERT_EQUAL(200, found.status);
+		const auto pFound = found.json();
+		CPPUNIT_ASSERT_EQUAL(true, pFound->getValue<bool>("online"));
+		CPPUNIT_ASSERT_EQUAL(std::string(""), pFound->getValue<std::string>("name"));
+		CPPUNIT_ASSERT(pFound->getValue<std::int64_t>("last_seen_ms") >= before);
+	}
 }
 
 
@@ -557,6 +657,12 @@ void RelayServerTest::testHttps()
 	CPPUNIT_ASSERT_EQUAL(200, client.announce(alice, R"({"name":"alice"})").status);
 	RelayTest::ControlClient aliceControl(server.port(), {}, pTls);
 	aliceControl.authenticate(alice);
+	// A lookup over TLS, twice (the second from the kept answer): head and body whole.
+	const HttpResult looked = client.request("GET", peerPath(alice));
+	CPPUNIT_ASSERT_EQUAL(200, looked.status);
+	CPPUNIT_ASSERT_EQUAL(std::to_string(looked.body.size()), looked.headers.get("Content-Length"));
+	CPPUNIT_ASSERT_EQUAL(true, looked.json()->getValue<bool>("online"));
+	CPPUNIT_ASSERT_EQUAL(looked.body, client.request("GET", peerPath(alice)).body);
 	RelayTest::ControlClient bobControl(server.port(), {}, pTls);
 	bobControl.authenticate(bob);
 	const HttpResult opened = client.request("POST", API + "/tunnels", "{\"to\":\"" + bob.peerId().toString() + "\"}", &alice);

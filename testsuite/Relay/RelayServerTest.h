@@ -21,6 +21,7 @@ class RelayServerTest: public CppUnit::TestFixture
 	CPPUNIT_TEST(testAnnounceFillsObservedAddress);
 	CPPUNIT_TEST(testUnregister);
 	CPPUNIT_TEST(testLookupUnknownAndMalformed);
+	CPPUNIT_TEST(testLookupAnswerKept);
 	CPPUNIT_TEST(testBodyTooLarge);
 	CPPUNIT_TEST(testMalformedBodies);
 	CPPUNIT_TEST(testSignatureRequired);
@@ -42,6 +43,7 @@ public:
 	void testAnnounceFillsObservedAddress();
 	void testUnregister();
 	void testLookupUnknownAndMalformed();
+	void testLookupAnswerKept();
 	void testBodyTooLarge();
 	void testMalformedBodies();
 	void testSignatureRequired();

@@ -103,7 +103,11 @@ for scheme in $schemes; do
 		# --- crosschat-relay ---------------------------------------------------------------
 		tls=()
 		[ "$scheme" = https ] && tls=(--tls-cert "$BENCH_WORK/server-cert.pem" --tls-key "$BENCH_WORK/server-key.pem")
+		# Each relay its own data directory: they run side by side, and a data directory is
+		# locked by the relay that uses it.
+		mkdir -p "$BENCH_WORK/relay-$port-data"
 		relay_cmd=(taskset -c "$(cpus_of "$placement")" "$relay" --bind 127.0.0.1 --port "$port" --probe-port 0
+			--data-dir "$BENCH_WORK/relay-$port-data"
 			--define relay.eventLoops="$(loops_of "$placement")" --define relay.requestsPerSecondPerIp=100000000
 			--define relay.maxHttpConnectionsPerIp=5000 --define relay.maxHttpConnections=5000 "${tls[@]}")
 		echo "== crosschat-relay ($scheme, $placement): ${relay_cmd[*]}"
