@@ -170,7 +170,7 @@ void HttpConnection::process()
 
 void HttpConnection::dispatch(const Poco::Net::HTTPRequest& request, const std::string& body)
 {
-	ApiRequest apiRequest{request, body, _client, _origin, SourceKey(), _pStream->secure()};
+	ApiRequest apiRequest{request, body, _client, _origin, SourceKey(), _pStream->secure(), nullptr};
 	if (_trustedPeer && _origin == AddressOrigin::DIRECT && !_context.config.proxyProtocol)
 	{
 		// A proxy that sends no PROXY header names the client in X-Forwarded-For (per request:
