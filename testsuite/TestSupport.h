@@ -1,8 +1,9 @@
 //
 // TestSupport.h
 //
-// testsuite: waiting helpers shared by the runners. Tests wait for events, never for time;
-// the limits below only turn a hang into a failure and are never what a test asserts.
+// testsuite: helpers shared by the runners: waiting (tests wait for events, never for time;
+// the limits below only turn a hang into a failure and are never what a test asserts) and a
+// private temporary directory.
 //
 
 
@@ -12,8 +13,14 @@
 
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/TimerHandle.h"
+#include "Poco/Exception.h"
+#include "Poco/File.h"
+#include "Poco/Path.h"
+#include "Poco/TemporaryFile.h"
 #include <chrono>
 #include <functional>
+#include <string>
+#include <sys/stat.h>
 
 
 namespace CrossChat {
@@ -52,6 +59,48 @@ inline bool runUntil(EventLoop& loop, const std::function<bool()>& done,
 	if (!done()) loop.run();
 	return !timedOut && done();
 }
+
+
+class TempDirectory
+	/// A new private (0700: the stores insist) temporary directory, removed with all it holds
+	/// when this object goes.
+{
+public:
+	TempDirectory():
+		_path(Poco::TemporaryFile::tempName())
+	{
+		Poco::File(_path).createDirectories();
+		if (::chmod(_path.c_str(), 0700) != 0) throw Poco::FileException("cannot make private", _path);
+	}
+
+	~TempDirectory()
+	{
+		try
+		{
+			Poco::File(_path).remove(true);
+		}
+		catch (...)
+		{
+		}
+	}
+
+	TempDirectory(const TempDirectory&) = delete;
+	TempDirectory& operator=(const TempDirectory&) = delete;
+
+	const std::string& directory() const
+	{
+		return _path;
+	}
+
+	std::string path(const std::string& name) const
+		/// name inside the directory.
+	{
+		return Poco::Path(Poco::Path(_path).makeDirectory(), name).toString();
+	}
+
+private:
+	std::string _path;
+};
 
 
 } } // namespace CrossChat::Test

@@ -19,8 +19,6 @@
 #include "Poco/FileStream.h"
 #include "Poco/Path.h"
 #include "Poco/StreamCopier.h"
-#include "Poco/TemporaryFile.h"
-#include <sys/stat.h>
 #include <algorithm>
 #include <functional>
 #include <future>
@@ -35,6 +33,7 @@ using namespace std::chrono_literals;
 
 
 using CrossChat::Test::runUntil;
+using CrossChat::Test::TempDirectory;
 
 
 namespace {
@@ -103,38 +102,6 @@ struct Recorder
 	{
 		return std::find(relayStates.begin(), relayStates.end(), state) != relayStates.end();
 	}
-};
-
-
-class TempDirectory
-	/// A private (0700) directory removed at the end of the test.
-{
-public:
-	TempDirectory():
-		_path(Poco::TemporaryFile::tempName())
-	{
-		Poco::File(_path).createDirectories();
-		::chmod(_path.c_str(), 0700);
-	}
-
-	~TempDirectory()
-	{
-		try
-		{
-			Poco::File(_path).remove(true);
-		}
-		catch (...)
-		{
-		}
-	}
-
-	std::string path(const std::string& name) const
-	{
-		return Poco::Path(Poco::Path(_path).makeDirectory(), name).toString();
-	}
-
-private:
-	std::string _path;
 };
 
 

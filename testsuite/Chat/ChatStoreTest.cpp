@@ -22,7 +22,6 @@
 #include "Poco/Exception.h"
 #include "Poco/File.h"
 #include "Poco/Path.h"
-#include "Poco/TemporaryFile.h"
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -230,9 +229,8 @@ ChatStoreTest::~ChatStoreTest() = default;
 
 void ChatStoreTest::setUp()
 {
-	_tempDir = Poco::TemporaryFile::tempName();
-	Poco::File(_tempDir).createDirectories();
-	CPPUNIT_ASSERT_EQUAL(0, ::chmod(_tempDir.c_str(), 0700));
+	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
+	_tempDir = _pTempDir->directory();
 	_pLoop = std::make_unique<ManualScheduler>();
 }
 
@@ -240,20 +238,13 @@ void ChatStoreTest::setUp()
 void ChatStoreTest::tearDown()
 {
 	_pLoop.reset();
-	try
-	{
-		Poco::File dir(_tempDir);
-		if (dir.exists()) dir.remove(true);
-	}
-	catch (...)
-	{
-	}
+	_pTempDir.reset();
 }
 
 
 std::string ChatStoreTest::path(const std::string& name) const
 {
-	return Poco::Path(Poco::Path(_tempDir).makeDirectory(), name).toString();
+	return _pTempDir->path(name);
 }
 
 

@@ -9,6 +9,7 @@
 #define CrossChat_Test_ChatStoreTest_INCLUDED
 
 
+#include "../TestSupport.h"
 #include <cppunit/extensions/HelperMacros.h>
 #include <memory>
 #include <string>
@@ -98,7 +99,8 @@ private:
 	std::string path(const std::string& name) const;
 		/// name inside this test's temporary directory.
 
-	std::string _tempDir;
+	std::unique_ptr<CrossChat::Test::TempDirectory> _pTempDir;
+	std::string _tempDir;   ///< _pTempDir->directory().
 	std::unique_ptr<CrossChat::ManualScheduler> _pLoop;
 };
 

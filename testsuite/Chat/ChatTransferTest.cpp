@@ -18,7 +18,6 @@
 #include "Poco/Exception.h"
 #include "Poco/File.h"
 #include "Poco/Path.h"
-#include "Poco/TemporaryFile.h"
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -263,27 +262,20 @@ std::size_t blocksOf(std::uint64_t size)
 
 void ChatTransferTest::setUp()
 {
-	_tempDir = Poco::TemporaryFile::tempName();
-	Poco::File(_tempDir).createDirectories();
-	CPPUNIT_ASSERT_EQUAL(0, ::chmod(_tempDir.c_str(), 0700));
+	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
+	_tempDir = _pTempDir->directory();
 }
 
 
 void ChatTransferTest::tearDown()
 {
-	try
-	{
-		Poco::File(_tempDir).remove(true);
-	}
-	catch (const Poco::Exception&)
-	{
-	}
+	_pTempDir.reset();
 }
 
 
 std::string ChatTransferTest::path(const std::string& name) const
 {
-	return Poco::Path(Poco::Path(_tempDir).makeDirectory(), name).toString();
+	return _pTempDir->path(name);
 }
 
 

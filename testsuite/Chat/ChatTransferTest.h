@@ -9,7 +9,9 @@
 #define CrossChat_Test_ChatTransferTest_INCLUDED
 
 
+#include "../TestSupport.h"
 #include <cppunit/extensions/HelperMacros.h>
+#include <memory>
 #include <string>
 
 
@@ -50,7 +52,8 @@ public:
 private:
 	std::string path(const std::string& name) const;
 
-	std::string _tempDir;
+	std::unique_ptr<CrossChat::Test::TempDirectory> _pTempDir;
+	std::string _tempDir;   ///< _pTempDir->directory().
 };
 
 

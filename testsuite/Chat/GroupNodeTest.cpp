@@ -14,19 +14,17 @@
 #include "CrossChat/EventLoop.h"
 #include "CrossChat/Identity.h"
 #include "Poco/Exception.h"
-#include "Poco/File.h"
-#include "Poco/TemporaryFile.h"
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
-#include <sys/stat.h>
 
 
 using namespace CrossChat;
 using namespace CrossChat::Chat;
 using namespace std::chrono_literals;
 using CrossChat::Test::runUntil;
+using CrossChat::Test::TempDirectory;
 
 
 namespace {
@@ -91,16 +89,6 @@ void meet(Member& a, Member& b)
 }
 
 
-std::string privateDirectory()
-	/// A new temporary directory only we may enter (the store insists), for the databases.
-{
-	const std::string dir = Poco::TemporaryFile::tempName();
-	Poco::File(dir).createDirectories();
-	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
-	return dir;
-}
-
-
 std::string readAll(const std::string& path)
 {
 	std::ifstream in(path, std::ios::binary);
@@ -124,7 +112,8 @@ std::map<std::string, std::vector<std::uint64_t>> perAuthor(const std::vector<Gr
 
 void GroupNodeTest::testThreeMembersOneAway()
 {
-	const std::string dir = privateDirectory();
+	const TempDirectory temp;   // private: the store insists
+	const std::string& dir = temp.directory();
 	EventLoop loop;
 	Member alice(loop, "alice", dir + "/alice.db");
 	Member bob(loop, "bob", dir + "/bob.db");
@@ -181,7 +170,6 @@ void GroupNodeTest::testThreeMembersOneAway()
 	back.node->stop();
 	alice.node->stop();
 	bob.node->stop();
-	Poco::File(dir).remove(true);
 }
 
 
@@ -213,7 +201,8 @@ void GroupNodeTest::testApiErrors()
 
 void GroupNodeTest::testFileToGroup()
 {
-	const std::string dir = privateDirectory();
+	const TempDirectory temp;   // private: the store insists
+	const std::string& dir = temp.directory();
 	EventLoop loop;
 	Member alice(loop, "alice", dir + "/alice.db");
 	Member bob(loop, "bob", dir + "/bob.db");
@@ -284,5 +273,4 @@ void GroupNodeTest::testFileToGroup()
 	back.node->stop();
 	alice.node->stop();
 	bob.node->stop();
-	Poco::File(dir).remove(true);
 }

@@ -8,6 +8,7 @@
 
 
 #include "GroupServiceTest.h"
+#include "../TestSupport.h"
 #include "GroupService.h"
 #include "CrossChat/Chat/SessionProtocol.h"
 #include "CrossChat/FrameCodec.h"
@@ -16,8 +17,6 @@
 #include "ChatStoreSchema.h"
 #include "Poco/Data/Session.h"
 #include "Poco/Data/SQLite/SessionImpl.h"
-#include "Poco/File.h"
-#include "Poco/TemporaryFile.h"
 #include <optional>
 #include <sys/stat.h>
 #include <cppunit/TestAssert.h>
@@ -695,9 +694,8 @@ void GroupServiceTest::testAuthorRateBounded()
 
 void GroupServiceTest::testRestartKeepsGroups()
 {
-	const std::string dir = Poco::TemporaryFile::tempName();
-	Poco::File(dir).createDirectories();
-	CPPUNIT_ASSERT_EQUAL(0, ::chmod(dir.c_str(), 0700));
+	const CrossChat::Test::TempDirectory temp;
+	const std::string& dir = temp.directory();
 	const std::string db = dir + "/alice.db";
 	const Identity aliceId = Identity::generate();
 	std::string group;
@@ -751,5 +749,4 @@ void GroupServiceTest::testRestartKeepsGroups()
 		CPPUNIT_ASSERT(groups.groups().empty());
 		CPPUNIT_ASSERT_EQUAL(std::string("ok"), store.check());
 	}
-	Poco::File(dir).remove(true);
 }

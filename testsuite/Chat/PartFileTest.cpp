@@ -11,13 +11,10 @@
 #include "TransferProtocol.h"
 #include "Poco/Exception.h"
 #include "Poco/File.h"
-#include "Poco/Path.h"
-#include "Poco/TemporaryFile.h"
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -82,26 +79,20 @@ std::string block(const std::string& contents, const BlockPlan& plan, std::uint3
 
 void PartFileTest::setUp()
 {
-	_tempDir = Poco::TemporaryFile::tempName();
-	Poco::File(_tempDir).createDirectories();
+	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
+	_tempDir = _pTempDir->directory();
 }
 
 
 void PartFileTest::tearDown()
 {
-	try
-	{
-		Poco::File(_tempDir).remove(true);
-	}
-	catch (const Poco::Exception&)
-	{
-	}
+	_pTempDir.reset();
 }
 
 
 std::string PartFileTest::path(const std::string& name) const
 {
-	return Poco::Path(Poco::Path(_tempDir).makeDirectory(), name).toString();
+	return _pTempDir->path(name);
 }
 
 

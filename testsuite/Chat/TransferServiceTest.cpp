@@ -16,7 +16,6 @@
 #include "Poco/File.h"
 #include "Poco/JSON/Parser.h"
 #include "Poco/Path.h"
-#include "Poco/TemporaryFile.h"
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -232,26 +231,20 @@ Poco::JSON::Object offerFor(const std::string& name, std::uint64_t size, const T
 
 void TransferServiceTest::setUp()
 {
-	_tempDir = Poco::TemporaryFile::tempName();
-	Poco::File(_tempDir).createDirectories();
+	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
+	_tempDir = _pTempDir->directory();
 }
 
 
 void TransferServiceTest::tearDown()
 {
-	try
-	{
-		Poco::File(_tempDir).remove(true);
-	}
-	catch (const Poco::Exception&)
-	{
-	}
+	_pTempDir.reset();
 }
 
 
 std::string TransferServiceTest::path(const std::string& name) const
 {
-	return Poco::Path(Poco::Path(_tempDir).makeDirectory(), name).toString();
+	return _pTempDir->path(name);
 }
 
 
