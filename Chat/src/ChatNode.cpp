@@ -152,19 +152,12 @@ public:
 		for (auto& entry: _peers) entry.second.peer->shutdown();
 		// What is left ends now: handshakes not handed to a peer yet, and sessions the node
 		// closed itself (a blocked peer, ourselves) whose close still lingers for the peer's FIN.
-		// Nothing keeps a connection and its TLS state alive past the node.
+		// (A channel whose session is gone lingers on its own and goes with the loop at the
+		// latest: TcpConnection::registerWithLoop().)
 		for (auto& entry: _sessions)
 		{
 			if (auto session = entry.second.session.lock()) session->detach();
 		}
-		// A session closed gracefully may be gone while its channel still waits for the peer's
-		// FIN (its connection's handlers own it): that wait ends now too.
-		for (const auto& weak: _channels)
-		{
-			if (auto channel = weak.lock()) channel->abort("shutting down");
-		}
-		_channels.clear();
-		_liveChannels = 0;
 		_pending.clear();
 		_sessions.clear();
 		_groupStore.reset();
@@ -385,14 +378,6 @@ public:
 		const std::uint64_t serial = _nextSerial++;
 		ChatSession::Ptr session = ChatSession::create(channel, outgoing, serial, &listener, sessionOptions(path));
 		_sessions[serial] = SessionEntry{session, source, PeerId(), incoming};
-		// Expired channels are dropped whenever the list has doubled: amortised O(1) per session.
-		if (_channels.size() >= 2 * _liveChannels + 16)
-		{
-			_channels.erase(std::remove_if(_channels.begin(), _channels.end(),
-				[](const std::weak_ptr<TlsChannel>& weak) { return weak.expired(); }), _channels.end());
-			_liveChannels = _channels.size();
-		}
-		_channels.push_back(channel);
 		session->start();
 		return session;
 	}
@@ -1253,12 +1238,10 @@ public:
 	std::uint64_t _nextOrder = 0;
 	std::map<std::uint64_t, SessionEntry> _sessions;     ///< Every session the node opened, by serial.
 	std::map<std::uint64_t, Session::Ptr> _pending;      ///< Incoming sessions whose peer is not known yet.
-	std::vector<std::weak_ptr<TlsChannel>> _channels;    ///< Every session's channel; a closed one lingers for the peer's FIN after its session is gone.
 	std::map<std::string, PeerService*> _services;       ///< By the session message names they handle.
 	std::map<std::uint8_t, PeerService*> _dataServices;  ///< By the binary frame types they handle.
 	std::vector<PeerService*> _serviceList;              ///< In the order added (owned below the node's members).
 	std::vector<std::string> _caps;                      ///< Announced in hello.
-	std::size_t _liveChannels = 0;                       ///< _channels.size() after its last pruning.
 	std::uint64_t _nextSerial = 1;
 	mutable AddressPolicy _policy;
 	LogThrottle _refusalLog;
