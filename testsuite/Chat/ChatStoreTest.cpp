@@ -230,7 +230,6 @@ ChatStoreTest::~ChatStoreTest() = default;
 void ChatStoreTest::setUp()
 {
 	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
-	_tempDir = _pTempDir->directory();
 	_pLoop = std::make_unique<ManualScheduler>();
 }
 
@@ -310,7 +309,7 @@ void ChatStoreTest::testOpenCreatesPrivateFiles()
 
 	// Relative paths are made absolute (so that SQLite never reads them as URIs).
 	const std::string cwd = Poco::Path::current();
-	CPPUNIT_ASSERT_EQUAL(0, ::chdir(_tempDir.c_str()));
+	CPPUNIT_ASSERT_EQUAL(0, ::chdir(_pTempDir->directory().c_str()));
 	ChatStore relative(*_pLoop);
 	relative.open("relative.db");
 	CPPUNIT_ASSERT_EQUAL(0, ::chdir(cwd.c_str()));

@@ -100,7 +100,6 @@ private:
 		/// name inside this test's temporary directory.
 
 	std::unique_ptr<CrossChat::Test::TempDirectory> _pTempDir;
-	std::string _tempDir;   ///< _pTempDir->directory().
 	std::unique_ptr<CrossChat::ManualScheduler> _pLoop;
 };
 

@@ -263,7 +263,6 @@ std::size_t blocksOf(std::uint64_t size)
 void ChatTransferTest::setUp()
 {
 	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
-	_tempDir = _pTempDir->directory();
 }
 
 
@@ -282,8 +281,8 @@ std::string ChatTransferTest::path(const std::string& name) const
 void ChatTransferTest::testOfferAcceptVerify()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -340,8 +339,8 @@ void ChatTransferTest::testOfferAcceptVerify()
 void ChatTransferTest::testEmptyAndOddSizes()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -372,8 +371,8 @@ void ChatTransferTest::testEmptyAndOddSizes()
 void ChatTransferTest::testCorruptBlockFetchedAgain()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.config.transfers.testCorruptBlock = 2;   // the test hook: one bit of block 2 flipped on the wire, once
 	a.start();
 	b.start();
@@ -394,8 +393,8 @@ void ChatTransferTest::testCorruptBlockFetchedAgain()
 void ChatTransferTest::testRejectAndLimits()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	b.config.transfers.maxFileSize = 1000;
 	b.config.transfers.maxPendingOffersPerPeer = 2;
 	a.start();
@@ -432,7 +431,7 @@ void ChatTransferTest::testRejectAndLimits()
 	CPPUNIT_ASSERT_THROW(a->sendFile(b.id(), path("small")), Poco::InvalidArgumentException);
 	CPPUNIT_ASSERT_THROW(a->sendFile(a.id(), path("small")), Poco::InvalidArgumentException);
 	CPPUNIT_ASSERT_THROW(b->sendFile(a.id(), path("no such file")), Poco::FileNotFoundException);
-	CPPUNIT_ASSERT_THROW(b->sendFile(a.id(), _tempDir), Poco::FileException);
+	CPPUNIT_ASSERT_THROW(b->sendFile(a.id(), _pTempDir->directory()), Poco::FileException);
 	CPPUNIT_ASSERT(runUntil(loop, [&] { return a.state(first) == TransferState::CANCELLED && a.state(second) == TransferState::CANCELLED; }));
 }
 
@@ -440,8 +439,8 @@ void ChatTransferTest::testRejectAndLimits()
 void ChatTransferTest::testCancelMidway()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -466,8 +465,8 @@ void ChatTransferTest::testCancelMidway()
 void ChatTransferTest::testReceiverRestartResumes()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, true);
-	Node b(loop, "bob", _tempDir, true);
+	Node a(loop, "alice", _pTempDir->directory(), true);
+	Node b(loop, "bob", _pTempDir->directory(), true);
 	b.config.transfers.targetDelay = 1ms;   // a small window: the transfer is still running when Bob stops
 	a.start();
 	b.start();
@@ -511,8 +510,8 @@ void ChatTransferTest::testReceiverRestartResumes()
 void ChatTransferTest::testSenderRestartResumes()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, true);
-	Node b(loop, "bob", _tempDir, true);
+	Node a(loop, "alice", _pTempDir->directory(), true);
+	Node b(loop, "bob", _pTempDir->directory(), true);
 	b.config.transfers.targetDelay = 1ms;
 	a.start();
 	b.start();
@@ -539,8 +538,8 @@ void ChatTransferTest::testSenderRestartResumes()
 void ChatTransferTest::testReconnectResumes()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	b.config.transfers.targetDelay = 1ms;
 	a.start();
 	b.start();
@@ -564,8 +563,8 @@ void ChatTransferTest::testReconnectResumes()
 void ChatTransferTest::testChatDuringTransfer()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -595,8 +594,8 @@ void ChatTransferTest::testChatDuringTransfer()
 void ChatTransferTest::testAutoAccept()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, true);
-	Node b(loop, "bob", _tempDir, true);
+	Node a(loop, "alice", _pTempDir->directory(), true);
+	Node b(loop, "bob", _pTempDir->directory(), true);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -611,7 +610,7 @@ void ChatTransferTest::testAutoAccept()
 	b->setAutoAccept(a.id(), 0);
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), b->autoAccept(a.id()));
 	// A stranger's offer is never accepted without asking.
-	Node c(loop, "carol", _tempDir, false);
+	Node c(loop, "carol", _pTempDir->directory(), false);
 	c.start();
 	c->addPeerAddress(b.id(), Poco::Net::SocketAddress("127.0.0.1", b->port()));
 	const std::string fromStranger = c->sendFile(b.id(), path("small"));
@@ -623,8 +622,8 @@ void ChatTransferTest::testAutoAccept()
 void ChatTransferTest::testChangedFileFails()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);
@@ -642,8 +641,8 @@ void ChatTransferTest::testChangedFileFails()
 void ChatTransferTest::testNeverOverwrites()
 {
 	EventLoop loop;
-	Node a(loop, "alice", _tempDir, false);
-	Node b(loop, "bob", _tempDir, false);
+	Node a(loop, "alice", _pTempDir->directory(), false);
+	Node b(loop, "bob", _pTempDir->directory(), false);
 	a.start();
 	b.start();
 	connectPair(a, b);

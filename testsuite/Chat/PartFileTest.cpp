@@ -80,7 +80,6 @@ std::string block(const std::string& contents, const BlockPlan& plan, std::uint3
 void PartFileTest::setUp()
 {
 	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
-	_tempDir = _pTempDir->directory();
 }
 
 
@@ -100,11 +99,11 @@ void PartFileTest::testFreeNames()
 {
 	const BlockPlan plan = planOf(1000);
 	writeFile(path("photo.jpg"), "the user's own");
-	auto first = PartFile::create(_tempDir, "photo.jpg", plan);
+	auto first = PartFile::create(_pTempDir->directory(), "photo.jpg", plan);
 	CPPUNIT_ASSERT_EQUAL(path("photo (1).jpg"), first->finalPath());
 	CPPUNIT_ASSERT_EQUAL(path("photo (1).jpg.part"), first->partPath());
 	// A download in progress holds its name through its .part.
-	auto second = PartFile::create(_tempDir, "photo.jpg", plan);
+	auto second = PartFile::create(_pTempDir->directory(), "photo.jpg", plan);
 	CPPUNIT_ASSERT_EQUAL(path("photo (2).jpg"), second->finalPath());
 	struct stat st;
 	CPPUNIT_ASSERT_EQUAL(0, ::stat(first->partPath().c_str(), &st));
@@ -112,7 +111,7 @@ void PartFileTest::testFreeNames()
 	CPPUNIT_ASSERT_EQUAL(off_t(1000), st.st_size);   // sparse, at its final size
 	// A symbolic link planted where the .part would go is never followed.
 	CPPUNIT_ASSERT_EQUAL(0, ::symlink(path("elsewhere").c_str(), path("doc.txt.part").c_str()));
-	auto third = PartFile::create(_tempDir, "doc.txt", plan);
+	auto third = PartFile::create(_pTempDir->directory(), "doc.txt", plan);
 	CPPUNIT_ASSERT_EQUAL(path("doc (1).txt"), third->finalPath());
 	CPPUNIT_ASSERT(!exists(path("elsewhere")));
 	CPPUNIT_ASSERT_EQUAL(std::string("the user's own"), readFile(path("photo.jpg")));
@@ -124,7 +123,7 @@ void PartFileTest::testWriteCheckFinish()
 {
 	const std::string contents = randomBytes(5 * BLOCK + 321, 1);
 	const BlockPlan plan = planOf(contents.size());
-	auto part = PartFile::create(_tempDir, "data.bin", plan);
+	auto part = PartFile::create(_pTempDir->directory(), "data.bin", plan);
 	// Out of order: the running hash waits for the prefix, then reads back what came early.
 	for (std::uint32_t index: {3u, 1u, 0u, 5u, 2u})
 	{
@@ -143,7 +142,7 @@ void PartFileTest::testWriteCheckFinish()
 	CPPUNIT_ASSERT(!exists(path("data.bin.part")));
 	CPPUNIT_ASSERT(readFile(final) == contents);
 	// A block that does not fit is refused.
-	auto other = PartFile::create(_tempDir, "other.bin", plan);
+	auto other = PartFile::create(_pTempDir->directory(), "other.bin", plan);
 	CPPUNIT_ASSERT_THROW(other->write(6, "x"), Poco::InvalidArgumentException);
 	CPPUNIT_ASSERT_THROW(other->write(0, "short"), Poco::InvalidArgumentException);
 	other->remove();
@@ -155,12 +154,12 @@ void PartFileTest::testWrongDigest()
 {
 	const std::string contents = randomBytes(2 * BLOCK, 2);
 	const BlockPlan plan = planOf(contents.size());
-	auto part = PartFile::create(_tempDir, "x.bin", plan);
+	auto part = PartFile::create(_pTempDir->directory(), "x.bin", plan);
 	part->write(0, block(contents, plan, 0));
 	part->write(1, block(contents, plan, 1));
 	CPPUNIT_ASSERT(!part->check(Sha256::of("other", 5)));
 	// An empty file: no block, the digest of nothing.
-	auto empty = PartFile::create(_tempDir, "empty", planOf(0));
+	auto empty = PartFile::create(_pTempDir->directory(), "empty", planOf(0));
 	CPPUNIT_ASSERT(empty->check(Sha256::of("", 0)));
 	CPPUNIT_ASSERT_EQUAL(path("empty"), empty->finish());
 	CPPUNIT_ASSERT_EQUAL(std::string(), readFile(path("empty")));
@@ -171,7 +170,7 @@ void PartFileTest::testWriteVerified()
 {
 	const std::string contents = randomBytes(3 * BLOCK + 77, 5);
 	const BlockPlan plan = planOf(contents.size());
-	auto part = PartFile::create(_tempDir, "checked.bin", plan);
+	auto part = PartFile::create(_pTempDir->directory(), "checked.bin", plan);
 	const std::string first = block(contents, plan, 0);
 	// A block that does not match its hash is not written: the .part keeps its hole.
 	std::string damaged = first;
@@ -198,7 +197,7 @@ void PartFileTest::testResumeRehashes()
 	const BlockPlan plan = planOf(contents.size());
 	std::string finalPath;
 	{
-		auto part = PartFile::create(_tempDir, "movie.mkv", plan);
+		auto part = PartFile::create(_pTempDir->directory(), "movie.mkv", plan);
 		finalPath = part->finalPath();
 		part->write(0, block(contents, plan, 0));
 		part->write(2, block(contents, plan, 2));
@@ -231,7 +230,7 @@ void PartFileTest::testRecoverUnrecorded()
 	std::string finalPath;
 	{
 		// Killed after writing 0, 1, 3 and 6; the store had recorded only 0.
-		auto part = PartFile::create(_tempDir, "disk.img", plan);
+		auto part = PartFile::create(_pTempDir->directory(), "disk.img", plan);
 		finalPath = part->finalPath();
 		for (std::uint32_t i: {0u, 1u, 3u, 6u}) part->write(i, block(contents, plan, i));
 	}
@@ -271,7 +270,7 @@ void PartFileTest::testFinishNeverOverwrites()
 {
 	const std::string contents = randomBytes(BLOCK / 2, 4);
 	const BlockPlan plan = planOf(contents.size());
-	auto part = PartFile::create(_tempDir, "song.mp3", plan);
+	auto part = PartFile::create(_pTempDir->directory(), "song.mp3", plan);
 	part->write(0, contents);
 	CPPUNIT_ASSERT(part->check(Sha256::of(contents.data(), contents.size())));
 	// The user saves a file of that name while the download runs.

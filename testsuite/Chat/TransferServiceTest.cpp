@@ -232,7 +232,6 @@ Poco::JSON::Object offerFor(const std::string& name, std::uint64_t size, const T
 void TransferServiceTest::setUp()
 {
 	_pTempDir = std::make_unique<CrossChat::Test::TempDirectory>();
-	_tempDir = _pTempDir->directory();
 }
 
 
@@ -250,13 +249,13 @@ std::string TransferServiceTest::path(const std::string& name) const
 
 void TransferServiceTest::testHostileNameLandsSafely()
 {
-	Pair pair(_tempDir);
+	Pair pair(_pTempDir->directory());
 	const TransferId id = TransferId::random();
 	pair.sessionB->deliverMessage("file-offer", offerFor("../../../../tmp/evil\xE2\x80\xAEgnp.exe", 1000, id));
 	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.b.state(id.toString()));
 	CPPUNIT_ASSERT_EQUAL(std::string("../../../../tmp/evil\xE2\x80\xAEgnp.exe"), pair.b.latest[id.toString()].name);   // as offered, for display
 	const TransferInfo accepted = pair.b.service.accept(id.toString());
-	const std::string downloads = Poco::Path(_tempDir).append("b").toString();
+	const std::string downloads = Poco::Path(_pTempDir->directory()).append("b").toString();
 	CPPUNIT_ASSERT_EQUAL(Poco::Path(downloads).append("evil_gnp.exe").toString(), accepted.localPath);
 	CPPUNIT_ASSERT(exists(accepted.localPath + ".part"));
 	CPPUNIT_ASSERT(!exists("/tmp/evil_gnp.exe.part"));
@@ -276,7 +275,7 @@ void TransferServiceTest::testStrangerOffersBounded()
 	config.maxPendingOffersPerPeer = 4;
 	config.maxPendingOffers = 3;
 	config.maxFileSize = 1 << 20;
-	Pair pair(_tempDir, TransferConfig(), config, false);   // strangers
+	Pair pair(_pTempDir->directory(), TransferConfig(), config, false);   // strangers
 	std::vector<TransferId> ids;
 	for (int i = 0; i < 10; ++i)
 	{
@@ -300,7 +299,7 @@ void TransferServiceTest::testStrangerOffersBounded()
 	CPPUNIT_ASSERT_EQUAL(std::string("too_large"), pair.b.sent(pair.sessionB, "file-cancel").back()->getValue<std::string>("code"));
 	CPPUNIT_ASSERT_EQUAL(std::uint64_t(8), pair.b.service.stats().offersRefused);
 	// Nothing of a stranger's offer is on disk before the user accepts it.
-	CPPUNIT_ASSERT(!Poco::File(Poco::Path(_tempDir).append("b").toString()).exists());
+	CPPUNIT_ASSERT(!Poco::File(Poco::Path(_pTempDir->directory()).append("b").toString()).exists());
 	// Strangers filled the total; a contact's offer still waits for the user (its own cap only).
 	pair.b.side.peer->setRelation(Relation::CONTACT);
 	const TransferId fromContact = TransferId::random();
@@ -321,8 +320,8 @@ void TransferServiceTest::testStrangerOffersBounded()
 
 void TransferServiceTest::testOutOfPlaceDataDropped()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "sample.bin", 5 * BLOCK + 100, 1);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "sample.bin", 5 * BLOCK + 100, 1);
 	pair.sessionA->setUnsent(Session::DRAIN_MARK + 1);   // Alice holds her data until the test is ready
 	const std::string id = pair.a.service.sendFile(testId(0x77), file);
 	pair.run();
@@ -362,8 +361,8 @@ void TransferServiceTest::testOutOfPlaceDataDropped()
 
 void TransferServiceTest::testBadRequestsRefused()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "s.bin", 2 * BLOCK, 2);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "s.bin", 2 * BLOCK, 2);
 	const std::string id = pair.a.service.sendFile(testId(0x77), file);
 	pair.run();
 	CPPUNIT_ASSERT_EQUAL(TransferState::OFFERED, pair.a.state(id));
@@ -402,8 +401,8 @@ void TransferServiceTest::testBadRequestsRefused()
 
 void TransferServiceTest::testWindowBoundsRequests()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "w.bin", 100 * BLOCK, 3);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "w.bin", 100 * BLOCK, 3);
 	pair.sessionA->setUnsent(Session::DRAIN_MARK + 1);
 	const std::string id = pair.a.service.sendFile(testId(0x77), file);
 	pair.run();
@@ -424,8 +423,8 @@ void TransferServiceTest::testWindowBoundsRequests()
 
 void TransferServiceTest::testPumpWaitsForDrain()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "p.bin", 8 * BLOCK, 4);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "p.bin", 8 * BLOCK, 4);
 	const std::string id = pair.a.service.sendFile(testId(0x77), file);
 	pair.run();
 	pair.sessionA->setUnsent(Session::DRAIN_MARK + 1);
@@ -455,8 +454,8 @@ void TransferServiceTest::testPumpWaitsForDrain()
 
 void TransferServiceTest::testCorruptBlocksGiveUp()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "c.bin", 3 * BLOCK, 5);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "c.bin", 3 * BLOCK, 5);
 	// Every copy of block 1 is damaged on the way.
 	pair.sessionA->dataHook = [](std::uint8_t, std::string& body) {
 		const DataChunk chunk = TransferProtocol::parseData(body);
@@ -477,8 +476,8 @@ void TransferServiceTest::testCorruptBlocksGiveUp()
 
 void TransferServiceTest::testRoundsAfterNewSession()
 {
-	Pair pair(_tempDir);
-	const std::string file = writeSample(_tempDir, "r.bin", 40 * BLOCK + 1, 6);
+	Pair pair(_pTempDir->directory());
+	const std::string file = writeSample(_pTempDir->directory(), "r.bin", 40 * BLOCK + 1, 6);
 	const std::string id = pair.a.service.sendFile(testId(0x77), file);
 	pair.run();
 	pair.b.service.accept(id);
@@ -515,12 +514,12 @@ void TransferServiceTest::testDownloadMemoryShared()
 	TransferConfig configB;
 	configB.downloadMemory = limit;
 	configB.maxPendingOffersPerPeer = 5;
-	Pair pair(_tempDir, TransferConfig(), configB);
+	Pair pair(_pTempDir->directory(), TransferConfig(), configB);
 	std::vector<std::string> files;
 	std::vector<std::string> ids;
 	for (unsigned i = 0; i < 5; ++i)
 	{
-		files.push_back(writeSample(_tempDir, "m" + std::to_string(i) + ".bin", 30 * BLOCK, 20 + i));
+		files.push_back(writeSample(_pTempDir->directory(), "m" + std::to_string(i) + ".bin", 30 * BLOCK, 20 + i));
 		ids.push_back(pair.a.service.sendFile(testId(0x77), files.back()));
 	}
 	pair.run();
@@ -583,7 +582,7 @@ void TransferServiceTest::testGroupOffers()
 	// Bob and Alice are not contacts; they share the group G (64 hex digits) and not H.
 	const std::string g(64, 'a');
 	const std::string h(64, 'b');
-	Pair pair(_tempDir, TransferConfig(), TransferConfig(), false);
+	Pair pair(_pTempDir->directory(), TransferConfig(), TransferConfig(), false);
 	pair.b.node.groups.insert(g);
 
 	// From a member of a group we are in: an offer like a contact's (not a request), marked.
@@ -627,9 +626,9 @@ void TransferServiceTest::testGroupOffers()
 void TransferServiceTest::testGroupShareHashedOnce()
 {
 	const std::string g(64, 'c');
-	Pair pair(_tempDir);
+	Pair pair(_pTempDir->directory());
 	pair.b.node.groups.insert(g);
-	const std::string file = writeSample(_tempDir, "shared.bin", 300 * 1024, 5);
+	const std::string file = writeSample(_pTempDir->directory(), "shared.bin", 300 * 1024, 5);
 	CPPUNIT_ASSERT_THROW(pair.a.service.shareFile({}, file, g), Poco::InvalidArgumentException);
 	CPPUNIT_ASSERT_THROW(pair.a.service.shareFile({testId(0x77)}, path("missing"), g), Poco::FileNotFoundException);
 	// Bob (connected) and a member who is not: one reading of the file, two offers.

@@ -51,7 +51,6 @@ private:
 	std::string path(const std::string& name) const;
 
 	std::unique_ptr<CrossChat::Test::TempDirectory> _pTempDir;
-	std::string _tempDir;   ///< _pTempDir->directory().
 };
 
 
